@@ -1,0 +1,68 @@
+"""Every error the runtime raises, one class per failure, each message saying what to do.
+
+    VtError
+    ├── BusConfigError        the bus address or its keys are unusable
+    ├── WireError             a frame on the bus is not ours or does not decode
+    ├── ParameterError        a parameter value has the wrong type or was refused
+    ├── CallbackError         a callback has the wrong number of arguments
+    ├── CredentialError       a secret (token, key) is missing; names the variable to set
+    └── ServiceError          a service call failed
+        ├── ServiceTimeout    no answer within the timeout, after every retry
+        ├── ServiceUnavailable no node serves that name
+        └── ServiceFailed     the server answered with an error
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BusConfigError",
+    "CallbackError",
+    "CredentialError",
+    "ParameterError",
+    "ServiceError",
+    "ServiceFailed",
+    "ServiceTimeout",
+    "ServiceUnavailable",
+    "VtError",
+    "WireError",
+]
+
+
+class VtError(Exception):
+    """Base of every error raised by this project."""
+
+
+class BusConfigError(VtError):
+    """The bus address, its folder or its CURVE keys cannot be used."""
+
+
+class WireError(VtError):
+    """A message on the bus is not in our framing, or its payload does not decode."""
+
+
+class ParameterError(VtError):
+    """A parameter was given a value of the wrong type, or its validator refused it."""
+
+
+class CallbackError(VtError):
+    """A callback does not take the arguments its registration promises."""
+
+
+class CredentialError(VtError):
+    """A secret is missing; the message names the environment variable or file to provide."""
+
+
+class ServiceError(VtError):
+    """A service call did not succeed."""
+
+
+class ServiceTimeout(ServiceError):
+    """The service did not answer in time, even after retrying."""
+
+
+class ServiceUnavailable(ServiceError):
+    """No node on the bus serves this name (yet)."""
+
+
+class ServiceFailed(ServiceError):
+    """The service ran and reported an error."""

@@ -1,0 +1,928 @@
+"""The Node runtime: typed publishers, subscriptions, timers, services and parameters on asyncio.
+
+The API follows rclpy: ``create_publisher(type, topic)``, ``create_subscription(type, topic,
+callback)``, ``create_timer(period, callback)``, ``create_service(srv, name, callback)``,
+``create_client(srv, name)``; required arguments positional, options keyword-only, a handle
+returned, callbacks checked when they are registered.
+
+A node owns three sockets, all *connected* to vtbus: a PUB (data out), a SUB (data in) and a
+DEALER (registry, latched values, services). Sockets are plain pyzmq sockets read from the
+asyncio loop's reader callbacks, so a message reaches a synchronous callback with no task or
+future in between.
+
+Traces: while a callback runs, the trace of the message it handles is the *current trace*
+(a context variable), and everything the node publishes from there carries it, so the whole
+chain chat message -> sentence -> audio can be measured from a bag.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import inspect
+import logging
+import os
+import socket
+import time
+import uuid
+from collections import Counter, OrderedDict
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import msgspec
+import zmq
+
+from bus import protocol as p
+from bus import wire
+from bus.address import BusAddress, resolve
+from bus.errors import (
+    CallbackError,
+    ServiceFailed,
+    ServiceTimeout,
+    ServiceUnavailable,
+    WireError,
+)
+from bus.params import ParameterStore, SetCallback
+from messages.base import Header, Message, ServiceType
+from messages.catalog import TOPICS
+from messages.system import (
+    GetParameters,
+    LogEvent,
+    ParamGetRequest,
+    ParamGetResponse,
+    ParamSetRequest,
+    ParamSetResponse,
+    SetParameters,
+)
+
+__all__ = [
+    "Client",
+    "Node",
+    "NodeOptions",
+    "Publisher",
+    "RawMessage",
+    "Service",
+    "Subscription",
+    "Timer",
+    "Trace",
+]
+
+M = TypeVar("M", bound=Message)
+Req = TypeVar("Req", bound=Message)
+Resp = TypeVar("Resp", bound=Message)
+
+PUB_HWM = 1_000_000
+SUB_HWM = 100_000
+LATE_LATCH_RECHECK_S = 0.3
+"""A late joiner asks for latched values when it subscribes and once more after this delay,
+covering a value published while its subscription was still travelling to the publishers."""
+
+
+@dataclass(frozen=True)
+class Trace:
+    """The event that started a chain: its id and when it happened (``time.time_ns()``)."""
+
+    id: str
+    stamp_ns: int
+
+
+_current_trace: contextvars.ContextVar[Trace | None] = contextvars.ContextVar(
+    "vt_trace", default=None
+)
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    """A message not decoded: what tools and the bag recorder subscribe to."""
+
+    topic: str
+    header: Header
+    payload: bytes
+
+
+@dataclass
+class NodeOptions:
+    """How a node is started: everything the launch file or command line can set."""
+
+    bus: str | None = None
+    name: str | None = None
+    """Overrides the node's own default name."""
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    remaps: Mapping[str, str] = field(default_factory=dict)
+    hidden: bool = False
+    """Tools' nodes: listed only by ``vtnode list --all``."""
+    heartbeat_s: float = 1.0
+
+
+# ------------------------------------------------------------------------ handles
+
+
+class Publisher(Generic[M]):
+    """Publishes ``msg_type`` on one topic; made by `Node.create_publisher`."""
+
+    def __init__(self, node: Node, msg_type: type[M], topic: str, latched: bool):
+        self.node = node
+        self.msg_type = msg_type
+        self.topic = topic
+        self.latched = latched
+        self.type_tag = _tag_of(msg_type)
+        self.seq = 0
+        self.stats = p.TopicStats()
+        self._topic_frame = topic.encode()
+        self._last_latched: list[bytes] | None = None
+
+    def publish(self, msg: M, *, trace: Trace | None = None) -> Header:
+        """Send ``msg`` now (never blocks) and return the header it went out with."""
+        if not isinstance(msg, self.msg_type):
+            raise TypeError(
+                f"{self.topic} carries {self.msg_type.__name__}, not {type(msg).__name__}"
+            )
+        return self.publish_raw(self.node._encoder.encode(msg), trace=trace)
+
+    def publish_raw(self, payload: bytes, *, trace: Trace | None = None) -> Header:
+        """Send an already encoded payload (bag playback keeps the recorded bytes)."""
+        stamp = time.time_ns()
+        trace = trace or _current_trace.get()
+        if trace is None:
+            trace = Trace(f"{self.node.name}/{self.topic}#{self.seq}", stamp)
+        header = Header(self.node.name, self.seq, stamp, self.type_tag, trace.id, trace.stamp_ns)
+        self.seq += 1
+        raw_header = self.node._encoder.encode(header)
+        self.node._send_data([self._topic_frame, raw_header, payload], self.stats)
+        if self.latched:
+            self._last_latched = [raw_header, payload]
+            self.node._send_latched(self.topic, self._last_latched)
+        return header
+
+    def resend_latched(self) -> None:
+        if self._last_latched is not None:
+            self.node._send_latched(self.topic, self._last_latched)
+
+
+class Subscription:
+    """A callback on one topic (or every topic under a prefix); made by `create_subscription`."""
+
+    def __init__(
+        self,
+        node: Node,
+        msg_type: type[Message] | type[RawMessage],
+        topic: str,
+        callback: Callable[..., Any],
+        *,
+        prefix: bool,
+        latched: bool,
+        queue_size: int,
+    ):
+        self.node = node
+        self.msg_type = msg_type
+        self.topic = topic
+        self.callback = callback
+        self.prefix = prefix
+        self.latched = latched
+        self.raw = msg_type is RawMessage
+        self.type_tag = "*" if self.raw else _tag_of(msg_type)  # type: ignore[arg-type]
+        self.decoder = None if self.raw else msgspec.msgpack.Decoder(msg_type)
+        self.wants_header = _arity(callback, "subscription", (1, 2)) == 2
+        self.is_async = inspect.iscoroutinefunction(callback)
+        self.stats = p.TopicStats()
+        self._queue: asyncio.Queue[tuple[Any, Header]] | None = None
+        self._queue_size = queue_size
+        self._worker: asyncio.Task[None] | None = None
+
+    def matches(self, topic: str) -> bool:
+        return topic.startswith(self.topic) if self.prefix else topic == self.topic
+
+    def deliver(self, topic: str, header: Header, payload: bytes) -> None:
+        if self.raw:
+            msg: Any = RawMessage(topic, header, payload)
+        else:
+            assert self.decoder is not None
+            try:
+                msg = self.decoder.decode(payload)
+            except msgspec.DecodeError as exc:
+                self.stats.errors += 1
+                self.node._bad_input(header.publisher, topic, f"payload is not {self.type_tag}: {exc}")
+                return
+        self.stats.count += 1
+        self.stats.bytes += len(payload)
+        if self.is_async:
+            self._enqueue(msg, header)
+        else:
+            token = _current_trace.set(_trace_of(header))
+            try:
+                self.callback(msg, header) if self.wants_header else self.callback(msg)
+            except Exception:
+                self.node._callback_failed(f"subscription {self.topic}")
+            finally:
+                _current_trace.reset(token)
+
+    def _enqueue(self, msg: Any, header: Header) -> None:
+        if self._queue is None:
+            self._queue = asyncio.Queue(self._queue_size)
+            self._worker = self.node._spawn(self._work(), f"sub {self.topic}")
+        if self._queue.full():  # a slow async callback loses the oldest, never stalls the node
+            self._queue.get_nowait()
+            self.stats.dropped += 1
+        self._queue.put_nowait((msg, header))
+
+    async def _work(self) -> None:
+        assert self._queue is not None
+        while True:
+            msg, header = await self._queue.get()
+            _current_trace.set(_trace_of(header))
+            try:
+                await (self.callback(msg, header) if self.wants_header else self.callback(msg))
+            except Exception:
+                self.node._callback_failed(f"subscription {self.topic}")
+
+
+class Timer:
+    """Calls back every ``period_s`` seconds, without drift; made by `Node.create_timer`."""
+
+    def __init__(self, node: Node, period_s: float, callback: Callable[[], Any]):
+        if period_s <= 0:
+            raise ValueError(f"timer period must be positive, got {period_s}")
+        _arity(callback, "timer", (0,))
+        self.node = node
+        self.period_s = period_s
+        self.callback = callback
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = self.node._spawn(self._run(), "timer")
+
+    def cancel(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time() + self.period_s
+        while True:
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            due += self.period_s
+            if due < loop.time():  # fell behind (the loop was blocked): skip, don't burst
+                due = loop.time() + self.period_s
+            try:
+                result = self.callback()
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                self.node._callback_failed("timer")
+
+
+class Service(Generic[Req, Resp]):
+    """Answers calls to one service name; made by `Node.create_service`."""
+
+    def __init__(
+        self,
+        node: Node,
+        srv: ServiceType[Req, Resp],
+        name: str,
+        callback: Callable[[Req], Resp | Awaitable[Resp]],
+    ):
+        _arity(callback, "service", (1,))
+        self.node = node
+        self.srv = srv
+        self.name = name
+        self.callback = callback
+        self.decoder = msgspec.msgpack.Decoder(srv.request)
+        self.count = 0
+        # replies kept for retried calls: a retry is answered again, never executed twice
+        self._recent: OrderedDict[str, list[bytes] | None] = OrderedDict()
+
+    async def handle(self, meta: p.CallMeta, raw_header: bytes, payload: bytes) -> None:
+        if meta.call_id in self._recent:
+            cached = self._recent[meta.call_id]
+            if cached is not None:
+                self.node._control_send(cached)
+            return
+        self._recent[meta.call_id] = None
+        while len(self._recent) > 256:
+            self._recent.popitem(last=False)
+        reply = p.ReplyMeta(call_id=meta.call_id, client=meta.client)
+        body = b""
+        try:
+            header = wire._header_decoder.decode(raw_header)
+            _current_trace.set(_trace_of(header))
+            request = self.decoder.decode(payload)
+            result = self.callback(request)
+            if inspect.isawaitable(result):
+                result = await result
+            if not isinstance(result, self.srv.response):
+                raise TypeError(
+                    f"handler returned {type(result).__name__}, not {self.srv.response.__name__}"
+                )
+            body = self.node._encoder.encode(result)
+            self.count += 1
+        except Exception as exc:
+            self.node.log.warning("service %s failed: %s: %s", self.name, type(exc).__name__, exc)
+            reply.status = "error"
+            reply.error = f"{type(exc).__name__}: {exc}"
+        frames = [p.REP, p.encoder.encode(reply), body]
+        self._recent[meta.call_id] = frames
+        self.node._control_send(frames)
+
+
+class Client(Generic[Req, Resp]):
+    """Calls one service; made by `Node.create_client`. Calls never hang: they time out."""
+
+    def __init__(self, node: Node, srv: ServiceType[Req, Resp], name: str):
+        self.node = node
+        self.srv = srv
+        self.name = name
+        self.decoder = msgspec.msgpack.Decoder(srv.response)
+
+    async def call(self, request: Req, *, timeout: float = 2.0, retries: int = 2) -> Resp:
+        """Send ``request`` and wait for the response.
+
+        Each try waits ``timeout`` seconds; a call that got no answer, or found no server
+        (it may be restarting), is sent again up to ``retries`` times.
+
+        Raises
+        ------
+        ServiceTimeout
+            No answer after every try (the server died, or the bus is down).
+        ServiceUnavailable
+            No node serves the name.
+        ServiceFailed
+            The server's handler raised; the message says what it raised.
+        """
+        if not isinstance(request, self.srv.request):
+            raise TypeError(f"{self.name} takes {self.srv.request.__name__}")
+        node = self.node
+        await node.start()
+        call_id = uuid.uuid4().hex
+        trace = _current_trace.get() or Trace(f"{node.name}/call/{call_id[:8]}", time.time_ns())
+        header = Header(node.name, 0, time.time_ns(), _tag_of(self.srv.request), trace.id,
+                        trace.stamp_ns)
+        frames = [
+            p.CALL,
+            p.encoder.encode(p.CallMeta(service=self.name, call_id=call_id)),
+            node._encoder.encode(header),
+            node._encoder.encode(request),
+        ]
+        last: p.ReplyMeta | None = None
+        try:
+            for attempt in range(retries + 1):
+                future: asyncio.Future[tuple[p.ReplyMeta, bytes]] = (
+                    asyncio.get_running_loop().create_future()
+                )
+                node._pending_calls[call_id] = future
+                node._control_send(frames)
+                try:
+                    last, body = await asyncio.wait_for(future, timeout)
+                except TimeoutError:
+                    continue
+                if last.status == "ok":
+                    return self.decoder.decode(body)
+                if last.status == "error":
+                    raise ServiceFailed(f"service {self.name} failed: {last.error}")
+                if attempt < retries:  # no server yet: it may be (re)starting
+                    await asyncio.sleep(min(timeout, 0.25))
+        finally:
+            node._pending_calls.pop(call_id, None)
+        if last is not None and last.status == "no_service":
+            raise ServiceUnavailable(f"{last.error}: is its node running? (`vtnode list`)")
+        raise ServiceTimeout(
+            f"service {self.name} did not answer within {timeout} s, {retries + 1} tries"
+        )
+
+    async def wait_for_service(self, timeout: float = 5.0) -> bool:
+        """True once some node serves the name, False if none does within ``timeout``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            with contextlib.suppress(TimeoutError):
+                graph = await self.node.graph(timeout=max(0.05, deadline - loop.time()))
+                if any(s.name == self.name for n in graph.nodes for s in n.info.services):
+                    return True
+            await asyncio.sleep(0.05)
+        return False
+
+
+# ------------------------------------------------------------------------ the node
+
+
+class Node:
+    """Base of every node. Subclasses wire topics in ``__init__`` and let `run` spin them.
+
+    Parameters
+    ----------
+    name:
+        The node's default name (``NodeOptions.name`` overrides it).
+    options:
+        Bus URL, parameter overrides, remaps (from the launch file or command line).
+    """
+
+    def __init__(self, name: str, *, options: NodeOptions | None = None):
+        options = options or NodeOptions()
+        self.name = options.name or name
+        self.options = options
+        self.address: BusAddress = resolve(options.bus)
+        self.log = logging.getLogger(self.name)
+        self.params = ParameterStore(self.name, options.parameters)
+        self.counters: Counter[str] = Counter()
+        """Node-defined counts (drops, decisions), shown by ``vtnode info``."""
+        self.started_ns = time.time_ns()
+        self._encoder = msgspec.msgpack.Encoder()
+        self._ctx = zmq.Context()
+        self._pub = self._connect(zmq.PUB, self.address.data_in, hwm=PUB_HWM)
+        self._sub = self._connect(zmq.SUB, self.address.data_out, hwm=SUB_HWM)
+        self._control = self._connect(zmq.DEALER, self.address.control, hwm=10_000)
+        self._publishers: dict[str, Publisher[Any]] = {}
+        self._subscriptions: list[Subscription] = []
+        self._routes: dict[str, tuple[list[Subscription], bool]] = {}
+        """topic -> (matching subscriptions, whether any treats it as latched)"""
+        self._subscribed_prefixes: set[str] = set()
+        self._services: dict[str, Service[Any, Any]] = {}
+        self._clients: dict[str, Client[Any, Any]] = {}
+        self._timers: list[Timer] = []
+        self._pending_calls: dict[str, asyncio.Future[tuple[p.ReplyMeta, bytes]]] = {}
+        self._graph_waiters: list[asyncio.Future[p.Graph]] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._last_seq: dict[tuple[str, str], int] = {}
+        self._last_latched_stamp: dict[tuple[str, str], int] = {}
+        self._bad_seen: set[tuple[str, str]] = set()
+        self._epoch = ""
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._closed = False
+        self._rate_mark = (time.monotonic(), 0)
+        self._log_pub = self.create_publisher(LogEvent, "system/log")
+        self.log.addHandler(_BusLogHandler(self))
+        self.create_service(GetParameters, f"{self.name}/get_parameters", self._get_parameters)
+        self.create_service(SetParameters, f"{self.name}/set_parameters", self._set_parameters)
+
+    # ------------------------------------------------------------ public API
+
+    def declare_parameter(
+        self, name: str, default: Any, description: str = "", *, read_only: bool = False
+    ) -> Any:
+        """Declare a parameter; returns its value (the override if one was given)."""
+        return self.params.declare(name, default, description, read_only=read_only)
+
+    def get_parameter(self, name: str) -> Any:
+        return self.params.get(name)
+
+    def add_on_set_parameters_callback(self, callback: SetCallback) -> None:
+        """Validate (and react to) run-time changes; see `bus.params.SetCallback`."""
+        _arity(callback, "parameter", (1,))
+        self.params.add_on_set(callback)
+
+    def create_publisher(
+        self, msg_type: type[M], topic: str, *, latched: bool | None = None
+    ) -> Publisher[M]:
+        """A publisher of ``msg_type`` on ``topic`` (remapped); latched as the catalogue says
+        unless ``latched`` is given."""
+        topic = self.resolve_name(topic)
+        if topic in self._publishers:
+            existing = self._publishers[topic]
+            if existing.msg_type is not msg_type:
+                raise TypeError(f"{topic} already publishes {existing.msg_type.__name__}")
+            return existing
+        pub = Publisher(self, msg_type, topic, _latched(topic) if latched is None else latched)
+        self._publishers[topic] = pub
+        self._graph_changed()
+        return pub
+
+    def create_subscription(
+        self,
+        msg_type: type[M] | type[RawMessage],
+        topic: str,
+        callback: Callable[..., Any],
+        *,
+        prefix: bool = False,
+        latched: bool | None = None,
+        queue_size: int = 1000,
+    ) -> Subscription:
+        """Call ``callback(msg)`` or ``callback(msg, header)`` for each message on ``topic``.
+
+        ``msg_type=RawMessage`` delivers undecoded messages; ``prefix=True`` matches every
+        topic that starts with ``topic`` (``""`` is every topic). Async callbacks run in order,
+        one at a time; when ``queue_size`` messages wait, the oldest is dropped and counted.
+        """
+        topic = self.resolve_name(topic)
+        sub = Subscription(
+            self, msg_type, topic, callback, prefix=prefix,
+            latched=_latched(topic) if latched is None else latched, queue_size=queue_size,
+        )
+        self._subscriptions.append(sub)
+        self._routes.clear()
+        if topic not in self._subscribed_prefixes:
+            self._subscribed_prefixes.add(topic)
+            self._sub.setsockopt(zmq.SUBSCRIBE, topic.encode())
+            self._poke()
+        if sub.latched and self._loop is not None:
+            self._ask_latched(topic)
+        self._graph_changed()
+        return sub
+
+    def destroy_subscription(self, sub: Subscription) -> None:
+        self._subscriptions.remove(sub)
+        self._routes.clear()
+        if sub._worker is not None:
+            sub._worker.cancel()
+        if not any(s.topic == sub.topic for s in self._subscriptions):
+            self._subscribed_prefixes.discard(sub.topic)
+            self._sub.setsockopt(zmq.UNSUBSCRIBE, sub.topic.encode())
+        self._graph_changed()
+
+    def create_timer(self, period_s: float, callback: Callable[[], Any]) -> Timer:
+        """Call ``callback()`` (sync or async) every ``period_s`` seconds once the node spins."""
+        timer = Timer(self, period_s, callback)
+        self._timers.append(timer)
+        if self._loop is not None:
+            timer.start()
+        return timer
+
+    def create_service(
+        self,
+        srv: ServiceType[Req, Resp],
+        name: str,
+        callback: Callable[[Req], Resp | Awaitable[Resp]],
+    ) -> Service[Req, Resp]:
+        """Answer calls to ``name`` with ``callback(request) -> response`` (sync or async)."""
+        name = self.resolve_name(name)
+        service = Service(self, srv, name, callback)
+        self._services[name] = service
+        self._graph_changed()
+        return service
+
+    def create_client(self, srv: ServiceType[Req, Resp], name: str) -> Client[Req, Resp]:
+        name = self.resolve_name(name)
+        client = Client(self, srv, name)
+        self._clients[name] = client
+        self._graph_changed()
+        return client
+
+    def resolve_name(self, name: str) -> str:
+        """The topic or service name after the launch file's remaps."""
+        return self.options.remaps.get(name, name)
+
+    @staticmethod
+    def current_trace() -> Trace | None:
+        """The trace of the message being handled, if any."""
+        return _current_trace.get()
+
+    @staticmethod
+    @contextlib.contextmanager
+    def traced(trace: Trace | None) -> Iterator[None]:
+        """Publish inside this block as part of ``trace`` (for work that outlives a callback)."""
+        token = _current_trace.set(trace)
+        try:
+            yield
+        finally:
+            _current_trace.reset(token)
+
+    async def graph(self, timeout: float = 1.0) -> p.Graph:
+        """Ask vtbus for every live node (raises TimeoutError when the bus does not answer)."""
+        await self.start()
+        future: asyncio.Future[p.Graph] = asyncio.get_running_loop().create_future()
+        self._graph_waiters.append(future)
+        self._control_send([p.GRAPH])
+        try:
+            return await asyncio.wait_for(future, timeout)
+        finally:
+            if future in self._graph_waiters:
+                self._graph_waiters.remove(future)
+
+    async def start(self) -> None:
+        """Attach to the running loop: readers, heartbeat, timers. Idempotent."""
+        if self._loop is not None:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        self._loop.add_reader(self._sub.getsockopt(zmq.FD), self._drain_sub)
+        self._loop.add_reader(self._control.getsockopt(zmq.FD), self._drain_control)
+        unknown = self.params.unknown_overrides()
+        if unknown:
+            self.log.warning("unknown parameters ignored: %s (declared: %s)",
+                             ", ".join(unknown), ", ".join(self.params.descriptions()))
+        self._spawn(self._heartbeat_loop(), "heartbeat")
+        for timer in self._timers:
+            timer.start()
+        for sub in self._subscriptions:
+            if sub.latched:
+                self._ask_latched(sub.topic)
+        self._poke()
+
+    async def spin(self) -> None:
+        """Run until `shutdown` (SIGINT/SIGTERM under `run`)."""
+        await self.start()
+        assert self._stopping is not None
+        await self._stopping.wait()
+
+    def shutdown(self) -> None:
+        """Ask `spin` to return."""
+        if self._stopping is not None:
+            self._stopping.set()
+
+    async def on_shutdown(self) -> None:
+        """Override to release devices and flush state; called once by `close`."""
+
+    async def close(self) -> None:
+        """Leave the bus: say goodbye, stop tasks, close sockets."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self.on_shutdown()
+        except Exception:
+            self.log.exception("on_shutdown failed")
+        with contextlib.suppress(zmq.ZMQError):
+            self._control.send_multipart([p.BYE], zmq.NOBLOCK)
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._loop is not None:
+            for sock in (self._sub, self._control):
+                self._loop.remove_reader(sock.getsockopt(zmq.FD))
+        self._sub.close(linger=0)
+        self._control.close(linger=100)
+        self._pub.close(linger=200)
+        self._ctx.term()
+
+    # ------------------------------------------------------------ internals
+
+    def _connect(self, kind: int, endpoint: str, *, hwm: int) -> zmq.Socket:  # type: ignore[type-arg]
+        sock = self._ctx.socket(kind)
+        sock.sndhwm = hwm
+        sock.rcvhwm = hwm
+        # queue only to live connections: a restarted vtbus must not receive a flood of stale
+        # messages (seen here: ~1 s worth without it)
+        sock.setsockopt(zmq.IMMEDIATE, 1)
+        sock.reconnect_ivl = 50
+        sock.reconnect_ivl_max = 1000
+        if self.address.keys is not None:
+            self.address.keys.apply_client(sock)
+        sock.connect(endpoint)
+        return sock
+
+    def _spawn(self, coro: Any, what: str) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro, name=f"{self.name}: {what}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _poke(self) -> None:
+        """Re-check both sockets soon: a setsockopt or a send can swallow the FD's edge."""
+        if self._loop is not None and not self._closed:
+            self._loop.call_soon(self._drain_sub)
+            self._loop.call_soon(self._drain_control)
+
+    def _send_data(self, frames: list[bytes], stats: p.TopicStats) -> None:
+        try:
+            self._pub.send_multipart(frames, zmq.NOBLOCK)
+        except zmq.Again:
+            stats.dropped += 1
+            return
+        stats.count += 1
+        stats.bytes += len(frames[2])
+
+    def _control_send(self, frames: list[bytes]) -> bool:
+        if self._closed:
+            return False
+        try:
+            self._control.send_multipart(frames, zmq.NOBLOCK)
+            return True
+        except zmq.Again:  # no bus connected right now: heartbeats and retries cover it
+            return False
+        finally:
+            self._poke()
+
+    def _send_latched(self, topic: str, header_payload: list[bytes]) -> None:
+        self._control_send([p.LATCH, p.encoder.encode(p.LatchMeta(topic)), *header_payload])
+
+    def _ask_latched(self, topic: str) -> None:
+        ask = [p.LGET, p.encoder.encode(p.LatchMeta(topic))]
+        self._control_send(ask)
+        if self._loop is not None:
+            self._loop.call_later(LATE_LATCH_RECHECK_S, self._control_send, ask)
+
+    def _drain_sub(self, budget: int = 2000) -> None:
+        sock = self._sub
+        for _ in range(budget):
+            if self._closed:
+                return
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self._dispatch(frames, from_latch=False)
+        if self._loop is not None:  # more waiting: yield to the loop, then carry on
+            self._loop.call_soon(self._drain_sub)
+
+    def _dispatch(self, frames: list[bytes], *, from_latch: bool) -> None:
+        try:
+            topic, header, payload = wire.unpack(frames)
+        except WireError as exc:
+            self._bad_input("?", frames[0][:60].decode(errors="replace") if frames else "?", str(exc))
+            return
+        route = self._routes.get(topic)
+        if route is None:
+            subs = [s for s in self._subscriptions if s.matches(topic)]
+            route = self._routes[topic] = (subs, any(s.latched for s in subs))
+        subs, latched = route
+        key = (topic, header.publisher)
+        if latched:
+            # delivered both by the bus and by the registry: newest per publisher, once
+            if header.stamp_ns <= self._last_latched_stamp.get(key, -1):
+                return
+            self._last_latched_stamp[key] = header.stamp_ns
+        if not from_latch:
+            last = self._last_seq.get(key)
+            if last is not None and header.seq > last + 1:
+                for sub in subs:
+                    sub.stats.dropped += header.seq - last - 1
+            self._last_seq[key] = header.seq
+        for sub in subs:
+            sub.deliver(topic, header, payload)
+
+    def _drain_control(self) -> None:
+        sock = self._control
+        while not self._closed:
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                self._on_control(frames)
+            except (msgspec.DecodeError, IndexError, WireError) as exc:
+                self._bad_input("vtbus", "control", str(exc))
+
+    def _on_control(self, frames: list[bytes]) -> None:
+        kind = frames[0]
+        if kind == p.HB:
+            hello = msgspec.msgpack.decode(frames[1], type=p.BusHello)
+            if hello.epoch != self._epoch:
+                if self._epoch:
+                    self.log.info("vtbus restarted (epoch %s): re-sending latched values",
+                                  hello.epoch)
+                self._epoch = hello.epoch
+                for pub in self._publishers.values():
+                    pub.resend_latched()
+                for topic in {s.topic for s in self._subscriptions if s.latched}:
+                    self._ask_latched(topic)
+        elif kind == p.LVAL:
+            meta = msgspec.msgpack.decode(frames[1], type=p.LatchMeta)
+            rest = frames[2:]
+            for i in range(0, len(rest) - 1, 2):
+                self._dispatch([meta.topic.encode(), rest[i], rest[i + 1]], from_latch=True)
+        elif kind == p.REQ:
+            meta = msgspec.msgpack.decode(frames[1], type=p.CallMeta)
+            service = self._services.get(meta.service)
+            if service is None:
+                reply = p.ReplyMeta(call_id=meta.call_id, client=meta.client, status="no_service",
+                                    error=f"{self.name} no longer serves {meta.service!r}")
+                self._control_send([p.REP, p.encoder.encode(reply), b""])
+            else:
+                self._spawn(service.handle(meta, frames[2], frames[3]), f"service {meta.service}")
+        elif kind == p.REP:
+            reply = msgspec.msgpack.decode(frames[1], type=p.ReplyMeta)
+            future = self._pending_calls.get(reply.call_id)
+            if future is not None and not future.done():
+                future.set_result((reply, frames[2] if len(frames) > 2 else b""))
+        elif kind == p.GRAPH:
+            graph = msgspec.msgpack.decode(frames[1], type=p.Graph)
+            for waiter in self._graph_waiters:
+                if not waiter.done():
+                    waiter.set_result(graph)
+        else:
+            self._bad_input("vtbus", "control", f"unknown kind {kind[:16]!r}")
+
+    def _bad_input(self, sender: str, topic: str, reason: str) -> None:
+        """Log once per (sender, topic), count always, drop the message."""
+        self.counters["bad_input"] += 1
+        if (sender, topic) not in self._bad_seen:
+            self._bad_seen.add((sender, topic))
+            self.log.warning("dropped a message from %s on %s: %s (logged once)", sender, topic,
+                             reason)
+
+    def _callback_failed(self, where: str) -> None:
+        self.counters["callback_errors"] += 1
+        self.log.exception("%s callback raised; the node carries on", where)
+
+    def _graph_changed(self) -> None:
+        if self._loop is not None and not self._closed:
+            self._loop.call_soon(self._send_heartbeat)
+
+    def _info(self) -> p.NodeInfo:
+        now = time.monotonic()
+        elapsed = max(1e-6, now - self._rate_mark[0])
+        total = 0
+        for stats_owner in (*self._publishers.values(), *self._subscriptions):
+            stats = stats_owner.stats
+            previous = getattr(stats_owner, "_rate_count", 0)
+            stats.rate_hz = (stats.count - previous) / elapsed
+            stats_owner._rate_count = stats.count  # type: ignore[union-attr]
+            total += stats.count
+        self._rate_mark = (now, total)
+        return p.NodeInfo(
+            name=self.name,
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            started_ns=self.started_ns,
+            publishers=[p.Endpoint(t, pub.type_tag, pub.latched) for t, pub in self._publishers.items()],
+            subscriptions=[p.Endpoint(s.topic, s.type_tag, s.latched) for s in self._subscriptions],
+            services=[p.Endpoint(n, s.srv.name) for n, s in self._services.items()],
+            clients=[p.Endpoint(n, c.srv.name) for n, c in self._clients.items()],
+            parameters=self.params.values(),
+            pub_stats={t: pub.stats for t, pub in self._publishers.items()},
+            sub_stats={s.topic: s.stats for s in self._subscriptions},
+            counters=dict(self.counters),
+            hidden=self.options.hidden,
+        )
+
+    def _send_heartbeat(self) -> None:
+        self._control_send([p.HB, p.encoder.encode(self._info())])
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            self._send_heartbeat()
+            await asyncio.sleep(self.options.heartbeat_s)
+
+    def _get_parameters(self, request: ParamGetRequest) -> ParamGetResponse:
+        return ParamGetResponse(
+            values=self.params.values(request.names or None),
+            descriptions=self.params.descriptions(),
+        )
+
+    def _set_parameters(self, request: ParamSetRequest) -> ParamSetResponse:
+        ok, reason = self.params.set(request.values)
+        if ok:
+            self.log.info("parameters set: %s", ", ".join(request.values))
+            self._graph_changed()
+        return ParamSetResponse(successful=ok, reason=reason, values=self.params.values())
+
+
+class _BusLogHandler(logging.Handler):
+    """Publishes the node's warnings and errors on ``system/log``."""
+
+    def __init__(self, node: Node):
+        super().__init__(logging.WARNING)
+        self.node = node
+        self._inside = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._inside or self.node._closed:
+            return
+        self._inside = True  # a failure to publish must not log (and publish) again
+        try:
+            level = "fatal" if record.levelno >= logging.CRITICAL else record.levelname.lower()
+            self.node._log_pub.publish(
+                LogEvent(node=self.node.name, level=level,  # type: ignore[arg-type]
+                         message=record.getMessage(), logger=record.name)
+            )
+        except Exception:
+            pass
+        finally:
+            self._inside = False
+
+
+# ------------------------------------------------------------------------ helpers
+
+
+def _tag_of(msg_type: type[Message]) -> str:
+    tag = msg_type.__struct_config__.tag
+    if not isinstance(tag, str):
+        raise TypeError(f"{msg_type.__name__} has no tag: message types derive from Message")
+    return tag
+
+
+def _trace_of(header: Header) -> Trace:
+    if header.trace_id:
+        return Trace(header.trace_id, header.trace_stamp_ns)
+    return Trace(f"{header.publisher}#{header.seq}", header.stamp_ns)
+
+
+def _latched(topic: str) -> bool:
+    known = TOPICS.get(topic)
+    return known.latched if known is not None else False
+
+
+def _arity(callback: Callable[..., Any], what: str, allowed: tuple[int, ...]) -> int:
+    """How many positional arguments ``callback`` takes; refuse it now if not one of ``allowed``."""
+    try:
+        params = inspect.signature(callback).parameters.values()
+    except (TypeError, ValueError):
+        return allowed[0]
+    positional = [
+        q for q in params if q.kind in (q.POSITIONAL_ONLY, q.POSITIONAL_OR_KEYWORD)
+    ]
+    if any(q.kind == q.VAR_POSITIONAL for q in params):
+        return max(allowed)
+    required = [q for q in positional if q.default is q.empty]
+    for n in sorted(allowed, reverse=True):
+        if len(required) <= n <= len(positional):
+            return n
+    raise CallbackError(
+        f"{what} callback {getattr(callback, '__qualname__', callback)!r} takes "
+        f"{len(positional)} positional argument(s); it must take "
+        + " or ".join(str(n) for n in allowed)
+    )

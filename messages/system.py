@@ -1,0 +1,50 @@
+"""The runtime's own messages: log events and the parameter services every node serves."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from messages.base import Message, service_type
+
+__all__ = [
+    "GetParameters",
+    "LogEvent",
+    "ParamGetRequest",
+    "ParamGetResponse",
+    "ParamSetRequest",
+    "ParamSetResponse",
+    "SetParameters",
+]
+
+
+class LogEvent(Message, tag="system.LogEvent"):
+    """A warning or error a node logged (``system/log``); ``fatal`` comes right before it dies."""
+
+    node: str
+    level: Literal["debug", "info", "warning", "error", "fatal"]
+    message: str
+    logger: str = ""
+
+
+class ParamGetRequest(Message, tag="system.ParamGetRequest"):
+    names: list[str] = []
+    """Empty means every parameter."""
+
+
+class ParamGetResponse(Message, tag="system.ParamGetResponse"):
+    values: dict[str, Any] = {}
+    descriptions: dict[str, str] = {}
+
+
+class ParamSetRequest(Message, tag="system.ParamSetRequest"):
+    values: dict[str, Any]
+
+
+class ParamSetResponse(Message, tag="system.ParamSetResponse"):
+    successful: bool
+    reason: str = ""
+    values: dict[str, Any] = {}
+
+
+GetParameters = service_type("system.GetParameters", ParamGetRequest, ParamGetResponse)
+SetParameters = service_type("system.SetParameters", ParamSetRequest, ParamSetResponse)
