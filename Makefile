@@ -1,0 +1,50 @@
+# Everything installs from the package registries; every target is idempotent.
+# `make stream` runs the show on the embedded default, `make test` runs what CI runs.
+
+SHELL := /bin/bash
+UV := python3 -m uv
+VENV := .venv
+PY := $(VENV)/bin/python
+# Debian packages: PortAudio for sounddevice, espeak-ng (TTS fallback), PulseAudio for the
+# virtual cable into OBS (and its tests), sox for audio checks.
+APT_PACKAGES := libportaudio2 espeak-ng libespeak-ng1 pulseaudio pulseaudio-utils \
+	libasound2-plugins sox
+
+.PHONY: setup system venv test lint unit bench stream clean
+
+setup: system venv
+
+system:
+	@missing=""; for p in $(APT_PACKAGES); do \
+		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	fi
+
+venv: $(VENV)/.synced
+
+$(VENV)/.synced: pyproject.toml uv.lock
+	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install -q uv
+	$(UV) sync --frozen
+	@touch $@
+
+lint: venv
+	$(VENV)/bin/ruff check bus messages nodes launch tests benchmarks
+	$(VENV)/bin/mypy
+
+test: setup lint
+	$(VENV)/bin/pytest -m "not gpu" --cov --cov-report=term --durations=15
+
+unit: venv
+	$(VENV)/bin/pytest tests/unit -q
+
+bench: setup
+	$(PY) benchmarks/run.py
+
+stream: setup
+	$(VENV)/bin/vtlaunch stream.launch.toml
+
+clean:
+	rm -rf $(VENV) .coverage* .pytest_cache .mypy_cache .ruff_cache

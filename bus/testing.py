@@ -1,0 +1,332 @@
+"""Test helpers, in the spirit of dora's MockNode and httpx's MockTransport.
+
+- `NodeHarness` runs a node's callbacks on given messages and records what it publishes:
+  most node tests need no bus at all.
+- `BusProcess` runs a real vtbus in its own process on a fresh folder; `NodeProcess` runs a
+  real node (``python -m nodes.NAME``) on it; `Probe` is an in-test node that publishes,
+  collects topics and waits for them with a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+import zmq
+
+from bus import protocol as p
+from bus import wire
+from bus.address import resolve
+from bus.node import Node, NodeOptions, RawMessage, Trace
+from messages.base import Header, Message
+from messages.catalog import TOPICS, type_for_tag
+
+__all__ = ["BusProcess", "NodeHarness", "NodeProcess", "Probe", "wait_until"]
+
+M = TypeVar("M", bound=Message)
+
+
+async def wait_until(
+    predicate: Callable[[], Any], timeout: float = 5.0, *, what: str = "condition"
+) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail with ``what`` on timeout."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if loop.time() > deadline:
+            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+# ---------------------------------------------------------------------- no sockets
+
+
+class NodeHarness:
+    """Drive a node's callbacks directly and record its publications (no bus needed).
+
+    Example
+    -------
+    >>> harness = NodeHarness(MyNode(options=NodeOptions(bus="ipc:///tmp/unused")))
+    >>> harness.feed("chat/message", ChatMessage(platform="console", user="a", text="hi"))
+    >>> harness.messages("chat/say")
+    """
+
+    def __init__(self, node: Node):
+        self.node = node
+        self.published: list[tuple[str, Header, Message]] = []
+        self._seq: dict[str, int] = defaultdict(int)
+        self._encoder = msgspec.msgpack.Encoder()
+        node._send_data = self._record  # type: ignore[method-assign]
+
+    def _record(self, frames: list[bytes], stats: p.TopicStats) -> None:
+        topic, header, payload = wire.unpack(frames)
+        publisher = self.node._publishers[topic]
+        self.published.append((topic, header, msgspec.msgpack.decode(payload,
+                                                                      type=publisher.msg_type)))
+        stats.count += 1
+
+    def feed(
+        self, topic: str, msg: Message, *, publisher: str = "test", trace: Trace | None = None
+    ) -> Header:
+        """Deliver ``msg`` on ``topic`` as if it came from the bus."""
+        stamp = time.time_ns()
+        seq = self._seq[topic]
+        self._seq[topic] += 1
+        trace = trace or Trace(f"{publisher}/{topic}#{seq}", stamp)
+        tag = msg.__struct_config__.tag
+        header = Header(publisher, seq, stamp, str(tag), trace.id, trace.stamp_ns)
+        self.node._dispatch(wire.pack(topic, header, self._encoder.encode(msg)), from_latch=False)
+        return header
+
+    def messages(self, topic: str) -> list[Any]:
+        """What the node published on ``topic``, in order."""
+        return [msg for t, _, msg in self.published if t == topic]
+
+    async def settle(self, timeout: float = 5.0) -> None:
+        """Wait until every async callback has handled what was fed."""
+
+        def idle() -> bool:
+            return all(s._queue is None or s._queue.empty() for s in self.node._subscriptions)
+
+        await wait_until(idle, timeout, what="async callbacks to finish")
+        await asyncio.sleep(0)
+
+    async def call(self, name: str, request: Message) -> Any:
+        """Call one of the node's services directly."""
+        service = self.node._services[name]
+        result = service.callback(request)
+        if asyncio.iscoroutine(result):
+            result = await result
+        return result
+
+
+# ---------------------------------------------------------------------- real processes
+
+
+def _short_tmp(prefix: str) -> Path:
+    # unix socket paths are limited to 107 bytes: pytest's tmp_path is often too long
+    return Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+
+
+class BusProcess:
+    """A real ``vtbus`` process on a fresh ipc folder (or the given URL)."""
+
+    def __init__(self, url: str | None = None, *, ttl_s: float = 3.0,
+                 env: Mapping[str, str] | None = None):
+        self.folder = None if url else _short_tmp("vt-bus-")
+        self.url = url or f"ipc://{self.folder}"
+        self.ttl_s = ttl_s
+        self.env = {**os.environ, **(env or {})}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 10.0) -> BusProcess:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bus.vtbus", "--bus", self.url, "--ttl", str(self.ttl_s)],
+            env=self.env,
+        )
+        self._wait_ready(timeout)
+        return self
+
+    def _wait_ready(self, timeout: float) -> None:
+        """Ready when the control socket answers a GRAPH request."""
+        address = resolve(self.url, keys=self.env.get("VT_BUS_KEYS"))
+        ctx = zmq.Context.instance()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"vtbus exited with {self.proc.returncode}")
+            sock = ctx.socket(zmq.DEALER)
+            sock.linger = 0
+            if address.keys is not None:
+                address.keys.apply_client(sock)
+            sock.connect(address.control)
+            sock.send_multipart([p.GRAPH])
+            answered = sock.poll(200)
+            sock.close()
+            if answered:
+                return
+        raise TimeoutError(f"vtbus on {self.url} did not answer within {timeout} s")
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        self.kill(signal.SIGTERM)
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    def __enter__(self) -> BusProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class NodeProcess:
+    """A real node process: ``python -m MODULE --bus URL --name NAME -p k:=v ...``."""
+
+    def __init__(
+        self,
+        module: str,
+        bus_url: str,
+        *,
+        name: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        remaps: Mapping[str, str] | None = None,
+        env: Mapping[str, str] | None = None,
+        args: Sequence[str] = (),
+        stdin: int | None = None,
+    ):
+        self.module = module
+        self.name = name
+        cmd = [sys.executable, "-m", module, "--bus", bus_url]
+        if name:
+            cmd += ["--name", name]
+        for key, value in (params or {}).items():
+            cmd += ["-p", f"{key}:={msgspec.json.encode(value).decode()}"]
+        for source, target in (remaps or {}).items():
+            cmd += ["-r", f"{source}:={target}"]
+        self.cmd = [*cmd, *args]
+        self.env = {**os.environ, **(env or {})}
+        self.stdin = stdin
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> NodeProcess:
+        self.proc = subprocess.Popen(self.cmd, env=self.env, stdin=self.stdin)
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(10)
+
+    def stop(self) -> int | None:
+        """SIGTERM, then SIGKILL if it does not leave within 5 s; returns the exit status."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode
+
+    def __enter__(self) -> NodeProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class Probe(Node):
+    """A node inside a test: publish anything, collect topics, wait for messages.
+
+    Use as ``async with Probe(bus_url) as probe:``.
+    """
+
+    def __init__(self, bus_url: str, name: str = "_probe"):
+        super().__init__(name, options=NodeOptions(bus=bus_url, hidden=True, heartbeat_s=0.2))
+        self.received: dict[str, list[tuple[Header, Any]]] = defaultdict(list)
+
+    async def __aenter__(self) -> Probe:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def collect(self, topic: str, msg_type: type[Message] | None = None) -> list[Any]:
+        """Start collecting ``topic`` (typed from the catalogue unless given); returns the list
+        of messages that fills as they arrive."""
+        kind = msg_type or TOPICS[topic].type
+        self.create_subscription(kind, topic, lambda m, h: self.received[topic].append((h, m)))
+        return self.received[topic]
+
+    def collect_raw(self, topic: str = "", *, prefix: bool = True) -> list[Any]:
+        self.create_subscription(
+            RawMessage, topic, lambda m: self.received[m.topic].append((m.header, m)),
+            prefix=prefix,
+        )
+        return self.received[topic]
+
+    def messages(self, topic: str) -> list[Any]:
+        return [m for _, m in self.received[topic]]
+
+    def publish(self, topic: str, msg: Message) -> Header:
+        """Publish ``msg`` on ``topic`` (a publisher is made on first use)."""
+        return self.create_publisher(type(msg), topic).publish(msg)
+
+    async def wait_for(
+        self, topic: str, count: int = 1, timeout: float = 10.0,
+        where: Callable[[Any], bool] | None = None,
+    ) -> list[Any]:
+        """Wait until ``count`` messages (matching ``where``) arrived on ``topic``."""
+
+        def matching() -> list[Any]:
+            found = [m for m in self.messages(topic) if where is None or where(m)]
+            return found if len(found) >= count else []
+
+        return await wait_until(matching, timeout, what=f"{count} message(s) on {topic}")
+
+    async def wait_for_node(self, name: str, timeout: float = 10.0) -> p.NodeStatus:
+        """Wait until the registry lists ``name``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            with contextlib.suppress(TimeoutError):
+                graph = await self.graph(timeout=0.5)
+                for status in graph.nodes:
+                    if status.info.name == name:
+                        return status
+            await asyncio.sleep(0.05)
+        raise TimeoutError(f"node {name} did not join the bus within {timeout} s")
+
+    async def wait_for_subscribers(self, topic: str, count: int = 1, timeout: float = 10.0) -> None:
+        """Wait until ``count`` other nodes subscribe to ``topic`` (so nothing published is lost)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            with contextlib.suppress(TimeoutError):
+                graph = await self.graph(timeout=0.5)
+                found = sum(
+                    1 for s in graph.nodes if s.info.name != self.name
+                    and any(sub.name == topic for sub in s.info.subscriptions)
+                )
+                if found >= count:
+                    await asyncio.sleep(0.1)  # the subscription itself travels separately
+                    return
+            await asyncio.sleep(0.05)
+        raise TimeoutError(f"{count} subscriber(s) of {topic} did not appear within {timeout} s")
+
+
+def decode_any(header: Header, payload: bytes) -> Any:
+    """Decode a payload by its header's type tag (raw msgpack for a tag this build lacks)."""
+    kind = type_for_tag(header.type)
+    if kind is None:
+        return msgspec.msgpack.decode(payload)
+    return msgspec.msgpack.decode(payload, type=kind)

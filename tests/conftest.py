@@ -1,0 +1,38 @@
+"""Fixtures shared by every test: a real vtbus per test, and real node processes on it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from bus.testing import BusProcess, NodeProcess
+
+
+@pytest.fixture
+def bus() -> Iterator[BusProcess]:
+    """A fresh vtbus process on its own ipc folder, stopped after the test."""
+    with BusProcess(ttl_s=2.0) as process:
+        yield process
+
+
+@pytest.fixture
+def bus_url(bus: BusProcess) -> str:
+    return bus.url
+
+
+@pytest.fixture
+def start_node(bus_url: str) -> Iterator[Callable[..., NodeProcess]]:
+    """``start_node("nodes.chat", name=..., params={...})`` starts a real node on the test's
+    bus; every node started is stopped after the test."""
+    started: list[NodeProcess] = []
+
+    def start(module: str, **kwargs: Any) -> NodeProcess:
+        process = NodeProcess(module, kwargs.pop("bus_url", bus_url), **kwargs).start()
+        started.append(process)
+        return process
+
+    yield start
+    for process in reversed(started):
+        process.stop()
