@@ -1,0 +1,1 @@
+"""The command-line tools: vttopic, vtnode, vtparam, vtbag (and vtlaunch in `launch`)."""
