@@ -1,0 +1,223 @@
+"""Live control of a running show: its supervisord(s) over their XML-RPC unix sockets.
+
+`find_shows` locates, from the bus URL (``--bus`` / ``VT_BUS``), every share of the show
+running on this machine (``sv-SHARE.sock`` in the run folder); each `Show` lists its programs
+(`ProgramStatus`: state, pid, uptime, restarts) and starts, stops and restarts them by name.
+`Registry` asks vtbus for its graph, for the bus side of ``vtnode list``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import xmlrpc.client
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import zmq
+from supervisor.xmlrpc import SupervisorTransport
+
+from bus import protocol as p
+from bus.address import BusAddress, resolve
+from bus.errors import VtError
+from launch.supervisor import run_folder
+
+__all__ = [
+    "ControlError",
+    "ProgramStatus",
+    "Registry",
+    "Show",
+    "ShowNotRunning",
+    "find_shows",
+]
+
+
+class ControlError(VtError):
+    """supervisord refused or failed a request (unknown name, spawn error...)."""
+
+
+class ShowNotRunning(ControlError):
+    """No supervisord of a show answers for this bus on this machine."""
+
+
+class ProgramStatus(msgspec.Struct, kw_only=True):
+    """One supervised program as supervisord sees it."""
+
+    name: str
+    share: str
+    """The host share (supervisord) running it: ``all`` or a host name."""
+    state: str
+    """STARTING, RUNNING, BACKOFF (crash loop, waiting), STOPPING, STOPPED, EXITED, FATAL."""
+    pid: int
+    """0 when not running."""
+    uptime_s: float | None
+    """Seconds since it started, when running."""
+    restarts: int
+    """Starts after the first since this supervisord started (crashes, restarts by hand)."""
+    exit_status: int
+    description: str
+    """supervisord's own words (``pid 123, uptime 0:01:02``, ``Exited too quickly``)."""
+
+
+_SPAWNED = re.compile(r"spawned: '([^']+)' with pid")
+_SUPERVISORD_STARTED = "supervisord started with pid"
+
+
+class Show:
+    """One running supervisord (the whole show, or one host's share)."""
+
+    def __init__(self, socket: Path):
+        self.socket = socket
+        self.share = socket.name.removeprefix("sv-").removesuffix(".sock")
+        self.log = socket.with_suffix(".log")
+        transport = SupervisorTransport(None, None, serverurl=f"unix://{socket}")
+        self._rpc: Any = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
+
+    def programs(self) -> list[ProgramStatus]:
+        """Every program, vtbus first."""
+        infos = self._call("getAllProcessInfo")
+        spawns = self._spawn_counts()
+        found = []
+        for info in infos:
+            running = info["statename"] in ("RUNNING", "STARTING", "STOPPING")
+            found.append(ProgramStatus(
+                name=info["name"],
+                share=self.share,
+                state=info["statename"],
+                pid=info["pid"],
+                uptime_s=max(0.0, info["now"] - info["start"]) if running else None,
+                restarts=max(0, spawns.get(info["name"], 0) - 1),
+                exit_status=info["exitstatus"],
+                description=info["description"],
+            ))
+        return sorted(found, key=lambda s: (s.name != "vtbus", s.name))
+
+    def status(self, name: str) -> ProgramStatus:
+        for program in self.programs():
+            if program.name == name:
+                return program
+        raise ControlError(f"no program {name!r} in the {self.share} share")
+
+    def start(self, name: str) -> ProgramStatus:
+        """Start ``name`` and wait until it counts as started."""
+        self._call("startProcess", self._full_name(name), True)
+        return self.status(name)
+
+    def stop(self, name: str) -> ProgramStatus:
+        """Stop ``name`` (its whole process group) and wait until it is gone."""
+        self._call("stopProcess", self._full_name(name), True)
+        return self.status(name)
+
+    def restart(self, name: str) -> ProgramStatus:
+        """Stop ``name`` if it runs, then start it."""
+        full = self._full_name(name)
+        if self.status(name).state in ("RUNNING", "STARTING", "BACKOFF"):
+            self._call("stopProcess", full, True)
+        self._call("startProcess", full, True)
+        return self.status(name)
+
+    def has(self, name: str) -> bool:
+        return any(info["name"] == name for info in self._call("getAllProcessInfo"))
+
+    def shutdown(self) -> None:
+        """Stop every program and supervisord itself (what Ctrl-C in vtlaunch does)."""
+        self._call("shutdown")
+
+    def _full_name(self, name: str) -> str:
+        for info in self._call("getAllProcessInfo"):
+            if info["name"] == name:
+                return f"{info['group']}:{name}"
+        raise ControlError(f"no program {name!r} in the {self.share} share")
+
+    def _call(self, method: str, *args: Any) -> Any:
+        try:
+            return getattr(self._rpc.supervisor, method)(*args)
+        except xmlrpc.client.Fault as fault:
+            raise ControlError(f"supervisord ({self.share}) refused {method}: "
+                               f"{fault.faultString}") from None
+        except OSError as exc:
+            raise ShowNotRunning(f"supervisord at {self.socket} does not answer: {exc}") from None
+
+    def _spawn_counts(self) -> dict[str, int]:
+        """Starts per program since supervisord started, counted in its log."""
+        counts: dict[str, int] = {}
+        try:
+            text = self.log.read_text(errors="replace")
+        except OSError:
+            return counts
+        for line in text[text.rfind(_SUPERVISORD_STARTED):].splitlines():
+            found = _SPAWNED.search(line)
+            if found:
+                counts[found.group(1)] = counts.get(found.group(1), 0) + 1
+        return counts
+
+
+def find_shows(bus: str | None = None) -> list[Show]:
+    """Every share of the show on ``bus`` (or ``VT_BUS``) running on this machine.
+
+    Raises
+    ------
+    ShowNotRunning
+        No supervisord socket answers in the run folder.
+    """
+    address = resolve(bus)
+    folder = run_folder(address)
+    shows = []
+    for socket in sorted(folder.glob("sv-*.sock")):
+        show = Show(socket)
+        try:
+            show._call("getState")
+        except ShowNotRunning:
+            continue  # left behind by a show that was killed
+        shows.append(show)
+    if not shows:
+        raise ShowNotRunning(
+            f"no show runs on bus {address.url} on this machine (no live supervisord socket in "
+            f"{folder}): start one with `vtlaunch FILE`, or name its bus with --bus / VT_BUS"
+        )
+    return shows
+
+
+def find_program(name: str, bus: str | None = None) -> Show:
+    """The share that runs ``name``."""
+    shows = find_shows(bus)
+    for show in shows:
+        if show.has(name):
+            return show
+    known = sorted({s.name for show in shows for s in show.programs()})
+    raise ControlError(f"no program {name!r} in this show (it has: {', '.join(known)})")
+
+
+class Registry:
+    """Asks vtbus for its graph without blocking: `request`, then `poll` for the answer."""
+
+    def __init__(self, address: BusAddress):
+        self._sock = zmq.Context.instance().socket(zmq.DEALER)
+        self._sock.linger = 0
+        if address.keys is not None:
+            address.keys.apply_client(self._sock)
+        self._sock.connect(address.control)
+        self._decoder = msgspec.msgpack.Decoder(p.Graph)
+        self._asked_at = 0.0
+
+    def request(self) -> None:
+        self._sock.send_multipart([p.GRAPH], zmq.NOBLOCK)
+        self._asked_at = time.monotonic()
+
+    def poll(self, timeout_s: float = 0.0) -> p.Graph | None:
+        """The graph if it arrived within ``timeout_s``, else None."""
+        if not self._sock.poll(int(timeout_s * 1000)):
+            return None
+        frames = self._sock.recv_multipart()
+        if len(frames) == 2 and frames[0] == p.GRAPH:
+            return self._decoder.decode(frames[1])
+        return None
+
+    def graph(self, timeout_s: float = 1.0) -> p.Graph | None:
+        """Ask and wait."""
+        self.request()
+        return self.poll(timeout_s)
+
+    def close(self) -> None:
+        self._sock.close()
