@@ -80,6 +80,7 @@ class Program:
     """What this program adds to the show's environment (``VT_PARAMS``... for nodes)."""
     respawn: bool
     host: str
+    start_secs: int
     start_retries: int
     stop_timeout_s: float
     stop_signal: str
@@ -287,13 +288,14 @@ def _common(spec: NodeSpec | ProcessSpec, scope: _Scope, at: _PathKey) -> dict[s
     env = {k: _subst(v, scope, (*at, "env", k)) for k, v in spec.env.items()}
     if not spec.gpu:
         env.setdefault("CUDA_VISIBLE_DEVICES", "")
-    if spec.start_retries < 0 or spec.stop_timeout_s <= 0:
-        raise scope.fail("start_retries must be >= 0 and stop_timeout_s > 0", at)
+    if spec.start_secs < 0 or spec.start_retries < 0 or spec.stop_timeout_s <= 0:
+        raise scope.fail("start_secs and start_retries must be >= 0, stop_timeout_s > 0", at)
     return {
         "name": name,
         "env": env,
         "respawn": spec.respawn,
         "host": _subst(spec.host, scope, (*at, "host")),
+        "start_secs": spec.start_secs,
         "start_retries": spec.start_retries,
         "stop_timeout_s": spec.stop_timeout_s,
         "where": f"{_display(scope.file)}:{scope.lines.line_of(at)}",

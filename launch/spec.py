@@ -101,8 +101,12 @@ class _Program(_Strict):
     """False hides every GPU from it (``CUDA_VISIBLE_DEVICES=""``)."""
     host: str = ""
     """Empty: the host that runs the bus."""
+    start_secs: int = 3
+    """Alive this long, it counts as started: a later death is a crash, restarted at once; an
+    earlier one is part of a crash loop, restarted after 1 s, 2 s, 3 s... Give slow starters
+    (model loading) more."""
     start_retries: int = 10
-    """Quick crashes in a row (each within ``startsecs``) before it is given up (FATAL)."""
+    """Quick deaths in a row (each within ``start_secs``) before it is given up (FATAL)."""
     stop_timeout_s: float = 5.0
     """How long it may take to stop before it (and its process group) gets SIGKILL."""
     if_: Condition = msgspec.field(default=None, name="if")

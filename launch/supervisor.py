@@ -7,7 +7,7 @@ written into the run folder is the one ``--print-supervisord`` prints and the on
 the top of the repo.
 
 Supervision policy: vtbus starts first (priority 1) and the nodes wait for nothing (ZeroMQ
-reconnects by itself). A program that dies after ``STARTSECS`` of life is started again at
+reconnects by itself). A program that dies after ``start_secs`` of life is started again at
 once; one that dies sooner is in a crash loop and waits 1 s, 2 s, 3 s... (supervisord's
 backoff), and is given up (FATAL) after ``start_retries`` tries. Every program runs under
 ``setpriv --pdeathsig TERM`` and is stopped as a process group, so nothing outlives
@@ -24,10 +24,8 @@ from urllib.parse import urlsplit
 from bus.address import BusAddress
 from launch.loader import Launch, LaunchFileError, Program
 
-__all__ = ["STARTSECS", "RunFiles", "render", "run_folder", "share_name"]
+__all__ = ["RunFiles", "render", "run_folder", "share_name"]
 
-STARTSECS = 1
-"""A program alive this long counts as started: dying later is a crash, not a crash loop."""
 SHOW_GROUP = "show"
 """The supervisord group of every node and process (stopped together, before vtbus)."""
 _DEATH_SIGNAL = "setpriv --pdeathsig TERM"
@@ -103,7 +101,8 @@ def render(launch: Launch, host: str | None) -> str:
         sections.append(_section("program:vtbus", {
             "command": f"{_DEATH_SIGNAL} %(ENV_VT_PYTHON)s -m bus.vtbus --ttl {launch.bus.ttl_s}",
             "priority": "1",
-            **_policy(respawn=True, retries=10, stop_timeout_s=5.0, stop_signal="TERM"),
+            **_policy(respawn=True, start_secs=3, retries=10, stop_timeout_s=5.0,
+                      stop_signal="TERM"),
             **_logging(run, "vtbus"),
             "environment": _environment({"PYTHONUNBUFFERED": "1"}, "vtbus"),
         }))
@@ -126,7 +125,7 @@ def _program(program: Program, run: str) -> str:
         "command": f"{_DEATH_SIGNAL} {command}",
         "priority": "50" if program.kind == "process" else "100",
         **_policy(
-            respawn=program.respawn, retries=program.start_retries,
+            respawn=program.respawn, start_secs=program.start_secs, retries=program.start_retries,
             stop_timeout_s=program.stop_timeout_s, stop_signal=program.stop_signal,
         ),
         **_logging(run, program.name),
@@ -137,12 +136,12 @@ def _program(program: Program, run: str) -> str:
     return _section(f"program:{program.name}", values)
 
 
-def _policy(*, respawn: bool, retries: int, stop_timeout_s: float, stop_signal: str
-            ) -> dict[str, str]:
+def _policy(*, respawn: bool, start_secs: int, retries: int, stop_timeout_s: float,
+            stop_signal: str) -> dict[str, str]:
     return {
         "autostart": "true",
         "autorestart": "true" if respawn else "false",
-        "startsecs": str(STARTSECS),
+        "startsecs": str(start_secs),
         "startretries": str(retries),
         "exitcodes": "0",
         "stopsignal": stop_signal,

@@ -1,0 +1,220 @@
+"""vtlaunch with real processes: a graph from a launch file, crashes, Ctrl-C, SIGKILL of
+vtlaunch, live control, a crash loop, and two hosts' shares over TCP with CURVE keys."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import shutil
+import socket
+import tempfile
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from bus.testing import NodeProcess, Probe, wait_until
+from launch.control import Show, find_shows
+from launch.keys import make_keys
+from launch.testing import LaunchProcess, alive
+from messages.demo import Count
+
+DEMO = Path(__file__).resolve().parents[2] / "launch" / "examples" / "demo.launch.toml"
+UP = "every node on the bus"
+
+pytestmark = pytest.mark.slow
+
+
+def _seqs(probe: Probe, topic: str) -> list[int]:
+    return [header.seq for header, _ in probe.received[topic]]
+
+
+def _consecutive(seqs: list[int]) -> bool:
+    return seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+
+
+async def _wait_gone(pids: set[int], timeout: float = 20.0) -> None:
+    await wait_until(lambda: not any(alive(p) for p in pids), timeout,
+                     what=f"processes {sorted(p for p in pids if alive(p))} to end")
+
+
+def _show(launch: LaunchProcess) -> Show:
+    (show,) = find_shows(launch.bus_url)
+    return show
+
+
+class TestGraph:
+    async def test_killed_node_is_back_and_the_others_lose_nothing(self) -> None:
+        with LaunchProcess(DEMO, ["period:=0.02"]) as launch:
+            launch.wait_output(UP)
+            async with Probe(launch.bus_url) as probe:
+                for topic in ("demo/count", "demo/count_b", "demo/echo"):
+                    probe.collect(topic, Count)
+                await probe.wait_for("demo/echo", 5)
+                await probe.wait_for("demo/count_b", 5)
+                victim = _show(launch).status("talker_b")
+                before = _seqs(probe, "demo/count_b")
+                os.kill(victim.pid, signal.SIGKILL)
+
+                def restarted() -> bool:
+                    after = _seqs(probe, "demo/count_b")[len(before):]
+                    return any(seq < before[-1] for seq in after)  # a new publisher counts anew
+
+                await wait_until(restarted, 20, what="talker_b publishing again")
+                back = _show(launch).status("talker_b")
+                assert back.pid != victim.pid
+                assert back.restarts == 1
+                await probe.wait_for("demo/echo", len(probe.messages("demo/echo")) + 5)
+                assert _consecutive(_seqs(probe, "demo/count"))
+                assert _consecutive(_seqs(probe, "demo/echo"))
+                echoed = [m.value for m in probe.messages("demo/echo")]
+                assert echoed == list(range(echoed[0], echoed[0] + len(echoed)))
+            pids = launch.tree()
+            assert launch.interrupt() == 0
+            assert "show ended cleanly" in launch.output
+            await _wait_gone(pids)
+
+    async def test_every_program_logs_behind_its_name(self) -> None:
+        with LaunchProcess(DEMO, ["with_b:=false"]) as launch:
+            launch.wait_output(UP)
+            launch.wait_output("[vtbus] node listener joined")
+            assert launch.interrupt() == 0
+            lines = launch.output.splitlines()
+            assert any(line.startswith("vtbus ") and " | " in line for line in lines)
+            assert any(line.startswith("supervisord | ") and "spawned: 'talker_a'" in line
+                       for line in lines)
+            assert not any(line.startswith("talker_b") for line in lines)  # with_b:=false
+
+
+class TestEnd:
+    async def test_sigkill_of_vtlaunch_leaves_no_process(self) -> None:
+        with LaunchProcess(DEMO) as launch:
+            launch.wait_output(UP)
+            pids = launch.tree()
+            assert len(pids) >= 6  # vtlaunch, supervisord, vtbus, three nodes
+            os.kill(launch.pid, signal.SIGKILL)
+            await _wait_gone(pids)
+
+    async def test_crash_loop_is_given_up_visibly_and_the_end_is_unclean(
+        self, tmp_path: Path
+    ) -> None:
+        file = tmp_path / "crash.launch.toml"
+        file.write_text(textwrap.dedent("""
+            [[node]]
+            name = "steady"
+            module = "nodes.demo.talker"
+
+            [[node]]
+            name = "crasher"
+            module = "nodes.demo.talker"
+            params = { period_s = -1.0 }   # the timer refuses it: dies at start
+            start_retries = 1
+            start_secs = 60                # however slow this machine is, it dies sooner
+        """))
+        with LaunchProcess(file) as launch:
+            launch.wait_output("gave up: crasher entered FATAL state")
+            crasher = _show(launch).status("crasher")
+            assert crasher.state == "FATAL"
+            assert crasher.restarts == 1
+            assert _show(launch).status("steady").state in ("STARTING", "RUNNING")
+            assert "timer period must be positive" in launch.output
+            assert launch.interrupt() == 1
+            assert "crasher crashed in a loop and was given up" in launch.output
+
+
+class TestControl:
+    async def test_stop_start_restart_by_name(self) -> None:
+        with LaunchProcess(DEMO, ["with_b:=false"]) as launch:
+            launch.wait_output(UP)
+            show = _show(launch)
+            assert [p.name for p in show.programs()] == ["vtbus", "listener", "talker_a"]
+            first = show.status("talker_a")
+            stopped = show.stop("talker_a")
+            assert (stopped.state, stopped.pid) == ("STOPPED", 0)
+            assert not alive(first.pid)
+            started = show.start("talker_a")
+            assert started.state == "RUNNING"
+            restarted = show.restart("talker_a")
+            assert restarted.state == "RUNNING"
+            assert len({first.pid, started.pid, restarted.pid}) == 3
+            assert restarted.restarts == 2
+            async with Probe(launch.bus_url) as probe:
+                await probe.wait_for_node("talker_a")
+            assert launch.interrupt() == 0
+
+
+def _free_port_block() -> int:
+    """A port P with P, P+1 and P+2 free (a tcp bus uses three)."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port > 65000:
+            continue
+        try:
+            for offset in (1, 2):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port + offset))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no three consecutive free ports")
+
+
+class TestHosts:
+    async def test_two_hosts_share_a_curve_bus_and_a_stranger_cannot_join(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        keys = tmp_path / "keys"
+        make_keys(keys)
+        stranger = tmp_path / "stranger"  # knows the server's public key, is not authorized
+        make_keys(stranger)
+        (stranger / "server.key").write_bytes((keys / "server.key").read_bytes())
+        port = _free_port_block()
+        file = tmp_path / "hosts.launch.toml"
+        file.write_text(textwrap.dedent(f"""
+            [bus]
+            transport = "tcp"
+            address = "127.0.0.1:{port}"
+            keys = "keys"
+            host = "hub"
+
+            [[node]]
+            name = "talker"
+            module = "nodes.demo.talker"
+
+            [[node]]
+            name = "listener"
+            module = "nodes.demo.listener"
+            host = "edge"
+        """))
+        url = f"tcp://127.0.0.1:{port}"
+        runtime = Path(tempfile.mkdtemp(prefix="vt-rt-", dir="/tmp"))  # short: unix sockets
+        monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+        env = {"XDG_RUNTIME_DIR": str(runtime)}
+        hub = LaunchProcess(file, ["--host", "hub"], bus_url=url, env=env)
+        edge = LaunchProcess(file, ["--host", "edge"], bus_url=url, env=env)
+        with hub, edge:
+            hub.wait_output(UP)
+            edge.wait_output(UP)
+            monkeypatch.setenv("VT_BUS_KEYS", str(keys))
+            async with Probe(url) as probe:
+                probe.collect("demo/echo", Count)
+                echo = await probe.wait_for("demo/echo", 3)
+                assert {m.source for m in echo} == {"talker"}  # hub's talker via edge's listener
+                graph = await probe.graph()
+                assert {"talker", "listener"} <= {s.info.name for s in graph.nodes}
+                assert {s.share for s in find_shows(url) for _ in s.programs()} == {"hub", "edge"}
+                with NodeProcess("nodes.demo.talker", url, name="intruder",
+                                 env={"VT_BUS_KEYS": str(stranger)}) as intruder, \
+                        NodeProcess("nodes.demo.talker", url, name="member",
+                                    env={"VT_BUS_KEYS": str(keys)}):
+                    await probe.wait_for_node("member", timeout=30)
+                    await asyncio.sleep(1.0)  # the intruder started first: it had its chance
+                    names = {s.info.name for s in (await probe.graph()).nodes}
+                    assert "intruder" not in names
+                    assert intruder.proc is not None and intruder.proc.poll() is None  # trying
+            assert hub.interrupt() == 0
+            assert edge.interrupt() == 0
+        shutil.rmtree(runtime, ignore_errors=True)
