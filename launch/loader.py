@@ -82,7 +82,7 @@ class Program:
     host: str
     start_secs: int
     start_retries: int
-    stop_timeout_s: float
+    stop_timeout_s: int
     stop_signal: str
     cwd: str
     where: str

@@ -107,8 +107,8 @@ class _Program(_Strict):
     (model loading) more."""
     start_retries: int = 10
     """Quick deaths in a row (each within ``start_secs``) before it is given up (FATAL)."""
-    stop_timeout_s: float = 5.0
-    """How long it may take to stop before it (and its process group) gets SIGKILL."""
+    stop_timeout_s: int = 5
+    """Seconds it may take to stop before it (and its process group) gets SIGKILL."""
     if_: Condition = msgspec.field(default=None, name="if")
     unless: Condition = None
 

@@ -101,7 +101,7 @@ def render(launch: Launch, host: str | None) -> str:
         sections.append(_section("program:vtbus", {
             "command": f"{_DEATH_SIGNAL} %(ENV_VT_PYTHON)s -m bus.vtbus --ttl {launch.bus.ttl_s}",
             "priority": "1",
-            **_policy(respawn=True, start_secs=3, retries=10, stop_timeout_s=5.0,
+            **_policy(respawn=True, start_secs=3, retries=10, stop_timeout_s=5,
                       stop_signal="TERM"),
             **_logging(run, "vtbus"),
             "environment": _environment({"PYTHONUNBUFFERED": "1"}, "vtbus"),
@@ -136,7 +136,7 @@ def _program(program: Program, run: str) -> str:
     return _section(f"program:{program.name}", values)
 
 
-def _policy(*, respawn: bool, start_secs: int, retries: int, stop_timeout_s: float,
+def _policy(*, respawn: bool, start_secs: int, retries: int, stop_timeout_s: int,
             stop_signal: str) -> dict[str, str]:
     return {
         "autostart": "true",
@@ -145,7 +145,7 @@ def _policy(*, respawn: bool, start_secs: int, retries: int, stop_timeout_s: flo
         "startretries": str(retries),
         "exitcodes": "0",
         "stopsignal": stop_signal,
-        "stopwaitsecs": f"{stop_timeout_s:g}",
+        "stopwaitsecs": str(stop_timeout_s),
         "stopasgroup": "true",
         "killasgroup": "true",
     }
