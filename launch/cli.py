@@ -220,8 +220,8 @@ class Runner:
         )
 
     def _poke(self) -> bool:
-        """Wake supervisord's main loop: it spawns the programs at its first wake-up, which
-        is otherwise a one-second poll timeout after it starts."""
+        """Wake supervisord's main loop (a request on its socket does): it starts programs
+        only when it wakes, which is otherwise at its one-second poll timeout."""
         try:
             Show(self.files.socket).programs()
         except ShowNotRunning:
@@ -252,8 +252,11 @@ class Runner:
                 if found:
                     self.unclean.append(reason.format(found.group(1)))
             exited = _EXITED.search(text)
-            if exited and exited.group(1) not in respawning:
-                self.unclean.append(f"{exited.group(1)} ended ({exited.group(2)})")
+            if exited:
+                # supervisord respawns on its next loop turn, up to a second away: wake it now
+                self._poke()
+                if exited.group(1) not in respawning:
+                    self.unclean.append(f"{exited.group(1)} ended ({exited.group(2)})")
 
     def _say(self, text: str) -> None:
         self.prefixer.line("vtlaunch", text)

@@ -193,7 +193,7 @@ class Registry:
     """Asks vtbus for its graph without blocking: `request`, then `poll` for the answer."""
 
     def __init__(self, address: BusAddress):
-        self._sock = zmq.Context.instance().socket(zmq.DEALER)
+        self._sock: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.DEALER)
         self._sock.linger = 0
         if address.keys is not None:
             address.keys.apply_client(self._sock)

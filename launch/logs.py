@@ -45,18 +45,25 @@ class _Followed:
         self.partial = b""
 
     def read_lines(self) -> list[str]:
-        data = self.file.read()
-        try:
-            renamed = os.stat(self.path).st_ino != self.inode
-        except FileNotFoundError:
-            renamed = True
-        if renamed:  # rotated: finish the old file, go on with the new one
-            data += self.file.read()
+        lines = self._split(self.file.read())
+        if self._replaced():  # rotated: the old file is finished, go on with the new one
+            if self.partial:
+                lines.append(self.partial.decode(errors="replace"))
+                self.partial = b""
             self.file.close()
-            self.file = self.path.open("rb") if self.path.exists() else self.file
+            self.file = self.path.open("rb")
             self.inode = os.fstat(self.file.fileno()).st_ino
-        chunk = self.partial + data
-        *complete, self.partial = chunk.split(b"\n")
+            lines += self._split(self.file.read())
+        return lines
+
+    def _replaced(self) -> bool:
+        try:
+            return os.stat(self.path).st_ino != self.inode
+        except FileNotFoundError:  # between the rename and the new file
+            return False
+
+    def _split(self, data: bytes) -> list[str]:
+        *complete, self.partial = (self.partial + data).split(b"\n")
         return [c.decode(errors="replace").rstrip("\r") for c in complete]
 
     def rest(self) -> list[str]:

@@ -82,7 +82,7 @@ class LaunchProcess:
         self.cmd = [sys.executable, "-m", "launch.cli", str(file), *args,
                     "--bus", self.bus_url, "--color", "never"]
         self.env = {**os.environ, **(env or {})}
-        self._output = tempfile.NamedTemporaryFile(prefix="vtlaunch-", suffix=".log")
+        self._output = tempfile.NamedTemporaryFile(prefix="vtlaunch-", suffix=".log")  # noqa: SIM115 (closed by stop)
         self.proc: subprocess.Popen[bytes] | None = None
         self.seen: dict[int, int | None] = {}
         """Every process of the show seen by `tree` so far, with its start time."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import shutil
+import signal
 import socket
 import tempfile
 import textwrap
@@ -141,6 +141,9 @@ class TestControl:
             assert restarted.restarts == 2
             async with Probe(launch.bus_url) as probe:
                 await probe.wait_for_node("talker_a")
+            with LaunchProcess(DEMO, bus_url=launch.bus_url) as second:
+                assert second.proc is not None and second.proc.wait(30) == 2
+                assert "a show already runs in" in second.output
             assert launch.interrupt() == 0
 
 

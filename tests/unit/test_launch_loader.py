@@ -216,6 +216,8 @@ BAD_FILES = [
      r":3: command does not split into words: No closing quotation"),
     ("empty command", '[[process]]\nname = "p"\ncommand = []\n', {},
      r":3: \[\[process\]\] 'p': command is empty"),
+    ("fractional stop timeout", NODE + "stop_timeout_s = 2.5\n", {},
+     r":4: Expected `int`, got `float` - at `\$\.node\[0\]\.stop_timeout_s`"),
     ("negative retries", NODE + "start_retries = -1\n", {},
      r":1: start_secs and start_retries must be >= 0"),
 ]
