@@ -70,6 +70,7 @@ __all__ = [
 ]
 
 M = TypeVar("M", bound=Message)
+T = TypeVar("T")
 Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp", bound=Message)
 
@@ -373,9 +374,8 @@ class Client(Generic[Req, Resp]):
                     asyncio.get_running_loop().create_future()
                 )
                 node._pending_calls[call_id] = future
-                node._control_send(frames)
                 try:
-                    last, body = await asyncio.wait_for(future, timeout)
+                    last, body = await asyncio.wait_for(node._send_until(future, frames), timeout)
                 except TimeoutError:
                     continue
                 if last.status == "ok":
@@ -584,12 +584,18 @@ class Node:
         await self.start()
         future: asyncio.Future[p.Graph] = asyncio.get_running_loop().create_future()
         self._graph_waiters.append(future)
-        self._control_send([p.GRAPH])
         try:
-            return await asyncio.wait_for(future, timeout)
+            return await asyncio.wait_for(self._send_until(future, [p.GRAPH]), timeout)
         finally:
             if future in self._graph_waiters:
                 self._graph_waiters.remove(future)
+
+    async def _send_until(self, future: asyncio.Future[T], frames: list[bytes]) -> T:
+        """Send on the control socket, retrying while no connection to vtbus is up yet
+        (IMMEDIATE refuses to queue), then wait for ``future``."""
+        while not self._control_send(frames):
+            await asyncio.sleep(0.02)
+        return await future
 
     async def start(self) -> None:
         """Attach to the running loop: readers, heartbeat, timers. Idempotent."""

@@ -234,7 +234,9 @@ class Broker:
     def _heartbeat(self, control: zmq.Socket, identity: bytes, rest: list[bytes]) -> None:  # type: ignore[type-arg]
         info = self._meta_decoders[p.HB].decode(rest[0])
         old = self.nodes.get(info.name)
-        if old is None:
+        if info.hidden:
+            pass  # the tools come and go all the time: not worth a line
+        elif old is None:
             log.info("node %s joined (pid %d on %s)", info.name, info.pid, info.host)
         elif old.identity != identity and old.info.pid != info.pid:
             log.info("node %s is back (pid %d, was %d)", info.name, info.pid, old.info.pid)
@@ -245,7 +247,8 @@ class Broker:
     def _forget(self, identity: bytes) -> None:
         for name, entry in list(self.nodes.items()):
             if entry.identity == identity:
-                log.info("node %s left", name)
+                if not entry.info.hidden:
+                    log.info("node %s left", name)
                 del self.nodes[name]
 
     def _send_graph(self, control: zmq.Socket, identity: bytes) -> None:  # type: ignore[type-arg]
