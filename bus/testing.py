@@ -145,7 +145,7 @@ class BusProcess:
     def _wait_ready(self, timeout: float) -> None:
         """Ready when the control socket answers a GRAPH request."""
         address = resolve(self.url, keys=self.env.get("VT_BUS_KEYS"))
-        ctx = zmq.Context.instance()
+        ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.proc is not None

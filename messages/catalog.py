@@ -52,7 +52,7 @@ TOPICS: dict[str, Topic] = {
     "demo/latest": Topic(demo.Count, latched=True, description="the talker's latest, latched"),
 }
 
-SERVICES: dict[str, ServiceType] = {  # type: ignore[type-arg]
+SERVICES: dict[str, ServiceType] = {
     "chat/next": chat.ChatNext,
     "memory/search": memory.SearchMemory,
     "memory/forget": memory.ForgetViewer,

@@ -100,7 +100,8 @@ def info(name: str, bus: str | None = BUS_OPTION, json_mode: bool | None = JSON_
 
 
 def _plain(info: p.NodeInfo) -> dict[str, object]:
-    return msgspec.to_builtins(info)  # type: ignore[no-any-return]
+    plain: dict[str, object] = msgspec.to_builtins(info)
+    return plain
 
 
 def main() -> None:

@@ -12,11 +12,13 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import statistics
 import time
 from collections import defaultdict
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import msgspec
 import typer
@@ -180,14 +182,26 @@ def echo(
     run_tool(out, main)
 
 
+class Sample(NamedTuple):
+    """What hz, bw and delay need of one message."""
+
+    received_ns: int
+    stamp_ns: int
+    seq: int
+    publisher: str
+    size: int
+    trace_stamp_ns: int
+
+
 async def _watch(node: Node, topic: str, window: int,
-                 report: Any, period: float = 1.0) -> None:
-    """Collect headers and sizes on TOPIC and call ``report(samples)`` every period."""
-    samples: list[tuple[int, int, int, str, int, int]] = []  # recv, stamp, seq, pub, size, trace
+                 report: Callable[[list[Sample]], None], period: float = 1.0) -> None:
+    """Collect the last ``window`` samples on TOPIC and call ``report(samples)`` every period."""
+    samples: list[Sample] = []
 
     def on_message(raw: RawMessage) -> None:
-        samples.append((time.time_ns(), raw.header.stamp_ns, raw.header.seq, raw.header.publisher,
-                        len(raw.payload), raw.header.trace_stamp_ns))
+        h = raw.header
+        samples.append(Sample(time.time_ns(), h.stamp_ns, h.seq, h.publisher, len(raw.payload),
+                              h.trace_stamp_ns))
         del samples[:-window]
 
     node.create_subscription(RawMessage, topic, on_message)
@@ -196,13 +210,15 @@ async def _watch(node: Node, topic: str, window: int,
         report(list(samples))
 
 
-def _drops(samples: list[tuple[int, int, int, str, int, int]]) -> int:
+def _drops(samples: list[Sample]) -> int:
+    """Messages lost, from gaps in each publisher's sequence numbers."""
     last: dict[str, int] = {}
     lost = 0
-    for _, _, seq, publisher, _, _ in samples:
-        if publisher in last and seq > last[publisher] + 1:
-            lost += seq - last[publisher] - 1
-        last[publisher] = seq
+    for sample in samples:
+        previous = last.get(sample.publisher)
+        if previous is not None and sample.seq > previous + 1:
+            lost += sample.seq - previous - 1
+        last[sample.publisher] = sample.seq
     return lost
 
 
@@ -216,12 +232,12 @@ def hz(
     """Publish rate of TOPIC from the publishers' stamps; drops from sequence gaps."""
     out = Output(json_mode)
 
-    def report(samples: list[tuple[int, int, int, str, int, int]]) -> None:
-        stamps = sorted(s[1] for s in samples)
+    def report(samples: list[Sample]) -> None:
+        stamps = sorted(s.stamp_ns for s in samples)
         if len(stamps) < 2:
             out.line("[dim]waiting for messages...[/dim]")
             return
-        gaps = [(b - a) / 1e9 for a, b in zip(stamps, stamps[1:], strict=False)]
+        gaps = [(b - a) / 1e9 for a, b in itertools.pairwise(stamps)]
         mean = statistics.fmean(gaps)
         result = {
             "topic": topic, "rate_hz": 1 / mean if mean else float("inf"),
@@ -254,21 +270,20 @@ def bw(
     """Bandwidth of TOPIC (payload bytes per second)."""
     out = Output(json_mode)
 
-    def report(samples: list[tuple[int, int, int, str, int, int]]) -> None:
+    def report(samples: list[Sample]) -> None:
         if len(samples) < 2:
             out.line("[dim]waiting for messages...[/dim]")
             return
-        span = (samples[-1][1] - samples[0][1]) / 1e9 or 1e-9
-        sizes = [s[4] for s in samples]
-        result = {"topic": topic, "bytes_per_s": sum(sizes[1:]) / span,
-                  "mean_bytes": statistics.fmean(sizes), "min_bytes": min(sizes),
-                  "max_bytes": max(sizes), "window": len(sizes)}
+        span = (samples[-1].stamp_ns - samples[0].stamp_ns) / 1e9 or 1e-9
+        sizes = [s.size for s in samples]
+        rate = sum(sizes[1:]) / span
+        mean = statistics.fmean(sizes)
         if out.json:
-            out.record(result)
+            out.record({"topic": topic, "bytes_per_s": rate, "mean_bytes": mean,
+                        "min_bytes": min(sizes), "max_bytes": max(sizes), "window": len(sizes)})
         else:
-            out.line(f"{result['bytes_per_s'] / 1024:.2f} KB/s from {len(sizes)} messages\n"
-                     f"\tMessage size mean: {result['mean_bytes']:.0f} B min: {min(sizes)} B "
-                     f"max: {max(sizes)} B")
+            out.line(f"{rate / 1024:.2f} KB/s from {len(sizes)} messages\n"
+                     f"\tMessage size mean: {mean:.0f} B min: {min(sizes)} B max: {max(sizes)} B")
 
     async def main() -> None:
         async with tool_node(bus, "vttopic") as node:
@@ -287,12 +302,12 @@ def delay(
     """Delay from publishing to arrival here, and the age of each message's chain (trace)."""
     out = Output(json_mode)
 
-    def report(samples: list[tuple[int, int, int, str, int, int]]) -> None:
+    def report(samples: list[Sample]) -> None:
         if not samples:
             out.line("[dim]waiting for messages...[/dim]")
             return
-        hop = [(r - s) / 1e6 for r, s, *_ in samples]
-        chain = [(s[0] - s[5]) / 1e6 for s in samples if s[5]]
+        hop = [(s.received_ns - s.stamp_ns) / 1e6 for s in samples]
+        chain = [(s.received_ns - s.trace_stamp_ns) / 1e6 for s in samples if s.trace_stamp_ns]
         result = {"topic": topic, "delay_mean_ms": statistics.fmean(hop),
                   "delay_min_ms": min(hop), "delay_max_ms": max(hop),
                   "chain_age_mean_ms": statistics.fmean(chain) if chain else None,

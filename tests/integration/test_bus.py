@@ -17,9 +17,9 @@ import zmq
 
 from bus.address import resolve
 from bus.errors import ServiceTimeout, ServiceUnavailable
-from bus.testing import BusProcess, NodeProcess, Probe, wait_until
+from bus.testing import BusProcess, NodeProcess, Probe
 from messages.chat import ChatMessage
-from messages.demo import AddRequest, AddTwoInts, Count
+from messages.demo import AddRequest, AddTwoInts
 from messages.director import Turn
 
 StartNode = Callable[..., NodeProcess]
