@@ -40,12 +40,12 @@ GRAPH = """
 [[node]]
 name = "talker_a"
 module = "nodes.demo.talker"
-params = { period_s = 0.01 }
+params = { rate_hz = 100.0 }
 
 [[node]]
 name = "talker_b"
 module = "nodes.demo.talker"
-params = { period_s = 0.01 }
+params = { rate_hz = 100.0 }
 remaps = { "demo/count" = "demo/count_b" }
 start_secs = 1
 
@@ -126,7 +126,7 @@ async def _bare_start(runs: int) -> list[float]:
             for _ in range(runs):
                 mark = len(arrivals.seen)
                 started = time.monotonic()
-                with NodeProcess("nodes.demo.talker", bus.url, params={"period_s": 0.01}):
+                with NodeProcess("nodes.demo.talker", bus.url, params={"rate_hz": 100.0}):
                     await _until(lambda m=mark: len(arrivals.seen) > m, 30, "first message")  # type: ignore[misc]
                     times.append(arrivals.seen[mark][0] - started)
     return times

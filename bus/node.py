@@ -70,6 +70,7 @@ __all__ = [
 ]
 
 M = TypeVar("M", bound=Message)
+T = TypeVar("T")
 Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp", bound=Message)
 
@@ -373,11 +374,11 @@ class Client(Generic[Req, Resp]):
                     asyncio.get_running_loop().create_future()
                 )
                 node._pending_calls[call_id] = future
-                node._control_send(frames)
                 try:
-                    last, body = await asyncio.wait_for(future, timeout)
+                    reply, body = await asyncio.wait_for(node._send_until(future, frames), timeout)
                 except TimeoutError:
                     continue
+                last = reply
                 if last.status == "ok":
                     return self.decoder.decode(body)
                 if last.status == "error":
@@ -452,7 +453,8 @@ class Node:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
         self._closed = False
-        self._rate_mark = (time.monotonic(), 0)
+        self._rate_mark = time.monotonic()
+        self._rate_counts: dict[int, int] = {}
         self._log_pub = self.create_publisher(LogEvent, "system/log")
         self.log.addHandler(_BusLogHandler(self))
         self.create_service(GetParameters, f"{self.name}/get_parameters", self._get_parameters)
@@ -584,12 +586,18 @@ class Node:
         await self.start()
         future: asyncio.Future[p.Graph] = asyncio.get_running_loop().create_future()
         self._graph_waiters.append(future)
-        self._control_send([p.GRAPH])
         try:
-            return await asyncio.wait_for(future, timeout)
+            return await asyncio.wait_for(self._send_until(future, [p.GRAPH]), timeout)
         finally:
             if future in self._graph_waiters:
                 self._graph_waiters.remove(future)
+
+    async def _send_until(self, future: asyncio.Future[T], frames: list[bytes]) -> T:
+        """Send on the control socket, retrying while no connection to vtbus is up yet
+        (IMMEDIATE refuses to queue), then wait for ``future``."""
+        while not self._control_send(frames):
+            await asyncio.sleep(0.02)
+        return await future
 
     async def start(self) -> None:
         """Attach to the running loop: readers, heartbeat, timers. Idempotent."""
@@ -597,8 +605,8 @@ class Node:
             return
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
-        self._loop.add_reader(self._sub.getsockopt(zmq.FD), self._drain_sub)
-        self._loop.add_reader(self._control.getsockopt(zmq.FD), self._drain_control)
+        self._loop.add_reader(self._sub, self._drain_sub)
+        self._loop.add_reader(self._control, self._drain_control)
         unknown = self.params.unknown_overrides()
         if unknown:
             self.log.warning("unknown parameters ignored: %s (declared: %s)",
@@ -642,7 +650,7 @@ class Node:
         await asyncio.gather(*tasks, return_exceptions=True)
         if self._loop is not None:
             for sock in (self._sub, self._control):
-                self._loop.remove_reader(sock.getsockopt(zmq.FD))
+                self._loop.remove_reader(sock)
         self._sub.close(linger=0)
         self._control.close(linger=100)
         self._pub.close(linger=200)
@@ -650,7 +658,7 @@ class Node:
 
     # ------------------------------------------------------------ internals
 
-    def _connect(self, kind: int, endpoint: str, *, hwm: int) -> zmq.Socket:  # type: ignore[type-arg]
+    def _connect(self, kind: int, endpoint: str, *, hwm: int) -> zmq.Socket:
         sock = self._ctx.socket(kind)
         sock.sndhwm = hwm
         sock.rcvhwm = hwm
@@ -775,19 +783,19 @@ class Node:
             for i in range(0, len(rest) - 1, 2):
                 self._dispatch([meta.topic.encode(), rest[i], rest[i + 1]], from_latch=True)
         elif kind == p.REQ:
-            meta = msgspec.msgpack.decode(frames[1], type=p.CallMeta)
-            service = self._services.get(meta.service)
+            call = msgspec.msgpack.decode(frames[1], type=p.CallMeta)
+            service = self._services.get(call.service)
             if service is None:
-                reply = p.ReplyMeta(call_id=meta.call_id, client=meta.client, status="no_service",
-                                    error=f"{self.name} no longer serves {meta.service!r}")
+                reply = p.ReplyMeta(call_id=call.call_id, client=call.client, status="no_service",
+                                    error=f"{self.name} no longer serves {call.service!r}")
                 self._control_send([p.REP, p.encoder.encode(reply), b""])
             else:
-                self._spawn(service.handle(meta, frames[2], frames[3]), f"service {meta.service}")
+                self._spawn(service.handle(call, frames[2], frames[3]), f"service {call.service}")
         elif kind == p.REP:
-            reply = msgspec.msgpack.decode(frames[1], type=p.ReplyMeta)
-            future = self._pending_calls.get(reply.call_id)
+            answer = msgspec.msgpack.decode(frames[1], type=p.ReplyMeta)
+            future = self._pending_calls.get(answer.call_id)
             if future is not None and not future.done():
-                future.set_result((reply, frames[2] if len(frames) > 2 else b""))
+                future.set_result((answer, frames[2] if len(frames) > 2 else b""))
         elif kind == p.GRAPH:
             graph = msgspec.msgpack.decode(frames[1], type=p.Graph)
             for waiter in self._graph_waiters:
@@ -814,15 +822,14 @@ class Node:
 
     def _info(self) -> p.NodeInfo:
         now = time.monotonic()
-        elapsed = max(1e-6, now - self._rate_mark[0])
-        total = 0
-        for stats_owner in (*self._publishers.values(), *self._subscriptions):
-            stats = stats_owner.stats
-            previous = getattr(stats_owner, "_rate_count", 0)
+        elapsed = max(1e-6, now - self._rate_mark)
+        self._rate_mark = now
+        all_stats = [pub.stats for pub in self._publishers.values()]
+        all_stats += [sub.stats for sub in self._subscriptions]
+        for stats in all_stats:
+            previous = self._rate_counts.get(id(stats), 0)
             stats.rate_hz = (stats.count - previous) / elapsed
-            stats_owner._rate_count = stats.count  # type: ignore[union-attr]
-            total += stats.count
-        self._rate_mark = (now, total)
+            self._rate_counts[id(stats)] = stats.count
         return p.NodeInfo(
             name=self.name,
             pid=os.getpid(),

@@ -31,7 +31,7 @@ from bus import wire
 from bus.address import resolve
 from bus.node import Node, NodeOptions, RawMessage, Trace
 from messages.base import Header, Message
-from messages.catalog import TOPICS, type_for_tag
+from messages.catalog import TOPICS
 
 __all__ = ["BusProcess", "NodeHarness", "NodeProcess", "Probe", "wait_until"]
 
@@ -145,7 +145,7 @@ class BusProcess:
     def _wait_ready(self, timeout: float) -> None:
         """Ready when the control socket answers a GRAPH request."""
         address = resolve(self.url, keys=self.env.get("VT_BUS_KEYS"))
-        ctx = zmq.Context.instance()
+        ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.proc is not None
@@ -323,10 +323,3 @@ class Probe(Node):
             await asyncio.sleep(0.05)
         raise TimeoutError(f"{count} subscriber(s) of {topic} did not appear within {timeout} s")
 
-
-def decode_any(header: Header, payload: bytes) -> Any:
-    """Decode a payload by its header's type tag (raw msgpack for a tag this build lacks)."""
-    kind = type_for_tag(header.type)
-    if kind is None:
-        return msgspec.msgpack.decode(payload)
-    return msgspec.msgpack.decode(payload, type=kind)

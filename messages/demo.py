@@ -1,17 +1,28 @@
-"""Demo messages: a counter, for the demo talker/listener nodes that launch tests and
-benchmarks run (no model, no device, so a graph of them starts in well under a second)."""
+"""Demo messages, for trying the bus by hand and for the runtime's own tests."""
 
 from __future__ import annotations
 
-from messages.base import Message
+from messages.base import Message, service_type
 
-__all__ = ["Count"]
+__all__ = ["AddRequest", "AddResponse", "AddTwoInts", "Count"]
 
 
 class Count(Message, tag="demo.Count"):
-    """One tick of a counter (``demo/count``, ``demo/echo``)."""
+    """A counter from the talker, ``text`` padded to the size asked for."""
 
     value: int
-    """Ticks since the publisher started, from 0."""
-    source: str = ""
-    """For an echo: the node whose tick this repeats."""
+    text: str = ""
+
+
+class AddRequest(Message, tag="demo.AddRequest"):
+    a: int
+    b: int
+    delay_s: float = 0.0
+    """The server sleeps this long first (tests kill it mid-call)."""
+
+
+class AddResponse(Message, tag="demo.AddResponse"):
+    sum: int
+
+
+AddTwoInts = service_type("demo.AddTwoInts", AddRequest, AddResponse)

@@ -1,2 +1,2 @@
-"""Demo nodes: a talker publishing a counter and a listener echoing it; the smallest real
-graph, used by the launch tests, benchmarks/launch.py and launch/examples/."""
+"""Demo nodes, like ROS 2's demo_nodes: a talker and a listener, to try the bus by hand
+(``python -m nodes.demo.talker``, ``vttopic echo demo/count``) and to test the runtime."""

@@ -29,14 +29,14 @@ GRAPH = """
     name = "graph"
 
     [args]
-    period = 0.05
+    rate = 0.05
     backend = { default = "small", choices = ["small", "big"], description = "which" }
     with_b = true
 
     [[node]]
     name = "a"
     module = "nodes.demo.talker"
-    params = { period_s = "$(arg period)", label = "a-$(arg backend)" }
+    params = { rate_hz = "$(arg rate)", label = "a-$(arg backend)" }
 
     [[node]]
     name = "b"
@@ -62,14 +62,14 @@ class TestArguments:
     def test_defaults_typed_and_substituted(self, tmp_path: Path) -> None:
         launch = load(_write(tmp_path, GRAPH))
         assert [p.name for p in launch.programs] == ["a", "b", "not_big"]
-        assert _params(launch, "a") == {"period_s": 0.05, "label": "a-small"}
-        assert launch.args == {"period": "0.05", "backend": "small", "with_b": "true"}
+        assert _params(launch, "a") == {"rate_hz": 0.05, "label": "a-small"}
+        assert launch.args == {"rate": "0.05", "backend": "small", "with_b": "true"}
 
     def test_command_line_overrides(self, tmp_path: Path) -> None:
-        launch = load(_write(tmp_path, GRAPH), {"period": "0.2", "backend": "big",
+        launch = load(_write(tmp_path, GRAPH), {"rate": "0.2", "backend": "big",
                                                 "with_b": "false"})
         assert [p.name for p in launch.programs] == ["a", "big_only"]
-        assert _params(launch, "a") == {"period_s": 0.2, "label": "a-big"}
+        assert _params(launch, "a") == {"rate_hz": 0.2, "label": "a-big"}
 
     def test_remaps_and_node_environment(self, tmp_path: Path) -> None:
         launch = load(_write(tmp_path, GRAPH))

@@ -29,7 +29,7 @@ TRICKY = """
     [[node]]
     name = "a"
     module = "nodes.demo.talker"
-    params = { text = "$(arg greeting)", period_s = 0.5 }
+    params = { text = "$(arg greeting)", rate_hz = 0.5 }
     env = { PLAIN = "x,y=z", PERCENT = "50%" }
     remaps = { "demo/count" = "demo/a" }
     start_secs = 7
@@ -76,7 +76,7 @@ class TestRender:
         assert shlex.split(a.command) == ["setpriv", "--pdeathsig", "TERM", "/opt/py/bin/python",
                                           "-m", "nodes.demo.talker"]
         assert json.loads(a.environment["VT_PARAMS"]) == {
-            "text": 'it\'s 100% "fine", ok', "period_s": 0.5}
+            "text": 'it\'s 100% "fine", ok', "rate_hz": 0.5}
         assert json.loads(a.environment["VT_REMAPS"]) == {"demo/count": "demo/a"}
         assert a.environment["PLAIN"] == "x,y=z"
         assert a.environment["PERCENT"] == "50%"
