@@ -3,7 +3,8 @@
 `find_shows` locates, from the bus URL (``--bus`` / ``VT_BUS``), every share of the show
 running on this machine (``sv-SHARE.sock`` in the run folder); each `Show` lists its programs
 (`ProgramStatus`: state, pid, uptime, restarts) and starts, stops and restarts them by name.
-`Registry` asks vtbus for its graph, for the bus side of ``vtnode list``.
+`join` puts that beside the bus's view (`bus.protocol.Graph`) for ``vtnode list``; `Registry`
+asks vtbus for its graph without a node.
 """
 
 from __future__ import annotations
@@ -25,11 +26,14 @@ from launch.supervisor import run_folder
 
 __all__ = [
     "ControlError",
+    "NodeRow",
     "ProgramStatus",
     "Registry",
     "Show",
     "ShowNotRunning",
+    "find_program",
     "find_shows",
+    "join",
 ]
 
 
@@ -193,7 +197,8 @@ class Registry:
     """Asks vtbus for its graph without blocking: `request`, then `poll` for the answer."""
 
     def __init__(self, address: BusAddress):
-        self._sock: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.DEALER)
+        ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
+        self._sock = ctx.socket(zmq.DEALER)
         self._sock.linger = 0
         if address.keys is not None:
             address.keys.apply_client(self._sock)
@@ -221,3 +226,58 @@ class Registry:
 
     def close(self) -> None:
         self._sock.close()
+
+
+class NodeRow(msgspec.Struct, kw_only=True):
+    """One line of ``vtnode list``: a program of the show, a node on the bus, or both."""
+
+    name: str
+    state: str
+    """supervisord's state; ``-`` for a node not started by this show (run by hand)."""
+    pid: int
+    uptime_s: float | None
+    restarts: int | None
+    heartbeat_age_s: float | None
+    """None: not in the registry (a plain process, vtbus itself, or a node that is down)."""
+    host: str
+    publishers: int
+    subscriptions: int
+    services: int
+    pub_rate_hz: float
+    """Messages per second it published, over its last heartbeat."""
+    share: str
+    """The supervisord share that runs it, empty when none does."""
+
+
+def join(programs: list[ProgramStatus], graph: p.Graph | None, *, hidden: bool = False
+         ) -> list[NodeRow]:
+    """The supervisor's and the registry's views of each name, side by side: programs first,
+    in their order, then nodes on the bus that no supervisord here runs."""
+    on_bus = {s.info.name: s for s in graph.nodes if hidden or not s.info.hidden} if graph else {}
+    rows = []
+    for program in programs:
+        rows.append(_row(program.name, program, on_bus.pop(program.name, None)))
+    for name in sorted(on_bus):
+        rows.append(_row(name, None, on_bus[name]))
+    return rows
+
+
+def _row(name: str, program: ProgramStatus | None, status: p.NodeStatus | None) -> NodeRow:
+    info = status.info if status else None
+    uptime = program.uptime_s if program else None
+    if uptime is None and info is not None and program is None:
+        uptime = max(0.0, time.time() - info.started_ns / 1e9)
+    return NodeRow(
+        name=name,
+        state=program.state if program else "-",
+        pid=program.pid if program and program.pid else (info.pid if info else 0),
+        uptime_s=round(uptime, 1) if uptime is not None else None,
+        restarts=program.restarts if program else None,
+        heartbeat_age_s=round(status.heartbeat_age_s, 2) if status else None,
+        host=info.host if info else "",
+        publishers=len(info.publishers) if info else 0,
+        subscriptions=len(info.subscriptions) if info else 0,
+        services=len(info.services) if info else 0,
+        pub_rate_hz=round(sum(s.rate_hz for s in info.pub_stats.values()), 1) if info else 0.0,
+        share=program.share if program else "",
+    )

@@ -1,7 +1,12 @@
 """vtnode: the live nodes of a show, like ``ros2 node``.
 
-    vtnode list [--all]      every node with a heartbeat: pid, host, heartbeat age, uptime
+    vtnode list [--all]      every program of the show (supervisord: state, pid, uptime,
+                             restarts) beside every node with a heartbeat (heartbeat age,
+                             topics, publish rate)
     vtnode info NAME         its topics with rates and drops, services, parameters, counters
+    vtnode restart NAME      stop and start a program of the running show (vtlaunch)
+    vtnode stop NAME         stop it (and its process group); it stays down
+    vtnode start NAME        start it again
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from bus import protocol as p
 from bus.cli.output import Output
 from bus.cli.session import BUS_OPTION, fetch_graph, run_tool, tool_node
 from bus.errors import VtError
+from launch.control import ProgramStatus, ShowNotRunning, find_program, find_shows, join
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 
@@ -22,9 +28,22 @@ JSON_OPTION = typer.Option(None, "--json/--human", help="JSON lines (default whe
 
 
 def _uptime(started_ns: int) -> str:
-    seconds = max(0, int(time.time() - started_ns / 1e9))
-    hours, rest = divmod(seconds, 3600)
+    return _duration(time.time() - started_ns / 1e9)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    hours, rest = divmod(max(0, int(seconds)), 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+def _programs(bus: str | None) -> list[ProgramStatus]:
+    """The show's programs as its supervisord(s) on this machine see them; none without one."""
+    try:
+        return [program for show in find_shows(bus) for program in show.programs()]
+    except ShowNotRunning:
+        return []
 
 
 async def _graph(bus: str | None) -> p.Graph:
@@ -38,22 +57,73 @@ def list_nodes(
     bus: str | None = BUS_OPTION,
     json_mode: bool | None = JSON_OPTION,
 ) -> None:
-    """Every node the registry has heard from within its TTL."""
+    """Every program of the running show and every node the registry has heard from within
+    its TTL, side by side."""
     out = Output(json_mode)
 
     async def main() -> None:
-        graph = await _graph(bus)
+        programs = _programs(bus)
+        try:
+            graph: p.Graph | None = await _graph(bus)
+        except VtError as exc:
+            if not programs:
+                raise
+            out.error(f"{exc} (showing supervisord's view only)")
+            graph = None
         rows = [
-            (s.info.name, s.info.pid, s.info.host, round(s.heartbeat_age_s, 3),
-             _uptime(s.info.started_ns), len(s.info.publishers), len(s.info.subscriptions),
-             len(s.info.services))
-            for s in sorted(graph.nodes, key=lambda s: s.info.name)
-            if all_nodes or not s.info.hidden
+            (r.name, r.state, r.pid, _duration(r.uptime_s), _dash(r.restarts),
+             _dash(r.heartbeat_age_s), r.host, r.publishers, r.subscriptions, r.services,
+             r.pub_rate_hz)
+            for r in join(programs, graph, hidden=all_nodes)
         ]
-        out.table(["name", "pid", "host", "heartbeat_age_s", "uptime", "publishers",
-                   "subscriptions", "services"], rows, title=f"nodes on {bus or 'VT_BUS'}")
+        out.table(["name", "state", "pid", "uptime", "restarts", "heartbeat_age_s", "host",
+                   "publishers", "subscriptions", "services", "pub_rate_hz"], rows,
+                  title=f"nodes on {bus or 'VT_BUS'}")
 
     run_tool(out, main)
+
+
+def _dash(value: object) -> object:
+    return "-" if value is None else value
+
+
+def _control(action: str, name: str, bus: str | None, json_mode: bool | None) -> None:
+    out = Output(json_mode)
+    try:
+        show = find_program(name, bus)
+        status: ProgramStatus = getattr(show, action)(name)
+    except VtError as exc:
+        out.error(str(exc))
+        raise typer.Exit(1) from None
+    if out.json:
+        out.record(status)
+    else:
+        pid = f", pid {status.pid}" if status.pid else ""
+        out.line(f"{status.name}: {status.state}{pid}")
+
+
+NAME_ARGUMENT = typer.Argument(..., help="a program of the running show (see vtnode list)")
+
+
+@app.command()
+def restart(name: str = NAME_ARGUMENT, bus: str | None = BUS_OPTION,
+            json_mode: bool | None = JSON_OPTION) -> None:
+    """Stop program NAME of the running show, then start it (waits until it counts as up)."""
+    _control("restart", name, bus, json_mode)
+
+
+@app.command()
+def stop(name: str = NAME_ARGUMENT, bus: str | None = BUS_OPTION,
+         json_mode: bool | None = JSON_OPTION) -> None:
+    """Stop program NAME and its process group; it stays down until `vtnode start`."""
+    _control("stop", name, bus, json_mode)
+
+
+@app.command()
+def start(name: str = NAME_ARGUMENT, bus: str | None = BUS_OPTION,
+          json_mode: bool | None = JSON_OPTION) -> None:
+    """Start program NAME of the running show (waits until it counts as up)."""
+    _control("start", name, bus, json_mode)
 
 
 @app.command()
