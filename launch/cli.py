@@ -107,6 +107,10 @@ def _launch(argv: list[str]) -> int:
             raise LaunchFileError(launch.file, "; ".join(problems))
         keys = options.keys or (str(launch.bus.keys) if launch.bus.keys else None)
         address = resolve(options.bus or launch.bus.url, keys=keys)
+        if address.keys is not None:  # missing key files are refused now, not mid-show
+            address.keys.client_pair()
+            if launch.runs_bus(options.host):
+                address.keys.server_secret()
         if options.check:
             print(f"{launch.file}: ok ({len(programs)} programs, bus {address.url})")
             return EXIT_CLEAN

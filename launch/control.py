@@ -121,6 +121,11 @@ class Show:
         self._call("startProcess", full, True)
         return self.status(name)
 
+    def pid(self) -> int:
+        """supervisord's own pid."""
+        pid: int = self._call("getPID")
+        return pid
+
     def has(self, name: str) -> bool:
         return any(info["name"] == name for info in self._call("getAllProcessInfo"))
 

@@ -76,9 +76,9 @@ def list_nodes(
              r.pub_rate_hz)
             for r in join(programs, graph, hidden=all_nodes)
         ]
-        out.table(["name", "state", "pid", "uptime", "restarts", "heartbeat_age_s", "host",
-                   "publishers", "subscriptions", "services", "pub_rate_hz"], rows,
-                  title=f"nodes on {bus or 'VT_BUS'}")
+        # short headers: eleven columns fit an 80-column terminal
+        out.table(["name", "state", "pid", "uptime", "restarts", "heartbeat_s", "host", "pubs",
+                   "subs", "srvs", "pub_hz"], rows, title=f"nodes on {bus or 'VT_BUS'}")
 
     run_tool(out, main)
 

@@ -36,6 +36,14 @@ class TestRefusals:
         assert "p.launch.toml:1: [[process]] 'game': command 'vt-no-such-server' not found on " \
                "PATH" in result.stderr
 
+    def test_missing_keys(self, tmp_path: Path) -> None:
+        file = tmp_path / "k.launch.toml"
+        file.write_text('[bus]\ntransport = "tcp"\naddress = "10.1.2.3:7000"\nkeys = "keys"\n')
+        result = _vtlaunch(str(file), cwd=tmp_path)
+        assert result.returncode == 2
+        assert f"CURVE key file {tmp_path}/keys/client.key_secret is missing: make keys with " \
+               f"`vtlaunch keys {tmp_path}/keys`" in result.stderr
+
     def test_unknown_argument(self) -> None:
         result = _vtlaunch("stream.launch.toml", "nope:=1", "--check")
         assert result.returncode == 2

@@ -89,6 +89,16 @@ class TestEnd:
             os.kill(launch.pid, signal.SIGKILL)
             await _wait_gone(pids)
 
+    async def test_sigkill_of_supervisord_leaves_no_program(self) -> None:
+        with LaunchProcess(DEMO, ["with_b:=false"]) as launch:
+            launch.wait_output(UP)
+            pids = launch.tree()
+            supervisord = _show(launch).pid()
+            os.kill(supervisord, signal.SIGKILL)  # each program has its own death signal
+            await _wait_gone(pids - {launch.pid})
+            assert launch.proc is not None and launch.proc.wait(30) == 1
+            assert "supervisord exited with status -9" in launch.output
+
     async def test_crash_loop_is_given_up_visibly_and_the_end_is_unclean(
         self, tmp_path: Path
     ) -> None:
@@ -138,8 +148,8 @@ class TestControl:
             talker = rows["talker_a"]
             assert talker["state"] in ("STARTING", "RUNNING")
             assert talker["restarts"] == 0
-            assert talker["heartbeat_age_s"] != "-" and talker["publishers"] >= 2
-            assert rows["vtbus"]["heartbeat_age_s"] == "-"  # supervised, not a node
+            assert talker["heartbeat_s"] != "-" and talker["pubs"] >= 2
+            assert rows["vtbus"]["heartbeat_s"] == "-"  # supervised, not a node
 
             (restarted,) = _vtnode("restart", "talker_a", "--bus", launch.bus_url)
             assert restarted["state"] == "RUNNING"
