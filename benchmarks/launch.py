@@ -8,9 +8,9 @@ Figures (seconds, medians unless named otherwise):
   subscriber on the bus receives it (target < 1.5 s); ``..._max_s`` the worst.
 - ``restart_to_registry_s``: SIGKILL -> the new process in the registry.
 - ``bare_start_to_first_msg_s``: baseline, same run: a node started directly (no
-  supervisord) -> its first message; ``restart_vs_bare_start`` = restart / baseline.
-  (The restart has come out faster than the bare start here, 0.3 s against 0.6 s: the
-  respawned process finds everything in the page cache, and supervisord respawns in ~25 ms.)
+  supervisord) -> its first message; ``restart_vs_bare_start`` = restart / baseline: what
+  supervision adds to a node's own start (supervisord respawns within ~25 ms here, once
+  vtlaunch wakes it).
 - ``stop_s``: SIGINT to vtlaunch -> vtlaunch exited, everything stopped.
 """
 
@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import statistics
 import sys
@@ -133,9 +134,17 @@ async def _bare_start(runs: int) -> list[float]:
 
 
 async def _measure(runs: int, kills: int) -> dict[str, float | int | str]:
-    folder = Path(tempfile.mkdtemp(prefix="vt-bench-", dir="/tmp"))
+    folder = Path(tempfile.mkdtemp(prefix="vt-lbench-", dir="/tmp"))
     file = folder / "bench.launch.toml"
     file.write_text(GRAPH)
+    try:
+        return await _shows(folder, runs, kills)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+async def _shows(folder: Path, runs: int, kills: int) -> dict[str, float | int | str]:
+    file = folder / "bench.launch.toml"
     bare = await _bare_start(max(3, kills))
     up: list[float] = []
     stops: list[float] = []
