@@ -81,21 +81,36 @@ class TestGraph:
 
 
 class TestEnd:
-    async def test_sigkill_of_vtlaunch_leaves_no_process(self) -> None:
-        with LaunchProcess(DEMO) as launch:
+    async def test_sigkill_of_vtlaunch_leaves_no_process(self, tmp_path: Path) -> None:
+        file = tmp_path / "all.launch.toml"
+        file.write_text(textwrap.dedent(f"""
+            [[include]]
+            file = "{DEMO}"
+            args = {{ with_b = false }}
+
+            [[process]]
+            name = "sidecar"                  # a plain program, with a child of its own
+            command = ["sh", "-c", "sleep 600 & wait"]
+        """))
+        with LaunchProcess(file) as launch:
             launch.wait_output(UP)
             pids = launch.tree()
-            assert len(pids) >= 6  # vtlaunch, supervisord, vtbus, three nodes
+            assert len(pids) >= 7  # vtlaunch, supervisord, vtbus, 2 nodes, sh, sleep
             os.kill(launch.pid, signal.SIGKILL)
             await _wait_gone(pids)
 
-    async def test_sigkill_of_supervisord_leaves_no_program(self) -> None:
+    @pytest.mark.parametrize("how", ["SIGKILL of supervisord", "Ctrl-C twice"])
+    async def test_programs_end_even_when_supervisord_is_killed(self, how: str) -> None:
         with LaunchProcess(DEMO, ["with_b:=false"]) as launch:
             launch.wait_output(UP)
             pids = launch.tree()
-            supervisord = _show(launch).pid()
-            os.kill(supervisord, signal.SIGKILL)  # each program has its own death signal
-            await _wait_gone(pids - {launch.pid})
+            if how == "Ctrl-C twice":
+                os.kill(launch.pid, signal.SIGINT)
+                launch.wait_output("stopping the show")  # signals sent together merge into one
+                os.kill(launch.pid, signal.SIGINT)
+            else:
+                os.kill(_show(launch).pid(), signal.SIGKILL)
+            await _wait_gone(pids - {launch.pid})  # each program has its own death signal
             assert launch.proc is not None and launch.proc.wait(30) == 1
             assert "supervisord exited with status -9" in launch.output
 
