@@ -22,17 +22,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import zmq
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bus.address import resolve  # noqa: E402
-from bus.node import Node, NodeOptions  # noqa: E402
-from bus.testing import BusProcess  # noqa: E402
-from messages.demo import Count  # noqa: E402
+from bus.address import resolve
+from bus.node import Node, NodeOptions
+from bus.testing import BusProcess
+from messages.demo import Count
 
 HWM = 1_000_000
 TOPIC = "bench/latency"
