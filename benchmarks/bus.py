@@ -22,14 +22,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import zmq
 
-from bus.address import resolve
-from bus.node import Node, NodeOptions
-from bus.testing import BusProcess
-from messages.demo import Count
+# Run as a script, this file's folder comes first on sys.path and its name shadows the `bus`
+# package: put the repository there instead.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from bus.address import resolve  # noqa: E402
+from bus.node import Node, NodeOptions  # noqa: E402
+from bus.testing import BusProcess  # noqa: E402
+from messages.demo import Count  # noqa: E402
 
 HWM = 1_000_000
 TOPIC = "bench/latency"

@@ -74,6 +74,13 @@ T = TypeVar("T")
 Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp", bound=Message)
 
+# pyzmq's send_multipart/recv_multipart cost about twice the Cython calls underneath them
+# (measured here: 9.7 vs 4.8 us to send three frames); the hot path calls these directly.
+_send = zmq.backend.Socket.send
+_recv = zmq.backend.Socket.recv
+_get = zmq.backend.Socket.get
+_MORE_NOBLOCK = zmq.SNDMORE | zmq.NOBLOCK
+
 PUB_HWM = 1_000_000
 SUB_HWM = 100_000
 LATE_LATCH_RECHECK_S = 0.3
@@ -727,8 +734,11 @@ class Node:
         return any(encoded.startswith(prefix) for prefix in self._wanted)
 
     def _send_data(self, frames: list[bytes], stats: p.TopicStats) -> None:
-        try:
-            self._pub.send_multipart(frames, zmq.NOBLOCK)
+        sock = self._pub
+        try:  # an XPUB drops a whole message at its queue limit rather than block or split it
+            _send(sock, frames[0], _MORE_NOBLOCK)
+            _send(sock, frames[1], _MORE_NOBLOCK)
+            _send(sock, frames[2], zmq.NOBLOCK)
         except zmq.Again:
             stats.dropped += 1
             return
@@ -761,9 +771,11 @@ class Node:
             if self._closed:
                 return
             try:
-                frames = sock.recv_multipart(zmq.NOBLOCK)
+                frames = [_recv(sock, zmq.NOBLOCK)]
             except zmq.Again:
                 return
+            while _get(sock, zmq.RCVMORE):  # the rest of a message is already here
+                frames.append(_recv(sock, zmq.NOBLOCK))
             self._dispatch(frames, from_latch=False)
         if self._loop is not None:  # more waiting: yield to the loop, then carry on
             self._loop.call_soon(self._drain_sub)
