@@ -74,6 +74,13 @@ T = TypeVar("T")
 Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp", bound=Message)
 
+# pyzmq's send_multipart/recv_multipart cost about twice the Cython calls underneath them
+# (measured here: 9.7 vs 4.8 us to send three frames); the hot path calls these directly.
+_send = zmq.backend.Socket.send
+_recv = zmq.backend.Socket.recv
+_get = zmq.backend.Socket.get
+_MORE_NOBLOCK = zmq.SNDMORE | zmq.NOBLOCK
+
 PUB_HWM = 1_000_000
 SUB_HWM = 100_000
 LATE_LATCH_RECHECK_S = 0.3
@@ -156,6 +163,22 @@ class Publisher(Generic[M]):
             self._last_latched = [raw_header, payload]
             self.node._send_latched(self.topic, self._last_latched)
         return header
+
+    def has_subscribers(self) -> bool:
+        """Whether some node subscribes to this topic (as vtbus told this publisher)."""
+        return self.node.has_subscribers(self.topic)
+
+    async def wait_for_subscribers(self, timeout: float = 5.0) -> bool:
+        """Wait until some node subscribes, so that what is published next is not lost to a
+        subscription still on its way; False if none did within ``timeout``."""
+        await self.node.start()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self.has_subscribers():
+            if loop.time() > deadline:
+                return False
+            await asyncio.sleep(0.01)
+        return True
 
     def resend_latched(self) -> None:
         if self._last_latched is not None:
@@ -432,7 +455,11 @@ class Node:
         self.started_ns = time.time_ns()
         self._encoder = msgspec.msgpack.Encoder()
         self._ctx = zmq.Context()
-        self._pub = self._connect(zmq.PUB, self.address.data_in, hwm=PUB_HWM)
+        # an XPUB, not a PUB: it also hears which topics someone subscribes to (through vtbus),
+        # so a publisher can wait for its first subscriber instead of losing its first messages
+        self._pub = self._connect(zmq.XPUB, self.address.data_in, hwm=PUB_HWM)
+        self._wanted: set[bytes] = set()
+        """Topic prefixes subscribed downstream, as vtbus forwarded them."""
         self._sub = self._connect(zmq.SUB, self.address.data_out, hwm=SUB_HWM)
         self._control = self._connect(zmq.DEALER, self.address.control, hwm=10_000)
         self._publishers: dict[str, Publisher[Any]] = {}
@@ -586,17 +613,19 @@ class Node:
         await self.start()
         future: asyncio.Future[p.Graph] = asyncio.get_running_loop().create_future()
         self._graph_waiters.append(future)
+        heartbeat = [p.HB, p.encoder.encode(self._info())]  # first, so the graph includes us
         try:
-            return await asyncio.wait_for(self._send_until(future, [p.GRAPH]), timeout)
+            return await asyncio.wait_for(self._send_until(future, heartbeat, [p.GRAPH]), timeout)
         finally:
             if future in self._graph_waiters:
                 self._graph_waiters.remove(future)
 
-    async def _send_until(self, future: asyncio.Future[T], frames: list[bytes]) -> T:
+    async def _send_until(self, future: asyncio.Future[T], *messages: list[bytes]) -> T:
         """Send on the control socket, retrying while no connection to vtbus is up yet
         (IMMEDIATE refuses to queue), then wait for ``future``."""
-        while not self._control_send(frames):
-            await asyncio.sleep(0.02)
+        for frames in messages:
+            while not self._control_send(frames):
+                await asyncio.sleep(0.02)
         return await future
 
     async def start(self) -> None:
@@ -607,6 +636,7 @@ class Node:
         self._stopping = asyncio.Event()
         self._loop.add_reader(self._sub, self._drain_sub)
         self._loop.add_reader(self._control, self._drain_control)
+        self._loop.add_reader(self._pub, self._drain_pub)
         unknown = self.params.unknown_overrides()
         if unknown:
             self.log.warning("unknown parameters ignored: %s (declared: %s)",
@@ -649,7 +679,7 @@ class Node:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         if self._loop is not None:
-            for sock in (self._sub, self._control):
+            for sock in (self._sub, self._control, self._pub):
                 self._loop.remove_reader(sock)
         self._sub.close(linger=0)
         self._control.close(linger=100)
@@ -679,14 +709,36 @@ class Node:
         return task
 
     def _poke(self) -> None:
-        """Re-check both sockets soon: a setsockopt or a send can swallow the FD's edge."""
+        """Re-check the sockets soon: a setsockopt or a send can swallow the FD's edge."""
         if self._loop is not None and not self._closed:
             self._loop.call_soon(self._drain_sub)
             self._loop.call_soon(self._drain_control)
+            self._loop.call_soon(self._drain_pub)
+
+    def _drain_pub(self) -> None:
+        """Track subscriptions arriving on the XPUB: ``\x01prefix`` or ``\x00prefix``."""
+        while not self._closed:
+            try:
+                event = self._pub.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if event[:1] == b"\x01":
+                self._wanted.add(event[1:])
+            elif event[:1] == b"\x00":
+                self._wanted.discard(event[1:])
+
+    def has_subscribers(self, topic: str) -> bool:
+        """Whether any node subscribes to ``topic`` right now (as seen from this publisher)."""
+        self._drain_pub()  # publishing may have swallowed the reader's wake-up: look now
+        encoded = topic.encode()
+        return any(encoded.startswith(prefix) for prefix in self._wanted)
 
     def _send_data(self, frames: list[bytes], stats: p.TopicStats) -> None:
-        try:
-            self._pub.send_multipart(frames, zmq.NOBLOCK)
+        sock = self._pub
+        try:  # an XPUB drops a whole message at its queue limit rather than block or split it
+            _send(sock, frames[0], _MORE_NOBLOCK)
+            _send(sock, frames[1], _MORE_NOBLOCK)
+            _send(sock, frames[2], zmq.NOBLOCK)
         except zmq.Again:
             stats.dropped += 1
             return
@@ -719,9 +771,11 @@ class Node:
             if self._closed:
                 return
             try:
-                frames = sock.recv_multipart(zmq.NOBLOCK)
+                frames = [_recv(sock, zmq.NOBLOCK)]
             except zmq.Again:
                 return
+            while _get(sock, zmq.RCVMORE):  # the rest of a message is already here
+                frames.append(_recv(sock, zmq.NOBLOCK))
             self._dispatch(frames, from_latch=False)
         if self._loop is not None:  # more waiting: yield to the loop, then carry on
             self._loop.call_soon(self._drain_sub)
@@ -846,12 +900,13 @@ class Node:
             hidden=self.options.hidden,
         )
 
-    def _send_heartbeat(self) -> None:
-        self._control_send([p.HB, p.encoder.encode(self._info())])
+    def _send_heartbeat(self) -> bool:
+        return self._control_send([p.HB, p.encoder.encode(self._info())])
 
     async def _heartbeat_loop(self) -> None:
         while True:
             self._send_heartbeat()
+            self._drain_pub()
             await asyncio.sleep(self.options.heartbeat_s)
 
     def _get_parameters(self, request: ParamGetRequest) -> ParamGetResponse:

@@ -368,7 +368,8 @@ def pub(
             except (json.JSONDecodeError, msgspec.ValidationError) as exc:
                 raise VtError(f"{values!r} is not a valid {msg_type.__name__}: {exc}") from None
             publisher = node.create_publisher(msg_type, topic)
-            await _wait_for_subscriber(node, topic, wait)
+            # like `ros2 topic pub`: give subscribers a moment, so the first message is not lost
+            await publisher.wait_for_subscribers(wait)
             sent = 0
             while not limit or sent < limit:
                 publisher.publish(msg)
@@ -379,22 +380,6 @@ def pub(
             await asyncio.sleep(0.1)  # let the last message leave before the socket closes
 
     run_tool(out, main)
-
-
-async def _wait_for_subscriber(node: Node, topic: str, timeout: float) -> None:
-    """Like ``ros2 topic pub``: wait (a little) until some node listens, so nothing is lost."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        graph = await fetch_graph(node)
-        if any(
-            (s.name == topic or (topic.startswith(s.name) and s.type == "*"))
-            for status in graph.nodes if status.info.name != node.name
-            for s in status.info.subscriptions
-        ):
-            await asyncio.sleep(0.05)  # the subscription itself travels on the data socket
-            return
-        await asyncio.sleep(0.05)
 
 
 def main() -> None:
