@@ -7,6 +7,8 @@ Figures (seconds, medians unless named otherwise):
 - ``restart_to_first_msg_s``: SIGKILL of a running node -> its first message again, as a
   subscriber on the bus receives it (target < 1.5 s); ``..._max_s`` the worst.
 - ``restart_to_registry_s``: SIGKILL -> the new process in the registry.
+- ``kill_to_respawn_s``: SIGKILL -> supervisord spawned the new process (its log's
+  millisecond stamp): the supervision's share of the restart; the rest is the node starting.
 - ``bare_start_to_first_msg_s``: baseline, same run: a node started directly (no
   supervisord) -> its first message; ``restart_vs_bare_start`` = restart / baseline: what
   supervision adds to a node's own start (supervisord respawns within ~25 ms here, once
@@ -26,16 +28,19 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# Run as a script, this file's folder comes first on sys.path and its name would shadow the
+# `launch` package: put the repo there instead.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from bus.address import resolve
-from bus.testing import BusProcess, NodeProcess, Probe
-from launch.control import Registry, find_shows
-from launch.testing import LaunchProcess
-from messages.base import Header
-from messages.demo import Count
+from bus.address import resolve  # noqa: E402
+from bus.testing import BusProcess, NodeProcess, Probe  # noqa: E402
+from launch.control import Registry, find_shows  # noqa: E402
+from launch.testing import LaunchProcess  # noqa: E402
+from messages.base import Header  # noqa: E402
+from messages.demo import Count  # noqa: E402
 
 GRAPH = """
 [[node]]
@@ -82,9 +87,11 @@ def _all_up(registry: Registry) -> bool:
     return graph is not None and {s.info.name for s in graph.nodes} >= NODES
 
 
-async def _kills(launch: LaunchProcess, count: int) -> tuple[list[float], list[float]]:
+async def _kills(launch: LaunchProcess, count: int
+                 ) -> tuple[list[float], list[float], list[float]]:
     to_msg: list[float] = []
     to_registry: list[float] = []
+    to_spawn: list[float] = []
     async with Probe(launch.bus_url) as probe:
         arrivals = _Arrivals(probe, "demo/count_b")
         (show,) = find_shows(launch.bus_url)
@@ -95,7 +102,7 @@ async def _kills(launch: LaunchProcess, count: int) -> tuple[list[float], list[f
             last_seq = arrivals.seen[-1][1]
             mark = len(arrivals.seen)
             pid = show.status("talker_b").pid
-            killed = time.monotonic()
+            killed, killed_wall = time.monotonic(), time.time()
             os.kill(pid, signal.SIGKILL)
 
             def back(m: int = mark, last: int = last_seq) -> float | None:
@@ -116,7 +123,18 @@ async def _kills(launch: LaunchProcess, count: int) -> tuple[list[float], list[f
             first = await _until(back, 30, "talker_b back")
             to_msg.append(first - killed)
             to_registry.append(await asyncio.wait_for(registry_task, 30) - killed)
-    return to_msg, to_registry
+            spawned = _spawned_at(show.log, show.status("talker_b").pid)
+            to_spawn.append(spawned - killed_wall)
+    return to_msg, to_registry, to_spawn
+
+
+def _spawned_at(log: Path, pid: int) -> float:
+    """When supervisord logged spawning ``pid`` (wall clock, from its log line)."""
+    for line in log.read_text().splitlines():
+        if f"with pid {pid}" in line and "spawned:" in line:
+            stamp = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+            return stamp.timestamp()
+    raise LookupError(f"no spawn of pid {pid} in {log}")
 
 
 async def _bare_start(runs: int) -> list[float]:
@@ -150,6 +168,7 @@ async def _shows(folder: Path, runs: int, kills: int) -> dict[str, float | int |
     stops: list[float] = []
     to_msg: list[float] = []
     to_registry: list[float] = []
+    to_spawn: list[float] = []
     for run in range(runs):
         launch = LaunchProcess(file, bus_url=f"ipc://{folder}/bus{run}")
         started = time.monotonic()
@@ -159,7 +178,7 @@ async def _shows(folder: Path, runs: int, kills: int) -> dict[str, float | int |
             await _until(lambda r=registry: _all_up(r), 60, "all nodes up")  # type: ignore[misc]
             up.append(time.monotonic() - started)
             if run == 0:
-                to_msg, to_registry = await _kills(launch, kills)
+                to_msg, to_registry, to_spawn = await _kills(launch, kills)
             stopping = time.monotonic()
             launch.interrupt()
             stops.append(time.monotonic() - stopping)
@@ -172,6 +191,7 @@ async def _shows(folder: Path, runs: int, kills: int) -> dict[str, float | int |
         "restart_to_first_msg_s": round(restart, 3),
         "restart_to_first_msg_max_s": round(max(to_msg), 3),
         "restart_to_registry_s": round(statistics.median(to_registry), 3),
+        "kill_to_respawn_s": round(statistics.median(to_spawn), 3),
         "bare_start_to_first_msg_s": round(statistics.median(bare), 3),
         "restart_vs_bare_start": round(restart / statistics.median(bare), 2),
         "stop_s": round(statistics.median(stops), 3),

@@ -227,7 +227,7 @@ class Runner:
         """Wake supervisord's main loop (a request on its socket does): it starts programs
         only when it wakes, which is otherwise at its one-second poll timeout."""
         try:
-            Show(self.files.socket).programs()
+            Show(self.files.socket).state()
         except ShowNotRunning:
             return False
         return True

@@ -121,6 +121,11 @@ class Show:
         self._call("startProcess", full, True)
         return self.status(name)
 
+    def state(self) -> str:
+        """supervisord's own state: RUNNING, or SHUTDOWN while it stops the show."""
+        state: dict[str, str] = self._call("getState")
+        return state["statename"]
+
     def pid(self) -> int:
         """supervisord's own pid."""
         pid: int = self._call("getPID")
@@ -176,7 +181,7 @@ def find_shows(bus: str | None = None) -> list[Show]:
     for socket in sorted(folder.glob("sv-*.sock")):
         show = Show(socket)
         try:
-            show._call("getState")
+            show.state()
         except ShowNotRunning:
             continue  # left behind by a show that was killed
         shows.append(show)
