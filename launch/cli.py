@@ -45,7 +45,7 @@ __all__ = ["main"]
 EXIT_CLEAN, EXIT_UNCLEAN, EXIT_REFUSED = 0, 1, 2
 _PR_SET_PDEATHSIG = 1
 _TICK_S = 0.05
-_GRAPH_EVERY_S = 0.25
+_GRAPH_EVERY_S = 0.1
 _UNCLEAN = (
     (re.compile(r"gave up: (\S+) entered FATAL"), "{} crashed in a loop and was given up"),
     (re.compile(r"killing '(\S+)' \(\d+\) with SIGKILL"), "{} did not stop in time (SIGKILL)"),
@@ -168,10 +168,11 @@ class Runner:
                         self._say("stopping now (SIGKILL): programs get SIGTERM from the kernel")
                         supervisord.kill()
                 self._watch(self.tail.pump())
-                if waiting_for and time.monotonic() >= next_graph:
+                if waiting_for:
                     waiting_for = self._check_up(registry, waiting_for, started)
-                    next_graph = time.monotonic() + _GRAPH_EVERY_S
-                    registry.request()
+                    if time.monotonic() >= next_graph:
+                        registry.request()
+                        next_graph = time.monotonic() + _GRAPH_EVERY_S
                 select.select([], [], [], _TICK_S)
         finally:
             registry.close()

@@ -204,7 +204,14 @@ def find_program(name: str, bus: str | None = None) -> Show:
 
 
 class Registry:
-    """Asks vtbus for its graph without blocking: `request`, then `poll` for the answer."""
+    """Asks vtbus for its graph without blocking: `request`, then `poll` for the answer.
+
+    One request is outstanding at a time (a new one only after an answer, or a second
+    without one): requests sent before vtbus is up are queued and all answered at once, and
+    a backlog of stale graphs would hide the current one.
+    """
+
+    RETRY_S = 1.0
 
     def __init__(self, address: BusAddress):
         ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
@@ -214,20 +221,24 @@ class Registry:
             address.keys.apply_client(self._sock)
         self._sock.connect(address.control)
         self._decoder = msgspec.msgpack.Decoder(p.Graph)
-        self._asked_at = 0.0
+        self._asked_at: float | None = None
 
     def request(self) -> None:
-        self._sock.send_multipart([p.GRAPH], zmq.NOBLOCK)
-        self._asked_at = time.monotonic()
+        """Ask for the graph, unless a request is still waiting for its answer."""
+        now = time.monotonic()
+        if self._asked_at is None or now - self._asked_at > self.RETRY_S:
+            self._sock.send_multipart([p.GRAPH], zmq.NOBLOCK)
+            self._asked_at = now
 
     def poll(self, timeout_s: float = 0.0) -> p.Graph | None:
-        """The graph if it arrived within ``timeout_s``, else None."""
-        if not self._sock.poll(int(timeout_s * 1000)):
-            return None
-        frames = self._sock.recv_multipart()
-        if len(frames) == 2 and frames[0] == p.GRAPH:
-            return self._decoder.decode(frames[1])
-        return None
+        """The newest graph that arrived (waiting up to ``timeout_s`` for one), else None."""
+        newest = None
+        while self._sock.poll(int(timeout_s * 1000) if newest is None else 0):
+            frames = self._sock.recv_multipart()
+            if len(frames) == 2 and frames[0] == p.GRAPH:
+                newest = self._decoder.decode(frames[1])
+                self._asked_at = None
+        return newest
 
     def graph(self, timeout_s: float = 1.0) -> p.Graph | None:
         """Ask and wait."""
