@@ -27,7 +27,7 @@ from pathlib import Path
 
 from bus.address import BusAddress, resolve
 from bus.errors import BusConfigError, VtError
-from launch.control import Registry, Show, ShowNotRunning
+from launch.control import ControlError, Registry, Show, ShowNotRunning
 from launch.keys import make_keys
 from launch.loader import (
     Launch,
@@ -46,6 +46,7 @@ EXIT_CLEAN, EXIT_UNCLEAN, EXIT_REFUSED = 0, 1, 2
 _PR_SET_PDEATHSIG = 1
 _TICK_S = 0.05
 _GRAPH_EVERY_S = 0.1
+_POKE_WHILE_STOPPING_S = 0.1
 _UNCLEAN = (
     (re.compile(r"gave up: (\S+) entered FATAL"), "{} crashed in a loop and was given up"),
     (re.compile(r"killing '(\S+)' \(\d+\) with SIGKILL"), "{} did not stop in time (SIGKILL)"),
@@ -155,6 +156,7 @@ class Runner:
         next_graph = started
         signalled = 0
         poked = False
+        next_poke = 0.0
         try:
             while supervisord.poll() is None:
                 if not poked and self.files.socket.exists():
@@ -167,6 +169,11 @@ class Runner:
                     else:
                         self._say("stopping now (SIGKILL): programs get SIGTERM from the kernel")
                         supervisord.kill()
+                if signalled and time.monotonic() >= next_poke:
+                    # a program that ends just after its output closes is noticed only at
+                    # supervisord's next wake-up: keep it awake while it stops the show
+                    self._poke()
+                    next_poke = time.monotonic() + _POKE_WHILE_STOPPING_S
                 self._watch(self.tail.pump())
                 if waiting_for:
                     waiting_for = self._check_up(registry, waiting_for, started)
@@ -229,7 +236,7 @@ class Runner:
         only when it wakes, which is otherwise at its one-second poll timeout."""
         try:
             Show(self.files.socket).state()
-        except ShowNotRunning:
+        except ControlError:  # not listening yet, or gone
             return False
         return True
 
