@@ -40,6 +40,7 @@ _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 _SUBST = re.compile(r"\$\(([^()]*)\)")
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0", ""})
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _PathKey = tuple[str | int, ...]
 
 
@@ -85,8 +86,17 @@ class Program:
     stop_timeout_s: int
     stop_signal: str
     cwd: str
-    where: str
-    """``file:line`` of its table, for messages."""
+    file: Path
+    """The launch file that declares it, and the line of its table (for messages)."""
+    line: int | None
+
+    @property
+    def where(self) -> str:
+        return _display(self.file) + (f":{self.line}" if self.line else "")
+
+    def fail(self, reason: str) -> LaunchFileError:
+        """An error about this program, at its table."""
+        return LaunchFileError(self.file, reason, self.line)
 
 
 @dataclass(frozen=True)
@@ -164,7 +174,7 @@ def load(path: Path, args: Mapping[str, str] | None = None) -> Launch:
 def missing_commands(programs: list[Program]) -> list[str]:
     """Messages for processes whose executable is not on PATH (checked for this host only)."""
     return [
-        f"{p.where}: [[process]] {p.name!r}: command {p.command[0]!r} not found on PATH"
+        str(p.fail(f"[[process]] {p.name!r}: command {p.command[0]!r} not found on PATH"))
         for p in programs
         if p.kind == "process" and shutil.which(p.command[0]) is None
     ]
@@ -298,7 +308,8 @@ def _common(spec: NodeSpec | ProcessSpec, scope: _Scope, at: _PathKey) -> dict[s
         "start_secs": spec.start_secs,
         "start_retries": spec.start_retries,
         "stop_timeout_s": spec.stop_timeout_s,
-        "where": f"{_display(scope.file)}:{scope.lines.line_of(at)}",
+        "file": scope.file,
+        "line": scope.lines.line_of(at),
     }
 
 
@@ -320,7 +331,12 @@ def _node(spec: NodeSpec, scope: _Scope, at: _PathKey) -> Program | None:
     env["VT_PARAMS"] = _json(params)
     env["VT_REMAPS"] = _json(remaps)
     if spec.log_level:
-        env["VT_LOG_LEVEL"] = _subst(spec.log_level, scope, (*at, "log_level")).upper()
+        level = _subst(spec.log_level, scope, (*at, "log_level")).upper()
+        if level not in _LOG_LEVELS:
+            raise scope.fail(
+                f"log_level {level!r} is not one of {', '.join(_LOG_LEVELS)}", (*at, "log_level")
+            )
+        env["VT_LOG_LEVEL"] = level
     env["PYTHONUNBUFFERED"] = "1"
     return Program(kind="node", module=module, command=[], env=env, stop_signal="TERM", cwd="",
                    **common)
@@ -366,10 +382,8 @@ def _add(state: _State, program: Program | None) -> None:
     if program is None:
         return
     if program.name in state.names:
-        raise LaunchFileError(
-            program.where.rpartition(":")[0],
-            f"name {program.name!r} is used twice (first at {state.names[program.name]})",
-            int(program.where.rpartition(":")[2] or 0) or None,
+        raise program.fail(
+            f"name {program.name!r} is used twice (first at {state.names[program.name]})"
         )
     state.names[program.name] = program.where
     state.programs.append(program)

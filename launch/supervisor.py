@@ -104,7 +104,7 @@ def render(launch: Launch, host: str | None) -> str:
             **_policy(respawn=True, start_secs=3, retries=10, stop_timeout_s=5,
                       stop_signal="TERM"),
             **_logging(run, "vtbus"),
-            "environment": _environment({"PYTHONUNBUFFERED": "1"}, "vtbus"),
+            "environment": "PYTHONUNBUFFERED='1'",
         }))
     for program in programs:
         sections.append(_program(program, run))
@@ -129,7 +129,7 @@ def _program(program: Program, run: str) -> str:
             stop_timeout_s=program.stop_timeout_s, stop_signal=program.stop_signal,
         ),
         **_logging(run, program.name),
-        "environment": _environment(program.env, program.where),
+        "environment": _environment(program),
     }
     if program.cwd:
         values["directory"] = _escape(program.cwd)
@@ -160,20 +160,17 @@ def _logging(run: str, name: str) -> dict[str, str]:
     }
 
 
-def _environment(env: dict[str, str], where: str) -> str:
+def _environment(program: Program) -> str:
     """``K='v',...`` as supervisord reads it (a non-POSIX shlex: quotes are not escapable, so
     each value takes the quote it does not contain)."""
     pairs = []
-    for key, value in sorted(env.items()):
+    for key, value in sorted(program.env.items()):
         quote = "'" if "'" not in value else '"'
         quoted_ends = value.startswith(("'", '"')) or value.endswith(("'", '"'))
         if quote in value or "\n" in value or quoted_ends:
-            raise LaunchFileError(
-                where.rpartition(":")[0],
-                f"environment value of {key} cannot be passed to supervisord (it holds both "
-                "quote kinds, starts or ends with a quote, or spans lines)",
-                int(where.rpartition(":")[2] or 0) or None,
-            )
+            reason = (f"environment value of {key} cannot be passed to supervisord (it holds "
+                      "both quote kinds, starts or ends with a quote, or spans lines)")
+            raise program.fail(reason)
         pairs.append(f"{key}={quote}{_escape(value)}{quote}")
     return ",".join(pairs)
 

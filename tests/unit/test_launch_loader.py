@@ -218,6 +218,8 @@ BAD_FILES = [
      r":3: \[\[process\]\] 'p': command is empty"),
     ("fractional stop timeout", NODE + "stop_timeout_s = 2.5\n", {},
      r":4: Expected `int`, got `float` - at `\$\.node\[0\]\.stop_timeout_s`"),
+    ("unknown log level", NODE + 'log_level = "verbose"\n', {},
+     r":4: log_level 'VERBOSE' is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
     ("negative retries", NODE + "start_retries = -1\n", {},
      r":1: start_secs and start_retries must be >= 0"),
 ]
