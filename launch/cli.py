@@ -17,7 +17,6 @@ import argparse
 import ctypes
 import os
 import re
-import select
 import signal
 import subprocess
 import sys
@@ -141,46 +140,27 @@ class Runner:
         )
         self.unclean: list[str] = []
         self._stop_requests = 0
+        self._signalled = 0
+        self._started = 0.0
+        self._poked = False
+        self._next_poke = 0.0
+        self._next_graph = 0.0
+        self._waiting_for = {p.name for p in self.programs if p.kind == "node"}
 
     def run(self) -> int:
         self._prepare_folder()
         self.files.config.write_text(render(self.launch, self.host))
-        started = time.monotonic()
+        self._started = time.monotonic()
         supervisord = self._start_supervisord()
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, self._on_signal)
         self._say(f"{self.launch.name}: {len(self.programs)} programs on {self.address.url} "
                   f"(run folder {self.files.folder}); Ctrl-C stops the show")
-        waiting_for = {p.name for p in self.programs if p.kind == "node"}
         registry = Registry(self.address)
-        next_graph = started
-        signalled = 0
-        poked = False
-        next_poke = 0.0
         try:
             while supervisord.poll() is None:
-                if not poked and self.files.socket.exists():
-                    poked = self._poke()
-                if self._stop_requests > signalled:
-                    signalled = self._stop_requests
-                    if signalled == 1:
-                        self._say("stopping the show")
-                        supervisord.terminate()
-                    else:
-                        self._say("stopping now (SIGKILL): programs get SIGTERM from the kernel")
-                        supervisord.kill()
-                if signalled and time.monotonic() >= next_poke:
-                    # a program that ends just after its output closes is noticed only at
-                    # supervisord's next wake-up: keep it awake while it stops the show
-                    self._poke()
-                    next_poke = time.monotonic() + _POKE_WHILE_STOPPING_S
-                self._watch(self.tail.pump())
-                if waiting_for:
-                    waiting_for = self._check_up(registry, waiting_for, started)
-                    if time.monotonic() >= next_graph:
-                        registry.request()
-                        next_graph = time.monotonic() + _GRAPH_EVERY_S
-                select.select([], [], [], _TICK_S)
+                self._tick(supervisord, registry)
+                time.sleep(_TICK_S)
         finally:
             registry.close()
         self._watch(self.tail.pump(final=True))
@@ -193,13 +173,37 @@ class Runner:
         self._say("show ended cleanly")
         return EXIT_CLEAN
 
+    def _tick(self, supervisord: subprocess.Popen[bytes], registry: Registry) -> None:
+        """One turn of the foreground loop: signals, logs, the up-check."""
+        if not self._poked and self.files.socket.exists():
+            self._poked = self._poke()
+        if self._stop_requests > self._signalled:
+            self._signalled = self._stop_requests
+            if self._signalled == 1:
+                self._say("stopping the show")
+                supervisord.terminate()
+            else:
+                self._say("stopping now (SIGKILL): programs get SIGTERM from the kernel")
+                supervisord.kill()
+        if self._signalled and time.monotonic() >= self._next_poke:
+            # a program that ends just after its output closes is noticed only at
+            # supervisord's next wake-up: keep it awake while it stops the show
+            self._poke()
+            self._next_poke = time.monotonic() + _POKE_WHILE_STOPPING_S
+        self._watch(self.tail.pump())
+        if self._waiting_for:
+            self._check_up(registry)
+            if time.monotonic() >= self._next_graph:
+                registry.request()
+                self._next_graph = time.monotonic() + _GRAPH_EVERY_S
+
     def _prepare_folder(self) -> None:
         folder = self.files.folder
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.files.logs.mkdir(exist_ok=True)
         if self.files.socket.exists():
             try:
-                Show(self.files.socket).programs()
+                Show(self.files.socket).state()
             except ShowNotRunning:
                 pass  # left behind by a killed show: supervisord replaces it
             else:
@@ -243,15 +247,14 @@ class Runner:
     def _on_signal(self, signum: int, frame: object) -> None:
         self._stop_requests += 1
 
-    def _check_up(self, registry: Registry, waiting_for: set[str], started: float) -> set[str]:
+    def _check_up(self, registry: Registry) -> None:
         graph = registry.poll()
         if graph is None:
-            return waiting_for
-        left = waiting_for - {status.info.name for status in graph.nodes}
-        if not left:
+            return
+        self._waiting_for -= {status.info.name for status in graph.nodes}
+        if not self._waiting_for:
             self._say(f"all {len(self.programs)} programs up, every node on the bus after "
-                      f"{time.monotonic() - started:.2f} s")
-        return left
+                      f"{time.monotonic() - self._started:.2f} s")
 
     def _watch(self, lines: list[tuple[str, str]]) -> None:
         """Notice, in supervisord's log, what makes the show's end unclean."""
