@@ -162,10 +162,9 @@ def load(path: Path, args: Mapping[str, str] | None = None) -> Launch:
     """
     path = path.resolve()
     state = _State()
-    top = _load_file(path, dict(args or {}), state, given_at=("<command line>", None), stack=())
-    spec, scope = top
-    bus_spec = spec.bus or BusSpec()
-    bus = _resolve_bus(bus_spec, scope)
+    spec, scope = _load_file(path, dict(args or {}), state, given_at=("<command line>", None),
+                             stack=())
+    bus = _resolve_bus(spec.bus or BusSpec(), scope)
     programs = [p if p.host else replace(p, host=bus.host) for p in state.programs]
     name = spec.launch.name or path.name.removesuffix(".toml").removesuffix(".launch")
     return Launch(name=name, file=path, bus=bus, programs=programs, args=dict(scope.args))

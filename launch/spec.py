@@ -6,7 +6,7 @@ A launch file::
     name = "stream"
 
     [args]
-    period = 0.05                                        # a default; override: period:=0.1
+    rate = 20.0                                          # a default; override: rate:=5
     llm = { default = "smollm2", choices = ["smollm2", "vllm"], description = "LLM backend" }
 
     [bus]
@@ -14,12 +14,12 @@ A launch file::
 
     [[include]]
     file = "other.launch.toml"
-    args = { period = "$(arg period)" }
+    args = { rate = "$(arg rate)" }
 
     [[node]]
     name = "talker"
     module = "nodes.demo.talker"
-    params = { period_s = "$(arg period)" }
+    params = { rate_hz = "$(arg rate)" }
     remaps = { "demo/count" = "demo/count_a" }
     if = "$(arg llm) == smollm2"
 
@@ -31,7 +31,7 @@ A launch file::
 
 Strings may hold substitutions: ``$(arg NAME)``, ``$(env NAME)``, ``$(env NAME DEFAULT)`` and
 ``$(dirname)`` (the folder of the file). A parameter whose whole value is one substitution is
-read as JSON when it parses (``"$(arg period)"`` gives the number 0.05). ``if`` and ``unless``
+read as JSON when it parses (``"$(arg rate)"`` gives the number 20.0). ``if`` and ``unless``
 take a boolean, a string that is one (true/false, yes/no, on/off, 1/0), or ``A == B`` /
 ``A != B``.
 """
