@@ -71,20 +71,21 @@ def list_nodes(
             out.error(f"{exc} (showing supervisord's view only)")
             graph = None
         rows = [
-            (r.name, r.state, r.pid, _duration(r.uptime_s), _dash(r.restarts),
-             _dash(r.heartbeat_age_s), r.host, r.publishers, r.subscriptions, r.services,
+            (r.name, r.state, r.pid, _duration(r.uptime_s), _cell(r.restarts, out.json),
+             _cell(r.heartbeat_age_s, out.json), r.host, r.publishers, r.subscriptions, r.services,
              r.pub_rate_hz)
             for r in join(programs, graph, hidden=all_nodes)
         ]
-        # short headers: eleven columns fit an 80-column terminal
-        out.table(["name", "state", "pid", "uptime", "restarts", "heartbeat_s", "host", "pubs",
-                   "subs", "srvs", "pub_hz"], rows, title=f"nodes on {bus or 'VT_BUS'}")
+        out.table(["name", "state", "pid", "uptime", "restarts", "heartbeat_age_s", "host",
+                   "publishers", "subscriptions", "services", "pub_rate_hz"], rows,
+                  title=f"nodes on {bus or 'VT_BUS'}")
 
     run_tool(out, main)
 
 
-def _dash(value: object) -> object:
-    return "-" if value is None else value
+def _cell(value: object, json_mode: bool) -> object:
+    """A value that does not apply: null in JSON, ``-`` for a person."""
+    return "-" if value is None and not json_mode else value
 
 
 def _control(action: str, name: str, bus: str | None, json_mode: bool | None) -> None:
