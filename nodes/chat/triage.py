@@ -61,7 +61,7 @@ class TriageConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         Platform message ids remembered for ``duplicate_id``.
     """
 
-    tiers: list[str] = list(TIERS)
+    tiers: list[str] = msgspec.field(default_factory=lambda: list(TIERS))
     max_queue: int = 200
     max_age_s: float = 90.0
     paid_max_age_s: float = 600.0
@@ -75,7 +75,8 @@ class TriageConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     caps_min_letters: int = 12
     max_emotes: int = 8
     max_repeat_run: int = 12
-    links_allowed_roles: list[str] = ["broadcaster", "moderator", "vip"]
+    links_allowed_roles: list[str] = msgspec.field(
+        default_factory=lambda: ["broadcaster", "moderator", "vip"])
 
     def __post_init__(self) -> None:
         unknown = [t for t in self.tiers if t not in TIERS]
@@ -152,12 +153,10 @@ class Triage:
 
     def offer(self, msg: ChatMessage, now: float) -> str | None:
         """Queue ``msg`` if it passes; returns the drop reason (counted), or None if queued."""
-        reason = self._verdict(msg, now)
+        reason = self._verdict(msg, now) or self._enqueue(msg, now)
         if reason is not None:
             self._drop(reason)
-            return reason
-        self._enqueue(msg, now)
-        return None
+        return reason
 
     def next(self, now: float, persona: str = "") -> ChatMessage | None:
         """The best waiting message (removed from the queue: it is answered once).
@@ -197,7 +196,15 @@ class Triage:
                     self._kill(entry)
                     self._drop("stale")
                     aged += 1
-        horizon = now - cfg.dedup_window_s
+        self._forget_texts(now)
+        for key in [k for k, limiter in self._user_limits.items() if limiter.idle(now)]:
+            del self._user_limits[key]
+        return aged
+
+    # ---------------------------------------------------------------- internals
+
+    def _forget_texts(self, now: float) -> None:
+        horizon = now - self.config.dedup_window_s
         while self._text_order and self._text_order[0][0] < horizon:
             stamp, text, key = self._text_order.popleft()
             if self._texts.get((key, text)) == stamp:
@@ -207,11 +214,6 @@ class Triage:
                 del users[key]
                 if not users:
                     del self._text_users[text]
-        for key in [k for k, limiter in self._user_limits.items() if limiter.idle(now)]:
-            del self._user_limits[key]
-        return aged
-
-    # ---------------------------------------------------------------- internals
 
     def _verdict(self, msg: ChatMessage, now: float) -> str | None:
         cfg = self.config
@@ -228,6 +230,7 @@ class Triage:
         text = normalise(msg.text)
         if not text:
             return "empty"
+        self._forget_texts(now)
         key = user_key(msg)
         if (key, text) in self._texts:
             return "duplicate"
@@ -250,13 +253,13 @@ class Triage:
             return "user_rate"
         return None
 
-    def _enqueue(self, msg: ChatMessage, now: float) -> None:
+    def _enqueue(self, msg: ChatMessage, now: float) -> str | None:
+        """Queue ``msg``; "overflow" when the queue is full of better messages."""
         rank = self._rank.get(tier_name(msg), len(self.config.tiers))
         if self._waiting >= self.config.max_queue:
             victim = self._lowest()
             if victim is None or victim.tier < rank:
-                self._drop("overflow")
-                return
+                return "overflow"
             self._kill(victim)
             self._drop("overflow")
         entry = _Entry(msg, rank, now, user_key(msg))
@@ -264,6 +267,7 @@ class Triage:
         if msg.id:
             self._by_id[msg.id] = entry
         self._waiting += 1
+        return None
 
     def _lowest(self) -> _Entry | None:
         """The oldest live entry of the lowest non-empty tier."""
