@@ -209,15 +209,18 @@ class FakeTwitch:
         await self.wait(lambda: len(self.lines("PONG")) > before, timeout, "PONG")
 
     async def reconnect(self) -> None:
-        """Send RECONNECT, then close the connections as Twitch does."""
+        """Send RECONNECT, then close those connections as Twitch does (a client that
+        reconnected meanwhile keeps its new one)."""
+        old = list(self.sessions)
         await self.send(":tmi.twitch.tv RECONNECT")
         await asyncio.sleep(0.05)
-        await self.drop()
+        await self.drop(old)
 
-    async def drop(self) -> None:
-        """Close every connection."""
-        sessions, self.sessions = self.sessions, []
-        for session in sessions:
+    async def drop(self, sessions: list[_Session] | None = None) -> None:
+        """Close ``sessions`` (every connection by default)."""
+        doomed = list(self.sessions) if sessions is None else sessions
+        self.sessions = [s for s in self.sessions if s not in doomed]
+        for session in doomed:
             with contextlib.suppress(Exception):
                 await session.close()
 

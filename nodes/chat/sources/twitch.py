@@ -169,7 +169,8 @@ class TwitchSource:
         await conn.send_line(f"PASS oauth:{s.token}" if s.token else "PASS SCHMOOPIIE")
         await conn.send_line(f"NICK {self.login}")
         while True:
-            raw = await asyncio.wait_for(conn.read_line(), s.idle_timeout_s)
+            async with asyncio.timeout(s.idle_timeout_s):
+                raw = await conn.read_line()
             if raw is None:
                 self.log.warning("twitch: server closed the connection")
                 return False

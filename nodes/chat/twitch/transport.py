@@ -99,17 +99,13 @@ async def connect(url: str, *, ca_file: str = "", server_hostname: str = "",
     port = parts.port or _DEFAULT_PORTS[scheme]
     tls = scheme in ("ircs", "wss")
     context = _tls_context(ca_file) if tls else None
-    if scheme in ("irc", "ircs"):
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(host, port, ssl=context,
-                                    server_hostname=(server_hostname or host) if tls else None,
-                                    limit=1 << 20),
-            timeout,
-        )
-        return _StreamConnection(reader, writer)
-    ws = await asyncio.wait_for(
-        websockets.connect(url, ssl=context, open_timeout=timeout, max_size=1 << 20,
-                           server_hostname=(server_hostname or host) if tls else None),
-        timeout,
-    )
-    return _WebSocketConnection(ws)
+    name = (server_hostname or host) if tls else None
+    # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+    async with asyncio.timeout(timeout):
+        if scheme in ("irc", "ircs"):
+            reader, writer = await asyncio.open_connection(
+                host, port, ssl=context, server_hostname=name, limit=1 << 20)
+            return _StreamConnection(reader, writer)
+        ws = await websockets.connect(url, ssl=context, open_timeout=timeout,
+                                      max_size=1 << 20, server_hostname=name)
+        return _WebSocketConnection(ws)
