@@ -154,7 +154,8 @@ class FakeYouTube:
                 self._reply(200, {"kind": "youtube#liveChatMessage", "id": "sent-1", **body})
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
+                                       daemon=True)
 
     @property
     def base(self) -> str:
