@@ -7,8 +7,7 @@ import asyncio
 import os
 import ssl
 import subprocess
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -66,11 +65,6 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return make_certificate(tmp_path_factory.mktemp("tls"), CERT_HOST)
 
 
-@pytest.fixture
-def stderr_file(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path / "chat.stderr"
-
-
 class TestConsoleAndBus:
     async def test_console_lines_reach_chat_next(self, bus_url: str, start_node: StartNode) -> None:
         node = start_node(CHAT, params={"sources": "console"}, stdin=subprocess.PIPE)
@@ -125,8 +119,9 @@ class TestConsoleAndBus:
 class TestTwitchThroughTheNode:
     async def test_chat_moderation_commands_and_replies(
         self, bus_url: str, start_node: StartNode, certificate: tuple[Path, Path],
-        stderr_file: Path,
+        tmp_path: Path,
     ) -> None:
+        stderr_file = tmp_path / "chat.stderr"
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(*certificate)
         async with FakeTwitch("ircs", token=TOKEN, tls=tls) as server:
