@@ -196,11 +196,13 @@ class FakeTwitch:
     # ------------------------------------------------------------ scripting
 
     async def send(self, *lines: str) -> None:
-        """Send lines to every joined client."""
+        """Send lines to every client, in one write (Twitch packs lines into one WebSocket
+        frame or TCP segment when it has several)."""
+        if not lines:
+            return
         for session in list(self.sessions):
-            for line in lines:
-                with contextlib.suppress(Exception):
-                    await session.send(line)
+            with contextlib.suppress(Exception):
+                await session.send("\r\n".join(lines))
 
     async def ping(self, timeout: float = 5.0) -> None:
         """PING every client and wait for a PONG."""
