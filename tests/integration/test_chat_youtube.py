@@ -70,7 +70,7 @@ class TestPolling:
         assert gets[0].params["part"] == "snippet,authorDetails"
         # pollingIntervalMillis honoured: the next poll waits at least that long
         assert gets[1].at - gets[0].at >= 0.3
-        assert reader.counts["youtube_polls"] >= 3
+        assert reader.counts["youtube_polls"] >= 2  # the third answer may still travel
 
     async def test_key_travels_in_a_header_not_the_url(self, youtube: FakeYouTube) -> None:
         async with reading(youtube):
