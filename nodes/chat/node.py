@@ -130,7 +130,7 @@ class ChatNode(Node):
         if not targets:
             self.counters["say_no_target"] += 1
         for source in targets:
-            sent = await source.say(say.text)
+            sent = await source.say(say.text, reply_to=say.reply_to)
             self.counters["say_queued" if sent else "say_refused"] += 1
 
     def on_persona(self, persona: Persona) -> None:
@@ -173,7 +173,7 @@ class ChatNode(Node):
     def _reply(self, msg: ChatMessage, text: str) -> None:
         for source in self.sources:
             if source.platform == msg.platform and source.can_send:
-                self._keep(source.say(text))
+                self._keep(source.say(text, reply_to=msg.id))
                 return
         self.counters["say_no_target"] += 1
 

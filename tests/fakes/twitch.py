@@ -125,6 +125,11 @@ def make_certificate(folder: Path, host: str = "irc.chat.twitch.test") -> tuple[
     return cert, key
 
 
+def _command(line: str) -> str:
+    words = line.split(" ", 2)
+    return words[1] if line.startswith("@") and len(words) > 1 else words[0]
+
+
 @dataclass
 class _Session:
     send: Callable[[str], Awaitable[None]]
@@ -227,13 +232,13 @@ class FakeTwitch:
                 await session.close()
 
     def lines(self, command: str) -> list[str]:
-        """Received lines starting with ``command``."""
-        return [line for _, line in self.received if line.split(" ", 1)[0] == command]
+        """Received lines whose command (after any tags) is ``command``."""
+        return [line for _, line in self.received if _command(line) == command]
 
     def privmsgs(self) -> list[tuple[float, str]]:
         """(monotonic arrival time, text) of each PRIVMSG the client sent."""
         return [(t, line.split(" :", 1)[1]) for t, line in self.received
-                if line.startswith("PRIVMSG ")]
+                if _command(line) == "PRIVMSG"]
 
     async def wait_joined(self, count: int = 1, timeout: float = 10.0) -> None:
         await self.wait(lambda: self.joins >= count, timeout, f"{count} JOIN(s)")

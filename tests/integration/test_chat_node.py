@@ -101,6 +101,19 @@ class TestConsoleAndBus:
             assert answer.message is not None and answer.message.id == "bag-1"
             assert node.proc is not None and node.proc.poll() is None
 
+    async def test_no_stdin_at_all(self, bus_url: str) -> None:
+        node = NodeProcess(CHAT, bus_url, params={"sources": "console"})
+        # `<&-`: file descriptor 0 closed, as under some service managers
+        shell = subprocess.Popen(["bash", "-c", 'exec "$@" <&-', "chat", *node.cmd])
+        try:
+            async with Probe(bus_url) as probe:
+                await ready(probe)
+                assert (await ask_next(probe)).message is None
+                assert shell.poll() is None
+        finally:
+            shell.terminate()
+            shell.wait(10)
+
     async def test_drops_are_counted(self, bus_url: str, start_node: StartNode) -> None:
         start_node(CHAT, params={"sources": "", "triage": {"blocklist": ["spoiler"]}})
         async with Probe(bus_url) as probe:
@@ -159,10 +172,12 @@ class TestTwitchThroughTheNode:
                             "ask", "what is your name")
 
                         probe.publish("chat/say", ChatSay(text="hello chat!"))
-                        await server.send(privmsg("dallas", "viewer4", "!persona"))
+                        await server.send(privmsg("dallas", "viewer4", "!persona",
+                                                  msg_id="ask-4"))
                         await server.wait(lambda: len(server.privmsgs()) == 2, 10, "replies")
-                        assert sorted(t for _, t in server.privmsgs()) == [
-                            "Hosts: Aria, Blaze.", "hello chat!"]
+                        assert sorted(server.lines("PRIVMSG")) == [
+                            "@reply-parent-msg-id=ask-4 PRIVMSG #dallas :Hosts: Aria, Blaze.",
+                            "PRIVMSG #dallas :hello chat!"]
                         found = await counters(probe, lambda c: "command_replies" in c)
                         assert found["removals_twitch"] == 1
                         assert found["dropped_removed"] == 1

@@ -104,6 +104,16 @@ class TestSession:
             assert [r.message_id for r in client.removals] == ["abc-123-def", ""]
             assert client.removals[1].duration_s == 350.0
 
+    async def test_malformed_lines_are_counted_and_skipped(
+        self, connect: Connect, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        async with connect() as (server, client):
+            await server.wait_joined()
+            await server.send("@only=tags", ":prefix.only", DOC_PRIVMSG)
+            await wait_until(lambda: client.messages, what="the good line")
+            assert client.counts["twitch_bad_lines"] == 2
+        assert caplog.text.count("ignored a malformed line") == 1  # logged once
+
     async def test_ping_pong(self, connect: Connect) -> None:
         async with connect() as (server, _client):
             await server.wait_joined()

@@ -19,8 +19,9 @@ class ChatSource(Protocol):
         """Deliver events until the platform ends or the task is cancelled."""
         ...
 
-    async def say(self, text: str) -> bool:
-        """Post ``text``; False when it was refused or dropped."""
+    async def say(self, text: str, *, reply_to: str = "") -> bool:
+        """Post ``text`` (as a reply to message ``reply_to`` where the platform threads
+        replies); False when it was refused or dropped."""
         ...
 
     async def close(self) -> None: ...

@@ -96,7 +96,7 @@ class ConsoleSource:
             pass
         put(None)
 
-    async def say(self, text: str) -> bool:
+    async def say(self, text: str, *, reply_to: str = "") -> bool:
         out = self.out if self.out is not None else sys.stdout
         try:
             print(f"chat> {text}", file=out, flush=True)

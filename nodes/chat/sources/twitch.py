@@ -24,6 +24,7 @@ from nodes.chat.twitch.irc import (
     IrcLine,
     IrcParseError,
     Removal,
+    escape_tag_value,
     parse_line,
     to_chat_message,
     to_removal,
@@ -101,6 +102,7 @@ class TwitchSource:
         self.limiter = WindowLimiter(settings.send_limit, settings.send_window_s)
         self.joined = asyncio.Event()
         self._outbox: asyncio.Queue[str] = asyncio.Queue(settings.send_queue)
+        """Whole PRIVMSG lines waiting for the send limit."""
         self._conn: LineConnection | None = None
         self._bad_logged = False
 
@@ -139,14 +141,18 @@ class TwitchSource:
         finally:
             sender.cancel()
 
-    async def say(self, text: str) -> bool:
-        """Queue ``text`` for the channel; False (counted) when it cannot be sent."""
+    async def say(self, text: str, *, reply_to: str = "") -> bool:
+        """Queue ``text`` for the channel, threaded under message ``reply_to`` if given;
+        False (counted) when it cannot be sent."""
         if self.anonymous:
             self.counts["twitch_say_refused_anonymous"] += 1
             return False
-        line = " ".join(text.split())[:MAX_LINE_TEXT]
-        if not line:
+        words = " ".join(text.split())[:MAX_LINE_TEXT]
+        if not words:
             return False
+        line = f"PRIVMSG #{self.channel} :{words}"
+        if reply_to:
+            line = f"@reply-parent-msg-id={escape_tag_value(reply_to)} {line}"
         if self._outbox.full():  # the oldest reply is the least relevant one
             self._outbox.get_nowait()
             self.counts["twitch_say_dropped_queue_full"] += 1
@@ -226,7 +232,7 @@ class TwitchSource:
 
     async def _send_loop(self) -> None:
         while True:
-            text = await self._outbox.get()
+            line = await self._outbox.get()
             await self.joined.wait()
             await self.limiter.acquire()
             conn = self._conn
@@ -234,7 +240,7 @@ class TwitchSource:
                 self.counts["twitch_say_lost"] += 1
                 continue
             try:
-                await conn.send_line(f"PRIVMSG #{self.channel} :{text}")
+                await conn.send_line(line)
                 self.counts["twitch_say_sent"] += 1
             except TRANSPORT_ERRORS:
                 self.counts["twitch_say_lost"] += 1

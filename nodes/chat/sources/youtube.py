@@ -281,8 +281,9 @@ class YouTubeSource:
             self.log.info("youtube: live chat %s ended", self.settings.live_chat_id)
         return max(0.0, float(body.get("pollingIntervalMillis") or 5000) / 1000)
 
-    async def say(self, text: str) -> bool:
-        """Post ``text`` (OAuth only); False (counted) when refused or out of quota."""
+    async def say(self, text: str, *, reply_to: str = "") -> bool:
+        """Post ``text`` (OAuth only; YouTube has no threaded replies, ``reply_to`` is
+        unused); False (counted) when refused or out of quota."""
         if not self.can_send:
             self.counts["youtube_say_refused"] += 1
             return False
