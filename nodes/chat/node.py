@@ -69,6 +69,8 @@ class ChatNode(Node):
             "oauth_file": p("youtube_oauth_file", "",
                             "file holding an OAuth token ($YOUTUBE_OAUTH_TOKEN); needed to reply"),
             "daily_quota": p("youtube_daily_quota", 10_000, "API units this node may use a day"),
+            "quota_horizon_s": p("youtube_quota_horizon_s", 14_400.0,
+                                 "spread the units left over this many seconds (0: until reset)"),
             "min_interval_s": p("youtube_min_interval_s", 0.0, "never poll faster than this"),
         }
         try:
@@ -227,7 +229,7 @@ class ChatNode(Node):
                                file_param="youtube_key_file")
         return YouTubeSettings(
             live_chat_id=y["live_chat_id"], api_base=y["api_base"], api_key=key,
-            oauth_token=oauth, daily_quota=y["daily_quota"],
+            oauth_token=oauth, daily_quota=y["daily_quota"], quota_horizon_s=y["quota_horizon_s"],
             min_interval_s=y["min_interval_s"],
         )
 

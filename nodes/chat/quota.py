@@ -63,10 +63,17 @@ class QuotaBudget:
         self._roll(now)
         self.spent = self.daily_units
 
-    def pace(self, units: int, now: float) -> float:
-        """Seconds between calls costing ``units`` so the rest of the budget lasts the day."""
+    def pace(self, units: int, now: float, horizon_s: float = 0.0) -> float:
+        """Seconds between calls costing ``units`` so the rest of the budget lasts until the
+        reset, or (with ``horizon_s``) over the next ``horizon_s`` seconds if that is sooner.
+
+        A rolling horizon (a stream's expected length) polls faster early on; if the stream
+        runs on, each call recomputes and polls slow down smoothly instead of running dry.
+        """
         usable = self.remaining(now) - self.reserve
         calls = usable // units
+        until_reset = max(0.0, self.resets_at - now)
         if calls <= 0:
-            return max(0.0, self.resets_at - now)
-        return (self.resets_at - now) / calls
+            return until_reset
+        window = min(until_reset, horizon_s) if horizon_s > 0 else until_reset
+        return window / calls

@@ -152,6 +152,15 @@ class TestErrors:
             assert reader.counts["youtube_quota_wait"] == 0
         assert len(youtube.gets()) == 1  # the second poll is paced hours away
 
+    async def test_malformed_items_are_skipped(self, youtube: FakeYouTube,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+        youtube.push_page([{"id": "junk"}, "not an object", text("m1", "fine")],  # type: ignore[list-item]
+                          "tok-1")
+        async with reading(youtube) as reader:
+            await wait_until(lambda: reader.messages, what="the good item")
+            assert reader.counts["youtube_bad_items"] == 2
+        assert caplog.text.count("skipped an item without a snippet") == 1
+
     async def test_server_error_page_is_retried(self, youtube: FakeYouTube) -> None:
         youtube.push_error(503, "backendError")
         youtube.push_page([text("m1", "back")], "tok-1")

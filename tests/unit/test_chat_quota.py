@@ -53,6 +53,14 @@ class TestBudget:
         # 12 hours left, 2,000 polls of 5 units: one every 21.6 s
         assert budget.pace(5, at(1, 12)) == pytest.approx(12 * 3600 / 2000)
 
+    def test_horizon_polls_faster_and_slows_down_smoothly(self) -> None:
+        budget = QuotaBudget(10_000, at(1, 12))
+        assert budget.pace(5, at(1, 12), horizon_s=4 * 3600) == pytest.approx(7.2)
+        for _ in range(1000):  # half the day's polls gone
+            budget.spend(5, at(1, 14))
+        assert budget.pace(5, at(1, 14), horizon_s=4 * 3600) == pytest.approx(14.4)
+        assert budget.pace(5, at(1, 23), horizon_s=4 * 3600) == pytest.approx(3.6)  # reset
+
     def test_pace_when_exhausted_waits_for_the_reset(self) -> None:
         budget = QuotaBudget(10_000, at(1, 12))
         budget.exhaust(at(1, 12))

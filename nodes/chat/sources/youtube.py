@@ -57,6 +57,9 @@ class YouTubeSettings(msgspec.Struct, kw_only=True):
         Either reads; only OAuth can post.
     daily_quota:
         Units the whole day may use (a shared project: give this source its share).
+    quota_horizon_s:
+        Spread the units left over this many seconds (about a stream's length) rather than
+        until the reset; 0 spreads them until the reset.
     send_reserve:
         Units kept for replies.
     min_interval_s:
@@ -68,6 +71,7 @@ class YouTubeSettings(msgspec.Struct, kw_only=True):
     api_key: str = ""
     oauth_token: str = ""
     daily_quota: int = 10_000
+    quota_horizon_s: float = 4 * 3600.0
     send_reserve: int = 500
     min_interval_s: float = 0.0
     max_results: int = 500
@@ -193,6 +197,7 @@ class YouTubeSource:
         self.limiter = WindowLimiter(settings.send_limit, settings.send_window_s)
         self.page_token = ""
         self.ended = False
+        self._bad_logged = False
         headers = {"Accept": "application/json"}
         if settings.oauth_token:
             headers["Authorization"] = f"Bearer {settings.oauth_token}"
@@ -212,7 +217,7 @@ class YouTubeSource:
         first = True
         while not self.ended:
             if not first:
-                pace = self.budget.pace(LIST_COST, time.time())
+                pace = self.budget.pace(LIST_COST, time.time(), self.settings.quota_horizon_s)
                 await asyncio.sleep(max(interval, self.settings.min_interval_s, pace))
             first = False
             if not self.budget.spend(LIST_COST, time.time()):
@@ -261,8 +266,7 @@ class YouTubeSource:
             body = response.json()
             items = body.get("items") or []
         except (ValueError, AttributeError):
-            self.counts["youtube_bad_pages"] += 1
-            self.log.warning("youtube: a page was not JSON; skipped")
+            self._bad("youtube_bad_pages", "a page was not a JSON object")
             return 5.0
         for item in items:
             event = to_event(item) if isinstance(item, dict) else None
@@ -273,13 +277,19 @@ class YouTubeSource:
             elif isinstance(event, ChatEnded):
                 self.ended = True
             else:
-                self.counts["youtube_bad_items"] += 1
+                self._bad("youtube_bad_items", f"an item without a snippet: {str(item)[:80]}")
         self.page_token = body.get("nextPageToken") or self.page_token
         if body.get("offlineAt"):
             self.ended = True
         if self.ended:
             self.log.info("youtube: live chat %s ended", self.settings.live_chat_id)
         return max(0.0, float(body.get("pollingIntervalMillis") or 5000) / 1000)
+
+    def _bad(self, counter: str, what: str) -> None:
+        self.counts[counter] += 1
+        if not self._bad_logged:
+            self._bad_logged = True
+            self.log.warning("youtube: skipped %s (logged once, counted as %s)", what, counter)
 
     async def say(self, text: str, *, reply_to: str = "") -> bool:
         """Post ``text`` (OAuth only; YouTube has no threaded replies, ``reply_to`` is
