@@ -18,12 +18,12 @@ from messages.chat import ChatMessage, ChatNext, ChatNextRequest, ChatNextRespon
 from messages.director import Persona
 from nodes.chat.commands import Commands, CommandSpec
 from nodes.chat.credentials import install_redaction, read_secret
+from nodes.chat.removal import Removal
 from nodes.chat.sources import ChatSource
 from nodes.chat.sources.console import ConsoleSource
 from nodes.chat.sources.twitch import TwitchSettings, TwitchSource
 from nodes.chat.sources.youtube import YouTubeSettings, YouTubeSource
 from nodes.chat.triage import Triage, TriageConfig
-from nodes.chat.twitch.irc import Removal
 
 __all__ = ["ChatNode"]
 

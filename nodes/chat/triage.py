@@ -24,8 +24,8 @@ import msgspec
 
 from messages.chat import ChatMessage
 from nodes.chat.ratelimit import WindowLimiter
+from nodes.chat.removal import Removal
 from nodes.chat.spam import SpamRules, normalise
-from nodes.chat.twitch.irc import Removal
 
 __all__ = ["PAID_KINDS", "TIERS", "Triage", "TriageConfig"]
 

@@ -25,8 +25,8 @@ from fakes.twitch import (
 
 from bus.testing import wait_until
 from messages.chat import ChatMessage
+from nodes.chat.removal import Removal
 from nodes.chat.sources.twitch import TwitchSettings, TwitchSource
-from nodes.chat.twitch.irc import Removal
 
 TOKEN = "s3cr3t-token"
 CERT_HOST = "irc.chat.twitch.test"

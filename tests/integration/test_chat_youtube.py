@@ -14,8 +14,8 @@ from fakes.youtube import CHAT_ID, FakeYouTube, item
 
 from bus.testing import wait_until
 from messages.chat import ChatMessage
+from nodes.chat.removal import Removal
 from nodes.chat.sources.youtube import YouTubeSettings, YouTubeSource
-from nodes.chat.twitch.irc import Removal
 
 API_KEY = "AIzaFakeKey-0123456789"
 

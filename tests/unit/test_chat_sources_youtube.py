@@ -7,8 +7,8 @@ import pytest
 from fakes.youtube import CHAT_ID, error_body, item
 
 from messages.chat import ChatMessage
+from nodes.chat.removal import Removal
 from nodes.chat.sources.youtube import ChatEnded, api_error_reason, to_event
-from nodes.chat.twitch.irc import Removal
 
 
 def message(resource: dict) -> ChatMessage:  # type: ignore[type-arg]

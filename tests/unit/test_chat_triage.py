@@ -9,8 +9,8 @@ import msgspec
 import pytest
 
 from messages.chat import ChatMessage, Emote
+from nodes.chat.removal import Removal
 from nodes.chat.triage import Triage, TriageConfig, tier_name
-from nodes.chat.twitch.irc import Removal
 
 _ids = count()
 

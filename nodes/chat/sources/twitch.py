@@ -20,10 +20,10 @@ import msgspec
 
 from messages.chat import ChatMessage
 from nodes.chat.ratelimit import WindowLimiter
+from nodes.chat.removal import Removal
 from nodes.chat.twitch.irc import (
     IrcLine,
     IrcParseError,
-    Removal,
     escape_tag_value,
     parse_line,
     to_chat_message,

@@ -27,7 +27,7 @@ import msgspec
 from messages.chat import ChatKind, ChatMessage
 from nodes.chat.quota import QuotaBudget
 from nodes.chat.ratelimit import WindowLimiter
-from nodes.chat.twitch.irc import Removal
+from nodes.chat.removal import Removal
 
 __all__ = ["ChatEnded", "YouTubeSettings", "YouTubeSource", "api_error_reason", "to_event"]
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from messages.chat import ChatKind, ChatMessage, Emote
+from nodes.chat.removal import Removal
 
 __all__ = [
     "IrcLine",
     "IrcParseError",
-    "Removal",
     "escape_tag_value",
     "format_line",
     "parse_line",
@@ -65,26 +65,6 @@ class IrcLine:
     @property
     def trailing(self) -> str:
         return self.params[-1] if len(self.params) > 1 else ""
-
-
-@dataclass(frozen=True)
-class Removal:
-    """A moderator removed messages: one by ``message_id``, all of ``user``, or the whole chat.
-
-    ``user`` is the login (CLEARCHAT's parameter); ``user_id`` the platform id when known.
-    """
-
-    platform: str
-    channel: str = ""
-    message_id: str = ""
-    user: str = ""
-    user_id: str = ""
-    duration_s: float = 0.0
-    """Timeout length; 0 for a ban or a deletion."""
-
-    @property
-    def everything(self) -> bool:
-        return not (self.message_id or self.user or self.user_id)
 
 
 def unescape_tag_value(value: str) -> str:
