@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from bus.errors import ParameterError
+from bus.errors import CredentialError, ParameterError
 from bus.node import Node, NodeOptions, Trace
 from messages.chat import ChatMessage, ChatNext, ChatNextRequest, ChatNextResponse, ChatSay
 from messages.director import Persona
@@ -206,8 +206,10 @@ class ChatNode(Node):
         if not t["anonymous"]:
             token = self._secret("TWITCH_OAUTH_TOKEN", t["token_file"], what="twitch",
                                  file_param="twitch_token_file").removeprefix("oauth:")
-            login = t["login"] or read_secret("TWITCH_LOGIN", what="twitch login",
-                                              file_param="")
+            login = t["login"] or os.environ.get("TWITCH_LOGIN", "").strip()
+            if not login:
+                raise CredentialError("twitch: set the environment variable TWITCH_LOGIN or the "
+                                      "twitch_login parameter (the bot account's login)")
         return TwitchSettings(
             channel=t["channel"], login=login, token=token, url=t["url"], ca_file=t["ca_file"],
             server_hostname=t["server_hostname"], send_limit=t["send_limit"],

@@ -187,13 +187,23 @@ class TestTwitchThroughTheNode:
                     node.stop()
         assert TOKEN not in stderr_file.read_text()
 
-    def test_missing_credential_names_the_variable(self, bus_url: str) -> None:
+    # each missing credential is named, with the parameter that can replace it
+    @pytest.mark.parametrize(
+        ("env", "error"),
+        [
+            ({}, "twitch: set the environment variable TWITCH_OAUTH_TOKEN or give the "
+                 "twitch_token_file parameter (a file holding it)"),
+            ({"TWITCH_OAUTH_TOKEN": "x1234"}, "twitch: set the environment variable "
+                                              "TWITCH_LOGIN or the twitch_login parameter"),
+        ],
+    )
+    def test_missing_credential_names_the_variable(self, bus_url: str, env: dict[str, str],
+                                                   error: str) -> None:
         node = NodeProcess(CHAT, bus_url, params={"sources": "twitch", "twitch_channel": "x"})
-        done = subprocess.run(node.cmd, env=clean_env(), capture_output=True, text=True,
+        done = subprocess.run(node.cmd, env=clean_env(**env), capture_output=True, text=True,
                               timeout=30)
         assert done.returncode == 1
-        assert "twitch: set the environment variable TWITCH_OAUTH_TOKEN or give the " \
-               "twitch_token_file parameter" in done.stderr
+        assert error in done.stderr
 
 
 class TestYouTubeThroughTheNode:
