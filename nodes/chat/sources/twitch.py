@@ -24,7 +24,7 @@ from nodes.chat.removal import Removal
 from nodes.chat.twitch.irc import (
     IrcLine,
     IrcParseError,
-    escape_tag_value,
+    format_line,
     parse_line,
     to_chat_message,
     to_removal,
@@ -150,9 +150,8 @@ class TwitchSource:
         words = " ".join(text.split())[:MAX_LINE_TEXT]
         if not words:
             return False
-        line = f"PRIVMSG #{self.channel} :{words}"
-        if reply_to:
-            line = f"@reply-parent-msg-id={escape_tag_value(reply_to)} {line}"
+        line = format_line("PRIVMSG", f"#{self.channel}", words,
+                           tags={"reply-parent-msg-id": reply_to} if reply_to else None)
         if self._outbox.full():  # the oldest reply is the least relevant one
             self._outbox.get_nowait()
             self.counts["twitch_say_dropped_queue_full"] += 1

@@ -121,7 +121,7 @@ def parse_line(line: str) -> IrcLine:
 
 def format_line(command: str, *params: str, tags: dict[str, str] | None = None,
                 prefix: str = "") -> str:
-    """Build a line (no ``\\r\\n``); the last parameter becomes trailing when it needs to."""
+    """Build a line (no ``\\r\\n``); the last parameter is always sent as trailing."""
     parts: list[str] = []
     if tags:
         parts.append("@" + ";".join(f"{k}={escape_tag_value(v)}" for k, v in tags.items()))
@@ -131,7 +131,7 @@ def format_line(command: str, *params: str, tags: dict[str, str] | None = None,
     if params:
         *middle, last = params
         parts.extend(middle)
-        parts.append(":" + last if (" " in last or last.startswith(":") or not last) else last)
+        parts.append(":" + last)
     return " ".join(parts)
 
 
