@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -186,12 +187,25 @@ class ChatNode(Node):
             return ConsoleSource(self.ingest, default_user=self.console_user,
                                  counts=self.counters, log=self.log)
         if name == "twitch":
+            token_file = self._twitch["token_file"]
             return TwitchSource(self._twitch_settings(), self.ingest, self.on_removal,
-                                counts=self.counters, log=self.log)
+                                counts=self.counters, log=self.log,
+                                refresh_token=self._rereader("TWITCH_OAUTH_TOKEN", token_file,
+                                                             "twitch", "twitch_token_file"))
         if name == "youtube":
+            oauth_file = self._youtube["oauth_file"]
             return YouTubeSource(self._youtube_settings(), self.ingest, self.on_removal,
-                                 counts=self.counters, log=self.log)
+                                 counts=self.counters, log=self.log,
+                                 refresh_token=self._rereader("YOUTUBE_OAUTH_TOKEN", oauth_file,
+                                                              "youtube", "youtube_oauth_file"))
         raise ParameterError(f"chat node: unknown source {name!r}; known: {', '.join(SOURCES)}")
+
+    def _rereader(self, env: str, file: str, what: str,
+                  file_param: str) -> Callable[[], str] | None:
+        """Re-reads a token file (an outside tool may renew it); None without a file."""
+        if not file:
+            return None
+        return lambda: self._secret(env, file, what=what, file_param=file_param)
 
     def _secret(self, env: str, file: str, *, what: str, file_param: str) -> str:
         secret = read_secret(env, file, what=what, file_param=file_param)

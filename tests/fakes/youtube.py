@@ -27,11 +27,13 @@ __all__ = [
 ]
 
 CHAT_ID = "Cg0KC2hYbU9uZTdHcEZB"
-_DOMAINS = {"quotaExceeded": "youtube.quota", "rateLimitExceeded": "youtube.quota"}
+_DOMAINS = {"quotaExceeded": "youtube.quota", "rateLimitExceeded": "youtube.quota",
+            "authError": "global"}
 _MESSAGES = {
     "quotaExceeded": "The request cannot be completed because you have exceeded your "
                      '<a href="/youtube/v3/getting-started#quota">quota</a>.',
     "rateLimitExceeded": "The request was sent too frequently.",
+    "authError": "Request had invalid authentication credentials.",
     "liveChatEnded": "The specified live chat is no longer live.",
     "liveChatNotFound": "The live chat that you are trying to retrieve cannot be found.",
     "liveChatDisabled": "Live chat is not enabled for the specified broadcast.",
@@ -101,8 +103,10 @@ class FakeYouTube:
     """``with FakeYouTube() as yt: yt.push_page(...); yt.push_error(403, "quotaExceeded")``;
     ``yt.base`` is the API root to configure."""
 
-    def __init__(self, *, idle_polling_ms: int = 50):
+    def __init__(self, *, idle_polling_ms: int = 50, bearer: str = ""):
         self.idle_polling_ms = idle_polling_ms
+        self.bearer = bearer
+        """When set, GETs need ``Authorization: Bearer <bearer>`` (else 401 authError)."""
         self.script = _Script()
         self.lock = threading.Lock()
         fake = self
@@ -133,6 +137,9 @@ class FakeYouTube:
                 request = self._record()
                 if request.path != "/youtube/v3/liveChat/messages":
                     self._reply(404, error_body(404, "notFound"))
+                    return
+                if fake.bearer and request.headers.get("authorization") != f"Bearer {fake.bearer}":
+                    self._reply(401, error_body(401, "authError"))
                     return
                 with fake.lock:
                     script = fake.script

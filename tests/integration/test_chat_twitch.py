@@ -46,12 +46,13 @@ def server_tls(certificate: tuple[Path, Path]) -> ssl.SSLContext:
 class Client:
     """A TwitchSource running in a task, with what it delivered."""
 
-    def __init__(self, settings: TwitchSettings):
+    def __init__(self, settings: TwitchSettings,
+                 refresh_token: Callable[[], str] | None = None):
         self.messages: list[ChatMessage] = []
         self.removals: list[Removal] = []
         self.counts: Counter[str] = Counter()
         self.source = TwitchSource(settings, self.messages.append, self.removals.append,
-                                   counts=self.counts)
+                                   counts=self.counts, refresh_token=refresh_token)
         self.task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Client:
@@ -73,6 +74,7 @@ Connect = Callable[..., contextlib.AbstractAsyncContextManager[tuple[FakeTwitch,
 def connect(certificate: tuple[Path, Path]) -> Connect:
     @contextlib.asynccontextmanager
     async def open_pair(transport: str = "ircs", *, token: str = TOKEN, bot_is_mod: bool = False,
+                        refresh_token: Callable[[], str] | None = None,
                         **settings: object) -> AsyncIterator[tuple[FakeTwitch, Client]]:
         tls = server_tls(certificate) if transport in ("ircs", "wss") else None
         async with FakeTwitch(transport, token=TOKEN, bot_is_mod=bot_is_mod, tls=tls) as server:
@@ -80,7 +82,8 @@ def connect(certificate: tuple[Path, Path]) -> Connect:
                 "channel": "xyz", "login": "aria_bot", "token": token, "url": server.url,
                 "ca_file": str(certificate[0]), "server_hostname": CERT_HOST,
                 "backoff_initial_s": 0.05, "backoff_max_s": 0.2, **settings}
-            async with Client(TwitchSettings(**options)) as client:  # type: ignore[arg-type]
+            settings_ = TwitchSettings(**options)  # type: ignore[arg-type]
+            async with Client(settings_, refresh_token) as client:
                 yield server, client
 
     return open_pair
@@ -137,6 +140,14 @@ class TestSession:
                 await server.drop()
                 await server.wait_joined(expected)
             assert client.counts["twitch_reconnects"] >= 2
+
+    async def test_token_is_reread_before_reconnecting(self, connect: Connect) -> None:
+        async with connect(refresh_token=lambda: "oauth:renewed-token") as (server, _client):
+            await server.wait_joined()
+            server.token = "renewed-token"  # the old token expired
+            await server.drop()
+            await server.wait_joined(2)
+            assert server.lines("PASS") == [f"PASS oauth:{TOKEN}", "PASS oauth:renewed-token"]
 
     async def test_anonymous_reads_but_cannot_send(self, connect: Connect) -> None:
         async with connect(token="") as (server, client):

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 from fakes.youtube import CHAT_ID, FakeYouTube, item
@@ -26,12 +26,13 @@ def text(msg_id: str, words: str, author: str = "Viewer") -> dict:  # type: igno
 
 
 class Reader:
-    def __init__(self, settings: YouTubeSettings):
+    def __init__(self, settings: YouTubeSettings,
+                 refresh_token: Callable[[], str] | None = None):
         self.messages: list[ChatMessage] = []
         self.removals: list[Removal] = []
         self.counts: Counter[str] = Counter()
         self.source = YouTubeSource(settings, self.messages.append, self.removals.append,
-                                    counts=self.counts)
+                                    counts=self.counts, refresh_token=refresh_token)
         self.task: asyncio.Task[None] | None = None
 
 
@@ -42,11 +43,12 @@ def youtube() -> Iterator[FakeYouTube]:
 
 
 @contextlib.asynccontextmanager
-async def reading(youtube: FakeYouTube, **settings: object) -> AsyncIterator[Reader]:
+async def reading(youtube: FakeYouTube, refresh_token: Callable[[], str] | None = None,
+                  **settings: object) -> AsyncIterator[Reader]:
     options: dict[str, object] = {"live_chat_id": CHAT_ID, "api_base": youtube.base,
                                   "api_key": API_KEY, "daily_quota": 10**9,
                                   "backoff_initial_s": 0.05, **settings}
-    reader = Reader(YouTubeSettings(**options))  # type: ignore[arg-type]
+    reader = Reader(YouTubeSettings(**options), refresh_token)  # type: ignore[arg-type]
     reader.task = asyncio.get_running_loop().create_task(reader.source.run())
     try:
         yield reader
@@ -160,6 +162,25 @@ class TestErrors:
             await wait_until(lambda: reader.messages, what="the good item")
             assert reader.counts["youtube_bad_items"] == 2
         assert caplog.text.count("skipped an item without a snippet") == 1
+
+    async def test_expired_oauth_token_is_reread(self, youtube: FakeYouTube) -> None:
+        youtube.bearer = "ya29.renewed"
+        youtube.push_page([text("m1", "with the new token")], "tok-1")
+        async with reading(youtube, refresh_token=lambda: "ya29.renewed", api_key="",
+                           oauth_token="ya29.expired") as reader:
+            await wait_until(lambda: reader.messages, what="a message after the refresh")
+            assert reader.counts["youtube_token_refreshed"] == 1
+        gets = youtube.gets()
+        assert [g.headers["authorization"] for g in gets[:2]] == [
+            "Bearer ya29.expired", "Bearer ya29.renewed"]
+
+    async def test_expired_token_without_a_new_one_stops(self, youtube: FakeYouTube) -> None:
+        youtube.bearer = "ya29.renewed"
+        async with reading(youtube, refresh_token=lambda: "ya29.expired", api_key="",
+                           oauth_token="ya29.expired") as reader:
+            assert reader.task is not None
+            await asyncio.wait_for(asyncio.shield(reader.task), 5)
+            assert reader.counts["youtube_error_authError"] == 1
 
     async def test_server_error_page_is_retried(self, youtube: FakeYouTube) -> None:
         youtube.push_error(503, "backendError")

@@ -5,7 +5,9 @@ Session: ``CAP REQ :twitch.tv/tags twitch.tv/commands``, ``PASS oauth:<token>``,
 ``NICK <login>``, ``JOIN #<channel>``. ``PING`` is answered with ``PONG``; ``RECONNECT``, a
 closed connection or silence longer than ``idle_timeout_s`` reconnects (at once after
 RECONNECT, else after an exponential backoff with jitter). Without a token the source joins
-anonymously (``justinfan``) and can only read.
+anonymously (``justinfan``) and can only read. User tokens expire: with ``refresh_token`` the
+source asks for the token again before each reconnect (the node re-reads its token file,
+which an outside tool may renew).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Callable
 
 import msgspec
 
+from bus.errors import VtError
 from messages.chat import ChatMessage
 from nodes.chat.ratelimit import WindowLimiter
 from nodes.chat.removal import Removal
@@ -83,14 +86,19 @@ class TwitchSource:
         Called (in the event loop) for each chat event and each moderator removal.
     counts:
         Where events are counted (``twitch_connects``, ``twitch_bad_lines``...).
+    refresh_token:
+        Returns the current token; called before every reconnect.
     """
 
     platform = "twitch"
 
     def __init__(self, settings: TwitchSettings, on_message: Callable[[ChatMessage], None],
                  on_removal: Callable[[Removal], None], *, counts: Counter[str] | None = None,
-                 log: logging.Logger | None = None):
+                 log: logging.Logger | None = None,
+                 refresh_token: Callable[[], str] | None = None):
         self.settings = settings
+        self.refresh_token = refresh_token
+        self._token = settings.token
         self.on_message = on_message
         self.on_removal = on_removal
         self.counts: Counter[str] = counts if counts is not None else Counter()
@@ -129,6 +137,7 @@ class TwitchSource:
                     conn, self._conn = self._conn, None
                     if conn is not None:
                         await conn.close()
+                self._refresh()
                 if reconnect_now:
                     continue
                 delay = min(self.settings.backoff_max_s,
@@ -140,6 +149,15 @@ class TwitchSource:
                 await asyncio.sleep(delay)
         finally:
             sender.cancel()
+
+    def _refresh(self) -> None:
+        if self.refresh_token is None:
+            return
+        try:
+            self._token = self.refresh_token().removeprefix("oauth:")
+        except VtError as exc:  # keep the old token; the file may be mid-rewrite
+            self.counts["twitch_token_refresh_failed"] += 1
+            self.log.warning("twitch: %s", exc)
 
     async def say(self, text: str, *, reply_to: str = "") -> bool:
         """Queue ``text`` for the channel, threaded under message ``reply_to`` if given;
@@ -171,7 +189,7 @@ class TwitchSource:
                                           server_hostname=s.server_hostname)
         self.counts["twitch_connects"] += 1
         await conn.send_line("CAP REQ :twitch.tv/tags twitch.tv/commands")
-        await conn.send_line(f"PASS oauth:{s.token}" if s.token else "PASS SCHMOOPIIE")
+        await conn.send_line(f"PASS oauth:{self._token}" if self._token else "PASS SCHMOOPIIE")
         await conn.send_line(f"NICK {self.login}")
         while True:
             async with asyncio.timeout(s.idle_timeout_s):

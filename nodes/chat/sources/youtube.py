@@ -8,7 +8,9 @@ see `nodes.chat.quota`), follows ``nextPageToken``, and handles the documented e
 - ``liveChatEnded``, ``liveChatDisabled``, ``forbidden``, ``insufficientPermissions`` (403),
   ``liveChatNotFound`` (404), 401: the chat cannot be read; the source stops.
 The API key goes in the ``X-goog-api-key`` header, the OAuth token in ``Authorization``, so
-neither appears in a URL that a log line could show.
+neither appears in a URL that a log line could show. OAuth access tokens last an hour: on a
+401 the source asks ``refresh_token`` for the current one (the node re-reads its token file)
+and carries on if it changed.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 import httpx
 import msgspec
 
+from bus.errors import VtError
 from messages.chat import ChatKind, ChatMessage
 from nodes.chat.quota import QuotaBudget
 from nodes.chat.ratelimit import WindowLimiter
@@ -180,14 +183,18 @@ class YouTubeSource:
         Called for each chat event and each deletion or ban.
     counts:
         Where events are counted (``youtube_polls``, ``youtube_error_<reason>``...).
+    refresh_token:
+        Returns the current OAuth token; called when the server says 401.
     """
 
     platform = "youtube"
 
     def __init__(self, settings: YouTubeSettings, on_message: Callable[[ChatMessage], None],
                  on_removal: Callable[[Removal], None], *, counts: Counter[str] | None = None,
-                 log: logging.Logger | None = None):
+                 log: logging.Logger | None = None,
+                 refresh_token: Callable[[], str] | None = None):
         self.settings = settings
+        self.refresh_token = refresh_token
         self.on_message = on_message
         self.on_removal = on_removal
         self.counts: Counter[str] = counts if counts is not None else Counter()
@@ -238,7 +245,9 @@ class YouTubeSource:
                 continue
             reason = api_error_reason(response)
             self.counts[f"youtube_error_{reason}"] += 1
-            if reason == "quotaExceeded":
+            if response.status_code == 401 and self._refresh():
+                interval = 0.0
+            elif reason == "quotaExceeded":
                 self.budget.exhaust(time.time())
                 self.log.warning("youtube: daily quota exceeded; polling resumes at the reset")
                 interval = 0.0
@@ -251,6 +260,22 @@ class YouTubeSource:
                                  response.status_code, backoff)
                 interval, backoff = backoff, min(_MAX_BACKOFF_S, backoff * 2)
         await self._http.aclose()
+
+    def _refresh(self) -> bool:
+        """Take a new OAuth token if there is one; False when nothing changed."""
+        if self.refresh_token is None or not self.settings.oauth_token:
+            return False
+        try:
+            token = self.refresh_token()
+        except VtError as exc:
+            self.log.warning("youtube: %s", exc)
+            return False
+        if token == self.settings.oauth_token:
+            return False
+        self.settings.oauth_token = token
+        self._http.headers["Authorization"] = f"Bearer {token}"
+        self.counts["youtube_token_refreshed"] += 1
+        return True
 
     def _params(self) -> dict[str, str]:
         params = {"liveChatId": self.settings.live_chat_id, "part": "snippet,authorDetails",
