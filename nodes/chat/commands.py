@@ -26,6 +26,7 @@ ROLE_RANKS = {"everyone": 0, "subscriber": 1, "vip": 2, "moderator": 3, "broadca
 
 _ROLE_OF = {"member": "subscriber"}  # a YouTube member counts as a subscriber
 BUILT_INS = ("ask", "persona")
+_MAX_REMEMBERED = 10_000
 
 
 class CommandSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -133,7 +134,14 @@ class Commands:
         if result.action in ("ask", "reply"):
             self._last_use[name] = now
             self._last_user_use[(name, user)] = now
+            if len(self._last_user_use) > _MAX_REMEMBERED:  # a raid of askers: forget the old
+                self._forget(now)
         return result
+
+    def _forget(self, now: float) -> None:
+        longest = max(spec.user_cooldown_s for spec in self.specs.values())
+        self._last_user_use = {key: t for key, t in self._last_user_use.items()
+                               if now - t < longest}
 
     def _run(self, name: str, spec: CommandSpec, args: str, msg: ChatMessage) -> CommandResult:
         if name == "ask":

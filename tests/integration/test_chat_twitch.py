@@ -117,6 +117,14 @@ class TestSession:
             assert client.counts["twitch_bad_lines"] == 2
         assert caplog.text.count("ignored a malformed line") == 1  # logged once
 
+    async def test_channel_notices_are_counted(self, connect: Connect) -> None:
+        async with connect() as (server, client):
+            await server.wait_joined()
+            # documented shape: https://dev.twitch.tv/docs/irc/commands/ (NOTICE)
+            await server.send("@msg-id=msg_ratelimit :tmi.twitch.tv NOTICE #xyz :Your message "
+                              "was not sent because you are sending messages too quickly.")
+            await wait_until(lambda: client.counts["twitch_notice_msg_ratelimit"], what="count")
+
     async def test_ping_pong(self, connect: Connect) -> None:
         async with connect() as (server, _client):
             await server.wait_joined()

@@ -123,6 +123,13 @@ class TestCooldowns:
             result = commands.handle(said("!discord", user="mod", roles=["moderator"]), t)
             assert result is not None and result.action == "reply"
 
+    def test_memory_is_bounded_but_cooldowns_hold(self, commands: Commands) -> None:
+        for i in range(12_000):  # one !ask from each of 12,000 viewers, 10 ms apart
+            commands.handle(said(f"!ask q{i}", user=f"u{i}"), i / 100)
+        assert len(commands._last_user_use) <= 10_000
+        again = commands.handle(said("!ask again", user="u11999"), 120.5)
+        assert again is not None and again.action == "cooldown"
+
     def test_refused_use_does_not_start_a_cooldown(self, commands: Commands) -> None:
         commands.handle(said("!ask aria", user="a"), 0)  # invalid: no question
         result = commands.handle(said("!ask aria real question", user="a"), 1)

@@ -235,6 +235,10 @@ class TwitchSource:
             self.counts["twitch_auth_failed"] += 1
             self.log.error("twitch: login refused for %s: %s (check TWITCH_OAUTH_TOKEN)",
                            self.login, line.trailing)
+        elif command == "NOTICE":  # e.g. msg_ratelimit, msg_duplicate, msg_timedout
+            notice = line.tags.get("msg-id", "unknown")
+            self.counts[f"twitch_notice_{notice}"] += 1
+            self.log.info("twitch: notice %s: %s", notice, line.trailing)
         return False
 
     def _update_limit(self, line: IrcLine) -> None:
