@@ -161,12 +161,13 @@ class Triage:
     def next(self, now: float, persona: str = "") -> ChatMessage | None:
         """The best waiting message (removed from the queue: it is answered once).
 
-        With ``persona``, messages addressed to another persona stay queued for it.
+        With ``persona`` (any case), messages addressed to another persona stay queued for it.
         """
         self.expire(now)
+        wanted = persona.casefold()
         for queue in self._queues:
             for entry in queue:
-                if entry.alive and (not persona or entry.msg.persona in ("", persona)):
+                if entry.alive and (not wanted or entry.msg.persona.casefold() in ("", wanted)):
                     self._kill(entry)
                     return entry.msg
         return None

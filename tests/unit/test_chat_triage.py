@@ -83,7 +83,7 @@ class TestPriority:
         first = triage.next(0, persona="aria")
         assert first is not None and first.text == "for anyone"
         assert triage.next(0, persona="aria") is None
-        second = triage.next(0, persona="blaze")
+        second = triage.next(0, persona="Blaze")  # persona names ignore case
         assert second is not None and second.text == "for blaze"
 
 
