@@ -21,6 +21,7 @@ from fakes.twitch import (
 from fakes.youtube import CHAT_ID, FakeYouTube, item
 
 from bus.testing import NodeProcess, Probe, wait_until
+from messages.base import Header
 from messages.chat import ChatMessage, ChatNext, ChatNextRequest, ChatNextResponse, ChatSay
 
 CHAT = "nodes.chat"
@@ -47,7 +48,7 @@ async def counters(probe: Probe, until: Callable[[dict[str, int]], bool] = lambd
         await asyncio.sleep(0.2)
 
 
-async def ready(probe: Probe, topic: str = "chat/message") -> list[ChatMessage]:
+async def ready(probe: Probe, topic: str = "chat/message") -> list[tuple[Header, ChatMessage]]:
     """Collect ``topic`` once the chat node is on the bus (and our subscription too)."""
     found = probe.collect(topic)
     await probe.wait_for_node("chat")

@@ -8,6 +8,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import pytest
 from fakes.youtube import CHAT_ID, FakeYouTube, item
@@ -20,7 +21,7 @@ from nodes.chat.sources.youtube import YouTubeSettings, YouTubeSource
 API_KEY = "AIzaFakeKey-0123456789"
 
 
-def text(msg_id: str, words: str, author: str = "Viewer") -> dict:  # type: ignore[type-arg]
+def text(msg_id: str, words: str, author: str = "Viewer") -> dict[str, Any]:
     return item("textMessageEvent", msg_id, author=author, display=words,
                 textMessageDetails={"messageText": words})
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 from fakes.youtube import CHAT_ID, error_body, item
@@ -11,7 +13,7 @@ from nodes.chat.removal import Removal
 from nodes.chat.sources.youtube import ChatEnded, api_error_reason, to_event
 
 
-def message(resource: dict) -> ChatMessage:  # type: ignore[type-arg]
+def message(resource: dict[str, Any]) -> ChatMessage:
     event = to_event(resource)
     assert isinstance(event, ChatMessage)
     return event

@@ -8,7 +8,7 @@ from itertools import count
 import msgspec
 import pytest
 
-from messages.chat import ChatMessage, Emote
+from messages.chat import ChatMessage, Emote, Platform
 from nodes.chat.removal import Removal
 from nodes.chat.triage import Triage, TriageConfig, tier_name
 
@@ -16,7 +16,7 @@ _ids = count()
 
 
 def chat(text: str = "hello there", *, user: str = "viewer", roles: list[str] | None = None,
-         kind: str = "text", amount: float = 0.0, platform: str = "twitch", msg_id: str = "",
+         kind: str = "text", amount: float = 0.0, platform: Platform = "twitch", msg_id: str = "",
          persona: str = "", emotes: list[Emote] | None = None) -> ChatMessage:
     return ChatMessage(platform=platform, user=user, text=text, user_id=f"id-{user}",
                        roles=roles or [], kind=kind, amount=amount,  # type: ignore[arg-type]
