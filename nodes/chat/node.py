@@ -73,6 +73,8 @@ class ChatNode(Node):
             "quota_horizon_s": p("youtube_quota_horizon_s", 14_400.0,
                                  "spread the units left over this many seconds (0: until reset)"),
             "min_interval_s": p("youtube_min_interval_s", 0.0, "never poll faster than this"),
+            "history_s": p("youtube_history_s", 60.0,
+                           "skip first-page history older than this (no backlog at start)"),
         }
         try:
             self.triage = Triage(msgspec.convert(triage, TriageConfig), self.counters)
@@ -246,7 +248,7 @@ class ChatNode(Node):
         return YouTubeSettings(
             live_chat_id=y["live_chat_id"], api_base=y["api_base"], api_key=key,
             oauth_token=oauth, daily_quota=y["daily_quota"], quota_horizon_s=y["quota_horizon_s"],
-            min_interval_s=y["min_interval_s"],
+            min_interval_s=y["min_interval_s"], history_s=y["history_s"],
         )
 
 

@@ -9,6 +9,7 @@ are recorded and answered with the inserted resource.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 import time
@@ -51,12 +52,14 @@ def error_body(code: int, reason: str) -> dict[str, Any]:
 
 def item(kind: str, msg_id: str, *, author: str = "Viewer", channel_id: str = "",
          owner: bool = False, moderator: bool = False, sponsor: bool = False,
-         display: str = "", **details: Any) -> dict[str, Any]:
-    """One ``liveChatMessage`` resource of ``kind`` with its ``<kind>Details`` object."""
+         display: str = "", published: str = "", **details: Any) -> dict[str, Any]:
+    """One ``liveChatMessage`` resource of ``kind`` with its ``<kind>Details`` object,
+    published now unless ``published`` (ISO 8601) says otherwise."""
+    published = published or dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
     channel_id = channel_id or f"UC{abs(hash(author)) % 10**20:020d}"
     snippet: dict[str, Any] = {
         "type": kind, "liveChatId": CHAT_ID, "authorChannelId": channel_id,
-        "publishedAt": "2024-05-01T18:30:00.000+00:00", "hasDisplayContent": True,
+        "publishedAt": published, "hasDisplayContent": True,
         "displayMessage": display,
     }
     snippet.update(details)

@@ -75,6 +75,18 @@ class TestPolling:
         assert gets[1].at - gets[0].at >= 0.3
         assert reader.counts["youtube_polls"] >= 2  # the third answer may still travel
 
+    async def test_history_on_the_first_page_is_skipped(self, youtube: FakeYouTube) -> None:
+        old = "2024-05-01T18:30:00.000+00:00"
+        youtube.push_page([item("textMessageEvent", "h1", published=old, display="old",
+                                textMessageDetails={"messageText": "old"}),
+                           text("m1", "new")], "tok-1")
+        youtube.push_page([item("textMessageEvent", "m2", published=old, display="late",
+                                textMessageDetails={"messageText": "late but live"})], "tok-2")
+        async with reading(youtube) as reader:
+            await wait_until(lambda: len(reader.messages) == 2, what="two live messages")
+            assert [m.text for m in reader.messages] == ["new", "late but live"]
+            assert reader.counts["youtube_history_skipped"] == 1
+
     async def test_key_travels_in_a_header_not_the_url(self, youtube: FakeYouTube) -> None:
         async with reading(youtube):
             await wait_until(lambda: youtube.gets(), what="a poll")

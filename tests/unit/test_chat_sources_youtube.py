@@ -22,7 +22,8 @@ def message(resource: dict[str, Any]) -> ChatMessage:
 class TestMessages:
     def test_text(self) -> None:
         msg = message(item("textMessageEvent", "m1", author="Ann", moderator=True,
-                           display="hi all", textMessageDetails={"messageText": "hi all"}))
+                           display="hi all", textMessageDetails={"messageText": "hi all"},
+                           published="2024-05-01T18:30:00.000+00:00"))
         assert (msg.platform, msg.user, msg.text, msg.kind, msg.id) == (
             "youtube", "Ann", "hi all", "text", "m1")
         assert msg.channel == CHAT_ID

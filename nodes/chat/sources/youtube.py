@@ -67,6 +67,9 @@ class YouTubeSettings(msgspec.Struct, kw_only=True):
         Units kept for replies.
     min_interval_s:
         Never poll faster than this, whatever the server says.
+    history_s:
+        The first page holds the chat's history: messages older than this are skipped
+        (counted), so a node started mid-stream does not answer a backlog.
     """
 
     live_chat_id: str
@@ -81,6 +84,7 @@ class YouTubeSettings(msgspec.Struct, kw_only=True):
     send_limit: int = 20
     send_window_s: float = 30.0
     backoff_initial_s: float = 1.0
+    history_s: float = 60.0
 
 
 def api_error_reason(response: httpx.Response) -> str:
@@ -293,9 +297,14 @@ class YouTubeSource:
         except (ValueError, AttributeError):
             self._bad("youtube_bad_pages", "a page was not a JSON object")
             return 5.0
+        oldest_ns = time.time_ns() - int(self.settings.history_s * 1e9)
+        first_page = not self.page_token
         for item in items:
             event = to_event(item) if isinstance(item, dict) else None
             if isinstance(event, ChatMessage):
+                if first_page and 0 < event.sent_ns < oldest_ns:
+                    self.counts["youtube_history_skipped"] += 1
+                    continue
                 self.on_message(event)
             elif isinstance(event, Removal):
                 self.on_removal(event)
