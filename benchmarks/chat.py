@@ -56,13 +56,14 @@ def raid_lines(count: int, channel: str = "bench") -> list[str]:
     return lines
 
 
-def measure_ingest(count: int) -> dict[str, float]:
-    lines = raid_lines(count)
+def _parse_only(lines: list[str]) -> float:
     start = time.perf_counter()
     for line in lines:
         to_chat_message(parse_line(line))
-    parse_s = time.perf_counter() - start
+    return time.perf_counter() - start
 
+
+def _ingest(lines: list[str]) -> float:
     triage = Triage(counts=Counter())
     commands = Commands(personas=["Aria", "Blaze"])
     start = time.perf_counter()
@@ -72,7 +73,16 @@ def measure_ingest(count: int) -> dict[str, float]:
         now = time.monotonic()
         if commands.handle(msg, now) is None:
             triage.offer(msg, now)
-    ingest_s = time.perf_counter() - start
+    return time.perf_counter() - start
+
+
+def measure_ingest(count: int, rounds: int = 3) -> dict[str, float]:
+    """Best of ``rounds`` alternating runs of each (a shared machine is noisy)."""
+    lines = raid_lines(count)
+    parse_s = ingest_s = float("inf")
+    for _ in range(rounds):
+        parse_s = min(parse_s, _parse_only(lines))
+        ingest_s = min(ingest_s, _ingest(lines))
     return {
         "ingest_msgs_per_s": round(count / ingest_s),
         "parse_msgs_per_s": round(count / parse_s),
@@ -153,7 +163,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="benchmarks/chat.py", description=__doc__.split("\n")[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--samples", type=int, default=300, help="latency samples per transport")
-    parser.add_argument("--ingest", type=int, default=50_000, help="lines for the ingest figure")
+    parser.add_argument("--ingest", type=int, default=20_000, help="lines for the ingest figure")
     args = parser.parse_args(argv)
     figures: dict[str, Any] = measure_ingest(args.ingest)
     figures |= asyncio.run(_bus_figures(args.samples))
