@@ -44,7 +44,6 @@ class TestIngest:
     async def test_every_message_is_published_and_the_best_is_next(
         self, harness: NodeHarness
     ) -> None:
-        node: ChatNode = harness.node  # type: ignore[assignment]
         harness.feed("chat/incoming", said("hello"))
         harness.feed("chat/incoming", ChatMessage(platform="console", user="fan", text="thanks",
                                                   kind="superchat", amount=2.0, id="sc"))
