@@ -13,6 +13,7 @@ which an outside tool may renew).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections import Counter
@@ -127,16 +128,17 @@ class TwitchSource:
                 reconnect_now = False
                 try:
                     reconnect_now = await self._session()
-                    if self.joined.is_set():
-                        attempt = 0
                 except TRANSPORT_ERRORS as exc:
                     self.counts["twitch_connect_errors"] += 1
                     self.log.warning("twitch: %s: %s", type(exc).__name__, exc)
                 finally:
+                    if self.joined.is_set():  # a session that got in: back off from scratch
+                        attempt = 0
                     self.joined.clear()
                     conn, self._conn = self._conn, None
                     if conn is not None:
-                        await conn.close()
+                        with contextlib.suppress(*TRANSPORT_ERRORS):
+                            await conn.close()
                 self._refresh()
                 if reconnect_now:
                     continue
