@@ -27,6 +27,8 @@ class Topic:
 TOPICS: dict[str, Topic] = {
     "chat/message": Topic(chat.ChatMessage, description="every chat event, all platforms"),
     "chat/say": Topic(chat.ChatSay, description="post a line to chat"),
+    "chat/incoming": Topic(chat.ChatMessage,
+                           description="chat fed to the chat node (bags, tools) for triage"),
     "audio/mic": Topic(audio.AudioFrame, description="captured microphone audio"),
     "speech/vad": Topic(speech.VadEvent, description="voice activity start/end"),
     "speech/partial": Topic(speech.Transcript, description="transcript while speaking"),

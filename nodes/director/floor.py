@@ -143,8 +143,10 @@ class Floor:
         named = addressed_to(text, self.cast)
         return Plan(named or self._least_recent(), "human", Priority.HUMAN, text, reply_to)
 
-    def answer_chat(self, text: str, kind: str, reply_to: str = "") -> Plan:
-        named = addressed_to(text, self.cast)
+    def answer_chat(self, text: str, kind: str, reply_to: str = "", persona: str = "") -> Plan:
+        """``persona``: whom the chat node's ``!ask`` command named, if anyone."""
+        known = {m.name for m in self.cast}
+        named = persona if persona in known else addressed_to(text, self.cast)
         return Plan(named or self._next_in_turn(), "addressed" if named else "chat",
                     chat_priority(kind, named is not None), text, reply_to)
 

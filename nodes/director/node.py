@@ -112,8 +112,8 @@ class Director(Node):
                     self.chat_traces.popitem(last=False)
         self.chat_fallback.append(msg)
         self.chat_waiting = True
-        named = addressed_to(msg.text, list(self.cast.values())) is not None
-        if self.floor.should_interrupt(chat_priority(msg.kind, named)):
+        named = msg.persona in self.cast or addressed_to(msg.text, list(self.cast.values()))
+        if self.floor.should_interrupt(chat_priority(msg.kind, bool(named))):
             self.interrupt(f"{msg.kind} from {msg.user}")
         self.consider()
 
@@ -246,7 +246,7 @@ class Director(Node):
             if msg is None:
                 self.chat_waiting = False
             else:
-                plan = self.floor.answer_chat(msg.text, msg.kind, msg.id)
+                plan = self.floor.answer_chat(msg.text, msg.kind, msg.id, msg.persona)
                 viewer = f"{msg.platform}:{msg.user_id or msg.user}"
                 trace = self.chat_traces.get(msg.id)
                 self.conversation.add(Line(msg.user, msg.text))

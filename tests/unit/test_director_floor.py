@@ -55,6 +55,11 @@ class TestWhoSpeaks:
         f.finished("rook", 0)
         assert f.answer_chat("rook, again?", "text").persona == "rook"
 
+    def test_the_chat_nodes_ask_command_decides(self) -> None:
+        # `!ask rook ...` arrives with the command stripped and persona set by the chat node
+        assert floor().answer_chat("what is the plan?", "text", persona="rook").persona == "rook"
+        assert floor().answer_chat("hi", "text", persona="nobody").persona == "mika"
+
     def test_human_is_answered_by_who_spoke_least_recently(self) -> None:
         f = floor()
         f.finished("rook", 1)
