@@ -32,6 +32,8 @@ __all__ = [
     "Program",
     "find_launch_file",
     "load",
+    "missing_commands",
+    "module_problem",
     "parse_cli_args",
 ]
 
