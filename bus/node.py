@@ -907,7 +907,10 @@ class Node:
         while True:
             self._send_heartbeat()
             self._drain_pub()
-            await asyncio.sleep(self.options.heartbeat_s)
+            # until vtbus has answered once, the connection may still be forming (IMMEDIATE
+            # drops what is sent before it): say hello again soon rather than a period later
+            joined = bool(self._epoch)
+            await asyncio.sleep(self.options.heartbeat_s if joined else 0.05)
 
     def _get_parameters(self, request: ParamGetRequest) -> ParamGetResponse:
         return ParamGetResponse(
