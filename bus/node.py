@@ -198,7 +198,9 @@ class Subscription:
     def matches(self, topic: str) -> bool:
         return topic.startswith(self.topic) if self.prefix else topic == self.topic
 
-    def deliver(self, topic: str, header: Header, payload: bytes, raw_header: bytes = b"") -> None:
+    def deliver(
+        self, topic: str, header: Header, payload: bytes, raw_header: bytes = b""
+    ) -> None:
         if self.raw:
             msg: Any = RawMessage(topic, header, payload, raw_header)
         else:

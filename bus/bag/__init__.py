@@ -14,7 +14,7 @@ The storage layout is described in ``bus/bag/README.md``.
 
 from bus.bag.convert import convert_to_json, flat_schema
 from bus.bag.info import BagInfo, TopicInfo, bag_info
-from bus.bag.player import PlayResult, Player, play
+from bus.bag.player import Player, PlayResult, play
 from bus.bag.reader import BagMessage, BagReader, bag_files, read_messages
 from bus.bag.recorder import Recorder, TopicFilter, recording_metadata
 from bus.bag.testing import Replay, replay

@@ -37,6 +37,7 @@ _HEADER_SCHEMA: dict[str, Any] = {
         "trace_stamp_ns": {"type": "integer"},
     },
 }
+_DROPPED = ("$defs", "title", "additionalProperties")
 _JSON_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number"}
 
 
@@ -44,10 +45,13 @@ def flat_schema(schema: Mapping[str, Any] | None) -> dict[str, Any]:
     """A flat object schema (see the module docstring) from a msgspec JSON schema, with the
     ``_header`` property added; ``None`` (a type this build does not know) gives an object
     with only ``_header``."""
-    flat = _flatten(schema, schema.get("$defs", {}), 0) if schema else {"type": "object"}
+    flat: dict[str, Any] = (
+        _flatten(schema, schema.get("$defs", {}), 0) if schema else {"type": "object"}
+    )
     if flat.get("type") != "object":
         flat = {"type": "object", "properties": {"value": flat}}
-    flat.setdefault("properties", {})[HEADER_FIELD] = _HEADER_SCHEMA
+    properties: dict[str, Any] = flat.setdefault("properties", {})
+    properties[HEADER_FIELD] = _HEADER_SCHEMA
     return flat
 
 
@@ -64,7 +68,7 @@ def _flatten(node: Mapping[str, Any], defs: Mapping[str, Any], depth: int) -> di
         return _flatten({**branches[0], **extra}, defs, depth + 1)
     out: dict[str, Any] = {}
     for key, value in node.items():
-        if key in ("$defs", "title", "additionalProperties") or (key == "default" and value is None):
+        if key in _DROPPED or (key == "default" and value is None):
             continue
         if key == "properties":
             out[key] = {name: _flatten(v, defs, depth + 1) for name, v in value.items()}

@@ -16,11 +16,11 @@ import msgspec
 from messages.base import Header
 
 __all__ = [
-    "METADATA_NAME",
-    "bin_prefix",
     "MESSAGE_ENCODING",
+    "METADATA_NAME",
     "PROFILE",
     "SCHEMA_ENCODING",
+    "bin_prefix",
     "pack_data",
     "unpack_data",
 ]

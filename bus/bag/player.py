@@ -17,6 +17,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bus.bag.reader import BagMessage, BagReader, RawRecord
 from bus.bag.recorder import wait_joined
@@ -107,7 +108,7 @@ class Player(Node):
         self.settle_s = settle_s
         self.keep_timing = keep_timing
         self.result = PlayResult(problems=self.reader.problems)
-        self._publishers_by_topic: dict[str, Publisher[object] | None] = {}
+        self._publishers_by_topic: dict[str, Publisher[Any] | None] = {}
 
     async def play(self) -> PlayResult:
         """Play the bag (every loop) and return what was done."""

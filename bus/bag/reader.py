@@ -31,7 +31,7 @@ from mcap.records import Channel, Chunk, Metadata, Schema
 from bus.bag.layout import unpack_data
 from bus.bag.writer import MAGIC
 from bus.errors import BagError
-from messages.base import Header, Message
+from messages.base import Header
 from messages.catalog import TOPICS, type_for_tag
 
 __all__ = ["BagMessage", "BagReader", "RawRecord", "bag_files", "read_messages"]

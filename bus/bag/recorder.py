@@ -233,7 +233,8 @@ async def wait_joined(node: Node, timeout: float = 10.0) -> None:
             return
         except TimeoutError:
             continue
-    raise TimeoutError(f"no vtbus answered on {node.address.url} within {timeout} s: is it running?")
+    raise TimeoutError(f"no vtbus answered on {node.address.url} within {timeout} s: "
+                       "is it running?")
 
 
 def _ignore(message: RawMessage) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bus.bag.player import PlayResult, Player
+from bus.bag.player import Player, PlayResult
 from bus.testing import Probe
 from messages.base import Header
 from messages.catalog import TOPICS

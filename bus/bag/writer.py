@@ -40,7 +40,13 @@ from mcap.records import (
 )
 from mcap.records import Header as McapHeader
 
-from bus.bag.layout import MESSAGE_ENCODING, METADATA_NAME, PROFILE, SCHEMA_ENCODING
+from bus.bag.layout import (
+    MESSAGE_ENCODING,
+    METADATA_NAME,
+    PROFILE,
+    SCHEMA_ENCODING,
+    bin_prefix,
+)
 from bus.errors import BagError
 from messages.base import Header
 from messages.catalog import TOPICS, json_schema, type_for_tag
@@ -146,9 +152,7 @@ class _McapFile:
                     raw_header: bytes, payload: bytes) -> None:
         chunk = self.chunk
         size = len(payload)
-        prefix = _BIN8[size] if size < 256 else (
-            b"\xc5" + size.to_bytes(2, "big") if size < 0x10000 else b"\xc6" + size.to_bytes(4, "big")
-        )
+        prefix = _BIN8[size] if size < 256 else bin_prefix(size)
         index = self.chunk_index.get(channel_id)
         if index is None:
             index = self.chunk_index[channel_id] = []
@@ -391,7 +395,7 @@ class BagWriter:
             if channel is None:
                 channel = self._channel(topic, header.type)
             stamp = log_time or header.stamp_ns
-            if self.split_ns and file.first_stamp >= 0 and stamp - file.first_stamp >= self.split_ns:
+            if 0 < self.split_ns <= stamp - file.first_stamp and file.first_stamp >= 0:
                 self._rotate()
                 file = self._file
                 assert file is not None
