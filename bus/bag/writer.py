@@ -57,7 +57,11 @@ Compression = Literal["zstd", "lz4", "none"]
 DEFAULT_CHUNK_SIZE = 1 << 20
 MAGIC = b"\x89MCAP0\r\n"
 LIBRARY = "vtshow-bag/1"
-_DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+_REASONS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EFBIG: "the file-size limit was reached",
+}
 
 # opcode, record length, channel id, sequence, log time, publish time, then 0x92 (the msgpack
 # array of two that opens the data: see bus/bag/layout.py)
@@ -399,8 +403,8 @@ class BagWriter:
                 self._rotate()
                 file = self._file
                 assert file is not None
+            self.message_count += 1  # before: a failing write takes it back with its chunk
             file.add_message(channel.id, header.seq, stamp, header.stamp_ns, raw_header, payload)
-            self.message_count += 1
             if self.split_size and file.pos >= self.split_size:
                 self._rotate()
         except OSError as exc:
@@ -431,7 +435,7 @@ class BagWriter:
                 file.abort(file.pos)
             self.message_count -= sum(len(flat) for flat in file.chunk_index.values()) // 2
             kept = file.message_count
-        reason = "the disk is full" if exc.errno in _DISK_FULL else "it could not be written"
+        reason = _REASONS.get(exc.errno or 0, "it could not be written")
         self.error = BagError(
             f"{where}: recording stopped because {reason} ({exc.strerror}); the file was cut "
             f"back to its last complete chunk and closed, and its {kept} messages stay readable"
