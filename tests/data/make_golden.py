@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import msgspec.inspect as mi
 
 ROOT = Path(__file__).resolve().parents[2]
