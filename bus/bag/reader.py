@@ -226,6 +226,12 @@ class BagReader:
                     return
                 pos = found
                 continue
+            if opcode not in _KNOWN_OPCODES and end <= size:
+                # a user record (0x80+) by the spec, but our bags have none: likely damage
+                self._problem(path, f"unknown record (opcode 0x{opcode:02x}) at byte {pos}: "
+                                    f"skipped its {length} bytes")
+                pos = end
+                continue
             if end > size:
                 name = _OPCODE_NAMES.get(opcode, hex(opcode))
                 self._problem(path, f"truncated at byte {size}: the {name} record at byte {pos} "
