@@ -95,7 +95,8 @@ class TestUnknownAndBadPayloads:
             writer.write("old/topic", h, encoder.encode(h), payload)
 
     def test_an_unknown_type_comes_as_plain_data(self, tmp_path: Path) -> None:
-        self.write_one(tmp_path / "b.mcap", "old.Gone", encoder.encode({"type": "old.Gone", "x": 1}))
+        payload = encoder.encode({"type": "old.Gone", "x": 1})
+        self.write_one(tmp_path / "b.mcap", "old.Gone", payload)
         (message,) = read_messages(tmp_path / "b.mcap")
         assert message.msg == {"type": "old.Gone", "x": 1}
         assert message.decode_error == "unknown type 'old.Gone'"
@@ -107,7 +108,8 @@ class TestUnknownAndBadPayloads:
                                        "user": "u", "text": 42}))
         (message,) = read_messages(tmp_path / "b.mcap")
         assert message.msg["text"] == 42
-        assert message.decode_error.startswith("does not decode as chat.ChatMessage: Expected `str`")
+        assert message.decode_error.startswith(
+            "does not decode as chat.ChatMessage: Expected `str`")
 
     def test_a_payload_that_is_not_msgpack_comes_as_bytes(self, tmp_path: Path) -> None:
         self.write_one(tmp_path / "b.mcap", "chat.ChatMessage", b"\xc1 not msgpack")
