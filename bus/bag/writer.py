@@ -113,6 +113,7 @@ class _McapFile:
         self.start_time = 0
         self.end_time = 0
         self.first_stamp = -1
+        """Log time of the first message (kept only when splitting by duration)."""
         self._reset_chunk()
         builder = RecordBuilder()
         McapHeader(profile=PROFILE, library=LIBRARY).write(builder)
@@ -123,8 +124,7 @@ class _McapFile:
     def _reset_chunk(self) -> None:
         self.chunk = bytearray()
         self.chunk_index: dict[int, list[int]] = {}
-        self.chunk_start = 1 << 64
-        self.chunk_end = 0
+        """Channel id -> [log time, offset in the chunk, log time, offset...]"""
 
     def _write(self, data: bytes | bytearray) -> None:
         view = memoryview(data)
@@ -160,20 +160,12 @@ class _McapFile:
         index = self.chunk_index.get(channel_id)
         if index is None:
             index = self.chunk_index[channel_id] = []
-        index.append(stamp)
-        index.append(len(chunk))
+        index += (stamp, len(chunk))  # times, counts and bounds are worked out per chunk
         chunk += _message_head(Opcode.MESSAGE, _MESSAGE_HEAD_SIZE + len(raw_header) + len(prefix)
                                + size, channel_id, seq & 0xFFFFFFFF, stamp, publish_stamp, 0x92)
         chunk += raw_header
         chunk += prefix
         chunk += payload
-        if stamp < self.chunk_start:
-            self.chunk_start = stamp
-        if stamp > self.chunk_end:
-            self.chunk_end = stamp
-        self.channel_counts[channel_id] += 1
-        if self.first_stamp < 0:
-            self.first_stamp = stamp
         if len(chunk) >= self.chunk_size:
             self.finish_chunk()
 
@@ -183,9 +175,11 @@ class _McapFile:
             return
         data = bytes(self.chunk)
         compression, compressed = _compress(data, self.compression)
+        stamps = [flat[0::2] for flat in self.chunk_index.values()]
+        start, end = min(min(s) for s in stamps), max(max(s) for s in stamps)
         builder = RecordBuilder()
         Chunk(
-            message_start_time=self.chunk_start, message_end_time=self.chunk_end,
+            message_start_time=start, message_end_time=end,
             uncompressed_size=len(data), uncompressed_crc=zlib.crc32(data),
             compression=compression, data=compressed,
         ).write(builder)
@@ -199,9 +193,8 @@ class _McapFile:
             builder.write(struct.pack(f"<{len(flat)}Q", *flat))
             builder.finish_record()
         record = builder.end()
-        count = sum(len(flat) for flat in self.chunk_index.values()) // 2
         index = ChunkIndex(
-            message_start_time=self.chunk_start, message_end_time=self.chunk_end,
+            message_start_time=start, message_end_time=end,
             chunk_start_offset=self.pos, chunk_length=chunk_length,
             message_index_offsets=offsets, message_index_length=len(record) - chunk_length,
             compression=compression, compressed_size=len(compressed),
@@ -210,10 +203,11 @@ class _McapFile:
         self._write(record)
         # counted only once on disk: a full disk must not count what it refused
         self.chunk_indexes.append(index)
-        self.start_time = self.chunk_start if self.message_count == 0 else min(
-            self.start_time, self.chunk_start)
-        self.end_time = max(self.end_time, self.chunk_end)
-        self.message_count += count
+        self.start_time = start if self.message_count == 0 else min(self.start_time, start)
+        self.end_time = max(self.end_time, end)
+        for channel_id, flat in self.chunk_index.items():
+            self.channel_counts[channel_id] += len(flat) // 2
+            self.message_count += len(flat) // 2
         self._reset_chunk()
 
     # ---------------------------------------------------------------- closing
@@ -239,7 +233,7 @@ class _McapFile:
                                          group_length=builder.count - start))
 
         counts = {c.id: 0 for c in self.channels}
-        counts.update(self.channel_counts)  # the whole file, even the records we cut off
+        counts.update(self.channel_counts)
         statistics = Statistics(
             message_count=self.message_count, schema_count=len(self.schemas),
             channel_count=len(self.channels), attachment_count=0,
@@ -399,10 +393,14 @@ class BagWriter:
             if channel is None:
                 channel = self._channel(topic, header.type)
             stamp = log_time or header.stamp_ns
-            if 0 < self.split_ns <= stamp - file.first_stamp and file.first_stamp >= 0:
-                self._rotate()
-                file = self._file
-                assert file is not None
+            if self.split_ns:
+                if file.first_stamp < 0:
+                    file.first_stamp = stamp
+                elif stamp - file.first_stamp >= self.split_ns:
+                    self._rotate()
+                    file = self._file
+                    assert file is not None
+                    file.first_stamp = stamp
             self.message_count += 1  # before: a failing write takes it back with its chunk
             file.add_message(channel.id, header.seq, stamp, header.stamp_ns, raw_header, payload)
             if self.split_size and file.pos >= self.split_size:
