@@ -122,6 +122,7 @@ class Player(Node):
                 if decoded is not None:
                     self._publish(decoded)
             await self._timeline(timeline_start)
+            await asyncio.sleep(0)  # a short bag on --loop must not starve the event loop
             if not self.loop or self._stopping is None or self._stopping.is_set():
                 break
         return self.result

@@ -14,7 +14,16 @@ import msgspec
 import pytest
 from mcap.reader import make_reader
 
-from bus.bag import BagWriter, Player, Recorder, bag_info, play, read_messages, replay
+from bus.bag import (
+    BagReader,
+    BagWriter,
+    Player,
+    Recorder,
+    bag_info,
+    play,
+    read_messages,
+    replay,
+)
 from bus.node import Node, NodeOptions, RawMessage
 from bus.testing import Probe
 from messages.base import Header
@@ -164,6 +173,24 @@ class TestPlayer:
         assert isinstance(message, RawMessage)
         assert (message.header.type, message.payload) == ("old.Gone", payload)
 
+    async def test_loop_plays_again_until_shut_down(self, bus_url: str, tmp_path: Path) -> None:
+        path = tmp_path / "r.mcap"
+        with BagWriter(path) as writer:
+            for i in range(3):
+                h = Header("chat", i, 10**18 + i * 1000, "chat.ChatMessage", f"c{i}", 10**18)
+                writer.write("chat/message", h, encoder.encode(h), encoder.encode(chat(i)))
+        async with Probe(bus_url, name="listener") as listener:
+            listener.collect("chat/message")
+            player = Player(path, bus=bus_url, loop=True)
+            task = asyncio.get_running_loop().create_task(player.play())
+            await listener.wait_for("chat/message", 9)
+            player.shutdown()
+            result = await asyncio.wait_for(task, 10)
+            await player.close()
+        texts = [m.text for m in listener.messages("chat/message")]
+        assert texts[:9] == ["hello 0", "hello 1", "hello 2"] * 3
+        assert result.published >= 9
+
     async def test_remap_and_topics(self, bus_url: str, tmp_path: Path) -> None:
         path = tmp_path / "r.mcap"
         async with Probe(bus_url, name="chat") as probe, Recorder(path, bus=bus_url,
@@ -240,6 +267,41 @@ class TestCommand:
                                          str(tmp_path / "j.mcap")), cwd=ROOT, env=env,
                                    capture_output=True, text=True, timeout=60)
         assert converted.returncode == 0 and json.loads(converted.stdout)["messages"] == 50
+
+    def test_a_full_disk_stops_the_recorder_with_a_readable_bag(self, bus_url: str,
+                                                                tmp_path: Path) -> None:
+        import resource
+
+        bag = tmp_path / "full.mcap"
+
+        def limit_file_size() -> None:  # in the child: a small file-size limit, no SIGXFSZ
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (400_000, 400_000))
+
+        recorder = subprocess.Popen(
+            vtbag("record", "audio/mic", "-o", str(bag), "--bus", bus_url, "--compression",
+                  "none"), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=limit_file_size)
+
+        async def talk() -> None:
+            from messages.audio import AudioFrame
+
+            async with Probe(bus_url, name="mic") as probe:
+                await probe.wait_for_subscribers("audio/mic")
+                # 200 kB/s for 3 s: the first chunks (written every second) fit, later not
+                for _ in range(600):
+                    probe.publish("audio/mic", AudioFrame(pcm=os.urandom(1000)))
+                    await asyncio.sleep(0.005)
+
+        asyncio.run(talk())
+        out, err = recorder.communicate(timeout=30)  # it stops by itself
+        assert recorder.returncode == 1
+        assert f"{bag}: recording stopped because the file-size limit was reached" in " ".join(
+            err.split())
+        kept = json.loads(out)["messages"]
+        reader = BagReader(bag)
+        assert len(list(reader.messages())) == kept > 0
+        assert reader.problems == []
 
     def test_a_damaged_bag_gives_exit_status_1_and_says_why(self, tmp_path: Path) -> None:
         assert GOLDEN
