@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import itertools
 import json
 import os
 import random
@@ -175,7 +176,7 @@ async def play_timing(bus_url: str, folder: Path, count: int, seed: int) -> dict
         await player.close()
     pairs = result.timing
     errors = sorted(
-        abs((b[1] - a[1]) - (b[0] - a[0])) / 1e6 for a, b in zip(pairs, pairs[1:], strict=False)
+        abs((b[1] - a[1]) - (b[0] - a[0])) / 1e6 for a, b in itertools.pairwise(pairs)
     )
 
     def pct(q: float) -> float:
