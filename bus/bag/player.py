@@ -108,7 +108,7 @@ class Player(Node):
         self.settle_s = settle_s
         self.keep_timing = keep_timing
         self.result = PlayResult(problems=self.reader.problems)
-        self._publishers_by_topic: dict[str, Publisher[Any] | None] = {}
+        self._publishers_by_topic: dict[str, Publisher[Any]] = {}
 
     async def play(self) -> PlayResult:
         """Play the bag (every loop) and return what was done."""
@@ -176,17 +176,13 @@ class Player(Node):
         topic, header = decoded.topic, decoded.header
         pub = self._publishers_by_topic.get(topic)
         if pub is None:
-            if topic in self._publishers_by_topic:
-                return
-            try:
-                pub = self.create_raw_publisher(topic, header.type,
-                                                latched=self.reader.latched(topic))
-            except TypeError as exc:  # the same topic with two types in one bag
-                self.result.problems.append(f"{self.reader.path}: {topic}: {exc}: skipped")
-                self._publishers_by_topic[topic] = None
-                return
+            pub = self.create_raw_publisher(topic, header.type, latched=self.reader.latched(topic))
             self._publishers_by_topic[topic] = pub
-        if pub.type_tag != header.type:
+        if pub.type_tag != header.type:  # one publisher per topic: the first type wins
+            problem = (f"{self.reader.path}: {topic} carries {pub.type_tag} and "
+                       f"{header.type}: the {header.type} messages were not played")
+            if problem not in self.result.problems:
+                self.result.problems.append(problem)
             return
         now = time.time_ns()
         trace = Trace(header.trace_id or f"{header.publisher}#{header.seq}",

@@ -193,7 +193,9 @@ class BagReader:
     # ---------------------------------------------------------------- the scan
 
     def _problem(self, path: Path, text: str) -> None:
-        self.problems.append(f"{path}: {text}")
+        problem = f"{path}: {text}"
+        if problem not in self.problems:  # the same bag read again (a looping player)
+            self.problems.append(problem)
 
     def _scan_file(self, path: Path) -> Iterator[RawRecord]:
         with open(path, "rb") as f:

@@ -191,6 +191,20 @@ class TestPlayer:
         assert texts[:9] == ["hello 0", "hello 1", "hello 2"] * 3
         assert result.published >= 9
 
+    async def test_a_topic_with_two_types_plays_the_first_and_says_so(
+        self, bus_url: str, tmp_path: Path
+    ) -> None:
+        path = tmp_path / "mixed.mcap"
+        with BagWriter(path) as writer:
+            for i, (tag, msg) in enumerate([("chat.ChatMessage", chat(0)),
+                                            ("chat.ChatSay", ChatSay(text="other"))]):
+                h = Header("x", i, 10**18 + i, tag, "t", 10**18)
+                writer.write("chat/message", h, encoder.encode(h), encoder.encode(msg))
+        result = await play(path, bus_url, settle_s=0.0)
+        assert result.published == 1
+        assert result.problems == [f"{path}: chat/message carries chat.ChatMessage and "
+                                   "chat.ChatSay: the chat.ChatSay messages were not played"]
+
     async def test_remap_and_topics(self, bus_url: str, tmp_path: Path) -> None:
         path = tmp_path / "r.mcap"
         async with Probe(bus_url, name="chat") as probe, Recorder(path, bus=bus_url,
