@@ -282,6 +282,29 @@ class TestCommand:
                                    capture_output=True, text=True, timeout=60)
         assert converted.returncode == 0 and json.loads(converted.stdout)["messages"] == 50
 
+    def test_a_killed_recorder_leaves_what_it_flushed(self, bus_url: str,
+                                                      tmp_path: Path) -> None:
+        bag = tmp_path / "killed.mcap"
+        recorder = subprocess.Popen(vtbag("record", "chat/message", "-o", str(bag), "--bus",
+                                          bus_url), cwd=ROOT, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+
+        async def talk() -> None:
+            async with Probe(bus_url, name="chat") as probe:
+                await probe.wait_for_subscribers("chat/message")
+                for i in range(30):
+                    probe.publish("chat/message", chat(i))
+                await asyncio.sleep(2.5)  # the recorder writes its chunk at least every second
+
+        asyncio.run(talk())
+        recorder.kill()
+        recorder.wait(10)
+        reader = BagReader(bag)
+        assert [m.msg for m in reader.messages()] == [chat(i) for i in range(30)]
+        assert reader.problems == [f"{bag}: ends at byte {bag.stat().st_size} without a footer: "
+                                   "the recording was cut off (killed, or the disk filled up); "
+                                   "read what was complete"]
+
     def test_a_full_disk_stops_the_recorder_with_a_readable_bag(self, bus_url: str,
                                                                 tmp_path: Path) -> None:
         import resource
