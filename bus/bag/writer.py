@@ -68,6 +68,7 @@ _REASONS = {
 _message_head = struct.Struct("<BQHIQQB").pack
 _BIN8 = [b"\xc4" + bytes([n]) for n in range(256)]
 _MESSAGE_HEAD_SIZE = 22 + 1  # the record body before the header bytes, 0x92 included
+_OP_MESSAGE = int(Opcode.MESSAGE)
 
 
 def _compress(data: bytes, compression: Compression) -> tuple[str, bytes]:
@@ -160,8 +161,9 @@ class _McapFile:
         index = self.chunk_index.get(channel_id)
         if index is None:
             index = self.chunk_index[channel_id] = []
-        index += (stamp, len(chunk))  # times, counts and bounds are worked out per chunk
-        chunk += _message_head(Opcode.MESSAGE, _MESSAGE_HEAD_SIZE + len(raw_header) + len(prefix)
+        index.append(stamp)  # times, counts and bounds are worked out per chunk
+        index.append(len(chunk))
+        chunk += _message_head(_OP_MESSAGE, _MESSAGE_HEAD_SIZE + len(raw_header) + len(prefix)
                                + size, channel_id, seq & 0xFFFFFFFF, stamp, publish_stamp, 0x92)
         chunk += raw_header
         chunk += prefix
@@ -321,6 +323,7 @@ class BagWriter:
         """Messages refused after the disk filled up."""
         self.error: BagError | None = None
         self._channels: dict[tuple[str, str], _ChannelInfo] = {}
+        self._channel_ids: dict[tuple[str, str], int] = {}
         self._schemas: dict[str, Schema | None] = {}
         self._file: _McapFile | None = None
         self._open_next()
@@ -367,6 +370,7 @@ class BagWriter:
         metadata = {"type": tag, "latched": "true" if known and known.latched else "false"}
         info = _ChannelInfo(len(self._channels) + 1, topic, schema_id, metadata)
         self._channels[(topic, tag)] = info
+        self._channel_ids[(topic, tag)] = info.id
         if self._file is not None:
             self._file.add_channel(Channel(id=info.id, topic=topic,
                                            message_encoding=MESSAGE_ENCODING,
@@ -389,9 +393,9 @@ class BagWriter:
             self.dropped += 1
             return
         try:
-            channel = self._channels.get((topic, header.type))
-            if channel is None:
-                channel = self._channel(topic, header.type)
+            channel_id = self._channel_ids.get((topic, header.type))
+            if channel_id is None:
+                channel_id = self._channel(topic, header.type).id
             stamp = log_time or header.stamp_ns
             if self.split_ns:
                 if file.first_stamp < 0:
@@ -402,7 +406,7 @@ class BagWriter:
                     assert file is not None
                     file.first_stamp = stamp
             self.message_count += 1  # before: a failing write takes it back with its chunk
-            file.add_message(channel.id, header.seq, stamp, header.stamp_ns, raw_header, payload)
+            file.add_message(channel_id, header.seq, stamp, header.stamp_ns, raw_header, payload)
             if self.split_size and file.pos >= self.split_size:
                 self._rotate()
         except OSError as exc:
