@@ -172,17 +172,25 @@ class Player(Node):
             if sent % YIELD_EVERY == 0:
                 await asyncio.sleep(0)
 
+    def _problem(self, text: str) -> None:
+        problem = f"{self.reader.path}: {text}"
+        if problem not in self.result.problems:
+            self.result.problems.append(problem)
+
     def _publish(self, decoded: BagMessage) -> None:
         topic, header = decoded.topic, decoded.header
         pub = self._publishers_by_topic.get(topic)
         if pub is None:
-            pub = self.create_raw_publisher(topic, header.type, latched=self.reader.latched(topic))
+            try:
+                pub = self.create_raw_publisher(topic, header.type,
+                                                latched=self.reader.latched(topic))
+            except TypeError as exc:  # remapped onto a topic that already plays another type
+                self._problem(f"{topic}: {exc}: its messages were not played")
+                return
             self._publishers_by_topic[topic] = pub
         if pub.type_tag != header.type:  # one publisher per topic: the first type wins
-            problem = (f"{self.reader.path}: {topic} carries {pub.type_tag} and "
-                       f"{header.type}: the {header.type} messages were not played")
-            if problem not in self.result.problems:
-                self.result.problems.append(problem)
+            self._problem(f"{topic} carries {pub.type_tag} and {header.type}: the "
+                          f"{header.type} messages were not played")
             return
         now = time.time_ns()
         trace = Trace(header.trace_id or f"{header.publisher}#{header.seq}",
