@@ -163,14 +163,24 @@ class Player(Node):
             if not self.fast:
                 due = max(due, began + (stamp - first_stamp) / 1e9 / self.rate)
                 remaining = due - clock()
-                if remaining > SPIN_S + 0.0005:
-                    await asyncio.sleep(remaining - SPIN_S)
+                if remaining > SPIN_S + 0.0005 and await self._stopped_within(remaining - SPIN_S):
+                    return
                 while clock() < due:
                     pass
             self._publish(decoded)
             sent += 1
             if sent % YIELD_EVERY == 0:
                 await asyncio.sleep(0)
+
+    async def _stopped_within(self, seconds: float) -> bool:
+        """Sleep, but wake up at once when the node is shut down (a bag may be silent for
+        minutes); True if it was."""
+        assert self._stopping is not None
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
 
     def _problem(self, text: str) -> None:
         problem = f"{self.reader.path}: {text}"

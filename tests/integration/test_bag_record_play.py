@@ -191,6 +191,22 @@ class TestPlayer:
         assert texts[:9] == ["hello 0", "hello 1", "hello 2"] * 3
         assert result.published >= 9
 
+    async def test_shutdown_interrupts_a_long_silence(self, bus_url: str, tmp_path: Path) -> None:
+        path = tmp_path / "silent.mcap"
+        with BagWriter(path) as writer:
+            for i, stamp in enumerate([10**18, 10**18 + 3600 * 10**9]):  # an hour apart
+                h = Header("chat", i, stamp, "chat.ChatMessage", f"c{i}", stamp)
+                writer.write("chat/message", h, encoder.encode(h), encoder.encode(chat(i)))
+        async with Probe(bus_url, name="listener") as listener:
+            listener.collect("chat/message")
+            player = Player(path, bus=bus_url)
+            task = asyncio.get_running_loop().create_task(player.play())
+            await listener.wait_for("chat/message")
+            player.shutdown()
+            result = await asyncio.wait_for(task, 10)  # not an hour
+            await player.close()
+        assert result.published == 1
+
     async def test_a_topic_with_two_types_plays_the_first_and_says_so(
         self, bus_url: str, tmp_path: Path
     ) -> None:
