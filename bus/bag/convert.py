@@ -1,9 +1,11 @@
 """Converting a bag to JSON message encoding, the form Foxglove and Lichtblick open.
 
-Their JSON-schema parser wants one flat object schema per channel: no ``$ref`` (nested types
-are inlined), no ``anyOf`` (an optional field takes the type of its value), a ``type`` on every
-field (enums get the type of their values), and bytes as base64 strings (``contentEncoding``
-base64, which they decode back to bytes). Each message also carries its wire header as the
+Their JSON-schema parser (``parseJsonSchema`` in Lichtblick's ``packages/mcap-support``) wants
+one flat object schema per channel: no ``$ref`` (nested types are inlined), no ``anyOf`` (an
+optional field takes the type of its value), a ``type`` on every field among object, array,
+string, number, integer and boolean (enums get the type of their values), ``properties`` on
+every object (empty for a free-form dict), arrays of one level, and bytes as base64 strings
+(``contentEncoding`` base64, which they decode back to bytes; on fields only, not array items). Each message also carries its wire header as the
 ``_header`` object, so traces and sequence numbers can be followed in the viewer.
 """
 
@@ -57,13 +59,13 @@ def flat_schema(schema: Mapping[str, Any] | None) -> dict[str, Any]:
 
 def _flatten(node: Mapping[str, Any], defs: Mapping[str, Any], depth: int) -> dict[str, Any]:
     if depth > _MAX_DEPTH:  # a recursive type: stop inlining, keep the object
-        return {"type": "object"}
+        return {"type": "object", "properties": {}}
     if "$ref" in node:
         target = defs[node["$ref"].rsplit("/", 1)[-1]]
         extra = {k: v for k, v in node.items() if k != "$ref"}
         return _flatten({**target, **extra}, defs, depth + 1)
     if "anyOf" in node:
-        branches = [b for b in node["anyOf"] if b.get("type") != "null"] or [{"type": "null"}]
+        branches = [b for b in node["anyOf"] if b.get("type") != "null"] or [{}]
         extra = {k: v for k, v in node.items() if k not in ("anyOf", "default")}
         return _flatten({**branches[0], **extra}, defs, depth + 1)
     out: dict[str, Any] = {}
@@ -76,12 +78,20 @@ def _flatten(node: Mapping[str, Any], defs: Mapping[str, Any], depth: int) -> di
             out[key] = _flatten(value, defs, depth + 1)
         else:
             out[key] = value
-    if "type" not in out:
+    if "type" not in out or out["type"] == "null":
         if "enum" in out:
             kinds = {_JSON_TYPES.get(type(v), "string") for v in out["enum"]}
             out["type"] = kinds.pop() if len(kinds) == 1 else "string"
         else:  # Any: an object is what our messages carry there
             out["type"] = "object"
+    if out["type"] == "object":
+        out.setdefault("properties", {})  # the viewers iterate it: a free-form dict has none
+    elif out["type"] == "array":
+        item = out.get("items") or {"type": "object", "properties": {}}
+        if item.get("type") == "array":  # nested arrays: the viewers take one level
+            item = {"type": "object", "properties": {}}
+        # base64 is understood on fields only, not on array items
+        out["items"] = {k: v for k, v in item.items() if k != "contentEncoding"}
     return out
 
 

@@ -29,6 +29,30 @@ def walk(node: Any) -> Iterator[tuple[str, Any]]:
             yield from walk(item)
 
 
+def viewer_accepts(schema: dict[str, Any], where: str = "$") -> None:
+    """The rules of Lichtblick's ``parseJsonSchema`` (packages/mcap-support), the parser both
+    viewers use for JSON channels, as a walk that raises where the viewer would."""
+    if schema.get("type") != "object":
+        raise AssertionError(f"{where}: expected type object, got {schema.get('type')!r}")
+    for name, field in schema["properties"].items():  # the viewer iterates it: must exist
+        kind = field.get("type")
+        if kind == "object":
+            viewer_accepts(field, f"{where}.{name}")
+        elif kind == "array":
+            item = field["items"]
+            if item.get("type") == "object":
+                viewer_accepts(item, f"{where}.{name}[]")
+            elif item.get("type") not in ("boolean", "string", "number", "integer"):
+                raise AssertionError(f"{where}.{name}: unsupported array item {item}")
+            elif "contentEncoding" in item:
+                raise AssertionError(f"{where}.{name}: contentEncoding on an array item")
+        elif kind == "string":
+            if field.get("contentEncoding") not in (None, "base64"):
+                raise AssertionError(f"{where}.{name}: contentEncoding {field['contentEncoding']}")
+        elif kind not in ("boolean", "number", "integer"):
+            raise AssertionError(f"{where}.{name}: unsupported type {kind!r}")
+
+
 def every_schema_node(schema: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield schema
     for prop in schema.get("properties", {}).values():
@@ -45,6 +69,28 @@ class TestFlatSchema:
         assert not [k for k, _ in walk(flat) if k in ("$ref", "$defs", "anyOf", "oneOf")]
         assert all("type" in node for node in every_schema_node(flat))
         assert flat["properties"]["_header"]["properties"]["trace_id"] == {"type": "string"}
+        viewer_accepts(flat)
+
+    @pytest.mark.parametrize(("field", "expected"), [
+        # a free-form dict: an object with no known properties
+        ({"type": "object", "additionalProperties": {}}, {"type": "object", "properties": {}}),
+        # Any
+        ({}, {"type": "object", "properties": {}}),
+        # a list of bytes: base64 is not understood on array items
+        ({"type": "array", "items": {"type": "string", "contentEncoding": "base64"}},
+         {"type": "array", "items": {"type": "string"}}),
+        # a list of lists: one level only
+        ({"type": "array", "items": {"type": "array", "items": {"type": "integer"}}},
+         {"type": "array", "items": {"type": "object", "properties": {}}}),
+        # Optional[None]-like: never the null type
+        ({"anyOf": [{"type": "null"}]}, {"type": "object", "properties": {}}),
+    ])
+    def test_shapes_the_viewers_do_not_take_are_made_plain(
+        self, field: dict[str, Any], expected: dict[str, Any]
+    ) -> None:
+        flat = flat_schema({"type": "object", "properties": {"f": field}})
+        assert flat["properties"]["f"] == expected
+        viewer_accepts(flat)
 
     def test_an_optional_nested_message_is_inlined_as_an_object(self) -> None:
         flat = flat_schema(json_schema(message_types()["chat.ChatNextResponse"]))
@@ -61,6 +107,7 @@ class TestFlatSchema:
 
     def test_an_unknown_type_gets_an_object_with_its_header(self) -> None:
         assert set(flat_schema(None)["properties"]) == {"_header"}
+        viewer_accepts(flat_schema(None))
 
 
 @pytest.mark.skipif(not GOLDEN, reason="no golden bag")
