@@ -5,8 +5,9 @@ one flat object schema per channel: no ``$ref`` (nested types are inlined), no `
 optional field takes the type of its value), a ``type`` on every field among object, array,
 string, number, integer and boolean (enums get the type of their values), ``properties`` on
 every object (empty for a free-form dict), arrays of one level, and bytes as base64 strings
-(``contentEncoding`` base64, which they decode back to bytes; on fields only, not array items). Each message also carries its wire header as the
-``_header`` object, so traces and sequence numbers can be followed in the viewer.
+(``contentEncoding`` base64, which they decode back to bytes; on fields only, not array items).
+Each message also carries its wire header as the ``_header`` object, so traces and sequence
+numbers can be followed in the viewer.
 """
 
 from __future__ import annotations
