@@ -1,4 +1,5 @@
-"""bus.cli.vtbag in-process: info and convert on the golden bag, errors and exit statuses."""
+"""bus.cli.vtbag in-process: info and convert on the golden bag, errors and exit statuses, and
+what a recording keeps about how it was made."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bus.bag import bag_info
+from bus.bag import bag_info, recording_metadata
 from bus.cli.output import Output
 from bus.cli.vtbag import _print_info, main
 
@@ -92,3 +93,20 @@ class TestUsage:
         status, _, err = run(capsys, "convert", "x.mcap", "--to", "csv", "-o", "y")
         assert status == 2
         assert "invalid choice: 'csv'" in err
+
+
+class TestRecordingMetadata:
+    def test_launch_file_revision_and_command(self, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+        launch = tmp_path / "stream.launch.toml"
+        launch.write_text("[bus]\nurl = 'ipc:///tmp/x'\n")
+        monkeypatch.setenv("VT_LAUNCH_FILE", str(launch))
+        metadata = recording_metadata(command=["vtbag", "record", "-a"], bus="ipc:///tmp/x")
+        assert metadata["launch_file"] == str(launch)
+        assert metadata["launch_file_text"] == "[bus]\nurl = 'ipc:///tmp/x'\n"
+        assert metadata["command"] == "vtbag record -a"
+        assert len(metadata["git_revision"].removesuffix("-dirty")) == 40
+
+    def test_an_unreadable_launch_file_is_said_not_fatal(self, tmp_path: Path) -> None:
+        metadata = recording_metadata(launch_file=tmp_path / "missing.toml", command=[])
+        assert metadata["launch_file_text"] == "(unreadable: No such file or directory)"
