@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from mcap.data_stream import ReadDataStream
@@ -77,9 +77,9 @@ class BagMessage:
         return not self.decode_error
 
 
-@dataclass(frozen=True)
-class RawRecord:
-    """A message record before decoding: its channel, log time, and data."""
+class RawRecord(NamedTuple):
+    """A message record before decoding: its channel, log time, and data (a tuple: a scan
+    makes one per message)."""
 
     channel: Channel
     log_time: int
