@@ -191,6 +191,26 @@ class TestPlayer:
         assert texts[:9] == ["hello 0", "hello 1", "hello 2"] * 3
         assert result.published >= 9
 
+    async def test_a_truncated_bag_plays_what_is_intact(self, bus_url: str,
+                                                        tmp_path: Path) -> None:
+        path = tmp_path / "cut.mcap"
+        with BagWriter(path, chunk_size=1024) as writer:
+            for i in range(100):
+                h = Header("chat", i, 10**18 + i, "chat.ChatMessage", f"c{i}", 10**18)
+                writer.write("chat/message", h, encoder.encode(h), encoder.encode(chat(i)))
+        size = path.stat().st_size
+        with open(path, "r+b") as f:
+            f.truncate(size // 2)
+        intact = sum(1 for _ in BagReader(path).messages())
+        async with Probe(bus_url, name="listener") as listener:
+            listener.collect("chat/message")
+            result = await play(path, bus_url)
+            await listener.wait_for("chat/message", intact)
+        assert 0 < intact < 100
+        assert result.published == intact
+        assert listener.messages("chat/message") == [chat(i) for i in range(intact)]
+        assert result.problems[0].startswith(f"{path}: truncated at byte {size // 2}")
+
     async def test_shutdown_interrupts_a_long_silence(self, bus_url: str, tmp_path: Path) -> None:
         path = tmp_path / "silent.mcap"
         with BagWriter(path) as writer:
