@@ -132,7 +132,10 @@ class Recorder(Node):
         )
         self.failed = asyncio.Event()
         """Set when the bag could not be written (``writer.error`` says why)."""
+        self.gaps = 0
+        """Messages missing from the recorded topics' sequence numbers."""
         self._keep: dict[str, bool] = {}
+        self._recorded_seq: dict[tuple[str, str], int] = {}
         if topics:
             for topic in topics:
                 self.create_subscription(RawMessage, topic, self._on_message)
@@ -156,8 +159,9 @@ class Recorder(Node):
 
     @property
     def lost(self) -> int:
-        """Messages missed: sequence gaps seen on the bus plus those refused by a full disk."""
-        return sum(s.stats.dropped for s in self._subscriptions) + self.writer.dropped
+        """Messages missed on the recorded topics: gaps in their publishers' sequence numbers
+        (lost before they reached the recorder) plus those refused by a full disk."""
+        return self.gaps + self.writer.dropped
 
     def _flush(self) -> None:
         try:
@@ -172,8 +176,14 @@ class Recorder(Node):
             keep = self._keep[message.topic] = self.wanted(message.topic)
         if not keep:
             return
+        header = message.header
+        key = (message.topic, header.publisher)
+        last = self._recorded_seq.get(key)
+        if last is not None and header.seq > last + 1:  # (a restarted publisher starts at 0)
+            self.gaps += header.seq - last - 1
+        self._recorded_seq[key] = header.seq
         try:
-            self.writer.write(message.topic, message.header, message.raw_header, message.payload,
+            self.writer.write(message.topic, header, message.raw_header, message.payload,
                               time.time_ns())
         except BagError as exc:
             self.log.error("%s", exc)

@@ -12,8 +12,11 @@ from pathlib import Path
 
 import msgspec
 import pytest
+import zmq
 from mcap.reader import make_reader
 
+from bus import wire
+from bus.address import resolve
 from bus.bag import (
     BagReader,
     BagWriter,
@@ -82,6 +85,26 @@ class TestRecorder:
                 await rec.wait_for(1)
         (message,) = read_messages(tmp_path / "r.mcap")
         assert (message.topic, message.msg) == ("persona/active", Persona(name="aria"))
+
+    async def test_gaps_in_sequence_numbers_count_as_lost(self, bus_url: str,
+                                                          tmp_path: Path) -> None:
+        # a publisher whose messages 2, 3 and 4 never made it: raw frames on the wire
+        ctx = zmq.Context()
+        sock = ctx.socket(zmq.PUB)
+        sock.connect(resolve(bus_url).data_in)
+        try:
+            async with Recorder(tmp_path / "r.mcap", bus=bus_url, topics=["chat/message"],
+                                ) as rec:
+                await asyncio.sleep(0.3)  # the subscription reaches the raw socket
+                for seq in (0, 1, 5):
+                    h = Header("lossy", seq, 10**18 + seq, "chat.ChatMessage")
+                    sock.send_multipart(wire.pack("chat/message", h, encoder.encode(chat(seq))))
+                await rec.wait_for(3)
+        finally:
+            sock.close(linger=0)
+            ctx.term()
+        assert rec.lost == 3
+        assert [m.header.seq for m in read_messages(tmp_path / "r.mcap")] == [0, 1, 5]
 
     @pytest.mark.parametrize(("options", "recorded"), [
         ({"topics": ["chat/say"]}, {"chat/say"}),                       # exact topics
