@@ -163,6 +163,7 @@ class _McapFile:
             index = self.chunk_index[channel_id] = []
         index.append(stamp)  # times, counts and bounds are worked out per chunk
         index.append(len(chunk))
+        # the data is layout.pack_data(raw_header, payload), built in place
         chunk += _message_head(_OP_MESSAGE, _MESSAGE_HEAD_SIZE + len(raw_header) + len(prefix)
                                + size, channel_id, seq & 0xFFFFFFFF, stamp, publish_stamp, 0x92)
         chunk += raw_header

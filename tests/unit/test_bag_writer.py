@@ -13,6 +13,7 @@ import pytest
 from mcap.reader import make_reader
 
 from bus.bag import BagReader, BagWriter, bag_files, read_messages
+from bus.bag.layout import pack_data
 from bus.errors import BagError
 from messages.base import Header
 from messages.chat import ChatMessage
@@ -64,7 +65,7 @@ class TestRoundTrip:
 
     def test_the_standard_mcap_reader_reads_it(self, tmp_path: Path) -> None:
         path = tmp_path / "bag.mcap"
-        write_chats(path, 200, chunk_size=2048)
+        frames = write_chats(path, 200, chunk_size=2048)
         with open(path, "rb") as f:
             reader = make_reader(f)
             summary = reader.get_summary()
@@ -76,8 +77,12 @@ class TestRoundTrip:
             schema = summary.schemas[channel.schema_id]
             assert (schema.name, schema.encoding) == ("chat.ChatMessage", "jsonschema")
             assert msgspec.json.decode(schema.data)["$ref"] == "#/$defs/ChatMessage"
-            seqs = [msg.sequence for _, _, msg in reader.iter_messages()]
-        assert seqs == list(range(200))
+            records = [msg for _, _, msg in reader.iter_messages()]
+        assert [r.sequence for r in records] == list(range(200))
+        # the data is the documented layout: msgpack [header, bin payload]
+        assert [r.data for r in records] == [pack_data(h, p) for h, p in frames]
+        assert msgspec.msgpack.decode(records[0].data)[1] == frames[0][1]
+        assert records[0].publish_time == header(0).stamp_ns
 
     def test_metadata_is_stored(self, tmp_path: Path) -> None:
         with BagWriter(tmp_path / "bag.mcap", metadata={"git_revision": "abc"}):
