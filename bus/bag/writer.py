@@ -118,7 +118,11 @@ class _McapFile:
         self._reset_chunk()
         builder = RecordBuilder()
         McapHeader(profile=PROFILE, library=LIBRARY).write(builder)
-        self._write(MAGIC + builder.end())
+        try:
+            self._write(MAGIC + builder.end())
+        except OSError:
+            os.close(self.fd)
+            raise
 
     # ---------------------------------------------------------------- records
 
@@ -335,16 +339,25 @@ class BagWriter:
 
     def _open_next(self) -> None:
         path = split_paths(self.path, len(self.paths)) if self.split else self.path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = None
         try:
-            self._file = _McapFile(path, self.compression, self.chunk_size)
-            self.paths.append(path)
-            self._file.add_metadata(METADATA_NAME, self.metadata)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            file = _McapFile(path, self.compression, self.chunk_size)
+        except OSError as exc:
+            if path.is_file() and path.stat().st_size < len(MAGIC) + 64:
+                path.unlink()  # a file that never got its header would read as "not a bag"
+            before = " (the files before it are complete)" if self.paths else ""
+            self.error = BagError(f"{path}: cannot write a bag file here: {exc.strerror}{before}")
+            raise self.error from exc
+        self._file = file
+        self.paths.append(path)
+        try:
+            file.add_metadata(METADATA_NAME, self.metadata)
             for schema in self._schemas.values():
                 if schema is not None:
-                    self._file.add_schema(schema)
+                    file.add_schema(schema)
             for channel in self._channels.values():
-                self._file.add_channel(Channel(id=channel.id, topic=channel.topic,
+                file.add_channel(Channel(id=channel.id, topic=channel.topic,
                                                message_encoding=MESSAGE_ENCODING,
                                                schema_id=channel.schema_id,
                                                metadata=channel.metadata))

@@ -242,3 +242,24 @@ class TestFullDisk:
 def test_missing_bag_names_the_path(tmp_path: Path) -> None:
     with pytest.raises(BagError, match=f"{tmp_path}/nope.mcap: no such bag"):
         BagReader(tmp_path / "nope.mcap")
+
+
+
+def test_a_bag_that_cannot_be_created_says_where_and_why(tmp_path: Path) -> None:
+    (tmp_path / "taken.mcap").mkdir()  # a folder where the file should go
+    with pytest.raises(BagError,
+                       match=r"taken\.mcap: cannot write a bag file here: Is a directory"):
+        BagWriter(tmp_path / "taken.mcap")
+
+
+def test_a_split_file_that_cannot_be_started_stops_cleanly(tmp_path: Path) -> None:
+    (tmp_path / "show_1.mcap").mkdir()  # the second file of the split bag cannot be made
+    writer = BagWriter(tmp_path / "show.mcap", chunk_size=1024, split_size=2000)
+    with pytest.raises(BagError, match=r"show_1\.mcap: cannot write a bag file here: Is a "
+                                       r"directory \(the files before it are complete\)"):
+        for i in range(1000):
+            h = header(i)
+            writer.write("chat/message", h, encoder.encode(h), encoder.encode(chat(i)))
+    assert writer.error is not None
+    first = list(read_messages(tmp_path / "show_0.mcap"))
+    assert [m.header.seq for m in first] == list(range(len(first))) and first
