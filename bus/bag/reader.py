@@ -1,6 +1,7 @@
 """Reading bags, whole or damaged.
 
-`BagReader` walks an MCAP file record by record from the start (it never trusts the summary),
+`BagReader` walks an MCAP file record by record from the start (it never trusts the summary for
+messages, only borrows the channel definitions it repeats),
 so a bag cut off by a crash or a full disk, or with flipped bytes, still gives everything that
 is intact, like ``ros2 bag reindex`` would: a chunk that fails to decompress or whose CRC does
 not match is skipped, a damaged region is skipped by looking for the next valid chunk, and each
@@ -207,6 +208,7 @@ class BagReader:
 
     def _scan(self, path: Path, mm: mmap.mmap, size: int) -> Iterator[RawRecord]:
         state = _State()
+        summary = self._summary_definitions(mm, size)
         pos = len(MAGIC)
         while True:
             if pos >= size:
@@ -247,9 +249,9 @@ class BagReader:
                 return
             try:
                 if opcode == Opcode.CHUNK:
-                    yield from self._chunk(path, state, mm[start:end], pos)
+                    yield from self._chunk(path, state, summary, mm[start:end], pos)
                 elif opcode == Opcode.MESSAGE:
-                    record = self._message(path, state, mm, start, length, pos)
+                    record = self._message(path, state, summary, mm, start, length, pos)
                     if record is not None:
                         yield record
                 else:
@@ -274,10 +276,10 @@ class BagReader:
             metadata = Metadata.read(stream)
             self.metadata[metadata.name] = metadata.metadata
 
-    def _message(self, path: Path, state: _State, buf: Any, start: int, length: int,
-                 offset: int) -> RawRecord | None:
+    def _message(self, path: Path, state: _State, summary: _State, buf: Any, start: int,
+                 length: int, offset: int) -> RawRecord | None:
         channel_id, _seq, log_time, _publish_time = _message_head.unpack_from(buf, start)
-        channel = state.channels.get(channel_id)
+        channel = state.channels.get(channel_id) or summary.channels.get(channel_id)
         if channel is None:
             if (path, channel_id) not in self._bad_channels:
                 self._bad_channels.add((path, channel_id))
@@ -286,7 +288,8 @@ class BagReader:
             return None
         return RawRecord(channel, log_time, bytes(buf[start + 22:start + length]), offset)
 
-    def _chunk(self, path: Path, state: _State, body: bytes, offset: int) -> Iterator[RawRecord]:
+    def _chunk(self, path: Path, state: _State, summary: _State, body: bytes,
+               offset: int) -> Iterator[RawRecord]:
         chunk = Chunk.read(ReadDataStream(io.BytesIO(body)))
         span = f"messages stamped {chunk.message_start_time} to {chunk.message_end_time}"
         try:
@@ -306,7 +309,7 @@ class BagReader:
             if end > size:
                 break
             if opcode == Opcode.MESSAGE:
-                record = self._message(path, state, data, start, length, offset)
+                record = self._message(path, state, summary, data, start, length, offset)
                 if record is not None:
                     yield record
             else:
@@ -315,6 +318,31 @@ class BagReader:
         if pos != size:
             self._problem(path, f"the chunk at byte {offset} ({span}) ends inside a record: "
                                 "read what came before it")
+
+    def _summary_definitions(self, mm: mmap.mmap, size: int) -> _State:
+        """The schemas and channels the summary repeats, when the file end is intact: they
+        stand in for definitions lost in a damaged part of the data section."""
+        found = _State()
+        footer_at = size - len(MAGIC) - 9 - 20
+        if footer_at < len(MAGIC) or mm[size - len(MAGIC):size] != MAGIC:
+            return found
+        opcode, length = _record_head.unpack_from(mm, footer_at)
+        summary_start, offsets_start = struct.unpack_from("<QQ", mm, footer_at + 9)
+        if opcode != Opcode.FOOTER or length != 20 or not 0 < summary_start < footer_at:
+            return found
+        end = offsets_start if summary_start < offsets_start <= footer_at else footer_at
+        pos = summary_start
+        try:
+            while pos + 9 <= end:
+                opcode, length = _record_head.unpack_from(mm, pos)
+                if pos + 9 + length > end:
+                    break
+                if opcode in (Opcode.SCHEMA, Opcode.CHANNEL):
+                    self._other(found, opcode, mm[pos + 9:pos + 9 + length])
+                pos += 9 + length
+        except Exception:  # a damaged summary: the data section is all there is
+            return _State()
+        return found
 
     @staticmethod
     def _resync(mm: mmap.mmap, pos: int, size: int) -> int | None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import struct
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from mcap.opcode import Opcode
 from mcap.reader import make_reader
 from mcap.summary import Summary
 
@@ -58,6 +60,19 @@ def summary_of(path: Path) -> Summary:
         summary = make_reader(f).get_summary()
     assert summary is not None
     return summary
+
+
+def top_level_offsets(path: Path, opcode: int) -> list[int]:
+    """Where the top-level records with ``opcode`` start in an intact bag."""
+    data, pos, found = path.read_bytes(), 8, []
+    while pos + 9 <= len(data):
+        op, length = struct.unpack_from("<BQ", data, pos)
+        if op == opcode:
+            found.append(pos)
+        if op == Opcode.FOOTER:
+            break
+        pos += 9 + length
+    return found
 
 
 def chunk_offsets(path: Path) -> list[int]:
@@ -167,6 +182,15 @@ class TestCorrupt:
         assert got[-1] == f"hello {COUNT - 1}" and len(got) < COUNT
         assert reader.problems[0].startswith(
             f"{damaged}: unknown record (opcode 0xf9) at byte {offsets[3]}: skipped its ")
+
+    def test_a_lost_channel_record_is_taken_from_the_summary(self, damaged: Path) -> None:
+        channel_at = top_level_offsets(damaged, Opcode.CHANNEL)[0]  # the data section's copy
+        self.poke(damaged, channel_at, 0x00)
+        reader = BagReader(damaged)
+        assert [m.msg.text for m in reader.messages()] == [f"hello {i}" for i in range(COUNT)]
+        assert reader.problems == [
+            f"{damaged}: corrupt at byte {channel_at} (no MCAP record starts there); "
+            f"skipped to the next chunk at byte {chunk_offsets(damaged)[0]}"]
 
     def test_flipped_bytes_everywhere_never_crash(self, damaged: Path) -> None:
         size = damaged.stat().st_size
