@@ -1,11 +1,11 @@
 """Reading bags, whole or damaged.
 
 `BagReader` walks an MCAP file record by record from the start (it never trusts the summary for
-messages, only borrows the channel definitions it repeats),
-so a bag cut off by a crash or a full disk, or with flipped bytes, still gives everything that
-is intact, like ``ros2 bag reindex`` would: a chunk that fails to decompress or whose CRC does
-not match is skipped, a damaged region is skipped by looking for the next valid chunk, and each
-problem is kept in `BagReader.problems` as a sentence naming the file and the byte offset.
+messages, only borrows the channel definitions it repeats), so a bag cut off by a crash or a
+full disk, or with flipped bytes, still gives everything that is intact, like ``ros2 bag
+reindex`` would: a chunk that fails to decompress or whose CRC does not match is skipped, a
+damaged region is skipped by looking for the next valid chunk, and each problem is kept in
+`BagReader.problems` as a sentence naming the file and the byte offset.
 
 Messages decode to their current type by the header's tag; an unknown tag (a type this build no
 longer has) gives the payload as plain msgpack data, and a payload that does not decode gives
