@@ -42,6 +42,7 @@ _message_head = struct.Struct("<HIQQ")
 _KNOWN_OPCODES = {int(op) for op in Opcode}
 _OPCODE_NAMES = {int(op): op.name.lower() for op in Opcode}
 _MIN_CHUNK_BODY = 8 + 8 + 8 + 4 + 4 + 8
+_MAX_CHUNK = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -362,6 +363,8 @@ class BagReader:
 
 
 def _decompress(chunk: Chunk) -> bytes:
+    if chunk.uncompressed_size > _MAX_CHUNK:  # a damaged size must not allocate gigabytes
+        raise ValueError(f"it claims {chunk.uncompressed_size} bytes uncompressed")
     if chunk.compression == "zstd":
         import zstandard
 
