@@ -13,6 +13,7 @@ before stays readable, and `BagWriter.write` raises `BagError` naming the file.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import struct
@@ -278,8 +279,9 @@ class _McapFile:
             DataEnd(data_section_crc=0).write(builder)
             Footer(summary_start=0, summary_offset_start=0, summary_crc=0).write(builder)
             self._write(builder.end() + MAGIC)
-        except OSError:
-            os.ftruncate(self.fd, good_pos)
+        except OSError:  # not even room for the footer: end at the last whole record
+            with contextlib.suppress(OSError):
+                os.ftruncate(self.fd, good_pos)
         finally:
             os.close(self.fd)
             self.fd = -1
