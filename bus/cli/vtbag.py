@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+from bus.address import resolve
 from bus.bag.convert import convert_to_json
 from bus.bag.info import BagInfo, bag_info
 from bus.bag.player import Player
@@ -107,7 +108,7 @@ async def _record_async(args: argparse.Namespace, path: Path, out: Output) -> in
         compression=args.compression, split_size=args.split_size,
         split_duration_s=args.split_duration,
         metadata=recording_metadata(launch_file=args.launch, command=["vtbag", *sys.argv[1:]],
-                                    bus=args.bus or ""),
+                                    bus=resolve(args.bus).url),
     )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
