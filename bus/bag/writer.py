@@ -327,7 +327,7 @@ class BagWriter:
         self.paths: list[Path] = []
         self.message_count = 0
         self.dropped = 0
-        """Messages refused after the disk filled up."""
+        """Messages refused after the bag could not be written any more."""
         self.error: BagError | None = None
         self._channels: dict[tuple[str, str], _ChannelInfo] = {}
         self._channel_ids: dict[tuple[str, str], int] = {}
@@ -405,8 +405,9 @@ class BagWriter:
             readable up to its last complete chunk; later messages are counted in ``dropped``.
         """
         file = self._file
-        if file is None:
-            self.dropped += 1
+        if file is None:  # failed (count what is refused) or closed (stragglers: ignore)
+            if self.error is not None:
+                self.dropped += 1
             return
         try:
             channel_id = self._channel_ids.get((topic, header.type))
