@@ -108,6 +108,9 @@ class RawMessage:
     topic: str
     header: Header
     payload: bytes
+    raw_header: bytes = b""
+    """The header frame exactly as it arrived (bags store it, so fields a newer header adds
+    survive a recording made by an older build)."""
 
 
 @dataclass
@@ -130,12 +133,13 @@ class NodeOptions:
 class Publisher(Generic[M]):
     """Publishes ``msg_type`` on one topic; made by `Node.create_publisher`."""
 
-    def __init__(self, node: Node, msg_type: type[M], topic: str, latched: bool):
+    def __init__(self, node: Node, msg_type: type[M], topic: str, latched: bool,
+                 type_tag: str | None = None):
         self.node = node
         self.msg_type = msg_type
         self.topic = topic
         self.latched = latched
-        self.type_tag = _tag_of(msg_type)
+        self.type_tag = type_tag or _tag_of(msg_type)
         self.seq = 0
         self.stats = p.TopicStats()
         self._topic_frame = topic.encode()
@@ -218,9 +222,11 @@ class Subscription:
     def matches(self, topic: str) -> bool:
         return topic.startswith(self.topic) if self.prefix else topic == self.topic
 
-    def deliver(self, topic: str, header: Header, payload: bytes) -> None:
+    def deliver(
+        self, topic: str, header: Header, payload: bytes, raw_header: bytes = b""
+    ) -> None:
         if self.raw:
-            msg: Any = RawMessage(topic, header, payload)
+            msg: Any = RawMessage(topic, header, payload, raw_header)
         else:
             assert self.decoder is not None
             try:
@@ -519,6 +525,24 @@ class Node:
         self._graph_changed()
         return pub
 
+    def create_raw_publisher(
+        self, topic: str, type_tag: str, *, latched: bool | None = None
+    ) -> Publisher[Any]:
+        """A publisher of payloads already encoded as ``type_tag`` (use its ``publish_raw``):
+        bag playback republishes recorded bytes, even of a type this build does not know."""
+        topic = self.resolve_name(topic)
+        existing = self._publishers.get(topic)
+        if existing is not None:
+            if existing.type_tag != type_tag:
+                raise TypeError(f"{topic} already publishes {existing.type_tag}")
+            return existing
+        pub: Publisher[Any] = Publisher(self, Message, topic,
+                                        _latched(topic) if latched is None else latched,
+                                        type_tag=type_tag)
+        self._publishers[topic] = pub
+        self._graph_changed()
+        return pub
+
     def create_subscription(
         self,
         msg_type: type[M] | type[RawMessage],
@@ -804,7 +828,7 @@ class Node:
                     sub.stats.dropped += header.seq - last - 1
             self._last_seq[key] = header.seq
         for sub in subs:
-            sub.deliver(topic, header, payload)
+            sub.deliver(topic, header, payload, frames[1])
 
     def _drain_control(self) -> None:
         sock = self._control
