@@ -101,7 +101,7 @@ _current_trace: contextvars.ContextVar[Trace | None] = contextvars.ContextVar(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RawMessage:
     """A message not decoded: what tools and the bag recorder subscribe to."""
 
@@ -239,6 +239,11 @@ class Subscription:
         self.stats.bytes += len(payload)
         if self.is_async:
             self._enqueue(msg, header)
+        elif self.raw:  # tools and recorders: they publish nothing derived, so no trace to set
+            try:
+                self.callback(msg, header) if self.wants_header else self.callback(msg)
+            except Exception:
+                self.node._callback_failed(f"subscription {self.topic}")
         else:
             token = _current_trace.set(_trace_of(header))
             try:
