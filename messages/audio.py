@@ -9,7 +9,9 @@ from typing import Literal
 
 from messages.base import Message
 
-__all__ = ["AudioChunk", "AudioFrame", "PhonemeTiming", "Playhead", "SampleFormat", "SpeakerControl"]
+__all__ = [
+    "AudioChunk", "AudioFrame", "PhonemeTiming", "Playhead", "SampleFormat", "SpeakerControl",
+]
 
 SampleFormat = Literal["s16le", "f32le"]
 
@@ -27,7 +29,7 @@ class AudioFrame(Message, tag="audio.AudioFrame"):
 
 
 class PhonemeTiming(Message, tag="audio.PhonemeTiming"):
-    """One phoneme (or viseme) inside a chunk: starts ``start_sample`` samples in, lasts ``samples``."""
+    """One phoneme (or viseme) inside a chunk: from ``start_sample`` on, for ``samples``."""
 
     phoneme: str
     start_sample: int

