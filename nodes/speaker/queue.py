@@ -21,9 +21,9 @@ __all__ = ["Lane", "RequestAudio", "Segment", "SentenceAudio"]
 class Segment:
     """A stretch of one sentence inside an output block.
 
-    ``offset`` and ``frames`` are output frames within the block; ``source_start`` is the
-    sentence sample (at ``source_rate``) heard at ``offset``. ``ends`` says the sentence ends
-    with this segment: played to the end (``finished``) or stopped (``cut``).
+    ``offset`` and ``frames`` are output frames within the block; ``output_start`` is how many
+    output frames of the sentence were played before ``offset``. ``ends`` says the sentence
+    ends with this segment: played to the end (``finished``) or stopped (``cut``).
     """
 
     offset: int
@@ -31,15 +31,19 @@ class Segment:
     persona: str
     request_id: str
     sentence_index: int
-    source_start: int
+    output_start: int
     source_rate: int
     output_rate: int
     text: str = ""
     ends: Literal["", "finished", "cut"] = ""
 
     def source_at(self, frame: int) -> int:
-        """The sentence sample heard ``frame`` output frames into this segment."""
-        return self.source_start + round(frame * self.source_rate / self.output_rate)
+        """The sentence sample (at ``source_rate``) heard ``frame`` frames into this segment."""
+        return round((self.output_start + frame) * self.source_rate / self.output_rate)
+
+    @property
+    def source_start(self) -> int:
+        return self.source_at(0)
 
 
 class SentenceAudio:
@@ -75,9 +79,6 @@ class SentenceAudio:
         taken = np.concatenate(parts) if parts else np.zeros(0, np.float32)
         self.played += len(taken)
         return taken
-
-    def source_sample(self) -> int:
-        return round(self.played * self.source_rate / self.output_rate)
 
 
 class RequestAudio:
@@ -133,7 +134,7 @@ class RequestAudio:
             sentence = self.current()
             if sentence is None:
                 break
-            start = sentence.source_sample()
+            start = sentence.played
             taken = sentence.take(len(out) - position)
             finished = sentence.complete and not sentence.blocks
             if len(taken) or finished:
@@ -159,7 +160,7 @@ class RequestAudio:
         sentence = self.current() if self.started else None
         if sentence is None:
             return np.zeros(0, np.float32), None
-        start = sentence.source_sample()
+        start = sentence.played
         tail = sentence.take(fade_frames)
         tail = tail * np.linspace(1.0, 0.0, len(tail), dtype=np.float32)
         return tail, Segment(0, len(tail), self.persona, self.request_id, sentence.index, start,
