@@ -181,7 +181,7 @@ class TestFishSpeech:
             await synth(url, "Hi.", VoiceSettings(), check_on_start=False)
 
     async def test_missing_reference_file(self, server: str) -> None:
-        with pytest.raises(BackendError, match="fish_speech reference audio /nope.wav"):
+        with pytest.raises(BackendError, match=r"fish_speech reference audio /nope\.wav"):
             await synth(server, "Hi.", VoiceSettings(reference_audio="/nope.wav"))
 
 
