@@ -16,7 +16,14 @@ import numpy as np
 from bus.node import Node, NodeOptions, Trace
 from messages.audio import AudioChunk, PhonemeTiming
 from messages.llm import Cancel, Sentence
-from nodes.tts.backends import BackendError, SynthChunk, TtsBackend, VoiceSettings, load_backend
+from nodes.tts.backends import (
+    BackendError,
+    SynthChunk,
+    TtsBackend,
+    VoiceSettings,
+    join_threads,
+    load_backend,
+)
 from nodes.tts.chunking import chunk_ranges, split_text
 from nodes.tts.ordering import Push, SentenceQueue
 from nodes.tts.phonemes import window
@@ -82,6 +89,7 @@ class TtsNode(Node):
         if self._worker is not None:
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
+        await join_threads()
         for backend in self._backends.values():
             await backend.aclose()
 

@@ -16,7 +16,7 @@ __all__ = ["PRESETS", "VoiceBook", "parse_voices"]
 
 PRESETS: tuple[VoiceSettings, ...] = (
     VoiceSettings(backend="piper", length_scale=1.0, fallback_voice="en-us", pitch=45),
-    VoiceSettings(backend="piper", length_scale=0.85, noise_scale=0.9, noise_w_scale=1.0,
+    VoiceSettings(backend="piper", length_scale=0.8, noise_scale=0.5, noise_w_scale=0.5,
                   fallback_voice="en-us+f3", pitch=70, rate=185),
 )
 """Both on the bundled Piper joe (one speaker only), told apart by pace and variation; on

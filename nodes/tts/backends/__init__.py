@@ -33,6 +33,7 @@ __all__ = [
     "SynthChunk",
     "TtsBackend",
     "VoiceSettings",
+    "join_threads",
     "load_backend",
     "stream_from_thread",
 ]
@@ -141,6 +142,9 @@ Produce = Callable[[Callable[[T], None], Callable[[], bool]], None]
 and gives up as soon as ``stopped()`` is true."""
 
 _END = object()
+_live_threads: set[threading.Thread] = set()
+"""Synthesis threads still running: a cancelled request leaves its thread to finish its
+current step, and a process must not exit under a running inference (onnxruntime aborts)."""
 
 
 async def stream_from_thread(produce: Produce[T], what: str) -> AsyncIterator[T]:
@@ -164,8 +168,12 @@ async def stream_from_thread(produce: Produce[T], what: str) -> AsyncIterator[T]
             put(_END, exc)
         else:
             put(_END)
+        finally:
+            _live_threads.discard(threading.current_thread())
 
-    threading.Thread(target=work, name=what, daemon=True).start()
+    thread = threading.Thread(target=work, name=what, daemon=True)
+    _live_threads.add(thread)
+    thread.start()
     try:
         while True:
             item, exc = await queue.get()
@@ -176,3 +184,11 @@ async def stream_from_thread(produce: Produce[T], what: str) -> AsyncIterator[T]
             yield item
     finally:
         stop.set()
+
+
+async def join_threads(timeout: float = 5.0) -> None:
+    """Wait (up to ``timeout`` seconds) for synthesis threads left running by cancels."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    for thread in list(_live_threads):
+        await asyncio.to_thread(thread.join, max(0.0, deadline - loop.time()))

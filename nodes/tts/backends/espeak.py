@@ -9,7 +9,7 @@ from __future__ import annotations
 import ctypes
 import threading
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 import numpy as np
@@ -64,6 +64,9 @@ class EspeakBackend:
     name = "espeak"
     Settings = EspeakSettings
     _lock = threading.Lock()  # espeak-ng keeps one global synthesiser per process
+    _initialized: ClassVar[dict[tuple[int, str], int]] = {}
+    """(buffer_ms, data_path) -> sample rate: espeak-ng is initialised once per process (a
+    second espeak_Initialize after espeak_Terminate hangs)."""
 
     def __init__(self, settings: EspeakSettings):
         try:
@@ -72,11 +75,19 @@ class EspeakBackend:
             raise BackendError(
                 f"espeak backend needs {LIBRARY}: apt-get install libespeak-ng1 espeak-ng ({exc})"
             ) from None
-        path = settings.data_path.encode() or None
+        key = (settings.buffer_ms, settings.data_path)
         with self._lock:
-            rate = self._lib.espeak_Initialize(
-                _AUDIO_OUTPUT_RETRIEVAL, settings.buffer_ms, path, _INITIALIZE_PHONEME_EVENTS
-            )
+            if self._initialized and key not in self._initialized:
+                raise BackendError(f"espeak-ng is already initialised with {self._initialized}"
+                                   f" in this process; {key} cannot be used as well")
+            rate = self._initialized.get(key, 0)
+            if not rate:
+                rate = self._lib.espeak_Initialize(
+                    _AUDIO_OUTPUT_RETRIEVAL, settings.buffer_ms,
+                    settings.data_path.encode() or None, _INITIALIZE_PHONEME_EVENTS,
+                )
+                if rate > 0:
+                    self._initialized[key] = rate
         if rate <= 0:
             raise BackendError(f"espeak_Initialize failed ({rate}): is espeak-ng-data installed?")
         self.sample_rate = int(rate)
@@ -133,5 +144,4 @@ class EspeakBackend:
             yield item
 
     async def aclose(self) -> None:
-        with self._lock:
-            self._lib.espeak_Terminate()
+        """Nothing to release: the library stays initialised for the process's lifetime."""

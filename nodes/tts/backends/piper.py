@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 
@@ -34,6 +34,10 @@ class PiperBackend:
 
     name = "piper"
     Settings = PiperSettings
+    _loaded: ClassVar[dict[tuple[str, bool], Any]] = {}
+    """Voices loaded in this process, shared by every backend instance (loading patches and
+    compiles the ONNX graph: a second or two each)."""
+    _lock = threading.Lock()
 
     def __init__(self, settings: PiperSettings):
         try:
@@ -42,17 +46,16 @@ class PiperBackend:
             raise BackendError(f"piper backend needs piper-tts and onnx: `uv sync` ({exc})") \
                 from None
         self.settings = settings
-        self._voices: dict[str, Any] = {}
-        self._lock = threading.Lock()
         self.default_model = settings.model_path or _bundled_model()[0]
         self._voice_for(self.default_model, settings.config_path or None)
 
     def _voice_for(self, model: str, config: str | None = None) -> Any:
         """The loaded voice for ``model``, loading it on first use."""
+        key = (model, self.settings.use_cuda)
         with self._lock:
-            voice = self._voices.get(model)
+            voice = self._loaded.get(key)
             if voice is None:
-                voice = self._voices[model] = _load(model, config, self.settings.use_cuda)
+                voice = self._loaded[key] = _load(model, config, self.settings.use_cuda)
             return voice
 
     async def synthesize(self, text: str, voice: VoiceSettings) -> AsyncIterator[SynthChunk]:
@@ -83,7 +86,7 @@ class PiperBackend:
             yield item
 
     async def aclose(self) -> None:
-        self._voices.clear()
+        """Nothing to release: loaded voices stay for the next instance in this process."""
 
 
 def _bundled_model() -> tuple[str, str]:
