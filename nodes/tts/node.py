@@ -57,7 +57,7 @@ class TtsNode(Node):
         self.create_subscription(Cancel, "tts/cancel", self.on_cancel)
         self._backends: dict[str, TtsBackend] = {}
         self._failed: dict[str, str] = {}
-        self._warned: set[tuple[str, str]] = set()
+        self._warned: set[tuple[str, str, str]] = set()
         self._wake = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
         self._speaking: tuple[str, asyncio.Task[None]] | None = None
@@ -171,18 +171,20 @@ class TtsNode(Node):
                 return chunk_index, rate
             except BackendError as exc:
                 self.counters[f"failed_{name}"] += 1
-                self.log.error("TTS backend %s failed on %s/%d: %s", name, sentence.request_id,
-                               sentence.index, exc)
+                self._warn_once(sentence.persona, name, f"it failed on {sentence.request_id}/"
+                                f"{sentence.index}: {exc}", key=str(exc))
                 if chunk_index != sent_before:  # part of it is out: repeating it would stutter
                     return chunk_index, rate
         self.counters["unspoken_pieces"] += 1
         return chunk_index, rate
 
-    def _warn_once(self, persona: str, backend: str, reason: str) -> None:
-        if (persona, backend) not in self._warned:
-            self._warned.add((persona, backend))
-            self.log.error("persona %s: TTS backend %s is unavailable (%s)", persona, backend,
-                           reason)
+    def _warn_once(self, persona: str, backend: str, reason: str, key: str = "") -> None:
+        """Log a backend failure for a persona once per kind of failure (counters count all)."""
+        if (persona, backend, key) not in self._warned:
+            self._warned.add((persona, backend, key))
+            fallback = f"; speaking with {self.fallback}" if self.fallback != backend else ""
+            self.log.error("persona %s: TTS backend %s is unavailable (%s)%s", persona, backend,
+                           reason, fallback)
 
     def _publish(self, sentence: Sentence, synth: SynthChunk, chunk_index: int) -> int:
         pcm = np.asarray(synth.pcm, dtype=np.int16)
