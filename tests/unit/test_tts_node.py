@@ -77,7 +77,7 @@ class TestStreaming:
         for chunk in out:  # phoneme timings lie inside their own chunk
             assert all(p.start_sample + p.samples <= len(chunk.pcm) // 2 for p in chunk.phonemes)
         traces = {(m.sentence_index, h.trace_id) for t, h, m in harness.published
-                  if t == "tts/audio"}
+                  if isinstance(m, AudioChunk)}
         assert traces == {(0, sent.trace_id), (1, sent_too.trace_id)}  # chains stay traceable
 
     async def test_long_sentence_is_split(self) -> None:
