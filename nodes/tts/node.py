@@ -48,7 +48,7 @@ class TtsNode(Node):
         self.chunk_ms = self.declare_parameter("chunk_ms", 40.0, "audio per tts/audio chunk")
         self.max_chars = self.declare_parameter("max_chars", 160, "longest piece synthesised")
         self.first_max_chars = self.declare_parameter(
-            "first_max_chars", 60, "longest first piece of a reply (0: as max_chars)")
+            "first_max_chars", 40, "longest first piece of a reply (0: as max_chars)")
         self.voices = VoiceBook(parse_voices(voices), default_backend)
         self.queue: SentenceQueue[tuple[Sentence, Trace | None]] = SentenceQueue()
         self.audio = self.create_publisher(AudioChunk, "tts/audio")
