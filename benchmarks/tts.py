@@ -23,21 +23,18 @@ import asyncio
 import json
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bus.testing import BusProcess, NodeProcess, Probe  # noqa: E402
-from messages.audio import AudioChunk, Playhead  # noqa: E402
-from messages.llm import Cancel, Sentence  # noqa: E402
-from nodes.speaker.pulse import Capture, PulseServer, PulseUnavailable  # noqa: E402
-from nodes.speaker.resample import resample  # noqa: E402
-from nodes.tts.backends import VoiceSettings, load_backend  # noqa: E402
+from bus.testing import BusProcess, NodeProcess, Probe
+from messages.audio import AudioChunk, Playhead
+from messages.llm import Cancel, Sentence
+from nodes.speaker.pulse import Capture, PulseServer, PulseUnavailable
+from nodes.speaker.resample import resample
+from nodes.tts.backends import VoiceSettings, load_backend
 
 RATE = 48000
 SENTENCES = [
