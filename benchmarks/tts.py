@@ -24,6 +24,7 @@ import json
 import os
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,12 @@ def synth_rtf(kind: str) -> float:
     return elapsed / audio
 
 
+def heard(request_id: str, state: str, after_s: float = 0.0) -> Callable[[Playhead], bool]:
+    """A playhead test: ``request_id`` in ``state``, at least ``after_s`` into the sentence."""
+    return lambda m: (m.request_id == request_id and m.state == state
+                      and m.sample >= after_s * m.sample_rate)
+
+
 def locate(recording: np.ndarray, reference: np.ndarray) -> int:
     """Where ``reference`` starts in ``recording`` (cross-correlation peak)."""
     size = 1 << int(np.ceil(np.log2(len(recording) + len(reference))))
@@ -89,11 +96,10 @@ async def measure_node(kind: str, bus_url: str, capture: Capture | None) -> dict
             rid = f"{kind}-{i}"
             sent = probe.publish("llm/sentence", Sentence(request_id=rid, persona="a", index=0,
                                                           text=text, final=True))
-            await probe.wait_for("audio/playhead", timeout=30, where=lambda m, r=rid: (
-                m.request_id == r and m.state == "playing" and m.sample > 0.4 * m.sample_rate))
+            await probe.wait_for("audio/playhead", timeout=30,
+                                 where=heard(rid, "playing", after_s=0.4))
             cancels[rid] = probe.publish("llm/cancel", Cancel(request_id=rid)).stamp_ns
-            await probe.wait_for("audio/playhead", timeout=10, where=lambda m, r=rid: (
-                m.request_id == r and m.state == "cut"))
+            await probe.wait_for("audio/playhead", timeout=10, where=heard(rid, "cut"))
             first_chunk = min(h.stamp_ns for h, m in chunks if m.request_id == rid)
             playing: list[Playhead] = [m for _, m in heads
                                        if m.request_id == rid and m.state == "playing"]
