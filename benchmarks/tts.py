@@ -78,6 +78,9 @@ def locate(recording: np.ndarray, reference: np.ndarray) -> int:
     size = 1 << int(np.ceil(np.log2(len(recording) + len(reference))))
     spectrum = np.fft.rfft(recording, size) * np.conj(np.fft.rfft(reference, size))
     correlation = np.fft.irfft(spectrum, size)[: len(recording) - len(reference) + 1]
+    energy = np.concatenate([[0.0], np.cumsum(recording.astype(np.float64) ** 2)])
+    window = energy[len(reference):] - energy[: len(energy) - len(reference)]
+    correlation[window < 0.25 * float(np.sum(reference.astype(np.float64) ** 2))] = 0.0
     return int(np.argmax(correlation))
 
 
