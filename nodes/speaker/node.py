@@ -132,10 +132,12 @@ class SpeakerNode(Node):
     def stop(self, request_id: str) -> None:
         if self.mixer.cancel(request_id):
             self.counters["stopped"] += 1
-        if not request_id:
-            self._resamplers.clear()
+        for key in [k for k in self._resamplers if request_id in ("", k[0])]:
+            del self._resamplers[key]
 
     def publish_playhead(self) -> None:
+        if self.output is not None and self.output.underflows:
+            self.counters["underflows"] = self.output.underflows
         for heard in self.timeline.poll(time.time_ns()):
             self.playhead.publish(Playhead(
                 persona=heard.persona, request_id=heard.request_id,

@@ -39,6 +39,8 @@ class AudioOutput(Protocol):
     latency_s: float
     """Nominal time from a block's hand-over to its first frame being heard."""
     description: str
+    underflows: int
+    """Blocks the device wanted before we had them ready (heard as a gap)."""
 
     def start(self, pull: Pull, report: Report) -> None: ...
 
@@ -127,6 +129,7 @@ class WavOutput:
         self.idle_close_s = idle_close_s
         self.latency_s = 0.0
         self.description = f"WAV files in {folder}"
+        self.underflows = 0
         self.files: list[Path] = []
         self._writer: wave.Wave_write | None = None
         self._silent_blocks = 0

@@ -6,6 +6,7 @@ Also the WAV fallback, when there is no sound device."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import wave
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -58,6 +59,33 @@ def locate(recording: np.ndarray, reference: np.ndarray) -> tuple[int, float]:
     return offset, float(normalised[offset])
 
 
+def heard_pieces(recording: np.ndarray, reference: np.ndarray, piece_s: float = 0.2
+                 ) -> list[tuple[int, int]]:
+    """(position in ``reference``, position in ``recording``) of each voiced piece of
+    ``reference`` found in the recording. Pieces, not the whole: on a loaded machine the
+    device may underrun, which inserts a gap and shifts the rest of the sentence."""
+    size = int(RATE * piece_s)
+    fft_size = 1 << int(np.ceil(np.log2(len(recording) + size)))
+    spectrum = np.fft.rfft(recording, fft_size)
+    energy = np.concatenate([[0.0], np.cumsum(recording.astype(np.float64) ** 2)])
+    window = energy[size:] - energy[: len(energy) - size]
+    found, voiced = [], 0
+    for start in range(0, len(reference) - size + 1, size):
+        piece = reference[start:start + size]
+        piece_energy = float(np.sum(piece.astype(np.float64) ** 2))
+        if np.sqrt(piece_energy / size) < 0.02:
+            continue  # a pause: matches any silence
+        voiced += 1
+        correlation = np.fft.irfft(spectrum * np.conj(np.fft.rfft(piece, fft_size)), fft_size)
+        match = correlation[: len(window)] / np.sqrt(np.maximum(window, 1e-12) * piece_energy)
+        match[window < 0.25 * piece_energy] = 0.0
+        offset = int(np.argmax(match))
+        if match[offset] > 0.9:
+            found.append((start, offset))
+    assert voiced and len(found) >= 0.8 * voiced, f"only {len(found)} of {voiced} pieces heard"
+    return found
+
+
 def last_sound(recording: np.ndarray, threshold: float = 0.01) -> int:
     """The frame after the last one louder than ``threshold``."""
     loud = np.flatnonzero(np.abs(recording) > threshold)
@@ -98,14 +126,14 @@ class TestPlayback:
             await asyncio.sleep(0.3)
         recording = capture.stop()
         sent = [m for _, m in chunks]
-        found = {}
+        spans = []
         for request_id, index in (("A", 0), ("A", 1), ("B", 0)):
-            reference = sentence_audio(sent, request_id, index)
-            offset, match = locate(recording, reference)
-            assert match > 0.95, f"{request_id}/{index} not heard (correlation {match:.2f})"
-            found[(request_id, index)] = (offset, offset + len(reference))
-        a0, a1, b0 = found[("A", 0)], found[("A", 1)], found[("B", 0)]
-        assert a0[1] <= a1[0] + 48 and a1[1] <= b0[0] + 48  # in order, never overlapping
+            pieces = heard_pieces(recording, sentence_audio(sent, request_id, index))
+            offsets = [offset for _, offset in pieces]
+            assert offsets == sorted(offsets), f"{request_id}/{index} heard out of order"
+            spans.append((min(offsets), max(offsets)))
+        for before, after in itertools.pairwise(spans):
+            assert before[1] < after[0]  # in order, never overlapping
         assert [(h.request_id, h.sentence_index) for h in heads] == [("A", 0), ("A", 1),
                                                                      ("B", 0)]
         for head in heads:  # the playhead reached each sentence's very end
@@ -131,8 +159,7 @@ class TestPlayback:
         recording = capture.stop()
         sent = [m for _, m in chunks]
         full = sentence_audio(sent, "R", 0)
-        start, match = locate(recording, full[: RATE // 2])
-        assert match > 0.95
+        start = min(offset - position for position, offset in heard_pieces(recording, full[:RATE]))
         played = last_sound(recording) - start
         assert played <= len(full) + RATE // 100  # nothing after what the TTS had sent
         assert not any(m.state == "finished" for _, m in playheads)  # cut, not finished
@@ -169,4 +196,4 @@ class TestWavFallback:
             written = np.frombuffer(wav.readframes(wav.getnframes()), np.int16) / 32768
         reference = sentence_audio([m for _, m in chunks], "W", 0)
         offset, match = locate(written.astype(np.float32), reference)
-        assert match > 0.99 and offset < RATE // 10
+        assert match > 0.99 and offset < RATE // 10  # a file has no underruns: all of it
