@@ -29,7 +29,12 @@ class AudioFrame(Message, tag="audio.AudioFrame"):
 
 
 class PhonemeTiming(Message, tag="audio.PhonemeTiming"):
-    """One phoneme (or viseme) inside a chunk: from ``start_sample`` on, for ``samples``."""
+    """One phoneme (or viseme) inside a chunk: from ``start_sample`` on, for ``samples``.
+
+    ``phoneme`` is IPA: one character each from Piper (stress marks ``ˈ`` included, ``" "``
+    between words, ``^``/``$`` at the start and end of a piece); a whole phoneme each from
+    espeak-ng (``oʊ``), ``" "`` for its pauses.
+    """
 
     phoneme: str
     start_sample: int

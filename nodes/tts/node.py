@@ -126,7 +126,9 @@ class TtsNode(Node):
         kind = settings.pop("kind", name)
         try:
             backend = await asyncio.to_thread(load_backend, kind, settings)
-        except BackendError as exc:
+        except Exception as exc:  # BackendError, or a backend's own bug: never the node's end
+            if not isinstance(exc, BackendError):
+                exc = BackendError(f"{type(exc).__name__}: {exc}")
             self._failed[name] = str(exc)
             using = f"; personas on it speak with {self.fallback}" if self.fallback else ""
             self.log.error("TTS backend %s failed to load: %s%s", name, exc, using)

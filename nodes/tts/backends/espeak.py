@@ -1,7 +1,8 @@
 """espeak-ng through ``libespeak-ng.so.1``: robotic, needs no weights, streams in ~10 ms.
 
 The library calls back with blocks of samples and events; phoneme events carry the sample at
-which each phoneme starts. Its state is global to the process, so one synthesis runs at a time.
+which each phoneme starts and its IPA name (``oʊ``, ``ð``; pauses become ``" "``). Its state
+is global to the process, so one synthesis runs at a time.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ __all__ = ["EspeakBackend", "EspeakSettings"]
 LIBRARY = "libespeak-ng.so.1"  # ctypes.util.find_library misses it: load the soname
 _AUDIO_OUTPUT_RETRIEVAL = 1
 _INITIALIZE_PHONEME_EVENTS = 0x0001
+_INITIALIZE_PHONEME_IPA = 0x0002  # phoneme names in IPA, as Piper's
 _CHARS_UTF8 = 1
 _EVENT_LIST_TERMINATED = 0
 _EVENT_PHONEME = 7
@@ -84,7 +86,8 @@ class EspeakBackend:
             if not rate:
                 rate = self._lib.espeak_Initialize(
                     _AUDIO_OUTPUT_RETRIEVAL, settings.buffer_ms,
-                    settings.data_path.encode() or None, _INITIALIZE_PHONEME_EVENTS,
+                    settings.data_path.encode() or None,
+                    _INITIALIZE_PHONEME_EVENTS | _INITIALIZE_PHONEME_IPA,
                 )
                 if rate > 0:
                     self._initialized[key] = rate
@@ -117,7 +120,8 @@ class EspeakBackend:
                 i = 0
                 while event[i].type != _EVENT_LIST_TERMINATED:
                     if event[i].type == _EVENT_PHONEME:
-                        phoneme = event[i].id.string.decode(errors="replace")
+                        # a pause has no name: call it a word gap, as Piper does
+                        phoneme = event[i].id.string.decode(errors="replace") or " "
                         start = max(event[i].sample, events[-1][1] if events else 0)
                         events.append((phoneme, start))
                     i += 1
