@@ -57,8 +57,8 @@ class VoiceBook:
         voice = self._assigned.get(persona)
         if voice is None:
             preset = self.presets[len(self._assigned) % len(self.presets)]
-            backend = preset.backend if self.default_backend == "piper" else self.default_backend
-            voice = self._assigned[persona] = msgspec.structs.replace(preset, backend=backend)
+            voice = self._assigned[persona] = msgspec.structs.replace(
+                preset, backend=self.default_backend)
         return voice
 
     def fallback(self, persona: str, backend: str) -> VoiceSettings:
