@@ -144,7 +144,9 @@ class TtsNode(Node):
             pieces = split_text(text, self.max_chars, first) if text else []
             chunk_index, rate = 0, 0
             for piece in pieces:
-                chunk_index, rate = await self._speak_piece(sentence, piece, voice, chunk_index)
+                chunk_index, piece_rate = await self._speak_piece(sentence, piece, voice,
+                                                                  chunk_index)
+                rate = piece_rate or rate
             self.audio.publish(AudioChunk(
                 persona=sentence.persona, request_id=sentence.request_id,
                 sentence_index=sentence.index, chunk_index=chunk_index, pcm=b"",
@@ -171,7 +173,7 @@ class TtsNode(Node):
                     chunk_index = self._publish(sentence, synth, chunk_index)
                     rate = synth.sample_rate
                 return chunk_index, rate
-            except BackendError as exc:
+            except Exception as exc:  # BackendError, or a backend's own bug: the show goes on
                 self.counters[f"failed_{name}"] += 1
                 self._warn_once(sentence.persona, name, f"it failed on {sentence.request_id}/"
                                 f"{sentence.index}: {exc}", key=str(exc))
