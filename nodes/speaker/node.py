@@ -69,22 +69,33 @@ class SpeakerNode(Node):
                 if block.segments:
                     loop.call_soon_threadsafe(self.timeline.add, audible_ns, block.segments)
 
-            self.output.start(self._pull, report)
+            try:
+                self.output.start(self._pull, report)
+            except OutputError as exc:  # listed, but would not open (e.g. no PulseAudio running)
+                self.log.warning("%s: writing WAV files instead", exc)
+                self.output = self._wav_output()
+                self.output.start(self._pull, report)
             self.log.info("playing on %s at %d Hz, latency %.1f ms", self.output.description,
                           self.sample_rate, self.output.latency_s * 1000)
 
+    def _block_frames(self) -> int:
+        return max(1, int(self.sample_rate * self.block_ms / 1000))
+
     def _open_output(self) -> AudioOutput:
-        block = max(1, int(self.sample_rate * self.block_ms / 1000))
         if self.device not in WAV_DEVICES:
             try:
                 return SoundDeviceOutput(
                     self.device, sample_rate=self.sample_rate, channels=self.channels,
-                    block_frames=block, pulse_sink=self.pulse_sink,
+                    block_frames=self._block_frames(), pulse_sink=self.pulse_sink,
                     latency=self.latency_ms / 1000 if self.latency_ms > 0 else "low",
                 )
             except OutputError as exc:
                 self.log.warning("no sound device (%s): writing WAV files instead", exc)
-        return WavOutput(self._wav_folder(), sample_rate=self.sample_rate, block_frames=block)
+        return self._wav_output()
+
+    def _wav_output(self) -> WavOutput:
+        return WavOutput(self._wav_folder(), sample_rate=self.sample_rate,
+                         block_frames=self._block_frames())
 
     def _wav_folder(self) -> Path:
         base = self.run_dir or os.environ.get("VT_RUN_DIR", "")

@@ -97,3 +97,13 @@ class TestSpeakerNode:
                                                parameters={"device": "wav"}))
         assert node._wav_folder() == tmp_path / "run" / "speaker"
         await node.close()
+
+    async def test_device_that_will_not_open_falls_back_to_wav(
+            self, tmp_path: Path, monkeypatch: Any) -> None:
+        monkeypatch.setenv("PULSE_SERVER", f"unix:{tmp_path}/no-such-server")
+        async with running(tmp_path, device="pulse") as harness:
+            warnings = [e.message for e in harness.messages("system/log")]
+            assert any("writing WAV files instead" in w for w in warnings), warnings
+            for chunk in tone_chunks("r", 0.1):
+                harness.feed("tts/audio", chunk)
+            await wait_until(lambda: heads(harness, "finished"), 5, what="the sentence's end")
