@@ -41,6 +41,7 @@ TOPICS: dict[str, Topic] = {
     "llm/done": Topic(llm.LlmDone, description="end of a reply, cut off or not"),
     "llm/tool_call": Topic(llm.ToolCall, description="a function call the model made"),
     "tts/audio": Topic(audio.AudioChunk, description="synthesised speech in chunks"),
+    "tts/cancel": Topic(llm.Cancel, description="drop a request's queued and current speech"),
     "audio/playhead": Topic(audio.Playhead, description="what is audible now"),
     "audio/control": Topic(audio.SpeakerControl, description="silence the speaker"),
     "memory/turn": Topic(memory.ConversationTurn, description="finished turns, as heard"),
