@@ -26,7 +26,8 @@ __all__ = ["Encoder", "FactMemory", "MemoryBank"]
 log = logging.getLogger(__name__)
 
 REPLAY_BATCH = 256
-REBUILD_HINT = "python -m nodes.memory -p store_path:={path} -p rebuild:=true"
+REBUILD_HINT = ("rebuild it from the journal {journal}: python -m nodes.memory "
+                "-p store_path:={folder} -p rebuild:=true (the old store is kept beside it)")
 
 
 class Encoder(Protocol):
@@ -83,7 +84,7 @@ class MemoryBank:
         settings = chroma or ChromaSettings(path=str(folder / "chroma"))
         embedded = not settings.host
         store_dir = Path(settings.path)
-        hint = REBUILD_HINT.format(path=folder)
+        hint = REBUILD_HINT.format(journal=self.journal.path, folder=folder)
         if rebuild:
             if embedded and store_dir.exists():
                 aside = store_dir.with_name(f"{store_dir.name}.replaced-{time.time_ns()}")
@@ -93,12 +94,12 @@ class MemoryBank:
         elif embedded and self.journal.entries and not (store_dir / "chroma.sqlite3").exists():
             raise StoreError(
                 f"memory store {store_dir} is missing but the journal {self.journal.path} holds "
-                f"{self.journal.entries} entries; rebuild the store from it: {hint}"
+                f"{self.journal.entries} entries; {hint}"
             )
         try:
             store = ChromaStore(settings)
         except StoreError as exc:
-            raise StoreError(f"{exc} [{hint}]") from exc.__cause__
+            raise StoreError(f"{exc}; {hint}") from exc.__cause__
         self.store: MemoryStore = store
         self.facts: FactMemory | None = facts(store.client) if facts is not None else None
         self._behind = False
@@ -189,8 +190,8 @@ class MemoryBank:
             log.warning("memory store %s holds %d memories, the journal %d: replaying the whole "
                         "journal", self.folder, stored, len(ids))
             start = 0
-        if start < self.journal.size:
-            replayed = self._replay(start)
+        replayed = self._replay(start) if start < self.journal.size else 0
+        if replayed:
             log.info("replayed %d journal entries into the memory store", replayed)
         if forgotten:  # a forget was interrupted: finish it (deleting twice is harmless)
             for viewer in forgotten:

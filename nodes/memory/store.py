@@ -115,15 +115,17 @@ class ChromaStore:
             )
             self.collection.count()
         except Exception as exc:
+            # chroma caches a client per folder, the failed one too: drop it so that a later
+            # open (after a rebuild) starts afresh
+            from chromadb.api.client import SharedSystemClient
+
+            SharedSystemClient.clear_system_cache()
             if settings.host:
                 raise StoreError(f"{where} is unreachable or refused us ({exc}); start it "
                                  "(`chroma run --path FOLDER`) or clear the chroma_host "
                                  "parameter to use the embedded store") from exc
-            raise StoreError(
-                f"{where} cannot be opened, it looks corrupt ({type(exc).__name__}: {exc}); "
-                "rebuild it from the journal: python -m nodes.memory -p rebuild:=true "
-                "(the damaged folder is kept beside it)"
-            ) from exc
+            raise StoreError(f"{where} cannot be opened, it looks corrupt "
+                             f"({type(exc).__name__}: {exc})") from exc
 
     def upsert(self, records: Sequence[MemoryRecord], embeddings: np.ndarray) -> None:
         if not records:
