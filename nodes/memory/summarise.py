@@ -22,7 +22,7 @@ __all__ = ["Conversations", "central_indices", "summary_of"]
 MAX_QUOTE_CHARS = 160
 
 
-def central_indices(embeddings: np.ndarray, count: int, *, redundancy: float = 0.5) -> list[int]:
+def central_indices(embeddings: np.ndarray, count: int, *, redundancy: float = 1.0) -> list[int]:
     """Indices of the ``count`` rows most representative of ``embeddings``, ascending.
 
     Each pick maximises similarity to the centroid minus ``redundancy`` times its highest
