@@ -20,13 +20,15 @@ from nodes.memory.records import MemoryRecord
 __all__ = ["Conversations", "central_indices", "summary_of"]
 
 MAX_QUOTE_CHARS = 160
+NEAR_DUPLICATE = 0.95
+"""Cosine similarity above which two turns say the same thing (one is enough)."""
 
 
-def central_indices(embeddings: np.ndarray, count: int, *, redundancy: float = 1.0) -> list[int]:
+def central_indices(embeddings: np.ndarray, count: int, *, redundancy: float = 0.5) -> list[int]:
     """Indices of the ``count`` rows most representative of ``embeddings``, ascending.
 
     Each pick maximises similarity to the centroid minus ``redundancy`` times its highest
-    similarity to a row already picked.
+    similarity to a row already picked; a near duplicate of a picked row comes last.
     """
     rows = len(embeddings)
     if rows <= count:
@@ -36,8 +38,9 @@ def central_indices(embeddings: np.ndarray, count: int, *, redundancy: float = 1
     similarity = embeddings @ embeddings.T
     chosen: list[int] = []
     for _ in range(count):
-        penalty = similarity[:, chosen].max(axis=1) if chosen else np.zeros(rows)
-        score = relevance - redundancy * penalty
+        closest = similarity[:, chosen].max(axis=1) if chosen else np.zeros(rows)
+        score = relevance - redundancy * closest
+        score[closest > NEAR_DUPLICATE] -= 2.0  # below any distinct row (scores are in [-2, 1])
         score[chosen] = -np.inf
         chosen.append(int(np.argmax(score)))
     return sorted(chosen)

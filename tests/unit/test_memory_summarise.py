@@ -22,10 +22,13 @@ def turn(i: int, viewer: str = "twitch:1", stream: str = "s1", persona: str = "n
 
 class TestCentralIndices:
     def test_picks_the_central_ones_in_order(self) -> None:
-        rows = np.stack([unit(1, 0, 0), unit(0.9, 0.1, 0), unit(0, 0, 1), unit(0.8, 0.2, 0.1)])
-        picked = central_indices(rows, 2)
-        assert picked == sorted(picked)
-        assert 2 not in picked  # the outlier
+        # four turns on one topic, each a little different, and one off-topic line (row 2)
+        rows = np.stack([unit(1, 0.3, 0, 0), unit(1, -0.3, 0, 0), unit(0, 0, 0, 1),
+                         unit(1, 0, 0.3, 0), unit(1, 0, -0.3, 0)])
+        for count in (1, 2, 3):
+            picked = central_indices(rows, count)
+            assert picked == sorted(picked) and len(picked) == count
+            assert 2 not in picked
 
     def test_redundancy_penalty_avoids_duplicates(self) -> None:
         same = unit(1, 0.1, 0)
