@@ -76,12 +76,15 @@ class MemoryNode(Node):
         self.max_k = self.declare_parameter("max_k", 50, "most results one search returns")
         self.forget_command = self.declare_parameter("forget_command", "!forget",
                                                      "chat command that forgets a viewer")
+        blas_threads = self.declare_parameter(
+            "encoder_threads", 1, "BLAS threads for embeddings (0 = numpy's default)",
+            read_only=True)
         every = self.declare_parameter("summary_turns", 12, "turns per episodic summary")
         idle_s = self.declare_parameter("summary_idle_s", 120.0,
                                         "summarise a conversation quiet this long (s)")
 
         folder = Path(store_path) if store_path else default_store_path()
-        self.encoder = MiniLmEncoder()
+        self.encoder = MiniLmEncoder(blas_threads=blas_threads)
         chroma = ChromaSettings(path=str(folder / "chroma"), host=chroma_host,
                                 port=chroma_port, collection=collection)
         self.bank = MemoryBank(folder, self.encoder, chroma=chroma, rebuild=rebuild,
