@@ -13,10 +13,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from nodes.memory.index import VectorIndex
 from nodes.memory.journal import Entry, Forget, Journal, Remember
 from nodes.memory.records import MemoryRecord
 from nodes.memory.store import ChromaSettings, ChromaStore, MemoryStore, StoreError
@@ -67,6 +68,9 @@ class MemoryBank:
     facts:
         Makes the optional fact memory (Mem0) from the store's Chroma client; it is searched
         and forgotten together with the bank.
+    search_backend:
+        ``memory``: exact search in an in-process `VectorIndex` loaded from the journal (see
+        `nodes.memory.index` for why); ``chroma``: Chroma's filtered query.
 
     Raises
     ------
@@ -76,7 +80,11 @@ class MemoryBank:
     """
 
     def __init__(self, folder: Path, encoder: Encoder, *, chroma: ChromaSettings | None = None,
-                 rebuild: bool = False, facts: Callable[[Any], FactMemory] | None = None):
+                 rebuild: bool = False, facts: Callable[[Any], FactMemory] | None = None,
+                 search_backend: Literal["memory", "chroma"] = "memory"):
+        if search_backend not in ("memory", "chroma"):
+            raise ValueError(f"search_backend must be 'memory' or 'chroma', "
+                             f"got {search_backend!r}")
         self.folder = folder
         self.encoder = encoder
         self._lock = threading.Lock()
@@ -104,6 +112,7 @@ class MemoryBank:
         self.facts: FactMemory | None = facts(store.client) if facts is not None else None
         self._behind = False
         self._recover(full=rebuild)
+        self.index = self._load_index() if search_backend == "memory" else None
 
     # ------------------------------------------------------------------ writing
 
@@ -120,6 +129,8 @@ class MemoryBank:
         with self._lock:
             self._catch_up()
             self.journal.append(entries)
+            if self.index is not None:  # the index mirrors the journal, even if the store fails
+                self.index.upsert(records, embeddings)
             self._apply(records, embeddings)
         return embeddings
 
@@ -134,6 +145,8 @@ class MemoryBank:
             self._catch_up()
             self.journal.append([Forget(viewer)])
             removed = self.store.delete_viewer(viewer)
+            if self.index is not None:
+                self.index.delete_viewer(viewer)
             if self.facts is not None:
                 removed += self.facts.forget(viewer)
             self._compact()
@@ -161,7 +174,8 @@ class MemoryBank:
                viewer: str = "") -> list[tuple[MemoryRecord, float]]:
         """The ``k`` memories most relevant to ``query``, best first (cosine similarity)."""
         embedding = self.encoder.encode([query])[0]
-        hits = self.store.search(embedding, k, persona=persona, viewer=viewer)
+        searched = self.index if self.index is not None else self.store
+        hits = searched.search(embedding, k, persona=persona, viewer=viewer)
         if self.facts is not None:
             hits += self.facts.search(query, k, persona=persona, viewer=viewer)
             hits.sort(key=lambda hit: hit[1], reverse=True)
@@ -200,6 +214,24 @@ class MemoryBank:
                     self.facts.forget(viewer)
             self._compact()
         self.journal.mark_applied(self.journal.size)
+
+    def _load_index(self) -> VectorIndex:
+        index = VectorIndex(self.encoder.dimension)
+        batch: list[Remember] = []
+
+        def flush() -> None:
+            vectors = np.stack([np.frombuffer(e.embedding, dtype=np.float32) for e in batch])
+            index.upsert([e.record for e in batch], vectors)
+            batch.clear()
+
+        for _, entry in self.journal.read():
+            if isinstance(entry, Remember):  # forgets were compacted away by _recover
+                batch.append(entry)
+                if len(batch) >= REPLAY_BATCH:
+                    flush()
+        if batch:
+            flush()
+        return index
 
     def _replay(self, start: int) -> int:
         batch: list[Remember] = []

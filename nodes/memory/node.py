@@ -73,6 +73,10 @@ class MemoryNode(Node):
             read_only=True)
         llm_model = self.declare_parameter("llm_model", "", "model name at llm_url",
                                            read_only=True)
+        search_backend = self.declare_parameter(
+            "search_backend", "memory",
+            "'memory' (exact, in-process, loaded from the journal) or 'chroma' (its query)",
+            read_only=True)
         self.max_k = self.declare_parameter("max_k", 50, "most results one search returns")
         self.forget_command = self.declare_parameter("forget_command", "!forget",
                                                      "chat command that forgets a viewer")
@@ -88,7 +92,8 @@ class MemoryNode(Node):
         chroma = ChromaSettings(path=str(folder / "chroma"), host=chroma_host,
                                 port=chroma_port, collection=collection)
         self.bank = MemoryBank(folder, self.encoder, chroma=chroma, rebuild=rebuild,
-                               facts=self._fact_factory(facts, folder, llm_url, llm_model))
+                               facts=self._fact_factory(facts, folder, llm_url, llm_model),
+                               search_backend=search_backend)
         self.log.info("memory store %s: %d memories", folder, self.bank.count())
         self.conversations = Conversations(every=every, idle_s=idle_s)
         self.viewers = ViewerDirectory()

@@ -46,9 +46,11 @@ def folder(tmp_path: Path) -> Iterator[Path]:
     SharedSystemClient.clear_system_cache()  # each test's store is its own
 
 
-@pytest.fixture
-def bank(folder: Path, encoder: MiniLmEncoder) -> Iterator[MemoryBank]:
-    bank = MemoryBank(folder, encoder)
+# every search test runs on both search paths: the in-memory index and Chroma's query
+@pytest.fixture(params=["memory", "chroma"])
+def bank(folder: Path, encoder: MiniLmEncoder, request: pytest.FixtureRequest,
+         ) -> Iterator[MemoryBank]:
+    bank = MemoryBank(folder, encoder, search_backend=request.param)
     bank.remember(FACTS)
     yield bank
     bank.close()
@@ -186,6 +188,11 @@ class TestRecovery:
         rebuilt = MemoryBank(folder, encoder, rebuild=True)
         assert rebuilt.count() == len(FACTS)
         rebuilt.close()
+
+    def test_unknown_search_backend_refused(self, folder: Path,
+                                            encoder: MiniLmEncoder) -> None:
+        with pytest.raises(ValueError, match="search_backend must be 'memory' or 'chroma'"):
+            MemoryBank(folder, encoder, search_backend="faiss")  # type: ignore[arg-type]
 
     def test_fresh_folder_starts_empty(self, folder: Path, encoder: MiniLmEncoder) -> None:
         bank = MemoryBank(folder, encoder)
