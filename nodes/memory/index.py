@@ -86,10 +86,7 @@ class VectorIndex:
             scores = scores[rows]
         else:
             scores = self._vectors[rows] @ query
-        if rows.size > k:
-            best = np.argpartition(-scores, k - 1)[:k]
-        else:
-            best = np.arange(rows.size)
+        best = np.argpartition(-scores, k - 1)[:k] if rows.size > k else np.arange(rows.size)
         best = best[np.argsort(-scores[best], kind="stable")]
         hits = []
         for i in best:

@@ -67,7 +67,7 @@ class TestChanges:
 
     def test_delete_viewer(self, filled: tuple[VectorIndex, list[MemoryRecord],
                                                np.ndarray]) -> None:
-        index, records, vectors = filled
+        index, _, vectors = filled
         assert index.delete_viewer("twitch:1") == 100
         assert index.count() == 200
         hits = index.search(vectors[1], 300)
