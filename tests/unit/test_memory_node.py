@@ -151,10 +151,10 @@ class TestSearch:
     # (k asked, results at most): k is capped by max_k and never negative
     @pytest.mark.parametrize(("k", "most"), [(0, 0), (-3, 0), (2, 2), (10_000, 50)])
     async def test_k_limits(self, harness: NodeHarness, k: int, most: int) -> None:
-        harness.feed("chat/message", chat("one"))
-        harness.feed("chat/message", chat("two", msg_id="m2"))
-        harness.feed("chat/message", chat("three", msg_id="m3"))
-        await stored(harness, "chat:twitch:m3")
+        # three viewers, so that no conversation reaches summary_turns and adds a summary
+        for i, word in enumerate(["one", "two", "three"]):
+            harness.feed("chat/message", chat(word, user_id=f"{i}", msg_id=f"m{i}"))
+        await stored(harness, "chat:twitch:m0", "chat:twitch:m1", "chat:twitch:m2")
         hits = (await search(harness, "numbers", k=k)).hits
         assert len(hits) == min(most, 3)
 
