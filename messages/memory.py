@@ -71,6 +71,8 @@ class MemoryHit(Message, tag="memory.MemoryHit"):
     stream: str = ""
     stamp_ns: int = 0
     source_turn: str = ""
+    cut_off: bool = False
+    """The turn was interrupted: ``text`` is what was heard before the cut."""
 
 
 class MemoryResults(Message, tag="memory.MemoryResults"):

@@ -172,7 +172,8 @@ class MemoryNode(Node):
                                        persona=query.persona, viewer=query.viewer)
         return MemoryResults(hits=[
             MemoryHit(text=r.text, score=score, kind=r.kind, persona=r.persona, viewer=r.viewer,
-                      stream=r.stream, stamp_ns=r.stamp_ns, source_turn=r.source_turn)
+                      stream=r.stream, stamp_ns=r.stamp_ns, source_turn=r.source_turn,
+                      cut_off=r.cut_off)
             for r, score in hits
         ])
 

@@ -63,8 +63,8 @@ class TestTurns:
         await stored(harness, "t1")
         [hit] = (await search(harness, "what is the cat's name?", viewer="twitch:1", k=1)).hits
         assert hit.text == "Nova: Your cat Biscuit sounds adorable!"
-        assert (hit.kind, hit.persona, hit.viewer, hit.stream, hit.stamp_ns, hit.source_turn) \
-            == ("turn", "nova", "twitch:1", "s1", 123, "t1")
+        assert (hit.kind, hit.persona, hit.viewer, hit.stream, hit.stamp_ns, hit.source_turn,
+                hit.cut_off) == ("turn", "nova", "twitch:1", "s1", 123, "t1", False)
 
     async def test_cut_off_turn_stored_as_heard(self, harness: NodeHarness) -> None:
         harness.feed("memory/turn", ConversationTurn(
@@ -72,7 +72,7 @@ class TestTurns:
             cut_off=True))
         await stored(harness, "t2")
         [hit] = (await search(harness, "pizza topping", k=1)).hits
-        assert hit.text == "Echo: The best pizza topping is"
+        assert hit.text == "Echo: The best pizza topping is" and hit.cut_off
 
     async def test_bad_turn_dropped_and_counted(self, harness: NodeHarness) -> None:
         harness.feed("memory/turn", ConversationTurn(turn_id="", speaker="x", text="hi"))
