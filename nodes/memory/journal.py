@@ -153,9 +153,16 @@ class Journal:
             payload = _encoder.encode(entry)
             chunks.append(_FRAME.pack(len(payload), zlib.crc32(payload)))
             chunks.append(payload)
-        self._file.write(b"".join(chunks))
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        try:
+            self._file.write(b"".join(chunks))
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        except OSError:
+            # (disk full...) drop the partial write, so later appends follow a good record
+            self._file.close()
+            os.truncate(self.path, self.size)
+            self._file = open(self.path, "ab")  # noqa: SIM115
+            raise
         self.entries += len(entries)
         self.size = self._file.tell()
         return self.size

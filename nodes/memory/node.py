@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bus.errors import ParameterError
 from bus.node import Node, NodeOptions
 from messages.base import Header
 from messages.chat import ChatMessage, ChatSay
@@ -87,6 +88,9 @@ class MemoryNode(Node):
         idle_s = self.declare_parameter("summary_idle_s", 120.0,
                                         "summarise a conversation quiet this long (s)")
 
+        if search_backend not in ("memory", "chroma"):
+            raise ParameterError(f"parameter search_backend must be 'memory' or 'chroma', "
+                                 f"got {search_backend!r}")
         folder = Path(store_path) if store_path else default_store_path()
         self.encoder = MiniLmEncoder(blas_threads=blas_threads)
         chroma = ChromaSettings(path=str(folder / "chroma"), host=chroma_host,
@@ -119,7 +123,7 @@ class MemoryNode(Node):
         if not facts:
             return None
         if facts != "mem0":
-            raise ValueError(f"parameter facts must be '' or 'mem0', got {facts!r}")
+            raise ParameterError(f"parameter facts must be '' or 'mem0', got {facts!r}")
         from nodes.memory.mem0_backend import Mem0Facts, Mem0Settings
 
         settings = Mem0Settings(folder=str(folder / "mem0"), llm_url=llm_url,

@@ -86,3 +86,31 @@ class TestRewrite:
         assert Journal(tmp_path / "j.bin").entries == 2
         assert (tmp_path / "j.bin").read_bytes().startswith(MAGIC)
         assert b"line 0" not in (tmp_path / "j.bin").read_bytes()
+
+
+class TestFailedAppend:
+    def test_partial_write_is_rolled_back(self, tmp_path: Path) -> None:
+        journal = Journal(tmp_path / "j.bin")
+        good = journal.append([remember(0)])
+
+        class FullDisk:
+            """A file whose write lands half the bytes, then fails like a full disk."""
+
+            def __init__(self, real: object) -> None:
+                self.real = real
+
+            def write(self, data: bytes) -> int:
+                self.real.write(data[: len(data) // 2])  # type: ignore[attr-defined]
+                self.real.flush()  # type: ignore[attr-defined]
+                raise OSError(28, "No space left on device")
+
+            def close(self) -> None:
+                self.real.close()  # type: ignore[attr-defined]
+
+        journal._file = FullDisk(journal._file)  # type: ignore[assignment]
+        with pytest.raises(OSError, match="No space left"):
+            journal.append([remember(1)])
+        assert (tmp_path / "j.bin").stat().st_size == good
+        journal.append([remember(2)])
+        assert [e.record.id for _, e in Journal(tmp_path / "j.bin").read()
+                if isinstance(e, Remember)] == ["m0", "m2"]

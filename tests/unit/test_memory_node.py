@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from chromadb.api.client import SharedSystemClient
 
+from bus.errors import ParameterError
 from bus.node import NodeOptions
 from bus.testing import NodeHarness, wait_until
 from messages.chat import ChatMessage, ChatSay
@@ -145,6 +146,18 @@ class TestForget:
     async def test_forget_service_refuses_a_bad_key(self, harness: NodeHarness) -> None:
         with pytest.raises(ValueError, match="viewer must be platform:user_id, got 'alice'"):
             await harness.call("memory/forget", ForgetViewerRequest(viewer="alice"))
+
+
+class TestParameters:
+    # (parameter, bad value, the error's words)
+    @pytest.mark.parametrize(("name", "value", "words"), [
+        ("search_backend", "faiss", "search_backend must be 'memory' or 'chroma', got 'faiss'"),
+        ("facts", "zep", "facts must be '' or 'mem0', got 'zep'"),
+    ])
+    def test_bad_values_refused(self, store: Path, name: str, value: str, words: str) -> None:
+        with pytest.raises(ParameterError, match=words):
+            MemoryNode(options=NodeOptions(bus="ipc:///tmp/vt-memory-unused", parameters={
+                "store_path": str(store), name: value}))
 
 
 class TestSearch:
