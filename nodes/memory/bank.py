@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 import numpy as np
 
@@ -29,6 +29,11 @@ log = logging.getLogger(__name__)
 REPLAY_BATCH = 256
 REBUILD_HINT = ("rebuild it from the journal {journal}: python -m nodes.memory "
                 "-p store_path:={folder} -p rebuild:=true (the old store is kept beside it)")
+
+
+class _Replayed(NamedTuple):
+    entries: int
+    forgot: bool
 
 
 class Encoder(Protocol):
@@ -120,18 +125,18 @@ class MemoryBank:
         """Make ``records`` durable and searchable; returns their embeddings.
 
         When this returns, the records survive a crash (they are in the fsync'ed journal).
-        A store failure after that raises `StoreError`; the records are replayed into the
-        store by the next write or the next start.
+        A store failure after the journal append raises `StoreError`; the records are still
+        searchable (in-memory index) and are replayed into the store by the next write or
+        the next start.
         """
         embeddings = self.encoder.encode([r.text for r in records])
         entries: list[Entry] = [Remember(r, e.tobytes()) for r, e in zip(records, embeddings,
                                                                          strict=True)]
         with self._lock:
-            self._catch_up()
             self.journal.append(entries)
             if self.index is not None:  # the index mirrors the journal, even if the store fails
                 self.index.upsert(records, embeddings)
-            self._apply(records, embeddings)
+            self._to_store(lambda: self.store.upsert(records, embeddings))
         return embeddings
 
     def forget(self, viewer: str) -> int:
@@ -142,31 +147,33 @@ class MemoryBank:
         if not viewer:
             raise ValueError("forget needs a viewer (platform:user_id)")
         with self._lock:
-            self._catch_up()
-            self.journal.append([Forget(viewer)])
-            removed = self.store.delete_viewer(viewer)
-            if self.index is not None:
-                self.index.delete_viewer(viewer)
+            self.journal.append([Forget(viewer)])  # from here the forget will be finished
+            in_index = self.index.delete_viewer(viewer) if self.index is not None else 0
+            removed: list[int] = []
+            self._to_store(lambda: removed.append(self.store.delete_viewer(viewer)))
+            total = (removed[0] if removed else in_index)
             if self.facts is not None:
-                removed += self.facts.forget(viewer)
+                total += self.facts.forget(viewer)
             self._compact()
             self.journal.mark_applied(self.journal.size)
-        log.info("forgot viewer %s: %d memories removed", viewer, removed)
-        return removed
+        log.info("forgot viewer %s: %d memories removed", viewer, total)
+        return total
 
-    def _apply(self, records: Sequence[MemoryRecord], embeddings: np.ndarray) -> None:
+    def _to_store(self, change: Callable[[], object]) -> None:
+        """Apply the journal's newest entry to the store: ``change`` when the store is level
+        with the journal, else a replay from the applied offset (which includes it)."""
         try:
-            self.store.upsert(records, embeddings)
+            if self._behind:
+                if self._replay(self.journal.applied()).forgot:
+                    self._compact()
+                self._behind = False
+            else:
+                change()
         except Exception as exc:
             self._behind = True
-            raise StoreError(f"memory store write failed ({exc}); the memories are safe in "
+            raise StoreError(f"memory store write failed ({exc}); the change is safe in "
                              f"{self.journal.path} and will be replayed") from exc
         self.journal.mark_applied(self.journal.size)
-
-    def _catch_up(self) -> None:
-        if self._behind:
-            self._replay(self.journal.applied())
-            self._behind = False
 
     # ------------------------------------------------------------------ reading
 
@@ -204,7 +211,7 @@ class MemoryBank:
             log.warning("memory store %s holds %d memories, the journal %d: replaying the whole "
                         "journal", self.folder, stored, len(ids))
             start = 0
-        replayed = self._replay(start) if start < self.journal.size else 0
+        replayed = self._replay(start).entries if start < self.journal.size else 0
         if replayed:
             log.info("replayed %d journal entries into the memory store", replayed)
         if forgotten:  # a forget was interrupted: finish it (deleting twice is harmless)
@@ -233,9 +240,10 @@ class MemoryBank:
             flush()
         return index
 
-    def _replay(self, start: int) -> int:
+    def _replay(self, start: int) -> _Replayed:
         batch: list[Remember] = []
         count = 0
+        forgot = False
 
         def flush() -> None:
             if batch:
@@ -251,11 +259,12 @@ class MemoryBank:
                     flush()
             else:
                 flush()
+                forgot = True
                 self.store.delete_viewer(entry.viewer)
                 if self.facts is not None:
                     self.facts.forget(entry.viewer)
         flush()
-        return count
+        return _Replayed(count, forgot)
 
     def _compact(self) -> None:
         """Rewrite the journal without forgotten viewers' entries and the forget marks."""

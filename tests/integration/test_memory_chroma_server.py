@@ -89,17 +89,23 @@ class TestChromaServer:
         bank = MemoryBank(tmp_path / "journal", MiniLmEncoder(),
                           chroma=ChromaSettings(host="127.0.0.1", port=server.port))
         bank.remember([MemoryRecord(id="a", text="alice: my cat is Biscuit", kind="chat",
-                                    viewer="twitch:1")])
+                                    viewer="twitch:1"),
+                       MemoryRecord(id="d", text="dave: my bike is a Brompton", kind="chat",
+                                    viewer="twitch:4")])
         server.stop()
         with pytest.raises(StoreError, match=r"safe in .*journal\.bin and will be replayed"):
             bank.remember([MemoryRecord(id="b", text="alice: I live in Lisbon", kind="chat",
                                         viewer="twitch:1")])
         # the journal has it, so the in-memory search still finds it during the outage
         assert bank.search("where do I live?", 1, viewer="twitch:1")[0][0].id == "b"
+        with pytest.raises(StoreError, match="will be replayed"):
+            bank.forget("twitch:4")  # journaled, finished when the server is back
+        assert bank.search("my bike", 5, viewer="twitch:4") == []  # gone from the index now
         server.start()
         bank.remember([MemoryRecord(id="c", text="alice: I'm a nurse", kind="chat",
                                     viewer="twitch:1")])
-        assert bank.count() == 3  # "b" was replayed into the server first
+        assert bank.count() == 3  # "b" replayed into the server, "d" deleted from it
+        assert b"Brompton" not in (tmp_path / "journal" / "journal.bin").read_bytes()
         bank.close()
 
     def test_unreachable_server_names_it(self, tmp_path: Path) -> None:
