@@ -45,6 +45,7 @@ TOPICS: dict[str, Topic] = {
     "audio/playhead": Topic(audio.Playhead, description="what is audible now"),
     "audio/control": Topic(audio.SpeakerControl, description="silence the speaker"),
     "memory/turn": Topic(memory.ConversationTurn, description="finished turns, as heard"),
+    "memory/stored": Topic(memory.MemoryStored, description="memories now durable (acks)"),
     "game/state": Topic(game.GameState, latched=True),
     "game/event": Topic(game.GameEvent),
     "game/command": Topic(game.GameCommand),
