@@ -1,0 +1,74 @@
+"""A drift-free periodic loop on ``loop.time()``, measuring its own regularity.
+
+Deadlines are computed from the start (``start + n * period``), never from "now + period",
+so small delays do not accumulate; a loop that fell more than a period behind (blocked event
+loop) skips the missed ticks instead of bursting to catch up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+__all__ = ["IntervalStats", "Ticker"]
+
+
+@dataclass
+class IntervalStats:
+    """Running mean and standard deviation of tick intervals (Welford), in seconds."""
+
+    count: int = 0
+    mean: float = 0.0
+    _m2: float = 0.0
+    skipped: int = 0
+
+    def add(self, interval: float) -> None:
+        self.count += 1
+        delta = interval - self.mean
+        self.mean += delta / self.count
+        self._m2 += delta * (interval - self.mean)
+
+    @property
+    def std(self) -> float:
+        return math.sqrt(self._m2 / (self.count - 1)) if self.count > 1 else 0.0
+
+    @property
+    def rate_hz(self) -> float:
+        return 1.0 / self.mean if self.mean > 0 else 0.0
+
+
+class Ticker:
+    """Calls ``tick(now)`` (sync or async; ``now`` = ``loop.time()``) ``hz`` times a second."""
+
+    def __init__(self, hz: float, tick: Callable[[float], Awaitable[None] | None]):
+        if not hz > 0:
+            raise ValueError(f"tick rate must be positive, got {hz}")
+        self.period = 1.0 / hz
+        self.tick = tick
+        self.stats = IntervalStats()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        n = 0
+        last: float | None = None
+        while True:
+            n += 1
+            due = start + n * self.period
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            elif -delay > self.period:
+                missed = math.floor(-delay / self.period)
+                self.stats.skipped += missed
+                n += missed
+            now = loop.time()
+            if last is not None:
+                self.stats.add(now - last)
+            last = now
+            result = self.tick(now)
+            if inspect.isawaitable(result):
+                await result
