@@ -185,10 +185,10 @@ class PlayheadClock:
     """Which sample of which sentence is audible now, from the speaker's last report.
 
     ``stale_s`` bounds the extrapolation: a speaker that stops reporting (crashed, paused)
-    does not keep the mouth moving forever.
+    does not keep the mouth moving for longer than that (nor past the sentence's audio).
     """
 
-    stale_s: float = 1.0
+    stale_s: float = 3.0
     key: tuple[str, int] | None = None
     sample: int = 0
     sample_rate: int = 1

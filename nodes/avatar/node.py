@@ -228,7 +228,8 @@ class AvatarNode(Node):
     def _on_link(self, persona: str, state: str, detail: str) -> None:
         level = self.log.warning if state == "denied" else self.log.info
         level("VTS link of %s: %s (%s)", persona, state, detail)
-        self._publish_state(self.avatars[persona], detail)
+        if state != "ready":  # `_on_ready` publishes ready, with the model
+            self._publish_state(self.avatars[persona], detail)
 
     def _publish_state(self, avatar: Avatar, detail: str = "") -> None:
         session = avatar.session

@@ -74,7 +74,7 @@ class VtsConnectionError(VtsError):
     """The WebSocket to VTube Studio is closed or could not be opened."""
 
 
-class Envelope(msgspec.Struct, omit_defaults=True):
+class Envelope(msgspec.Struct):
     """One API frame. Unknown fields are ignored when decoding (VTS adds fields over time)."""
 
     apiName: str = API_NAME
@@ -83,6 +83,7 @@ class Envelope(msgspec.Struct, omit_defaults=True):
     messageType: str = ""
     timestamp: int = 0
     data: dict[str, Any] | None = None
+    """VTS may send ``null`` for "no data"; requests always carry an object."""
 
 
 _decoder = msgspec.json.Decoder(Envelope)
