@@ -194,6 +194,8 @@ class PlayheadClock:
     sample_rate: int = 1
     audible_ns: int = 0
     playing: bool = False
+    ended_ns: int = 0
+    """When the last sentence was heard to its end (or cut), ``time.time_ns()`` scale."""
 
     def update(self, request_id: str, sentence_index: int, sample: int, sample_rate: int,
                state: str, audible_ns: int) -> None:
@@ -202,6 +204,8 @@ class PlayheadClock:
         self.sample_rate = max(1, sample_rate)
         self.audible_ns = audible_ns
         self.playing = state == "playing"
+        if state in ("finished", "cut"):
+            self.ended_ns = audible_ns
 
     def heard(self, now_ns: int) -> tuple[tuple[str, int], float] | None:
         """(sentence key, sample audible at ``now_ns``), or None when nothing is playing."""

@@ -122,8 +122,8 @@ class Puppet:
                 track = self.tracks[key]
                 return track.emotion or self.sentence_emotions.get(key) or None
             return None
-        if self.heard_key is not None and \
-                now_ns - self.last_spoke_ns > self.settings.emotion_hold_s * 1e9:
+        spoke_ns = max(self.last_spoke_ns, self.clock.ended_ns)
+        if self.heard_key is not None and now_ns - spoke_ns > self.settings.emotion_hold_s * 1e9:
             self.heard_key = None
             return NEUTRAL
         return None
