@@ -34,6 +34,8 @@ FRAME_S = 0.005
 """Resolution of a mouth curve: 5 ms, well under the 16.7 ms between injections at 60 Hz."""
 
 CLOSED = (0.0, 0.5)
+GATE_FULL = 0.4
+"""Envelope level (0..1) at which a phoneme's shape shows fully; quieter sounds scale it."""
 
 # (mouth open 0..1, mouth form 0 = rounded .. 1 = spread): rough visemes for English phonemes.
 _VISEMES: dict[str, tuple[float, float]] = {}
@@ -108,6 +110,7 @@ class SentenceTrack:
     _form: list[float] = field(default_factory=list)
     _pcm_tail: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     _pending_stress: int = 0
+    _envelope: list[float] = field(default_factory=list)
     _envelope_frames: int = 0
 
     @property
@@ -116,15 +119,17 @@ class SentenceTrack:
 
     def append(self, pcm: np.ndarray, phonemes: list[tuple[str, int, int]]) -> None:
         """Add one chunk: ``pcm`` as float samples in -1..1, ``phonemes`` as (phoneme, start
-        sample within the chunk, samples). With phonemes the curve follows them; without, the
-        loudness envelope."""
+        sample within the chunk, samples).
+
+        With phonemes, they give the mouth's shape and the loudness envelope scales it (a
+        quiet consonant or a pause inside a phoneme closes the mouth, as it sounds); without,
+        the envelope alone opens the mouth."""
         offset = self.samples
         self.samples += len(pcm)
         if phonemes:
             self.uses_phonemes = True
             self._add_phonemes(offset, phonemes)
-        elif not self.uses_phonemes:
-            self._add_envelope(pcm)
+        self._add_envelope(pcm)
         self._pad_to(self.samples // self.hop)
 
     def mouth(self, sample: float) -> Mouth:
@@ -134,9 +139,14 @@ class SentenceTrack:
         index = min(int(sample // self.hop), len(self._open) - 1)
         if index < 0:
             return Mouth(*CLOSED)
-        return Mouth(self._open[index], self._form[index])
+        loudness = self._envelope[index] if index < len(self._envelope) else 0.0
+        if not self.uses_phonemes:
+            return Mouth(loudness, CLOSED[1])
+        return Mouth(self._open[index] * min(1.0, loudness / GATE_FULL), self._form[index])
 
     def _pad_to(self, frames: int) -> None:
+        while len(self._envelope) < frames:
+            self._envelope.append(0.0)
         while len(self._open) < frames:
             self._open.append(CLOSED[0])
             self._form.append(CLOSED[1])
@@ -173,8 +183,8 @@ class SentenceTrack:
             strided = np.lib.stride_tricks.sliding_window_view(audio, window)[::hop][:frames]
             opens = envelope_to_open(np.sqrt(np.mean(strided * strided, axis=1)))
             self._pad_to(self._envelope_frames + frames)
-            for k, value in enumerate(opens):
-                self._open[self._envelope_frames + k] = float(value)
+            start = self._envelope_frames
+            self._envelope[start:start + frames] = opens.tolist()
             self._envelope_frames += frames
             audio = audio[frames * hop:]
         self._pcm_tail = audio
@@ -222,7 +232,7 @@ class Smoother:
     """Attack/release low-pass: ``attack_s`` and ``release_s`` are time constants in seconds."""
 
     attack_s: float = 0.012
-    release_s: float = 0.045
+    release_s: float = 0.03
     value: float = 0.0
 
     def update(self, target: float, dt: float) -> float:

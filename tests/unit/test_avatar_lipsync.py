@@ -66,7 +66,7 @@ class TestPhonemeTrack:
         # "^ m a ˈ a ." : silence, closed lips, open vowel, stress mark + vowel, pause
         phonemes = [("^", 0, 2205), ("m", 2205, 2205), ("a", 4410, 4410),
                     ("ˈ", 8820, 1000), ("i", 9820, 2000), (".", 11820, 2205)]
-        track.append(silence(14025 / RATE), phonemes)
+        track.append(tone(14025 / RATE), phonemes)
         assert track.uses_phonemes
         assert track.mouth(1000).open == 0.0          # ^
         assert track.mouth(3000).open == 0.0          # m
@@ -74,21 +74,34 @@ class TestPhonemeTrack:
         assert track.mouth(9000).form > 0.7           # stress mark takes the next vowel (i)
         assert track.mouth(12500).open == 0.0         # .
 
+    def test_silence_inside_a_phoneme_closes(self) -> None:
+        # the phoneme says "open vowel" but nothing is audible: the envelope gates it shut
+        track = SentenceTrack(RATE)
+        track.append(np.concatenate([tone(0.1), silence(0.1)]), [("a", 0, 4410)])
+        assert track.mouth(1000).open > 0.8
+        assert track.mouth(3500).open == 0.0
+
+    def test_quiet_sound_scales_the_shape(self) -> None:
+        loud, quiet = SentenceTrack(RATE), SentenceTrack(RATE)
+        loud.append(tone(0.1, 0.5), [("a", 0, 2205)])
+        quiet.append(tone(0.1, 0.01), [("a", 0, 2205)])
+        assert 0 < quiet.mouth(1000).open < loud.mouth(1000).open
+
     def test_length_mark_holds_previous(self) -> None:
         track = SentenceTrack(RATE)
-        track.append(silence(0.2), [("a", 0, 2205), ("ː", 2205, 2205)])
+        track.append(tone(0.2), [("a", 0, 2205), ("ː", 2205, 2205)])
         assert track.mouth(3000).open == track.mouth(1000).open > 0.8
 
     def test_timings_are_per_chunk(self) -> None:
         track = SentenceTrack(RATE)
-        track.append(silence(0.1), [("m", 0, 2205)])
-        track.append(silence(0.1), [("a", 0, 2205)])   # starts at sample 2205 of the sentence
+        track.append(tone(0.1), [("m", 0, 2205)])
+        track.append(tone(0.1), [("a", 0, 2205)])   # starts at sample 2205 of the sentence
         assert track.mouth(1000).open == 0.0
         assert track.mouth(2205 + 1000).open > 0.8
 
     def test_closed_outside_the_audio(self) -> None:
         track = SentenceTrack(RATE)
-        track.append(silence(0.1), [("a", 0, 2205)])
+        track.append(tone(0.1), [("a", 0, 2205)])
         assert track.mouth(-1).open == 0.0
         assert track.mouth(2205).open == 0.0
 

@@ -36,7 +36,7 @@ class TestMouth:
             at = (now - t0) / S
             if 0.55 <= at <= 0.95:
                 assert values["MouthOpen"] > 0.5, at
-            if at < 0.45 or 1.15 <= at:
+            if at < 0.45 or at >= 1.15:
                 assert values["MouthOpen"] < 0.05, at
 
     def test_lookahead_shifts_earlier(self) -> None:
