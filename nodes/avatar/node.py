@@ -62,6 +62,8 @@ class Avatar:
 class AvatarNode(Node):
     """Lip sync, emotions and idle motion for every persona's VTube Studio avatar."""
 
+    DEFAULT_LOOKAHEAD_MS = 8.0
+
     def __init__(self, *, options: NodeOptions | None = None):
         super().__init__("avatar", options=options)
         raw_avatars = self.declare_parameter("avatars", DEFAULT_AVATARS,
@@ -69,7 +71,7 @@ class AvatarNode(Node):
                                              "token_file, partner_direction, emotions}")
         self.inject_hz = self.declare_parameter("inject_hz", 60.0,
                                                 "parameter injections per second (>= 2)")
-        lookahead_ms = self.declare_parameter("lookahead_ms", 8.0,
+        lookahead_ms = self.declare_parameter("lookahead_ms", self.DEFAULT_LOOKAHEAD_MS,
                                               "mouth shows the audio heard this much later")
         token_dir = self.declare_parameter("token_dir", "", "folder of the VTS token files "
                                            "(default ~/.config/vtshow/vts)")

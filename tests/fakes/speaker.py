@@ -185,12 +185,19 @@ def _audible(played: Sequence[Played], t: int, margin: int) -> bool | None:
 
 
 def onset_offsets(played: Sequence[Played], series: Sequence[tuple[int, float]], *,
-                  open_above: float = 0.1) -> list[float]:
-    """Seconds from each sentence's first audible sound to the first mouth value above
-    ``open_above`` that VTS received (negative: the mouth was early)."""
+                  open_above: float = 0.1, phonemes: bool = True) -> list[float]:
+    """Seconds from each sentence's audible onset to the first mouth value above
+    ``open_above`` that VTS received (negative: the mouth was early).
+
+    The onset is the first 10 ms frame above -40 dBFS; with ``phonemes``, the first such
+    frame inside an open sound (viseme opening >= 0.3): a sentence that starts with "m" must
+    keep the lips shut until the vowel, so that vowel is when the mouth should open.
+    """
     offsets = []
     for entry in played:
-        voiced = voiced_frames(entry.sentence)
+        voiced = voiced_frames(entry.sentence, threshold_db=-40.0)
+        if phonemes:
+            voiced &= _open_sound_frames(entry.sentence, len(voiced))
         if not voiced.any():
             continue
         onset = entry.start_ns + int(np.argmax(voiced)) * FRAME_S * 1e9
@@ -198,3 +205,15 @@ def onset_offsets(played: Sequence[Played], series: Sequence[tuple[int, float]],
         if opened:
             offsets.append((opened[0] - onset) / 1e9)
     return offsets
+
+
+def _open_sound_frames(sentence: SpokenSentence, frames: int) -> np.ndarray:
+    from nodes.avatar.lipsync import viseme
+
+    hop = int(sentence.sample_rate * FRAME_S)
+    wanted = np.zeros(frames, bool)
+    for p in sentence.phonemes:
+        shape = viseme(p.phoneme)
+        if shape is not None and shape[0] >= 0.3:
+            wanted[p.start_sample // hop:(p.start_sample + p.samples) // hop] = True
+    return wanted

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from nodes.avatar.emotions import (
@@ -18,7 +20,7 @@ HOTKEYS = [
 ]
 
 
-def mapper(table: dict | None = None) -> EmotionMapper:  # type: ignore[type-arg]
+def mapper(table: dict[str, Any] | None = None) -> EmotionMapper:
     m = EmotionMapper(parse_emotion_map(table or {}), default_fade_s=0.3)
     m.set_model("Hiyori", HOTKEYS)
     return m
@@ -53,7 +55,7 @@ class TestParse:
             ({"expresion": "a.exp3.json"}, "unknown field `expresion`"),
         ],
     )
-    def test_invalid_names_the_problem(self, entry: dict, message: str) -> None:  # type: ignore[type-arg]
+    def test_invalid_names_the_problem(self, entry: dict[str, Any], message: str) -> None:
         with pytest.raises(ValueError, match="bad emotion map") as info:
             parse_emotion_map({"*": {"happy": entry}})
         assert message in str(info.value)

@@ -124,7 +124,8 @@ class VtsClient:
     async def connect(self, open_timeout: float = 3.0) -> None:
         try:
             self._ws = await connect(self.url, open_timeout=open_timeout, max_size=2**24,
-                                     ping_interval=5, ping_timeout=10, compression=None)
+                                     ping_interval=5, ping_timeout=10, close_timeout=0.5,
+                                     compression=None)
         except (OSError, TimeoutError, websockets.exceptions.InvalidHandshake) as exc:
             raise VtsConnectionError(f"cannot reach VTube Studio at {self.url}: {exc}; is it "
                                      "running, with the plugin API switched on?") from None
