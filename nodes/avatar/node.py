@@ -133,7 +133,11 @@ class AvatarNode(Node):
         if not first:
             return
         if self.discovery is not None:
-            await self.discovery.start(self.discovery_port)
+            try:
+                await self.discovery.start(self.discovery_port)
+            except OSError as exc:  # the avatars with a port still work
+                self.log.error("cannot listen for VTS broadcasts on UDP %d (%s): give each "
+                               "avatar a `port`", self.discovery_port, exc)
         loop = asyncio.get_running_loop()
         for avatar in self.avatars.values():
             self._tasks_running.append(

@@ -92,6 +92,7 @@ class _Session:
     plugin: str = ""
     developer: str = ""
     authenticated: bool = False
+    revoked: bool = False
     events: dict[str, dict[str, Any]] = field(default_factory=dict)
     test_task: asyncio.Task[None] | None = None
 
@@ -198,8 +199,11 @@ class FakeVts:
         await self.stop()
 
     def revoke(self) -> None:
-        """The user revokes every token of every plugin (sessions stay, new auths fail)."""
+        """The user revokes every plugin's access: stored tokens stop working, and open
+        sessions get error 50 on their next request (as the README says)."""
         self.tokens.clear()
+        for session in self._sessions.values():
+            session.revoked = True
 
     async def load_model(self, model: FakeModel | None) -> None:
         """Switch models, sending ``ModelLoadedEvent`` to subscribers (unload, then load)."""
@@ -276,6 +280,8 @@ class FakeVts:
                 raise _ApiError(2, "data must be a JSON object")
             if message_type not in UNAUTHENTICATED_OK and not session.authenticated:
                 raise _ApiError(8, "This request requires authentication.")
+            if session.revoked and message_type not in UNAUTHENTICATED_OK:
+                raise _ApiError(50, "User has revoked API access for your plugin.")
             handler = getattr(self, f"_on_{message_type}", None)
             if handler is None:
                 raise _ApiError(7, f"Unknown request type {message_type}")
@@ -348,6 +354,7 @@ class FakeVts:
             return {"authenticated": False,
                     "reason": "Token invalid or revoked, or plugin name/developer differ."}
         session.authenticated = True
+        session.revoked = False
         session.plugin, session.developer = owner  # type: ignore[misc]
         return {"authenticated": True,
                 "reason": "Token valid. The plugin is authenticated for the duration of this "

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from fakes.vts import FakeVts
+from fakes.vts import FakeModel, FakeVts
 
 from bus.testing import wait_until
 from nodes.avatar.vts.discovery import Discovery
@@ -112,6 +112,34 @@ class TestReconnect:
                 await mine.inject({"MouthOpen": 0.9})
                 await wait_until(lambda: mine.counters["inject_errors"], 5, what="error 454")
             assert ("InjectParameterDataRequest", 454) in vts.errors
+
+
+class TestModelAndAccess:
+    async def test_model_change_read_again(self, tmp_path: Path) -> None:
+        models: list[str] = []
+
+        async def on_ready(session: VtsSession) -> None:
+            models.append(session.model)
+
+        async with FakeVts() as vts:
+            session = VtsSession(config(tmp_path, vts.port), on_ready=on_ready)
+            async with running(session):
+                await wait_until(lambda: session.ready, 5, what="session")
+                await vts.load_model(FakeModel(name="Mao", hotkeys=[]))
+                await wait_until(lambda: models == ["Hiyori", "Mao"], 5, what="model event")
+                assert session.hotkeys == []
+
+    async def test_revoked_mid_session_asks_again(self, tmp_path: Path) -> None:
+        async with FakeVts() as vts:
+            session = VtsSession(config(tmp_path, vts.port))
+            async with running(session):
+                await wait_until(lambda: session.ready, 5, what="session")
+                vts.revoke()
+                await session.inject({"MouthOpen": 0.5})  # answered with error 50
+                await wait_until(lambda: session.sessions == 2 and session.ready, 10,
+                                 what="a new authenticated session")
+            assert vts.token_requests == 2  # the user was asked again
+            assert ("InjectParameterDataRequest", 50) in vts.errors
 
 
 class TestDiscovery:

@@ -103,6 +103,7 @@ class VtsSession:
         self.sessions = 0
         self.counters: Counter[str] = Counter()
         self._warned: set[tuple[int, str]] = set()
+        self._background: set[asyncio.Task[Any]] = set()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -225,7 +226,7 @@ class VtsSession:
                 self.log.warning("VTS for %s revoked the session (%s): reconnecting",
                                  self.config.persona, exc.message)
                 if self.client is not None:
-                    asyncio.get_running_loop().create_task(self.client.close())
+                    self._in_background(self.client.close())
             else:
                 self._warn_once(exc.error_id, str(exc))
 
@@ -237,8 +238,13 @@ class VtsSession:
 
     def _on_event(self, event: str, data: dict[str, Any]) -> None:
         self.counters[f"event:{event}"] += 1
-        if event == "ModelLoadedEvent" and self.ready:
-            asyncio.get_running_loop().create_task(self._model_changed())
+        if event == "ModelLoadedEvent" and data.get("modelLoaded") and self.ready:
+            self._in_background(self._model_changed())
+
+    def _in_background(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _model_changed(self) -> None:
         with contextlib.suppress(VtsError, TimeoutError):
