@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import math
+import statistics
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -41,14 +43,25 @@ class IntervalStats:
 
 
 class Ticker:
-    """Calls ``tick(now)`` (sync or async; ``now`` = ``loop.time()``) ``hz`` times a second."""
+    """Calls ``tick(now)`` (sync or async; ``now`` = ``loop.time()``) ``hz`` times a second.
 
-    def __init__(self, hz: float, tick: Callable[[float], Awaitable[None] | None]):
+    ``stats`` covers the whole run; ``recent`` keeps the last ``window`` intervals.
+    """
+
+    def __init__(self, hz: float, tick: Callable[[float], Awaitable[None] | None], *,
+                 window: int = 3600):
         if not hz > 0:
             raise ValueError(f"tick rate must be positive, got {hz}")
         self.period = 1.0 / hz
         self.tick = tick
         self.stats = IntervalStats()
+        self.recent: deque[float] = deque(maxlen=window)
+
+    def recent_jitter(self) -> tuple[float, float]:
+        """(mean interval, standard deviation) of the recent intervals, in seconds."""
+        if len(self.recent) < 2:
+            return 0.0, 0.0
+        return statistics.fmean(self.recent), statistics.pstdev(self.recent)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -68,6 +81,7 @@ class Ticker:
             now = loop.time()
             if last is not None:
                 self.stats.add(now - last)
+                self.recent.append(now - last)
             last = now
             result = self.tick(now)
             if inspect.isawaitable(result):

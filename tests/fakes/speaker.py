@@ -217,3 +217,41 @@ def _open_sound_frames(sentence: SpokenSentence, frames: int) -> np.ndarray:
         if shape is not None and shape[0] >= 0.3:
             wanted[p.start_sample // hop:(p.start_sample + p.samples) // hop] = True
     return wanted
+
+
+def sync_lag(played: Sequence[Played], series: Sequence[tuple[int, float]], *,
+             max_lag_s: float = 0.15) -> float:
+    """Seconds by which the mouth VTS received lags the audible loudness (negative: leads).
+
+    The lag that best lines up, by cross-correlation on a 1 ms grid, the mouth as VTS shows it
+    (each value held until the next arrives) with the loudness of the audio as it is heard
+    (10 ms RMS windows centred on each instant, on the lip-sync dB scale). Independent of
+    thresholds, and it takes in every delay on the way: bus, tick, network, smoothing.
+    """
+    from nodes.avatar.lipsync import envelope_to_open
+
+    step_ns = 1_000_000
+    t0 = played[0].start_ns - 300_000_000
+    t1 = played[-1].end_ns + 300_000_000
+    grid = np.arange(t0, t1, step_ns)
+    loudness = np.zeros(len(grid))
+    for entry in played:
+        samples = np.frombuffer(entry.sentence.pcm, "<i2").astype(np.float64) / 32768.0
+        rate = entry.sentence.sample_rate
+        window = int(rate * 0.01)
+        power = np.convolve(samples * samples, np.ones(window) / window, mode="same")
+        first = int((entry.start_ns - t0) // step_ns)
+        count = min(len(grid) - first, int(len(samples) * 1000 // rate))
+        picks = (np.arange(count) * rate // 1000).astype(int)
+        loudness[first:first + count] = envelope_to_open(np.sqrt(power[picks]))
+    stamps = np.array([t for t, _ in series], dtype=np.int64)
+    values = np.array([v for _, v in series])
+    index = np.searchsorted(stamps, grid, side="right") - 1
+    mouth = np.where(index >= 0, values[np.clip(index, 0, None)], 0.0)
+    loudness -= loudness.mean()
+    mouth -= mouth.mean()
+    lags = range(-int(max_lag_s * 1000), int(max_lag_s * 1000) + 1)
+    n = len(grid)
+    scores = [float(np.dot(loudness[max(0, -k):n - max(0, k)], mouth[max(0, k):n - max(0, -k)]))
+              for k in lags]
+    return lags[int(np.argmax(scores))] / 1000.0

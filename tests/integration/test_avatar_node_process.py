@@ -4,6 +4,7 @@ real synthesised speech (bundled Piper voice)."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import stat
 import time
 from collections.abc import AsyncIterator, Callable
@@ -54,6 +55,32 @@ async def start_show(bus_url: str, start_node: Callable[..., NodeProcess], tmp_p
                      what="both avatars to authenticate")
     await probe.wait_for_subscribers("audio/playhead")
     return probe
+
+
+class TestDiscovery:
+    async def test_two_instances_found_by_broadcast(
+        self, bus_url: str, start_node: Callable[..., NodeProcess], tmp_path: Path,
+    ) -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            udp = sock.getsockname()[1]
+        async with FakeVts(broadcast_port=udp, broadcast_interval_s=0.2,
+                           window_title="VTube Studio") as first, \
+                FakeVts(broadcast_port=udp, broadcast_interval_s=0.2,
+                        window_title="VTube Studio Window 2") as second:
+            start_node("nodes.avatar", params={
+                "avatars": [{"persona": "aria", "match": "VTube Studio Window 2"},
+                            {"persona": "kai", "match": "VTube Studio"}],
+                "discovery_port": udp, "token_dir": str(tmp_path)})
+            await wait_until(lambda: first.authenticated_sessions and
+                             second.authenticated_sessions, 20, what="both found")
+            await wait_until(lambda: first.series("MouthOpen") and second.series("MouthOpen"),
+                             5, what="injections")
+            assert {i.plugin for i in first.injections} == {"vtshow avatar"}
+            # each persona on its own instance, with its own token
+            assert len(first.tokens) == len(second.tokens) == 1
+            assert (tmp_path / "aria.token").read_text().strip() in second.tokens
+            assert (tmp_path / "kai.token").read_text().strip() in first.tokens
 
 
 class TestShow:

@@ -11,7 +11,7 @@ from bus.errors import ParameterError
 from bus.node import NodeOptions
 from bus.testing import NodeHarness
 from messages.audio import AudioChunk, Playhead
-from messages.director import Turn
+from messages.director import Persona, Turn
 from messages.llm import Sentence
 from nodes.avatar.node import AvatarNode, _pcm_to_float
 
@@ -83,6 +83,15 @@ class TestInputs:
         assert node.avatars["kai"].puppet.idle.gaze.target == 0.0
         harness.feed("director/turn", Turn(speaker="human"))
         await node._tick(0.0)
+        assert node.avatars["aria"].puppet.idle.gaze.target == 0.0
+
+    async def test_active_persona_when_no_turn(self) -> None:
+        harness = make()
+        node = harness.node
+        assert isinstance(node, AvatarNode)
+        harness.feed("persona/active", Persona(name="aria"))
+        await node._tick(0.0)
+        assert node.avatars["kai"].puppet.idle.gaze.target == -1.0  # its partner is on its left
         assert node.avatars["aria"].puppet.idle.gaze.target == 0.0
 
 
