@@ -100,7 +100,7 @@ class TestReconnect:
                 await asyncio.sleep(0.3)
                 assert vts.token_requests == 1  # no popup storm: it waits before asking again
 
-    async def test_injection_owned_by_another_plugin_counted(self, tmp_path: Path) -> None:
+    async def test_parameter_set_by_another_plugin_left_out(self, tmp_path: Path) -> None:
         async with FakeVts() as vts:
             other = VtsSession(SessionConfig("other", TokenStore(tmp_path / "o"),
                                              host="127.0.0.1", port=vts.port))
@@ -109,9 +109,15 @@ class TestReconnect:
                 await wait_until(lambda: other.ready and mine.ready, 5, what="two sessions")
                 await other.inject({"MouthOpen": 0.2})
                 await wait_until(lambda: vts.series("MouthOpen"), 5, what="first injection")
-                await mine.inject({"MouthOpen": 0.9})
-                await wait_until(lambda: mine.counters["inject_errors"], 5, what="error 454")
+                await mine.inject({"MouthOpen": 0.9, "FaceAngleX": 5.0})
+                await wait_until(lambda: mine.contested, 5, what="the contested parameter")
+                assert mine.contested == {"MouthOpen"}
+                # the rest of the avatar keeps moving; the contested one is left out
+                await mine.inject({"MouthOpen": 0.9, "FaceAngleX": 6.0})
+                await wait_until(lambda: (vts.series("FaceAngleX") or [(0, 0)])[-1][1] == 6.0,
+                                 5, what="the other parameter")
             assert ("InjectParameterDataRequest", 454) in vts.errors
+            assert {v for _, v in vts.series("MouthOpen")} == {0.2}  # never overridden
 
 
 class TestModelAndAccess:

@@ -37,6 +37,8 @@ ERROR_PARAM_OWNED = 454
 MAX_IN_FLIGHT = 120
 """Unanswered injections allowed (2 s at 60 Hz) before ticks are dropped instead of queued."""
 EVENTS = ("ModelLoadedEvent", "HotkeyTriggeredEvent")
+CONTESTED_RETRY_S = 10.0
+"""How long parameters owned by another plugin are left out before trying them again."""
 
 
 @dataclass
@@ -104,6 +106,11 @@ class VtsSession:
         self.counters: Counter[str] = Counter()
         self._warned: set[tuple[int, str]] = set()
         self._background: set[asyncio.Task[Any]] = set()
+        self.contested: set[str] = set()
+        """Parameters another plugin "sets": left out of injections for a while."""
+        self._contested_since = 0.0
+        self._probing: asyncio.Task[Any] | None = None
+        self._last_values: dict[str, float] = {}
 
     # ------------------------------------------------------------ lifecycle
 
@@ -177,16 +184,24 @@ class VtsSession:
     # ------------------------------------------------------------ talking to VTS
 
     async def inject(self, values: dict[str, float], *, face_found: bool = True) -> bool:
-        """Send parameter values ("set" mode) without waiting; False when not sent."""
+        """Send parameter values ("set" mode) without waiting; False when not sent.
+
+        Parameters another plugin already sets are left out (VTS would refuse the whole
+        request with error 454), and tried again every `CONTESTED_RETRY_S`."""
         client = self.client
         if not self.ready or client is None or client.in_flight > MAX_IN_FLIGHT:
             self.counters["inject_skipped"] += 1
             return False
-        payload = {
-            "faceFound": face_found,
-            "mode": "set",
-            "parameterValues": [{"id": k, "value": round(v, 4)} for k, v in values.items()],
-        }
+        self._last_values = values
+        if self.contested and self._probing is None:
+            loop = asyncio.get_running_loop()
+            if loop.time() - self._contested_since > CONTESTED_RETRY_S:
+                self.contested.clear()  # the other plugin may have stopped: try again
+        parameter_values = [{"id": k, "value": round(v, 4)} for k, v in values.items()
+                            if k not in self.contested]
+        if not parameter_values:
+            return False
+        payload = {"faceFound": face_found, "mode": "set", "parameterValues": parameter_values}
         try:
             future = await client.send("InjectParameterDataRequest", payload)
         except VtsConnectionError:
@@ -218,9 +233,8 @@ class VtsSession:
         self.counters["inject_errors"] += 1
         if isinstance(exc, VtsApiError):
             if exc.error_id == ERROR_PARAM_OWNED:
-                self._warn_once(exc.error_id, f"another plugin already sets a parameter this "
-                                f"avatar drives ({exc.message}); close that plugin or map "
-                                "the parameter elsewhere")
+                if self._probing is None:
+                    self._probing = self._in_background(self._find_contested())
             elif exc.error_id in (ERROR_NEEDS_AUTH, ERROR_TOKEN_DENIED):
                 # access revoked mid-session: drop the connection and authenticate again
                 self.log.warning("VTS for %s revoked the session (%s): reconnecting",
@@ -229,6 +243,32 @@ class VtsSession:
                     self._in_background(self.client.close())
             else:
                 self._warn_once(exc.error_id, str(exc))
+
+    async def _find_contested(self) -> None:
+        """Which parameters does another plugin set? Ask one by one, then leave those out."""
+        try:
+            found = set()
+            for name, value in self._last_values.items():
+                if self.client is None or not self.ready:
+                    return
+                try:
+                    await self.client.request("InjectParameterDataRequest", {
+                        "faceFound": True, "mode": "set",
+                        "parameterValues": [{"id": name, "value": round(value, 4)}]})
+                except VtsApiError as exc:
+                    if exc.error_id == ERROR_PARAM_OWNED:
+                        found.add(name)
+            if found:
+                self.contested = found
+                self._contested_since = asyncio.get_running_loop().time()
+                self.counters["contested_parameters"] = len(found)
+                self._warn_once(ERROR_PARAM_OWNED, "another plugin already sets "
+                                f"{', '.join(sorted(found))}: this avatar leaves them out "
+                                "(close that plugin or map them elsewhere)")
+        except (VtsConnectionError, TimeoutError):
+            pass
+        finally:
+            self._probing = None
 
     def _warn_once(self, error_id: int, text: str) -> None:
         key = (error_id, text[:80])
@@ -241,10 +281,11 @@ class VtsSession:
         if event == "ModelLoadedEvent" and data.get("modelLoaded") and self.ready:
             self._in_background(self._model_changed())
 
-    def _in_background(self, coro: Any) -> None:
+    def _in_background(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return task
 
     async def _model_changed(self) -> None:
         with contextlib.suppress(VtsError, TimeoutError):
