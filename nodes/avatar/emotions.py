@@ -14,7 +14,7 @@ hotkeys are triggered once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import msgspec
@@ -151,14 +151,31 @@ class EmotionMapper:
             requests.append(("HotkeyTriggerRequest", {"hotkeyID": action.hotkey}))
         return requests
 
-    def restore(self) -> list[tuple[str, dict[str, Any]]]:
+    def managed_expressions(self) -> set[str]:
+        """Every expression file an emotion of this model may switch on."""
+        files = {a.expression for key in (self.model, "*")
+                 for a in self.table.get(key, {}).values() if a.expression}
+        emotions = set(FACE_OFFSETS) | {e for t in self.table.values() for e in t}
+        files |= {str(h.get("file")) for h in self.hotkeys
+                  if h.get("type") == "ToggleExpression"
+                  and canonical(str(h.get("name", ""))) in emotions}
+        return files
+
+    def restore(self, active_now: Collection[str] = ()) -> list[tuple[str, dict[str, Any]]]:
         """The requests that show the current emotion again on a new connection.
 
-        Expressions are set again (activation is idempotent); hotkeys are not re-triggered,
-        since a toggle hotkey would switch off what survived a mere reconnect."""
+        ``active_now`` are the expressions VTS reports active: ours that no longer fit are
+        faded out (they survive a mere reconnect), the current one is set if it is not on.
+        Hotkeys are not re-triggered, since a toggle hotkey would switch off what survived."""
         emotion, self.current = self.current, NEUTRAL
         self.active_expression = ""
-        return [r for r in self.switch(emotion) if r[0] != "HotkeyTriggerRequest"]
+        requests = [r for r in self.switch(emotion) if r[0] != "HotkeyTriggerRequest"]
+        stale = sorted((set(active_now) & self.managed_expressions()) - {self.active_expression})
+        off = [("ExpressionActivationRequest", {"expressionFile": f, "active": False})
+               for f in stale]
+        if self.active_expression in active_now:
+            requests = []
+        return off + requests
 
     def face(self) -> dict[str, float]:
         """Default-input targets of the current emotion."""

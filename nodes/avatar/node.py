@@ -232,7 +232,7 @@ class AvatarNode(Node):
         avatar = self.avatars[session.config.persona]
         avatar.mapper.set_model(session.model, session.hotkeys)
         self._publish_state(avatar)
-        await session.perform(avatar.mapper.restore())
+        await session.perform(avatar.mapper.restore(await session.active_expressions()))
 
     def _on_link(self, persona: str, state: str, detail: str) -> None:
         level = self.log.warning if state == "denied" else self.log.info

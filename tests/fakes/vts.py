@@ -198,6 +198,12 @@ class FakeVts:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
+    async def drop_connections(self) -> None:
+        """Close every plugin connection (a network hiccup): VTS keeps running, with its
+        expressions and model as they are."""
+        for session in list(self._sessions.values()):
+            await session.ws.close(1001, "going away")
+
     def revoke(self) -> None:
         """The user revokes every plugin's access: stored tokens stop working, and open
         sessions get error 50 on their next request (as the README says)."""

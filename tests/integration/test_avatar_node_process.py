@@ -167,6 +167,25 @@ class TestShow:
         assert states[-1].sessions == 2 or any(m.sessions == 2 for m in states)
         await probe.close()
 
+    async def test_reconnect_without_restart_keeps_expression(
+        self, bus_url: str, start_node: Callable[..., NodeProcess], tmp_path: Path,
+        two_vts: tuple[FakeVts, FakeVts], sentences: list[SpokenSentence],
+    ) -> None:
+        aria, kai = two_vts
+        probe = await start_show(bus_url, start_node, tmp_path, aria, kai, emotion_hold_s=30.0)
+        await speak(probe.publish, "aria", "req-5", sentences[:1], emotions=["happy"])
+        assert aria.expressions == {"Happy.exp3.json": True}
+        await aria.drop_connections()
+        await wait_until(lambda: aria.sessions_opened == 2 and aria.authenticated_sessions, 10,
+                         what="the avatar to reconnect")
+        await wait_until(lambda: "ExpressionStateRequest" in aria.requests, 5,
+                         what="the expression check")
+        await asyncio.sleep(0.3)
+        # still on, and not switched again: one activation only
+        assert aria.expressions == {"Happy.exp3.json": True}
+        assert [(f, a) for _, f, a, _ in aria.expression_log] == [("Happy.exp3.json", True)]
+        await probe.close()
+
     async def test_bad_input_dropped_node_lives(
         self, bus_url: str, start_node: Callable[..., NodeProcess], tmp_path: Path,
         two_vts: tuple[FakeVts, FakeVts], sentences: list[SpokenSentence],

@@ -115,6 +115,18 @@ class TestMapper:
         m.switch("curious")
         assert m.restore() == []  # a hotkey is never re-triggered (it may toggle)
 
+    def test_restore_fades_out_stale_and_keeps_what_is_on(self) -> None:
+        m = mapper({"*": {"sad": {"expression": "Sad.exp3.json"}}})
+        m.switch("sad")
+        # after a reconnect VTS still shows Happy (ours, stale) and Sad; Blush is the user's
+        requests = m.restore({"Happy.exp3.json", "Sad.exp3.json", "Blush.exp3.json"})
+        assert requests == [("ExpressionActivationRequest",
+                             {"expressionFile": "Happy.exp3.json", "active": False})]
+
+    def test_managed_expressions(self) -> None:
+        m = mapper({"*": {"sad": {"expression": "Sad.exp3.json"}}})
+        assert m.managed_expressions() == {"Sad.exp3.json", "Happy.exp3.json"}
+
     def test_face_offsets_follow_emotion(self) -> None:
         m = mapper()
         m.switch("sad")

@@ -177,6 +177,17 @@ class VtsSession:
         hotkeys = await self.client.request("HotkeysInCurrentModelRequest")
         self.hotkeys = [h for h in hotkeys.get("availableHotkeys", []) if isinstance(h, dict)]
 
+    async def active_expressions(self) -> set[str]:
+        """The expressions VTS reports active on the current model (empty if it cannot say)."""
+        if self.client is None:
+            return set()
+        try:
+            state = await self.client.request("ExpressionStateRequest", {"details": False})
+        except (VtsError, TimeoutError):
+            return set()
+        return {str(e.get("file")) for e in state.get("expressions", [])
+                if isinstance(e, dict) and e.get("active")}
+
     async def close(self) -> None:
         if self.client is not None:
             await self.client.close()
