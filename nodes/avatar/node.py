@@ -82,9 +82,10 @@ class AvatarNode(Node):
                                                   "developer name shown in VTS (3-32 chars)")
         self.discovery_port = self.declare_parameter("discovery_port", 47779,
                                                      "UDP port of the VTS broadcasts")
-        hold_s = self.declare_parameter("emotion_hold_s", 4.0,
-                                        "keep an emotion this long after speech, then neutral")
-        fade_s = self.declare_parameter("expression_fade_s", 0.4, "expression fade-in seconds")
+        self.emotion_hold_s = self.declare_parameter(
+            "emotion_hold_s", 4.0, "keep an emotion this long after speech, then neutral")
+        self.fade_s = self.declare_parameter("expression_fade_s", 0.4,
+                                             "expression fade-in seconds")
         seed = self.declare_parameter("seed", 0, "idle motion seed (0: random)")
         if not 2.0 <= self.inject_hz <= 240.0:
             raise ParameterError(f"inject_hz must be between 2 and 240 (VTS drops a parameter "
@@ -92,29 +93,13 @@ class AvatarNode(Node):
         for name, value in (("plugin_name", plugin_name), ("plugin_developer", plugin_developer)):
             if not 3 <= len(value) <= 32:
                 raise ParameterError(f"{name} must be 3-32 characters (VTS rule), got {value!r}")
+        self.plugin = (plugin_name, plugin_developer)
+        self.lookahead_s = lookahead_ms / 1000.0
+        self.token_dir = Path(token_dir).expanduser() if token_dir else default_token_dir()
+        self.seed = seed or int.from_bytes(np.random.default_rng().bytes(4), "little")
         configs = _parse_avatars(raw_avatars)
-        folder = Path(token_dir).expanduser() if token_dir else default_token_dir()
-        base_seed = seed or int.from_bytes(np.random.default_rng().bytes(4), "little")
-
-        self.avatars: dict[str, Avatar] = {}
         self.discovery = Discovery() if any(c.port == 0 for c in configs) else None
-        for index, config in enumerate(configs):
-            settings = PuppetSettings(partner_direction=config.partner_direction,
-                                      lookahead_s=lookahead_ms / 1000.0, emotion_hold_s=hold_s,
-                                      face_fade_s=fade_s, seed=base_seed + index)
-            store = TokenStore(Path(config.token_file).expanduser() if config.token_file
-                               else folder / f"{config.persona}.token")
-            session = VtsSession(
-                SessionConfig(config.persona, store, host=config.host, port=config.port,
-                              match=config.match, index=index, plugin_name=plugin_name,
-                              plugin_developer=plugin_developer),
-                discovery=self.discovery, on_ready=self._on_ready,
-                on_state=functools.partial(self._on_link, config.persona),
-            )
-            mapper = EmotionMapper(parse_emotion_map(msgspec.to_builtins(config.emotions)),
-                                   default_fade_s=fade_s)
-            self.avatars[config.persona] = Avatar(config, Puppet(config.persona, settings),
-                                                  mapper, session)
+        self.avatars = {c.persona: self._make_avatar(i, c) for i, c in enumerate(configs)}
 
         self.turn_speaker = ""
         self.active_persona = ""
@@ -128,6 +113,24 @@ class AvatarNode(Node):
         self.create_subscription(Turn, "director/turn", self.on_turn)
         self.create_subscription(Persona, "persona/active", self.on_persona)
         self.create_timer(1.0, self._publish_counters)
+
+    def _make_avatar(self, index: int, config: AvatarConfig) -> Avatar:
+        settings = PuppetSettings(partner_direction=config.partner_direction,
+                                  lookahead_s=self.lookahead_s,
+                                  emotion_hold_s=self.emotion_hold_s,
+                                  face_fade_s=self.fade_s, seed=self.seed + index)
+        store = TokenStore(Path(config.token_file).expanduser() if config.token_file
+                           else self.token_dir / f"{config.persona}.token")
+        session = VtsSession(
+            SessionConfig(config.persona, store, host=config.host, port=config.port,
+                          match=config.match, index=index, plugin_name=self.plugin[0],
+                          plugin_developer=self.plugin[1]),
+            discovery=self.discovery, on_ready=self._on_ready,
+            on_state=functools.partial(self._on_link, config.persona),
+        )
+        mapper = EmotionMapper(parse_emotion_map(msgspec.to_builtins(config.emotions)),
+                               default_fade_s=self.fade_s)
+        return Avatar(config, Puppet(config.persona, settings), mapper, session)
 
     async def start(self) -> None:
         first = self._loop is None
