@@ -150,8 +150,7 @@ class VtsSession:
         self.ready = True
         self.config.backoff.reset()
         self._set_state("ready", self.model)
-        if self.on_ready is not None:
-            await self.on_ready(self)
+        await self._call_on_ready()
         await client.wait_closed()
         self._set_state("down", "VTube Studio closed the connection")
 
@@ -302,8 +301,18 @@ class VtsSession:
         with contextlib.suppress(VtsError, TimeoutError):
             await self._read_model()
             self._set_state("ready", self.model)
-            if self.on_ready is not None:
-                await self.on_ready(self)
+            await self._call_on_ready()
+
+    async def _call_on_ready(self) -> None:
+        if self.on_ready is None:
+            return
+        try:
+            await self.on_ready(self)
+        except (VtsError, TimeoutError) as exc:
+            self.log.info("VTS for %s: restoring the avatar failed: %s", self.config.persona,
+                          exc)
+        except Exception:  # a bug in the callback must not end the session loop
+            self.log.exception("on_ready callback of %s failed", self.config.persona)
 
     def _set_state(self, state: str, detail: str) -> None:
         changed = state != self.state
