@@ -198,6 +198,12 @@ class FakeVts:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
+    async def send_raw(self, text: str) -> None:
+        """Send any text frame to every plugin (to test how clients cope with surprises)."""
+        for session in list(self._sessions.values()):
+            with contextlib.suppress(ConnectionClosed):
+                await session.ws.send(text)
+
     async def drop_connections(self) -> None:
         """Close every plugin connection (a network hiccup): VTS keeps running, with its
         expressions and model as they are."""

@@ -161,6 +161,21 @@ class TestMatching:
         assert client.counters["unmatched"] == 0
         await client.close()
 
+    async def test_odd_frames_tolerated(self, vts: FakeVts, tmp_path: Path) -> None:
+        events: list[tuple[str, dict[str, object]]] = []
+        client = VtsClient(vts.url, on_event=lambda name, data: events.append((name, data)))
+        await client.connect()
+        await client.authenticate(TokenStore(tmp_path / "t"), *PLUGIN)
+        await vts.send_raw("this is not JSON")
+        await vts.send_raw('{"apiName": "VTubeStudioPublicAPI", "messageType": "NewEvent", '
+                           '"data": null, "requestID": "x", "brandNew": true}')
+        await vts.send_raw('{"messageType": "CurrentModelResponse", "requestID": "nobody"}')
+        assert (await client.request("APIStateRequest"))["active"] is True
+        assert client.counters["bad_frames"] == 1
+        assert client.counters["unmatched"] == 1
+        assert events == [("NewEvent", {})]
+        await client.close()
+
     async def test_unknown_event_subscription_error(self, vts: FakeVts, tmp_path: Path) -> None:
         client = await connected(vts, TokenStore(tmp_path / "t"))
         with pytest.raises(VtsApiError, match="VTS error 950"):
