@@ -218,10 +218,13 @@ class AvatarNode(Node):
             await avatar.session.inject(avatar.puppet.frame(now_ns))
 
     def _show_emotion(self, avatar: Avatar, emotion: str) -> None:
+        before = avatar.mapper.current
         requests = avatar.mapper.switch(emotion)
-        avatar.puppet.set_face(avatar.mapper.face())
         if canonical(emotion) != avatar.mapper.current:
             self.counters["emotion_fallbacks"] += 1
+        if avatar.mapper.current == before:
+            return
+        avatar.puppet.set_face(avatar.mapper.face())
         self._publish_state(avatar)
         if requests:
             self._run_request(avatar.session.perform(requests))

@@ -55,6 +55,15 @@ class TestTicker:
         burst = [t for t in stamps[4:] if t - after_block < 0.03]
         assert len(burst) <= 5
 
+    async def test_recent_window(self) -> None:
+        ticker = Ticker(200.0, lambda now: None, window=10)
+        task = asyncio.create_task(ticker.run())
+        await asyncio.sleep(0.2)
+        task.cancel()
+        mean, std = ticker.recent_jitter()
+        assert len(ticker.recent) == 10 < ticker.stats.count
+        assert mean > 0 and std >= 0
+
     async def test_async_tick_awaited(self) -> None:
         done: list[int] = []
 
