@@ -96,7 +96,7 @@ class TestShow:
         # the mouth opens while speech is audible and closes in the silences
         speech_open, silence_closed = mouth_agreement(played, aria.series("MouthOpen"))
         assert speech_open >= 0.8, speech_open
-        assert silence_closed >= 0.9, silence_closed
+        assert silence_closed >= 0.85, silence_closed
         # the other avatar's mouth stays shut, and it looks toward the speaker (its left)
         assert max(v for _, v in kai.series("MouthOpen")) < 0.05
         during = [v for t, v in kai.series("FaceAngleX")
@@ -131,7 +131,7 @@ class TestShow:
                              emotions=["happy"])
         speech_open, silence_closed = mouth_agreement(played, kai.series("MouthOpen"))
         assert speech_open >= 0.8, speech_open
-        assert silence_closed >= 0.9, silence_closed
+        assert silence_closed >= 0.85, silence_closed
         assert [h for _, h in kai.hotkey_log] == ["hk-wave"]  # configured hotkey for happy
         await probe.close()
 

@@ -122,9 +122,9 @@ class TestRules:
     async def test_value_lapses_after_one_second(self, vts: FakeVts, tmp_path: Path) -> None:
         client = await connected(vts, TokenStore(tmp_path / "t"))
         inject = {"parameterValues": [{"id": "FaceAngleX", "value": 12.0}]}
-        for _ in range(4):  # re-sent every 0.4 s: kept
+        for _ in range(6):  # re-sent every 0.25 s: kept
             await client.request("InjectParameterDataRequest", inject)
-            await asyncio.sleep(0.4)
+            await asyncio.sleep(0.25)
         assert vts.lapses == []
         assert vts.values["FaceAngleX"] == 12.0
         await wait_until(lambda: vts.lapses, 3.0, what="the parameter to lapse")
