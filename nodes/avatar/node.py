@@ -257,8 +257,11 @@ class AvatarNode(Node):
         for persona, avatar in self.avatars.items():
             for name, count in avatar.session.counters.items():
                 self.counters[f"{persona}.{name}"] = count
-        self.counters["ticks"] = self.ticker.stats.count
-        self.counters["ticks_skipped"] = self.ticker.stats.skipped
+        stats = self.ticker.stats
+        self.counters["ticks"] = stats.count
+        self.counters["ticks_skipped"] = stats.skipped
+        self.counters["tick_sum_us"] = stats.sum_us  # with the next: jitter over any window
+        self.counters["tick_sum_sq_us"] = stats.sum_sq_us
         mean, std = self.ticker.recent_jitter()  # the last minute, in microseconds
         self.counters["tick_interval_us"] = round(mean * 1e6)
         self.counters["tick_jitter_us"] = round(std * 1e6)

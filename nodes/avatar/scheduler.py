@@ -20,14 +20,23 @@ __all__ = ["IntervalStats", "Ticker"]
 
 @dataclass
 class IntervalStats:
-    """Running mean and standard deviation of tick intervals (Welford), in seconds."""
+    """Running mean and standard deviation of tick intervals (Welford), in seconds.
+
+    ``sum_us`` and ``sum_sq_us`` (integer microseconds) let an observer difference two
+    snapshots and get the mean and deviation of just the ticks in between.
+    """
 
     count: int = 0
     mean: float = 0.0
     _m2: float = 0.0
     skipped: int = 0
+    sum_us: int = 0
+    sum_sq_us: int = 0
 
     def add(self, interval: float) -> None:
+        us = round(interval * 1e6)
+        self.sum_us += us
+        self.sum_sq_us += us * us
         self.count += 1
         delta = interval - self.mean
         self.mean += delta / self.count

@@ -18,6 +18,7 @@ class TestIntervalStats:
         assert stats.mean == pytest.approx(2.5)
         assert stats.std == pytest.approx(1.2909944, rel=1e-6)
         assert stats.rate_hz == pytest.approx(0.4)
+        assert (stats.sum_us, stats.sum_sq_us) == (10_000_000, 30_000_000_000_000)
 
 
 class TestTicker:
