@@ -103,13 +103,12 @@ class SentenceTrack:
     emotion: str = ""
     samples: int = 0
     """Audio samples received so far."""
-    finished: bool = False
-    """The chunk marked ``last`` arrived: nothing more will be appended."""
     uses_phonemes: bool = False
     _open: list[float] = field(default_factory=list)
     _form: list[float] = field(default_factory=list)
     _pcm_tail: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
-    _pending_stress: int = 0
+    _stress_from: int | None = None
+    """Frame where a stress mark began: the next phoneme's shape starts there."""
     _envelope: list[float] = field(default_factory=list)
     _envelope_frames: int = 0
 
@@ -160,14 +159,13 @@ class SentenceTrack:
             last = (offset + start + length + hop - 1) // hop
             self._pad_to(last)
             if shape is None and name in _STRESS_MARKS:
-                # take the shape of the next real phoneme: remember where this mark began
-                self._pending_stress = self._pending_stress or first + 1
+                if self._stress_from is None:
+                    self._stress_from = first
                 continue
             if shape is None:  # length mark: hold the previous sound
                 shape = previous
-            if self._pending_stress:
-                first = self._pending_stress - 1
-                self._pending_stress = 0
+            if self._stress_from is not None:
+                first, self._stress_from = self._stress_from, None
             for i in range(first, last):
                 self._open[i], self._form[i] = shape
             previous = shape

@@ -171,7 +171,7 @@ class AvatarNode(Node):
             return
         phonemes = [(p.phoneme, p.start_sample, p.samples) for p in chunk.phonemes]
         avatar.puppet.add_chunk((chunk.request_id, chunk.sentence_index), chunk.sample_rate,
-                                pcm, phonemes, emotion=chunk.emotion, last=chunk.last)
+                                pcm, phonemes, emotion=chunk.emotion)
 
     def on_playhead(self, playhead: Playhead) -> None:
         avatar = self._avatar(playhead.persona, "audio/playhead")

@@ -65,8 +65,7 @@ class Puppet:
     # ------------------------------------------------------------ inputs
 
     def add_chunk(self, key: tuple[str, int], sample_rate: int, pcm: np.ndarray,
-                  phonemes: list[tuple[str, int, int]], *, emotion: str = "",
-                  last: bool = False) -> None:
+                  phonemes: list[tuple[str, int, int]], *, emotion: str = "") -> None:
         """Audio of one sentence (``key`` = (request id, sentence index)), as float samples."""
         track = self.tracks.get(key)
         if track is None:
@@ -76,7 +75,6 @@ class Puppet:
         track.append(pcm, phonemes)
         if emotion:
             track.emotion = emotion
-        track.finished = track.finished or last
 
     def set_sentence_emotion(self, key: tuple[str, int], emotion: str) -> None:
         """The emotion of a sentence (from ``llm/sentence``), shown when it becomes audible."""

@@ -29,7 +29,7 @@ def run(puppet: Puppet, start_ns: int, seconds: float) -> list[tuple[int, dict[s
 class TestMouth:
     def test_opens_only_while_speech_is_audible(self) -> None:
         puppet = Puppet("aria", PuppetSettings(seed=1))
-        puppet.add_chunk(("r", 0), RATE, speech_then_silence(), [], last=True)
+        puppet.add_chunk(("r", 0), RATE, speech_then_silence(), [])
         t0 = 10 * S
         puppet.clock.update("r", 0, 0, RATE, "playing", audible_ns=t0)
         for now, values in run(puppet, t0 - S // 2, 2.5):
