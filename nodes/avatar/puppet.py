@@ -147,4 +147,4 @@ class Puppet:
         values["MouthOpen"] = min(1.0, max(0.0, mouth_open))
         values["MouthSmile"] = min(1.0, max(0.0, smile))
         values["Brows"] = self.face.get("Brows", 0.5)
-        return values
+        return {name: values[name] for name in DRIVEN_PARAMETERS}

@@ -20,31 +20,33 @@ __all__ = ["IntervalStats", "Ticker"]
 
 @dataclass
 class IntervalStats:
-    """Running mean and standard deviation of tick intervals (Welford), in seconds.
-
-    ``sum_us`` and ``sum_sq_us`` (integer microseconds) let an observer difference two
-    snapshots and get the mean and deviation of just the ticks in between.
-    """
+    """Tick intervals summed in integer microseconds: mean and deviation of the whole run, and
+    an observer can difference two snapshots to get them for just the ticks in between."""
 
     count: int = 0
-    mean: float = 0.0
-    _m2: float = 0.0
-    skipped: int = 0
     sum_us: int = 0
     sum_sq_us: int = 0
+    skipped: int = 0
+    """Ticks left out because the loop fell more than a period behind."""
 
     def add(self, interval: float) -> None:
         us = round(interval * 1e6)
+        self.count += 1
         self.sum_us += us
         self.sum_sq_us += us * us
-        self.count += 1
-        delta = interval - self.mean
-        self.mean += delta / self.count
-        self._m2 += delta * (interval - self.mean)
+
+    @property
+    def mean(self) -> float:
+        """Mean interval in seconds."""
+        return self.sum_us / self.count / 1e6 if self.count else 0.0
 
     @property
     def std(self) -> float:
-        return math.sqrt(self._m2 / (self.count - 1)) if self.count > 1 else 0.0
+        """Standard deviation of the intervals in seconds."""
+        if not self.count:
+            return 0.0
+        mean_us = self.sum_us / self.count
+        return math.sqrt(max(0.0, self.sum_sq_us / self.count - mean_us * mean_us)) / 1e6
 
     @property
     def rate_hz(self) -> float:

@@ -243,10 +243,6 @@ class FakeVts:
                 if i.param == param and (plugin is None or i.plugin == plugin)]
 
     @property
-    def connected_sessions(self) -> int:
-        return len(self._sessions)
-
-    @property
     def authenticated_sessions(self) -> int:
         return sum(1 for s in self._sessions.values() if s.authenticated)
 
