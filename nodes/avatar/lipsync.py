@@ -51,6 +51,13 @@ for chars, shape in (
 ):
     for ch in chars:
         _VISEMES[ch] = shape
+# The 15 Oculus/OVR visemes, which several TTS engines emit instead of phonemes.
+_NAMED_VISEMES: dict[str, tuple[float, float]] = {
+    "sil": (0.0, 0.5), "PP": (0.0, 0.5), "FF": (0.12, 0.55), "TH": (0.25, 0.5),
+    "DD": (0.25, 0.5), "kk": (0.25, 0.5), "CH": (0.3, 0.4), "SS": (0.2, 0.7),
+    "nn": (0.2, 0.5), "RR": (0.3, 0.35), "aa": (0.95, 0.55), "E": (0.6, 0.7),
+    "I": (0.35, 0.85), "O": (0.6, 0.15), "U": (0.45, 0.05),
+}
 _SILENT = set(" .,;:!?-—…\"'()^$_\n")
 _LENGTH_MARKS = set("ːˑ")
 """Lengthen the phoneme before them."""
@@ -59,11 +66,14 @@ _STRESS_MARKS = set("ˈˌ")
 
 
 def viseme(phoneme: str) -> tuple[float, float] | None:
-    """Mouth (open, form) for one phoneme; None for a mark that borrows from a neighbour.
+    """Mouth (open, form) for one phoneme (IPA) or named viseme (``"aa"``, ``"PP"``, ``"sil"``
+    ...); None for a mark that borrows from a neighbour.
 
     Silence and punctuation close the mouth; an unknown symbol gets a half-open default so a
     new phoneme set never freezes the mouth.
     """
+    if phoneme in _NAMED_VISEMES:
+        return _NAMED_VISEMES[phoneme]
     if not phoneme or phoneme in _SILENT:
         return CLOSED
     if phoneme in _LENGTH_MARKS or phoneme in _STRESS_MARKS:

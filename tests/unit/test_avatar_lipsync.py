@@ -56,6 +56,19 @@ class TestViseme:
         assert rounded is not None and spread is not None
         assert rounded[1] < 0.3 < 0.7 < spread[1]
 
+    @pytest.mark.parametrize(
+        ("name", "closed"),
+        [
+            ("sil", True),   # OVR viseme names, as some TTS engines send them
+            ("PP", True),
+            ("aa", False),
+            ("O", False),
+        ],
+    )
+    def test_named_visemes(self, name: str, closed: bool) -> None:
+        shape = viseme(name)
+        assert shape is not None and (shape[0] == 0.0) is closed
+
     def test_unknown_symbol_half_open(self) -> None:
         assert viseme("☃") == (0.4, 0.5)
 
