@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from messages import audio, chat, demo, director, game, llm, memory, speech, system
+from messages import audio, avatar, chat, demo, director, game, llm, memory, speech, system
 from messages.base import Message, ServiceType
 
 __all__ = ["SERVICES", "TOPICS", "Topic", "json_schema", "message_types", "type_for_tag"]
@@ -50,6 +50,7 @@ TOPICS: dict[str, Topic] = {
     "game/event": Topic(game.GameEvent),
     "game/command": Topic(game.GameCommand),
     "game/frame": Topic(game.GameFrame),
+    "avatar/state": Topic(avatar.AvatarState, description="each avatar's VTS link and emotion"),
     "system/log": Topic(system.LogEvent, description="warnings and errors from every node"),
     "demo/count": Topic(demo.Count, description="the demo talker's counter"),
     "demo/heard": Topic(demo.Count, description="what the demo listener heard"),
