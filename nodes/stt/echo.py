@@ -10,10 +10,12 @@ when each sample is heard (``audio/playhead``: sample ``sample`` of a sentence i
    (``tail_ms`` back, ``lead_ms`` forward for timing error). A chunk is the person's only when
    its energy beats that by ``margin_db``; otherwise its speech probability counts as silence,
    so the personas' voices never start an utterance (no barge-in) however speech-like they are.
-   ``gain`` is learnt while the personas talk: a low percentile of mic/reference energy ratios
-   over the last seconds (the person talking over them only raises some ratios); until enough
-   chunks are seen, the largest ratio seen so far (never below ``initial_gain_db``) is used,
-   so an unknown echo path cannot slip through at the first sentence.
+   Once a person speaks, beating the echo by ``keep_margin_db`` keeps the utterance going.
+   ``gain`` is learnt while the personas talk: mic energy / reference energy summed over about
+   a second (timing errors of tens of ms wash out), the low percentile of those ratios over the
+   last seconds (a person talking over the personas only raises some of them). Until enough
+   are seen, the largest ratio so far (never below ``initial_gain_db``) is used, so an unknown
+   echo path cannot slip through at the very first sentence.
 2. `is_echo_text`, per transcript: a transcript of an utterance heard while the personas spoke
    whose words are mostly theirs is dropped (a second line for an echo that beat the gate).
 
@@ -42,12 +44,16 @@ SILENT_ENERGY = 1e-7
 @dataclass(frozen=True)
 class EchoSettings:
     margin_db: float = 6.0
+    keep_margin_db: float = 0.0
     initial_gain_db: float = -6.0
     tail_ms: float = 150.0
     lead_ms: float = 60.0
-    window_chunks: int = 100
-    warmup_chunks: int = 10
-    percentile: float = 30.0
+    gain_window_chunks: int = 32
+    """Energies summed over this many chunks (~1 s) give one mic/reference ratio."""
+    history_chunks: int = 160
+    """Ratios of the last ~5 s make the gain estimate."""
+    warmup_chunks: int = 8
+    percentile: float = 20.0
     text_overlap: float = 0.7
     extrapolate_ms: float = 500.0
     """How far past the last playhead report a ``playing`` sentence is assumed audible."""
@@ -135,15 +141,10 @@ class ReferenceTimeline:
         return max((max(b) for b in blocks if b), default=0.0)
 
     def aligned(self, start_ns: int, end_ns: int) -> float:
-        """Mean reference energy over the same span, at the best lag within ``lead_ms``: what
-        the echo in this span is made of (used to learn the echo path's gain)."""
-        lead_ns = int(self.settings.lead_ms * 1e6)
-        best = 0.0
-        for lag_ns in range(-lead_ns, lead_ns + 1, int(BLOCK_S * 1e9)):
-            blocks = [e for b in self._blocks(start_ns - lag_ns, end_ns - lag_ns) for e in b]
-            if blocks:
-                best = max(best, sum(blocks) / len(blocks))
-        return best
+        """Mean reference energy heard over the same span: what the echo in it is made of
+        (summed over a second, it teaches the echo path's gain)."""
+        blocks = [e for b in self._blocks(start_ns, end_ns) for e in b]
+        return sum(blocks) / len(blocks) if blocks else 0.0
 
     def _blocks(self, lo: int, hi: int) -> list[list[float]]:
         """The 10 ms energies of every sentence audible between ``lo`` and ``hi`` (ns)."""
@@ -181,9 +182,12 @@ class EchoGate:
 
     def __init__(self, settings: EchoSettings | None = None):
         self.settings = settings or EchoSettings()
-        self._ratios: deque[float] = deque(maxlen=self.settings.window_chunks)
-        self._margin = 10 ** (self.settings.margin_db / 10)
-        self._initial_gain = 10 ** (self.settings.initial_gain_db / 10)
+        s = self.settings
+        self._window: deque[tuple[float, float]] = deque(maxlen=s.gain_window_chunks)
+        self._ratios: deque[float] = deque(maxlen=s.history_chunks)
+        self._margin = 10 ** (s.margin_db / 10)
+        self._keep_margin = 10 ** (s.keep_margin_db / 10)
+        self._initial_gain = 10 ** (s.initial_gain_db / 10)
 
     @property
     def gain(self) -> float:
@@ -192,17 +196,23 @@ class EchoGate:
             return float(np.percentile(list(self._ratios), self.settings.percentile))
         return max([self._initial_gain, *self._ratios])
 
-    def is_person(self, mic_energy: float, peak: float, aligned: float) -> bool:
+    def is_person(self, mic_energy: float, peak: float, aligned: float, *,
+                  speaking: bool = False) -> bool:
         """True when the chunk holds more than the echo could (or nothing is audible).
 
         ``peak`` and ``aligned`` are `ReferenceTimeline.peak` and `.aligned` for the chunk.
+        Once a person is ``speaking``, beating the loudest possible echo at all is enough
+        (hysteresis: their quieter syllables must not cut their utterance in two).
         """
         if peak < SILENT_ENERGY:
             return True
         gain = self.gain  # judged against what was known before this chunk
-        if aligned >= SILENT_ENERGY:
-            self._ratios.append(mic_energy / aligned)
-        return mic_energy > gain * self._margin * peak
+        self._window.append((mic_energy, aligned))
+        reference = sum(r for _, r in self._window)
+        if len(self._window) == self._window.maxlen and reference >= SILENT_ENERGY:
+            # energy over a second: timing errors of tens of ms no longer matter
+            self._ratios.append(sum(m for m, _ in self._window) / reference)
+        return mic_energy > gain * (self._keep_margin if speaking else self._margin) * peak
 
 
 def is_echo_text(transcript: str, sentences: list[str], threshold: float) -> bool:

@@ -64,6 +64,11 @@ def trim(samples: np.ndarray, level: float = 0.01) -> np.ndarray:
     return samples[loud[0]: loud[-1] + 1] if len(loud) else samples[:0]
 
 
+def _prepared(samples: np.ndarray, peak: float) -> np.ndarray:
+    speech = trim(samples)
+    return (speech * peak / max(1e-9, float(np.abs(speech).max()))).astype(np.float32)
+
+
 @dataclass(frozen=True)
 class Placed:
     """One sentence on the timeline: who, what, and where (seconds)."""
@@ -78,7 +83,7 @@ class Placed:
 class Scene:
     """A mono 16 kHz recording under construction.
 
-    >>> scene = Scene(seed=1).silence(0.5).say(espeak("hello there"), "hello there", "human")
+    >>> scene = Scene(seed=1).silence(0.5).say(espeak("hello there"), "hello there", "person")
     >>> scene.noise(0.003).write(path)
     """
 
@@ -95,26 +100,29 @@ class Scene:
         self.audio = np.concatenate([self.audio, np.zeros(int(seconds * RATE), np.float32)])
         return self
 
-    def say(self, samples: np.ndarray, text: str, voice: str, *, gain: float = 0.7) -> Scene:
-        """Append speech (trimmed, scaled to ``gain`` peak) and remember where it lies."""
-        speech = trim(samples)
-        speech = (speech * gain / max(1e-9, float(np.abs(speech).max()))).astype(np.float32)
-        start = len(self.audio)
-        self.audio = np.concatenate([self.audio, speech])
-        self.placed.append(Placed(text, voice, start / RATE, len(self.audio) / RATE, speech))
-        return self
+    def say(self, samples: np.ndarray, text: str, voice: str, *, peak: float = 0.7) -> Scene:
+        """Append speech (trimmed, scaled to ``peak``) and remember where it lies."""
+        return self._place(_prepared(samples, peak), len(self.audio) / RATE, text, voice)
 
     def mix(self, samples: np.ndarray, at_s: float, text: str, voice: str, *,
-            gain: float = 0.7) -> Scene:
-        """Add speech on top of what is there, from ``at_s`` (extends the timeline if needed)."""
-        speech = trim(samples)
-        speech = (speech * gain / max(1e-9, float(np.abs(speech).max()))).astype(np.float32)
-        start = int(at_s * RATE)
+            peak: float = 0.7) -> Scene:
+        """Add speech (trimmed, scaled to ``peak``) on top of what is there from ``at_s``."""
+        return self._place(_prepared(samples, peak), at_s, text, voice)
+
+    def echo(self, samples: np.ndarray, at_s: float, text: str, voice: str, *,
+             gain: float) -> Scene:
+        """Add audio exactly as given times ``gain`` (no trimming) from ``at_s``: a loudspeaker
+        heard by the mic, sample-aligned with the reference the speaker node reports."""
+        return self._place(np.asarray(samples, np.float32) * gain, at_s, text, voice)
+
+    def _place(self, speech: np.ndarray, at_s: float, text: str, voice: str) -> Scene:
+        start = int(round(at_s * RATE))
         if start + len(speech) > len(self.audio):
             self.audio = np.concatenate(
                 [self.audio, np.zeros(start + len(speech) - len(self.audio), np.float32)])
         self.audio[start: start + len(speech)] += speech
-        self.placed.append(Placed(text, voice, at_s, (start + len(speech)) / RATE, speech))
+        self.placed.append(Placed(text, voice, start / RATE, (start + len(speech)) / RATE,
+                                  speech))
         return self
 
     def noise(self, rms: float) -> Scene:
