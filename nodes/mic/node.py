@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from bus.node import Node, NodeOptions
 from messages.audio import AudioFrame
@@ -22,6 +23,8 @@ class MicNode(Node):
         self.loop = self.declare_parameter("loop", False, "start the WAV file again at its end")
         self.speed = self.declare_parameter(
             "speed", 1.0, "WAV pacing: 1.0 real time, 2.0 twice as fast, 0 as fast as possible")
+        self.wait_for_listener = self.declare_parameter(
+            "wait_for_listener", False, "start capturing once a node subscribes to audio/mic")
         frame_ms = self.declare_parameter("frame_ms", 32, "frame length in ms (20-32)")
         if not 20 <= frame_ms <= 32:
             raise ValueError(f"frame_ms must be 20-32 ms, got {frame_ms}")
@@ -45,6 +48,8 @@ class MicNode(Node):
             self._task = asyncio.get_running_loop().create_task(self._capture())
 
     async def _capture(self) -> None:
+        if self.wait_for_listener:
+            await self._listener_joined()
         try:
             async for frame in self.source.frames():
                 self.pub.publish(AudioFrame(pcm=frame.pcm, sample_rate=SAMPLE_RATE,
@@ -54,6 +59,19 @@ class MicNode(Node):
                            type(exc).__name__, exc)
             return
         self.log.info("%s ended", self.source.name)
+
+    async def _listener_joined(self) -> None:
+        """Return once another node subscribes to our topic (a WAV played to nobody is lost)."""
+        topic = self.pub.topic
+        while True:
+            with contextlib.suppress(TimeoutError):
+                graph = await self.graph(timeout=0.5)
+                if any(status.info.name != self.name
+                       and any(sub.name == topic for sub in status.info.subscriptions)
+                       for status in graph.nodes):
+                    await asyncio.sleep(0.2)  # the subscription itself travels separately
+                    return
+            await asyncio.sleep(0.05)
 
     async def on_shutdown(self) -> None:
         self.source.close()

@@ -44,7 +44,7 @@ SILENT_ENERGY = 1e-7
 @dataclass(frozen=True)
 class EchoSettings:
     margin_db: float = 6.0
-    keep_margin_db: float = 0.0
+    keep_margin_db: float = -6.0
     initial_gain_db: float = -6.0
     tail_ms: float = 150.0
     lead_ms: float = 60.0

@@ -93,7 +93,8 @@ class SttNode(Node):
         name = p("speaker_name", "collaborator", "the label for the enrolled voice")
         model_path = p("speaker_model_path", "", "pyannote embedding checkpoint (local)")
         device = p("speaker_device", "cuda", "pyannote device")
-        threshold = p("speaker_threshold", 0.9, "cosine similarity needed to name the speaker")
+        threshold = p("speaker_threshold", 0.0, "similarity needed to name the speaker "
+                      "(0: the backend's default)")
         if backend == "none" or not enrol_wav:
             return None
         embedder: SpeakerEmbedder
@@ -107,7 +108,7 @@ class SttNode(Node):
             raise ValueError(f"speaker_backend must be spectral, pyannote or none, not {backend!r}")
         from faster_whisper.audio import decode_audio
 
-        labeler = SpeakerLabeler(embedder, threshold, SAMPLE_RATE)
+        labeler = SpeakerLabeler(embedder, threshold or None, SAMPLE_RATE)
         labeler.enrol(name, np.asarray(decode_audio(enrol_wav, sampling_rate=SAMPLE_RATE)))
         self.log.info("enrolled %s from %s (%s embeddings)", name, enrol_wav, backend)
         return labeler

@@ -1,11 +1,12 @@
 """Who is speaking: the enrolled collaborator, or ``unknown``.
 
-A `SpeakerEmbedder` turns an utterance into a vector; `SpeakerLabeler` compares it with the
-vectors of enrolled samples by cosine similarity and names the best match above a threshold.
+A `SpeakerEmbedder` turns an utterance into a vector and scores how alike two vectors are;
+`SpeakerLabeler` compares an utterance with the enrolled samples and names the best match
+above a threshold.
 Embedders: `SpectralEmbedder` here (numpy only, the default: cepstral statistics, good at
 telling clearly different voices apart, not at telling two similar people apart), and
 pyannote's speaker-embedding model on the GPU (`nodes.stt.backends.pyannote`, the ``pyannote``
-extra) in production.
+extra, cosine similarity) in production.
 """
 
 from __future__ import annotations
@@ -21,9 +22,17 @@ UNKNOWN = "unknown"
 
 
 class SpeakerEmbedder(Protocol):
-    """Maps an utterance (16 kHz mono float32) to a fixed-length vector."""
+    """Maps an utterance (16 kHz mono float32) to a vector, and says how alike two are."""
+
+    default_threshold: float
+    """Similarity above which two utterances are taken for the same voice."""
 
     def embed(self, samples: np.ndarray, sample_rate: int) -> np.ndarray: ...
+
+    def similarity(self, enrolled: np.ndarray, candidate: np.ndarray) -> float:
+        """1.0 for the same voice, lower the more different (not symmetric: the enrolled
+        sample, usually longer, is the reference)."""
+        ...
 
 
 class SpectralEmbedder:
@@ -32,7 +41,15 @@ class SpectralEmbedder:
     25 ms frames every 10 ms, 40 mel bands (60-7600 Hz), cepstra 1-19 (c0, the loudness, is
     dropped), frames more than 30 dB under the loudest ignored. The statistics describe the
     voice (vocal tract and timbre) more than the words once an utterance lasts a second or two.
+
+    Cosine similarity of such vectors hardly separates voices (all speech shares the same
+    broad cepstral shape), so `similarity` measures how far the candidate's means lie from the
+    enrolled ones in units of the enrolled voice's own frame-to-frame spread, plus how far the
+    spreads differ (log ratio), and maps that distance ``d`` to ``exp(-d)``. Measured on
+    synthetic voices: same voice, other sentences 0.64-0.73; other voices 0.31-0.55.
     """
+
+    default_threshold = 0.58
 
     def __init__(self, sample_rate: int = 16000, n_mels: int = 40, n_ceps: int = 20):
         self.sample_rate = sample_rate
@@ -59,7 +76,14 @@ class SpectralEmbedder:
         loudness = log_mel.mean(axis=1)
         voiced = log_mel[loudness > loudness.max() - np.log(10 ** 3.0)]
         cepstra = (voiced @ self.dct.T * self.lifter)[:, 1:]
-        return np.concatenate([cepstra.mean(axis=0), cepstra.std(axis=0)])
+        return np.concatenate([cepstra.mean(axis=0), cepstra.std(axis=0) + 1e-6])
+
+    def similarity(self, enrolled: np.ndarray, candidate: np.ndarray) -> float:
+        half = len(enrolled) // 2
+        mean_gap = (candidate[:half] - enrolled[:half]) / enrolled[half:]
+        spread_gap = np.log(candidate[half:] / enrolled[half:])
+        distance = np.sqrt(np.mean(mean_gap**2)) + np.sqrt(np.mean(spread_gap**2))
+        return float(np.exp(-distance))
 
 
 @dataclass(frozen=True)
@@ -78,12 +102,14 @@ class SpeakerLabeler:
     embedder:
         Turns audio into vectors (`SpectralEmbedder` or the pyannote backend).
     threshold:
-        Cosine similarity needed to name someone; below it the label is ``unknown``.
+        Similarity needed to name someone (below it the label is ``unknown``); None takes the
+        embedder's default.
     """
 
-    def __init__(self, embedder: SpeakerEmbedder, threshold: float, sample_rate: int = 16000):
+    def __init__(self, embedder: SpeakerEmbedder, threshold: float | None = None,
+                 sample_rate: int = 16000):
         self.embedder = embedder
-        self.threshold = threshold
+        self.threshold = embedder.default_threshold if threshold is None else threshold
         self.sample_rate = sample_rate
         self._enrolled: dict[str, list[np.ndarray]] = {}
 
@@ -102,16 +128,16 @@ class SpeakerLabeler:
         if not self._enrolled:
             return Label(UNKNOWN, 0.0)
         vector = self._embed(samples)
-        name, score = max(((n, max(float(v @ vector) for v in vs))
-                           for n, vs in self._enrolled.items()), key=lambda pair: pair[1])
+        name, score = max(
+            ((n, max(self.embedder.similarity(v, vector) for v in vs))
+             for n, vs in self._enrolled.items()),
+            key=lambda pair: pair[1])
         return Label(name if score >= self.threshold else UNKNOWN, score)
 
     def _embed(self, samples: np.ndarray) -> np.ndarray:
-        vector = np.asarray(self.embedder.embed(samples, self.sample_rate), dtype=np.float64)
-        norm = float(np.linalg.norm(vector))
-        if norm == 0.0:
+        if not np.any(np.abs(samples) > 1e-4):
             raise ValueError("cannot embed silence: the sample holds no voice")
-        return vector / norm
+        return np.asarray(self.embedder.embed(samples, self.sample_rate), dtype=np.float64)
 
 
 def _mel_filterbank(rate: int, n_fft: int, bands: int, low_hz: float, high_hz: float) -> np.ndarray:

@@ -116,7 +116,7 @@ class Scene:
         return self._place(np.asarray(samples, np.float32) * gain, at_s, text, voice)
 
     def _place(self, speech: np.ndarray, at_s: float, text: str, voice: str) -> Scene:
-        start = int(round(at_s * RATE))
+        start = round(at_s * RATE)
         if start + len(speech) > len(self.audio):
             self.audio = np.concatenate(
                 [self.audio, np.zeros(start + len(speech) - len(self.audio), np.float32)])

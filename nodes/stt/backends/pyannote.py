@@ -32,6 +32,9 @@ class PyannoteSettings(msgspec.Struct, frozen=True):
 class PyannoteEmbedder:
     """`nodes.stt.speakers.SpeakerEmbedder` backed by a pyannote embedding model."""
 
+    default_threshold = 0.5
+    """Cosine similarity; pyannote's speaker verification examples put EER thresholds near it."""
+
     def __init__(self, settings: PyannoteSettings):
         if not settings.model_path:
             raise ValueError("the pyannote speaker backend needs speaker_model_path: a local "
@@ -51,3 +54,8 @@ class PyannoteEmbedder:
         waveform = self._torch.from_numpy(np.asarray(samples, dtype=np.float32)[None, :])
         vector = self._inference({"waveform": waveform, "sample_rate": sample_rate})
         return np.asarray(vector, dtype=np.float64).reshape(-1)
+
+    def similarity(self, enrolled: np.ndarray, candidate: np.ndarray) -> float:
+        """Cosine similarity."""
+        norms = float(np.linalg.norm(enrolled) * np.linalg.norm(candidate))
+        return float(enrolled @ candidate) / norms if norms else 0.0
