@@ -212,7 +212,7 @@ class EchoGate:
         if len(self._window) == self._window.maxlen and reference >= SILENT_ENERGY:
             # energy over a second: timing errors of tens of ms no longer matter
             self._ratios.append(sum(m for m, _ in self._window) / reference)
-        return mic_energy > gain * (self._keep_margin if speaking else self._margin) * peak
+        return bool(mic_energy > gain * (self._keep_margin if speaking else self._margin) * peak)
 
 
 def is_echo_text(transcript: str, sentences: list[str], threshold: float) -> bool:
