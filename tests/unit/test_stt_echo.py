@@ -92,6 +92,7 @@ class TestEchoGate:
         assert EchoGate().is_person(1e-6, peak=0.0, aligned=0.0)
 
 
+@pytest.mark.slow
 class TestWithRealVoices:
     def test_piper_heard_by_the_mic_is_speech_to_silero_but_not_a_person(self) -> None:
         text = "Welcome back to the stream everyone, today we are playing a brand new game."
