@@ -221,10 +221,13 @@ class DeviceSource:
             for frame in self._framer.push(converted, now_ns - int(age_s * 1e9)):
                 loop.call_soon_threadsafe(queue.put_nowait, frame)
 
+        def on_finished() -> None:
+            with contextlib.suppress(RuntimeError):  # the loop may already be closed
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+
         self._stream = self._sd.InputStream(
             device=self.device, channels=1, dtype="float32", samplerate=self.device_rate,
-            blocksize=0, latency="low", callback=on_block,
-            finished_callback=lambda: loop.call_soon_threadsafe(queue.put_nowait, None),
+            blocksize=0, latency="low", callback=on_block, finished_callback=on_finished,
         )
         self._stream.start()
         while (frame := await queue.get()) is not None:
