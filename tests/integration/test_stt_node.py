@@ -173,3 +173,33 @@ async def _play_reference(probe: Probe, sentences: list[Any], t0_ns: int) -> Non
                 sample_rate=rate, state="finished" if finished else "playing", text=text,
                 audible_ns=begin_ns + int(sample * 1e9 / rate)))
         await asyncio.sleep(0.05)
+
+
+class TestBadInput:
+    async def test_frames_in_the_wrong_format_are_counted_and_dropped(
+        self, bus_url: str, start_node: Callable[..., NodeProcess]
+    ) -> None:
+        from messages.audio import AudioFrame
+
+        start_node("nodes.stt")
+        async with Probe(bus_url) as probe:
+            await probe.wait_for_subscribers("audio/mic", timeout=60)
+            logs = probe.collect("system/log")
+            await asyncio.sleep(0.3)  # our subscription travels to the bus
+            for _ in range(3):
+                probe.publish("audio/mic", AudioFrame(pcm=b"\0\0" * 256, sample_rate=8000))
+            probe.publish("audio/mic", AudioFrame(pcm=b"\0\0" * 512))  # a good one after
+
+            async def counters() -> dict[str, int]:
+                graph = await probe.graph()
+                return next(s.info.counters for s in graph.nodes if s.info.name == "stt")
+
+            deadline = asyncio.get_running_loop().time() + 10
+            while (found := await counters()).get("bad_input", 0) < 3:
+                assert asyncio.get_running_loop().time() < deadline, found
+                await asyncio.sleep(0.2)
+            await probe.wait_for("system/log")
+        assert found["bad_input"] == 3
+        warnings = [m for _, m in logs if "dropped input on audio/mic" in m.message]
+        assert len(warnings) == 1 and "must be 16000 Hz mono s16le, got 8000 Hz" in \
+            warnings[0].message  # logged once, counted always
