@@ -4,7 +4,8 @@ run the recogniser (one job at a time: on two cores a second one would only slow
 `Segmenter` takes each 32 ms chunk with its (echo-gated) speech probability, keeps a short
 pre-roll so the first syllable is not clipped, and reports voice starts and ends at once. Jobs:
 
-- *partial*: every ``partial_interval_ms`` of speech while someone talks (a quick beam);
+- *partial*: while someone talks, ``partial_interval_ms`` of speech after the previous one
+  finished (a quick beam);
 - *final*: as soon as the speech has paused ``final_after_ms`` (before the hangover is over),
   speculatively: if speech resumes the result is thrown away, if the hangover confirms the end
   the final transcript is ready at once or soon after. That is how the final lands within a
@@ -118,7 +119,7 @@ class _Utterance:
     final: Recognition | None = None
     final_pending: bool = False
     partial_at: int = 0
-    """Chunk count when the last partial was taken."""
+    """Chunk count when the last partial was taken (and again when it finished)."""
 
 
 class Segmenter:
@@ -219,6 +220,9 @@ class Segmenter:
             current = self._current
             if current is None or current.id != job.utterance_id:
                 return []  # the utterance ended meanwhile: its final says it better
+            # the interval counts from here: partials never keep the CPU busy back to back,
+            # so a final rarely has to wait for one
+            current.partial_at = len(current.chunks)
             return [self._result(current, recognition, final=False)]
         for utterance in self._closing:
             if utterance.id == job.utterance_id:

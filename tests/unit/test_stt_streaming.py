@@ -92,6 +92,19 @@ class TestJobs:
         feed.push(*[0.9] * 10)
         assert (job := seg.next_job()) is not None and not job.final
 
+    def test_the_next_partial_waits_an_interval_after_the_last_one_finished(self) -> None:
+        seg = segmenter()
+        feed = Feeder(seg)
+        feed.push(*[0.9] * 10)
+        job = seg.next_job()
+        assert job is not None
+        feed.push(*[0.9] * 5)  # the recogniser is slow: 5 chunks arrive meanwhile
+        seg.finish(job, Recognition("hello"))
+        feed.push(*[0.9] * 9)
+        assert seg.next_job() is None
+        feed.push(0.9)
+        assert (job := seg.next_job()) is not None and len(job.audio) == 25 * CHUNK
+
     def test_final_is_started_in_the_pause_and_published_at_the_end(self) -> None:
         seg = segmenter()
         feed = Feeder(seg)
