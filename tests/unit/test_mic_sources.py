@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import wave
 from pathlib import Path
 
@@ -78,7 +79,7 @@ class TestWavSource:
         frames = [f async for f in source.frames()]
         assert len(frames) == 16000 // 512
         stamps = [f.start_ns for f in frames]
-        assert all(b - a == 32_000_000 for a, b in zip(stamps, stamps[1:], strict=False))
+        assert all(b - a == 32_000_000 for a, b in itertools.pairwise(stamps))
 
     async def test_loop_starts_again(self, tmp_path: Path) -> None:
         source = WavSource(write_wav(tmp_path / "s.wav", np.ones(1024, np.float32) * 0.1, 16000),

@@ -28,7 +28,7 @@ def segmenter(**settings: float) -> Segmenter:
                 "final_after_ms": 64.0}
     counter = itertools.count()
     return Segmenter(Vad(VadSettings(hangover_ms=160), chunk_ms=32),
-                     StreamSettings(**{**defaults, **settings}),  # type: ignore[arg-type]
+                     StreamSettings(**{**defaults, **settings}),
                      chunk_samples=CHUNK, sample_rate=16000, new_id=lambda: f"u{next(counter)}")
 
 
@@ -41,7 +41,7 @@ class Feeder:
         self.events: list[object] = []
 
     def push(self, *probabilities: float) -> list[object]:
-        out = []
+        out: list[object] = []
         for p in probabilities:
             chunk = np.full(CHUNK, self.index, dtype=np.float32)
             out += self.seg.push(chunk, 1_000 + self.index * CHUNK_NS, p)
@@ -90,7 +90,8 @@ class TestJobs:
         assert partial.recognition.text == "hello"
         assert seg.next_job() is None  # the next partial needs another interval
         feed.push(*[0.9] * 10)
-        assert (job := seg.next_job()) is not None and not job.final
+        job = seg.next_job()
+        assert job is not None and not job.final
 
     def test_the_next_partial_waits_an_interval_after_the_last_one_finished(self) -> None:
         seg = segmenter()
@@ -103,7 +104,8 @@ class TestJobs:
         feed.push(*[0.9] * 9)
         assert seg.next_job() is None
         feed.push(0.9)
-        assert (job := seg.next_job()) is not None and len(job.audio) == 25 * CHUNK
+        job = seg.next_job()
+        assert job is not None and len(job.audio) == 25 * CHUNK
 
     def test_final_is_started_in_the_pause_and_published_at_the_end(self) -> None:
         seg = segmenter()

@@ -46,5 +46,6 @@ class TestTranscribe:
 
 class TestModelPath:
     def test_a_folder_without_a_model_is_refused_with_the_fix(self, tmp_path: Path) -> None:
-        with pytest.raises(FileNotFoundError, match=r"no CTranslate2 Whisper model in .*model\.bin"):
+        with pytest.raises(FileNotFoundError,
+                           match=r"no CTranslate2 Whisper model in .*model\.bin"):
             WhisperBackend(WhisperSettings(model_path=str(tmp_path)))
