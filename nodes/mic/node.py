@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from bus.errors import ParameterError
 from bus.node import Node, NodeOptions
 from messages.audio import AudioFrame
 from nodes.mic.sources import DeviceSource, FrameSource, WavSource
@@ -27,7 +28,7 @@ class MicNode(Node):
             "wait_for_listener", False, "start capturing once a node subscribes to audio/mic")
         frame_ms = self.declare_parameter("frame_ms", 32, "frame length in ms (20-32)")
         if not 20 <= frame_ms <= 32:
-            raise ValueError(f"frame_ms must be 20-32 ms, got {frame_ms}")
+            raise ParameterError(f"mic: frame_ms must be 20-32 ms, got {frame_ms}")
         self.frame_samples = SAMPLE_RATE * frame_ms // 1000
         self.pub = self.create_publisher(AudioFrame, "audio/mic")
         self.source: FrameSource = self._open_source()
@@ -35,11 +36,15 @@ class MicNode(Node):
         self._task: asyncio.Task[None] | None = None
 
     def _open_source(self) -> FrameSource:
-        if self.wav:
-            return WavSource(self.wav, frame_samples=self.frame_samples, sample_rate=SAMPLE_RATE,
-                             loop=self.loop, speed=self.speed)
-        return DeviceSource(self.device, pulse_source=self.pulse_source,
-                            frame_samples=self.frame_samples, sample_rate=SAMPLE_RATE)
+        try:
+            if self.wav:
+                return WavSource(self.wav, frame_samples=self.frame_samples,
+                                 sample_rate=SAMPLE_RATE, loop=self.loop, speed=self.speed)
+            return DeviceSource(self.device, pulse_source=self.pulse_source,
+                                frame_samples=self.frame_samples, sample_rate=SAMPLE_RATE)
+        except Exception as exc:  # missing file, bad WAV, no such device, PortAudioError
+            what = f"wav {self.wav}" if self.wav else f"device {self.device or 'default'}"
+            raise ParameterError(f"mic: cannot open {what}: {exc}") from None
 
     async def start(self) -> None:
         first = self._loop is None

@@ -8,6 +8,7 @@ import uuid
 
 import numpy as np
 
+from bus.errors import ParameterError
 from bus.node import Node, NodeOptions, Trace
 from messages.audio import AudioChunk, AudioFrame, Playhead
 from messages.speech import Transcript, VadEvent, Word
@@ -72,8 +73,11 @@ class SttNode(Node):
         self.reference = ReferenceTimeline(echo)
         self.gate = EchoGate(echo)
         self.echo_text_overlap = echo.text_overlap
-        self.recogniser: Recognisable = WhisperBackend(whisper)
-        self.labeler = self._speaker_labeler()
+        try:
+            self.recogniser: Recognisable = WhisperBackend(whisper)
+            self.labeler = self._speaker_labeler()
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise ParameterError(f"stt: {exc}") from None
         self.vad_pub = self.create_publisher(VadEvent, "speech/vad")
         self.partial_pub = self.create_publisher(Transcript, "speech/partial")
         self.final_pub = self.create_publisher(Transcript, "speech/final")

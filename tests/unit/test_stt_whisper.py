@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -49,3 +50,17 @@ class TestModelPath:
         with pytest.raises(FileNotFoundError,
                            match=r"no CTranslate2 Whisper model in .*model\.bin"):
             WhisperBackend(WhisperSettings(model_path=str(tmp_path)))
+
+
+@pytest.mark.gpu
+class TestLargeV3OnCuda:
+    """Production: ``VT_WHISPER_MODEL`` = a local faster-whisper large-v3 directory."""
+
+    async def test_transcribes_on_the_gpu(self, speech: np.ndarray) -> None:
+        model = os.environ.get("VT_WHISPER_MODEL")
+        if not model:
+            pytest.skip("set VT_WHISPER_MODEL to a local faster-whisper large-v3 directory")
+        backend = WhisperBackend(WhisperSettings(model_path=model, device="cuda",
+                                                 compute_type="float16"))
+        result = await backend.transcribe(speech, final=True)
+        assert word_error_rate(TEXT, result.text) <= 0.1, result.text
