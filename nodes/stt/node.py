@@ -92,11 +92,12 @@ class SttNode(Node):
 
     def _speaker_labeler(self) -> SpeakerLabeler | None:
         p = self.declare_parameter
-        backend = p("speaker_backend", "spectral", "spectral (numpy), pyannote (GPU) or none")
+        backend = p("speaker_backend", "spectral",
+                    "spectral (numpy), resemblyzer (CPU, torch), pyannote (GPU) or none")
         enrol_wav = p("enrol_wav", "", "a WAV of the collaborator's voice to enrol")
         name = p("speaker_name", "collaborator", "the label for the enrolled voice")
         model_path = p("speaker_model_path", "", "pyannote embedding checkpoint (local)")
-        device = p("speaker_device", "cuda", "pyannote device")
+        device = p("speaker_device", "", "embedding device ('' cuda for pyannote, cpu else)")
         threshold = p("speaker_threshold", 0.0, "similarity needed to name the speaker "
                       "(0: the backend's default)")
         if backend == "none" or not enrol_wav:
@@ -104,12 +105,18 @@ class SttNode(Node):
         embedder: SpeakerEmbedder
         if backend == "spectral":
             embedder = SpectralEmbedder(SAMPLE_RATE)
+        elif backend == "resemblyzer":
+            from nodes.stt.backends.resemblyzer import ResemblyzerEmbedder
+
+            embedder = ResemblyzerEmbedder(device=device or "cpu")
         elif backend == "pyannote":
             from nodes.stt.backends.pyannote import PyannoteEmbedder, PyannoteSettings
 
-            embedder = PyannoteEmbedder(PyannoteSettings(model_path=model_path, device=device))
+            embedder = PyannoteEmbedder(PyannoteSettings(model_path=model_path,
+                                                         device=device or "cuda"))
         else:
-            raise ValueError(f"speaker_backend must be spectral, pyannote or none, not {backend!r}")
+            raise ValueError("speaker_backend must be spectral, resemblyzer, pyannote or none, "
+                             f"not {backend!r}")
         from faster_whisper.audio import decode_audio
 
         labeler = SpeakerLabeler(embedder, threshold or None, SAMPLE_RATE)
