@@ -163,11 +163,13 @@ class SttNode(Node):
         end_ns = start_ns + self.segmenter.chunk_ns
         peak = self.reference.peak(start_ns, end_ns)
         aligned = self.reference.aligned(start_ns, end_ns) if peak > 0 else 0.0
-        if not self.gate.is_person(float(np.mean(samples * samples)), peak, aligned):
+        masked = not self.gate.is_person(float(np.mean(samples * samples)), peak, aligned,
+                                         speaking=self.segmenter.vad.speaking)
+        if masked:
             if probability >= self.segmenter.vad.settings.start_threshold:
                 self.counters["echo_chunks"] += 1
             probability = 0.0  # the personas' own voice: silence as far as turns go
-        for event in self.segmenter.push(samples, start_ns, probability):
+        for event in self.segmenter.push(samples, start_ns, probability, masked=masked):
             if isinstance(event, VoiceStart):
                 trace = self._traces[event.utterance_id] = Trace(event.utterance_id,
                                                                  event.onset_ns)

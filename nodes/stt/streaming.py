@@ -163,10 +163,11 @@ class Segmenter:
     def busy(self) -> bool:
         return self._busy
 
-    def push(self, chunk: np.ndarray, start_ns: int, probability: float
-             ) -> list[VoiceStart | VoiceEnd | Result]:
-        """Add the next chunk (captured from ``start_ns``) and its speech probability."""
-        transition = self.vad.update(probability)
+    def push(self, chunk: np.ndarray, start_ns: int, probability: float, *,
+             masked: bool = False) -> list[VoiceStart | VoiceEnd | Result]:
+        """Add the next chunk (captured from ``start_ns``) and its speech probability
+        (``masked``: zeroed because only the personas' echo was heard, see `Vad.update`)."""
+        transition = self.vad.update(probability, masked=masked)
         index = self.vad.index
         self._preroll.append((index, start_ns, chunk))
         out: list[VoiceStart | VoiceEnd | Result] = []

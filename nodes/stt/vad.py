@@ -7,6 +7,11 @@ two chunks. Once speaking, only a probability below ``end_threshold`` counts as 
 between the two thresholds keeps the state, which stops flapping on soft syllables). The first
 quiet chunk is a `Pause`: the speech *may* have ended, so the final transcription can start now.
 Speech back at ``start_threshold`` is a `Resume`; ``hangover_ms`` of quiet is the `End`.
+
+A chunk may come *masked*: its probability was zeroed because the personas' echo was louder
+than anything else in it (`nodes.stt.echo`). A person's short pause and soft syllables hide
+under the echo that way, so masked chunks count half towards the hangover: while the personas
+talk over someone, that person's utterance needs twice the quiet to end.
 """
 
 from __future__ import annotations
@@ -92,7 +97,7 @@ class Vad:
         """Index of the last chunk fed."""
         self._state = _State.SILENCE
         self._run = 0
-        self._quiet = 0
+        self._quiet = 0.0
         self._speech_end = 0
 
     @property
@@ -100,8 +105,9 @@ class Vad:
         """Inside an utterance (speaking or in its hangover)."""
         return self._state is not _State.SILENCE
 
-    def update(self, probability: float) -> Transition | None:
-        """The transition caused by the next chunk's speech probability."""
+    def update(self, probability: float, *, masked: bool = False) -> Transition | None:
+        """The transition caused by the next chunk's speech probability (``masked``: zeroed
+        because only the echo could be heard in it)."""
         self.index += 1
         s = self.settings
         if self._state is _State.SILENCE:
@@ -112,14 +118,14 @@ class Vad:
         elif self._state is _State.SPEECH:
             if probability < s.end_threshold:
                 self._state = _State.HANGOVER
-                self._quiet = 1
+                self._quiet = 0.5 if masked else 1.0
                 self._speech_end = self.index
                 return self._end_if_over(probability) or Pause(end=self.index)
         elif probability >= s.start_threshold:
             self._state = _State.SPEECH
             return Resume()
         else:
-            self._quiet += 1
+            self._quiet += 0.5 if masked else 1.0
             return self._end_if_over(probability)
         return None
 
@@ -140,4 +146,4 @@ class Vad:
     def _reset(self) -> None:
         self._state = _State.SILENCE
         self._run = 0
-        self._quiet = 0
+        self._quiet = 0.0

@@ -54,6 +54,13 @@ class TestHangover:
         events = run([0.9, 0.9, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4], hangover_ms=64)
         assert [type(t) for _, t in events] == [Start]
 
+    def test_masked_chunks_count_half_towards_the_hangover(self) -> None:
+        vad = Vad(VadSettings(hangover_ms=128), chunk_ms=32)  # 4 quiet chunks
+        transitions = [vad.update(p) for p in (0.9, 0.9)]
+        transitions += [vad.update(0.0, masked=True) for _ in range(7)]
+        assert not any(isinstance(t, End) for t in transitions)  # 3.5 chunks' worth
+        assert vad.update(0.0, masked=True) == End(end=2, probability=0.0)
+
     def test_a_hangover_of_one_chunk_ends_without_a_pause(self) -> None:
         events = run([0.9, 0.9, 0.1], hangover_ms=10)
         assert [t for _, t in events][1:] == [End(end=2, probability=0.1)]
