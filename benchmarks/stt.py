@@ -6,9 +6,15 @@ quiet noise floor) are played in real time by a ``nodes.mic`` process reading a 
 
 - ``vad_start_ms``: speech onset -> ``speech/vad`` start published (median; ``_max`` too);
 - ``final_after_end_ms``: end of speech -> ``speech/final`` published (median; ``_max`` too);
+  ``final_after_vad_end_ms`` is the part after the hangover (0 when the speculative final
+  was ready by then);
 - ``wer``: word error rate of the final transcripts over all sentences;
 - ``rtf``: seconds of Whisper (final settings: beam 5, word timings) per second of speech,
-  measured in this process on the same sentences.
+  measured in this process on the same sentences;
+- ``barge_in_vad_start_ms``: a person (espeak-ng) talking over the personas' own voice (Piper,
+  heard at -14 dB, reported on ``tts/audio`` and ``audio/playhead`` as the speaker node does):
+  onset -> ``speech/vad`` start (median), and ``echo_false_starts``, starts while only the
+  personas spoke (must be 0).
 
 Targets on 2 CPU cores with the bundled models: VAD start within 150 ms, final within 1 s of the
 end of speech, WER at most 15%.
@@ -31,7 +37,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bus.testing import BusProcess, NodeProcess, Probe
-from nodes.stt.testing import Scene, piper
+from nodes.stt.testing import Scene, Spoken, espeak, persona_says, piper, play_reference
 from nodes.stt.text import normalise, word_error_rate
 
 SENTENCES = [
@@ -44,7 +50,17 @@ SENTENCES = [
 ]
 
 
-async def _pipeline(scene: Scene, wav: Path, timeout_s: float) -> dict[str, Any]:
+PERSONA_LINES = [
+    "Welcome back to the stream everyone, today we are playing a brand new game.",
+    "Chat, tell me which level you want us to try first, the forest or the castle.",
+]
+INTERRUPTIONS = ["Wait, stop, I have a question.", "Hold on a second please."]
+
+
+async def _run(wav: Path, count: int, timeout_s: float,
+               reference: list[Spoken] | None = None) -> tuple[Probe, int]:
+    """Play ``wav`` through real mic and stt processes until ``count`` finals arrive; returns
+    the probe that heard everything and the capture time of the first sample."""
     with BusProcess(ttl_s=3.0) as bus:
         stt = NodeProcess("nodes.stt", bus.url, args=["--log-level", "WARNING"]).start()
         mic = NodeProcess("nodes.mic", bus.url, params={"wav": str(wav),
@@ -56,14 +72,28 @@ async def _pipeline(scene: Scene, wav: Path, timeout_s: float) -> dict[str, Any]
                 for topic in ("audio/mic", "speech/vad", "speech/partial", "speech/final"):
                     probe.collect(topic)
                 mic.start()
-                await probe.wait_for("speech/final", count=len(scene.placed), timeout=timeout_s)
-                t0_ns = probe.received["audio/mic"][0][1].start_ns
-                starts = [(h, m) for h, m in probe.received["speech/vad"] if m.event == "start"]
-                finals = probe.received["speech/final"]
-                partials = probe.received["speech/partial"]
+                first = await probe.wait_for("audio/mic")
+                t0_ns = first[0].start_ns
+                speaker = asyncio.get_running_loop().create_task(
+                    play_reference(probe, reference or [], t0_ns))
+                try:
+                    await probe.wait_for("speech/final", count=count, timeout=timeout_s)
+                finally:
+                    speaker.cancel()
         finally:
             mic.stop()
             stt.stop()
+    return probe, t0_ns
+
+
+async def _pipeline(scene: Scene, wav: Path, timeout_s: float) -> dict[str, Any]:
+    probe, t0_ns = await _run(wav, len(scene.placed), timeout_s)
+    starts = [(h, m) for h, m in probe.received["speech/vad"] if m.event == "start"]
+    ends = {m.utterance_id: h for h, m in probe.received["speech/vad"] if m.event == "end"}
+    finals = probe.received["speech/final"]
+    partials = probe.received["speech/partial"]
+    after_vad_end = [(h.stamp_ns - ends[m.utterance_id].stamp_ns) / 1e6 for h, m in finals
+                     if m.utterance_id in ends]
     vad_ms, final_ms, errors, words = [], [], 0.0, 0
     for placed, (start_header, _), (final_header, final) in zip(scene.placed, starts, finals,
                                                                 strict=False):
@@ -78,10 +108,37 @@ async def _pipeline(scene: Scene, wav: Path, timeout_s: float) -> dict[str, Any]
         "vad_start_ms_max": round(max(vad_ms), 1),
         "final_after_end_ms": round(statistics.median(final_ms), 1),
         "final_after_end_ms_max": round(max(final_ms), 1),
+        "final_after_vad_end_ms": round(statistics.median(after_vad_end), 1),
         "partials_per_utterance": round(len(partials) / max(1, len(finals)), 2),
         "wer": round(errors / max(1, words), 4),
         "transcripts": [m.text for _, m in finals],
     }
+
+
+async def _barge_in(folder: Path) -> dict[str, Any]:
+    scene = Scene(seed=8).silence(1.0)
+    reference, onsets = [], []
+    for text, interruption in zip(PERSONA_LINES, INTERRUPTIONS, strict=True):
+        at_s = scene.duration_s
+        reference.append(persona_says(scene, text, at_s, gain=0.2))
+        scene.mix(espeak(interruption), at_s + 1.5, interruption, "person", peak=0.8)
+        onsets.append(scene.placed[-1].start_s)
+        scene.silence(1.2)
+    scene.noise(0.003)
+    probe, t0_ns = await _run(scene.write(folder / "barge_in.wav"), len(onsets),
+                              scene.duration_s + 30, reference)
+    starts = [(h, m) for h, m in probe.received["speech/vad"] if m.event == "start"]
+    delays, false_starts = [], 0
+    for header, event in starts:
+        onset_s = (event.audio_ns - t0_ns) / 1e9
+        person = [o for o in onsets if o - 0.2 <= onset_s <= o + 1.0]
+        if person:
+            delays.append((header.stamp_ns - t0_ns) / 1e6 - person[0] * 1e3)
+        else:
+            false_starts += 1
+    return {"barge_in_vad_start_ms": round(statistics.median(delays), 1) if delays else None,
+            "barge_ins_heard": f"{len(delays)}/{len(onsets)}",
+            "echo_false_starts": false_starts}
 
 
 def _rtf(scene: Scene) -> float:
@@ -89,7 +146,7 @@ def _rtf(scene: Scene) -> float:
 
     backend = WhisperBackend(WhisperSettings())
     spent = speech = 0.0
-    for placed in scene.placed:
+    for placed in scene.placed[:3]:
         started = time.perf_counter()
         asyncio.run(backend.transcribe(placed.samples, final=True))
         spent += time.perf_counter() - started
@@ -109,6 +166,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as folder:
         wav = scene.write(Path(folder) / "bench.wav")
         figures = asyncio.run(_pipeline(scene, wav, scene.duration_s + 30))
+        figures.update(asyncio.run(_barge_in(Path(folder))))
     figures["rtf"] = round(_rtf(scene), 3)
     figures["speech_s"] = round(sum(p.end_s - p.start_s for p in scene.placed), 2)
     figures["load_average_1m"] = round(os.getloadavg()[0], 2)  # a shared machine: say how busy

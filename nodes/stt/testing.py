@@ -7,9 +7,11 @@ each sentence starts and ends, so VAD segments and transcripts can be checked ag
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -17,10 +19,15 @@ from typing import Any
 
 import numpy as np
 
+from bus.testing import Probe
+from messages.audio import AudioChunk, Playhead
 from nodes.mic.resample import resample
 from nodes.mic.sources import read_wav, write_wav
 
-__all__ = ["Placed", "Scene", "espeak", "piper", "piper_chunks"]
+__all__ = [
+    "Placed", "Scene", "Spoken", "espeak", "persona_says", "piper", "piper_chunks",
+    "play_reference",
+]
 
 RATE = 16000
 
@@ -135,3 +142,53 @@ class Scene:
 
     def spoken_by(self, voice: str) -> list[Placed]:
         return [p for p in self.placed if p.voice == voice]
+
+
+@dataclass(frozen=True)
+class Spoken:
+    """A sentence the personas say: Piper's samples at Piper's rate, heard from ``at_s``."""
+
+    text: str
+    samples: np.ndarray = field(repr=False)
+    rate: int
+    at_s: float
+
+
+def persona_says(scene: Scene, text: str, at_s: float, *, gain: float) -> Spoken:
+    """Piper says ``text``; the mic hears it from ``at_s`` at ``gain`` (loudspeaker echo)."""
+    samples, rate = piper_chunks(text)
+    scene.echo(resample(samples, rate, RATE), at_s, text, "persona", gain=gain)
+    return Spoken(text, samples, rate, at_s)
+
+
+async def play_reference(probe: Probe, sentences: list[Spoken], t0_ns: int,
+                         request_id: str = "req-1") -> None:
+    """Act as the speaker node for audio the mic hears from a WAV whose first sample was
+    captured at ``t0_ns``: send each sentence on ``tts/audio``, then report the playhead on
+    ``audio/playhead`` as it is heard (every 50 ms, 50 ms ahead, like an output latency)."""
+    for index, sentence in enumerate(sentences):
+        pcm = (np.clip(sentence.samples, -1, 1) * 32767).astype("<i2").tobytes()
+        step = sentence.rate // 2 * 2  # half a second of s16le per chunk
+        pieces = [pcm[i: i + step] for i in range(0, len(pcm), step)]
+        for n, piece in enumerate(pieces):
+            probe.publish("tts/audio", AudioChunk(
+                persona="joe", request_id=request_id, sentence_index=index, chunk_index=n,
+                pcm=piece, sample_rate=sentence.rate, text=sentence.text,
+                last=n == len(pieces) - 1))
+    reported_end: set[int] = set()
+    while len(reported_end) < len(sentences):
+        soon_ns = time.time_ns() + 50_000_000
+        for index, sentence in enumerate(sentences):
+            begin_ns = t0_ns + int(sentence.at_s * 1e9)
+            sample = int((soon_ns - begin_ns) * sentence.rate / 1e9)
+            if sample < 0 or index in reported_end:
+                continue
+            finished = sample >= len(sentence.samples)
+            if finished:
+                reported_end.add(index)
+            sample = min(sample, len(sentence.samples))
+            probe.publish("audio/playhead", Playhead(
+                persona="joe", request_id=request_id, sentence_index=index, sample=sample,
+                sample_rate=sentence.rate, state="finished" if finished else "playing",
+                text=sentence.text, audible_ns=begin_ns + int(sample * 1e9 / sentence.rate)))
+        await asyncio.sleep(0.05)

@@ -4,17 +4,15 @@ process into a real ``nodes.stt`` process over a real vtbus."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from bus.testing import NodeProcess, Probe
-from messages.audio import AudioChunk, Playhead
-from nodes.stt.testing import Scene, espeak, piper, piper_chunks
+from messages.audio import AudioFrame
+from nodes.stt.testing import Scene, Spoken, espeak, persona_says, piper, play_reference
 from nodes.stt.text import normalise, word_error_rate
 
 pytestmark = pytest.mark.slow
@@ -47,23 +45,18 @@ def clean_scene(tmp_path_factory: pytest.TempPathFactory) -> tuple[Scene, Path, 
 
 
 @pytest.fixture(scope="module")
-def echo_scene(tmp_path_factory: pytest.TempPathFactory) -> tuple[Scene, list[Any]]:
+def echo_scene(tmp_path_factory: pytest.TempPathFactory) -> tuple[Scene, Path, list[Spoken]]:
     """The personas' Piper audio heard by the mic at -14 dB, a person talking over the second
-    sentence; returns the scene and the persona sentences as the speaker node would send them."""
+    sentence."""
     scene = Scene(seed=5).silence(1.0)
     sentences = []
     at_s = 1.0
     for text in PERSONA_LINES:
-        samples, rate = piper_chunks(text)
-        from nodes.mic.resample import resample
-
-        scene.echo(resample(samples, rate, 16000), at_s, text, "persona", gain=0.2)
-        sentences.append((text, samples, rate, at_s))
-        at_s += len(samples) / rate + 0.8
-    scene.mix(espeak(INTERRUPTION), sentences[1][3] + 1.0, INTERRUPTION, "person", peak=0.8)
+        sentences.append(persona_says(scene, text, at_s, gain=0.2))
+        at_s = scene.placed[-1].end_s + 0.8
+    scene.mix(espeak(INTERRUPTION), sentences[1].at_s + 1.0, INTERRUPTION, "person", peak=0.8)
     scene.silence(1.5).noise(0.003)
-    path = scene.write(tmp_path_factory.mktemp("echo") / "echo.wav")
-    return scene, [path, sentences]
+    return scene, scene.write(tmp_path_factory.mktemp("echo") / "echo.wav"), sentences
 
 
 async def _listen(probe: Probe, start_node: Callable[..., NodeProcess], wav: Path,
@@ -120,12 +113,12 @@ class TestPersonasOwnVoice:
     async def test_echo_triggers_nothing_and_a_person_over_it_does(
         self, bus_url: str, start_node: Callable[..., NodeProcess], echo_scene: Any
     ) -> None:
-        scene, (wav, sentences) = echo_scene
+        scene, wav, sentences = echo_scene
         async with Probe(bus_url) as probe:
             await _listen(probe, start_node, wav, {})
             mic = await probe.wait_for("audio/mic")
             speaker = asyncio.get_running_loop().create_task(
-                _play_reference(probe, sentences, mic[0].start_ns))
+                play_reference(probe, sentences, mic[0].start_ns))
             try:
                 finals = await probe.wait_for("speech/final", timeout=scene.duration_s + 30)
                 await asyncio.sleep(1.0)  # anything else would have come by now
@@ -145,42 +138,10 @@ class TestPersonasOwnVoice:
         assert stt.info.counters["echo_chunks"] > 20  # the Silero VAD did hear speech there
 
 
-async def _play_reference(probe: Probe, sentences: list[Any], t0_ns: int) -> None:
-    """Act as the speaker node: send each sentence's audio, then report the playhead as it
-    is heard (every 50 ms, 50 ms ahead, like a device's output latency)."""
-    for index, (text, samples, rate, _) in enumerate(sentences):
-        pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
-        step = rate // 2 * 2  # half a second of s16le per chunk
-        pieces = [pcm[i: i + step] for i in range(0, len(pcm), step)]
-        for n, piece in enumerate(pieces):
-            probe.publish("tts/audio", AudioChunk(
-                persona="joe", request_id="req-1", sentence_index=index, chunk_index=n,
-                pcm=piece, sample_rate=rate, text=text, last=n == len(pieces) - 1))
-    reported_end: set[int] = set()
-    while True:
-        soon_ns = time.time_ns() + 50_000_000
-        for index, (text, samples, rate, at_s) in enumerate(sentences):
-            begin_ns = t0_ns + int(at_s * 1e9)
-            sample = int((soon_ns - begin_ns) * rate / 1e9)
-            if sample < 0 or index in reported_end:
-                continue
-            finished = sample >= len(samples)
-            if finished:
-                reported_end.add(index)
-            sample = min(sample, len(samples))
-            probe.publish("audio/playhead", Playhead(
-                persona="joe", request_id="req-1", sentence_index=index, sample=sample,
-                sample_rate=rate, state="finished" if finished else "playing", text=text,
-                audible_ns=begin_ns + int(sample * 1e9 / rate)))
-        await asyncio.sleep(0.05)
-
-
 class TestBadInput:
     async def test_frames_in_the_wrong_format_are_counted_and_dropped(
         self, bus_url: str, start_node: Callable[..., NodeProcess]
     ) -> None:
-        from messages.audio import AudioFrame
-
         start_node("nodes.stt")
         async with Probe(bus_url) as probe:
             await probe.wait_for_subscribers("audio/mic", timeout=60)
