@@ -35,6 +35,24 @@ SAMPLE_RATE = 16000
 class SttNode(Node):
     def __init__(self, *, options: NodeOptions | None = None):
         super().__init__("stt", options=options)
+        try:
+            self._build()
+        except (OSError, ValueError, RuntimeError) as exc:  # bad values, missing files
+            raise ParameterError(f"stt: {exc}") from None
+        self.vad_pub = self.create_publisher(VadEvent, "speech/vad")
+        self.partial_pub = self.create_publisher(Transcript, "speech/partial")
+        self.final_pub = self.create_publisher(Transcript, "speech/final")
+        self.create_subscription(AudioFrame, "audio/mic", self.on_frame)
+        self.create_subscription(AudioChunk, "tts/audio", self.on_tts_audio)
+        self.create_subscription(Playhead, "audio/playhead", self.on_playhead)
+        self._traces: dict[str, Trace] = {}
+        """Per utterance: its trace (id = utterance id, stamp = speech onset)."""
+        self._refused: set[str] = set()
+        self._wake = asyncio.Event()
+        self._worker: asyncio.Task[None] | None = None
+
+    def _build(self) -> None:
+        """Declare the parameters and build the pipeline from them."""
         p = self.declare_parameter
         vad = VadSettings(
             start_threshold=p("start_threshold", 0.5, "speech probability that starts speech"),
@@ -73,22 +91,8 @@ class SttNode(Node):
         self.reference = ReferenceTimeline(echo)
         self.gate = EchoGate(echo)
         self.echo_text_overlap = echo.text_overlap
-        try:
-            self.recogniser: Recognisable = WhisperBackend(whisper)
-            self.labeler = self._speaker_labeler()
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise ParameterError(f"stt: {exc}") from None
-        self.vad_pub = self.create_publisher(VadEvent, "speech/vad")
-        self.partial_pub = self.create_publisher(Transcript, "speech/partial")
-        self.final_pub = self.create_publisher(Transcript, "speech/final")
-        self.create_subscription(AudioFrame, "audio/mic", self.on_frame)
-        self.create_subscription(AudioChunk, "tts/audio", self.on_tts_audio)
-        self.create_subscription(Playhead, "audio/playhead", self.on_playhead)
-        self._traces: dict[str, Trace] = {}
-        """Per utterance: its trace (id = utterance id, stamp = speech onset)."""
-        self._refused: set[str] = set()
-        self._wake = asyncio.Event()
-        self._worker: asyncio.Task[None] | None = None
+        self.recogniser: Recognisable = WhisperBackend(whisper)
+        self.labeler = self._speaker_labeler()
 
     def _speaker_labeler(self) -> SpeakerLabeler | None:
         p = self.declare_parameter
@@ -137,22 +141,31 @@ class SttNode(Node):
             self._refuse("audio/mic", f"frames must be {SAMPLE_RATE} Hz mono s16le, got "
                          f"{frame.sample_rate} Hz x{frame.channels} {frame.format}")
             return
+        if len(frame.pcm) % 2:
+            self._refuse("audio/mic", f"s16le frames hold whole samples, got {len(frame.pcm)} "
+                         "bytes")
+            return
         for pcm, start_ns in self.rechunker.push(frame.pcm, frame.start_ns):
             self._on_chunk(pcm, start_ns)
         self._wake.set()
 
     def on_tts_audio(self, chunk: AudioChunk) -> None:
+        if chunk.sample_rate <= 0 or chunk.channels != 1:
+            self._refuse("tts/audio", "reference audio must be mono at a positive rate, got "
+                         f"{chunk.sample_rate} Hz x{chunk.channels}")
+            return
         pcm = chunk.pcm
         if chunk.format == "f32le":
             floats = np.frombuffer(pcm[: len(pcm) // 4 * 4], dtype="<f4")
             pcm = (np.clip(floats, -1, 1) * 32767).astype("<i2").tobytes()
-        if chunk.channels != 1:
-            self._refuse("tts/audio", f"reference audio must be mono, got x{chunk.channels}")
-            return
         self.reference.add_audio(chunk.request_id, chunk.sentence_index, pcm,
                                  chunk.sample_rate, text=chunk.text, last=chunk.last)
 
     def on_playhead(self, playhead: Playhead) -> None:
+        if playhead.sample_rate <= 0:
+            self._refuse("audio/playhead", f"sample_rate must be positive, got "
+                         f"{playhead.sample_rate}")
+            return
         self.reference.on_playhead(playhead.request_id, playhead.sentence_index, playhead.sample,
                                    playhead.sample_rate, playhead.state, playhead.audible_ns,
                                    text=playhead.text)
@@ -195,7 +208,12 @@ class SttNode(Node):
                 await self._wake.wait()
                 continue
             for result in self.segmenter.finish(job, await self._recognise(job)):
-                self._publish(result)
+                try:
+                    self._publish(result)
+                except Exception:  # this loop must outlive any one transcript
+                    self.counters["publish_errors"] += 1
+                    self.log.exception("publishing the transcript of %s failed",
+                                       result.utterance_id)
 
     async def _recognise(self, job: Job) -> Recognition:
         try:
