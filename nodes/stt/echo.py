@@ -100,18 +100,22 @@ class ReferenceTimeline:
     ----------
     keep_s:
         Sentences heard longer ago than this are forgotten.
+    max_sentences:
+        At most this many sentences are kept (the oldest go first): sentences synthesised but
+        never played (a cancelled reply) have no time to expire by.
     """
 
-    def __init__(self, settings: EchoSettings | None = None, keep_s: float = 30.0):
+    def __init__(self, settings: EchoSettings | None = None, keep_s: float = 30.0,
+                 max_sentences: int = 64):
         self.settings = settings or EchoSettings()
         self.keep_ns = int(keep_s * 1e9)
+        self.max_sentences = max_sentences
         self._sentences: dict[tuple[str, int], _Sentence] = {}
 
     def add_audio(self, request_id: str, sentence_index: int, pcm: bytes, sample_rate: int,
                   *, text: str = "", last: bool = False) -> None:
         """One ``tts/audio`` chunk (s16le mono); chunks of a sentence arrive in order."""
-        sentence = self._sentences.setdefault((request_id, sentence_index),
-                                              _Sentence(sample_rate=sample_rate))
+        sentence = self._sentence(request_id, sentence_index, sample_rate)
         sentence.text = text or sentence.text
         samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.float32) / 32768
         pending = np.concatenate([sentence.remainder, samples])
@@ -125,8 +129,7 @@ class ReferenceTimeline:
     def on_playhead(self, request_id: str, sentence_index: int, sample: int, sample_rate: int,
                     state: str, audible_ns: int, *, text: str = "") -> None:
         """One ``audio/playhead`` report: ``sample`` of the sentence is heard at ``audible_ns``."""
-        key = (request_id, sentence_index)
-        sentence = self._sentences.setdefault(key, _Sentence(sample_rate=sample_rate))
+        sentence = self._sentence(request_id, sentence_index, sample_rate)
         sentence.anchor_sample = sample
         sentence.anchor_ns = audible_ns
         sentence.state = state
@@ -159,6 +162,15 @@ class ReferenceTimeline:
     def texts(self, start_ns: int, end_ns: int) -> list[str]:
         """Texts of the sentences audible at any time from ``start_ns`` to ``end_ns``."""
         return [s.text for s, _ in self._audible(start_ns, end_ns) if s.text]
+
+    def _sentence(self, request_id: str, sentence_index: int, sample_rate: int) -> _Sentence:
+        key = (request_id, sentence_index)
+        sentence = self._sentences.get(key)
+        if sentence is None:
+            sentence = self._sentences[key] = _Sentence(sample_rate=sample_rate)
+            while len(self._sentences) > self.max_sentences:
+                del self._sentences[next(iter(self._sentences))]
+        return sentence
 
     def _audible(self, lo: int, hi: int) -> list[tuple[_Sentence, tuple[int, int]]]:
         extrapolate_ns = int(self.settings.extrapolate_ms * 1e6)

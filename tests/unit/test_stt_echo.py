@@ -58,6 +58,15 @@ class TestReferenceTimeline:
         assert timeline.peak(500 * MS, 600 * MS) == 0.0
 
 
+    def test_sentences_never_played_do_not_pile_up(self) -> None:
+        timeline = ReferenceTimeline(max_sentences=3)
+        for index in range(5):
+            timeline.add_audio("r", index, tone(0.1, 0.5), RATE, text=f"line {index}")
+        timeline.on_playhead("r", 4, 0, RATE, "finished", 0)
+        timeline.on_playhead("r", 0, 0, RATE, "finished", 0)  # forgotten: comes back empty
+        assert timeline.texts(0, 50 * MS) == ["line 4"]
+
+
 class TestEchoGate:
     def test_learns_the_echo_gain_from_a_second_of_energies(self) -> None:
         gate = EchoGate(EchoSettings(warmup_chunks=4))
