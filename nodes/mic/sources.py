@@ -121,7 +121,8 @@ class WavSource:
         Start again at the end instead of stopping.
     speed:
         1.0 paces frames in real time (a frame leaves when its last sample would have been
-        heard); 2.0 twice as fast; 0 as fast as possible. Capture stamps follow the pacing.
+        heard); 2.0 twice as fast; 0 as fast as possible. Capture stamps advance by the
+        audio's own duration whatever the pace, so times inside the audio stay right.
     """
 
     def __init__(self, path: str | Path, *, frame_samples: int, sample_rate: int = 16000,
@@ -152,8 +153,7 @@ class WavSource:
                 delay = due - loop.time()
                 await asyncio.sleep(max(0.0, delay))
                 pcm = to_pcm16(self.samples[offset: offset + self.frame_samples])
-                stamp = start_wall_ns + int(index * frame_ns / (self.speed or 1.0))
-                yield Frame(pcm, stamp)
+                yield Frame(pcm, start_wall_ns + index * frame_ns)
                 index += 1
             if not self.loop:
                 return
