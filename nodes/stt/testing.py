@@ -3,6 +3,10 @@
 Piper (the bundled en_US-joe voice) is what the personas sound like; espeak-ng voices stand in
 for people. `Scene` lays voices, silences and noise on one 16 kHz timeline and remembers where
 each sentence starts and ends, so VAD segments and transcripts can be checked against truth.
+`persona_says` puts the personas' audio into a scene as a loudspeaker echo, and
+`play_reference` then plays the speaker node's part on the bus (``tts/audio``,
+``audio/playhead``) for it. This module is test support: it uses `nodes.mic` helpers and
+`bus.testing`, which the stt node itself never imports.
 """
 
 from __future__ import annotations
