@@ -36,6 +36,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bus.params import parse_assignment
 from bus.testing import BusProcess, NodeProcess, Probe
 from nodes.stt.testing import Scene, Spoken, espeak, persona_says, piper, play_reference
 from nodes.stt.text import normalise, word_error_rate
@@ -57,12 +58,13 @@ PERSONA_LINES = [
 INTERRUPTIONS = ["Wait, stop, I have a question.", "Hold on a second please."]
 
 
-async def _run(wav: Path, count: int, timeout_s: float,
+async def _run(wav: Path, count: int, timeout_s: float, stt_params: dict[str, Any],
                reference: list[Spoken] | None = None) -> tuple[Probe, int]:
     """Play ``wav`` through real mic and stt processes until ``count`` finals arrive; returns
     the probe that heard everything and the capture time of the first sample."""
     with BusProcess(ttl_s=3.0) as bus:
-        stt = NodeProcess("nodes.stt", bus.url, args=["--log-level", "WARNING"]).start()
+        stt = NodeProcess("nodes.stt", bus.url, params=stt_params,
+                          args=["--log-level", "WARNING"]).start()
         mic = NodeProcess("nodes.mic", bus.url, params={"wav": str(wav),
                                                         "wait_for_listener": True},
                           args=["--log-level", "WARNING"])
@@ -86,8 +88,9 @@ async def _run(wav: Path, count: int, timeout_s: float,
     return probe, t0_ns
 
 
-async def _pipeline(scene: Scene, wav: Path, timeout_s: float) -> dict[str, Any]:
-    probe, t0_ns = await _run(wav, len(scene.placed), timeout_s)
+async def _pipeline(scene: Scene, wav: Path, timeout_s: float,
+                    stt_params: dict[str, Any]) -> dict[str, Any]:
+    probe, t0_ns = await _run(wav, len(scene.placed), timeout_s, stt_params)
     starts = [(h, m) for h, m in probe.received["speech/vad"] if m.event == "start"]
     ends = {m.utterance_id: h for h, m in probe.received["speech/vad"] if m.event == "end"}
     finals = probe.received["speech/final"]
@@ -115,7 +118,7 @@ async def _pipeline(scene: Scene, wav: Path, timeout_s: float) -> dict[str, Any]
     }
 
 
-async def _barge_in(folder: Path) -> dict[str, Any]:
+async def _barge_in(folder: Path, stt_params: dict[str, Any]) -> dict[str, Any]:
     scene = Scene(seed=8).silence(1.0)
     reference, onsets = [], []
     for text, interruption in zip(PERSONA_LINES, INTERRUPTIONS, strict=True):
@@ -126,7 +129,7 @@ async def _barge_in(folder: Path) -> dict[str, Any]:
         scene.silence(1.2)
     scene.noise(0.003)
     probe, t0_ns = await _run(scene.write(folder / "barge_in.wav"), len(onsets),
-                              scene.duration_s + 30, reference)
+                              scene.duration_s + 30, stt_params, reference)
     starts = [(h, m) for h, m in probe.received["speech/vad"] if m.event == "start"]
     delays, false_starts = [], 0
     for header, event in starts:
@@ -158,15 +161,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--sentences", type=int, default=len(SENTENCES))
+    parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME:=VALUE",
+                        help="an stt node parameter (model_path, device, partial_interval_ms...)")
     args = parser.parse_args(argv)
+    stt_params = dict(parse_assignment(a) for a in args.param)
     scene = Scene(seed=7).silence(1.0)
     for text in SENTENCES[: args.sentences]:
         scene.say(piper(text), text, "piper").silence(1.5)
     scene.noise(0.003)
     with tempfile.TemporaryDirectory() as folder:
         wav = scene.write(Path(folder) / "bench.wav")
-        figures = asyncio.run(_pipeline(scene, wav, scene.duration_s + 30))
-        figures.update(asyncio.run(_barge_in(Path(folder))))
+        figures = asyncio.run(_pipeline(scene, wav, scene.duration_s + 30, stt_params))
+        figures.update(asyncio.run(_barge_in(Path(folder), stt_params)))
     figures["rtf"] = round(_rtf(scene), 3)
     figures["speech_s"] = round(sum(p.end_s - p.start_s for p in scene.placed), 2)
     figures["load_average_1m"] = round(os.getloadavg()[0], 2)  # a shared machine: say how busy

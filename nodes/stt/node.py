@@ -50,6 +50,7 @@ class SttNode(Node):
         self._refused: set[str] = set()
         self._wake = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
+        self._jobs: set[asyncio.Task[None]] = set()
 
     def _build(self) -> None:
         """Declare the parameters and build the pipeline from them."""
@@ -73,7 +74,9 @@ class SttNode(Node):
             compute_type=p("compute_type", "int8", "int8 (cpu), float16 (cuda)"),
             beam_size=p("beam_size", 5, "beam for finals"),
             partial_beam_size=p("partial_beam_size", 1, "beam for partials"),
-            cpu_threads=p("cpu_threads", 0, "CTranslate2 threads (0 default)"),
+            cpu_threads=p("cpu_threads", 0, "CTranslate2 threads per job (0 default)"),
+            num_workers=p("num_workers", 2, "jobs the model runs at once (a final beside "
+                          "a partial)"),
             language=p("language", "en", "spoken language"),
         )
         echo = EchoSettings(
@@ -201,28 +204,34 @@ class SttNode(Node):
     # ------------------------------------------------------------ transcription
 
     async def _transcribe_forever(self) -> None:
+        """Start each job the segmenter says is due (a final may run beside a partial)."""
+        loop = asyncio.get_running_loop()
         while True:
             job = self.segmenter.next_job()
             if job is None:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            for result in self.segmenter.finish(job, await self._recognise(job)):
-                try:
-                    self._publish(result)
-                except Exception:  # this loop must outlive any one transcript
-                    self.counters["publish_errors"] += 1
-                    self.log.exception("publishing the transcript of %s failed",
-                                       result.utterance_id)
+            task = loop.create_task(self._run(job))
+            self._jobs.add(task)
+            task.add_done_callback(self._jobs.discard)
 
-    async def _recognise(self, job: Job) -> Recognition:
+    async def _run(self, job: Job) -> None:
         try:
-            return await self.recogniser.transcribe(job.audio, final=job.final)
+            recognition = await self.recogniser.transcribe(job.audio, final=job.final)
         except Exception as exc:  # one bad utterance must not deafen the node
             self.counters["recognition_errors"] += 1
             self.log.error("transcribing %s failed: %s: %s", job.utterance_id,
                            type(exc).__name__, exc)
-            return Recognition("")
+            recognition = Recognition("")
+        for result in self.segmenter.finish(job, recognition):
+            try:
+                self._publish(result)
+            except Exception:  # the node must outlive any one transcript
+                self.counters["publish_errors"] += 1
+                self.log.exception("publishing the transcript of %s failed",
+                                   result.utterance_id)
+        self._wake.set()  # another job may be due now
 
     def _publish(self, result: Result) -> None:
         text = result.recognition.text
@@ -262,5 +271,6 @@ class SttNode(Node):
             self.log.warning("dropped input on %s: %s (logged once)", topic, reason)
 
     async def on_shutdown(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
+        for task in (self._worker, *self._jobs):
+            if task is not None:
+                task.cancel()

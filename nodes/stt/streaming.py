@@ -1,5 +1,6 @@
 """Streaming transcription: cutting utterances out of the chunk stream and deciding when to
-run the recogniser (one job at a time: on two cores a second one would only slow the first).
+run the recogniser: at most one partial and one final at a time, and no partial while a final
+runs (on two cores more would only slow each other); a final never waits for a partial.
 
 `Segmenter` takes each 32 ms chunk with its (echo-gated) speech probability, keeps a short
 pre-roll so the first syllable is not clipped, and reports voice starts and ends at once. Jobs:
@@ -156,12 +157,9 @@ class Segmenter:
         self._current: _Utterance | None = None
         self._closing: list[_Utterance] = []
         """Ended utterances still waiting for their final transcript, oldest first."""
-        self._busy = False
+        self._final_running = False
+        self._partial_running = False
         self._quiet_chunks = 0
-
-    @property
-    def busy(self) -> bool:
-        return self._busy
 
     def push(self, chunk: np.ndarray, start_ns: int, probability: float, *,
              masked: bool = False) -> list[VoiceStart | VoiceEnd | Result]:
@@ -207,16 +205,28 @@ class Segmenter:
         return out
 
     def next_job(self) -> Job | None:
-        """The transcription to run now, if one is due and none is running (then it is)."""
-        if self._busy:
-            return None
-        job = self._due()
-        self._busy = job is not None
-        return job
+        """The transcription to start now, if one is due (it is then counted as running).
+
+        At most one final and one partial run at once: a final starts even while a partial
+        runs (the end of speech never waits for a guess), a partial only when nothing runs.
+        """
+        if not self._final_running:
+            job = self._final_due()
+            if job is not None:
+                self._final_running = True
+                return job
+            if not self._partial_running:
+                job = self._partial_due()
+                self._partial_running = job is not None
+                return job
+        return None
 
     def finish(self, job: Job, recognition: Recognition) -> list[Result]:
         """The recogniser's answer to ``job``: what (if anything) to publish."""
-        self._busy = False
+        if job.final:
+            self._final_running = False
+        else:
+            self._partial_running = False
         if not job.final:
             current = self._current
             if current is None or current.id != job.utterance_id:
@@ -238,18 +248,21 @@ class Segmenter:
                 current.final = recognition  # published when the hangover confirms the end
         return []
 
-    def _due(self) -> Job | None:
+    def _final_due(self) -> Job | None:
         if self._closing:
             utterance = self._closing[0]
             return Job(utterance.id, True, _join(utterance.chunks), utterance.speech_end)
         current = self._current
-        if current is None:
-            return None
-        if current.speech_end is not None:
-            if (current.final is None and not current.final_pending
-                    and self._quiet_chunks >= self._final_after_chunks):
-                current.final_pending = True
-                return Job(current.id, True, _join(current.chunks), current.speech_end)
+        if (current is not None and current.speech_end is not None and current.final is None
+                and not current.final_pending
+                and self._quiet_chunks >= self._final_after_chunks):
+            current.final_pending = True
+            return Job(current.id, True, _join(current.chunks), current.speech_end)
+        return None
+
+    def _partial_due(self) -> Job | None:
+        current = self._current
+        if current is None or current.speech_end is not None:
             return None
         speech_chunks = len(current.chunks)
         if (speech_chunks >= self._min_partial_chunks

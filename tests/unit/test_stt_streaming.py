@@ -147,6 +147,23 @@ class TestJobs:
         job = seg.next_job()
         assert job is not None and job.speech_end == 6
 
+    def test_a_final_does_not_wait_for_a_running_partial_but_partials_wait_for_it(self) -> None:
+        seg = segmenter()
+        feed = Feeder(seg)
+        feed.push(*[0.9] * 12)
+        partial = seg.next_job()
+        assert partial is not None and not partial.final
+        feed.push(0.0, 0.0)  # the speech pauses while the partial runs
+        final = seg.next_job()
+        assert final is not None and final.final
+        feed.push(0.9, 0.9, 0.0, 0.0)  # speech again (and again a pause): nothing new starts
+        (guess,) = seg.finish(partial, Recognition("guess"))  # the utterance goes on
+        assert not guess.final
+        assert seg.next_job() is None  # no partial while a final runs
+        seg.finish(final, Recognition("stale"))
+        job = seg.next_job()
+        assert job is not None and job.final and job.speech_end == 16
+
     def test_a_partial_finishing_after_the_end_is_not_published(self) -> None:
         seg = segmenter(final_after_ms=1000)
         feed = Feeder(seg)

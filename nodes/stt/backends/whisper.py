@@ -32,7 +32,10 @@ class WhisperSettings(msgspec.Struct, frozen=True):
     partial_beam_size:
         Beam for partial transcripts, which trade accuracy for speed.
     cpu_threads:
-        CTranslate2 threads on the CPU (0: its default).
+        CTranslate2 threads on the CPU per job (0: its default).
+    num_workers:
+        Transcriptions the model runs at once: 2 lets a final start while a partial is
+        still running instead of waiting for it.
     language:
         Spoken language (``en`` for the ``.en`` models).
     """
@@ -43,6 +46,7 @@ class WhisperSettings(msgspec.Struct, frozen=True):
     beam_size: int = 5
     partial_beam_size: int = 1
     cpu_threads: int = 0
+    num_workers: int = 2
     language: str = "en"
 
 
@@ -70,7 +74,8 @@ class WhisperBackend:
         self.path = path
         self._model: Any = WhisperModel(str(path), device=settings.device,
                                         compute_type=settings.compute_type,
-                                        cpu_threads=settings.cpu_threads, local_files_only=True)
+                                        cpu_threads=settings.cpu_threads,
+                                        num_workers=settings.num_workers, local_files_only=True)
 
     async def transcribe(self, audio: np.ndarray, *, final: bool) -> Recognition:
         """The words in ``audio``; finals carry word timings (seconds from its first sample)."""
