@@ -26,16 +26,21 @@ class MicNode(Node):
             "speed", 1.0, "WAV pacing: 1.0 real time, 2.0 twice as fast, 0 as fast as possible")
         self.wait_for_listener = self.declare_parameter(
             "wait_for_listener", False, "start capturing once a node subscribes to audio/mic")
+        self.optional = self.declare_parameter(
+            "optional", False, "no device: warn and stay idle instead of failing (the show's "
+            "default: a machine without a microphone still runs)")
         frame_ms = self.declare_parameter("frame_ms", 32, "frame length in ms (20-32)")
         if not 20 <= frame_ms <= 32:
             raise ParameterError(f"mic: frame_ms must be 20-32 ms, got {frame_ms}")
         self.frame_samples = SAMPLE_RATE * frame_ms // 1000
         self.pub = self.create_publisher(AudioFrame, "audio/mic")
-        self.source: FrameSource = self._open_source()
-        self.log.info("capturing from %s, %d-sample frames", self.source.name, self.frame_samples)
+        self.source: FrameSource | None = self._open_source()
+        if self.source is not None:
+            self.log.info("capturing from %s, %d-sample frames", self.source.name,
+                          self.frame_samples)
         self._task: asyncio.Task[None] | None = None
 
-    def _open_source(self) -> FrameSource:
+    def _open_source(self) -> FrameSource | None:
         try:
             if self.wav:
                 return WavSource(self.wav, frame_samples=self.frame_samples,
@@ -44,6 +49,10 @@ class MicNode(Node):
                                 frame_samples=self.frame_samples, sample_rate=SAMPLE_RATE)
         except Exception as exc:  # missing file, bad WAV, no such device, PortAudioError
             what = f"wav {self.wav}" if self.wav else f"device {self.device or 'default'}"
+            if self.optional and not self.wav:
+                self.log.warning("no microphone (%s: %s): the collaborator cannot be heard; "
+                                 "set the mic's device parameter to choose one", what, exc)
+                return None
             raise ParameterError(f"mic: cannot open {what}: {exc}") from None
 
     async def start(self) -> None:
@@ -53,6 +62,8 @@ class MicNode(Node):
             self._task = asyncio.get_running_loop().create_task(self._capture())
 
     async def _capture(self) -> None:
+        if self.source is None:
+            return
         if self.wait_for_listener:
             await self._listener_joined()
         try:
@@ -79,6 +90,7 @@ class MicNode(Node):
             await asyncio.sleep(0.05)
 
     async def on_shutdown(self) -> None:
-        self.source.close()
+        if self.source is not None:
+            self.source.close()
         if self._task is not None:
             self._task.cancel()

@@ -111,3 +111,16 @@ class TestPulseAudioInput:
             frames = probe.messages("audio/mic")
         assert all(len(f.pcm) == 1024 and f.sample_rate == 16000 for f in frames)
         assert frames[0].source == "device:pulse (vtsink.monitor)"
+
+
+async def test_optional_mic_without_a_device_stays_up_and_says_why(
+    bus_url: str, start_node: Callable[..., NodeProcess]
+) -> None:
+    # a machine with no microphone still runs the show: the node warns and idles
+    mic = start_node("nodes.mic", params={"device": "no such device", "optional": True})
+    async with Probe(bus_url) as probe:
+        probe.collect("system/log")
+        await probe.wait_for_node("mic")
+        (warning,) = await probe.wait_for("system/log", where=lambda e: e.node == "mic")
+        assert "no microphone" in warning.message and "device" in warning.message
+        assert mic.proc is not None and mic.proc.poll() is None
