@@ -127,15 +127,19 @@ def build_context(
         shortened = True
     remaining -= turn_cost
 
-    kept_history: list[ChatTurn] = []
+    kept_history: list[tuple[ChatTurn, int]] = []
     for past in reversed(history):
         line_cost = cost(past.content) + (count_tokens(past.name) if past.name else 0)
         if line_cost > remaining:
             break  # older turns would make the conversation jump: stop at the first gap
-        kept_history.append(past)
+        kept_history.append((past, line_cost))
         remaining -= line_cost
-    kept_history.reverse()
-    dropped_history = len(history) - len(kept_history)
+    if len(kept_history) < len(history):  # room for the note saying so, at the oldest's cost
+        while kept_history and remaining < count_tokens(_dropped_note(len(history))) + 1:
+            remaining += kept_history.pop()[1]
+        remaining -= count_tokens(_dropped_note(len(history) - len(kept_history))) + 1
+    kept = [past for past, _ in reversed(kept_history)]
+    dropped_history = len(history) - len(kept)
 
     chat: list[str] = []
     if parts.chat:
@@ -155,10 +159,10 @@ def build_context(
         sections.append("Recent chat (newest last):\n" + "\n".join(f"- {c}" for c in chat))
     notes: list[str] = []
     if dropped_history:
-        notes.append(f"({dropped_history} earlier line(s) of the conversation left out)")
+        notes.append(_dropped_note(dropped_history))
         sections.append(notes[-1])
     messages = [{"role": "system", "content": "\n\n".join(s for s in sections if s)}]
-    messages += perspective(kept_history, parts.persona)
+    messages += perspective(kept, parts.persona)
     if messages[-1]["role"] == turn["role"]:
         messages[-1] = {"role": turn["role"], "content": messages[-1]["content"] + "\n" +
                         turn["content"]}
@@ -186,6 +190,10 @@ def _split_current(
     if _is_own(conversation[-1], persona):
         return list(conversation), None
     return list(conversation[:-1]), conversation[-1]
+
+
+def _dropped_note(count: int) -> str:
+    return f"({count} earlier line(s) of the conversation left out)"
 
 
 def _is_own(turn: ChatTurn, persona: str) -> bool:

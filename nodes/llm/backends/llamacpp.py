@@ -66,7 +66,7 @@ class LlamaCppBackend:
 
     name = "llamacpp"
 
-    def __init__(self, settings: LlamaCppSettings):
+    def __init__(self, settings: LlamaCppSettings, *, port: int = 0):
         try:
             import xllamacpp
         except ImportError as exc:  # pragma: no cover - a dependency of the project
@@ -84,6 +84,7 @@ class LlamaCppBackend:
         params.cpuparams_batch.n_threads = threads
         params.verbosity = -1
         params.warmup = True
+        params.port = port  # its HTTP server (127.0.0.1): 0 picks a free port
         self.model_path = path
         self._server: Any = xllamacpp.Server(params)
 
