@@ -240,7 +240,8 @@ class LlmNode(Node):
         if built.dropped_history or built.turn_shortened:
             self.counters["context_trimmed"] += 1
         return Generation(messages=built.messages, sampling=persona.sampling,
-                          max_tokens=max_tokens, model=persona.adapter, stop=persona.stop,
+                          max_tokens=max_tokens, model=persona.adapter, persona=persona.name,
+                          stop=persona.stop,
                           tools=[] if self.tools_in_prompt else tools)
 
     def _refuse(self, request: LlmRequest, reason: str) -> None:

@@ -8,30 +8,45 @@ from collections.abc import Iterator
 import pytest
 from llm_servers import ModelServer, free_port
 
+from messages.llm import ChatTurn
 from nodes.llm.backends.base import Backend, BackendError, Delta, Generation
 from nodes.llm.backends.llamacpp import LlamaCppBackend, LlamaCppSettings, bundled_model_path
 from nodes.llm.backends.openai_compat import OpenAICompatBackend, OpenAICompatSettings
-from nodes.llm.personas import Sampling
+from nodes.llm.context import ContextParts, build_context, estimate_tokens
+from nodes.llm.node import DEFAULT_SHOW_PROMPT
+from nodes.llm.personas import DEFAULT_PERSONAS, Persona, Sampling
 
 pytestmark = pytest.mark.slow
 
 STORY = Generation(
     messages=[{"role": "user", "content": "Tell me a long story about a dragon."}],
     sampling=Sampling(temperature=0.0, seed=1),
-    max_tokens=64,
+    max_tokens=24,
 )
+
+
+def text_of(backend: Backend, generation: Generation) -> str:
+    """The whole reply to ``generation``."""
+    pieces: list[str] = []
+
+    def keep(delta: Delta) -> bool:
+        pieces.append(delta.text)
+        return False
+
+    backend.generate(generation, keep)
+    return "".join(pieces)
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[ModelServer]:
-    served = ModelServer().start()
+    served = ModelServer(threads=1).start()
     yield served
     served.stop()
 
 
 @pytest.fixture(scope="module")
 def embedded() -> Iterator[LlamaCppBackend]:
-    backend = LlamaCppBackend(LlamaCppSettings(threads=2, slots=1, context=1024))
+    backend = LlamaCppBackend(LlamaCppSettings(threads=1, slots=1, context=1024))
     yield backend
     backend.close()
 
@@ -51,7 +66,12 @@ def backend(request: pytest.FixtureRequest, server: ModelServer,
 class TestGeneration:
     def test_streams_text_to_the_end(self, backend: Backend) -> None:
         pieces: list[Delta] = []
-        outcome = backend.generate(STORY, lambda d: pieces.append(d) is not None)
+
+        def keep(delta: Delta) -> bool:
+            pieces.append(delta)
+            return False
+
+        outcome = backend.generate(STORY, keep)
         assert outcome.finish_reason in ("stop", "length")
         assert outcome.tokens >= len(pieces) > 3
         assert "".join(p.text for p in pieces).strip()
@@ -70,12 +90,7 @@ class TestGeneration:
         assert outcome.tokens == stop_at
 
     def test_the_same_seed_gives_the_same_text(self, backend: Backend) -> None:
-        texts = []
-        for _ in range(2):
-            pieces: list[str] = []
-            backend.generate(STORY, lambda d: pieces.append(d.text) is not None)
-            texts.append("".join(pieces))
-        assert texts[0] == texts[1]
+        assert text_of(backend, STORY) == text_of(backend, STORY)
 
     def test_a_prompt_too_long_is_a_clear_error(self, backend: Backend) -> None:
         huge = Generation(messages=[{"role": "user", "content": "cat " * 9000}], max_tokens=4)
@@ -106,7 +121,7 @@ class TestReadiness:
 
 class TestServerFailures:
     def test_a_server_killed_mid_stream_is_an_error(self) -> None:
-        dying = ModelServer().start()
+        dying = ModelServer(threads=1).start()
         http = OpenAICompatBackend(OpenAICompatSettings(base_url=dying.url))
         seen: list[str] = []
 
@@ -132,6 +147,37 @@ class TestServerFailures:
                                                r"must contain 'content'"):
             http.generate(no_content, lambda d: False)
         http.close()
+
+
+class TestPersonaSlots:
+    @staticmethod
+    def turn(persona: Persona, question: str) -> Generation:
+        built = build_context(ContextParts(
+            persona=persona.name, persona_prompt=persona.system_prompt,
+            show_prompt=DEFAULT_SHOW_PROMPT,
+            conversation=[ChatTurn(role="user", name="viewer", content=question)]), budget=900)
+        return Generation(messages=built.messages, sampling=STORY.sampling, max_tokens=2,
+                          persona=persona.name)
+
+    def cached_after_a_switch(self, backend: LlamaCppBackend) -> int:
+        mika, rook = DEFAULT_PERSONAS
+        backend.generate(self.turn(mika, "Hi Mika!"), lambda d: False)
+        backend.generate(self.turn(rook, "Hi Rook!"), lambda d: False)
+        outcome = backend.generate(self.turn(mika, "How are you?"), lambda d: False)
+        assert outcome.cached_prompt_tokens is not None
+        return outcome.cached_prompt_tokens
+
+    def test_a_persona_finds_its_prompt_cached_after_a_switch(
+        self, embedded: LlamaCppBackend
+    ) -> None:
+        two_slots = LlamaCppBackend(LlamaCppSettings(threads=1, slots=2, context=1024))
+        try:
+            kept = self.cached_after_a_switch(two_slots)
+        finally:
+            two_slots.close()
+        shared_only = self.cached_after_a_switch(embedded)  # one slot: rook evicted mika
+        persona_prompt = estimate_tokens(DEFAULT_PERSONAS[0].system_prompt)
+        assert kept > shared_only + persona_prompt // 2
 
 
 def test_the_bundled_model_is_found_without_importing_its_package() -> None:

@@ -26,17 +26,20 @@ max_tokens = 300
 temperature = 0.0
 seed = 3
 """
-EMBEDDED = {"threads": 2, "context": 1024, "personas": CHATTY}
+# one thread: on a shared, loaded machine a spinning second thread slows llama.cpp down
+EMBEDDED = {"threads": 1, "context": 1024, "personas": CHATTY}
+SHORT = 16
+"""max_tokens of the replies that run to their end: enough for a sentence or two."""
 
 
-def story(request_id: str, persona: str = "chatty") -> LlmRequest:
-    return LlmRequest(request_id=request_id, persona=persona, messages=[
+def story(request_id: str, persona: str = "chatty", max_tokens: int = 0) -> LlmRequest:
+    return LlmRequest(request_id=request_id, persona=persona, max_tokens=max_tokens, messages=[
         ChatTurn(role="user", name="viewer42", content="Tell me a long story about a dragon.")])
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[ModelServer]:
-    served = ModelServer().start()
+    served = ModelServer(threads=1).start()
     yield served
     served.stop()
 
@@ -57,7 +60,7 @@ async def start_llm(start_node: Callable[..., NodeProcess], probe: Probe,
     return node
 
 
-async def done_for(probe: Probe, request_id: str, timeout: float = 60) -> LlmDone:
+async def done_for(probe: Probe, request_id: str, timeout: float = 90) -> LlmDone:
     (done,) = await probe.wait_for("llm/done", timeout=timeout,
                                    where=lambda d: d.request_id == request_id)
     return done  # type: ignore[no-any-return]
@@ -102,7 +105,8 @@ class TestEmbedded:
         await start_llm(start_node, probe, **EMBEDDED)
         header = probe.publish("llm/request", LlmRequest(
             request_id="r1", persona="mika",
-            messages=[ChatTurn(role="user", name="viewer42", content="What is your favourite game?")]))
+            max_tokens=SHORT, messages=[
+                ChatTurn(role="user", name="viewer42", content="What is your favourite game?")]))
         await assert_full_reply(probe, "r1")
         (first, *_) = sentences_for(probe, "r1")
         assert first.persona == "mika"
@@ -115,7 +119,7 @@ class TestEmbedded:
     ) -> None:
         await start_llm(start_node, probe, **EMBEDDED)
         await cancel_mid_reply(probe, "long")
-        probe.publish("llm/request", story("after", persona="rook"))
+        probe.publish("llm/request", story("after", persona="rook", max_tokens=SHORT))
         await assert_full_reply(probe, "after")
 
     async def test_a_queued_request_cancelled_before_it_starts_says_nothing(
@@ -139,7 +143,7 @@ class TestEmbedded:
         assert done.error == "unknown persona 'nobody' (known: chatty, mika, rook)"
         logs = await probe.wait_for("system/log", where=lambda e: "nobody" in e.message)
         assert logs[0].level == "warning"
-        probe.publish("llm/request", story("next", persona="mika"))
+        probe.publish("llm/request", story("next", persona="mika", max_tokens=SHORT))
         await assert_full_reply(probe, "next")
 
 
@@ -149,7 +153,7 @@ class TestOverHttp:
     ) -> None:
         await start_llm(start_node, probe, backend="openai", base_url=server.url,
                         personas=CHATTY)
-        probe.publish("llm/request", story("http", persona="rook"))
+        probe.publish("llm/request", story("http", persona="rook", max_tokens=SHORT))
         await assert_full_reply(probe, "http")
 
     async def test_cancel_mid_sentence(
@@ -174,7 +178,7 @@ class TestOverHttp:
             assert "the LLM stream from" in done.error and "token(s)" in done.error
             await probe.wait_for("system/log", where=lambda e: "cut" in e.message)
             assert sentences_for(probe, "cut")[-1].final  # the reply is closed for TTS
-            probe.publish("llm/request", story("whole", persona="rook"))
+            probe.publish("llm/request", story("whole", persona="rook", max_tokens=SHORT))
             await assert_full_reply(probe, "whole")
         finally:
             await proxy.stop()
@@ -182,7 +186,7 @@ class TestOverHttp:
     async def test_a_server_that_dies_is_reported_and_a_restarted_one_is_used(
         self, start_node: Callable[..., NodeProcess], probe: Probe
     ) -> None:
-        dying = ModelServer(free_port())
+        dying = ModelServer(free_port(), threads=1)
         await start_llm(start_node, probe, backend="openai", base_url=dying.url,
                         personas=CHATTY, ready_timeout_s=1.0)
         # nothing listens yet: the request gets an error naming the address
@@ -201,7 +205,7 @@ class TestOverHttp:
                 "system/log", where=lambda e: "doomed" in e.message)
             assert warnings[0].level == "warning" and warnings[0].node == "llm"
             await asyncio.to_thread(dying.start)  # the same address, a new process
-            probe.publish("llm/request", story("revived", persona="rook"))
+            probe.publish("llm/request", story("revived", persona="rook", max_tokens=SHORT))
             await assert_full_reply(probe, "revived")
         finally:
             dying.stop()

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from bus.errors import VtError
 from nodes.llm.personas import Sampling
 
-__all__ = ["Backend", "BackendError", "Delta", "Generation", "Outcome", "read_chunk",
+__all__ = ["Backend", "BackendError", "Delta", "Generation", "Outcome", "Usage", "read_chunk",
            "request_body"]
 
 
@@ -36,6 +36,8 @@ class Generation:
     model: str = ""
     """vLLM: the served model name (a LoRA adapter's name picks that adapter); empty: the
     backend's default model. The embedded backend ignores it."""
+    persona: str = ""
+    """Who speaks: the embedded backend keeps one KV-cache slot per persona."""
     stop: list[str] = field(default_factory=list)
     tools: list[dict[str, Any]] = field(default_factory=list)
     """OpenAI tool schemas: ``{"type": "function", "function": {name, description, ...}}``."""
@@ -50,11 +52,28 @@ class Delta:
 
 
 @dataclass(frozen=True)
+class Usage:
+    """What the server reports at the end of a stream (absent when we stopped it early)."""
+
+    completion_tokens: int | None = None
+    cached_prompt_tokens: int | None = None
+    """Prompt tokens reused from the KV cache (llama.cpp ``cache_n``, vLLM ``cached_tokens``)."""
+
+
+@dataclass(frozen=True)
 class Outcome:
     """How a generation ended: ``stop``, ``length``, ``tool_calls`` or ``stopped`` (by us)."""
 
     finish_reason: str
     tokens: int
+    cached_prompt_tokens: int | None = None
+
+    @classmethod
+    def of(cls, finish_reason: str | None, counted: int, usage: Usage | None) -> Outcome:
+        """The outcome from the pieces counted and the usage reported, if any."""
+        usage = usage or Usage()
+        return cls(finish_reason or "stop", usage.completion_tokens or counted,
+                   usage.cached_prompt_tokens)
 
 
 OnDelta = Callable[[Delta], bool]
@@ -103,8 +122,8 @@ def request_body(generation: Generation, default_model: str) -> dict[str, Any]:
     return body
 
 
-def read_chunk(chunk: Mapping[str, Any]) -> tuple[Delta | None, str | None, int | None]:
-    """(delta or None, finish_reason or None, completion tokens if the chunk reports usage).
+def read_chunk(chunk: Mapping[str, Any]) -> tuple[Delta | None, str | None, Usage | None]:
+    """(delta or None, finish_reason or None, usage if the chunk reports it).
 
     Raises `BackendError` for an error chunk (servers report mid-stream failures this way).
     """
@@ -112,16 +131,27 @@ def read_chunk(chunk: Mapping[str, Any]) -> tuple[Delta | None, str | None, int 
         error = chunk["error"]
         message = error.get("message", error) if isinstance(error, Mapping) else error
         raise BackendError(f"the model server reported an error: {message}")
-    usage = chunk.get("usage") or {}
-    tokens = usage.get("completion_tokens") if isinstance(usage, Mapping) else None
-    if tokens is None and isinstance(chunk.get("timings"), Mapping):
-        tokens = chunk["timings"].get("predicted_n")  # llama.cpp
+    usage = _usage(chunk)
     choices = chunk.get("choices") or []
     if not choices:
-        return None, None, tokens
+        return None, None, usage
     choice = choices[0]
     delta = choice.get("delta") or {}
     text = delta.get("content") or ""
     calls = delta.get("tool_calls") or []
     piece = Delta(text, list(calls)) if text or calls else None
-    return piece, choice.get("finish_reason"), tokens
+    return piece, choice.get("finish_reason"), usage
+
+
+def _usage(chunk: Mapping[str, Any]) -> Usage | None:
+    usage = chunk.get("usage")
+    timings = chunk.get("timings")  # llama.cpp
+    if not isinstance(usage, Mapping) and not isinstance(timings, Mapping):
+        return None
+    usage = usage if isinstance(usage, Mapping) else {}
+    timings = timings if isinstance(timings, Mapping) else {}
+    details = usage.get("prompt_tokens_details") or {}
+    return Usage(
+        completion_tokens=usage.get("completion_tokens", timings.get("predicted_n")),
+        cached_prompt_tokens=details.get("cached_tokens", timings.get("cache_n")),
+    )

