@@ -157,7 +157,8 @@ class LlmNode(Node):
         generation = self._generation(request, persona)
         reply = ReplyAssembler(tool_names={t.name for t in request.tools},
                                max_sentences=persona.max_sentences,
-                               max_chars=self.max_sentence_chars)
+                               max_chars=self.max_sentence_chars,
+                               speaker_names=(persona.name, persona.speaker))
         stop = self._stop_flags[request.request_id] = threading.Event()
         loop = asyncio.get_running_loop()
 

@@ -1,6 +1,8 @@
 """One reply being streamed: deltas in, spoken sentences and tool calls out (no bus here).
 
-Text goes through the sentence segmenter and the emotion tracker. When tools were offered and
+Text goes through the sentence segmenter and the emotion tracker. A reply that starts with the
+speaker's own name (``Rook: Hello``, a habit the ``name: text`` conversation format teaches
+small models) loses that label. When tools were offered and
 the reply starts like a JSON call (``{``, ``[{``, ``<tool_call>``...), the text is held back
 instead of spoken and parsed for calls at the end (the JSON fallback for small models); calls
 streamed as ``delta.tool_calls`` (vLLM) are assembled as they come.
@@ -41,18 +43,23 @@ class ReplyAssembler:
         `enough` turns True once this many sentences were released (0: never).
     max_chars:
         The segmenter's limit for one sentence.
+    speaker_names:
+        The persona's names: a ``Name:`` label at the start of the reply is removed.
     """
 
     def __init__(self, *, tool_names: Collection[str] = (), max_sentences: int = 0,
-                 max_chars: int = 220):
+                 max_chars: int = 220, speaker_names: Collection[str] = ()):
         self.tool_names = frozenset(tool_names)
+        self._labels = sorted({f"{n.lower()}:" for n in speaker_names if n}, key=len,
+                              reverse=True)
         self.max_sentences = max_sentences
         self._segmenter = SentenceSegmenter(max_chars=max_chars)
         self._emotions = EmotionTracker()
         self._native_calls = ToolCallAccumulator()
         self._head = ""
-        """Text received before deciding whether the reply is a JSON call."""
-        self._holding: bool | None = None if self.tool_names else False
+        """Text received before the start of the reply is decided (label, JSON call), or all
+        the text of a reply held back as a call."""
+        self._holding: bool | None = None
         self.sentences: list[SpokenSentence] = []
 
     @property
@@ -73,8 +80,14 @@ class ReplyAssembler:
             return []
         if self._holding is None:
             self._head += delta.text
-            self._holding = reply_is_tool_call(self._head)
-            if self._holding is None or self._holding:
+            rest = self._without_label(self._head)
+            if rest is None:
+                return []
+            self._holding = reply_is_tool_call(rest) if self.tool_names else False
+            if self._holding is None:
+                return []
+            self._head = rest
+            if self._holding:
                 return []
             text, self._head = self._head, ""
             return self._speak(self._segmenter.feed(text))
@@ -94,6 +107,17 @@ class ReplyAssembler:
             return [], calls
         sentences = self._speak(self._segmenter.feed(rest) + self._segmenter.flush())
         return sentences, calls
+
+    def _without_label(self, head: str) -> str | None:
+        """``head`` without a leading ``Name:`` label; None while it may still become one."""
+        stripped = head.lstrip()
+        lowered = stripped.lower()
+        for label in self._labels:
+            if lowered.startswith(label):
+                return stripped[len(label):]
+            if label.startswith(lowered):
+                return None
+        return head
 
     def _speak(self, raw: list[str]) -> list[SpokenSentence]:
         out = []

@@ -76,3 +76,30 @@ class TestToolCalls:
     def test_without_tools_json_is_spoken(self) -> None:
         out = run(ReplyAssembler(), '{"a": 1} is JSON.')
         assert [s.text for s in out] == ['{"a": 1} is JSON.']
+
+
+class TestSpeakerLabel:
+    def test_the_persona_s_own_label_is_removed(self) -> None:
+        out = run(ReplyAssembler(speaker_names=("rook", "Rook")), "Rook: Hello. Bye.")
+        assert [s.text for s in out] == ["Hello.", "Bye."]
+
+    def test_a_label_split_over_tokens_is_removed(self) -> None:
+        reply = ReplyAssembler(speaker_names=("mika",))
+        for piece in ("Mi", "ka", ":", " Hi", " there", ".", " Ok"):
+            reply.feed(Delta(piece))
+        assert [s.text for s in reply.sentences] == ["Hi there."]
+
+    def test_another_name_is_kept(self) -> None:
+        out = run(ReplyAssembler(speaker_names=("rook",)), "Mika: is great.")
+        assert [s.text for s in out] == ["Mika: is great."]
+
+    def test_a_word_starting_like_the_name_is_kept(self) -> None:
+        out = run(ReplyAssembler(speaker_names=("rook",)), "Rookies win.")
+        assert [s.text for s in out] == ["Rookies win."]
+
+    def test_a_label_before_a_json_call(self) -> None:
+        reply = ReplyAssembler(tool_names={"move"}, speaker_names=("rook",))
+        for d in deltas('Rook: {"name": "move", "arguments": {}}'):
+            reply.feed(d)
+        sentences, calls = reply.finish()
+        assert sentences == [] and [c.name for c in calls] == ["move"]

@@ -11,6 +11,7 @@ disconnects, so the GPU stops working on it too.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from typing import Any
@@ -53,6 +54,7 @@ class OpenAICompatBackend:
 
     def __init__(self, settings: OpenAICompatSettings):
         self.settings = settings
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
         headers = {}
         if settings.api_key_env:
             key = os.environ.get(settings.api_key_env)
