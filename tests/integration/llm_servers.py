@@ -1,17 +1,20 @@
-"""Real model servers for the LLM tests: the bundled model served over HTTP by xllamacpp in its
-own process (the OpenAI-compatible stand-in for vLLM), and a loopback TCP proxy that can cut a
-response mid-stream the way a dying server does."""
+"""Model servers for the LLM tests: the bundled model served over HTTP by xllamacpp in its own
+process (the real OpenAI-compatible stand-in for vLLM), a loopback TCP proxy that can cut a
+response mid-stream the way a dying server does, and a scripted fake of vLLM's streaming
+tool-call output (vLLM itself needs a GPU)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import socket
 import subprocess
 import sys
+from typing import Any
 
-__all__ = ["CuttingProxy", "ModelServer", "free_port"]
+__all__ = ["CuttingProxy", "FakeVllm", "ModelServer", "free_port"]
 
 
 def free_port() -> int:
@@ -108,3 +111,64 @@ class CuttingProxy:
                 self.cuts += 1
                 self.cut_after = None
                 return
+
+
+class FakeVllm:
+    """A loopback stand-in for ``vllm serve`` where a real one cannot run (no GPU): it answers
+    ``GET /v1/models`` and streams ``POST /v1/chat/completions`` as vLLM does (server-sent
+    events of OpenAI chunks, then ``data: [DONE]``), replaying ``script``: the chunks' deltas.
+    Every request body is kept in ``requests``."""
+
+    def __init__(self, models: list[str]):
+        self.models = models
+        self.script: list[dict[str, Any]] = []
+        self.requests: list[dict[str, Any]] = []
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> FakeVllm:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request_line = (await reader.readline()).decode()
+        length = 0
+        while (line := (await reader.readline()).decode().strip()):
+            name, _, value = line.partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        body = await reader.readexactly(length) if length else b""
+        if request_line.startswith("GET /v1/models"):
+            payload = json.dumps({"object": "list", "data": [
+                {"id": m, "object": "model", "owned_by": "vllm"} for m in self.models]}).encode()
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                         b"connection: close\r\ncontent-length: %d\r\n\r\n%s"
+                         % (len(payload), payload))
+        else:
+            request = json.loads(body)
+            self.requests.append(request)
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                         b"connection: close\r\n\r\n")
+            for delta, finish in [({"role": "assistant", "content": ""}, None), *self.script]:
+                chunk = {"id": "chatcmpl-fake", "object": "chat.completion.chunk",
+                         "created": 0, "model": request["model"],
+                         "choices": [{"index": 0, "delta": delta, "logprobs": None,
+                                      "finish_reason": finish}]}
+                writer.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+                await writer.drain()
+            usage = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0,
+                     "model": request["model"], "choices": [],
+                     "usage": {"prompt_tokens": 10, "completion_tokens": len(self.script),
+                               "total_tokens": 10 + len(self.script)}}
+            writer.write(b"data: " + json.dumps(usage).encode() + b"\n\ndata: [DONE]\n\n")
+        await writer.drain()
+        writer.close()

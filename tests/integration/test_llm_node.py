@@ -1,5 +1,6 @@
 """The LLM node as a real process on a real bus, with the real bundled model: embedded, and over
-HTTP from the same model served in another process (the stand-in for vLLM)."""
+HTTP from the same model served in another process (the stand-in for vLLM); vLLM's request and
+tool-call formats against a scripted loopback fake."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
-from llm_servers import CuttingProxy, ModelServer, free_port
+from llm_servers import CuttingProxy, FakeVllm, ModelServer, free_port
 
 from bus.testing import NodeProcess, Probe
-from messages.llm import Cancel, ChatTurn, LlmDone, LlmRequest, Sentence
+from messages.llm import Cancel, ChatTurn, LlmDone, LlmRequest, Sentence, ToolSpec
 from messages.system import LogEvent
 
 pytestmark = pytest.mark.slow
@@ -209,3 +210,67 @@ class TestOverHttp:
             await assert_full_reply(probe, "revived")
         finally:
             dying.stop()
+
+
+MOVE = ToolSpec(name="move", description="Move the player.", parameters={
+    "type": "object", "properties": {"direction": {"type": "string"}}})
+
+
+class TestVllmFormat:
+    """Against a scripted fake of vLLM (it needs a GPU): what the node sends and how it reads
+    vLLM's tool-call stream."""
+
+    @pytest.fixture
+    async def vllm(self) -> AsyncIterator[FakeVllm]:
+        fake = await FakeVllm(["base", "mika", "rook"]).start()
+        yield fake
+        await fake.stop()
+
+    async def test_each_persona_names_its_lora_and_sampling(
+        self, start_node: Callable[..., NodeProcess], probe: Probe, vllm: FakeVllm
+    ) -> None:
+        vllm.script = [({"content": "[happy] Hi"}, None), ({"content": "!"}, "stop")]
+        await start_llm(start_node, probe, backend="openai", base_url=vllm.url)
+        for persona in ("mika", "rook"):
+            probe.publish("llm/request", story(persona, persona=persona))
+            await assert_full_reply(probe, persona)
+        assert [r["model"] for r in vllm.requests] == ["mika", "rook"]
+        assert [r["temperature"] for r in vllm.requests] == [0.9, 0.6]
+        assert all(r["stream"] and "tools" not in r for r in vllm.requests)
+        assert sentences_for(probe, "mika")[0].emotion == "happy"
+
+    @pytest.mark.parametrize(
+        "script",
+        [
+            # vLLM's tool parser: the name first, the arguments in pieces
+            [({"tool_calls": [{"id": "chatcmpl-tool-1", "type": "function", "index": 0,
+                               "function": {"name": "move"}}]}, None),
+             ({"tool_calls": [{"index": 0, "function": {"arguments": '{"direction": "'}}]},
+              None),
+             ({"tool_calls": [{"index": 0, "function": {"arguments": 'left"}'}}]}, None),
+             ({"content": ""}, "tool_calls")],
+            # no tool parser: the model wrote the call as JSON text (the fallback)
+            [({"content": '{"name": "move", '}, None),
+             ({"content": '"parameters": {"direction": "left"}}'}, "stop")],
+        ],
+        ids=["tool_calls", "json_text"],
+    )
+    async def test_a_tool_call_is_published_not_spoken(
+        self, start_node: Callable[..., NodeProcess], probe: Probe, vllm: FakeVllm,
+        script: list[tuple[dict[str, Any], str | None]],
+    ) -> None:
+        vllm.script = script
+        await start_llm(start_node, probe, backend="openai", base_url=vllm.url)
+        probe.publish("llm/request", LlmRequest(
+            request_id="game", persona="rook", tools=[MOVE],
+            messages=[ChatTurn(role="user", name="bob", content="go left")]))
+        done = await done_for(probe, "game")
+        (call,) = await probe.wait_for("llm/tool_call")
+        assert (call.request_id, call.persona, call.name, call.arguments) == (
+            "game", "rook", "move", {"direction": "left"})
+        assert done.text == "" and not done.error
+        assert [s.text for s in sentences_for(probe, "game")] == [""]  # the end marker only
+        (sent,) = vllm.requests
+        assert sent["tools"] == [{"type": "function", "function": {
+            "name": "move", "description": "Move the player.", "parameters": MOVE.parameters}}]
+        assert sent["tool_choice"] == "auto"
