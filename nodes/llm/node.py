@@ -41,25 +41,22 @@ class LlmNode(Node):
 
     def __init__(self, *, options: NodeOptions | None = None):
         super().__init__("llm", options=options)
-        backend = self.declare_parameter(
-            "backend", "llamacpp", "llamacpp (embedded, CPU) or openai (vLLM, any "
-            "OpenAI-compatible server)", read_only=True)
-        self.context = self.declare_parameter(
-            "context", 4096, "context length in tokens (per slot); the prompt budget")
-        self.show_prompt = self.declare_parameter(
-            "show_prompt", DEFAULT_SHOW_PROMPT, "system prompt shared by every persona")
-        self.max_sentence_chars = self.declare_parameter(
-            "max_sentence_chars", 220, "a longer sentence is cut at a clause")
-        self.ready_timeout_s = self.declare_parameter(
-            "ready_timeout_s", 600.0, "how long to wait for the model server at start")
+        declare = self.declare_parameter
+        backend = declare("backend", "llamacpp", "llamacpp (embedded, CPU) or openai (vLLM, "
+                          "any OpenAI-compatible server)", read_only=True)
+        declare("context", 4096, "context length in tokens (per slot): the prompt budget")
+        declare("show_prompt", DEFAULT_SHOW_PROMPT, "system prompt shared by every persona")
+        declare("max_sentence_chars", 220, "a longer sentence is cut at a clause")
+        declare("tools_in_prompt", backend == "llamacpp",
+                "describe tools in the system prompt (models without a tool-call format)")
+        self.ready_timeout_s = declare("ready_timeout_s", 600.0,
+                                       "how long to wait for the model server at start",
+                                       read_only=True)
         self.personas: dict[str, Persona] = load_personas(
-            self.declare_parameter("personas_file", "", "TOML file of [[persona]] tables"),
-            self.declare_parameter("personas", "", "inline TOML of [[persona]] tables"),
+            declare("personas_file", "", "TOML file of [[persona]] tables", read_only=True),
+            declare("personas", "", "inline TOML of [[persona]] tables", read_only=True),
         )
         self.backend = self._make_backend(backend)
-        self.tools_in_prompt = self.declare_parameter(
-            "tools_in_prompt", backend == "llamacpp",
-            "describe tools in the system prompt (models without a tool-call format)")
         self.sentence_pub = self.create_publisher(Sentence, "llm/sentence")
         self.done_pub = self.create_publisher(LlmDone, "llm/done")
         self.tool_pub = self.create_publisher(ToolCall, "llm/tool_call")
@@ -73,28 +70,32 @@ class LlmNode(Node):
         self._unknown_personas: set[str] = set()
 
     def _make_backend(self, kind: str) -> Backend:
+        """Both backends' parameters are declared (``vtparam`` lists them all); only the
+        chosen backend is built, and its heavy imports happen only then."""
+
+        def declare(name: str, default: Any, description: str) -> Any:
+            return self.declare_parameter(name, default, description, read_only=True)
+
+        model_path = declare("model_path", "", "llamacpp: GGUF file; empty: the bundled model")
+        slots = declare("slots", max(1, len(self.personas)),
+                        "llamacpp: KV-cache slots (one per persona keeps switches cheap)")
+        threads = declare("threads", 0, "llamacpp: CPU threads; 0: all cores (at most 8)")
+        base_url = declare("base_url", "http://127.0.0.1:8000", "openai: server, without /v1")
+        model = declare("model", "", "openai: base model name; empty: the first listed")
+        api_key_env = declare("api_key_env", "", "openai: env variable holding the API key")
+        read_timeout_s = declare("read_timeout_s", 60.0, "openai: longest silence in a stream")
         if kind == "llamacpp":
             from nodes.llm.backends.llamacpp import LlamaCppBackend, LlamaCppSettings
 
             return LlamaCppBackend(LlamaCppSettings(
-                model_path=self.declare_parameter("model_path", "", "GGUF file; empty: bundled"),
-                context=self.context,
-                slots=self.declare_parameter("slots", max(1, len(self.personas)),
-                                             "KV-cache slots (one per persona)"),
-                threads=self.declare_parameter("threads", 0, "CPU threads; 0: all cores"),
-            ))
+                model_path=model_path, context=self.get_parameter("context"), slots=slots,
+                threads=threads))
         if kind == "openai":
             from nodes.llm.backends.openai_compat import OpenAICompatBackend, OpenAICompatSettings
 
             return OpenAICompatBackend(OpenAICompatSettings(
-                base_url=self.declare_parameter("base_url", "http://127.0.0.1:8000",
-                                                "server address, without /v1"),
-                model=self.declare_parameter("model", "", "base model name; empty: the first"),
-                api_key_env=self.declare_parameter("api_key_env", "",
-                                                   "env variable holding the API key"),
-                read_timeout_s=self.declare_parameter("read_timeout_s", 60.0,
-                                                      "longest silence in a stream"),
-            ))
+                base_url=base_url, model=model, api_key_env=api_key_env,
+                read_timeout_s=read_timeout_s))
         raise BackendError(f"parameter backend must be llamacpp or openai, got {kind!r}")
 
     async def start(self) -> None:
@@ -157,7 +158,7 @@ class LlmNode(Node):
         generation = self._generation(request, persona)
         reply = ReplyAssembler(tool_names={t.name for t in request.tools},
                                max_sentences=persona.max_sentences,
-                               max_chars=self.max_sentence_chars,
+                               max_chars=self.get_parameter("max_sentence_chars"),
                                speaker_names=(persona.name, persona.speaker))
         stop = self._stop_flags[request.request_id] = threading.Event()
         loop = asyncio.get_running_loop()
@@ -230,20 +231,22 @@ class LlmNode(Node):
         ]
         max_tokens = request.max_tokens or persona.max_tokens
         prompt = persona.system_prompt
-        if tools and self.tools_in_prompt:
+        tools_in_prompt = self.get_parameter("tools_in_prompt")
+        if tools and tools_in_prompt:
             prompt += "\n\n" + tools_prompt(tools)
         built = build_context(
             ContextParts(persona=persona.name, persona_prompt=prompt,
-                         show_prompt=self.show_prompt, memories=request.memories,
+                         show_prompt=self.get_parameter("show_prompt"),
+                         memories=request.memories,
                          conversation=request.messages, chat=request.chat),
-            budget=self.context - max_tokens - PROMPT_MARGIN_TOKENS,
+            budget=self.get_parameter("context") - max_tokens - PROMPT_MARGIN_TOKENS,
         )
         if built.dropped_history or built.turn_shortened:
             self.counters["context_trimmed"] += 1
         return Generation(messages=built.messages, sampling=persona.sampling,
                           max_tokens=max_tokens, model=persona.adapter, persona=persona.name,
                           stop=persona.stop,
-                          tools=[] if self.tools_in_prompt else tools)
+                          tools=[] if tools_in_prompt else tools)
 
     def _refuse(self, request: LlmRequest, reason: str) -> None:
         """Bad input: logged once per persona name, counted, answered with an error."""

@@ -23,10 +23,12 @@ from pathlib import Path
 
 import msgspec
 
+from bus.errors import VtError
+
 __all__ = ["DEFAULT_PERSONAS", "Persona", "PersonaError", "Sampling", "load_personas"]
 
 
-class PersonaError(ValueError):
+class PersonaError(VtError, ValueError):
     """A persona file or table is unusable; the message names the file and the field."""
 
 

@@ -5,6 +5,7 @@ tool-call formats against a scripted loopback fake."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -274,3 +275,23 @@ class TestVllmFormat:
         assert sent["tools"] == [{"type": "function", "function": {
             "name": "move", "description": "Move the player.", "parameters": MOVE.parameters}}]
         assert sent["tool_choice"] == "auto"
+
+
+class TestBadConfiguration:
+    @pytest.mark.parametrize(
+        ("params", "message"),
+        [
+            # a persona file that is not there: named, before any model is loaded
+            ({"personas_file": "/nonexistent/personas.toml"},
+             "persona file /nonexistent/personas.toml: No such file or directory"),
+            # a backend that does not exist
+            ({"backend": "gpt5"}, "parameter backend must be llamacpp or openai, got 'gpt5'"),
+        ],
+    )
+    def test_the_node_refuses_to_start_and_says_why(
+        self, bus_url: str, params: dict[str, Any], message: str
+    ) -> None:
+        cmd = NodeProcess("nodes.llm", bus_url, params=params).cmd
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 1
+        assert message in done.stderr
