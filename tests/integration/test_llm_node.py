@@ -136,6 +136,19 @@ class TestEmbedded:
         assert first.cut_off and queued.cut_off
         assert queued.text == "" and sentences_for(probe, "queued") == []
 
+    async def test_cancel_all_stops_the_running_and_the_waiting_not_the_later(
+        self, start_node: Callable[..., NodeProcess], probe: Probe
+    ) -> None:
+        await start_llm(start_node, probe, **EMBEDDED)
+        probe.publish("llm/request", story("running"))
+        probe.publish("llm/request", story("waiting"))
+        await probe.wait_for("llm/sentence", timeout=60, where=lambda s: s.request_id == "running")
+        probe.publish("llm/cancel", Cancel(reason="the collaborator spoke"))
+        probe.publish("llm/request", story("later", persona="rook", max_tokens=SHORT))
+        running, waiting = await done_for(probe, "running"), await done_for(probe, "waiting")
+        assert running.cut_off and waiting.cut_off
+        await assert_full_reply(probe, "later")
+
     async def test_an_unknown_persona_is_refused_and_the_node_serves_on(
         self, start_node: Callable[..., NodeProcess], probe: Probe
     ) -> None:
