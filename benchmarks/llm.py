@@ -105,7 +105,8 @@ def switch_trials(backend: Backend, a: Persona, b: Persona, trials: int,
     for k in range(trials):
         measured = generation(a, QUESTIONS[k % len(QUESTIONS)], model=model_of(a))
         earlier = generation(a, QUESTIONS[(k + 5) % len(QUESTIONS)], model=model_of(a))
-        for case, previous in (("switch", b), ("same", a)):
+        cases = [("switch", b), ("same", a)]
+        for case, previous in cases if k % 2 == 0 else cases[::-1]:  # neither always first
             timed(backend, earlier, stop_at="token")
             timed(backend, generation(previous, QUESTIONS[(k + 3) % len(QUESTIONS)],
                                       model=model_of(previous)), stop_at="token")
@@ -142,8 +143,8 @@ def measure(backend: Backend, personas: tuple[Persona, Persona], trials: int,
 def main(argv: list[str] | None = None) -> dict[str, float | str]:
     parser = argparse.ArgumentParser(prog="benchmarks/llm.py", description=__doc__.split("\n")[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--trials", type=int, default=3, help="switch trials (median)")
-    parser.add_argument("--threads", type=int, default=0, help="embedded: 0 = all cores")
+    parser.add_argument("--trials", type=int, default=5, help="switch trials (median)")
+    parser.add_argument("--threads", type=int, default=0, help="embedded: 0 = half the cores")
     parser.add_argument("--openai-url", default="", help="also measure this server (vLLM)")
     parser.add_argument("--openai-personas", default="mika,rook",
                         help="two served model names (LoRA adapters) to switch between")
@@ -156,6 +157,7 @@ def main(argv: list[str] | None = None) -> dict[str, float | str]:
     started = time.perf_counter()
     embedded = LlamaCppBackend(LlamaCppSettings(threads=args.threads, slots=2))
     results["load_s"] = round(time.perf_counter() - started, 2)
+    results["threads"] = embedded.threads
     results.update(measure(embedded, personas, args.trials, lambda p: ""))
     embedded.close()
 

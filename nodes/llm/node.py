@@ -79,7 +79,7 @@ class LlmNode(Node):
         model_path = declare("model_path", "", "llamacpp: GGUF file; empty: the bundled model")
         slots = declare("slots", max(1, len(self.personas)),
                         "llamacpp: KV-cache slots (one per persona keeps switches cheap)")
-        threads = declare("threads", 0, "llamacpp: CPU threads; 0: all cores (at most 8)")
+        threads = declare("threads", 0, "llamacpp: CPU threads; 0: half the cores (1 to 8)")
         base_url = declare("base_url", "http://127.0.0.1:8000", "openai: server, without /v1")
         model = declare("model", "", "openai: base model name; empty: the first listed")
         api_key_env = declare("api_key_env", "", "openai: env variable holding the API key")

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default="", help="GGUF file; default: the bundled model")
     parser.add_argument("--context", type=int, default=4096, help="tokens per slot")
     parser.add_argument("--slots", type=int, default=2, help="parallel requests")
-    parser.add_argument("--threads", type=int, default=0, help="0: all cores (at most 8)")
+    parser.add_argument("--threads", type=int, default=0, help="0: half the cores (1 to 8)")
     args = parser.parse_args(argv)
     backend = LlamaCppBackend(
         LlamaCppSettings(model_path=args.model, context=args.context, slots=args.slots,
