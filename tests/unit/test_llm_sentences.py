@@ -48,6 +48,10 @@ CASES = [
     ("We met in the U.S. in May. Fun.", ["We met in the U.S. in May.", "Fun."]),
     ("It weighs approx. three kilos. Heavy.", ["It weighs approx. three kilos.", "Heavy."]),
     ("Team A vs. Team B tonight. Watch.", ["Team A vs. Team B tonight.", "Watch."]),
+    ("Call me at 5 p.m. Tomorrow works.", ["Call me at 5 p.m.", "Tomorrow works."]),
+    ("A.I. is here. Yes.", ["A.I. is here.", "Yes."]),
+    ("He is 6 ft. tall. Wow.", ["He is 6 ft. tall.", "Wow."]),
+    ("Use e.g., a sword. OK.", ["Use e.g., a sword.", "OK."]),
     # ellipses: a lowercase word after them continues the sentence
     ("I was... thinking. Hm.", ["I was... thinking.", "Hm."]),
     ("Wait... What was that?", ["Wait...", "What was that?"]),
@@ -60,11 +64,15 @@ CASES = [
     ("It was fun (really.) Next.", ["It was fun (really.)", "Next."]),
     ('She left. "Wait!" he cried.', ["She left.", '"Wait!" he cried.']),
     ("It's 'great.' Right?", ["It's 'great.'", "Right?"]),
+    ('I said "wait..." and left. OK.', ['I said "wait..." and left.', "OK."]),
+    ("Is it (really?) Yes.", ["Is it (really?)", "Yes."]),
     # emoji: after a terminator they stay; before a capital they end the sentence
     ("Great! 😄 Next one.", ["Great! 😄", "Next one."]),
     ("I love it 😄 What about you?", ["I love it 😄", "What about you?"]),
     ("So cute 🐱🐱 and small.", ["So cute 🐱🐱 and small."]),
     ("Thumbs up 👍🏽. Done.", ["Thumbs up 👍🏽.", "Done."]),
+    ("I ❤️ you. Bye.", ["I ❤️ you.", "Bye."]),
+    ("Wow!!😂😂 Amazing.", ["Wow!!😂😂", "Amazing."]),
     # emotion tags stay at the start of their sentence (parsed out later)
     ("[happy] Hi! [sad] Bye.", ["[happy] Hi!", "[sad] Bye."]),
     ("Nice. [surprised] Whoa!", ["Nice.", "[surprised] Whoa!"]),
