@@ -69,14 +69,14 @@ class CurveKeys:
             )
         return path
 
-    def apply_client(self, sock: zmq.Socket) -> None:  # type: ignore[type-arg]
+    def apply_client(self, sock: zmq.Socket) -> None:
         """Make ``sock`` a CURVE client of the bus."""
         public, secret = self.client_pair()
         sock.curve_serverkey = self.server_public
         sock.curve_publickey = public
         sock.curve_secretkey = secret
 
-    def apply_server(self, sock: zmq.Socket) -> None:  # type: ignore[type-arg]
+    def apply_server(self, sock: zmq.Socket) -> None:
         """Make ``sock`` a CURVE server (clients are checked against ``authorized/``)."""
         _, secret = self.server_secret()
         sock.curve_server = True

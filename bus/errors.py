@@ -6,6 +6,7 @@
     ├── ParameterError        a parameter value has the wrong type or was refused
     ├── CallbackError         a callback has the wrong number of arguments
     ├── CredentialError       a secret (token, key) is missing; names the variable to set
+    ├── BagError              a bag file is missing, damaged, or cannot be written
     └── ServiceError          a service call failed
         ├── ServiceTimeout    no answer within the timeout, after every retry
         ├── ServiceUnavailable no node serves that name
@@ -15,6 +16,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "BagError",
     "BusConfigError",
     "CallbackError",
     "CredentialError",
@@ -50,6 +52,10 @@ class CallbackError(VtError):
 
 class CredentialError(VtError):
     """A secret is missing; the message names the environment variable or file to provide."""
+
+
+class BagError(VtError):
+    """A bag cannot be read or written; the message names the file and what is wrong."""
 
 
 class ServiceError(VtError):

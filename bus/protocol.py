@@ -43,7 +43,7 @@ HB, BYE, LATCH, LGET, LVAL, GRAPH, CALL, REQ, REP = (
 )
 
 
-class Endpoint(msgspec.Struct, array_like=True, frozen=True):
+class Endpoint(msgspec.Struct, frozen=True):
     """A topic or service name, its type tag, and whether the topic is latched."""
 
     name: str
@@ -51,7 +51,7 @@ class Endpoint(msgspec.Struct, array_like=True, frozen=True):
     latched: bool = False
 
 
-class TopicStats(msgspec.Struct, array_like=True):
+class TopicStats(msgspec.Struct):
     """Counts for one topic as seen by one node, and the rate over the last heartbeat."""
 
     count: int = 0

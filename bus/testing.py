@@ -31,7 +31,7 @@ from bus import wire
 from bus.address import resolve
 from bus.node import Node, NodeOptions, RawMessage, Trace
 from messages.base import Header, Message
-from messages.catalog import TOPICS, type_for_tag
+from messages.catalog import TOPICS
 
 __all__ = ["BusProcess", "NodeHarness", "NodeProcess", "Probe", "wait_until"]
 
@@ -145,7 +145,7 @@ class BusProcess:
     def _wait_ready(self, timeout: float) -> None:
         """Ready when the control socket answers a GRAPH request."""
         address = resolve(self.url, keys=self.env.get("VT_BUS_KEYS"))
-        ctx = zmq.Context.instance()
+        ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.proc is not None
@@ -281,6 +281,12 @@ class Probe(Node):
         """Publish ``msg`` on ``topic`` (a publisher is made on first use)."""
         return self.create_publisher(type(msg), topic).publish(msg)
 
+    async def wait_for_subscribers(self, topic: str, timeout: float = 10.0) -> None:
+        """Wait until some node subscribes to ``topic``, so nothing published is lost."""
+        publisher = self._publishers.get(topic) or self.create_publisher(TOPICS[topic].type, topic)
+        if not await publisher.wait_for_subscribers(timeout):
+            raise TimeoutError(f"no subscriber of {topic} appeared within {timeout} s")
+
     async def wait_for(
         self, topic: str, count: int = 1, timeout: float = 10.0,
         where: Callable[[Any], bool] | None = None,
@@ -305,28 +311,3 @@ class Probe(Node):
                         return status
             await asyncio.sleep(0.05)
         raise TimeoutError(f"node {name} did not join the bus within {timeout} s")
-
-    async def wait_for_subscribers(self, topic: str, count: int = 1, timeout: float = 10.0) -> None:
-        """Wait until ``count`` other nodes subscribe to ``topic`` (so nothing published is lost)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while loop.time() < deadline:
-            with contextlib.suppress(TimeoutError):
-                graph = await self.graph(timeout=0.5)
-                found = sum(
-                    1 for s in graph.nodes if s.info.name != self.name
-                    and any(sub.name == topic for sub in s.info.subscriptions)
-                )
-                if found >= count:
-                    await asyncio.sleep(0.1)  # the subscription itself travels separately
-                    return
-            await asyncio.sleep(0.05)
-        raise TimeoutError(f"{count} subscriber(s) of {topic} did not appear within {timeout} s")
-
-
-def decode_any(header: Header, payload: bytes) -> Any:
-    """Decode a payload by its header's type tag (raw msgpack for a tag this build lacks)."""
-    kind = type_for_tag(header.type)
-    if kind is None:
-        return msgspec.msgpack.decode(payload)
-    return msgspec.msgpack.decode(payload, type=kind)

@@ -70,13 +70,10 @@ class Broker:
         self._stop = threading.Event()
         self._lock_file: int | None = None
         self._auth: ThreadAuthenticator | None = None
-        self._meta_decoders = {
-            p.HB: msgspec.msgpack.Decoder(p.NodeInfo),
-            p.LATCH: msgspec.msgpack.Decoder(p.LatchMeta),
-            p.LGET: msgspec.msgpack.Decoder(p.LatchMeta),
-            p.CALL: msgspec.msgpack.Decoder(p.CallMeta),
-            p.REP: msgspec.msgpack.Decoder(p.ReplyMeta),
-        }
+        self._info_decoder = msgspec.msgpack.Decoder(p.NodeInfo)
+        self._latch_decoder = msgspec.msgpack.Decoder(p.LatchMeta)
+        self._call_decoder = msgspec.msgpack.Decoder(p.CallMeta)
+        self._reply_decoder = msgspec.msgpack.Decoder(p.ReplyMeta)
 
     # ---------------------------------------------------------------- sockets
 
@@ -100,7 +97,7 @@ class Broker:
         os.write(fd, str(os.getpid()).encode())
         self._lock_file = fd
 
-    def _socket(self, kind: int) -> zmq.Socket:  # type: ignore[type-arg]
+    def _socket(self, kind: int) -> zmq.Socket:
         sock = self._ctx.socket(kind)
         sock.linger = 0
         sock.sndhwm = self.hwm
@@ -163,7 +160,7 @@ class Broker:
     def stop(self) -> None:
         self._stop.set()
 
-    def _control_loop(self, control: zmq.Socket) -> None:  # type: ignore[type-arg]
+    def _control_loop(self, control: zmq.Socket) -> None:
         poller = zmq.Poller()
         poller.register(control, zmq.POLLIN)
         next_expiry = time.monotonic()
@@ -192,7 +189,7 @@ class Broker:
             log.warning("dropped a control message from %s (logged once)", key)
         self.bad_input[key] += 1
 
-    def _handle(self, control: zmq.Socket, frames: list[bytes]) -> None:  # type: ignore[type-arg]
+    def _handle(self, control: zmq.Socket, frames: list[bytes]) -> None:
         if len(frames) < 2:
             self._bad(frames[0] if frames else b"", f"{len(frames)} frames")
             return
@@ -201,12 +198,12 @@ class Broker:
             if kind == p.HB:
                 self._heartbeat(control, identity, rest)
             elif kind == p.LATCH:
-                meta = self._meta_decoders[p.LATCH].decode(rest[0])
+                meta = self._latch_decoder.decode(rest[0])
                 header, payload = rest[1], rest[2]
                 publisher = self._publisher_of(header)
                 self.latched.setdefault(meta.topic, {})[publisher] = [header, payload]
             elif kind == p.LGET:
-                meta = self._meta_decoders[p.LGET].decode(rest[0])
+                meta = self._latch_decoder.decode(rest[0])
                 values = self.latched.get(meta.topic, {})
                 out = [identity, p.LVAL, rest[0]]
                 for header_payload in values.values():
@@ -217,8 +214,8 @@ class Broker:
             elif kind == p.CALL:
                 self._route_call(control, identity, rest)
             elif kind == p.REP:
-                meta = self._meta_decoders[p.REP].decode(rest[0])
-                self._send(control, [meta.client, p.REP, rest[0], *rest[1:]])
+                reply = self._reply_decoder.decode(rest[0])
+                self._send(control, [reply.client, p.REP, rest[0], *rest[1:]])
             elif kind == p.BYE:
                 self._forget(identity)
             else:
@@ -231,10 +228,12 @@ class Broker:
         # the header is a msgpack array whose first element is the publisher
         return str(msgspec.msgpack.decode(raw_header)[0])
 
-    def _heartbeat(self, control: zmq.Socket, identity: bytes, rest: list[bytes]) -> None:  # type: ignore[type-arg]
-        info = self._meta_decoders[p.HB].decode(rest[0])
+    def _heartbeat(self, control: zmq.Socket, identity: bytes, rest: list[bytes]) -> None:
+        info = self._info_decoder.decode(rest[0])
         old = self.nodes.get(info.name)
-        if old is None:
+        if info.hidden:
+            pass  # the tools come and go all the time: not worth a line
+        elif old is None:
             log.info("node %s joined (pid %d on %s)", info.name, info.pid, info.host)
         elif old.identity != identity and old.info.pid != info.pid:
             log.info("node %s is back (pid %d, was %d)", info.name, info.pid, old.info.pid)
@@ -245,10 +244,11 @@ class Broker:
     def _forget(self, identity: bytes) -> None:
         for name, entry in list(self.nodes.items()):
             if entry.identity == identity:
-                log.info("node %s left", name)
+                if not entry.info.hidden:
+                    log.info("node %s left", name)
                 del self.nodes[name]
 
-    def _send_graph(self, control: zmq.Socket, identity: bytes) -> None:  # type: ignore[type-arg]
+    def _send_graph(self, control: zmq.Socket, identity: bytes) -> None:
         now = time.monotonic()
         graph = p.Graph(
             nodes=[p.NodeStatus(e.info, now - e.last_seen) for e in self.nodes.values()],
@@ -262,8 +262,8 @@ class Broker:
                 return entry.identity
         return None
 
-    def _route_call(self, control: zmq.Socket, identity: bytes, rest: list[bytes]) -> None:  # type: ignore[type-arg]
-        meta = self._meta_decoders[p.CALL].decode(rest[0])
+    def _route_call(self, control: zmq.Socket, identity: bytes, rest: list[bytes]) -> None:
+        meta = self._call_decoder.decode(rest[0])
         server = self._server_of(meta.service)
         if server is not None:
             meta.client = identity
@@ -276,7 +276,7 @@ class Broker:
         self._send(control, [identity, p.REP, p.encoder.encode(reply)])
 
     @staticmethod
-    def _send(control: zmq.Socket, frames: list[bytes]) -> bool:  # type: ignore[type-arg]
+    def _send(control: zmq.Socket, frames: list[bytes]) -> bool:
         try:
             control.send_multipart(frames, zmq.NOBLOCK)
             return True

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 from bus.errors import WireError
 from messages.base import Header
+from messages.catalog import type_for_tag
 
-__all__ = ["pack", "unpack"]
+__all__ = ["decode_payload", "pack", "unpack"]
 
 _header_encoder = msgspec.msgpack.Encoder()
 _header_decoder = msgspec.msgpack.Decoder(Header)
@@ -38,3 +41,12 @@ def unpack(frames: list[bytes]) -> tuple[str, Header, bytes]:
     except msgspec.DecodeError as exc:
         raise WireError(f"header does not decode: {exc}") from exc
     return topic, header, payload
+
+
+def decode_payload(header: Header, payload: bytes) -> Any:
+    """Decode a payload by its header's type tag; a tag this build does not know (an old bag,
+    a newer node) decodes as plain msgpack instead of failing."""
+    kind = type_for_tag(header.type)
+    if kind is None:
+        return msgspec.msgpack.decode(payload)
+    return msgspec.msgpack.decode(payload, type=kind)

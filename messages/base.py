@@ -60,7 +60,7 @@ class ServiceType(Generic[Req, Resp]):
     response: type[Resp]
 
 
-_SERVICE_TYPES: dict[str, ServiceType] = {}  # type: ignore[type-arg]
+_SERVICE_TYPES: dict[str, ServiceType] = {}
 
 
 def service_type(name: str, request: type[Req], response: type[Resp]) -> ServiceType[Req, Resp]:
@@ -70,6 +70,6 @@ def service_type(name: str, request: type[Req], response: type[Resp]) -> Service
     return srv
 
 
-def service_types() -> dict[str, ServiceType]:  # type: ignore[type-arg]
+def service_types() -> dict[str, ServiceType]:
     """Every declared service type by name."""
     return dict(_SERVICE_TYPES)

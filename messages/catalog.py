@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from messages import audio, chat, director, game, llm, memory, speech, system
+from messages import audio, chat, demo, director, game, llm, memory, speech, system
 from messages.base import Message, ServiceType
 
 __all__ = ["SERVICES", "TOPICS", "Topic", "json_schema", "message_types", "type_for_tag"]
@@ -27,6 +27,8 @@ class Topic:
 TOPICS: dict[str, Topic] = {
     "chat/message": Topic(chat.ChatMessage, description="every chat event, all platforms"),
     "chat/say": Topic(chat.ChatSay, description="post a line to chat"),
+    "chat/incoming": Topic(chat.ChatMessage,
+                           description="chat fed to the chat node (bags, tools) for triage"),
     "audio/mic": Topic(audio.AudioFrame, description="captured microphone audio"),
     "speech/vad": Topic(speech.VadEvent, description="voice activity start/end"),
     "speech/partial": Topic(speech.Transcript, description="transcript while speaking"),
@@ -47,12 +49,16 @@ TOPICS: dict[str, Topic] = {
     "game/command": Topic(game.GameCommand),
     "game/frame": Topic(game.GameFrame),
     "system/log": Topic(system.LogEvent, description="warnings and errors from every node"),
+    "demo/count": Topic(demo.Count, description="the demo talker's counter"),
+    "demo/heard": Topic(demo.Count, description="what the demo listener heard"),
+    "demo/latest": Topic(demo.Count, latched=True, description="the talker's latest, latched"),
 }
 
-SERVICES: dict[str, ServiceType] = {  # type: ignore[type-arg]
+SERVICES: dict[str, ServiceType] = {
     "chat/next": chat.ChatNext,
     "memory/search": memory.SearchMemory,
     "memory/forget": memory.ForgetViewer,
+    "demo/add": demo.AddTwoInts,
 }
 
 
@@ -69,9 +75,16 @@ def message_types() -> dict[str, type[Message]]:
     return found
 
 
+_by_tag: dict[str, type[Message]] = {}
+
+
 def type_for_tag(tag: str) -> type[Message] | None:
     """The message type with this tag, or None for a tag this build does not know."""
-    return message_types().get(tag)
+    found = _by_tag.get(tag)
+    if found is None:  # a type defined since the last look (tests define their own)
+        _by_tag.update(message_types())
+        found = _by_tag.get(tag)
+    return found
 
 
 def json_schema(cls: type[Message]) -> dict[str, Any]:

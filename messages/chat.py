@@ -6,7 +6,16 @@ from typing import Literal
 
 from messages.base import Message, service_type
 
-__all__ = ["ChatKind", "ChatMessage", "ChatNext", "ChatNextRequest", "ChatSay", "Emote", "Platform"]
+__all__ = [
+    "ChatKind",
+    "ChatMessage",
+    "ChatNext",
+    "ChatNextRequest",
+    "ChatNextResponse",
+    "ChatSay",
+    "Emote",
+    "Platform",
+]
 
 Platform = Literal["twitch", "youtube", "console", "bag"]
 ChatKind = Literal[
@@ -40,11 +49,18 @@ class ChatMessage(Message, tag="chat.ChatMessage"):
     kind:
         What the event is; paid kinds carry ``amount`` and ``currency``.
     amount:
-        Money in ``currency`` units (bits count as ``"BITS"``; raids count viewers as ``"VIEWERS"``).
+        Money in ``currency`` units (bits count as ``"BITS"``; raids count viewers as
+        ``"VIEWERS"``).
     id:
         The platform's message id (needed to honour moderator deletions).
     sent_ns:
         When the platform says it was sent, ``time.time_ns()`` scale; 0 if unknown.
+    months, count:
+        Subscription months (sub/resub, member milestone) and how many subs were gifted.
+    persona:
+        The persona the message is addressed to (``!ask <persona> ...``); empty for anyone.
+    command:
+        The chat command the message invoked (``ask``, ``persona``...), without the ``!``.
     """
 
     platform: Platform
@@ -61,6 +77,8 @@ class ChatMessage(Message, tag="chat.ChatMessage"):
     sent_ns: int = 0
     months: int = 0
     count: int = 0
+    persona: str = ""
+    command: str = ""
 
 
 class ChatSay(Message, tag="chat.ChatSay"):

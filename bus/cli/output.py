@@ -54,7 +54,8 @@ class Output:
         for column in columns:
             table.add_column(column)
         for row in rows:
-            table.add_row(*(str(cell) for cell in row))
+            table.add_row(*(f"{cell:.1f}" if isinstance(cell, float) else str(cell)
+                            for cell in row))
         self.console.print(table)
 
     def line(self, text: str) -> None:

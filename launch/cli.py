@@ -1,0 +1,298 @@
+"""``vtlaunch FILE [name:=value ...]``: bring up a show and keep it up.
+
+    vtlaunch stream.launch.toml                   the whole show on this machine
+    vtlaunch stream.launch.toml llm:=vllm         with an argument changed
+    vtlaunch stream.launch.toml --host gpu        only the gpu host's share (several hosts)
+    vtlaunch stream.launch.toml --print-supervisord   the supervisord config, nothing started
+    vtlaunch stream.launch.toml --check           validate, nothing started
+    vtlaunch keys DIR                             CURVE keys for a TCP bus
+
+Exit status: 0 when the show ended cleanly (Ctrl-C or SIGTERM, every program stopped in
+time, none given up), 1 when it did not, 2 when the file or command line is refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bus.address import BusAddress, resolve
+from bus.errors import BusConfigError, VtError
+from launch.control import ControlError, Registry, Show, ShowNotRunning
+from launch.keys import make_keys
+from launch.loader import (
+    Launch,
+    LaunchFileError,
+    find_launch_file,
+    load,
+    missing_commands,
+    parse_cli_args,
+)
+from launch.logs import LogTail, Prefixer
+from launch.supervisor import RunFiles, render, run_folder, share_name
+
+__all__ = ["main"]
+
+EXIT_CLEAN, EXIT_UNCLEAN, EXIT_REFUSED = 0, 1, 2
+_PR_SET_PDEATHSIG = 1
+_TICK_S = 0.05
+_GRAPH_EVERY_S = 0.1
+_POKE_WHILE_STOPPING_S = 0.1
+_UNCLEAN = (
+    (re.compile(r"gave up: (\S+) entered FATAL"), "{} crashed in a loop and was given up"),
+    (re.compile(r"killing '(\S+)' \(\d+\) with SIGKILL"), "{} did not stop in time (SIGKILL)"),
+    (re.compile(r"spawnerr: .*'(\S+)'"), "{} could not be started"),
+)
+_EXITED = re.compile(r"exited: (\S+) \((.*); not expected\)")
+_NOISE = ("Supervisor is running as root", "running without any HTTP authentication")
+"""supervisord's warnings that do not apply here: the socket is mode 0700 in a user-only
+folder (they stay in its log file)."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["keys"]:
+        raise SystemExit(_keys(argv[1:]))
+    raise SystemExit(_launch(argv))
+
+
+def _keys(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="vtlaunch keys", description=_first_line(make_keys))
+    parser.add_argument("folder", type=Path)
+    folder = parser.parse_args(argv).folder
+    try:
+        for path in make_keys(folder):
+            print(path)
+    except BusConfigError as exc:
+        print(f"vtlaunch keys: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    return EXIT_CLEAN
+
+
+def _launch(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="vtlaunch", description=(__doc__ or "").split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=(__doc__ or "").split("\n\n", 1)[1],
+    )
+    parser.add_argument("file", help="a launch file, here or in launch/")
+    parser.add_argument("args", nargs="*", metavar="NAME:=VALUE", help="launch arguments")
+    parser.add_argument("--host", help="start only this host's share")
+    parser.add_argument("--bus", help="the bus URL (default: the file's [bus], else VT_BUS)")
+    parser.add_argument("--keys", help="CURVE keys folder (default: [bus] keys, else VT_BUS_KEYS)")
+    parser.add_argument("--print-supervisord", action="store_true",
+                        help="print the supervisord config and exit")
+    parser.add_argument("--check", action="store_true", help="validate and exit")
+    parser.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    options = parser.parse_args(argv)
+    # nodes run as `python -m` from here, which puts this folder on their path: check the
+    # modules the same way
+    sys.path.insert(0, os.getcwd())
+    try:
+        launch = load(find_launch_file(options.file), parse_cli_args(options.args))
+        programs = launch.share(options.host)
+        if options.print_supervisord:
+            sys.stdout.write(render(launch, options.host))
+            return EXIT_CLEAN
+        problems = missing_commands(programs)
+        if problems:
+            raise LaunchFileError(launch.file, "; ".join(problems))
+        keys = options.keys or (str(launch.bus.keys) if launch.bus.keys else None)
+        address = resolve(options.bus or launch.bus.url, keys=keys)
+        if address.keys is not None:  # missing key files are refused now, not mid-show
+            address.keys.client_pair()
+            if launch.runs_bus(options.host):
+                address.keys.server_secret()
+        if options.check:
+            print(f"{launch.file}: ok ({len(programs)} programs, bus {address.url})")
+            return EXIT_CLEAN
+        colour = None if options.color == "auto" else options.color == "always"
+        return Runner(launch, options.host, address, colour=colour).run()
+    except VtError as exc:
+        print(f"vtlaunch: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+
+
+class Runner:
+    """Runs one share of a show under supervisord in the foreground."""
+
+    def __init__(self, launch: Launch, host: str | None, address: BusAddress, *,
+                 colour: bool | None = None):
+        self.launch = launch
+        self.host = host
+        self.address = address
+        self.programs = launch.share(host)
+        self.files = RunFiles(run_folder(address), share_name(host))
+        shown = (["vtbus"] if launch.runs_bus(host) else []) + [p.name for p in self.programs]
+        self.prefixer = Prefixer([*shown, "supervisord", "vtlaunch"], colour=colour)
+        self.tail = LogTail(
+            {"supervisord": self.files.log,
+             **{name: self.files.program_log(name) for name in shown}},
+            self.prefixer, hide=_NOISE,
+        )
+        self.unclean: list[str] = []
+        self._stop_requests = 0
+        self._signalled = 0
+        self._started = 0.0
+        self._poked = False
+        self._next_poke = 0.0
+        self._next_graph = 0.0
+        self._waiting_for = {p.name for p in self.programs if p.kind == "node"}
+
+    def run(self) -> int:
+        self._prepare_folder()
+        self.files.config.write_text(render(self.launch, self.host))
+        self._started = time.monotonic()
+        supervisord = self._start_supervisord()
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, self._on_signal)
+        self._say(f"{self.launch.name}: {len(self.programs)} programs on {self.address.url} "
+                  f"(run folder {self.files.folder}); Ctrl-C stops the show")
+        registry = Registry(self.address)
+        try:
+            while supervisord.poll() is None:
+                self._tick(supervisord, registry)
+                time.sleep(_TICK_S)
+        finally:
+            registry.close()
+        self._watch(self.tail.pump(final=True))
+        self.tail.close()
+        if supervisord.returncode != 0:
+            self.unclean.append(f"supervisord exited with status {supervisord.returncode}")
+        if self.unclean:
+            self._say("show ended, not cleanly: " + "; ".join(self.unclean))
+            return EXIT_UNCLEAN
+        self._say("show ended cleanly")
+        return EXIT_CLEAN
+
+    def _tick(self, supervisord: subprocess.Popen[bytes], registry: Registry) -> None:
+        """One turn of the foreground loop: signals, logs, the up-check."""
+        if not self._poked and self.files.socket.exists():
+            self._poked = self._poke()
+        if self._stop_requests > self._signalled:
+            self._signalled = self._stop_requests
+            if self._signalled == 1:
+                self._say("stopping the show")
+                supervisord.terminate()
+            else:
+                self._say("stopping now (SIGKILL): programs get SIGTERM from the kernel")
+                supervisord.kill()
+        if self._signalled and time.monotonic() >= self._next_poke:
+            # a program that ends just after its output closes is noticed only at
+            # supervisord's next wake-up: keep it awake while it stops the show
+            self._poke()
+            self._next_poke = time.monotonic() + _POKE_WHILE_STOPPING_S
+        self._watch(self.tail.pump())
+        if self._waiting_for:
+            self._check_up(registry)
+            if time.monotonic() >= self._next_graph:
+                registry.request()
+                self._next_graph = time.monotonic() + _GRAPH_EVERY_S
+
+    def _prepare_folder(self) -> None:
+        folder = self.files.folder
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.files.logs.mkdir(exist_ok=True)
+        if self.files.socket.exists():
+            try:
+                Show(self.files.socket).state()
+            except ShowNotRunning:
+                pass  # left behind by a killed show: supervisord replaces it
+            else:
+                raise LaunchFileError(
+                    self.launch.file,
+                    f"a show already runs in {folder} (supervisord socket {self.files.socket}): "
+                    "stop it first, or give this one its own bus with --bus",
+                )
+        # a fresh show starts with fresh logs: the tail prints them from their first line
+        for path in self.tail.files.values():
+            for old in path.parent.glob(path.name + "*"):
+                old.unlink()
+
+    def _start_supervisord(self) -> subprocess.Popen[bytes]:
+        env = {
+            **os.environ,
+            "VT_RUN_DIR": str(self.files.folder),
+            "VT_PYTHON": sys.executable,
+            "VT_BUS": self.address.url,
+        }
+        if self.address.keys is not None:
+            env["VT_BUS_KEYS"] = str(self.address.keys.folder)
+        return subprocess.Popen(
+            [sys.executable, "-m", "supervisor.supervisord", "-c", str(self.files.config)],
+            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            # its own session: a Ctrl-C at the terminal reaches vtlaunch only, which stops
+            # the show in order
+            start_new_session=True,
+            preexec_fn=_die_with(os.getpid()),
+        )
+
+    def _poke(self) -> bool:
+        """Wake supervisord's main loop (a request on its socket does): it starts programs
+        only when it wakes, which is otherwise at its one-second poll timeout."""
+        try:
+            Show(self.files.socket).state()
+        except ControlError:  # not listening yet, or gone
+            return False
+        return True
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self._stop_requests += 1
+
+    def _check_up(self, registry: Registry) -> None:
+        graph = registry.poll()
+        if graph is None:
+            return
+        self._waiting_for -= {status.info.name for status in graph.nodes}
+        if not self._waiting_for:
+            self._say(f"all {len(self.programs)} programs up, every node on the bus after "
+                      f"{time.monotonic() - self._started:.2f} s")
+
+    def _watch(self, lines: list[tuple[str, str]]) -> None:
+        """Notice, in supervisord's log, what makes the show's end unclean."""
+        respawning = {p.name for p in self.programs if p.respawn} | {"vtbus"}
+        for name, text in lines:
+            if name != "supervisord":
+                continue
+            for pattern, reason in _UNCLEAN:
+                found = pattern.search(text)
+                if found:
+                    self.unclean.append(reason.format(found.group(1)))
+            exited = _EXITED.search(text)
+            if exited:
+                # supervisord respawns on its next loop turn, up to a second away: wake it now
+                self._poke()
+                if exited.group(1) not in respawning:
+                    self.unclean.append(f"{exited.group(1)} ended ({exited.group(2)})")
+
+    def _say(self, text: str) -> None:
+        self.prefixer.line("vtlaunch", text)
+        self.prefixer.flush()
+
+
+def _die_with(parent: int) -> Callable[[], None]:
+    """A preexec_fn: the child gets SIGTERM when ``parent`` dies, even by SIGKILL (Linux)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def prepare() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # it died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return prepare
+
+
+def _first_line(obj: object) -> str:
+    return (obj.__doc__ or "").strip().splitlines()[0]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The chat node: Twitch, YouTube, console and bus chat in; triage, commands, replies out."""

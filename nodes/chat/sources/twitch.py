@@ -1,0 +1,275 @@
+"""Twitch chat over IRC (TLS or WebSocket): join, read, reconnect with backoff, send within
+the limits.
+
+Session: ``CAP REQ :twitch.tv/tags twitch.tv/commands``, ``PASS oauth:<token>``,
+``NICK <login>``, ``JOIN #<channel>``. ``PING`` is answered with ``PONG``; ``RECONNECT``, a
+closed connection or silence longer than ``idle_timeout_s`` reconnects (at once after
+RECONNECT, else after an exponential backoff with jitter). Without a token the source joins
+anonymously (``justinfan``) and can only read. User tokens expire: with ``refresh_token`` the
+source asks for the token again before each reconnect (the node re-reads its token file,
+which an outside tool may renew).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import Counter
+from collections.abc import Callable
+
+import msgspec
+
+from bus.errors import VtError
+from messages.chat import ChatMessage
+from nodes.chat.ratelimit import WindowLimiter
+from nodes.chat.removal import Removal
+from nodes.chat.twitch.irc import (
+    IrcLine,
+    IrcParseError,
+    format_line,
+    parse_line,
+    to_chat_message,
+    to_removal,
+)
+from nodes.chat.twitch.transport import TRANSPORT_ERRORS, LineConnection, connect
+
+__all__ = ["TwitchSettings", "TwitchSource"]
+
+MAX_LINE_TEXT = 500  # Twitch refuses longer chat messages
+
+
+class TwitchSettings(msgspec.Struct, kw_only=True):
+    """How to reach one Twitch channel.
+
+    Attributes
+    ----------
+    channel:
+        The channel login to join (no ``#``).
+    login, token:
+        The bot account and its OAuth token (without ``oauth:``); empty token: anonymous.
+    url:
+        ``ircs://irc.chat.twitch.tv:6697`` (IRC over TLS) or ``wss://irc-ws.chat.twitch.tv:443``.
+    ca_file, server_hostname:
+        An extra trusted CA and the certificate's host name (tests against a loopback server).
+    send_limit, send_limit_mod, send_window_s:
+        Messages allowed per window as a plain user and as moderator/broadcaster.
+    backoff_initial_s, backoff_max_s:
+        The reconnect delay doubles from the first to the second.
+    idle_timeout_s:
+        Reconnect when nothing arrives for this long (Twitch pings about every 5 minutes).
+    """
+
+    channel: str
+    login: str = ""
+    token: str = ""
+    url: str = "ircs://irc.chat.twitch.tv:6697"
+    ca_file: str = ""
+    server_hostname: str = ""
+    send_limit: int = 20
+    send_limit_mod: int = 100
+    send_window_s: float = 30.0
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 60.0
+    idle_timeout_s: float = 360.0
+    send_queue: int = 100
+
+
+class TwitchSource:
+    """Reads one Twitch channel into ``on_message`` / ``on_removal`` and sends replies.
+
+    Parameters
+    ----------
+    settings:
+        Where and as whom to connect.
+    on_message, on_removal:
+        Called (in the event loop) for each chat event and each moderator removal.
+    counts:
+        Where events are counted (``twitch_connects``, ``twitch_bad_lines``...).
+    refresh_token:
+        Returns the current token; called before every reconnect.
+    """
+
+    platform = "twitch"
+
+    def __init__(self, settings: TwitchSettings, on_message: Callable[[ChatMessage], None],
+                 on_removal: Callable[[Removal], None], *, counts: Counter[str] | None = None,
+                 log: logging.Logger | None = None,
+                 refresh_token: Callable[[], str] | None = None):
+        self.settings = settings
+        self.refresh_token = refresh_token
+        self._token = settings.token
+        self.on_message = on_message
+        self.on_removal = on_removal
+        self.counts: Counter[str] = counts if counts is not None else Counter()
+        self.log = log or logging.getLogger("chat.twitch")
+        self.channel = settings.channel.lstrip("#").lower()
+        self.anonymous = not settings.token
+        self.login = (f"justinfan{random.randint(10_000, 99_999)}" if self.anonymous
+                      else settings.login.lower())
+        self.limiter = WindowLimiter(settings.send_limit, settings.send_window_s)
+        self.joined = asyncio.Event()
+        self._outbox: asyncio.Queue[str] = asyncio.Queue(settings.send_queue)
+        """Whole PRIVMSG lines waiting for the send limit."""
+        self._conn: LineConnection | None = None
+        self._bad_logged = False
+
+    @property
+    def can_send(self) -> bool:
+        return not self.anonymous
+
+    async def run(self) -> None:
+        """Connect, read, and reconnect forever (until cancelled)."""
+        sender = asyncio.get_running_loop().create_task(self._send_loop())
+        attempt = 0
+        try:
+            while True:
+                reconnect_now = False
+                try:
+                    reconnect_now = await self._session()
+                except TRANSPORT_ERRORS as exc:
+                    self.counts["twitch_connect_errors"] += 1
+                    self.log.warning("twitch: %s: %s", type(exc).__name__, exc)
+                finally:
+                    if self.joined.is_set():  # a session that got in: back off from scratch
+                        attempt = 0
+                    self.joined.clear()
+                    conn, self._conn = self._conn, None
+                    if conn is not None:
+                        with contextlib.suppress(*TRANSPORT_ERRORS):
+                            await conn.close()
+                self._refresh()
+                if reconnect_now:
+                    continue
+                delay = min(self.settings.backoff_max_s,
+                            self.settings.backoff_initial_s * 2 ** attempt)
+                delay *= random.uniform(0.5, 1.0)  # jitter: a fleet of bots must not sync up
+                attempt += 1
+                self.counts["twitch_reconnects"] += 1
+                self.log.info("twitch: reconnecting in %.1f s", delay)
+                await asyncio.sleep(delay)
+        finally:
+            sender.cancel()
+
+    def _refresh(self) -> None:
+        if self.refresh_token is None:
+            return
+        try:
+            self._token = self.refresh_token().removeprefix("oauth:")
+        except VtError as exc:  # keep the old token; the file may be mid-rewrite
+            self.counts["twitch_token_refresh_failed"] += 1
+            self.log.warning("twitch: %s", exc)
+
+    async def say(self, text: str, *, reply_to: str = "") -> bool:
+        """Queue ``text`` for the channel, threaded under message ``reply_to`` if given;
+        False (counted) when it cannot be sent."""
+        if self.anonymous:
+            self.counts["twitch_say_refused_anonymous"] += 1
+            return False
+        words = " ".join(text.split())[:MAX_LINE_TEXT]
+        if not words:
+            return False
+        line = format_line("PRIVMSG", f"#{self.channel}", words,
+                           tags={"reply-parent-msg-id": reply_to} if reply_to else None)
+        if self._outbox.full():  # the oldest reply is the least relevant one
+            self._outbox.get_nowait()
+            self.counts["twitch_say_dropped_queue_full"] += 1
+        self._outbox.put_nowait(line)
+        return True
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+
+    # ---------------------------------------------------------------- internals
+
+    async def _session(self) -> bool:
+        """One connection; returns True when the server asked us to reconnect (RECONNECT)."""
+        s = self.settings
+        self._conn = conn = await connect(s.url, ca_file=s.ca_file,
+                                          server_hostname=s.server_hostname)
+        self.counts["twitch_connects"] += 1
+        await conn.send_line("CAP REQ :twitch.tv/tags twitch.tv/commands")
+        await conn.send_line(f"PASS oauth:{self._token}" if self._token else "PASS SCHMOOPIIE")
+        await conn.send_line(f"NICK {self.login}")
+        while True:
+            async with asyncio.timeout(s.idle_timeout_s):
+                raw = await conn.read_line()
+            if raw is None:
+                self.log.warning("twitch: server closed the connection")
+                return False
+            if not raw:
+                continue
+            try:
+                line = parse_line(raw)
+            except IrcParseError as exc:
+                self._bad_line(str(exc))
+                continue
+            if await self._handle(conn, line):
+                return True
+
+    async def _handle(self, conn: LineConnection, line: IrcLine) -> bool:
+        command = line.command
+        if command in ("PRIVMSG", "USERNOTICE"):
+            msg = to_chat_message(line)
+            if msg is not None:
+                self.on_message(msg)
+        elif command in ("CLEARCHAT", "CLEARMSG"):
+            removal = to_removal(line)
+            if removal is not None:
+                self.on_removal(removal)
+        elif command == "PING":
+            await conn.send_line(f"PONG :{line.params[-1] if line.params else 'tmi.twitch.tv'}")
+        elif command == "RECONNECT":
+            self.counts["twitch_reconnect_requests"] += 1
+            self.log.info("twitch: server asked to reconnect")
+            return True
+        elif command == "001":
+            await conn.send_line(f"JOIN #{self.channel}")
+        elif command in ("ROOMSTATE", "JOIN") and line.channel == self.channel:
+            if command == "ROOMSTATE" or line.nick == self.login:
+                self.joined.set()
+        elif command == "USERSTATE" and line.channel == self.channel:
+            self._update_limit(line)
+        elif command == "NOTICE" and line.params and line.params[0] == "*":
+            # "Login authentication failed": a retry with the same token fails the same way
+            self.counts["twitch_auth_failed"] += 1
+            self.log.error("twitch: login refused for %s: %s (check TWITCH_OAUTH_TOKEN)",
+                           self.login, line.trailing)
+        elif command == "NOTICE":  # e.g. msg_ratelimit, msg_duplicate, msg_timedout
+            notice = line.tags.get("msg-id", "unknown")
+            self.counts[f"twitch_notice_{notice}"] += 1
+            self.log.info("twitch: notice %s: %s", notice, line.trailing)
+        return False
+
+    def _update_limit(self, line: IrcLine) -> None:
+        badges = line.tags.get("badges", "")
+        privileged = line.tags.get("mod") == "1" or "broadcaster/" in badges or \
+            "moderator/" in badges
+        limit = self.settings.send_limit_mod if privileged else self.settings.send_limit
+        if limit != self.limiter.limit:
+            self.log.info("twitch: send limit now %d per %.0f s", limit,
+                          self.settings.send_window_s)
+            self.limiter.set_limit(limit)
+
+    async def _send_loop(self) -> None:
+        while True:
+            line = await self._outbox.get()
+            await self.joined.wait()
+            await self.limiter.acquire()
+            conn = self._conn
+            if conn is None:  # dropped between the checks: the reply is lost, say so
+                self.counts["twitch_say_lost"] += 1
+                continue
+            try:
+                await conn.send_line(line)
+                self.counts["twitch_say_sent"] += 1
+            except TRANSPORT_ERRORS:
+                self.counts["twitch_say_lost"] += 1
+
+    def _bad_line(self, reason: str) -> None:
+        self.counts["twitch_bad_lines"] += 1
+        if not self._bad_logged:
+            self._bad_logged = True
+            self.log.warning("twitch: ignored a malformed line: %s (logged once)", reason)

@@ -1,0 +1,1 @@
+"""Twitch chat over IRC: the line parser (pure) and the transports."""

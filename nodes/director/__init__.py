@@ -1,0 +1,1 @@
+"""The director: who speaks next, interruptions, and what the show remembers it said."""

@@ -1,0 +1,180 @@
+"""Who has the floor: the turn-taking rules of the show, as pure logic.
+
+Rules, in order, whenever nobody is speaking:
+
+1. The human collaborator always has the floor: while they speak, no persona starts, and a
+   persona who is speaking is interrupted the moment they start.
+2. Something the human said is answered first: by the persona they named, else by the one
+   who spoke least recently.
+3. Chat next (the chat node's best message): a persona named in it (or by ``!ask NAME``)
+   answers, else the personas alternate.
+4. After a persona's turn the other one may answer it (banter), up to ``banter_turns`` in a
+   row; chat and the human reset that count.
+5. When the show has been quiet for ``quiet_s``, a persona starts a topic of its own.
+
+While a persona speaks, only the human, or a chat event of higher priority than the turn in
+progress (a paid message or one naming a persona, over banter or a topic), interrupts it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from nodes.director.cast import CastMember
+
+__all__ = ["Floor", "Plan", "Priority", "addressed_to", "chat_priority"]
+
+
+class Priority(IntEnum):
+    TOPIC = 1
+    BANTER = 1
+    CHAT = 2
+    ADDRESSED = 3
+    PAID = 3
+    HUMAN = 4
+
+
+PAID_KINDS = frozenset({"bits", "superchat", "sticker", "sub", "gift", "raid", "member"})
+
+
+def addressed_to(text: str, cast: list[CastMember]) -> str | None:
+    """The persona a line names (``!ask NAME ...`` or the name as a word), if exactly one."""
+    lowered = text.lower()
+    command = re.match(r"\s*!ask\s+(\S+)", lowered)
+    named = []
+    for member in cast:
+        names = [n.lower() for n in member.names()]
+        if command and command.group(1).strip("@,:") in names:
+            return member.name
+        if any(re.search(rf"(?<![\w@])@?{re.escape(n)}\b", lowered) for n in names):
+            named.append(member.name)
+    return named[0] if len(named) == 1 else None
+
+
+def chat_priority(kind: str, addressed: bool) -> Priority:
+    if kind in PAID_KINDS:
+        return Priority.PAID
+    return Priority.ADDRESSED if addressed else Priority.CHAT
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The next turn: who speaks, why, and in answer to what."""
+
+    persona: str
+    why: str
+    """``human``, ``addressed``, ``chat``, ``banter`` or ``topic``."""
+    priority: Priority
+    prompt: str = ""
+    """What is being answered (a chat line, the human's words, a topic)."""
+    reply_to: str = ""
+
+
+@dataclass
+class Floor:
+    """The state of the floor; the node feeds it events and asks it what to do.
+
+    Parameters
+    ----------
+    cast:
+        The personas, in their default order.
+    banter_turns:
+        How many times in a row the personas may answer each other without chat or human.
+    quiet_s:
+        Seconds of silence before a persona starts a topic of its own.
+    """
+
+    cast: list[CastMember]
+    banter_turns: int = 2
+    quiet_s: float = 20.0
+    human_speaking: bool = False
+    speaking: Plan | None = None
+    last_speaker: str = ""
+    banter_left: int = 0
+    last_activity: float = 0.0
+    last_spoken_at: dict[str, float] = field(default_factory=dict)
+    _topic_index: dict[str, int] = field(default_factory=dict)
+
+    # ------------------------------------------------------------ events
+
+    def human_started(self, now: float) -> Plan | None:
+        """The human began talking; returns the turn to cut, if one is in progress."""
+        self.human_speaking = True
+        self.last_activity = now
+        cut, self.speaking = self.speaking, None
+        return cut
+
+    def human_stopped(self, now: float) -> None:
+        self.human_speaking = False
+        self.last_activity = now
+
+    def started(self, plan: Plan, now: float) -> None:
+        self.speaking = plan
+        self.last_activity = now
+        if plan.why == "banter":
+            self.banter_left -= 1
+        else:
+            self.banter_left = self.banter_turns
+
+    def finished(self, persona: str, now: float) -> None:
+        """A persona's turn ended (heard to the end, or cut)."""
+        if self.speaking is not None and self.speaking.persona == persona:
+            self.speaking = None
+        self.last_speaker = persona
+        self.last_spoken_at[persona] = now
+        self.last_activity = now
+
+    def should_interrupt(self, priority: Priority) -> bool:
+        """Whether an event of ``priority`` cuts the turn in progress."""
+        return (
+            self.speaking is not None and priority >= Priority.ADDRESSED
+            and priority > self.speaking.priority
+        )
+
+    # ------------------------------------------------------------ decisions
+
+    @property
+    def free(self) -> bool:
+        return not self.human_speaking and self.speaking is None
+
+    def answer_human(self, text: str, reply_to: str = "") -> Plan:
+        named = addressed_to(text, self.cast)
+        return Plan(named or self._least_recent(), "human", Priority.HUMAN, text, reply_to)
+
+    def answer_chat(self, text: str, kind: str, reply_to: str = "", persona: str = "") -> Plan:
+        """``persona``: whom the chat node's ``!ask`` command named, if anyone."""
+        known = {m.name for m in self.cast}
+        named = persona if persona in known else addressed_to(text, self.cast)
+        return Plan(named or self._next_in_turn(), "addressed" if named else "chat",
+                    chat_priority(kind, named is not None), text, reply_to)
+
+    def banter_or_topic(self, now: float, last_line: str) -> Plan | None:
+        """With no human and no chat: answer the other persona, or break a long silence."""
+        if self.last_speaker and self.banter_left > 0 and last_line:
+            return Plan(self._next_in_turn(), "banter", Priority.BANTER, last_line)
+        if now - self.last_activity >= self.quiet_s:
+            persona = self._next_in_turn()
+            return Plan(persona, "topic", Priority.TOPIC, self._next_topic(persona))
+        return None
+
+    # ------------------------------------------------------------ helpers
+
+    def _next_in_turn(self) -> str:
+        """The persona after the last speaker (alternation)."""
+        names = [m.name for m in self.cast]
+        if self.last_speaker not in names:
+            return names[0]
+        return names[(names.index(self.last_speaker) + 1) % len(names)]
+
+    def _least_recent(self) -> str:
+        return min((m.name for m in self.cast), key=lambda n: self.last_spoken_at.get(n, -1.0))
+
+    def _next_topic(self, persona: str) -> str:
+        member = next(m for m in self.cast if m.name == persona)
+        if not member.topics:
+            return "something fun that happened to you this week"
+        index = self._topic_index.get(persona, 0)
+        self._topic_index[persona] = index + 1
+        return member.topics[index % len(member.topics)]

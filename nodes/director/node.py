@@ -1,0 +1,313 @@
+"""The director node: wires chat, ears, the LLM, voice and memory to the turn-taking rules.
+
+Topics in: ``chat/message``, ``speech/vad``, ``speech/final``, ``llm/sentence``, ``llm/done``,
+``tts/audio``, ``audio/playhead``. Topics out: ``director/turn`` and ``persona/active``
+(latched), ``llm/request``, ``llm/cancel``, ``audio/control``, ``memory/turn``.
+Services used: ``chat/next``, ``memory/search``. The rules live in `nodes.director.floor`,
+what counts as said in `nodes.director.history`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+
+from bus.errors import ServiceError
+from bus.node import Node, NodeOptions, Trace
+from messages.audio import AudioChunk, Playhead, SpeakerControl
+from messages.chat import ChatMessage, ChatNext, ChatNextRequest
+from messages.director import Persona, Turn
+from messages.llm import Cancel, ChatTurn, LlmDone, LlmRequest, Sentence
+from messages.memory import ConversationTurn, MemoryQuery, SearchMemory
+from messages.speech import Transcript, VadEvent
+from nodes.director.cast import load_cast
+from nodes.director.floor import Floor, Plan, addressed_to, chat_priority
+from nodes.director.history import Conversation, Line, SpokenSentence, audible_text
+
+__all__ = ["Director"]
+
+
+@dataclass
+class ActiveTurn:
+    """A persona's turn from request to the last audible sample."""
+
+    plan: Plan
+    request_id: str
+    viewer: str
+    sentences: dict[int, SpokenSentence] = field(default_factory=dict)
+    llm_done_at: float | None = None
+    cut_off: bool = False
+
+    def sentence(self, index: int) -> SpokenSentence:
+        return self.sentences.setdefault(index, SpokenSentence(index))
+
+    def heard_to_the_end(self) -> bool:
+        spoken = [s for s in self.sentences.values() if s.text.strip()]
+        return self.llm_done_at is not None and all(s.finished for s in spoken)
+
+
+class Director(Node):
+    def __init__(self, *, options: NodeOptions | None = None):
+        super().__init__("director", options=options)
+        cast = load_cast(self.declare_parameter("personas_file", "", "persona TOML file"))
+        self.floor = Floor(
+            cast,
+            banter_turns=self.declare_parameter("banter_turns", 2, "persona replies in a row"),
+            quiet_s=self.declare_parameter("quiet_s", 20.0, "silence before a new topic"),
+        )
+        self.floor.last_activity = time.monotonic()
+        self.cast = {member.name: member for member in cast}
+        self.human_name = self.declare_parameter("human_name", "Collaborator",
+                                                 "how the personas call the human")
+        self.stream = self.declare_parameter("stream", "", "stream id for memories")
+        self.memory_k = self.declare_parameter("memory_k", 4, "memories per request")
+        self.memory_timeout_s = self.declare_parameter("memory_timeout_s", 0.3,
+                                                       "give up on memory after this")
+        self.audio_timeout_s = self.declare_parameter(
+            "audio_timeout_s", 10.0, "after the reply is complete, wait this long for audio")
+        self.cut_grace_s = self.declare_parameter(
+            "cut_grace_s", 0.3, "after a cut, wait this long for the speaker's last playhead")
+
+        self.turn_pub = self.create_publisher(Turn, "director/turn")
+        self.persona_pub = self.create_publisher(Persona, "persona/active")
+        self.request_pub = self.create_publisher(LlmRequest, "llm/request")
+        self.cancel_pub = self.create_publisher(Cancel, "llm/cancel")
+        self.speaker_pub = self.create_publisher(SpeakerControl, "audio/control")
+        self.memory_pub = self.create_publisher(ConversationTurn, "memory/turn")
+        self.chat_next = self.create_client(ChatNext, "chat/next")
+        self.memory = self.create_client(SearchMemory, "memory/search")
+
+        self.create_subscription(ChatMessage, "chat/message", self.on_chat)
+        self.create_subscription(VadEvent, "speech/vad", self.on_vad)
+        self.create_subscription(Transcript, "speech/final", self.on_final)
+        self.create_subscription(Sentence, "llm/sentence", self.on_sentence)
+        self.create_subscription(LlmDone, "llm/done", self.on_done)
+        self.create_subscription(AudioChunk, "tts/audio", self.on_audio)
+        self.create_subscription(Playhead, "audio/playhead", self.on_playhead)
+        self.create_timer(self.declare_parameter("tick_s", 0.25, "decision period"), self.tick)
+
+        self.conversation = Conversation()
+        self.current: ActiveTurn | None = None
+        self.closing: dict[str, ActiveTurn] = {}
+        """Cut turns waiting for the speaker's last word on what was heard."""
+        self.human_lines: deque[tuple[Transcript, Trace | None]] = deque()
+        self.chat_waiting = False
+        self.chat_fallback: deque[ChatMessage] = deque(maxlen=50)
+        """Chat seen on the bus, used only when no chat node serves chat/next."""
+        self.chat_traces: OrderedDict[str, Trace] = OrderedDict()
+        self.active_persona = ""
+        self._deciding = False
+
+    # ------------------------------------------------------------ inputs
+
+    def on_chat(self, msg: ChatMessage) -> None:
+        if msg.id:
+            trace = self.current_trace()
+            if trace is not None:
+                self.chat_traces[msg.id] = trace
+                while len(self.chat_traces) > 500:
+                    self.chat_traces.popitem(last=False)
+        self.chat_fallback.append(msg)
+        self.chat_waiting = True
+        named = msg.persona in self.cast or addressed_to(msg.text, list(self.cast.values()))
+        if self.floor.should_interrupt(chat_priority(msg.kind, bool(named))):
+            self.interrupt(f"{msg.kind} from {msg.user}")
+        self.consider()
+
+    def on_vad(self, event: VadEvent) -> None:
+        if event.event == "start":
+            if self.floor.human_started(time.monotonic()) is not None:
+                self.interrupt("the human started talking")
+        else:
+            self.floor.human_stopped(time.monotonic())
+            self.consider()
+
+    def on_final(self, transcript: Transcript) -> None:
+        if transcript.text.strip():
+            self.human_lines.append((transcript, self.current_trace()))
+        self.floor.human_stopped(time.monotonic())
+        self.consider()
+
+    def _turn_for(self, request_id: str) -> ActiveTurn | None:
+        if self.current is not None and self.current.request_id == request_id:
+            return self.current
+        return self.closing.get(request_id)
+
+    def on_sentence(self, sentence: Sentence) -> None:
+        turn = self._turn_for(sentence.request_id)
+        if turn is not None:
+            turn.sentence(sentence.index).text = sentence.text
+
+    def on_done(self, done: LlmDone) -> None:
+        turn = self._turn_for(done.request_id)
+        if turn is None:
+            return
+        if done.error:
+            self.log.warning("the reply to %s failed: %s", turn.plan.why, done.error)
+        turn.llm_done_at = time.monotonic()
+        self.check_finished()
+
+    def on_audio(self, chunk: AudioChunk) -> None:
+        turn = self._turn_for(chunk.request_id)
+        if turn is None:
+            return
+        sentence = turn.sentence(chunk.sentence_index)
+        sentence.samples += len(chunk.pcm) // (2 * max(1, chunk.channels))
+        sentence.complete = sentence.complete or chunk.last
+        if chunk.text and not sentence.text:
+            sentence.text = chunk.text
+
+    def on_playhead(self, playhead: Playhead) -> None:
+        turn = self._turn_for(playhead.request_id)
+        if turn is None:
+            return
+        sentence = turn.sentence(playhead.sentence_index)
+        sentence.heard = max(sentence.heard, playhead.sample)
+        if playhead.state == "finished":
+            sentence.finished = True
+        self.check_finished()
+
+    # ------------------------------------------------------------ turns
+
+    def tick(self) -> None:
+        self.check_finished()
+        self.consider()
+
+    def check_finished(self) -> None:
+        turn = self.current
+        if turn is None:
+            return
+        now = time.monotonic()
+        timed_out = turn.llm_done_at is not None and now - turn.llm_done_at > self.audio_timeout_s
+        if turn.heard_to_the_end() or timed_out:
+            if timed_out and not turn.heard_to_the_end():
+                self.log.warning("no audio for %s's reply within %.0f s: is the speaker running?",
+                                 turn.plan.persona, self.audio_timeout_s)
+            self.current = None
+            self.remember(turn)
+
+    def interrupt(self, reason: str) -> None:
+        """Stop the persona now: the LLM, the TTS and the speaker; remember what was heard."""
+        turn, self.current = self.current, None
+        self.floor.speaking = None
+        if turn is None:
+            return
+        self.log.info("interrupting %s: %s", turn.plan.persona, reason)
+        turn.cut_off = True
+        self.cancel_pub.publish(Cancel(request_id=turn.request_id, reason=reason))
+        self.speaker_pub.publish(SpeakerControl(action="stop", request_id=turn.request_id,
+                                                reason=reason))
+        self.closing[turn.request_id] = turn
+        asyncio.get_running_loop().call_later(self.cut_grace_s, self._close, turn.request_id)
+
+    def _close(self, request_id: str) -> None:
+        turn = self.closing.pop(request_id, None)
+        if turn is not None:
+            self.remember(turn)
+
+    def remember(self, turn: ActiveTurn) -> None:
+        """Store what was audible (never the unspoken rest, never an empty turn)."""
+        persona = turn.plan.persona
+        self.floor.finished(persona, time.monotonic())
+        text = audible_text(list(turn.sentences.values()))
+        if text:
+            speaker = self.cast[persona].speaker
+            self.conversation.add(Line(speaker, text, persona=persona, cut_off=turn.cut_off))
+            self.memory_pub.publish(ConversationTurn(
+                turn_id=turn.request_id, speaker=speaker, text=text, persona=persona,
+                viewer=turn.viewer, stream=self.stream, cut_off=turn.cut_off,
+                stamp_ns=time.time_ns(),
+            ))
+        self.consider()
+
+    def consider(self) -> None:
+        """Decide the next turn if the floor is free (one decision at a time)."""
+        if self.floor.free and not self._deciding and self._loop is not None:
+            self._deciding = True
+            task = self._loop.create_task(self._decide())
+            task.add_done_callback(lambda _: setattr(self, "_deciding", False))
+
+    async def _decide(self) -> None:
+        plan: Plan | None = None
+        viewer = ""
+        trace: Trace | None = None
+        if self.human_lines:
+            transcript, trace = self.human_lines.popleft()
+            plan = self.floor.answer_human(transcript.text, transcript.utterance_id)
+            self.conversation.add(Line(self.human_name, transcript.text))
+            self.memory_pub.publish(ConversationTurn(
+                turn_id=transcript.utterance_id, speaker=self.human_name, text=transcript.text,
+                stream=self.stream, stamp_ns=time.time_ns()))
+        elif self.chat_waiting:
+            msg = await self.next_chat()
+            if msg is None:
+                self.chat_waiting = False
+            else:
+                plan = self.floor.answer_chat(msg.text, msg.kind, msg.id, msg.persona)
+                viewer = f"{msg.platform}:{msg.user_id or msg.user}"
+                trace = self.chat_traces.get(msg.id)
+                self.conversation.add(Line(msg.user, msg.text))
+        if plan is None:
+            last = self.conversation.last_line()
+            plan = self.floor.banter_or_topic(
+                time.monotonic(), last.text if last is not None and last.persona else "")
+        if plan is not None and self.floor.free:
+            with self.traced(trace):
+                await self.give_floor(plan, viewer)
+
+    async def next_chat(self) -> ChatMessage | None:
+        """The chat node's best message; without a chat node, the oldest one seen."""
+        try:
+            reply = await self.chat_next.call(ChatNextRequest(), timeout=0.5, retries=0)
+        except ServiceError:
+            if "chat_next_unavailable" not in self.counters:
+                self.log.warning("no chat node answers chat/next: taking chat in arrival order")
+            self.counters["chat_next_unavailable"] += 1
+            return self.chat_fallback.popleft() if self.chat_fallback else None
+        if reply.message is not None:
+            chosen = reply.message.id
+            self.chat_fallback = deque((m for m in self.chat_fallback if m.id != chosen),
+                                       maxlen=50)
+        else:
+            self.chat_fallback.clear()
+        return reply.message
+
+    async def give_floor(self, plan: Plan, viewer: str) -> None:
+        """Give ``plan.persona`` the floor and ask the LLM for its words."""
+        request_id = uuid.uuid4().hex[:12]
+        member = self.cast[plan.persona]
+        self.floor.started(plan, time.monotonic())
+        turn = ActiveTurn(plan, request_id, viewer)
+        self.current = turn
+        self.turn_pub.publish(Turn(speaker=plan.persona, why=plan.why, request_id=request_id,
+                                   reply_to=plan.reply_to))
+        if plan.persona != self.active_persona:
+            self.active_persona = plan.persona
+            self.persona_pub.publish(Persona(name=plan.persona, avatar=member.avatar,
+                                             voice=member.voice))
+        memories = await self.recall(plan, viewer)
+        if self.current is not turn:
+            return  # interrupted while remembering
+        messages = self.conversation.as_seen_by(plan.persona)
+        if plan.why == "topic":
+            messages.append(ChatTurn(role="user", content=f"(Chat is quiet. Bring up "
+                                     f"{plan.prompt}, in your own words.)"))
+        self.request_pub.publish(LlmRequest(request_id=request_id, persona=plan.persona,
+                                            messages=messages, memories=memories))
+
+    async def recall(self, plan: Plan, viewer: str) -> list[str]:
+        """Memories for this reply: the viewer's, the persona's and the show's."""
+        if not plan.prompt:
+            return []
+        query = MemoryQuery(query=plan.prompt, persona=plan.persona, viewer=viewer,
+                            k=self.memory_k)
+        try:
+            found = await self.memory.call(query, timeout=self.memory_timeout_s, retries=0)
+        except ServiceError:
+            self.counters["memory_unavailable"] += 1
+            return []
+        return [hit.text for hit in found.hits]
+

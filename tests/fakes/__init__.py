@@ -1,0 +1,1 @@
+"""Loopback fakes of peers that cannot run here (Twitch, YouTube)."""

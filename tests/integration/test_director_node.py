@@ -1,0 +1,128 @@
+"""The director as a real process on a real bus, with a scripted stand-in for the LLM, TTS
+and speaker (the real ones are exercised together in tests/e2e)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from bus.testing import NodeProcess, Probe
+from messages.audio import AudioChunk, Playhead, SpeakerControl
+from messages.chat import ChatMessage
+from messages.llm import LlmDone, LlmRequest, Sentence
+from messages.speech import Transcript, VadEvent
+
+StartNode = Callable[..., NodeProcess]
+RATE = 16000
+
+
+class VoiceStandIn:
+    """Answers every llm/request with fixed sentences and plays them in real time: Sentence,
+    LlmDone, AudioChunk per sentence, then Playhead while 'playing'; obeys audio/control."""
+
+    def __init__(self, probe: Probe, sentences: list[str], seconds_per_sentence: float):
+        self.probe = probe
+        self.sentences = sentences
+        self.seconds = seconds_per_sentence
+        self.stopped: set[str] = set()
+        self.tasks: list[asyncio.Task[None]] = []
+        probe.create_subscription(LlmRequest, "llm/request", self.on_request)
+        probe.create_subscription(SpeakerControl, "audio/control",
+                                  lambda c: self.stopped.add(c.request_id))
+        self.pubs = {
+            "sentence": probe.create_publisher(Sentence, "llm/sentence"),
+            "done": probe.create_publisher(LlmDone, "llm/done"),
+            "audio": probe.create_publisher(AudioChunk, "tts/audio"),
+            "playhead": probe.create_publisher(Playhead, "audio/playhead"),
+        }
+
+    def on_request(self, request: LlmRequest) -> None:
+        self.tasks.append(asyncio.get_running_loop().create_task(self.speak(request)))
+
+    async def speak(self, request: LlmRequest) -> None:
+        samples = int(self.seconds * RATE)
+        for index, text in enumerate(self.sentences):
+            self.pubs["sentence"].publish(Sentence(request_id=request.request_id,
+                                                   persona=request.persona, index=index, text=text))
+            self.pubs["audio"].publish(AudioChunk(
+                persona=request.persona, request_id=request.request_id, sentence_index=index,
+                chunk_index=0, pcm=b"\0\0" * samples, sample_rate=RATE, text=text, last=True))
+        self.pubs["done"].publish(LlmDone(request_id=request.request_id, persona=request.persona,
+                                          text=" ".join(self.sentences)))
+        for index, text in enumerate(self.sentences):
+            for step in range(1, 11):
+                await asyncio.sleep(self.seconds / 10)
+                state = "finished" if step == 10 else "playing"
+                if request.request_id in self.stopped:
+                    state = "cut"
+                self.pubs["playhead"].publish(Playhead(
+                    persona=request.persona, request_id=request.request_id, sentence_index=index,
+                    sample=samples * step // 10, sample_rate=RATE, state=state, text=text))
+                if state == "cut":
+                    return
+
+
+async def test_chat_reply_then_banter_then_memory(bus_url: str, start_node: StartNode) -> None:
+    start_node("nodes.director", params={"banter_turns": 1, "quiet_s": 1000, "memory_timeout_s": 0.1})
+    async with Probe(bus_url) as probe:
+        VoiceStandIn(probe, ["Hi Alice!", "Welcome in."], seconds_per_sentence=0.2)
+        requests = probe.collect("llm/request")
+        turns = probe.collect("director/turn")
+        remembered = probe.collect("memory/turn")
+        probe.collect("persona/active")
+        await probe.wait_for_node("director")
+        chat = probe.create_publisher(ChatMessage, "chat/message")
+        await chat.wait_for_subscribers()
+        chat.publish(ChatMessage(platform="twitch", user="alice", user_id="42",
+                                 text="hello everyone", id="m1"))
+        await probe.wait_for("llm/request", count=2, timeout=20)
+        first, second = (m for _, m in requests[:2])
+        assert (first.persona, second.persona) == ("mika", "rook")  # answer, then banter
+        assert first.messages[-1].content == "alice: hello everyone"
+        assert second.messages[-1].content == "Mika: Hi Alice! Welcome in."
+        assert [t.why for _, t in turns[:2]] == ["chat", "banter"]
+        assert turns[0][0].trace_id.startswith("_probe/chat/message#")  # the chat's trace
+        await probe.wait_for("memory/turn", count=2, timeout=20)
+        mika = remembered[0][1]
+        assert (mika.persona, mika.viewer, mika.text, mika.cut_off) == (
+            "mika", "twitch:42", "Hi Alice! Welcome in.", False)
+        assert [p.name for p in probe.messages("persona/active")][:2] == ["mika", "rook"]
+        await asyncio.sleep(1.0)
+        assert len(probe.messages("llm/request")) == 2  # banter stops after one answer
+
+
+async def test_human_interrupts_and_only_what_was_heard_is_kept(
+    bus_url: str, start_node: StartNode
+) -> None:
+    start_node("nodes.director", params={"banter_turns": 0, "quiet_s": 1000, "memory_timeout_s": 0.1})
+    async with Probe(bus_url) as probe:
+        VoiceStandIn(probe, ["one two three four five six seven eight nine ten.", "Never heard."],
+                     seconds_per_sentence=2.0)
+        probe.collect("llm/request")
+        probe.collect("llm/cancel")
+        probe.collect("audio/control")
+        remembered = probe.collect("memory/turn")
+        await probe.wait_for_node("director")
+        chat = probe.create_publisher(ChatMessage, "chat/message")
+        await chat.wait_for_subscribers()
+        chat.publish(ChatMessage(platform="youtube", user="bob", text="tell me a story", id="m2"))
+        await probe.wait_for("llm/request", timeout=20)
+        await asyncio.sleep(1.1)  # about half of the first sentence is heard
+        vad = probe.create_publisher(VadEvent, "speech/vad")
+        vad.publish(VadEvent(event="start", utterance_id="u1"))
+        (cancel,) = await probe.wait_for("llm/cancel")
+        (stop,) = await probe.wait_for("audio/control")
+        assert cancel.request_id == stop.request_id and stop.action == "stop"
+        await probe.wait_for("memory/turn")
+        kept = remembered[0][1]
+        assert kept.cut_off and kept.text.startswith("one two")
+        assert "ten" not in kept.text and "Never" not in kept.text
+        # the human finishes: they are answered, by the persona who spoke least recently
+        vad.publish(VadEvent(event="end", utterance_id="u1"))
+        probe.create_publisher(Transcript, "speech/final").publish(
+            Transcript(utterance_id="u1", text="wait, what about dragons?", final=True))
+        await probe.wait_for("llm/request", count=2, timeout=20)
+        answer = probe.messages("llm/request")[1]
+        assert answer.persona == "rook"
+        assert answer.messages[-1].content == "Collaborator: wait, what about dragons?"
+        assert any("(cut off)" in m.content for m in answer.messages)

@@ -1,0 +1,75 @@
+"""The vtlaunch command line as a user runs it: refusals before anything starts, printing the
+config, making keys."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _vtlaunch(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "launch.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=60)
+
+
+class TestRefusals:
+    def test_bad_file_is_refused_before_anything_starts(self, tmp_path: Path) -> None:
+        bus = tmp_path / "bus"
+        file = tmp_path / "bad.launch.toml"
+        file.write_text('[[node]]\nname = "a"\nmodule = "nodes.demo.talker"\n'
+                        '[[node]]\nname = "b"\nmodule = "nodes.demo.nope"\n')
+        result = _vtlaunch(str(file), "--bus", f"ipc://{bus}", cwd=tmp_path)
+        assert result.returncode == 2
+        assert result.stderr == (
+            "vtlaunch: bad.launch.toml:6: [[node]] 'b': module 'nodes.demo.nope' not found\n"
+        )
+        assert not bus.exists()
+
+    def test_missing_program_on_path(self, tmp_path: Path) -> None:
+        file = tmp_path / "p.launch.toml"
+        file.write_text('[[process]]\nname = "game"\ncommand = "vt-no-such-server --port 1"\n')
+        result = _vtlaunch(str(file), cwd=tmp_path)
+        assert result.returncode == 2
+        assert "p.launch.toml:1: [[process]] 'game': command 'vt-no-such-server' not found on " \
+               "PATH" in result.stderr
+
+    def test_missing_keys(self, tmp_path: Path) -> None:
+        file = tmp_path / "k.launch.toml"
+        file.write_text('[bus]\ntransport = "tcp"\naddress = "10.1.2.3:7000"\nkeys = "keys"\n')
+        result = _vtlaunch(str(file), cwd=tmp_path)
+        assert result.returncode == 2
+        assert f"CURVE key file {tmp_path}/keys/client.key_secret is missing: make keys with " \
+               f"`vtlaunch keys {tmp_path}/keys`" in result.stderr
+
+    def test_unknown_argument(self) -> None:
+        result = _vtlaunch("stream.launch.toml", "nope:=1", "--check")
+        assert result.returncode == 2
+        assert "unknown argument 'nope' for launch/stream.launch.toml (it declares: " \
+               "chat_sources, demo)" in result.stderr
+
+
+class TestOutputs:
+    def test_print_supervisord_for_a_host(self, tmp_path: Path) -> None:
+        file = tmp_path / "h.launch.toml"
+        file.write_text('[[node]]\nname = "a"\nmodule = "nodes.demo.talker"\nhost = "edge"\n')
+        result = _vtlaunch(str(file), "--host", "edge", "--print-supervisord", cwd=tmp_path)
+        assert result.returncode == 0
+        assert "[program:a]" in result.stdout
+        assert "[program:vtbus]" not in result.stdout  # the bus runs on host main
+
+    def test_check(self) -> None:
+        result = _vtlaunch("stream.launch.toml", "demo:=true", "--check")
+        assert result.returncode == 0
+        assert ": ok (4 programs, bus ipc://" in result.stdout
+
+    def test_keys(self, tmp_path: Path) -> None:
+        first = _vtlaunch("keys", str(tmp_path / "k"))
+        assert first.returncode == 0
+        assert sorted(Path(line).name for line in first.stdout.split()) == [
+            "client.key", "client.key", "client.key_secret", "server.key", "server.key_secret"]
+        again = _vtlaunch("keys", str(tmp_path / "k"))
+        assert again.returncode == 2
+        assert "keys are never overwritten" in again.stderr

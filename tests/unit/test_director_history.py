@@ -1,0 +1,85 @@
+"""What the director remembers a persona said: only what was heard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nodes.director.cast import CastError, load_cast
+from nodes.director.history import Conversation, Line, SpokenSentence, audible_text
+
+
+class TestAudibleText:
+    def test_finished_sentences_count_whole(self) -> None:
+        sentences = [SpokenSentence(0, "Hello there.", 100, True, 100, True),
+                     SpokenSentence(1, "How are you?", 100, True, 100, True)]
+        assert audible_text(sentences) == "Hello there. How are you?"
+
+    def test_cut_sentence_keeps_the_share_heard(self) -> None:
+        sentences = [SpokenSentence(0, "One.", 50, True, 50, True),
+                     SpokenSentence(1, "two three four five", 400, True, 200, False),
+                     SpokenSentence(2, "never played", 100, True, 0, False)]
+        assert audible_text(sentences) == "One. two three"
+
+    def test_unheard_turn_is_empty(self) -> None:
+        assert audible_text([SpokenSentence(0, "Not yet.", 100, False, 0, False)]) == ""
+
+    def test_order_by_index(self) -> None:
+        sentences = [SpokenSentence(1, "second", 1, True, 1, True),
+                     SpokenSentence(0, "first", 1, True, 1, True)]
+        assert audible_text(sentences) == "first second"
+
+
+class TestConversation:
+    def test_empty_lines_are_never_stored(self) -> None:
+        talk = Conversation()
+        talk.add(Line("Mika", "  ", persona="mika"))
+        assert talk.last_line() is None
+
+    def test_each_persona_sees_its_own_side(self) -> None:
+        talk = Conversation()
+        talk.add(Line("alice", "hi both"))
+        talk.add(Line("Mika", "Hi Alice!", persona="mika"))
+        talk.add(Line("Rook", "Hello", persona="rook", cut_off=True))
+        seen = [(t.role, t.content) for t in talk.as_seen_by("mika")]
+        assert seen == [("user", "alice: hi both"), ("assistant", "Hi Alice!"),
+                        ("user", "Rook: Hello (cut off)")]
+
+    def test_limit(self) -> None:
+        talk = Conversation(limit=2)
+        for i in range(3):
+            talk.add(Line("a", str(i)))
+        assert [line.text for line in talk.lines] == ["1", "2"]
+
+
+class TestCast:
+    def test_default(self) -> None:
+        assert [m.name for m in load_cast()] == ["mika", "rook"]
+
+    def test_reads_the_llm_persona_file_and_ignores_its_fields(self, tmp_path: Path) -> None:
+        path = tmp_path / "personas.toml"
+        path.write_text('[[persona]]\nname = "a"\nsystem_prompt = "x"\nvoice = "v1"\n'
+                        '[persona.sampling]\ntemperature = 0.5\n'
+                        '[[persona]]\nname = "b"\nsystem_prompt = "y"\n')
+        cast = load_cast(path)
+        assert [(m.name, m.voice) for m in cast] == [("a", "v1"), ("b", "")]
+
+    @pytest.mark.parametrize(
+        ("text", "message"),
+        [
+            ('[[persona]]\nname = "a"\n', "a show needs two personas, found 1"),
+            ('[[persona]]\nname = "a"\n[[persona]]\nname = "a"\n', "persona names repeat"),
+            ("[[persona]\n", "not TOML"),
+            ('[[persona]]\nname = 3\n[[persona]]\nname = "b"\n', "Expected `str`, got `int`"),
+        ],
+    )
+    def test_bad_files(self, tmp_path: Path, text: str, message: str) -> None:
+        path = tmp_path / "personas.toml"
+        path.write_text(text)
+        with pytest.raises(CastError, match=message):
+            load_cast(path)
+
+    def test_missing_file(self, tmp_path: Path) -> None:
+        with pytest.raises(CastError, match="No such file"):
+            load_cast(tmp_path / "nope.toml")
