@@ -77,8 +77,7 @@ def perspective(turns: Sequence[ChatTurn], persona: str) -> list[dict[str, str]]
         elif turn.role == "system":
             role, content = "user", f"(stage direction) {turn.content}"
         else:
-            role = "user"
-            content = f"{turn.name}: {turn.content}" if turn.name else turn.content
+            role, content = "user", _named(turn)
         if out and out[-1]["role"] == role:
             out[-1]["content"] += "\n" + content
         else:
@@ -190,6 +189,13 @@ def _split_current(
     if _is_own(conversation[-1], persona):
         return list(conversation), None
     return list(conversation[:-1]), conversation[-1]
+
+
+def _named(turn: ChatTurn) -> str:
+    """``name: content``, unless the sender already wrote it so (the director does)."""
+    if not turn.name or turn.content.lower().startswith(f"{turn.name.lower()}:"):
+        return turn.content
+    return f"{turn.name}: {turn.content}"
 
 
 def _dropped_note(count: int) -> str:

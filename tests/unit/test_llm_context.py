@@ -49,6 +49,12 @@ class TestPerspective:
     def test_names_compare_without_case(self) -> None:
         assert perspective([turn("assistant", "Mika", "hi")], "mika")[0]["role"] == "assistant"
 
+    def test_a_line_already_named_is_not_named_twice(self) -> None:
+        # the director sends others' lines as user turns "Rook: text" with name "Rook"
+        line = turn("user", "Rook", "Rook: nice try (cut off)")
+        assert perspective([line], "mika") == [
+            {"role": "user", "content": "Rook: nice try (cut off)"}]
+
     def test_system_turns_become_stage_directions(self) -> None:
         assert perspective([turn("system", "", "the game starts")], "mika") == [
             {"role": "user", "content": "(stage direction) the game starts"}
