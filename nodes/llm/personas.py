@@ -13,6 +13,9 @@ A persona file is TOML, one ``[[persona]]`` table each::
     temperature = 0.9
 
 The embedded backend has no adapters: it uses the same config, the prompt and sampling only.
+One file describes a persona for every node: fields that other nodes read (the director's
+``aliases``, ``traits``, ``voice``, ``avatar``, ``topics``) are ignored here; an unknown field
+inside ``[persona.sampling]`` is refused (a typo there would silently change the voice).
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ class Sampling(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """A fixed seed makes replies reproducible (tests, benchmarks)."""
 
 
-class Persona(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+class Persona(msgspec.Struct, frozen=True):
     """One personality."""
 
     name: str
@@ -99,7 +102,7 @@ DEFAULT_PERSONAS: tuple[Persona, ...] = (
 )
 
 
-class _PersonaFile(msgspec.Struct, forbid_unknown_fields=True):
+class _PersonaFile(msgspec.Struct):
     persona: list[Persona] = []
 
 

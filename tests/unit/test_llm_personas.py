@@ -65,9 +65,17 @@ class TestLoading:
         with pytest.raises(PersonaError, match="inline personas parameter: not TOML"):
             load_personas(inline="[[persona]\nname=")
 
-    def test_an_unknown_field_is_named(self) -> None:
-        with pytest.raises(PersonaError, match=r"unknown field `voice` - at `\$.persona\[0\]`"):
-            load_personas(inline='[[persona]]\nname="a"\nsystem_prompt="b"\nvoice="c"\n')
+    def test_an_unknown_sampling_field_is_named(self) -> None:
+        typo = '[[persona]]\nname="a"\nsystem_prompt="b"\n[persona.sampling]\ntemprature=1.0\n'
+        with pytest.raises(PersonaError, match=r"unknown field `temprature` - at "
+                                               r"`\$.persona\[0\].sampling`"):
+            load_personas(inline=typo)
+
+    def test_the_director_s_fields_are_ignored(self) -> None:
+        # one persona file for every node: the director reads aliases, traits, voice...
+        shared = ('[[persona]]\nname="a"\nsystem_prompt="b"\naliases=["ay"]\n'
+                  'traits=["dry"]\nvoice="a"\navatar="a"\ntopics=["space"]\n')
+        assert load_personas(inline=shared)["a"].system_prompt == "b"
 
     def test_a_mistyped_field_is_named(self) -> None:
         bad = '[[persona]]\nname="a"\nsystem_prompt="b"\n[persona.sampling]\ntemperature="hot"\n'
