@@ -80,7 +80,12 @@ class ToolCall(Message, tag="llm.ToolCall"):
 
 
 class LlmDone(Message, tag="llm.LlmDone"):
-    """The end of a reply (``llm/done``): the full text, and whether it was cut off."""
+    """The end of a reply (``llm/done``): the full text, and whether it was cut off.
+
+    ``text`` is the sentences published on ``llm/sentence``, as spoken (tags and emoji
+    removed); when ``cut_off``, only those published before the cancel. ``error`` says why a
+    reply failed (the node serves the next request); ``tokens`` is how many were generated.
+    """
 
     request_id: str
     persona: str

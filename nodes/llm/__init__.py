@@ -1,0 +1,1 @@
+"""The LLM node: streamed, cancellable replies from vLLM or the embedded llama.cpp model."""

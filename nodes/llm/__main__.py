@@ -1,0 +1,4 @@
+from bus.run import run
+from nodes.llm.node import LlmNode
+
+run(LlmNode)

@@ -1,0 +1,157 @@
+"""The one Protocol every LLM backend implements, and the OpenAI chunk format they share.
+
+Both backends speak OpenAI chat completions: vLLM and llama.cpp servers over HTTP, and
+xllamacpp in process, whose streaming callback receives the same chunk dictionaries. So the
+request body and the reading of a chunk live here, once.
+
+A backend's `Backend.generate` is blocking and runs in a worker thread: it calls ``on_delta``
+for every streamed piece, in order, and stops at once (the next token at the latest) when
+``on_delta`` returns True. Failures raise `BackendError` with a message that says what to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bus.errors import VtError
+from nodes.llm.personas import Sampling
+
+__all__ = ["Backend", "BackendError", "Delta", "Generation", "Outcome", "Usage", "read_chunk",
+           "request_body"]
+
+
+class BackendError(VtError):
+    """The model server failed, or answered something that is not a chat completion stream."""
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One request to a backend."""
+
+    messages: list[dict[str, str]]
+    sampling: Sampling = field(default_factory=Sampling)
+    max_tokens: int = 200
+    model: str = ""
+    """vLLM: the served model name (a LoRA adapter's name picks that adapter); empty: the
+    backend's default model. The embedded backend ignores it."""
+    persona: str = ""
+    """Who speaks: the embedded backend keeps one KV-cache slot per persona."""
+    stop: list[str] = field(default_factory=list)
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    """OpenAI tool schemas: ``{"type": "function", "function": {name, description, ...}}``."""
+
+
+@dataclass(frozen=True)
+class Delta:
+    """A streamed piece: text, tool-call fragments, or both."""
+
+    text: str = ""
+    tool_calls: list[Mapping[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What the server reports at the end of a stream (absent when we stopped it early)."""
+
+    completion_tokens: int | None = None
+    cached_prompt_tokens: int | None = None
+    """Prompt tokens reused from the KV cache (llama.cpp ``cache_n``, vLLM ``cached_tokens``)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a generation ended: ``stop``, ``length``, ``tool_calls`` or ``stopped`` (by us)."""
+
+    finish_reason: str
+    tokens: int
+    cached_prompt_tokens: int | None = None
+
+    @classmethod
+    def of(cls, finish_reason: str | None, counted: int, usage: Usage | None) -> Outcome:
+        """The outcome from the pieces counted and the usage reported, if any."""
+        usage = usage or Usage()
+        return cls(finish_reason or "stop", usage.completion_tokens or counted,
+                   usage.cached_prompt_tokens)
+
+
+OnDelta = Callable[[Delta], bool]
+"""Called for each piece; returning True stops the generation now."""
+
+
+class Backend(Protocol):
+    """An LLM that streams chat completions."""
+
+    name: str
+
+    def wait_ready(self, timeout: float) -> None:
+        """Block until the model answers; raise `BackendError` after ``timeout`` seconds."""
+
+    def generate(self, generation: Generation, on_delta: OnDelta) -> Outcome:
+        """Stream one reply (blocking); raise `BackendError` if it fails part-way."""
+
+    def close(self) -> None:
+        """Release the model or the connection."""
+
+
+def request_body(generation: Generation, default_model: str) -> dict[str, Any]:
+    """The streaming chat-completions request body (OpenAI names plus the vLLM/llama.cpp
+    extensions ``top_k`` and ``repetition_penalty``)."""
+    sampling = generation.sampling
+    body: dict[str, Any] = {
+        "model": generation.model or default_model,
+        "messages": generation.messages,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "max_tokens": generation.max_tokens,
+        "temperature": sampling.temperature,
+        "top_p": sampling.top_p,
+        "top_k": sampling.top_k,
+        "presence_penalty": sampling.presence_penalty,
+        "frequency_penalty": sampling.frequency_penalty,
+        "repetition_penalty": sampling.repetition_penalty,
+    }
+    if sampling.seed is not None:
+        body["seed"] = sampling.seed
+    if generation.stop:
+        body["stop"] = generation.stop
+    if generation.tools:
+        body["tools"] = generation.tools
+        body["tool_choice"] = "auto"
+    return body
+
+
+def read_chunk(chunk: Mapping[str, Any]) -> tuple[Delta | None, str | None, Usage | None]:
+    """(delta or None, finish_reason or None, usage if the chunk reports it).
+
+    Raises `BackendError` for an error chunk (servers report mid-stream failures this way).
+    """
+    if chunk.get("error"):
+        error = chunk["error"]
+        message = error.get("message", error) if isinstance(error, Mapping) else error
+        raise BackendError(f"the model server reported an error: {message}")
+    usage = _usage(chunk)
+    choices = chunk.get("choices") or []
+    if not choices:
+        return None, None, usage
+    choice = choices[0]
+    delta = choice.get("delta") or {}
+    text = delta.get("content") or ""
+    calls = delta.get("tool_calls") or []
+    piece = Delta(text, list(calls)) if text or calls else None
+    return piece, choice.get("finish_reason"), usage
+
+
+def _usage(chunk: Mapping[str, Any]) -> Usage | None:
+    usage = chunk.get("usage")
+    timings = chunk.get("timings")  # llama.cpp
+    if not isinstance(usage, Mapping) and not isinstance(timings, Mapping):
+        return None
+    usage = usage if isinstance(usage, Mapping) else {}
+    timings = timings if isinstance(timings, Mapping) else {}
+    details = usage.get("prompt_tokens_details") or {}
+    return Usage(
+        completion_tokens=usage.get("completion_tokens", timings.get("predicted_n")),
+        cached_prompt_tokens=details.get("cached_tokens", timings.get("cache_n")),
+    )

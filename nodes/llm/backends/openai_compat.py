@@ -1,0 +1,148 @@
+"""Any OpenAI-compatible streaming server: vLLM in production, llama.cpp's server, xllamacpp.
+
+vLLM serves every LoRA adapter under its own model name (``vllm serve BASE --enable-lora
+--lora-modules mika=/path/mika rook=/path/rook``), so a persona picks its adapter per request
+by naming it as the model: switching personas costs no reload.
+
+Stopping early closes the HTTP stream; vLLM and llama.cpp abort the request when the client
+disconnects, so the GPU stops working on it too.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from typing import Any
+
+import httpx
+import msgspec
+
+from nodes.llm.backends.base import (
+    BackendError,
+    Generation,
+    OnDelta,
+    Outcome,
+    Usage,
+    read_chunk,
+    request_body,
+)
+
+__all__ = ["OpenAICompatBackend", "OpenAICompatSettings"]
+
+
+class OpenAICompatSettings(msgspec.Struct, frozen=True):
+    """Where the server is and how to talk to it."""
+
+    base_url: str = "http://127.0.0.1:8000"
+    """Without ``/v1``."""
+    model: str = ""
+    """The base model's served name; empty: the first model ``/v1/models`` lists."""
+    api_key_env: str = ""
+    """Name of the environment variable holding the API key (``vllm serve --api-key``);
+    empty: no key. The key itself is never logged or published."""
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 60.0
+    """Longest silence between two streamed pieces before the request fails."""
+
+
+class OpenAICompatBackend:
+    """Streams chat completions over HTTP (sync httpx, run in a worker thread)."""
+
+    name = "openai"
+
+    def __init__(self, settings: OpenAICompatSettings):
+        self.settings = settings
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
+        headers = {}
+        if settings.api_key_env:
+            key = os.environ.get(settings.api_key_env)
+            if not key:
+                raise BackendError(
+                    f"the LLM server needs an API key: set the environment variable "
+                    f"{settings.api_key_env} (parameter api_key_env)"
+                )
+            headers["Authorization"] = f"Bearer {key}"
+        self.model = settings.model
+        self._client = httpx.Client(
+            base_url=settings.base_url.rstrip("/"),
+            headers=headers,
+            timeout=httpx.Timeout(settings.read_timeout_s, connect=settings.connect_timeout_s),
+        )
+
+    def wait_ready(self, timeout: float) -> None:
+        """Poll ``/v1/models`` until it answers (a starting vLLM takes minutes to load)."""
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while True:
+            try:
+                response = self._client.get("/v1/models", timeout=2.0)
+                if response.status_code == 200:
+                    models = [m.get("id", "") for m in response.json().get("data", [])]
+                    if not self.model and models:
+                        self.model = models[0]
+                    return
+                last = f"HTTP {response.status_code}"
+            except (httpx.HTTPError, ValueError) as exc:
+                last = f"{type(exc).__name__}: {exc}"
+            if time.monotonic() >= deadline:
+                raise BackendError(
+                    f"the LLM server at {self.settings.base_url} did not answer /v1/models "
+                    f"within {timeout:.0f} s (last: {last}); is it running (see "
+                    f"launch/llm_vllm.launch.toml), and is base_url right?"
+                )
+            time.sleep(0.5)
+
+    def generate(self, generation: Generation, on_delta: OnDelta) -> Outcome:
+        body = request_body(generation, self.model)
+        finish: str | None = None
+        tokens = 0
+        usage: Usage | None = None
+        done = False
+        try:
+            with self._client.stream("POST", "/v1/chat/completions", json=body) as response:
+                if response.status_code != 200:
+                    response.read()
+                    raise BackendError(
+                        f"the LLM server answered HTTP {response.status_code} for model "
+                        f"{body['model']!r}: {response.text[:300]}"
+                    )
+                for line in response.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        done = True
+                        break
+                    delta, reason, reported = read_chunk(_json(data))
+                    finish = reason or finish
+                    usage = reported or usage
+                    if delta is not None:
+                        tokens += 1
+                        if on_delta(delta):
+                            return Outcome("stopped", tokens)
+        except httpx.HTTPError as exc:
+            raise BackendError(
+                f"the LLM stream from {self.settings.base_url} broke after {tokens} "
+                f"token(s): {type(exc).__name__}: {exc or 'connection lost'}"
+            ) from None
+        if not done and finish is None:
+            raise BackendError(
+                f"the LLM stream from {self.settings.base_url} ended after {tokens} token(s) "
+                "without finishing: the server closed the connection"
+            )
+        return Outcome.of(finish, tokens, usage)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _json(data: str) -> dict[str, Any]:
+    try:
+        value = json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise BackendError(f"the LLM server sent a chunk that is not JSON: {data[:120]!r}") from exc
+    if not isinstance(value, dict):
+        raise BackendError(f"the LLM server sent a chunk that is not an object: {data[:120]!r}")
+    return value

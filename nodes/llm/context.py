@@ -1,0 +1,221 @@
+"""Fitting a request into the model's context: a token budget filled in priority order.
+
+Priority, highest first: the show's system prompt, the persona's prompt, memories, the current
+turn, recent history (newest first), recent chat (newest first). The prompts always go in; a
+memory, history turn or chat line goes in whole if it fits and is dropped otherwise (the oldest
+history first, with a one-line note of how much was left out); the current turn is shortened
+from its start rather than dropped. Memories may take at most ``memory_share`` of the budget, so
+they never starve the turn being answered.
+
+Both personas see the same conversation, each from its own point of view: a persona's own
+lines are ``assistant`` turns, everyone else's (the other persona, viewers, the collaborator)
+are ``user`` turns prefixed with the speaker's name.
+
+The layout keeps the start of the prompt stable (show prompt, then persona prompt) so a server
+that caches prompt prefixes (llama.cpp, vLLM) reuses them from one request to the next.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from messages.llm import ChatTurn
+
+__all__ = ["BuiltContext", "ContextParts", "build_context", "estimate_tokens", "perspective"]
+
+MESSAGE_OVERHEAD_TOKENS = 4
+"""Role markers and separators a chat template adds around each message."""
+NO_TURN_PROMPT = "(It is your turn to speak. Say something to keep the show going.)"
+
+TokenCounter = Callable[[str], int]
+
+
+def estimate_tokens(text: str) -> int:
+    """A conservative token count for English text with a BPE vocabulary (~3.5 chars/token)."""
+    return math.ceil(len(text) / 3.5)
+
+
+@dataclass(frozen=True)
+class ContextParts:
+    """Everything that could go into one request, before the budget decides."""
+
+    persona: str
+    """The name the persona's own turns carry (``ChatTurn.name``, any case)."""
+    persona_prompt: str
+    show_prompt: str = ""
+    memories: Sequence[str] = ()
+    """Most relevant first."""
+    conversation: Sequence[ChatTurn] = ()
+    """Oldest first; the last turn not by this persona is the current turn."""
+    chat: Sequence[str] = ()
+    """Recent chat lines, oldest first (``"user: text"``)."""
+
+
+@dataclass(frozen=True)
+class BuiltContext:
+    """OpenAI-style messages that fit the budget, and what was left out."""
+
+    messages: list[dict[str, str]]
+    tokens: int
+    dropped_history: int = 0
+    dropped_memories: int = 0
+    dropped_chat: int = 0
+    turn_shortened: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def perspective(turns: Sequence[ChatTurn], persona: str) -> list[dict[str, str]]:
+    """The conversation as ``persona`` sees it: its own lines as ``assistant``, everyone
+    else's as ``user`` with the speaker's name; consecutive turns of one role are merged
+    (several chat templates insist that roles alternate)."""
+    out: list[dict[str, str]] = []
+    for turn in turns:
+        if _is_own(turn, persona):
+            role, content = "assistant", turn.content
+        elif turn.role == "system":
+            role, content = "user", f"(stage direction) {turn.content}"
+        else:
+            role, content = "user", _named(turn)
+        if out and out[-1]["role"] == role:
+            out[-1]["content"] += "\n" + content
+        else:
+            out.append({"role": role, "content": content})
+    return out
+
+
+def build_context(
+    parts: ContextParts,
+    *,
+    budget: int,
+    count_tokens: TokenCounter = estimate_tokens,
+    memory_share: float = 0.25,
+) -> BuiltContext:
+    """Fill ``budget`` tokens in priority order (see the module docstring)."""
+
+    def cost(text: str) -> int:
+        return count_tokens(text) + MESSAGE_OVERHEAD_TOKENS
+
+    system = "\n\n".join(p for p in (parts.show_prompt, parts.persona_prompt) if p)
+    used = cost(system)
+    remaining = budget - used
+
+    memories: list[str] = []
+    memory_room = min(remaining, int(budget * memory_share))
+    for memory in parts.memories:
+        line_cost = count_tokens(memory) + 1
+        if line_cost <= memory_room:
+            memories.append(memory)
+            memory_room -= line_cost
+            remaining -= line_cost
+    if memories:
+        remaining -= count_tokens("What you remember:") + 1
+
+    history, current = _split_current(parts.conversation, parts.persona)
+    current_msgs = perspective([current], parts.persona) if current else [
+        {"role": "user", "content": NO_TURN_PROMPT}
+    ]
+    turn = current_msgs[0]
+    turn_cost = cost(turn["content"])
+    shortened = False
+    if turn_cost > remaining:
+        keep_tokens = max(0, remaining - MESSAGE_OVERHEAD_TOKENS)
+        turn = {"role": turn["role"], "content": _tail(turn["content"], keep_tokens, count_tokens)}
+        turn_cost = cost(turn["content"])
+        shortened = True
+    remaining -= turn_cost
+
+    kept_history: list[tuple[ChatTurn, int]] = []
+    for past in reversed(history):
+        line_cost = cost(past.content) + (count_tokens(past.name) if past.name else 0)
+        if line_cost > remaining:
+            break  # older turns would make the conversation jump: stop at the first gap
+        kept_history.append((past, line_cost))
+        remaining -= line_cost
+    if len(kept_history) < len(history):  # room for the note saying so, at the oldest's cost
+        while kept_history and remaining < count_tokens(_dropped_note(len(history))) + 1:
+            remaining += kept_history.pop()[1]
+        remaining -= count_tokens(_dropped_note(len(history) - len(kept_history))) + 1
+    kept = [past for past, _ in reversed(kept_history)]
+    dropped_history = len(history) - len(kept)
+
+    chat: list[str] = []
+    if parts.chat:
+        remaining -= count_tokens("Recent chat (newest last):") + 1
+    for line in reversed(parts.chat):
+        line_cost = count_tokens(line) + 1
+        if line_cost > remaining:
+            break
+        chat.append(line)
+        remaining -= line_cost
+    chat.reverse()
+
+    sections = [system]
+    if memories:
+        sections.append("What you remember:\n" + "\n".join(f"- {m}" for m in memories))
+    if chat:
+        sections.append("Recent chat (newest last):\n" + "\n".join(f"- {c}" for c in chat))
+    notes: list[str] = []
+    if dropped_history:
+        notes.append(_dropped_note(dropped_history))
+        sections.append(notes[-1])
+    messages = [{"role": "system", "content": "\n\n".join(s for s in sections if s)}]
+    messages += perspective(kept, parts.persona)
+    if messages[-1]["role"] == turn["role"]:
+        messages[-1] = {"role": turn["role"], "content": messages[-1]["content"] + "\n" +
+                        turn["content"]}
+    else:
+        messages.append(turn)
+    tokens = sum(cost(m["content"]) for m in messages)
+    return BuiltContext(
+        messages=messages,
+        tokens=tokens,
+        dropped_history=dropped_history,
+        dropped_memories=len(parts.memories) - len(memories),
+        dropped_chat=len(parts.chat) - len(chat),
+        turn_shortened=shortened,
+        notes=notes,
+    )
+
+
+def _split_current(
+    conversation: Sequence[ChatTurn], persona: str
+) -> tuple[list[ChatTurn], ChatTurn | None]:
+    """(history, current turn): the current turn is the last one, unless the persona spoke last
+    (then it continues its own thought and there is no turn to answer)."""
+    if not conversation:
+        return [], None
+    if _is_own(conversation[-1], persona):
+        return list(conversation), None
+    return list(conversation[:-1]), conversation[-1]
+
+
+def _named(turn: ChatTurn) -> str:
+    """``name: content``, unless the sender already wrote it so (the director does)."""
+    if not turn.name or turn.content.lower().startswith(f"{turn.name.lower()}:"):
+        return turn.content
+    return f"{turn.name}: {turn.content}"
+
+
+def _dropped_note(count: int) -> str:
+    return f"({count} earlier line(s) of the conversation left out)"
+
+
+def _is_own(turn: ChatTurn, persona: str) -> bool:
+    """A line this persona said (names compare without case: ``mika`` is ``Mika``)."""
+    return turn.role == "assistant" and turn.name.lower() in ("", persona.lower())
+
+
+def _tail(text: str, tokens: int, count_tokens: TokenCounter) -> str:
+    """The end of ``text`` that fits in ``tokens`` (the end of a long turn is its question)."""
+    if tokens <= 0:
+        return ""
+    lo, hi = 0, len(text)
+    while lo < hi:  # smallest start index whose tail fits
+        mid = (lo + hi) // 2
+        if count_tokens("…" + text[mid:]) <= tokens:
+            hi = mid
+        else:
+            lo = mid + 1
+    return "…" + text[lo:] if lo else text

@@ -1,0 +1,268 @@
+"""The LLM node: requests in, sentences streamed out as soon as each is complete, cancellable.
+
+Requests are handled one at a time, in order. Generation runs in a worker thread; every token
+passes through a callback that checks the request's stop flag, so ``llm/cancel`` stops it at the
+next token. The reply is assembled on the event loop (`nodes.llm.reply`), which publishes each
+sentence, then the tool calls, then ``llm/done``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from typing import Any
+
+from bus.node import Node, NodeOptions, Trace
+from messages.base import Header
+from messages.llm import Cancel, LlmDone, LlmRequest, Sentence, ToolCall
+from nodes.llm.backends.base import Backend, BackendError, Delta, Generation
+from nodes.llm.context import ContextParts, build_context
+from nodes.llm.emotion import EMOTIONS
+from nodes.llm.personas import Persona, load_personas
+from nodes.llm.reply import ReplyAssembler, SpokenSentence
+from nodes.llm.tools import tools_prompt
+
+__all__ = ["DEFAULT_SHOW_PROMPT", "LlmNode"]
+
+DEFAULT_SHOW_PROMPT = (
+    "You are one of two AI co-hosts of a live stream; viewers and a human collaborator talk "
+    "to you, and what you write is spoken aloud. Start each sentence with how you feel, as one "
+    "tag in square brackets from: " + ", ".join(f"[{e}]" for e in sorted(EMOTIONS)) + "."
+)
+PROMPT_MARGIN_TOKENS = 32
+"""Left free in the context besides the reply, for the estimate's error."""
+RETRY_READY_S = 5.0
+"""After the first readiness wait failed, later requests wait only this long."""
+
+
+class LlmNode(Node):
+    """Streams replies from an LLM backend, one persona per request."""
+
+    def __init__(self, *, options: NodeOptions | None = None):
+        super().__init__("llm", options=options)
+        declare = self.declare_parameter
+        backend = declare("backend", "llamacpp", "llamacpp (embedded, CPU) or openai (vLLM, "
+                          "any OpenAI-compatible server)", read_only=True)
+        declare("context", 4096, "context length in tokens (per slot): the prompt budget")
+        declare("show_prompt", DEFAULT_SHOW_PROMPT, "system prompt shared by every persona")
+        declare("max_sentence_chars", 220, "a longer sentence is cut at a clause")
+        declare("tools_in_prompt", backend == "llamacpp",
+                "describe tools in the system prompt (models without a tool-call format)")
+        self.ready_timeout_s = declare("ready_timeout_s", 600.0,
+                                       "how long to wait for the model server at start",
+                                       read_only=True)
+        self.personas: dict[str, Persona] = load_personas(
+            declare("personas_file", "", "TOML file of [[persona]] tables", read_only=True),
+            declare("personas", "", "inline TOML of [[persona]] tables", read_only=True),
+        )
+        self.backend = self._make_backend(backend)
+        self.sentence_pub = self.create_publisher(Sentence, "llm/sentence")
+        self.done_pub = self.create_publisher(LlmDone, "llm/done")
+        self.tool_pub = self.create_publisher(ToolCall, "llm/tool_call")
+        self.create_subscription(LlmRequest, "llm/request", self.on_request)
+        self.create_subscription(Cancel, "llm/cancel", self.on_cancel)
+        self._stop_flags: dict[str, threading.Event] = {}
+        self._cancelled: deque[str] = deque(maxlen=256)
+        self._cancel_all_ns = 0
+        self._ready: asyncio.Task[None] | None = None
+        self._ready_failed = False
+        self._unknown_personas: set[str] = set()
+
+    def _make_backend(self, kind: str) -> Backend:
+        """Both backends' parameters are declared (``vtparam`` lists them all); only the
+        chosen backend is built, and its heavy imports happen only then."""
+
+        def declare(name: str, default: Any, description: str) -> Any:
+            return self.declare_parameter(name, default, description, read_only=True)
+
+        model_path = declare("model_path", "", "llamacpp: GGUF file; empty: the bundled model")
+        slots = declare("slots", max(1, len(self.personas)),
+                        "llamacpp: KV-cache slots (one per persona keeps switches cheap)")
+        threads = declare("threads", 0, "llamacpp: CPU threads; 0: half the cores (1 to 8)")
+        base_url = declare("base_url", "http://127.0.0.1:8000", "openai: server, without /v1")
+        model = declare("model", "", "openai: base model name; empty: the first listed")
+        api_key_env = declare("api_key_env", "", "openai: env variable holding the API key")
+        read_timeout_s = declare("read_timeout_s", 60.0, "openai: longest silence in a stream")
+        if kind == "llamacpp":
+            from nodes.llm.backends.llamacpp import LlamaCppBackend, LlamaCppSettings
+
+            return LlamaCppBackend(LlamaCppSettings(
+                model_path=model_path, context=self.get_parameter("context"), slots=slots,
+                threads=threads))
+        if kind == "openai":
+            from nodes.llm.backends.openai_compat import OpenAICompatBackend, OpenAICompatSettings
+
+            return OpenAICompatBackend(OpenAICompatSettings(
+                base_url=base_url, model=model, api_key_env=api_key_env,
+                read_timeout_s=read_timeout_s))
+        raise BackendError(f"parameter backend must be llamacpp or openai, got {kind!r}")
+
+    async def start(self) -> None:
+        await super().start()
+        self._ensure_ready()  # a starting vLLM takes minutes: begin waiting now
+
+    async def on_shutdown(self) -> None:
+        for flag in self._stop_flags.values():
+            flag.set()
+        await asyncio.to_thread(self.backend.close)
+
+    # ------------------------------------------------------------ callbacks
+
+    def on_cancel(self, msg: Cancel, header: Header) -> None:
+        if not msg.request_id:
+            self._cancel_all_ns = header.stamp_ns
+            flags = list(self._stop_flags.values())
+        else:
+            self._cancelled.append(msg.request_id)
+            flags = [f for rid, f in self._stop_flags.items() if rid == msg.request_id]
+        for flag in flags:
+            flag.set()
+        self.counters["cancels"] += 1
+
+    async def on_request(self, request: LlmRequest, header: Header) -> None:
+        persona = self.personas.get(request.persona)
+        if persona is None:
+            self._refuse(request, f"unknown persona {request.persona!r} (known: "
+                         f"{', '.join(sorted(self.personas))})")
+            return
+        try:
+            await asyncio.shield(self._ensure_ready())
+        except BackendError as exc:
+            self._fail(request, persona, str(exc), None)
+            return
+        if request.request_id in self._cancelled or header.stamp_ns <= self._cancel_all_ns:
+            self.done_pub.publish(LlmDone(request_id=request.request_id, persona=persona.name,
+                                          text="", cut_off=True))
+            return
+        await self._generate(request, persona, self.current_trace())
+
+    # ------------------------------------------------------------ the work
+
+    def _ensure_ready(self) -> asyncio.Task[None]:
+        if self._ready is None or (self._ready.done() and self._ready.exception() is not None):
+            timeout = RETRY_READY_S if self._ready_failed else self.ready_timeout_s
+            self._ready = asyncio.get_running_loop().create_task(self._wait_ready(timeout))
+        return self._ready
+
+    async def _wait_ready(self, timeout: float) -> None:
+        try:
+            await asyncio.to_thread(self.backend.wait_ready, timeout)
+        except BackendError as exc:
+            self._ready_failed = True
+            self.log.error("%s", exc)
+            raise
+        self.log.info("%s backend ready", self.backend.name)
+
+    async def _generate(self, request: LlmRequest, persona: Persona, trace: Trace | None) -> None:
+        generation = self._generation(request, persona)
+        reply = ReplyAssembler(tool_names={t.name for t in request.tools},
+                               max_sentences=persona.max_sentences,
+                               max_chars=self.get_parameter("max_sentence_chars"),
+                               speaker_names=(persona.name, persona.speaker))
+        stop = self._stop_flags[request.request_id] = threading.Event()
+        loop = asyncio.get_running_loop()
+
+        def on_delta(delta: Delta) -> bool:  # in the worker thread: one call per token
+            if stop.is_set():
+                return True
+            loop.call_soon_threadsafe(self._on_delta, request, persona, reply, delta, trace)
+            return stop.is_set()
+
+        error = ""
+        tokens = 0
+        try:
+            outcome = await asyncio.to_thread(self.backend.generate, generation, on_delta)
+            tokens = outcome.tokens
+        except BackendError as exc:
+            error = str(exc)
+        finally:
+            del self._stop_flags[request.request_id]
+        await asyncio.sleep(0)  # deltas queued by the thread are handled before this point
+        cut_off = stop.is_set() and not reply.enough
+        if error:
+            self._fail(request, persona, error, reply)
+            return
+        sentences, calls = ([], []) if cut_off else reply.finish()
+        self._publish(request, persona, sentences, final=not cut_off,
+                      next_index=len(reply.sentences))
+        for call in calls:
+            if call.error:
+                self.counters["bad_tool_calls"] += 1
+                self.log.warning("request %s: tool call %r dropped: %s", request.request_id,
+                                 call.name, call.error)
+                continue
+            self.tool_pub.publish(ToolCall(request_id=request.request_id, persona=persona.name,
+                                           call_id=call.call_id, name=call.name,
+                                           arguments=call.arguments))
+        self.counters["replies"] += 1
+        self.counters["cut_off"] += cut_off
+        self.done_pub.publish(LlmDone(request_id=request.request_id, persona=persona.name,
+                                      text=reply.spoken_text, cut_off=cut_off, tokens=tokens))
+
+    def _on_delta(self, request: LlmRequest, persona: Persona, reply: ReplyAssembler,
+                  delta: Delta, trace: Trace | None) -> None:
+        stop = self._stop_flags.get(request.request_id)
+        if stop is None or stop.is_set():
+            return  # cancelled: what follows is never spoken
+        with self.traced(trace):
+            self._publish(request, persona, reply.feed(delta), final=False)
+        if reply.enough:
+            stop.set()
+
+    def _publish(self, request: LlmRequest, persona: Persona, sentences: list[SpokenSentence],
+                 *, final: bool, next_index: int = 0) -> None:
+        for i, sentence in enumerate(sentences):
+            self.sentence_pub.publish(Sentence(
+                request_id=request.request_id, persona=persona.name, index=sentence.index,
+                text=sentence.text, emotion=sentence.emotion,
+                final=final and i == len(sentences) - 1,
+            ))
+        if final and not sentences:  # the end marker: TTS and avatar close the reply
+            self.sentence_pub.publish(Sentence(request_id=request.request_id,
+                                               persona=persona.name, index=next_index,
+                                               text="", final=True))
+
+    def _generation(self, request: LlmRequest, persona: Persona) -> Generation:
+        tools: list[dict[str, Any]] = [
+            {"type": "function", "function": {"name": t.name, "description": t.description,
+                                              "parameters": t.parameters}}
+            for t in request.tools
+        ]
+        max_tokens = request.max_tokens or persona.max_tokens
+        prompt = persona.system_prompt
+        tools_in_prompt = self.get_parameter("tools_in_prompt")
+        if tools and tools_in_prompt:
+            prompt += "\n\n" + tools_prompt(tools)
+        built = build_context(
+            ContextParts(persona=persona.name, persona_prompt=prompt,
+                         show_prompt=self.get_parameter("show_prompt"),
+                         memories=request.memories,
+                         conversation=request.messages, chat=request.chat),
+            budget=self.get_parameter("context") - max_tokens - PROMPT_MARGIN_TOKENS,
+        )
+        if built.dropped_history or built.turn_shortened:
+            self.counters["context_trimmed"] += 1
+        return Generation(messages=built.messages, sampling=persona.sampling,
+                          max_tokens=max_tokens, model=persona.adapter, persona=persona.name,
+                          stop=persona.stop,
+                          tools=[] if tools_in_prompt else tools)
+
+    def _refuse(self, request: LlmRequest, reason: str) -> None:
+        """Bad input: logged once per persona name, counted, answered with an error."""
+        self.counters["bad_requests"] += 1
+        if request.persona not in self._unknown_personas:
+            self._unknown_personas.add(request.persona)
+            self.log.warning("request %s refused: %s", request.request_id, reason)
+        self.done_pub.publish(LlmDone(request_id=request.request_id, persona=request.persona,
+                                      text="", error=reason))
+
+    def _fail(self, request: LlmRequest, persona: Persona, error: str,
+              reply: ReplyAssembler | None) -> None:
+        """The backend failed: say so on system/log and llm/done; the node serves on."""
+        self.counters["errors"] += 1
+        self.log.warning("request %s failed: %s", request.request_id, error)
+        self._publish(request, persona, [], final=True,
+                      next_index=len(reply.sentences) if reply else 0)
+        self.done_pub.publish(LlmDone(request_id=request.request_id, persona=persona.name,
+                                      text=reply.spoken_text if reply else "", error=error))

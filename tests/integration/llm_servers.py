@@ -1,0 +1,174 @@
+"""Model servers for the LLM tests: the bundled model served over HTTP by xllamacpp in its own
+process (the real OpenAI-compatible stand-in for vLLM), a loopback TCP proxy that can cut a
+response mid-stream the way a dying server does, and a scripted fake of vLLM's streaming
+tool-call output (vLLM itself needs a GPU)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+from typing import Any
+
+__all__ = ["CuttingProxy", "FakeVllm", "ModelServer", "free_port"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ModelServer:
+    """``python -m nodes.llm.serve`` on a port (0: a free one); started, killed, restarted."""
+
+    def __init__(self, port: int = 0, threads: int = 2):
+        self.port = port or free_port()
+        self.threads = threads
+        self.proc: subprocess.Popen[str] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> ModelServer:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "nodes.llm.serve", "--port", str(self.port),
+             "--threads", str(self.threads), "--slots", "1"],
+            stdout=subprocess.PIPE, text=True, env={**os.environ},
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()  # printed once the model is loaded
+        if not line.startswith("listening on"):
+            self.stop()
+            raise RuntimeError(f"model server did not start: {line!r}")
+        return self
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+class CuttingProxy:
+    """Forwards 127.0.0.1:port to ``upstream``; while ``cut_after`` is set, the next response
+    stream is closed after that many server-sent events (``data:`` lines), as a server that
+    dies mid-reply does; then the proxy passes everything through again."""
+
+    def __init__(self, upstream_port: int):
+        self.upstream_port = upstream_port
+        self.cut_after: int | None = None
+        self.cuts = 0
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> CuttingProxy:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        requests = asyncio.ensure_future(self._pump(reader, up_writer, cut=False))
+        await self._pump(up_reader, writer, cut=True)
+        requests.cancel()
+        for w in (writer, up_writer):
+            w.close()
+
+    async def _pump(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, *,
+                    cut: bool) -> None:
+        events = 0
+        while True:
+            data = await src.read(4096)
+            if not data:
+                return
+            dst.write(data)
+            await dst.drain()
+            events += data.count(b"data:")
+            if cut and self.cut_after is not None and events >= self.cut_after:
+                self.cuts += 1
+                self.cut_after = None
+                return
+
+
+class FakeVllm:
+    """A loopback stand-in for ``vllm serve`` where a real one cannot run (no GPU): it answers
+    ``GET /v1/models`` and streams ``POST /v1/chat/completions`` as vLLM does (server-sent
+    events of OpenAI chunks, then ``data: [DONE]``), replaying ``script``: the chunks' deltas.
+    Every request body is kept in ``requests``."""
+
+    def __init__(self, models: list[str]):
+        self.models = models
+        self.script: list[dict[str, Any]] = []
+        self.requests: list[dict[str, Any]] = []
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> FakeVllm:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request_line = (await reader.readline()).decode()
+        length = 0
+        while (line := (await reader.readline()).decode().strip()):
+            name, _, value = line.partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        body = await reader.readexactly(length) if length else b""
+        if request_line.startswith("GET /v1/models"):
+            payload = json.dumps({"object": "list", "data": [
+                {"id": m, "object": "model", "owned_by": "vllm"} for m in self.models]}).encode()
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                         b"connection: close\r\ncontent-length: %d\r\n\r\n%s"
+                         % (len(payload), payload))
+        else:
+            request = json.loads(body)
+            self.requests.append(request)
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                         b"connection: close\r\n\r\n")
+            for delta, finish in [({"role": "assistant", "content": ""}, None), *self.script]:
+                chunk = {"id": "chatcmpl-fake", "object": "chat.completion.chunk",
+                         "created": 0, "model": request["model"],
+                         "choices": [{"index": 0, "delta": delta, "logprobs": None,
+                                      "finish_reason": finish}]}
+                writer.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+                await writer.drain()
+            usage = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0,
+                     "model": request["model"], "choices": [],
+                     "usage": {"prompt_tokens": 10, "completion_tokens": len(self.script),
+                               "total_tokens": 10 + len(self.script)}}
+            writer.write(b"data: " + json.dumps(usage).encode() + b"\n\ndata: [DONE]\n\n")
+        await writer.drain()
+        writer.close()

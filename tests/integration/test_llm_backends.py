@@ -1,0 +1,186 @@
+"""Both backends on the real bundled model: in process (xllamacpp) and over HTTP (the same model
+served by xllamacpp in another process, standing in for vLLM)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from llm_servers import ModelServer, free_port
+
+from messages.llm import ChatTurn
+from nodes.llm.backends.base import Backend, BackendError, Delta, Generation
+from nodes.llm.backends.llamacpp import LlamaCppBackend, LlamaCppSettings, bundled_model_path
+from nodes.llm.backends.openai_compat import OpenAICompatBackend, OpenAICompatSettings
+from nodes.llm.context import ContextParts, build_context, estimate_tokens
+from nodes.llm.node import DEFAULT_SHOW_PROMPT
+from nodes.llm.personas import DEFAULT_PERSONAS, Persona, Sampling
+
+pytestmark = pytest.mark.slow
+
+STORY = Generation(
+    messages=[{"role": "user", "content": "Tell me a long story about a dragon."}],
+    sampling=Sampling(temperature=0.0, seed=1),
+    max_tokens=24,
+)
+
+
+def text_of(backend: Backend, generation: Generation) -> str:
+    """The whole reply to ``generation``."""
+    pieces: list[str] = []
+
+    def keep(delta: Delta) -> bool:
+        pieces.append(delta.text)
+        return False
+
+    backend.generate(generation, keep)
+    return "".join(pieces)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ModelServer]:
+    served = ModelServer(threads=1).start()
+    yield served
+    served.stop()
+
+
+@pytest.fixture(scope="module")
+def embedded() -> Iterator[LlamaCppBackend]:
+    backend = LlamaCppBackend(LlamaCppSettings(threads=1, slots=1, context=1024))
+    yield backend
+    backend.close()
+
+
+@pytest.fixture(params=["embedded", "http"])
+def backend(request: pytest.FixtureRequest, server: ModelServer,
+            embedded: LlamaCppBackend) -> Iterator[Backend]:
+    if request.param == "embedded":
+        yield embedded
+        return
+    http = OpenAICompatBackend(OpenAICompatSettings(base_url=server.url))
+    http.wait_ready(30)
+    yield http
+    http.close()
+
+
+class TestGeneration:
+    def test_streams_text_to_the_end(self, backend: Backend) -> None:
+        pieces: list[Delta] = []
+
+        def keep(delta: Delta) -> bool:
+            pieces.append(delta)
+            return False
+
+        outcome = backend.generate(STORY, keep)
+        assert outcome.finish_reason in ("stop", "length")
+        assert outcome.tokens >= len(pieces) > 3
+        assert "".join(p.text for p in pieces).strip()
+
+    @pytest.mark.parametrize("stop_at", [1, 5])
+    def test_stops_at_the_token_that_asked(self, backend: Backend, stop_at: int) -> None:
+        seen: list[str] = []
+
+        def on_delta(delta: Delta) -> bool:
+            seen.append(delta.text)
+            return len(seen) >= stop_at
+
+        outcome = backend.generate(STORY, on_delta)
+        assert outcome.finish_reason == "stopped"
+        assert len(seen) == stop_at  # no piece after the one that said stop
+        assert outcome.tokens == stop_at
+
+    def test_the_same_seed_gives_the_same_text(self, backend: Backend) -> None:
+        assert text_of(backend, STORY) == text_of(backend, STORY)
+
+    def test_a_prompt_too_long_is_a_clear_error(self, backend: Backend) -> None:
+        huge = Generation(messages=[{"role": "user", "content": "cat " * 9000}], max_tokens=4)
+        with pytest.raises(BackendError, match="exceeds the available context size"):
+            backend.generate(huge, lambda d: False)
+
+
+class TestReadiness:
+    def test_wait_ready_finds_the_served_model(self, server: ModelServer) -> None:
+        http = OpenAICompatBackend(OpenAICompatSettings(base_url=server.url))
+        http.wait_ready(30)
+        assert http.model.endswith(".gguf")
+        http.close()
+
+    def test_nothing_listening_times_out_with_the_address(self) -> None:
+        url = f"http://127.0.0.1:{free_port()}"
+        http = OpenAICompatBackend(OpenAICompatSettings(base_url=url))
+        with pytest.raises(BackendError, match=rf"the LLM server at {url} did not answer "
+                                               r"/v1/models within 1 s \(last: ConnectError"):
+            http.wait_ready(1)
+        http.close()
+
+    def test_a_missing_api_key_names_the_variable(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.delenv("VT_TEST_LLM_KEY", raising=False)
+        with pytest.raises(BackendError, match="set the environment variable VT_TEST_LLM_KEY"):
+            OpenAICompatBackend(OpenAICompatSettings(api_key_env="VT_TEST_LLM_KEY"))
+
+
+class TestServerFailures:
+    def test_a_server_killed_mid_stream_is_an_error(self) -> None:
+        dying = ModelServer(threads=1).start()
+        http = OpenAICompatBackend(OpenAICompatSettings(base_url=dying.url))
+        seen: list[str] = []
+
+        def kill_after_three(delta: Delta) -> bool:
+            seen.append(delta.text)
+            if len(seen) == 3:
+                dying.kill()
+            return False
+
+        try:
+            with pytest.raises(BackendError, match=r"the LLM stream from .* (broke|ended) after"):
+                http.generate(STORY, kill_after_three)
+        finally:
+            dying.stop()
+            http.close()
+        assert len(seen) >= 3
+
+    def test_an_error_status_is_reported(self, server: ModelServer) -> None:
+        http = OpenAICompatBackend(OpenAICompatSettings(base_url=server.url))
+        http.wait_ready(30)
+        no_content = Generation(messages=[{"role": "user"}], max_tokens=4)
+        with pytest.raises(BackendError, match=r"answered HTTP 400 for model '.*gguf'.*"
+                                               r"must contain 'content'"):
+            http.generate(no_content, lambda d: False)
+        http.close()
+
+
+class TestPersonaSlots:
+    @staticmethod
+    def turn(persona: Persona, question: str) -> Generation:
+        built = build_context(ContextParts(
+            persona=persona.name, persona_prompt=persona.system_prompt,
+            show_prompt=DEFAULT_SHOW_PROMPT,
+            conversation=[ChatTurn(role="user", name="viewer", content=question)]), budget=900)
+        return Generation(messages=built.messages, sampling=STORY.sampling, max_tokens=2,
+                          persona=persona.name)
+
+    def cached_after_a_switch(self, backend: LlamaCppBackend) -> int:
+        mika, rook = DEFAULT_PERSONAS
+        backend.generate(self.turn(mika, "Hi Mika!"), lambda d: False)
+        backend.generate(self.turn(rook, "Hi Rook!"), lambda d: False)
+        outcome = backend.generate(self.turn(mika, "How are you?"), lambda d: False)
+        assert outcome.cached_prompt_tokens is not None
+        return outcome.cached_prompt_tokens
+
+    def test_a_persona_finds_its_prompt_cached_after_a_switch(
+        self, embedded: LlamaCppBackend
+    ) -> None:
+        two_slots = LlamaCppBackend(LlamaCppSettings(threads=1, slots=2, context=1024))
+        try:
+            kept = self.cached_after_a_switch(two_slots)
+        finally:
+            two_slots.close()
+        shared_only = self.cached_after_a_switch(embedded)  # one slot: rook evicted mika
+        persona_prompt = estimate_tokens(DEFAULT_PERSONAS[0].system_prompt)
+        assert kept > shared_only + persona_prompt // 2
+
+
+def test_the_bundled_model_is_found_without_importing_its_package() -> None:
+    path = bundled_model_path()
+    assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert path.stat().st_size > 50_000_000

@@ -1,0 +1,144 @@
+"""The token budget: what goes into a request, in priority order, from whose point of view."""
+
+from __future__ import annotations
+
+import pytest
+
+from messages.llm import ChatTurn
+from nodes.llm.context import (
+    NO_TURN_PROMPT,
+    ContextParts,
+    build_context,
+    estimate_tokens,
+    perspective,
+)
+
+
+def words(text: str) -> int:
+    """A token counter that is easy to reason about: one token per word."""
+    return len(text.split())
+
+
+def turn(role: str, name: str, content: str) -> ChatTurn:
+    return ChatTurn(role=role, name=name, content=content)  # type: ignore[arg-type]
+
+
+CONVERSATION = [
+    turn("user", "alice", "hi mika how are you"),
+    turn("assistant", "mika", "great thanks alice"),
+    turn("assistant", "rook", "she says that every day"),
+    turn("user", "bob", "rook be nice"),
+]
+
+
+class TestPerspective:
+    def test_own_lines_are_assistant_others_are_named_users(self) -> None:
+        assert perspective(CONVERSATION, "mika") == [
+            {"role": "user", "content": "alice: hi mika how are you"},
+            {"role": "assistant", "content": "great thanks alice"},
+            {"role": "user", "content": "rook: she says that every day\nbob: rook be nice"},
+        ]
+
+    def test_the_other_persona_sees_the_mirror_image(self) -> None:
+        assert perspective(CONVERSATION, "rook") == [
+            {"role": "user", "content": "alice: hi mika how are you\nmika: great thanks alice"},
+            {"role": "assistant", "content": "she says that every day"},
+            {"role": "user", "content": "bob: rook be nice"},
+        ]
+
+    def test_names_compare_without_case(self) -> None:
+        assert perspective([turn("assistant", "Mika", "hi")], "mika")[0]["role"] == "assistant"
+
+    def test_a_line_already_named_is_not_named_twice(self) -> None:
+        # the director sends others' lines as user turns "Rook: text" with name "Rook"
+        line = turn("user", "Rook", "Rook: nice try (cut off)")
+        assert perspective([line], "mika") == [
+            {"role": "user", "content": "Rook: nice try (cut off)"}]
+
+    def test_system_turns_become_stage_directions(self) -> None:
+        assert perspective([turn("system", "", "the game starts")], "mika") == [
+            {"role": "user", "content": "(stage direction) the game starts"}
+        ]
+
+
+class TestBudget:
+    def parts(self, **kwargs: object) -> ContextParts:
+        base: dict[str, object] = {
+            "persona": "mika", "persona_prompt": "you are mika", "show_prompt": "a show",
+            "memories": ["alice likes cats", "bob is new"], "conversation": CONVERSATION,
+            "chat": ["carol: first", "dave: second"],
+        }
+        base.update(kwargs)
+        return ContextParts(**base)  # type: ignore[arg-type]
+
+    def test_everything_fits_in_a_large_budget(self) -> None:
+        built = build_context(self.parts(), budget=1000, count_tokens=words)
+        system = built.messages[0]["content"]
+        assert system.startswith("a show\n\nyou are mika")  # stable prefix for the KV cache
+        assert "- alice likes cats" in system and "- dave: second" in system
+        assert built.messages[-1] == {"role": "user",
+                                      "content": "rook: she says that every day\nbob: rook be nice"}
+        assert (built.dropped_history, built.dropped_memories, built.dropped_chat) == (0, 0, 0)
+        assert built.tokens <= 1000
+
+    @pytest.mark.parametrize("budget", [40, 50, 60, 70, 80, 200])
+    def test_never_over_budget(self, budget: int) -> None:
+        built = build_context(self.parts(), budget=budget, count_tokens=words)
+        assert built.tokens <= budget
+
+    def test_chat_goes_before_history(self) -> None:
+        full = build_context(self.parts(), budget=1000, count_tokens=words).tokens
+        built = build_context(self.parts(), budget=full - 1, count_tokens=words)
+        assert built.dropped_chat >= 1
+        assert built.dropped_history == 0
+
+    def test_oldest_history_goes_first_and_is_noted(self) -> None:
+        no_chat = self.parts(chat=[])
+        full = build_context(no_chat, budget=1000, count_tokens=words).tokens
+        built = build_context(no_chat, budget=full - 2, count_tokens=words)
+        assert built.dropped_history == 2  # the note itself costs the second-oldest line
+        contents = [m["content"] for m in built.messages]
+        assert not any("hi mika how are you" in c or "great thanks" in c for c in contents)
+        assert any("she says that every day" in c for c in contents)
+        assert "(2 earlier line(s) of the conversation left out)" in contents[0]
+        assert built.tokens <= full - 2
+
+    def test_memories_come_before_the_conversation(self) -> None:
+        built = build_context(self.parts(chat=[]), budget=45, count_tokens=words)
+        assert built.dropped_memories == 0
+        assert built.dropped_history > 0
+
+    def test_memories_take_at_most_their_share(self) -> None:
+        many = [f"memory number {i} about something" for i in range(50)]
+        built = build_context(self.parts(memories=many), budget=200, count_tokens=words)
+        kept = built.messages[0]["content"].count("- memory number")
+        assert 0 < kept <= 200 * 0.25 / 6
+        assert built.dropped_memories == 50 - kept
+
+    def test_the_current_turn_is_shortened_not_dropped(self) -> None:
+        long_turn = turn("user", "eve", "blah " * 200 + "so what is your answer")
+        built = build_context(self.parts(conversation=[long_turn], memories=[], chat=[]),
+                              budget=40, count_tokens=words)
+        assert built.turn_shortened
+        assert built.messages[-1]["content"].startswith("…")
+        assert built.messages[-1]["content"].endswith("so what is your answer")
+        assert built.tokens <= 40
+
+    def test_no_turn_to_answer_asks_the_persona_to_speak(self) -> None:
+        built = build_context(self.parts(conversation=[]), budget=1000, count_tokens=words)
+        assert built.messages[-1] == {"role": "user", "content": NO_TURN_PROMPT}
+
+    def test_after_its_own_line_the_persona_is_prompted_to_go_on(self) -> None:
+        mine = [*CONVERSATION, turn("assistant", "mika", "anyway")]
+        built = build_context(self.parts(conversation=mine), budget=1000, count_tokens=words)
+        assert built.messages[-2] == {"role": "assistant", "content": "anyway"}
+        assert built.messages[-1]["content"] == NO_TURN_PROMPT
+
+
+class TestEstimate:
+    @pytest.mark.parametrize(
+        ("text", "tokens"),
+        [("", 0), ("abc", 1), ("a" * 35, 10), ("Hello there, how are you today?", 9)],
+    )
+    def test_about_three_and_a_half_chars_a_token(self, text: str, tokens: int) -> None:
+        assert estimate_tokens(text) == tokens

@@ -1,0 +1,105 @@
+"""A reply assembled from streamed deltas: sentences, emotions, limits, held-back tool calls."""
+
+from __future__ import annotations
+
+import re
+
+from nodes.llm.backends.base import Delta
+from nodes.llm.reply import ReplyAssembler, SpokenSentence
+
+
+def deltas(text: str) -> list[Delta]:
+    return [Delta(t) for t in re.findall(r"\s*[\w']+|\s*[^\w\s]|\s+", text)]
+
+
+def run(reply: ReplyAssembler, text: str) -> list[SpokenSentence]:
+    out: list[SpokenSentence] = []
+    for delta in deltas(text):
+        out += reply.feed(delta)
+    return out + reply.finish()[0]
+
+
+class TestSentences:
+    def test_numbered_with_emotions_carried(self) -> None:
+        out = run(ReplyAssembler(), "[happy] Hi chat! Good to see you. [sad] Sadly, bye.")
+        assert out == [
+            SpokenSentence(0, "Hi chat!", "happy"),
+            SpokenSentence(1, "Good to see you.", "happy"),
+            SpokenSentence(2, "Sadly, bye.", "sad"),
+        ]
+
+    def test_sentences_leave_while_streaming(self) -> None:
+        reply = ReplyAssembler()
+        released = [len(reply.feed(d)) for d in deltas("One. Two. Three.")]
+        assert sum(released) == 2  # the last waits for the end of the stream
+        assert [s.text for s in reply.finish()[0]] == ["Three."]
+
+    def test_tag_only_sentences_are_not_spoken(self) -> None:
+        out = run(ReplyAssembler(), "[excited]\nLet's go!")
+        assert out == [SpokenSentence(0, "Let's go!", "excited")]
+
+    def test_spoken_text_joins_what_was_released(self) -> None:
+        reply = ReplyAssembler()
+        run(reply, "[happy] A. B 😄. C")
+        assert reply.spoken_text == "A. B. C"
+
+
+class TestSentenceLimit:
+    def test_enough_after_max_sentences_and_nothing_more(self) -> None:
+        reply = ReplyAssembler(max_sentences=2)
+        out = run(reply, "One. Two. Three. Four.")
+        assert [s.text for s in out] == ["One.", "Two."]
+        assert reply.enough
+
+
+class TestToolCalls:
+    def test_a_json_reply_is_held_back_and_parsed(self) -> None:
+        reply = ReplyAssembler(tool_names={"move"})
+        spoken = [s for d in deltas('{"name": "move", "arguments": {"direction": "left"}}')
+                  for s in reply.feed(d)]
+        sentences, calls = reply.finish()
+        assert spoken == [] and sentences == []
+        assert [(c.name, c.arguments) for c in calls] == [("move", {"direction": "left"})]
+
+    def test_a_tag_is_not_mistaken_for_a_call(self) -> None:
+        reply = ReplyAssembler(tool_names={"move"})
+        out = run(reply, "[happy] Moving now. Watch.")
+        assert [s.text for s in out] == ["Moving now.", "Watch."]
+
+    def test_streamed_tool_call_deltas_are_collected(self) -> None:
+        reply = ReplyAssembler(tool_names={"move"})
+        reply.feed(Delta(tool_calls=[{"index": 0, "id": "c1",
+                                      "function": {"name": "move", "arguments": "{}"}}]))
+        sentences, calls = reply.finish()
+        assert sentences == [] and [(c.call_id, c.name) for c in calls] == [("c1", "move")]
+
+    def test_without_tools_json_is_spoken(self) -> None:
+        out = run(ReplyAssembler(), '{"a": 1} is JSON.')
+        assert [s.text for s in out] == ['{"a": 1} is JSON.']
+
+
+class TestSpeakerLabel:
+    def test_the_persona_s_own_label_is_removed(self) -> None:
+        out = run(ReplyAssembler(speaker_names=("rook", "Rook")), "Rook: Hello. Bye.")
+        assert [s.text for s in out] == ["Hello.", "Bye."]
+
+    def test_a_label_split_over_tokens_is_removed(self) -> None:
+        reply = ReplyAssembler(speaker_names=("mika",))
+        for piece in ("Mi", "ka", ":", " Hi", " there", ".", " Ok"):
+            reply.feed(Delta(piece))
+        assert [s.text for s in reply.sentences] == ["Hi there."]
+
+    def test_another_name_is_kept(self) -> None:
+        out = run(ReplyAssembler(speaker_names=("rook",)), "Mika: is great.")
+        assert [s.text for s in out] == ["Mika: is great."]
+
+    def test_a_word_starting_like_the_name_is_kept(self) -> None:
+        out = run(ReplyAssembler(speaker_names=("rook",)), "Rookies win.")
+        assert [s.text for s in out] == ["Rookies win."]
+
+    def test_a_label_before_a_json_call(self) -> None:
+        reply = ReplyAssembler(tool_names={"move"}, speaker_names=("rook",))
+        for d in deltas('Rook: {"name": "move", "arguments": {}}'):
+            reply.feed(d)
+        sentences, calls = reply.finish()
+        assert sentences == [] and [c.name for c in calls] == ["move"]
