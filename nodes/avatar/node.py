@@ -194,7 +194,7 @@ class AvatarNode(Node):
 
     def _avatar(self, persona: str, topic: str) -> Avatar | None:
         avatar = self.avatars.get(persona)
-        if avatar is None:
+        if avatar is None and persona:  # '' is the speaker's idle playhead: nobody's mouth
             self.counters["unknown_persona"] += 1
             self._bad_input(persona or "?", topic, f"no avatar for persona {persona!r} "
                             f"(configured: {', '.join(self.avatars)})")
@@ -241,7 +241,7 @@ class AvatarNode(Node):
         await session.perform(avatar.mapper.restore(await session.active_expressions()))
 
     def _on_link(self, persona: str, state: str, detail: str) -> None:
-        level = self.log.warning if state == "denied" else self.log.info
+        level = {"denied": self.log.warning, "ready": self.log.info}.get(state, self.log.debug)
         level("VTS link of %s: %s (%s)", persona, state, detail)
         if state != "ready":  # `_on_ready` publishes ready, with the model
             self._publish_state(self.avatars[persona], detail)

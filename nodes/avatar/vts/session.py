@@ -100,6 +100,7 @@ class VtsSession:
         self.client: VtsClient | None = None
         self.ready = False
         self.state = "down"
+        self._said_down = False
         self.model = ""
         self.hotkeys: list[dict[str, Any]] = []
         self.sessions = 0
@@ -126,8 +127,11 @@ class VtsSession:
                 delay = self.config.denied_retry_s
             except (VtsError, TimeoutError, OSError) as exc:
                 self._set_state("down", str(exc))
-                self.log.info("VTS for %s unavailable: %s; retrying in %.2f s",
-                              self.config.persona, exc, delay)
+                # said once each time the link goes down, not at every retry of a VTS that is off
+                log = self.log.debug if self._said_down else self.log.info
+                self._said_down = True
+                log("VTS for %s unavailable: %s; retrying every few seconds",
+                    self.config.persona, exc)
             finally:
                 self.ready = False
                 if self.client is not None:
@@ -317,5 +321,7 @@ class VtsSession:
     def _set_state(self, state: str, detail: str) -> None:
         changed = state != self.state
         self.state = state
+        if state == "ready":
+            self._said_down = False
         if changed and self.on_state is not None:
             self.on_state(state, detail)
