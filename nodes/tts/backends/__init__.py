@@ -10,6 +10,7 @@ Backends (``load_backend(name, settings)``):
 - ``espeak``: espeak-ng through ``libespeak-ng.so.1``, phoneme events; the zero-weight fallback.
 - ``styletts2``: StyleTTS2 on a GPU from local weights, a reference style per persona.
 - ``fish_speech``: a Fish Speech HTTP API server, reference audio per persona.
+- ``tone``: a zero-time stand-in (a tone as long as the text), for benchmarks and dry runs.
 """
 
 from __future__ import annotations
@@ -111,6 +112,7 @@ BACKENDS: dict[str, str] = {
     "espeak": "nodes.tts.backends.espeak:EspeakBackend",
     "styletts2": "nodes.tts.backends.styletts2:StyleTTS2Backend",
     "fish_speech": "nodes.tts.backends.fish_speech:FishSpeechBackend",
+    "tone": "nodes.tts.backends.tone:ToneBackend",
 }
 """Backend kind -> ``module:class``; modules are imported only when that kind is used."""
 
