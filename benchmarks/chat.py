@@ -27,7 +27,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))  # the loopback fakes live with the tests
+# run as a script, this folder would come first and its bus.py shadow the `bus` package;
+# the loopback fakes live with the tests
+sys.path[:1] = [str(ROOT), str(ROOT / "tests")]
 
 from fakes.twitch import FakeTwitch, make_certificate, privmsg  # noqa: E402
 

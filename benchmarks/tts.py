@@ -23,6 +23,7 @@ import asyncio
 import json
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,12 +31,16 @@ from typing import Any
 
 import numpy as np
 
-from bus.testing import BusProcess, NodeProcess, Probe
-from messages.audio import AudioChunk, Playhead
-from messages.llm import Cancel, Sentence
-from nodes.speaker.pulse import Capture, PulseServer, PulseUnavailable
-from nodes.speaker.resample import resample
-from nodes.tts.backends import VoiceSettings, load_backend
+ROOT = Path(__file__).resolve().parents[1]
+# run as a script, this folder would come first and its bus.py shadow the `bus` package
+sys.path[:1] = [str(ROOT)]
+
+from bus.testing import BusProcess, NodeProcess, Probe  # noqa: E402
+from messages.audio import AudioChunk, Playhead  # noqa: E402
+from messages.llm import Cancel, Sentence  # noqa: E402
+from nodes.speaker.pulse import Capture, PulseServer, PulseUnavailable  # noqa: E402
+from nodes.speaker.resample import resample  # noqa: E402
+from nodes.tts.backends import VoiceSettings, load_backend  # noqa: E402
 
 RATE = 48000
 SENTENCES = [

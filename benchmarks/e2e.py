@@ -1,0 +1,187 @@
+"""End to end: chat message -> audible speech, hop by hop, read from a recorded bag.
+
+Runs the whole show (`vtlaunch stream.launch.toml`) twice in one run: with the bundled models
+(SmolLM2 on llama.cpp, Piper) and with zero-time stand-ins (``llm:=scripted tts:=tone``), so
+the framework's own cost shows. Chat lines go in as `vttopic pub` would put them; every
+message of a chain carries the trace of its chat line, so each hop is measured from the bag:
+
+    chat in -> director/turn -> llm/request -> first llm/sentence -> first tts/audio -> audible
+
+``persona_switch_ms``: from the last audible sample of one persona's turn to the director's
+request for the other persona (two chat lines queued). ``barge_in_stop_ms``: from the
+human's voice-activity start to the speaker's ``cut`` playhead (the audio stopped).
+
+Usage: ``python benchmarks/e2e.py [--json] [--turns N] [--bag-dir DIR]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+# run as a script, this folder would come first and its bus.py shadow the `bus` package
+sys.path[:1] = [str(ROOT)]
+
+from bus.bag import BagMessage, Recorder, read_messages  # noqa: E402
+from bus.testing import Probe  # noqa: E402
+from launch.testing import LaunchProcess  # noqa: E402
+from messages.chat import ChatMessage  # noqa: E402
+from messages.speech import VadEvent  # noqa: E402
+
+LAUNCH = ROOT / "launch" / "stream.launch.toml"
+HOPS = ("chat_to_director", "director_to_request", "request_to_first_sentence",
+        "first_sentence_to_first_audio", "first_audio_to_audible")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def chains(messages: list[BagMessage]) -> list[dict[str, float]]:
+    """Per chat line answered: the stamp of each step, from the bag."""
+    requests = {m.msg.request_id: m for m in messages if m.topic == "llm/request"}
+    firsts: dict[tuple[str, str], int] = {}
+    for m in messages:
+        if m.topic in ("llm/sentence", "tts/audio") and m.msg.request_id in requests:
+            firsts.setdefault((m.topic, m.msg.request_id), m.header.stamp_ns)
+        elif m.topic == "audio/playhead" and m.msg.request_id in requests \
+                and m.msg.state in ("playing", "finished") and m.msg.sample_rate:
+            first_sample = m.msg.audible_ns - m.msg.sample * 1_000_000_000 // m.msg.sample_rate
+            firsts.setdefault(("audible", m.msg.request_id), first_sample)
+    turns = {m.msg.request_id: m for m in messages if m.topic == "director/turn"}
+    found = []
+    for request_id, request in requests.items():
+        turn = turns.get(request_id)
+        if turn is None or turn.msg.why not in ("chat", "addressed"):
+            continue
+        steps = [request.header.trace_stamp_ns, turn.header.stamp_ns, request.header.stamp_ns,
+                 firsts.get(("llm/sentence", request_id)), firsts.get(("tts/audio", request_id)),
+                 firsts.get(("audible", request_id))]
+        if any(s is None for s in steps):
+            continue
+        ms = [(b - a) / 1e6 for a, b in zip(steps, steps[1:], strict=False)]  # type: ignore[operator]
+        found.append({**dict(zip(HOPS, ms, strict=True)),
+                      "total": (steps[-1] - steps[0]) / 1e6})  # type: ignore[operator]
+    return found
+
+
+def switches(messages: list[BagMessage]) -> list[float]:
+    """Last audible sample of a turn -> the request for the other persona that follows."""
+    ends: dict[str, tuple[str, int]] = {}
+    for m in messages:
+        if m.topic == "audio/playhead" and m.msg.state == "finished":
+            ends[m.msg.request_id] = (m.msg.persona, m.msg.audible_ns)
+    requests = [m for m in messages if m.topic == "llm/request"]
+    gaps = []
+    for previous, current in zip(requests, requests[1:], strict=False):
+        end = ends.get(previous.msg.request_id)
+        if end and end[0] != current.msg.persona and current.header.stamp_ns > end[1]:
+            gaps.append((current.header.stamp_ns - end[1]) / 1e6)
+    return gaps
+
+
+def barge_ins(messages: list[BagMessage]) -> list[float]:
+    starts = [m.header.stamp_ns for m in messages
+              if m.topic == "speech/vad" and m.msg.event == "start"]
+    cuts = [m.header.stamp_ns for m in messages
+            if m.topic == "audio/playhead" and m.msg.state == "cut"]
+    return [(min(c for c in cuts if c >= s) - s) / 1e6 for s in starts
+            if any(c >= s for c in cuts)]
+
+
+async def run_show(mode: str, turns: int, bag: Path, work: Path) -> list[BagMessage]:
+    args = ["mic:=false", "avatar:=false", "audio_device:=wav", "quiet_s:=1000",
+            "banter_turns:=0", f"memory_path:={work / ('memory-' + mode)}"]
+    if mode == "standins":
+        args += ["llm:=scripted", "tts:=tone"]
+    with LaunchProcess(LAUNCH, args) as show:
+        await asyncio.to_thread(show.wait_output, "every node on the bus", 240)
+        async with Probe(show.bus_url, "_bench") as probe, Recorder(bag, bus=show.bus_url):
+            probe.collect("memory/turn")
+            probe.collect("audio/playhead")
+            chat = probe.create_publisher(ChatMessage, "chat/incoming")
+            await chat.wait_for_subscribers(30)
+            await asyncio.sleep(1.0)  # the recorder's subscriptions settle
+            # one line at a time: chat -> audible without queueing
+            for n in range(turns):
+                chat.publish(ChatMessage(platform="console", user=f"viewer{n}",
+                                         text=f"Question {n}: what should we play next?",
+                                         id=f"b{mode}{n}"))
+                await probe.wait_for("memory/turn", count=n + 1, timeout=120)
+            # two lines at once: the second waits for the first, then the other persona
+            done = len(probe.messages("memory/turn"))
+            for n in range(2):
+                chat.publish(ChatMessage(platform="console", user=f"pair{n}", text="And you?",
+                                         id=f"p{mode}{n}"))
+            await probe.wait_for("memory/turn", count=done + 2, timeout=180)
+            # the human cuts in while a persona speaks
+            chat.publish(ChatMessage(platform="console", user="last", text="Tell a story.",
+                                     id=f"l{mode}"))
+            await probe.wait_for("audio/playhead", timeout=120, where=lambda p: (
+                p.state == "playing" and p.sample > 4000
+                and p.request_id not in {t.turn_id for t in probe.messages("memory/turn")}))
+            probe.create_publisher(VadEvent, "speech/vad").publish(
+                VadEvent(event="start", utterance_id="bench"))
+            await probe.wait_for("audio/playhead", timeout=10, where=lambda p: p.state == "cut")
+            await asyncio.sleep(0.5)
+        await asyncio.to_thread(show.interrupt, 60)
+    return list(read_messages(bag, strict=False))
+
+
+def summarise(messages: list[BagMessage]) -> dict[str, Any]:
+    found = chains(messages)
+    out: dict[str, Any] = {"chains": len(found)}
+    for hop in (*HOPS, "total"):
+        values = [c[hop] for c in found]
+        if values:
+            out[f"{hop}_p50_ms"] = statistics.median(values)
+            out[f"{hop}_p95_ms"] = percentile(values, 0.95)
+    gaps, cuts = switches(messages), barge_ins(messages)
+    out["persona_switch_ms"] = statistics.median(gaps) if gaps else None
+    out["barge_in_stop_ms"] = statistics.median(cuts) if cuts else None
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--turns", type=int, default=4, help="chat lines answered one by one")
+    parser.add_argument("--bag-dir", type=Path, default=None, help="keep the bags here")
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="vt-e2e-", dir="/tmp"))
+    bags = args.bag_dir or work
+    bags.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {"machine": f"{os.cpu_count()} cores, CPU only"}
+    for mode in ("bundled", "standins"):
+        messages = asyncio.run(run_show(mode, args.turns, bags / f"e2e-{mode}.mcap", work))
+        results[mode] = summarise(messages)
+    bundled, standins = results["bundled"], results["standins"]
+    results["e2e_p50_ms"] = bundled.get("total_p50_ms")
+    results["e2e_p95_ms"] = bundled.get("total_p95_ms")
+    results["framework_overhead_p50_ms"] = standins.get("total_p50_ms")
+    results["persona_switch_ms"] = standins["persona_switch_ms"]
+    results["barge_in_stop_ms"] = bundled["barge_in_stop_ms"]
+    if args.json:
+        print(json.dumps(results))
+    else:
+        for mode in ("bundled", "standins"):
+            r = results[mode]
+            hops = ", ".join(f"{h} {r.get(f'{h}_p50_ms', float('nan')):.1f}" for h in HOPS)
+            print(f"{mode}: chat -> audible p50 {r.get('total_p50_ms', float('nan')):.0f} ms "
+                  f"(p95 {r.get('total_p95_ms', float('nan')):.0f}) over {r['chains']} chains; "
+                  f"hops p50 ms: {hops}; persona switch {r['persona_switch_ms']} ms; "
+                  f"barge-in stop {r['barge_in_stop_ms']} ms")
+    return results
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() else 1)
