@@ -159,7 +159,7 @@ class LlmNode(Node):
         reply = ReplyAssembler(tool_names={t.name for t in request.tools},
                                max_sentences=persona.max_sentences,
                                max_chars=self.get_parameter("max_sentence_chars"),
-                               speaker_names=(persona.name, persona.speaker))
+                               speaker_names=_speakers(request, persona))
         stop = self._stop_flags[request.request_id] = threading.Event()
         loop = asyncio.get_running_loop()
 
@@ -266,3 +266,9 @@ class LlmNode(Node):
                       next_index=len(reply.sentences) if reply else 0)
         self.done_pub.publish(LlmDone(request_id=request.request_id, persona=persona.name,
                                       text=reply.spoken_text if reply else "", error=error))
+
+
+def _speakers(request: LlmRequest, persona: Persona) -> set[str]:
+    """Names a reply must not start with as a ``Name:`` label: small models copy the
+    ``name: text`` format of the conversation into their answer."""
+    return {persona.name, persona.speaker, *(t.name for t in request.messages if t.name)}
