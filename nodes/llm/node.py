@@ -176,6 +176,9 @@ class LlmNode(Node):
             tokens = outcome.tokens
         except BackendError as exc:
             error = str(exc)
+        except Exception as exc:  # a bug must still end the reply: the director waits for it
+            self.log.exception("request %s: the backend raised", request.request_id)
+            error = f"{type(exc).__name__}: {exc}"
         finally:
             del self._stop_flags[request.request_id]
         await asyncio.sleep(0)  # deltas queued by the thread are handled before this point
