@@ -101,7 +101,7 @@ _current_trace: contextvars.ContextVar[Trace | None] = contextvars.ContextVar(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RawMessage:
     """A message not decoded: what tools and the bag recorder subscribe to."""
 
@@ -239,6 +239,11 @@ class Subscription:
         self.stats.bytes += len(payload)
         if self.is_async:
             self._enqueue(msg, header)
+        elif self.raw:  # tools and recorders: they publish nothing derived, so no trace to set
+            try:
+                self.callback(msg, header) if self.wants_header else self.callback(msg)
+            except Exception:
+                self.node._callback_failed(f"subscription {self.topic}")
         else:
             token = _current_trace.set(_trace_of(header))
             try:
@@ -489,6 +494,8 @@ class Node:
         self._rate_mark = time.monotonic()
         self._rate_counts: dict[int, int] = {}
         self._log_pub = self.create_publisher(LogEvent, "system/log")
+        self._early_logs: list[LogEvent] | None = []
+        """Warnings logged before the node is on the bus (while loading, say), sent once it is."""
         self.log.addHandler(_BusLogHandler(self))
         self.create_service(GetParameters, f"{self.name}/get_parameters", self._get_parameters)
         self.create_service(SetParameters, f"{self.name}/set_parameters", self._set_parameters)
@@ -928,9 +935,17 @@ class Node:
         return self._control_send([p.HB, p.encoder.encode(self._info())])
 
     async def _heartbeat_loop(self) -> None:
+        joined_at = 0.0
         while True:
             self._send_heartbeat()
             self._drain_pub()
+            if self._early_logs is not None and self._epoch:
+                # once someone listens to system/log (or after a few seconds, whoever listens)
+                joined_at = joined_at or time.monotonic()
+                if self._log_pub.has_subscribers() or time.monotonic() - joined_at > 3.0:
+                    early, self._early_logs = self._early_logs, None
+                    for event in early:
+                        self._log_pub.publish(event)
             # until vtbus has answered once, the connection may still be forming (IMMEDIATE
             # drops what is sent before it): say hello again soon rather than a period later
             joined = bool(self._epoch)
@@ -964,10 +979,13 @@ class _BusLogHandler(logging.Handler):
         self._inside = True  # a failure to publish must not log (and publish) again
         try:
             level = "fatal" if record.levelno >= logging.CRITICAL else record.levelname.lower()
-            self.node._log_pub.publish(
-                LogEvent(node=self.node.name, level=level,  # type: ignore[arg-type]
-                         message=record.getMessage(), logger=record.name)
-            )
+            event = LogEvent(node=self.node.name, level=level,  # type: ignore[arg-type]
+                             message=record.getMessage(), logger=record.name)
+            if self.node._early_logs is not None:  # not on the bus yet: it would be lost
+                self.node._early_logs.append(event)
+                del self.node._early_logs[:-50]
+            else:
+                self.node._log_pub.publish(event)
         except Exception:
             pass
         finally:

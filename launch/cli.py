@@ -26,6 +26,7 @@ from pathlib import Path
 
 from bus.address import BusAddress, resolve
 from bus.errors import BusConfigError, VtError
+from launch.console import ConsoleBridge
 from launch.control import ControlError, Registry, Show, ShowNotRunning
 from launch.keys import make_keys
 from launch.loader import (
@@ -92,6 +93,8 @@ def _launch(argv: list[str]) -> int:
                         help="print the supervisord config and exit")
     parser.add_argument("--check", action="store_true", help="validate and exit")
     parser.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    parser.add_argument("--console", choices=("auto", "on", "off"), default="auto",
+                        help="lines typed here become chat (auto: when stdin is a terminal)")
     options = parser.parse_args(argv)
     # nodes run as `python -m` from here, which puts this folder on their path: check the
     # modules the same way
@@ -115,7 +118,8 @@ def _launch(argv: list[str]) -> int:
             print(f"{launch.file}: ok ({len(programs)} programs, bus {address.url})")
             return EXIT_CLEAN
         colour = None if options.color == "auto" else options.color == "always"
-        return Runner(launch, options.host, address, colour=colour).run()
+        console = (sys.stdin.isatty() if options.console == "auto" else options.console == "on")
+        return Runner(launch, options.host, address, colour=colour, console=console).run()
     except VtError as exc:
         print(f"vtlaunch: {exc}", file=sys.stderr)
         return EXIT_REFUSED
@@ -125,8 +129,9 @@ class Runner:
     """Runs one share of a show under supervisord in the foreground."""
 
     def __init__(self, launch: Launch, host: str | None, address: BusAddress, *,
-                 colour: bool | None = None):
+                 colour: bool | None = None, console: bool = False):
         self.launch = launch
+        self.console = console
         self.host = host
         self.address = address
         self.programs = launch.share(host)
@@ -156,6 +161,9 @@ class Runner:
             signal.signal(sig, self._on_signal)
         self._say(f"{self.launch.name}: {len(self.programs)} programs on {self.address.url} "
                   f"(run folder {self.files.folder}); Ctrl-C stops the show")
+        if self.console:
+            ConsoleBridge(self.address.url).start()
+            self._say("type a line to chat as a viewer ('name: text' to choose the name)")
         registry = Registry(self.address)
         try:
             while supervisord.poll() is None:

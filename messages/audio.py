@@ -9,7 +9,9 @@ from typing import Literal
 
 from messages.base import Message
 
-__all__ = ["AudioChunk", "AudioFrame", "PhonemeTiming", "Playhead", "SampleFormat", "SpeakerControl"]
+__all__ = [
+    "AudioChunk", "AudioFrame", "PhonemeTiming", "Playhead", "SampleFormat", "SpeakerControl",
+]
 
 SampleFormat = Literal["s16le", "f32le"]
 
@@ -27,7 +29,12 @@ class AudioFrame(Message, tag="audio.AudioFrame"):
 
 
 class PhonemeTiming(Message, tag="audio.PhonemeTiming"):
-    """One phoneme (or viseme) inside a chunk: starts ``start_sample`` samples in, lasts ``samples``."""
+    """One phoneme (or viseme) inside a chunk: from ``start_sample`` on, for ``samples``.
+
+    ``phoneme`` is IPA: one character each from Piper (stress marks ``ˈ`` included, ``" "``
+    between words, ``^``/``$`` at the start and end of a piece); a whole phoneme each from
+    espeak-ng (``oʊ``), ``" "`` for its pauses.
+    """
 
     phoneme: str
     start_sample: int

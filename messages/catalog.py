@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from messages import audio, chat, demo, director, game, llm, memory, speech, system
+from messages import audio, avatar, chat, demo, director, game, llm, memory, speech, system
 from messages.base import Message, ServiceType
 
 __all__ = ["SERVICES", "TOPICS", "Topic", "json_schema", "message_types", "type_for_tag"]
@@ -41,13 +41,16 @@ TOPICS: dict[str, Topic] = {
     "llm/done": Topic(llm.LlmDone, description="end of a reply, cut off or not"),
     "llm/tool_call": Topic(llm.ToolCall, description="a function call the model made"),
     "tts/audio": Topic(audio.AudioChunk, description="synthesised speech in chunks"),
+    "tts/cancel": Topic(llm.Cancel, description="drop a request's queued and current speech"),
     "audio/playhead": Topic(audio.Playhead, description="what is audible now"),
     "audio/control": Topic(audio.SpeakerControl, description="silence the speaker"),
     "memory/turn": Topic(memory.ConversationTurn, description="finished turns, as heard"),
+    "memory/stored": Topic(memory.MemoryStored, description="memories now durable (acks)"),
     "game/state": Topic(game.GameState, latched=True),
     "game/event": Topic(game.GameEvent),
     "game/command": Topic(game.GameCommand),
     "game/frame": Topic(game.GameFrame),
+    "avatar/state": Topic(avatar.AvatarState, description="each avatar's VTS link and emotion"),
     "system/log": Topic(system.LogEvent, description="warnings and errors from every node"),
     "demo/count": Topic(demo.Count, description="the demo talker's counter"),
     "demo/heard": Topic(demo.Count, description="what the demo listener heard"),

@@ -12,6 +12,7 @@ __all__ = [
     "MemoryHit",
     "MemoryQuery",
     "MemoryResults",
+    "MemoryStored",
     "SearchMemory",
 ]
 
@@ -30,8 +31,24 @@ class ConversationTurn(Message, tag="memory.ConversationTurn"):
     stamp_ns: int = 0
 
 
+class MemoryStored(Message, tag="memory.MemoryStored"):
+    """Memories made durable (``memory/stored``): after this, a crash loses none of them.
+
+    ``ids`` are the turn ids of ``memory/turn`` messages, ``chat:<platform>:<message id>`` for
+    chat lines, ``summary:...`` for episodic summaries.
+    """
+
+    ids: list[str] = []
+
+
 class MemoryQuery(Message, tag="memory.MemoryQuery"):
-    """Search memories (service ``memory/search``)."""
+    """Search memories (service ``memory/search``).
+
+    ``viewer`` (``platform:user_id``) limits the results to that viewer's memories plus the
+    ones about no viewer; another viewer's memories are never returned. ``persona`` likewise
+    limits them to that persona's and the shared ones. Empty means no limit. ``k`` is capped
+    by the node's ``max_k`` parameter.
+    """
 
     query: str
     persona: str = ""
@@ -40,7 +57,11 @@ class MemoryQuery(Message, tag="memory.MemoryQuery"):
 
 
 class MemoryHit(Message, tag="memory.MemoryHit"):
-    """One memory with its relevance (higher is better) and where it came from."""
+    """One memory with its relevance (cosine similarity, higher is better) and its origin.
+
+    ``kind`` is ``turn`` (a conversation turn as heard), ``chat`` (a viewer's chat line),
+    ``summary`` (an episodic summary of a conversation) or ``fact`` (extracted by Mem0).
+    """
 
     text: str
     score: float
@@ -50,6 +71,8 @@ class MemoryHit(Message, tag="memory.MemoryHit"):
     stream: str = ""
     stamp_ns: int = 0
     source_turn: str = ""
+    cut_off: bool = False
+    """The turn was interrupted: ``text`` is what was heard before the cut."""
 
 
 class MemoryResults(Message, tag="memory.MemoryResults"):

@@ -10,7 +10,7 @@ __all__ = ["Transcript", "VadEvent", "Word"]
 
 
 class VadEvent(Message, tag="speech.VadEvent"):
-    """Voice activity (``speech/vad``): ``start`` as early as possible, ``end`` after the hangover."""
+    """Voice activity (``speech/vad``): ``start`` as early as possible, ``end`` after a hangover."""
 
     event: Literal["start", "end"]
     utterance_id: str
@@ -20,7 +20,7 @@ class VadEvent(Message, tag="speech.VadEvent"):
 
 
 class Word(Message, tag="speech.Word"):
-    """One recognised word with times in seconds from the start of the utterance."""
+    """One recognised word with times in seconds from the transcript's ``audio_ns``."""
 
     text: str
     start: float
@@ -29,7 +29,10 @@ class Word(Message, tag="speech.Word"):
 
 
 class Transcript(Message, tag="speech.Transcript"):
-    """A partial (``speech/partial``) or final (``speech/final``) transcript of one utterance."""
+    """A partial (``speech/partial``) or final (``speech/final``) transcript of one utterance.
+
+    ``start`` and ``end`` (the speech) and the word times are seconds from ``audio_ns``.
+    """
 
     utterance_id: str
     text: str
@@ -39,3 +42,7 @@ class Transcript(Message, tag="speech.Transcript"):
     end: float = 0.0
     words: list[Word] = []
     language: str = "en"
+    audio_ns: int = 0
+    """Capture time of the first sample of the audio transcribed, ``time.time_ns()`` scale."""
+    speaker_score: float = 0.0
+    """Similarity to the named speaker's enrolled voice (to the closest one when unknown)."""

@@ -309,5 +309,6 @@ class Director(Node):
         except ServiceError:
             self.counters["memory_unavailable"] += 1
             return []
-        return [hit.text for hit in found.hits]
+        # a turn and the summary that holds it can both match: each text once, best first
+        return list(dict.fromkeys(hit.text for hit in found.hits))
 

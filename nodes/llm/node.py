@@ -42,8 +42,9 @@ class LlmNode(Node):
     def __init__(self, *, options: NodeOptions | None = None):
         super().__init__("llm", options=options)
         declare = self.declare_parameter
-        backend = declare("backend", "llamacpp", "llamacpp (embedded, CPU) or openai (vLLM, "
-                          "any OpenAI-compatible server)", read_only=True)
+        backend = declare("backend", "llamacpp", "llamacpp (embedded, CPU), openai (vLLM, "
+                          "any OpenAI-compatible server) or scripted (a zero-time stand-in)",
+                          read_only=True)
         declare("context", 4096, "context length in tokens (per slot): the prompt budget")
         declare("show_prompt", DEFAULT_SHOW_PROMPT, "system prompt shared by every persona")
         declare("max_sentence_chars", 220, "a longer sentence is cut at a clause")
@@ -96,7 +97,13 @@ class LlmNode(Node):
             return OpenAICompatBackend(OpenAICompatSettings(
                 base_url=base_url, model=model, api_key_env=api_key_env,
                 read_timeout_s=read_timeout_s))
-        raise BackendError(f"parameter backend must be llamacpp or openai, got {kind!r}")
+        script = declare("script", "", "scripted: the reply to every request ('' a default)")
+        if kind == "scripted":
+            from nodes.llm.backends.scripted import ScriptedBackend
+
+            return ScriptedBackend(script)
+        raise BackendError(
+            f"parameter backend must be llamacpp, openai or scripted, got {kind!r}")
 
     async def start(self) -> None:
         await super().start()

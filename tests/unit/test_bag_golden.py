@@ -33,12 +33,23 @@ class TestGoldenBag:
         assert failures == [], f"{path.name} no longer decodes:\n" + "\n".join(failures)
 
     def test_decoded_values_are_the_recorded_values(self, path: Path) -> None:
-        # a field whose type changed compatibly (int -> float) still decodes: compare values
+        # a field whose type changed compatibly (int -> float) still decodes: compare values;
+        # fields added since (with defaults) may appear, at any depth
         for message in BagReader(path).messages():
             recorded = msgspec.msgpack.decode(message.payload)
             now = msgspec.to_builtins(message.msg, builtin_types=(bytes,))
-            changed = {k: (v, now.get(k)) for k, v in recorded.items() if now.get(k) != v}
-            assert changed == {}, f"{message.topic}: {changed}"
+            assert _differences(recorded, now) == [], message.topic
+
+
+def _differences(recorded: object, now: object, where: str = "$") -> list[str]:
+    """Where ``now`` lost or changed a recorded value (new keys in ``now`` are fine)."""
+    if isinstance(recorded, dict) and isinstance(now, dict):
+        return [d for k, v in recorded.items()
+                for d in _differences(v, now.get(k), f"{where}.{k}")]
+    if isinstance(recorded, list) and isinstance(now, list) and len(recorded) == len(now):
+        return [d for i, (a, b) in enumerate(zip(recorded, now, strict=True))
+                for d in _differences(a, b, f"{where}[{i}]")]
+    return [] if recorded == now else [f"{where}: recorded {recorded!r}, now {now!r}"]
 
     def test_traces_survived_the_relay(self, path: Path) -> None:
         messages = list(BagReader(path).messages())

@@ -1,0 +1,205 @@
+"""Memory benchmark: search latency at 1,000 / 10,000 / 100,000 memories and the insert rate.
+
+- 1k: the real path. Chat lines embedded by the numpy MiniLM encoder, written through
+  `MemoryBank.remember` in batches of 32 as the node's writer does (embed, fsync'ed journal,
+  Chroma upsert, in-memory index): that is ``insert_per_s``. Searches are viewer-filtered,
+  as the node's are, on the in-memory index (the default) and, as the baseline in the same
+  run, with Chroma's own filtered query (``chroma_search_*``).
+- 10k and 100k: precomputed random unit vectors (embedding 100k texts takes ~20 minutes on
+  2 cores) inserted straight into the in-memory index, spread over 1,000 viewers; the queries
+  are real embedded questions. ``--chroma-scale`` also builds a Chroma collection at 10k for
+  its filtered query (slow to build: Chroma inserts a few hundred memories a second here).
+
+``search_*`` times the store search alone; ``search_with_embedding_*`` adds embedding the
+query (what a ``memory/search`` call costs in the node, minus the bus hop).
+
+Run: ``python benchmarks/memory.py [--json] [--quick] [--chroma-scale]``; ``--quick`` embeds
+300 real lines instead of 1,000 (the 1k point is topped up with random vectors) and runs
+fewer queries (for CI; the full run takes ~60-90 s
+on the shared 2-core machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from nodes.memory.bank import MemoryBank  # noqa: E402
+from nodes.memory.embeddings import MiniLmEncoder  # noqa: E402
+from nodes.memory.index import VectorIndex  # noqa: E402
+from nodes.memory.records import MemoryRecord  # noqa: E402
+
+VIEWERS = 1000
+SUBJECTS = ["my cat", "my dog", "my sister", "my job", "my town", "my favourite game",
+            "my birthday", "my car", "my garden", "my band", "my school", "my lunch"]
+VERBS = ["is called", "looks like", "reminds me of", "is all about", "started with",
+         "changed because of", "is better than", "depends on"]
+OBJECTS = ["pizza", "rainy days", "Minecraft", "the ocean", "jazz", "a tiny robot", "chess",
+           "the night shift", "Lisbon", "strawberries", "speedruns", "old cartoons"]
+QUESTIONS = ["what is my pet called?", "where do I live?", "what game do I like?",
+             "when is my birthday?", "what do I do for work?", "what music do I play?",
+             "what did I have for lunch?", "what car do I drive?", "tell me about my garden",
+             "who is my sister?"]
+
+
+def chat_lines(count: int, seed: int = 1) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return [f"viewer{i % VIEWERS}: {SUBJECTS[rng.integers(len(SUBJECTS))]} "
+            f"{VERBS[rng.integers(len(VERBS))]} {OBJECTS[rng.integers(len(OBJECTS))]}"
+            for i in range(count)]
+
+
+def percentiles(samples_ms: list[float]) -> tuple[float, float]:
+    return (round(float(np.percentile(samples_ms, 50)), 3),
+            round(float(np.percentile(samples_ms, 95)), 3))
+
+
+def timed(call: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    call()
+    return (time.perf_counter() - start) * 1e3
+
+
+def random_units(rows: int, dimension: int, rng: np.random.Generator) -> np.ndarray:
+    vectors = rng.standard_normal((rows, dimension)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors
+
+
+def scale_index(rows: int, dimension: int, rng: np.random.Generator) -> VectorIndex:
+    index = VectorIndex(dimension, capacity=rows)
+    step = 10_000
+    for start in range(0, rows, step):
+        count = min(step, rows - start)
+        records = [MemoryRecord(id=f"r{start + i}", text=f"memory {start + i}", kind="chat",
+                                viewer=f"twitch:{(start + i) % VIEWERS}")
+                   for i in range(count)]
+        index.upsert(records, random_units(count, dimension, rng))
+    return index
+
+
+def scale_point(label: str, index: VectorIndex, encoder: MiniLmEncoder, questions: list[str],
+                viewers: list[str]) -> dict[str, Any]:
+    """Search figures on one index: viewer-filtered, unfiltered, and with the query embedding."""
+    embedded = encoder.encode(questions)
+    out: dict[str, Any] = {}
+    filtered = [timed(lambda e=e, v=v: index.search(e, 5, viewer=v))
+                for e, v in zip(embedded, viewers, strict=True)]
+    out[f"search_p50_ms_{label}"], out[f"search_p95_ms_{label}"] = percentiles(filtered)
+    unfiltered = [timed(lambda e=e: index.search(e, 5)) for e in embedded]
+    out[f"search_unfiltered_p50_ms_{label}"], out[f"search_unfiltered_p95_ms_{label}"] = \
+        percentiles(unfiltered)
+    combined = [timed(lambda q=q, v=v: index.search(encoder.encode([q])[0], 5, viewer=v))
+                for q, v in zip(questions, viewers, strict=True)]
+    out[f"search_with_embedding_p50_ms_{label}"], \
+        out[f"search_with_embedding_p95_ms_{label}"] = percentiles(combined)
+    out[f"index_mb_{label}"] = round(index.count() * encoder.dimension * 4 / 2**20, 1)
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--quick", action="store_true", help="300 real lines, fewer queries")
+    parser.add_argument("--chroma-scale", action="store_true",
+                        help="also time Chroma's filtered query at 10k (slow to build)")
+    args = parser.parse_args(argv)
+    real_count = 300 if args.quick else 1000
+    query_rounds = 3 if args.quick else 10
+    rng = np.random.default_rng(42)
+    encoder = MiniLmEncoder()
+    questions = QUESTIONS * query_rounds
+    figures: dict[str, Any] = {
+        "machine": "shared 2-core CPU, no GPU, noisy (other engineers' jobs)",
+        "real_memories": real_count,
+        "scale_points": "10k and 100k: precomputed random unit vectors; 1k: real MiniLM "
+                        f"embeddings of {real_count} chat lines"
+                        + ("" if real_count >= 1000 else f" + {1000 - real_count} random"),
+        "search_filter": "search_* are viewer-filtered (1,000 viewers), as the node's searches",
+    }
+
+    with tempfile.TemporaryDirectory(prefix="vt-membench-") as folder:
+        bank = MemoryBank(Path(folder), encoder)
+        lines = chat_lines(real_count)
+        records = [MemoryRecord(id=f"c{i}", text=text, kind="chat",
+                                viewer=f"twitch:{i % VIEWERS}") for i, text in enumerate(lines)]
+        start = time.perf_counter()
+        for first in range(0, len(records), 32):
+            bank.remember(records[first:first + 32])
+        figures["insert_per_s"] = round(len(records) / (time.perf_counter() - start), 1)
+        if real_count < 1000:  # --quick: the 1k point is topped up with random vectors
+            padding = [MemoryRecord(id=f"p{i}", text=f"memory {i}", kind="chat",
+                                    viewer=f"twitch:{i % VIEWERS}")
+                       for i in range(1000 - real_count)]
+            vectors = random_units(len(padding), encoder.dimension, rng)
+            bank.store.upsert(padding, vectors)
+            assert bank.index is not None
+            bank.index.upsert(padding, vectors)
+        singles = [MemoryRecord(id=f"s{i}", text=f"viewer{i}: a single chat line number {i}",
+                                kind="chat", viewer=f"twitch:{i}") for i in range(20)]
+        single_ms = [timed(lambda r=r: bank.remember([r])) for r in singles]
+        figures["insert_one_p50_ms"], figures["insert_one_p95_ms"] = percentiles(single_ms)
+
+        embedded = encoder.encode(questions)
+        embed_ms = [timed(lambda q=q: encoder.encode([q])) for q in questions]
+        figures["embed_query_p50_ms"], figures["embed_query_p95_ms"] = percentiles(embed_ms)
+        assert bank.index is not None
+        index_1k = bank.index
+        viewers = [f"twitch:{rng.integers(VIEWERS)}" for _ in questions]
+        index_ms = [timed(lambda e=e, v=v: index_1k.search(e, 5, viewer=v))
+                    for e, v in zip(embedded, viewers, strict=True)]
+        chroma_ms = [timed(lambda e=e, v=v: bank.store.search(e, 5, viewer=v))
+                     for e, v in zip(embedded, viewers, strict=True)]
+        figures["search_p50_ms_1k"], figures["search_p95_ms_1k"] = percentiles(index_ms)
+        figures["chroma_search_p50_ms_1k"], figures["chroma_search_p95_ms_1k"] = \
+            percentiles(chroma_ms)
+        figures["chroma_over_index_p95_1k"] = round(
+            figures["chroma_search_p95_ms_1k"] / max(figures["search_p95_ms_1k"], 1e-6), 1)
+        full_ms = [timed(lambda q=q, v=v: bank.search(q, 5, viewer=v))
+                   for q, v in zip(questions, viewers, strict=True)]
+        figures["search_with_embedding_p50_ms_1k"], figures["search_with_embedding_p95_ms_1k"] \
+            = percentiles(full_ms)
+
+        if args.chroma_scale:
+            from nodes.memory.store import ChromaSettings, ChromaStore
+
+            chroma = ChromaStore(ChromaSettings(path=str(Path(folder) / "scale"),
+                                                collection="scale10k"))
+            for first in range(0, 10_000, 2_000):
+                chunk = [MemoryRecord(id=f"r{first + i}", text=f"memory {first + i}",
+                                      kind="chat", viewer=f"twitch:{(first + i) % VIEWERS}")
+                         for i in range(2_000)]
+                chroma.upsert(chunk, random_units(2_000, encoder.dimension, rng))
+            chroma_10k = [timed(lambda e=e, v=v: chroma.search(e, 5, viewer=v))
+                          for e, v in zip(embedded, viewers, strict=True)]
+            figures["chroma_search_p50_ms_10k"], figures["chroma_search_p95_ms_10k"] = \
+                percentiles(chroma_10k)
+        bank.close()
+
+    for label, rows in (("10k", 10_000), ("100k", 100_000)):
+        figures.update(scale_point(label, scale_index(rows, encoder.dimension, rng), encoder,
+                                   questions, viewers))
+    figures["target_search_p95_ms_100k"] = 20.0
+    figures["meets_target"] = figures["search_p95_ms_100k"] <= 20.0
+
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        for key, value in figures.items():
+            print(f"{key:40} {value}")
+    return figures
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+"""How fast and how well the ears work: ``python benchmarks/stt.py [--json]``.
+
+Known sentences spoken by the bundled Piper voice (clean synthesised speech, 1.5 s apart, a
+quiet noise floor) are played in real time by a ``nodes.mic`` process reading a WAV file into a
+``nodes.stt`` process, over a real vtbus. Measured from the capture clock of the mic frames:
+
+- ``vad_start_ms``: speech onset -> ``speech/vad`` start published (median; ``_max`` too);
+- ``final_after_end_ms``: end of speech -> ``speech/final`` published (median; ``_max`` too);
+  ``final_after_vad_end_ms`` is the part after the hangover (0 when the speculative final
+  was ready by then);
+- ``wer``: word error rate of the final transcripts over all sentences;
+- ``rtf``: seconds of Whisper (final settings: beam 5, word timings) per second of speech,
+  measured in this process on the same sentences;
+- ``barge_in_vad_start_ms``: a person (espeak-ng) talking over the personas' own voice (Piper,
+  heard at -14 dB, reported on ``tts/audio`` and ``audio/playhead`` as the speaker node does):
+  onset -> ``speech/vad`` start (median), and ``echo_false_starts``, starts while only the
+  personas spoke (must be 0).
+
+Targets on 2 CPU cores with the bundled models: VAD start within 150 ms, final within 1 s of the
+end of speech, WER at most 15%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bus.params import parse_assignment
+from bus.testing import BusProcess, NodeProcess, Probe
+from nodes.stt.testing import Scene, Spoken, espeak, persona_says, piper, play_reference
+from nodes.stt.text import normalise, word_error_rate
+
+SENTENCES = [
+    "Welcome back to the stream, today we are going to build a castle.",
+    "Can you tell the chat what happened in the last game?",
+    "The weather is lovely this morning.",
+    "I think we should try the other path through the forest.",
+    "Thank you so much for the follow, it really means a lot.",
+    "Let me know in the comments which level you liked best.",
+]
+
+
+PERSONA_LINES = [
+    "Welcome back to the stream everyone, today we are playing a brand new game.",
+    "Chat, tell me which level you want us to try first, the forest or the castle.",
+]
+INTERRUPTIONS = ["Wait, stop, I have a question.", "Hold on a second please."]
+
+
+async def _run(wav: Path, count: int, timeout_s: float, stt_params: dict[str, Any],
+               reference: list[Spoken] | None = None) -> tuple[Probe, int]:
+    """Play ``wav`` through real mic and stt processes until ``count`` finals arrive; returns
+    the probe that heard everything and the capture time of the first sample."""
+    with BusProcess(ttl_s=3.0) as bus:
+        stt = NodeProcess("nodes.stt", bus.url, params=stt_params,
+                          args=["--log-level", "WARNING"]).start()
+        mic = NodeProcess("nodes.mic", bus.url, params={"wav": str(wav),
+                                                        "wait_for_listener": True},
+                          args=["--log-level", "WARNING"])
+        try:
+            async with Probe(bus.url, name="_bench") as probe:
+                await probe.wait_for_subscribers("audio/mic", timeout=60)
+                for topic in ("audio/mic", "speech/vad", "speech/partial", "speech/final"):
+                    probe.collect(topic)
+                mic.start()
+                first = await probe.wait_for("audio/mic")
+                t0_ns = first[0].start_ns
+                speaker = asyncio.get_running_loop().create_task(
+                    play_reference(probe, reference or [], t0_ns))
+                try:
+                    await probe.wait_for("speech/final", count=count, timeout=timeout_s)
+                finally:
+                    speaker.cancel()
+        finally:
+            mic.stop()
+            stt.stop()
+    return probe, t0_ns
+
+
+async def _pipeline(scene: Scene, wav: Path, timeout_s: float,
+                    stt_params: dict[str, Any]) -> dict[str, Any]:
+    probe, t0_ns = await _run(wav, len(scene.placed), timeout_s, stt_params)
+    starts = [(h, m) for h, m in probe.received["speech/vad"] if m.event == "start"]
+    ends = {m.utterance_id: h for h, m in probe.received["speech/vad"] if m.event == "end"}
+    finals = probe.received["speech/final"]
+    partials = probe.received["speech/partial"]
+    after_vad_end = [(h.stamp_ns - ends[m.utterance_id].stamp_ns) / 1e6 for h, m in finals
+                     if m.utterance_id in ends]
+    vad_ms, final_ms, errors, words = [], [], 0.0, 0
+    for placed, (start_header, _), (final_header, final) in zip(scene.placed, starts, finals,
+                                                                strict=False):
+        vad_ms.append((start_header.stamp_ns - t0_ns) / 1e6 - placed.start_s * 1e3)
+        final_ms.append((final_header.stamp_ns - t0_ns) / 1e6 - placed.end_s * 1e3)
+        n = len(normalise(placed.text))
+        errors += word_error_rate(placed.text, final.text) * n
+        words += n
+    return {
+        "utterances": len(starts),
+        "vad_start_ms": round(statistics.median(vad_ms), 1),
+        "vad_start_ms_max": round(max(vad_ms), 1),
+        "final_after_end_ms": round(statistics.median(final_ms), 1),
+        "final_after_end_ms_max": round(max(final_ms), 1),
+        "final_after_vad_end_ms": round(statistics.median(after_vad_end), 1),
+        "partials_per_utterance": round(len(partials) / max(1, len(finals)), 2),
+        "wer": round(errors / max(1, words), 4),
+        "transcripts": [m.text for _, m in finals],
+    }
+
+
+async def _barge_in(folder: Path, stt_params: dict[str, Any]) -> dict[str, Any]:
+    scene = Scene(seed=8).silence(1.0)
+    reference, onsets = [], []
+    for text, interruption in zip(PERSONA_LINES, INTERRUPTIONS, strict=True):
+        at_s = scene.duration_s
+        reference.append(persona_says(scene, text, at_s, gain=0.2))
+        scene.mix(espeak(interruption), at_s + 1.5, interruption, "person", peak=0.8)
+        onsets.append(scene.placed[-1].start_s)
+        scene.silence(1.2)
+    scene.noise(0.003)
+    probe, t0_ns = await _run(scene.write(folder / "barge_in.wav"), len(onsets),
+                              scene.duration_s + 30, stt_params, reference)
+    starts = [(h, m) for h, m in probe.received["speech/vad"] if m.event == "start"]
+    delays, false_starts = [], 0
+    for header, event in starts:
+        onset_s = (event.audio_ns - t0_ns) / 1e9
+        person = [o for o in onsets if o - 0.2 <= onset_s <= o + 1.0]
+        if person:
+            delays.append((header.stamp_ns - t0_ns) / 1e6 - person[0] * 1e3)
+        else:
+            false_starts += 1
+    return {"barge_in_vad_start_ms": round(statistics.median(delays), 1) if delays else None,
+            "barge_ins_heard": f"{len(delays)}/{len(onsets)}",
+            "echo_false_starts": false_starts}
+
+
+def _rtf(scene: Scene) -> float:
+    from nodes.stt.backends.whisper import WhisperBackend, WhisperSettings
+
+    backend = WhisperBackend(WhisperSettings())
+    spent = speech = 0.0
+    for placed in scene.placed[:3]:
+        started = time.perf_counter()
+        asyncio.run(backend.transcribe(placed.samples, final=True))
+        spent += time.perf_counter() - started
+        speech += placed.end_s - placed.start_s
+    return spent / speech
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--sentences", type=int, default=len(SENTENCES))
+    parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME:=VALUE",
+                        help="an stt node parameter (model_path, device, partial_interval_ms...)")
+    args = parser.parse_args(argv)
+    stt_params = dict(parse_assignment(a) for a in args.param)
+    scene = Scene(seed=7).silence(1.0)
+    for text in SENTENCES[: args.sentences]:
+        scene.say(piper(text), text, "piper").silence(1.5)
+    scene.noise(0.003)
+    with tempfile.TemporaryDirectory() as folder:
+        wav = scene.write(Path(folder) / "bench.wav")
+        figures = asyncio.run(_pipeline(scene, wav, scene.duration_s + 30, stt_params))
+        figures.update(asyncio.run(_barge_in(Path(folder), stt_params)))
+    figures["rtf"] = round(_rtf(scene), 3)
+    figures["speech_s"] = round(sum(p.end_s - p.start_s for p in scene.placed), 2)
+    figures["load_average_1m"] = round(os.getloadavg()[0], 2)  # a shared machine: say how busy
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        for key, value in figures.items():
+            print(f"{key}: {value}")
+    return figures
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""Chat typed at vtlaunch's terminal: supervisord gives its programs no terminal, so vtlaunch
+reads the person's lines itself and hands them to the chat node on ``chat/incoming``, where
+they are triaged like any platform's chat (``user: text`` or just text, as the chat node's
+console source reads them)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+from typing import TextIO
+
+from bus.node import Node, NodeOptions
+from messages.chat import ChatMessage
+from nodes.chat.sources.console import parse_console_line
+
+__all__ = ["ConsoleBridge"]
+
+
+class ConsoleBridge:
+    """A daemon thread running a hidden node that publishes each line of ``stream``."""
+
+    def __init__(self, bus_url: str, *, topic: str = "chat/incoming", user: str = "viewer",
+                 stream: TextIO | None = None):
+        self.bus_url = bus_url
+        self.topic = topic
+        self.user = user
+        self.stream = stream or sys.stdin
+        self.sent = 0
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()),
+                                        name="console-chat", daemon=True)
+
+    def start(self) -> ConsoleBridge:
+        self._thread.start()
+        return self
+
+    async def _run(self) -> None:
+        node = Node("_vtlaunch_console", options=NodeOptions(bus=self.bus_url, hidden=True))
+        publisher = node.create_publisher(ChatMessage, self.topic)
+        await node.start()
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                line = await loop.run_in_executor(None, self.stream.readline)
+                if not line:
+                    return  # end of input: the show goes on without the console
+                msg = parse_console_line(line, default_user=self.user, seq=self.sent)
+                if msg is not None:
+                    publisher.publish(msg)
+                    self.sent += 1
+        finally:
+            await node.close()

@@ -1,0 +1,295 @@
+"""The VTube Studio public API over one WebSocket connection.
+
+Every request carries a fresh ``requestID``; a reader task matches each response (or
+``APIError``) to its request by that id, and hands every other frame (events, which arrive
+interleaved with responses at any time) to the event callback. Frames are decoded tolerantly:
+VTS may add fields at any time.
+
+Errors::
+
+    VtsError                 (bus.errors.VtError)
+    ├── VtsApiError          VTS answered APIError: ``error_id`` and its message
+    ├── VtsAuthError         no valid token: the user denied or revoked access
+    └── VtsConnectionError   the connection is gone (VTS closed, restarted, unreachable)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import websockets
+from websockets.asyncio.client import ClientConnection, connect
+
+from bus.errors import VtError
+from nodes.avatar.vts.tokens import TokenStore
+
+__all__ = [
+    "API_NAME",
+    "API_VERSION",
+    "Envelope",
+    "VtsApiError",
+    "VtsAuthError",
+    "VtsClient",
+    "VtsConnectionError",
+    "VtsError",
+]
+
+API_NAME = "VTubeStudioPublicAPI"
+API_VERSION = "1.0"
+ERROR_TOKEN_DENIED = 50
+"""``TokenRequestDenied``: the user clicked Deny (or revoked the plugin)."""
+ERROR_NEEDS_AUTH = 8
+"""``RequestRequiresAuthetication`` (sic): the session is not authenticated."""
+
+log = logging.getLogger(__name__)
+
+
+class VtsError(VtError):
+    """Base of every VTube Studio failure."""
+
+
+class VtsApiError(VtsError):
+    """VTS answered a request with ``APIError``."""
+
+    def __init__(self, request_type: str, error_id: int, message: str):
+        super().__init__(f"{request_type} failed: VTS error {error_id}: {message}")
+        self.request_type = request_type
+        self.error_id = error_id
+        self.message = message
+
+
+class VtsAuthError(VtsError):
+    """The plugin has no valid token: the user must click Allow in VTube Studio."""
+
+
+class VtsConnectionError(VtsError):
+    """The WebSocket to VTube Studio is closed or could not be opened."""
+
+
+class Envelope(msgspec.Struct):
+    """One API frame. Unknown fields are ignored when decoding (VTS adds fields over time)."""
+
+    apiName: str = API_NAME
+    apiVersion: str = API_VERSION
+    requestID: str = ""
+    messageType: str = ""
+    timestamp: int = 0
+    data: dict[str, Any] | None = None
+    """VTS may send ``null`` for "no data"; requests always carry an object."""
+
+
+_decoder = msgspec.json.Decoder(Envelope)
+_encoder = msgspec.json.Encoder()
+
+EventCallback = Callable[[str, dict[str, Any]], None]
+
+
+class VtsClient:
+    """One session with one VTube Studio instance.
+
+    Parameters
+    ----------
+    url:
+        ``ws://HOST:PORT``.
+    on_event:
+        Called with (messageType, data) for every frame that answers no request.
+    timeout:
+        Seconds a request waits for its response.
+    """
+
+    def __init__(self, url: str, *, on_event: EventCallback | None = None, timeout: float = 5.0):
+        self.url = url
+        self.on_event = on_event
+        self.timeout = timeout
+        self.authenticated = False
+        self.counters: dict[str, int] = {"frames_in": 0, "events": 0, "bad_frames": 0,
+                                         "unmatched": 0}
+        self._ws: ClientConnection | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._pending: dict[str, tuple[str, asyncio.Future[dict[str, Any]]]] = {}
+        self._prefix = uuid.uuid4().hex[:8]
+        self._ids = itertools.count()
+        self._closed = asyncio.Event()
+
+    # ------------------------------------------------------------ connection
+
+    async def connect(self, open_timeout: float = 3.0) -> None:
+        try:
+            self._ws = await connect(self.url, open_timeout=open_timeout, max_size=2**24,
+                                     ping_interval=5, ping_timeout=10, close_timeout=0.5,
+                                     compression=None)
+        except (OSError, TimeoutError, websockets.exceptions.InvalidHandshake) as exc:
+            raise VtsConnectionError(f"cannot reach VTube Studio at {self.url}: {exc}; is it "
+                                     "running, with the plugin API switched on?") from None
+        self._reader = asyncio.get_running_loop().create_task(self._read(), name="vts reader")
+
+    @property
+    def connected(self) -> bool:
+        return self._ws is not None and not self._closed.is_set()
+
+    async def wait_closed(self) -> None:
+        await self._closed.wait()
+
+    async def close(self) -> None:
+        if self._ws is not None:
+            with contextlib.suppress(Exception):
+                await self._ws.close()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+        self._fail_pending("client closed")
+        self._closed.set()
+
+    # ------------------------------------------------------------ requests
+
+    async def request(self, message_type: str, data: dict[str, Any] | None = None, *,
+                      timeout: float | None = None) -> dict[str, Any]:
+        """Send one request and return the ``data`` of its response.
+
+        Raises
+        ------
+        VtsApiError
+            VTS answered ``APIError``.
+        VtsConnectionError
+            The connection closed before the answer came.
+        TimeoutError
+            No answer within ``timeout`` seconds.
+        """
+        future = await self.send(message_type, data)
+        try:
+            return await asyncio.wait_for(future, timeout or self.timeout)
+        except TimeoutError:
+            raise TimeoutError(f"VTS did not answer {message_type} within "
+                               f"{timeout or self.timeout} s") from None
+
+    async def send(self, message_type: str, data: dict[str, Any] | None = None
+                   ) -> asyncio.Future[dict[str, Any]]:
+        """Send a request without waiting for its answer; the future resolves with it.
+
+        Used for parameter injection at 60 Hz, where waiting would stall the loop.
+        """
+        if self._ws is None or self._closed.is_set():
+            raise VtsConnectionError(f"not connected to VTube Studio at {self.url}")
+        request_id = f"{self._prefix}-{next(self._ids)}"
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = (message_type, future)
+        frame = Envelope(requestID=request_id, messageType=message_type, data=data or {},
+                         timestamp=time.time_ns() // 1_000_000)
+        try:
+            await self._ws.send(_encoder.encode(frame).decode())
+        except websockets.exceptions.ConnectionClosed as exc:
+            self._pending.pop(request_id, None)
+            raise VtsConnectionError(f"VTube Studio at {self.url} closed the connection: "
+                                     f"{exc}") from None
+        return future
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending)
+
+    # ------------------------------------------------------------ authentication
+
+    async def authenticate(self, store: TokenStore, plugin_name: str, plugin_developer: str
+                           ) -> None:
+        """Authenticate this session, reusing the stored token; ask VTS for a new one (the
+        user must click Allow) when there is none or VTS no longer accepts it.
+
+        Raises
+        ------
+        VtsAuthError
+            The user denied access (VTS error 50), or a fresh token was refused.
+        """
+        identity = {"pluginName": plugin_name, "pluginDeveloper": plugin_developer}
+        token = store.load()
+        if token is not None:
+            answer = await self.request("AuthenticationRequest",
+                                        {**identity, "authenticationToken": token})
+            if answer.get("authenticated") is True:
+                self.authenticated = True
+                return
+            log.warning("VTS at %s no longer accepts the stored token (%s); asking for a new "
+                        "one", self.url, answer.get("reason", "no reason given"))
+            store.clear()
+        log.info("asking VTube Studio at %s for a token: click Allow in VTS", self.url)
+        try:
+            # the user has to click: allow them time
+            answer = await self.request("AuthenticationTokenRequest", identity, timeout=120.0)
+        except VtsApiError as exc:
+            if exc.error_id == ERROR_TOKEN_DENIED:
+                raise VtsAuthError(f"VTube Studio at {self.url} denied access to plugin "
+                                   f"{plugin_name!r}: allow it in VTS (Settings > Plugins) "
+                                   "and it will be asked again") from None
+            raise
+        token = str(answer.get("authenticationToken", ""))
+        if not token:
+            raise VtsAuthError(f"VTube Studio at {self.url} sent no token")
+        store.save(token)
+        answer = await self.request("AuthenticationRequest",
+                                    {**identity, "authenticationToken": token})
+        if answer.get("authenticated") is not True:
+            raise VtsAuthError(f"VTube Studio at {self.url} refused a token it just issued: "
+                               f"{answer.get('reason', '')}")
+        self.authenticated = True
+
+    # ------------------------------------------------------------ internals
+
+    async def _read(self) -> None:
+        assert self._ws is not None
+        try:
+            async for raw in self._ws:
+                self._on_frame(raw)
+        except websockets.exceptions.ConnectionClosed:
+            pass
+        finally:
+            self._closed.set()
+            self._fail_pending("connection closed")
+
+    def _on_frame(self, raw: str | bytes) -> None:
+        self.counters["frames_in"] += 1
+        try:
+            frame = _decoder.decode(raw)
+        except msgspec.DecodeError as exc:
+            self.counters["bad_frames"] += 1
+            if self.counters["bad_frames"] == 1:
+                log.warning("VTS at %s sent a frame that is not API JSON (%s); dropped, "
+                            "logged once", self.url, exc)
+            return
+        data = frame.data or {}
+        pending = self._pending.get(frame.requestID)
+        is_answer = frame.messageType == "APIError" or frame.messageType.endswith("Response")
+        if pending is not None and is_answer:
+            del self._pending[frame.requestID]
+            request_type, future = pending
+            if future.done():
+                return
+            if frame.messageType == "APIError":
+                future.set_exception(VtsApiError(request_type, int(data.get("errorID", -1)),
+                                                 str(data.get("message", ""))))
+            else:
+                future.set_result(data)
+        elif is_answer:
+            self.counters["unmatched"] += 1
+        else:
+            self.counters["events"] += 1
+            if self.on_event is not None:
+                try:
+                    self.on_event(frame.messageType, data)
+                except Exception:
+                    log.exception("VTS event handler failed on %s", frame.messageType)
+
+    def _fail_pending(self, why: str) -> None:
+        pending, self._pending = self._pending, {}
+        for request_type, future in pending.values():
+            if not future.done():
+                future.set_exception(VtsConnectionError(
+                    f"{request_type}: {why} (VTube Studio at {self.url})"))
+                future.exception()  # mark retrieved: nobody may be waiting (injections)

@@ -1,0 +1,99 @@
+"""The mixer: what the output device pulls, block by block, from the audio thread.
+
+By default one lane plays everything, so the two personas never talk over each other; with
+``overlap`` each persona gets its own lane and the lanes are summed. Every method takes the
+lock: chunks arrive on the event loop while the device callback reads.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from nodes.speaker.queue import Lane, Segment
+
+__all__ = ["Block", "Mixer"]
+
+
+@dataclass
+class Block:
+    """``samples`` (float32, mono, output rate) and the sentence stretches inside them."""
+
+    samples: np.ndarray
+    segments: list[Segment] = field(default_factory=list)
+
+
+class Mixer:
+    """Buffers chunks per request and mixes the lanes into output blocks."""
+
+    def __init__(self, output_rate: int, *, overlap: bool = False, stall_s: float = 5.0,
+                 fade_ms: float = 5.0):
+        self.output_rate = output_rate
+        self.overlap = overlap
+        self.stall_s = stall_s
+        self.fade_frames = max(1, int(output_rate * fade_ms / 1000))
+        self.paused = False
+        self.late_chunks = 0
+        """Chunks of sentences already played or requests already cancelled."""
+        self._lanes: dict[str, Lane] = {}
+        self._cancelled: set[str] = set()
+        self._lock = threading.Lock()
+
+    def push(self, *, persona: str, request_id: str, sentence_index: int, samples: np.ndarray,
+             source_rate: int, text: str, last: bool, final: bool, now: float) -> bool:
+        """Buffer one chunk (``samples`` already at the output rate); False if it is late."""
+        with self._lock:
+            if request_id in self._cancelled:
+                self.late_chunks += 1
+                return False
+            lane = self._lane(persona)
+            request = lane.get(request_id, persona, now)
+            accepted = request.push(sentence_index, samples, source_rate=source_rate,
+                                    output_rate=self.output_rate, text=text, last=last,
+                                    final=final, now=now)
+            if not accepted:
+                self.late_chunks += 1
+            return accepted
+
+    def cancel(self, request_id: str = "") -> bool:
+        """Silence ``request_id`` (everything when empty) within one fade; later chunks of
+        it are refused. True if anything was playing or queued."""
+        with self._lock:
+            if request_id:
+                self._cancelled.add(request_id)
+                if len(self._cancelled) > 4096:
+                    self._cancelled.clear()
+            dropped = [lane.cancel(request_id, self.fade_frames) for lane in self._lanes.values()]
+            return any(dropped)
+
+    def read(self, frames: int, now: float) -> Block:
+        """The next ``frames`` output frames."""
+        block = Block(np.zeros(frames, np.float32))
+        with self._lock:
+            if self.paused:
+                return block
+            lane_out = np.zeros(frames, np.float32)
+            for lane in self._lanes.values():
+                lane_out.fill(0.0)
+                block.segments.extend(lane.read(lane_out, now))
+                block.samples += lane_out
+        if self.overlap:
+            np.clip(block.samples, -1.0, 1.0, out=block.samples)
+        return block
+
+    def busy(self) -> bool:
+        with self._lock:
+            return any(lane.requests for lane in self._lanes.values())
+
+    @property
+    def stalled(self) -> int:
+        return sum(lane.stalled for lane in self._lanes.values())
+
+    def _lane(self, persona: str) -> Lane:
+        key = persona if self.overlap else ""
+        lane = self._lanes.get(key)
+        if lane is None:
+            lane = self._lanes[key] = Lane(stall_s=self.stall_s)
+        return lane

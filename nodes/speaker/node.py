@@ -1,0 +1,162 @@
+"""The speaker node: plays ``tts/audio`` and publishes ``audio/playhead``.
+
+It owns the audio output: a sound device (a PulseAudio sink for OBS included) or, when there
+is none, WAV files in the run folder. Chunks are resampled to the output rate as they arrive;
+the mixer keeps the personas from talking over each other; ``llm/cancel`` and
+``audio/control`` stop fade the sound out within one block plus ``fade_ms``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bus.node import Node, NodeOptions
+from messages.audio import AudioChunk, Playhead, SpeakerControl
+from messages.llm import Cancel
+from nodes.speaker.mixer import Block, Mixer
+from nodes.speaker.playback import AudioOutput, OutputError, SoundDeviceOutput, WavOutput
+from nodes.speaker.resample import StreamResampler
+from nodes.speaker.timeline import Timeline
+
+__all__ = ["SpeakerNode"]
+
+WAV_DEVICES = ("none", "wav")
+
+
+class SpeakerNode(Node):
+    def __init__(self, *, options: NodeOptions | None = None):
+        super().__init__("speaker", options=options)
+        self.device = self.declare_parameter(
+            "device", "", "PortAudio device name or index ('' default; 'wav' or 'none': files)")
+        self.pulse_sink = self.declare_parameter(
+            "pulse_sink", "", "PulseAudio sink to play into (e.g. an OBS null sink)")
+        self.sample_rate = self.declare_parameter("sample_rate", 48000, "output rate, Hz")
+        self.channels = self.declare_parameter("channels", 1, "output channels (mono copied)")
+        self.block_ms = self.declare_parameter("block_ms", 10.0, "audio per device callback")
+        self.latency_ms = self.declare_parameter(
+            "latency_ms", 20.0, "device latency asked of PortAudio (0: its low default)")
+        self.overlap = self.declare_parameter(
+            "overlap", False, "let the personas speak at once (mixed) instead of in turn")
+        self.fade_ms = self.declare_parameter("fade_ms", 5.0, "fade-out when stopped")
+        self.stall_s = self.declare_parameter(
+            "stall_s", 5.0, "a reply with no audio for this long gives way to the next")
+        self.playhead_ms = self.declare_parameter("playhead_ms", 20.0, "playhead period")
+        self.run_dir = self.declare_parameter(
+            "run_dir", "", "folder for WAV output ('' : $VT_RUN_DIR, else the bus folder)")
+        self.mixer = Mixer(self.sample_rate, overlap=self.overlap, stall_s=self.stall_s,
+                           fade_ms=self.fade_ms)
+        self.timeline = Timeline(self.sample_rate)
+        self.output: AudioOutput | None = None
+        self._resamplers: dict[tuple[str, int], StreamResampler] = {}
+        self.playhead = self.create_publisher(Playhead, "audio/playhead")
+        self.create_subscription(AudioChunk, "tts/audio", self.on_chunk)
+        self.create_subscription(Cancel, "llm/cancel", self.on_cancel)
+        self.create_subscription(SpeakerControl, "audio/control", self.on_control)
+        self.create_timer(self.playhead_ms / 1000, self.publish_playhead)
+
+    async def start(self) -> None:
+        await super().start()
+        if self.output is None:
+            self.output = self._open_output()
+            loop = asyncio.get_running_loop()
+
+            def report(audible_ns: int, block: Block) -> None:
+                if block.segments:
+                    loop.call_soon_threadsafe(self.timeline.add, audible_ns, block.segments)
+
+            try:
+                self.output.start(self._pull, report)
+            except OutputError as exc:  # listed, but would not open (e.g. no PulseAudio running)
+                self.log.warning("%s: writing WAV files instead", exc)
+                self.output = self._wav_output()
+                self.output.start(self._pull, report)
+            self.log.info("playing on %s at %d Hz, latency %.1f ms", self.output.description,
+                          self.sample_rate, self.output.latency_s * 1000)
+
+    def _block_frames(self) -> int:
+        return max(1, int(self.sample_rate * self.block_ms / 1000))
+
+    def _open_output(self) -> AudioOutput:
+        if self.device not in WAV_DEVICES:
+            try:
+                return SoundDeviceOutput(
+                    self.device, sample_rate=self.sample_rate, channels=self.channels,
+                    block_frames=self._block_frames(), pulse_sink=self.pulse_sink,
+                    latency=self.latency_ms / 1000 if self.latency_ms > 0 else "low",
+                )
+            except OutputError as exc:
+                self.log.warning("no sound device (%s): writing WAV files instead", exc)
+        return self._wav_output()
+
+    def _wav_output(self) -> WavOutput:
+        return WavOutput(self._wav_folder(), sample_rate=self.sample_rate,
+                         block_frames=self._block_frames())
+
+    def _wav_folder(self) -> Path:
+        base = self.run_dir or os.environ.get("VT_RUN_DIR", "")
+        if not base:
+            base = str(self.address.folder) if self.address.folder else "."
+        return Path(base) / "speaker"
+
+    def _pull(self, frames: int) -> Block:
+        return self.mixer.read(frames, time.monotonic())
+
+    # ------------------------------------------------------------ callbacks
+
+    def on_chunk(self, chunk: AudioChunk) -> None:
+        if chunk.channels != 1 or chunk.format != "s16le" or chunk.sample_rate <= 0:
+            self._bad_input(chunk.persona, "tts/audio", f"unsupported audio: {chunk.channels} ch "
+                            f"{chunk.format} at {chunk.sample_rate} Hz (mono s16le expected)")
+            return
+        key = (chunk.request_id, chunk.sentence_index)
+        resampler = self._resamplers.get(key)
+        if resampler is None:
+            resampler = self._resamplers[key] = StreamResampler(chunk.sample_rate,
+                                                                self.sample_rate)
+        usable = len(chunk.pcm) - len(chunk.pcm) % 2
+        samples = np.frombuffer(chunk.pcm[:usable], np.int16).astype(np.float32) / 32768
+        accepted = self.mixer.push(
+            persona=chunk.persona, request_id=chunk.request_id,
+            sentence_index=chunk.sentence_index, samples=resampler.process(samples),
+            source_rate=chunk.sample_rate, text=chunk.text, last=chunk.last, final=chunk.final,
+            now=time.monotonic(),
+        )
+        if not accepted:
+            self.counters["late_chunks"] += 1
+        if chunk.last or chunk.final or not accepted:
+            self._resamplers.pop(key, None)
+
+    def on_cancel(self, cancel: Cancel) -> None:
+        self.stop(cancel.request_id)
+
+    def on_control(self, control: SpeakerControl) -> None:
+        if control.action == "stop":
+            self.stop(control.request_id)
+        else:
+            self.mixer.paused = control.action == "pause"
+
+    def stop(self, request_id: str) -> None:
+        if self.mixer.cancel(request_id):
+            self.counters["stopped"] += 1
+        for key in [k for k in self._resamplers if request_id in ("", k[0])]:
+            del self._resamplers[key]
+
+    def publish_playhead(self) -> None:
+        if self.output is not None and self.output.underflows:
+            self.counters["underflows"] = self.output.underflows
+        for heard in self.timeline.poll(time.time_ns()):
+            self.playhead.publish(Playhead(
+                persona=heard.persona, request_id=heard.request_id,
+                sentence_index=heard.sentence_index, sample=heard.sample,
+                sample_rate=heard.sample_rate, state=heard.state, text=heard.text,
+                audible_ns=heard.audible_ns,
+            ))
+
+    async def on_shutdown(self) -> None:
+        if self.output is not None:
+            self.output.close()

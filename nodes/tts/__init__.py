@@ -1,0 +1,1 @@
+"""Text to speech: each sentence of a reply becomes small chunks of audio on ``tts/audio``."""

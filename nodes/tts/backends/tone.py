@@ -1,0 +1,42 @@
+"""A zero-time stand-in: a soft tone as long as the text would take to say, made at once.
+
+For measuring what the framework itself costs (``benchmarks/e2e.py``) and for a dry run of
+a show without loading a voice. Mouths still move: the loudness envelope drives lip sync.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import msgspec
+import numpy as np
+
+from nodes.tts.backends import SynthChunk, VoiceSettings
+
+__all__ = ["ToneBackend", "ToneSettings"]
+
+
+class ToneSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    sample_rate: int = 22050
+    chars_per_s: float = 15.0
+    """Speaking speed the tone's length imitates."""
+    frequency_hz: float = 220.0
+    amplitude: float = 0.2
+
+
+class ToneBackend:
+    name = "tone"
+    Settings = ToneSettings
+
+    def __init__(self, settings: ToneSettings):
+        self.settings = settings
+
+    async def synthesize(self, text: str, voice: VoiceSettings) -> AsyncIterator[SynthChunk]:
+        s = self.settings
+        samples = max(1, int(len(text) / s.chars_per_s * s.sample_rate))
+        t = np.arange(samples) / s.sample_rate
+        wave = s.amplitude * np.sin(2 * np.pi * s.frequency_hz * t)
+        yield SynthChunk((wave * 32767).astype(np.int16), s.sample_rate)
+
+    async def aclose(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,183 @@
+"""One avatar's VTS link: reconnect with backoff after a restart, discovery by UDP broadcast,
+denial, and tokens kept out of the logs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from fakes.vts import FakeModel, FakeVts
+
+from bus.testing import wait_until
+from nodes.avatar.vts.discovery import Discovery
+from nodes.avatar.vts.session import Backoff, SessionConfig, VtsSession
+from nodes.avatar.vts.tokens import TokenStore
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def running(session: VtsSession) -> AsyncIterator[VtsSession]:
+    task = asyncio.create_task(session.run())
+    try:
+        yield session
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await session.close()
+
+
+def config(tmp_path: Path, port: int, **kw: object) -> SessionConfig:
+    return SessionConfig("aria", TokenStore(tmp_path / "aria.token"), host="127.0.0.1",
+                         port=port, backoff=Backoff(first_s=0.05, max_s=0.4), **kw)  # type: ignore[arg-type]
+
+
+class TestBackoff:
+    def test_doubles_to_max_and_resets(self) -> None:
+        backoff = Backoff(first_s=0.25, max_s=1.0)
+        assert [backoff.next() for _ in range(5)] == [0.25, 0.5, 1.0, 1.0, 1.0]
+        backoff.reset()
+        assert backoff.next() == 0.25
+
+
+class TestReconnect:
+    async def test_restart_mid_show(self, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+        states: list[str] = []
+        readies: list[str] = []
+
+        async def on_ready(session: VtsSession) -> None:
+            readies.append(session.model)
+
+        async with FakeVts() as vts:
+            session = VtsSession(config(tmp_path, vts.port), on_ready=on_ready,
+                                 on_state=lambda state, detail: states.append(state))
+            with caplog.at_level(logging.DEBUG):
+                async with running(session):
+                    await wait_until(lambda: session.ready, 5, what="first session")
+                    await vts.restart(downtime_s=0.6)
+                    await wait_until(lambda: session.sessions == 2 and session.ready, 10,
+                                     what="the session to come back")
+                    assert await session.inject({"MouthOpen": 0.3})
+                    await wait_until(lambda: vts.series("MouthOpen"), 5, what="an injection")
+            assert vts.restarts == 1
+            assert vts.token_requests == 1            # token reused after the restart
+            assert vts.auth_results == [True, True]   # but authenticated every session
+            assert readies == ["Hiyori", "Hiyori"]
+            assert states.count("ready") == 2 and "down" in states
+            token = session.config.token_store.load()
+            assert token is not None and token not in caplog.text
+
+    async def test_waits_for_vts_to_appear(self, tmp_path: Path) -> None:
+        port = free_tcp_port()
+        session = VtsSession(config(tmp_path, port))
+        async with running(session):
+            await asyncio.sleep(0.3)  # several failed attempts with backoff
+            assert session.state == "down" and not session.ready
+            async with FakeVts(port=port):
+                await wait_until(lambda: session.ready, 5, what="the late VTS")
+
+    async def test_denied_reports_and_waits(self, tmp_path: Path) -> None:
+        async with FakeVts(allow=False) as vts:
+            session = VtsSession(config(tmp_path, vts.port, denied_retry_s=30.0))
+            async with running(session):
+                await wait_until(lambda: session.state == "denied", 5, what="denial")
+                await asyncio.sleep(0.3)
+                assert vts.token_requests == 1  # no popup storm: it waits before asking again
+
+    async def test_parameter_set_by_another_plugin_left_out(self, tmp_path: Path) -> None:
+        async with FakeVts() as vts:
+            other = VtsSession(SessionConfig("other", TokenStore(tmp_path / "o"),
+                                             host="127.0.0.1", port=vts.port))
+            mine = VtsSession(config(tmp_path, vts.port))
+            async with running(other), running(mine):
+                await wait_until(lambda: other.ready and mine.ready, 5, what="two sessions")
+                await other.inject({"MouthOpen": 0.2})
+                await wait_until(lambda: vts.series("MouthOpen"), 5, what="first injection")
+                await mine.inject({"MouthOpen": 0.9, "FaceAngleX": 5.0})
+                await wait_until(lambda: mine.contested, 5, what="the contested parameter")
+                assert mine.contested == {"MouthOpen"}
+                # the rest of the avatar keeps moving; the contested one is left out
+                await mine.inject({"MouthOpen": 0.9, "FaceAngleX": 6.0})
+                await wait_until(lambda: (vts.series("FaceAngleX") or [(0, 0)])[-1][1] == 6.0,
+                                 5, what="the other parameter")
+            assert ("InjectParameterDataRequest", 454) in vts.errors
+            assert {v for _, v in vts.series("MouthOpen")} == {0.2}  # never overridden
+
+
+class TestModelAndAccess:
+    async def test_model_change_read_again(self, tmp_path: Path) -> None:
+        models: list[str] = []
+
+        async def on_ready(session: VtsSession) -> None:
+            models.append(session.model)
+
+        async with FakeVts() as vts:
+            session = VtsSession(config(tmp_path, vts.port), on_ready=on_ready)
+            async with running(session):
+                await wait_until(lambda: session.ready, 5, what="session")
+                await vts.load_model(FakeModel(name="Mao", hotkeys=[]))
+                await wait_until(lambda: models == ["Hiyori", "Mao"], 5, what="model event")
+                assert session.hotkeys == []
+
+    async def test_revoked_mid_session_asks_again(self, tmp_path: Path) -> None:
+        async with FakeVts() as vts:
+            session = VtsSession(config(tmp_path, vts.port))
+            async with running(session):
+                await wait_until(lambda: session.ready, 5, what="session")
+                vts.revoke()
+                await session.inject({"MouthOpen": 0.5})  # answered with error 50
+                await wait_until(lambda: session.sessions == 2 and session.ready, 10,
+                                 what="a new authenticated session")
+            assert vts.token_requests == 2  # the user was asked again
+            assert ("InjectParameterDataRequest", 50) in vts.errors
+
+
+class TestDiscovery:
+    async def test_finds_instance_by_broadcast(self, tmp_path: Path) -> None:
+        udp = free_udp_port()
+        discovery = Discovery()
+        await discovery.start(udp, host="127.0.0.1")
+        try:
+            async with FakeVts(broadcast_port=udp, broadcast_interval_s=0.1,
+                               window_title="VTube Studio Window 2") as vts:
+                found = await discovery.wait(5.0, match="VTube Studio Window 2")
+                assert found is not None and found.port == vts.port
+                session = VtsSession(config(tmp_path, 0, match="VTube Studio Window 2"),
+                                     discovery=discovery)
+                async with running(session):
+                    await wait_until(lambda: session.ready, 5, what="discovered session")
+                assert vts.sessions_opened == 1
+        finally:
+            discovery.close()
+
+    async def test_two_instances_ordered_by_port(self) -> None:
+        udp = free_udp_port()
+        discovery = Discovery()
+        await discovery.start(udp, host="127.0.0.1")
+        try:
+            async with FakeVts(broadcast_port=udp, broadcast_interval_s=0.1) as a, \
+                    FakeVts(broadcast_port=udp, broadcast_interval_s=0.1) as b:
+                await wait_until(lambda: len(discovery.instances()) == 2, 5,
+                                 what="two broadcasts")
+                ports = [i.port for i in discovery.instances()]
+                assert ports == sorted([a.port, b.port])
+                assert discovery.find(index=1) is not None
+                assert discovery.find(index=2) is None
+        finally:
+            discovery.close()

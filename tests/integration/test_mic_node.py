@@ -1,0 +1,126 @@
+"""The mic node as a process: a WAV file, and a real PulseAudio source (a null sink's monitor)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bus.testing import NodeProcess, Probe
+from nodes.mic.sources import write_wav
+
+
+def tone(hz: float, seconds: float, rate: int) -> np.ndarray:
+    return (0.5 * np.sin(2 * np.pi * hz * np.arange(int(seconds * rate)) / rate)).astype(
+        np.float32)
+
+
+def dominant_hz(pcm: bytes) -> float:
+    samples = np.frombuffer(pcm, "<i2").astype(np.float32)
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    return float(np.fft.rfftfreq(len(samples), 1 / 16000)[np.argmax(spectrum)])
+
+
+class TestWavInput:
+    async def test_a_wav_file_becomes_16k_frames_stamped_in_order(
+        self, bus_url: str, start_node: Callable[..., NodeProcess], tmp_path: Path
+    ) -> None:
+        wav = write_wav(tmp_path / "tone.wav", tone(1000, 0.5, 44100), 44100)
+        async with Probe(bus_url) as probe:
+            probe.collect("audio/mic")
+            start_node("nodes.mic", params={"wav": str(wav), "frame_ms": 20, "speed": 4.0,
+                                            "wait_for_listener": True})
+            frames = await probe.wait_for("audio/mic", count=25)
+        assert all(f.sample_rate == 16000 and len(f.pcm) == 640 for f in frames)
+        stamps = [f.start_ns for f in frames]
+        assert stamps == sorted(stamps)
+        assert abs(dominant_hz(b"".join(f.pcm for f in frames[2:22])) - 1000) < 20
+
+    async def test_loop_plays_the_file_again(
+        self, bus_url: str, start_node: Callable[..., NodeProcess], tmp_path: Path
+    ) -> None:
+        wav = write_wav(tmp_path / "short.wav", tone(500, 0.1, 16000), 16000)  # 3 frames
+        async with Probe(bus_url) as probe:
+            probe.collect("audio/mic")
+            start_node("nodes.mic", params={"wav": str(wav), "loop": True, "speed": 0.0,
+                                            "wait_for_listener": True})
+            frames = await probe.wait_for("audio/mic", count=9)
+        assert frames[0].pcm == frames[3].pcm == frames[6].pcm
+
+    async def test_a_missing_file_fails_the_node_with_its_path(
+        self, bus_url: str, start_node: Callable[..., NodeProcess], tmp_path: Path
+    ) -> None:
+        node = start_node("nodes.mic", params={"wav": str(tmp_path / "nope.wav")})
+        assert node.proc is not None
+        assert node.proc.wait(30) != 0
+
+
+@pytest.fixture
+def pulse_server() -> Iterator[str]:
+    """A private PulseAudio daemon with one null sink, ``vtsink``; yields PULSE_SERVER."""
+    if shutil.which("pulseaudio") is None or shutil.which("paplay") is None:
+        pytest.skip("needs pulseaudio and pulseaudio-utils (apt-get install)")
+    folder = Path(tempfile.mkdtemp(prefix="vt-pa-", dir="/tmp"))
+    server = f"unix:{folder}/native"
+    env = {**os.environ, "HOME": str(folder), "PULSE_RUNTIME_PATH": str(folder / "run")}
+    daemon = subprocess.Popen(
+        ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no",
+         f"--load=module-native-protocol-unix socket={folder}/native auth-anonymous=1",
+         "--load=module-null-sink sink_name=vtsink"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while subprocess.run(["pactl", "-s", server, "info"], capture_output=True,
+                             env=env).returncode != 0:
+            if daemon.poll() is not None or time.monotonic() > deadline:
+                pytest.skip("pulseaudio did not start here")
+            time.sleep(0.1)
+        yield server
+    finally:
+        daemon.terminate()
+        daemon.wait(10)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+class TestPulseAudioInput:
+    async def test_captures_what_plays_into_a_sink(
+        self, bus_url: str, start_node: Callable[..., NodeProcess], pulse_server: str,
+        tmp_path: Path
+    ) -> None:
+        wav = write_wav(tmp_path / "tone.wav", tone(440, 3.0, 22050), 22050)
+        env = {"PULSE_SERVER": pulse_server}
+        async with Probe(bus_url) as probe:
+            probe.collect("audio/mic")
+            start_node("nodes.mic", params={"device": "pulse", "pulse_source": "vtsink.monitor"},
+                       env=env)
+            await probe.wait_for("audio/mic", count=5, timeout=20)
+            player = subprocess.Popen(["paplay", "-s", pulse_server, "-d", "vtsink", str(wav)])
+            try:
+                await probe.wait_for("audio/mic", timeout=10,
+                                     where=lambda f: dominant_hz(f.pcm) == pytest.approx(440,
+                                                                                       abs=40))
+            finally:
+                player.wait(20)
+            frames = probe.messages("audio/mic")
+        assert all(len(f.pcm) == 1024 and f.sample_rate == 16000 for f in frames)
+        assert frames[0].source == "device:pulse (vtsink.monitor)"
+
+
+async def test_optional_mic_without_a_device_stays_up_and_says_why(
+    bus_url: str, start_node: Callable[..., NodeProcess]
+) -> None:
+    # a machine with no microphone still runs the show: the node warns and idles
+    mic = start_node("nodes.mic", params={"device": "no such device", "optional": True})
+    async with Probe(bus_url) as probe:
+        probe.collect("system/log")
+        await probe.wait_for_node("mic")
+        (warning,) = await probe.wait_for("system/log", where=lambda e: e.node == "mic")
+        assert "no microphone" in warning.message and "device" in warning.message
+        assert mic.proc is not None and mic.proc.poll() is None

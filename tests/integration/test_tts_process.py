@@ -1,0 +1,48 @@
+"""The TTS node as a real process: backends that fail are reported on ``system/log`` and
+their personas speak with the fallback; the node keeps serving."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+
+import pytest
+
+from bus.testing import NodeProcess, Probe
+from messages.llm import Sentence
+
+pytestmark = pytest.mark.slow
+
+
+def closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+async def test_failing_backends_fall_back(bus_url: str,
+                                          start_node: Callable[..., NodeProcess]) -> None:
+    url = closed_port_url()
+    tts = start_node("nodes.tts", params={
+        "backends": {"fish": {"kind": "fish_speech", "url": url}},
+        "voices": {"a": {"backend": "piper", "voice": "/models/missing.onnx"},
+                   "b": {"backend": "fish", "reference_audio": "/refs/b.wav"}},
+    })
+    async with Probe(bus_url) as probe:
+        chunks = probe.collect("tts/audio")
+        probe.collect("system/log")
+        await probe.wait_for_subscribers("llm/sentence")
+        for persona in ("a", "b"):
+            probe.publish("llm/sentence", Sentence(request_id=persona, persona=persona, index=0,
+                                                   text="Can you hear me?", final=True))
+        await probe.wait_for("tts/audio", 2, 30, where=lambda m: m.final)
+        for persona in ("a", "b"):
+            audio = sum(len(m.pcm) for _, m in chunks if m.request_id == persona)
+            assert audio > 22050, f"persona {persona} was not spoken"
+        errors = [e.message for e in probe.messages("system/log")]
+        assert any(e.startswith("persona a: TTS backend piper is unavailable") and
+                   "Piper model file /models/missing.onnx does not exist" in e and
+                   e.endswith("speaking with espeak") for e in errors), errors
+        assert any(e.startswith("persona b: TTS backend fish is unavailable") and
+                   f"Fish Speech server at {url} is not answering" in e for e in errors), errors
+    assert tts.proc is not None and tts.proc.poll() is None  # still running

@@ -1,0 +1,119 @@
+"""The avatar node's wiring without sockets: parameters, input handling, gaze from turns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from bus.errors import ParameterError
+from bus.node import NodeOptions
+from bus.testing import NodeHarness
+from messages.audio import AudioChunk, Playhead
+from messages.director import Persona, Turn
+from messages.llm import Sentence
+from nodes.avatar.node import AvatarNode, _pcm_to_float
+
+AVATARS = [{"persona": "aria", "port": 1}, {"persona": "kai", "port": 2,
+                                              "partner_direction": -1.0}]
+
+
+def make(**params: Any) -> NodeHarness:
+    options = NodeOptions(bus="ipc:///tmp/vt-avatar-unit-nobus",
+                          parameters={"avatars": AVATARS, "seed": 5, **params})
+    return NodeHarness(AvatarNode(options=options))
+
+
+class TestParameters:
+    @pytest.mark.parametrize(
+        ("params", "message"),
+        [
+            ({"inject_hz": 1.0}, "inject_hz must be between 2 and 240"),
+            ({"plugin_name": "ab"}, "plugin_name must be 3-32 characters"),
+            ({"avatars": []}, "needs one entry per persona"),
+            ({"avatars": [{"persona": "a"}, {"persona": "a"}]}, "needs one entry per persona"),
+            ({"avatars": [{"persona": "a", "prot": 1}]}, "unknown field `prot`"),
+            ({"avatars": [{"persona": "a", "emotions": {"*": {"happy": {}}}}]},
+             "exactly one of `expression` or `hotkey`"),
+        ],
+    )
+    def test_refused_with_reason(self, params: dict[str, Any], message: str) -> None:
+        with pytest.raises(ParameterError, match=message):
+            make(**params)
+
+    def test_token_files_per_persona(self, tmp_path: Any) -> None:
+        harness = make(token_dir=str(tmp_path))
+        node = harness.node
+        assert isinstance(node, AvatarNode)
+        paths = {p: a.session.config.token_store.path for p, a in node.avatars.items()}
+        assert paths == {"aria": tmp_path / "aria.token", "kai": tmp_path / "kai.token"}
+
+
+class TestInputs:
+    def test_chunk_and_playhead_reach_the_right_puppet(self) -> None:
+        harness = make()
+        node = harness.node
+        assert isinstance(node, AvatarNode)
+        pcm = (0.5 * np.sin(np.arange(8000) / 3) * 32767).astype("<i2").tobytes()
+        harness.feed("tts/audio", AudioChunk(persona="kai", request_id="r", sentence_index=0,
+                                             chunk_index=0, pcm=pcm, sample_rate=16000))
+        harness.feed("audio/playhead", Playhead(persona="kai", request_id="r",
+                                                sentence_index=0, sample=100,
+                                                sample_rate=16000, audible_ns=1000))
+        assert node.avatars["kai"].puppet.speaking(2000)
+        assert not node.avatars["aria"].puppet.speaking(2000)
+
+    def test_bad_pcm_and_unknown_persona_dropped(self) -> None:
+        harness = make()
+        node = harness.node
+        harness.feed("tts/audio", AudioChunk(persona="aria", request_id="r", sentence_index=0,
+                                             chunk_index=0, pcm=b"\x00", sample_rate=16000))
+        harness.feed("llm/sentence", Sentence(request_id="r", persona="zed", index=0, text="x"))
+        assert node.counters["bad_input"] == 2
+        assert node.counters["unknown_persona"] == 1
+
+    async def test_turn_makes_the_others_look(self) -> None:
+        harness = make()
+        node = harness.node
+        assert isinstance(node, AvatarNode)
+        harness.feed("director/turn", Turn(speaker="kai"))
+        await node._tick(0.0)
+        assert node.avatars["aria"].puppet.idle.gaze.target == 1.0
+        assert node.avatars["kai"].puppet.idle.gaze.target == 0.0
+        harness.feed("director/turn", Turn(speaker="human"))
+        await node._tick(0.0)
+        assert node.avatars["aria"].puppet.idle.gaze.target == 0.0
+
+    async def test_active_persona_when_no_turn(self) -> None:
+        harness = make()
+        node = harness.node
+        assert isinstance(node, AvatarNode)
+        harness.feed("persona/active", Persona(name="aria"))
+        await node._tick(0.0)
+        assert node.avatars["kai"].puppet.idle.gaze.target == -1.0  # its partner is on its left
+        assert node.avatars["aria"].puppet.idle.gaze.target == 0.0
+
+
+class TestPcm:
+    @pytest.mark.parametrize(
+        ("pcm", "fmt", "channels", "expected"),
+        [
+            (np.array([16384, -16384], "<i2").tobytes(), "s16le", 1, [0.5, -0.5]),
+            (np.array([0.25, 0.75], "<f4").tobytes(), "f32le", 2, [0.5]),   # stereo -> mono
+        ],
+    )
+    def test_decode(self, pcm: bytes, fmt: str, channels: int, expected: list[float]) -> None:
+        assert _pcm_to_float(pcm, fmt, channels).tolist() == pytest.approx(expected)
+
+    @pytest.mark.parametrize(
+        ("pcm", "fmt", "message"),
+        [
+            (b"\x00\x00\x00", "s16le", "not whole frames"),
+            (b"\x00" * 6, "f32le", "not whole frames"),
+            (b"\x00\x00", "u8", "unknown sample format 'u8'"),
+        ],
+    )
+    def test_refuse(self, pcm: bytes, fmt: str, message: str) -> None:
+        with pytest.raises(ValueError, match=message):
+            _pcm_to_float(pcm, fmt, 1)

@@ -1,0 +1,109 @@
+"""The speaker node's callbacks, playing into its WAV output (real time, no sound device)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bus.node import NodeOptions
+from bus.testing import NodeHarness, wait_until
+from messages.audio import AudioChunk, Playhead, SpeakerControl
+from messages.llm import Cancel
+from nodes.speaker.node import SpeakerNode
+
+
+@contextlib.asynccontextmanager
+async def running(tmp_path: Path, **parameters: Any) -> AsyncIterator[NodeHarness]:
+    node = SpeakerNode(options=NodeOptions(bus="ipc:///tmp/vt-speaker-unit", parameters={
+        "device": "wav", "run_dir": str(tmp_path), **parameters}))
+    harness = NodeHarness(node)
+    await node.start()
+    try:
+        yield harness
+    finally:
+        await node.close()
+
+
+def tone_chunks(request_id: str, seconds: float, rate: int = 16000, *, final: bool = True,
+                chunk_s: float = 0.04) -> list[AudioChunk]:
+    t = np.arange(int(rate * seconds)) / rate
+    pcm = (0.3 * 32767 * np.sin(2 * np.pi * 220 * t)).astype(np.int16)
+    size = int(rate * chunk_s)
+    pieces = [pcm[i:i + size] for i in range(0, len(pcm), size)]
+    return [AudioChunk(persona="a", request_id=request_id, sentence_index=0, chunk_index=i,
+                       pcm=p.tobytes(), sample_rate=rate, text="tone" if i == 0 else "",
+                       last=i == len(pieces) - 1, final=final and i == len(pieces) - 1)
+            for i, p in enumerate(pieces)]
+
+
+def heads(harness: NodeHarness, state: str) -> list[Playhead]:
+    return [m for m in harness.messages("audio/playhead") if m.state == state]
+
+
+class TestSpeakerNode:
+    async def test_plays_resampled_and_reports_the_playhead(self, tmp_path: Path) -> None:
+        async with running(tmp_path) as harness:
+            for chunk in tone_chunks("r", 0.3):
+                harness.feed("tts/audio", chunk)
+            await wait_until(lambda: heads(harness, "finished"), 5, what="the sentence's end")
+            playing = heads(harness, "playing")
+            assert playing and all(p.sample_rate == 16000 and p.text == "tone" for p in playing)
+            assert [p.sample for p in playing] == sorted(p.sample for p in playing)
+            (done,) = heads(harness, "finished")
+            assert abs(done.sample - 0.3 * 16000) <= 16  # the end, in the chunk's own samples
+            await wait_until(lambda: heads(harness, "idle"), 5, what="idle")
+
+    async def test_stop_cuts_and_later_chunks_are_refused(self, tmp_path: Path) -> None:
+        async with running(tmp_path) as harness:
+            chunks = tone_chunks("r", 2.0)
+            for chunk in chunks[:25]:
+                harness.feed("tts/audio", chunk)
+            await wait_until(lambda: heads(harness, "playing"), 5, what="sound")
+            harness.feed("audio/control", SpeakerControl(action="stop", request_id="r"))
+            (cut,) = await wait_until(lambda: heads(harness, "cut"), 5, what="the cut")
+            assert 0 < cut.sample < 2.0 * 16000
+            for chunk in chunks[25:]:
+                harness.feed("tts/audio", chunk)
+            assert harness.node.counters["late_chunks"] == len(chunks) - 25
+            assert not heads(harness, "finished")
+
+    async def test_llm_cancel_of_everything(self, tmp_path: Path) -> None:
+        async with running(tmp_path) as harness:
+            for chunk in tone_chunks("r", 1.0):
+                harness.feed("tts/audio", chunk)
+            await wait_until(lambda: heads(harness, "playing"), 5, what="sound")
+            harness.feed("llm/cancel", Cancel())
+            await wait_until(lambda: heads(harness, "cut"), 5, what="the cut")
+            assert harness.node.counters["stopped"] == 1
+
+    async def test_unsupported_audio_is_dropped_and_counted(self, tmp_path: Path) -> None:
+        async with running(tmp_path) as harness:
+            stereo = AudioChunk(persona="a", request_id="r", sentence_index=0, chunk_index=0,
+                                pcm=b"\0" * 400, sample_rate=16000, channels=2)
+            harness.feed("tts/audio", stereo)
+            assert harness.node.counters["bad_input"] == 1
+            warnings = [e.message for e in harness.messages("system/log")]
+            assert any("unsupported audio: 2 ch s16le at 16000 Hz (mono s16le expected)" in w
+                       for w in warnings)
+
+    async def test_run_dir_from_the_environment(self, tmp_path: Path,
+                                                monkeypatch: Any) -> None:
+        monkeypatch.setenv("VT_RUN_DIR", str(tmp_path / "run"))
+        node = SpeakerNode(options=NodeOptions(bus="ipc:///tmp/vt-speaker-unit",
+                                               parameters={"device": "wav"}))
+        assert node._wav_folder() == tmp_path / "run" / "speaker"
+        await node.close()
+
+    async def test_device_that_will_not_open_falls_back_to_wav(
+            self, tmp_path: Path, monkeypatch: Any) -> None:
+        monkeypatch.setenv("PULSE_SERVER", f"unix:{tmp_path}/no-such-server")
+        async with running(tmp_path, device="pulse") as harness:
+            warnings = [e.message for e in harness.messages("system/log")]
+            assert any("writing WAV files instead" in w for w in warnings), warnings
+            for chunk in tone_chunks("r", 0.1):
+                harness.feed("tts/audio", chunk)
+            await wait_until(lambda: heads(harness, "finished"), 5, what="the sentence's end")

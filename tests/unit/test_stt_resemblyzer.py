@@ -1,0 +1,50 @@
+"""The optional CPU speaker backend (Resemblyzer's GE2E encoder; needs torch + resemblyzer,
+not in the default install: skipped without them)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nodes.stt.speakers import UNKNOWN, SpeakerLabeler
+from nodes.stt.testing import espeak, piper
+
+pytestmark = pytest.mark.slow
+
+ENROLMENT = ("My name is Sam and I help run this stream. I like puzzles, "
+             "music and long walks by the sea.")
+
+
+def noisy(samples: np.ndarray, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return 0.7 * samples / np.abs(samples).max() + rng.normal(0, 0.003, len(samples))
+
+
+@pytest.fixture(scope="module")
+def labeler() -> SpeakerLabeler:
+    pytest.importorskip("resemblyzer", reason="optional: pip install torch (CPU) resemblyzer")
+    from nodes.stt.backends.resemblyzer import ResemblyzerEmbedder
+
+    labeler = SpeakerLabeler(ResemblyzerEmbedder())
+    labeler.enrol("sam", noisy(espeak(ENROLMENT), 0))
+    return labeler
+
+
+class TestLabels:
+    @pytest.mark.parametrize(
+        ("voice", "text", "name"),
+        [
+            # the enrolled voice saying other things
+            ("espeak:en-us", "Can you tell the chat what happened in the last game?", "sam"),
+            # the personas' voice, and a female espeak-ng voice
+            ("piper", "Welcome back to the stream, today we are going to build a castle.",
+             UNKNOWN),
+            ("espeak:en-us+f3", "Can you tell the chat what happened in the last game?",
+             UNKNOWN),
+        ],
+    )
+    def test_enrolled_voice_is_named_others_are_unknown(
+        self, labeler: SpeakerLabeler, voice: str, text: str, name: str
+    ) -> None:
+        samples = piper(text) if voice == "piper" else espeak(text, voice.split(":")[1])
+        assert labeler.label(noisy(samples, 1)).name == name
