@@ -85,6 +85,7 @@ class LlmNode(Node):
         model = declare("model", "", "openai: base model name; empty: the first listed")
         api_key_env = declare("api_key_env", "", "openai: env variable holding the API key")
         read_timeout_s = declare("read_timeout_s", 60.0, "openai: longest silence in a stream")
+        script = declare("script", "", "scripted: the reply to every request ('' a default)")
         if kind == "llamacpp":
             from nodes.llm.backends.llamacpp import LlamaCppBackend, LlamaCppSettings
 
@@ -97,7 +98,6 @@ class LlmNode(Node):
             return OpenAICompatBackend(OpenAICompatSettings(
                 base_url=base_url, model=model, api_key_env=api_key_env,
                 read_timeout_s=read_timeout_s))
-        script = declare("script", "", "scripted: the reply to every request ('' a default)")
         if kind == "scripted":
             from nodes.llm.backends.scripted import ScriptedBackend
 
