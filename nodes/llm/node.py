@@ -85,6 +85,7 @@ class LlmNode(Node):
         model = declare("model", "", "openai: base model name; empty: the first listed")
         api_key_env = declare("api_key_env", "", "openai: env variable holding the API key")
         read_timeout_s = declare("read_timeout_s", 60.0, "openai: longest silence in a stream")
+        script = declare("script", "", "scripted: the reply to every request ('' a default)")
         if kind == "llamacpp":
             from nodes.llm.backends.llamacpp import LlamaCppBackend, LlamaCppSettings
 
@@ -97,7 +98,6 @@ class LlmNode(Node):
             return OpenAICompatBackend(OpenAICompatSettings(
                 base_url=base_url, model=model, api_key_env=api_key_env,
                 read_timeout_s=read_timeout_s))
-        script = declare("script", "", "scripted: the reply to every request ('' a default)")
         if kind == "scripted":
             from nodes.llm.backends.scripted import ScriptedBackend
 
@@ -166,7 +166,7 @@ class LlmNode(Node):
         reply = ReplyAssembler(tool_names={t.name for t in request.tools},
                                max_sentences=persona.max_sentences,
                                max_chars=self.get_parameter("max_sentence_chars"),
-                               speaker_names=(persona.name, persona.speaker))
+                               speaker_names=_speakers(request, persona))
         stop = self._stop_flags[request.request_id] = threading.Event()
         loop = asyncio.get_running_loop()
 
@@ -183,6 +183,9 @@ class LlmNode(Node):
             tokens = outcome.tokens
         except BackendError as exc:
             error = str(exc)
+        except Exception as exc:  # a bug must still end the reply: the director waits for it
+            self.log.exception("request %s: the backend raised", request.request_id)
+            error = f"{type(exc).__name__}: {exc}"
         finally:
             del self._stop_flags[request.request_id]
         await asyncio.sleep(0)  # deltas queued by the thread are handled before this point
@@ -273,3 +276,9 @@ class LlmNode(Node):
                       next_index=len(reply.sentences) if reply else 0)
         self.done_pub.publish(LlmDone(request_id=request.request_id, persona=persona.name,
                                       text=reply.spoken_text if reply else "", error=error))
+
+
+def _speakers(request: LlmRequest, persona: Persona) -> set[str]:
+    """Names a reply must not start with as a ``Name:`` label: small models copy the
+    ``name: text`` format of the conversation into their answer."""
+    return {persona.name, persona.speaker, *(t.name for t in request.messages if t.name)}

@@ -1,8 +1,8 @@
 """One reply being streamed: deltas in, spoken sentences and tool calls out (no bus here).
 
-Text goes through the sentence segmenter and the emotion tracker. A reply that starts with the
-speaker's own name (``Rook: Hello``, a habit the ``name: text`` conversation format teaches
-small models) loses that label. When tools were offered and
+Text goes through the sentence segmenter and the emotion tracker. A reply that starts with a
+speaker's name as a label (``Rook: Hello``, ``alice: I think``: a habit the ``name: text``
+conversation format teaches small models) loses that label. When tools were offered and
 the reply starts like a JSON call (``{``, ``[{``, ``<tool_call>``...), the text is held back
 instead of spoken and parsed for calls at the end (the JSON fallback for small models); calls
 streamed as ``delta.tool_calls`` (vLLM) are assembled as they come.
@@ -44,7 +44,8 @@ class ReplyAssembler:
     max_chars:
         The segmenter's limit for one sentence.
     speaker_names:
-        The persona's names: a ``Name:`` label at the start of the reply is removed.
+        The persona's and the conversation's names: a ``Name:`` label at the start of the
+        reply is removed.
     """
 
     def __init__(self, *, tool_names: Collection[str] = (), max_sentences: int = 0,

@@ -298,7 +298,8 @@ class TestBadConfiguration:
             ({"personas_file": "/nonexistent/personas.toml"},
              "persona file /nonexistent/personas.toml: No such file or directory"),
             # a backend that does not exist
-            ({"backend": "gpt5"}, "parameter backend must be llamacpp or openai, got 'gpt5'"),
+            ({"backend": "gpt5"},
+             "parameter backend must be llamacpp, openai or scripted, got 'gpt5'"),
         ],
     )
     def test_the_node_refuses_to_start_and_says_why(
