@@ -30,6 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # run as a script, this folder would come first and its bus.py shadow the `bus` package
 sys.path[:1] = [str(ROOT)]
 
+import itertools
+
 from bus.bag import BagMessage, Recorder, read_messages  # noqa: E402
 from bus.testing import Probe  # noqa: E402
 from launch.testing import LaunchProcess  # noqa: E402
@@ -37,6 +39,9 @@ from messages.chat import ChatMessage  # noqa: E402
 from messages.speech import VadEvent  # noqa: E402
 
 LAUNCH = ROOT / "launch" / "stream.launch.toml"
+QUESTIONS = ("What game should we play tonight?", "Have you ever been to the sea?",
+             "Which song do you like best?", "Tell us about your favourite food.",
+             "What is the best movie ever made?", "Do you like the rain?")
 HOPS = ("chat_to_director", "director_to_request", "request_to_first_sentence",
         "first_sentence_to_first_audio", "first_audio_to_audible")
 
@@ -68,7 +73,7 @@ def chains(messages: list[BagMessage]) -> list[dict[str, float]]:
                  firsts.get(("audible", request_id))]
         if any(s is None for s in steps):
             continue
-        ms = [(b - a) / 1e6 for a, b in zip(steps, steps[1:], strict=False)]  # type: ignore[operator]
+        ms = [(b - a) / 1e6 for a, b in itertools.pairwise(steps)]  # type: ignore[operator]
         found.append({**dict(zip(HOPS, ms, strict=True)),
                       "total": (steps[-1] - steps[0]) / 1e6})  # type: ignore[operator]
     return found
@@ -82,7 +87,7 @@ def switches(messages: list[BagMessage]) -> list[float]:
             ends[m.msg.request_id] = (m.msg.persona, m.msg.audible_ns)
     requests = [m for m in messages if m.topic == "llm/request"]
     gaps = []
-    for previous, current in zip(requests, requests[1:], strict=False):
+    for previous, current in itertools.pairwise(requests):
         end = ends.get(previous.msg.request_id)
         if end and end[0] != current.msg.persona and current.header.stamp_ns > end[1]:
             gaps.append((current.header.stamp_ns - end[1]) / 1e6)
@@ -114,13 +119,12 @@ async def run_show(mode: str, turns: int, bag: Path, work: Path) -> list[BagMess
             # one line at a time: chat -> audible without queueing
             for n in range(turns):
                 chat.publish(ChatMessage(platform="console", user=f"viewer{n}",
-                                         text=f"Question {n}: what should we play next?",
-                                         id=f"b{mode}{n}"))
+                                         text=QUESTIONS[n % len(QUESTIONS)], id=f"b{mode}{n}"))
                 await probe.wait_for("memory/turn", count=n + 1, timeout=120)
             # two lines at once: the second waits for the first, then the other persona
             done = len(probe.messages("memory/turn"))
-            for n in range(2):
-                chat.publish(ChatMessage(platform="console", user=f"pair{n}", text="And you?",
+            for n, text in enumerate(("Mika, coffee or tea?", "Rook, cats or dogs?")):
+                chat.publish(ChatMessage(platform="console", user=f"pair{n}", text=text,
                                          id=f"p{mode}{n}"))
             await probe.wait_for("memory/turn", count=done + 2, timeout=180)
             # the human cuts in while a persona speaks

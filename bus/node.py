@@ -174,7 +174,12 @@ class Publisher(Generic[M]):
 
     async def wait_for_subscribers(self, timeout: float = 5.0) -> bool:
         """Wait until some node subscribes, so that what is published next is not lost to a
-        subscription still on its way; False if none did within ``timeout``."""
+        subscription still on its way; False if none did within ``timeout``.
+
+        "Some node" may be this node itself: vtbus forwards one subscription per topic, so a
+        node that subscribes to its own topic cannot wait here for another subscriber (ask
+        the registry instead, as `Client.wait_for_service` does for services).
+        """
         await self.node.start()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
