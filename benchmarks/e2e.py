@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import statistics
@@ -29,8 +30,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 # run as a script, this folder would come first and its bus.py shadow the `bus` package
 sys.path[:1] = [str(ROOT)]
-
-import itertools
 
 from bus.bag import BagMessage, Recorder, read_messages  # noqa: E402
 from bus.testing import Probe  # noqa: E402

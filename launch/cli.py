@@ -95,7 +95,8 @@ def _launch(argv: list[str]) -> int:
     parser.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     parser.add_argument("--console", choices=("auto", "on", "off"), default="auto",
                         help="lines typed here become chat (auto: when stdin is a terminal)")
-    options = parser.parse_args(argv)
+    # `vtlaunch FILE --console off llm:=vllm`: arguments may come after options
+    options = parser.parse_intermixed_args(argv)
     # nodes run as `python -m` from here, which puts this folder on their path: check the
     # modules the same way
     sys.path.insert(0, os.getcwd())

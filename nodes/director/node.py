@@ -39,6 +39,9 @@ class ActiveTurn:
     viewer: str
     sentences: dict[int, SpokenSentence] = field(default_factory=dict)
     llm_done_at: float | None = None
+    last_audio_at: float = 0.0
+    """When audio or a playhead of this turn last arrived (a long reply plays long after
+    its text is complete)."""
     cut_off: bool = False
 
     def sentence(self, index: int) -> SpokenSentence:
@@ -67,7 +70,8 @@ class Director(Node):
         self.memory_timeout_s = self.declare_parameter("memory_timeout_s", 0.3,
                                                        "give up on memory after this")
         self.audio_timeout_s = self.declare_parameter(
-            "audio_timeout_s", 10.0, "after the reply is complete, wait this long for audio")
+            "audio_timeout_s", 10.0, "a complete reply with no audio or playhead for this long "
+            "is closed (no speaker running)")
         self.cut_grace_s = self.declare_parameter(
             "cut_grace_s", 0.3, "after a cut, wait this long for the speaker's last playhead")
 
@@ -154,6 +158,7 @@ class Director(Node):
         turn = self._turn_for(chunk.request_id)
         if turn is None:
             return
+        turn.last_audio_at = time.monotonic()
         sentence = turn.sentence(chunk.sentence_index)
         sentence.samples += len(chunk.pcm) // (2 * max(1, chunk.channels))
         sentence.complete = sentence.complete or chunk.last
@@ -164,6 +169,7 @@ class Director(Node):
         turn = self._turn_for(playhead.request_id)
         if turn is None:
             return
+        turn.last_audio_at = time.monotonic()
         sentence = turn.sentence(playhead.sentence_index)
         sentence.heard = max(sentence.heard, playhead.sample)
         if playhead.state == "finished":
@@ -181,7 +187,8 @@ class Director(Node):
         if turn is None:
             return
         now = time.monotonic()
-        timed_out = turn.llm_done_at is not None and now - turn.llm_done_at > self.audio_timeout_s
+        timed_out = (turn.llm_done_at is not None
+                     and now - max(turn.llm_done_at, turn.last_audio_at) > self.audio_timeout_s)
         if turn.heard_to_the_end() or timed_out:
             if timed_out and not turn.heard_to_the_end():
                 self.log.warning("no audio for %s's reply within %.0f s: is the speaker running?",

@@ -126,3 +126,21 @@ async def test_human_interrupts_and_only_what_was_heard_is_kept(
         assert answer.persona == "rook"
         assert answer.messages[-1].content == "Collaborator: wait, what about dragons?"
         assert any("(cut off)" in m.content for m in answer.messages)
+
+
+async def test_a_reply_that_plays_longer_than_the_audio_timeout_is_not_cut_short(
+    bus_url: str, start_node: StartNode
+) -> None:
+    # the text is complete at once, the audio plays for 3 s: the turn ends when it is heard
+    start_node("nodes.director", params={"banter_turns": 0, "quiet_s": 1000,
+                                         "memory_timeout_s": 0.1, "audio_timeout_s": 1.0})
+    async with Probe(bus_url) as probe:
+        VoiceStandIn(probe, ["First part.", "Second part.", "Third part."],
+                     seconds_per_sentence=1.0)
+        remembered = probe.collect("memory/turn")
+        await probe.wait_for_node("director")
+        chat = probe.create_publisher(ChatMessage, "chat/message")
+        await chat.wait_for_subscribers()
+        chat.publish(ChatMessage(platform="twitch", user="dee", text="go on", id="m3"))
+        await probe.wait_for("memory/turn", timeout=20)
+        assert remembered[0][1].text == "First part. Second part. Third part."
