@@ -104,6 +104,7 @@ class Director(Node):
         self.chat_traces: OrderedDict[str, Trace] = OrderedDict()
         self.active_persona = ""
         self._deciding = False
+        self._again = False
 
     # ------------------------------------------------------------ inputs
 
@@ -231,11 +232,19 @@ class Director(Node):
         self.consider()
 
     def consider(self) -> None:
-        """Decide the next turn if the floor is free (one decision at a time)."""
-        if self.floor.free and not self._deciding and self._loop is not None:
+        """Decide the next turn if the floor is free (one decision at a time; an event that
+        arrives during a decision is considered again right after it, never lost)."""
+        if self._deciding:
+            self._again = True
+        elif self.floor.free and self._loop is not None:
             self._deciding = True
-            task = self._loop.create_task(self._decide())
-            task.add_done_callback(lambda _: setattr(self, "_deciding", False))
+            self._loop.create_task(self._decide()).add_done_callback(self._decided)
+
+    def _decided(self, _: object) -> None:
+        self._deciding = False
+        if self._again:
+            self._again = False
+            self.consider()
 
     async def _decide(self) -> None:
         plan: Plan | None = None
@@ -249,10 +258,10 @@ class Director(Node):
                 turn_id=transcript.utterance_id, speaker=self.human_name, text=transcript.text,
                 stream=self.stream, stamp_ns=time.time_ns()))
         elif self.chat_waiting:
+            self.chat_waiting = False  # set again by any chat arriving while we ask
             msg = await self.next_chat()
-            if msg is None:
-                self.chat_waiting = False
-            else:
+            if msg is not None:
+                self.chat_waiting = True  # there may be more
                 plan = self.floor.answer_chat(msg.text, msg.kind, msg.id, msg.persona)
                 viewer = f"{msg.platform}:{msg.user_id or msg.user}"
                 trace = self.chat_traces.get(msg.id)
