@@ -7,9 +7,12 @@ message of a chain carries the trace of its chat line, so each hop is measured f
 
     chat in -> director/turn -> llm/request -> first llm/sentence -> first tts/audio -> audible
 
-``persona_switch_ms``: from the last audible sample of one persona's turn to the director's
-request for the other persona (two chat lines queued). ``barge_in_stop_ms``: from the
-human's voice-activity start to the speaker's ``cut`` playhead (the audio stopped).
+The stand-in run also leaves memory out (its query embedding is a model's time, shown as
+``director_to_request`` in the bundled run). ``persona_switch_ms``: from the speaker's
+``finished`` playhead of one persona's turn to the director's request for the other persona
+(two chat lines queued); ``turn_gap_heard_ms`` measures the same from the last audible
+sample. ``barge_in_stop_ms``: from the human's voice-activity start to the speaker's ``cut``
+playhead (the audio stopped). Lines that waited for a turn in progress are counted apart.
 
 Usage: ``python benchmarks/e2e.py [--json] [--turns N] [--bag-dir DIR]``.
 """
@@ -41,6 +44,7 @@ LAUNCH = ROOT / "launch" / "stream.launch.toml"
 QUESTIONS = ("What game should we play tonight?", "Have you ever been to the sea?",
              "Which song do you like best?", "Tell us about your favourite food.",
              "What is the best movie ever made?", "Do you like the rain?")
+QUEUED_MS = 500.0
 HOPS = ("chat_to_director", "director_to_request", "request_to_first_sentence",
         "first_sentence_to_first_audio", "first_audio_to_audible")
 
@@ -78,12 +82,15 @@ def chains(messages: list[BagMessage]) -> list[dict[str, float]]:
     return found
 
 
-def switches(messages: list[BagMessage]) -> list[float]:
-    """Last audible sample of a turn -> the request for the other persona that follows."""
+def switches(messages: list[BagMessage], *, from_audible: bool) -> list[float]:
+    """A persona's turn ends -> the director's request for the other persona that follows:
+    from the speaker's `finished` playhead as published (the director's own cost), or from
+    the last audible sample (``from_audible``: what a viewer hears as the gap)."""
     ends: dict[str, tuple[str, int]] = {}
     for m in messages:
         if m.topic == "audio/playhead" and m.msg.state == "finished":
-            ends[m.msg.request_id] = (m.msg.persona, m.msg.audible_ns)
+            ends[m.msg.request_id] = (
+                m.msg.persona, m.msg.audible_ns if from_audible else m.header.stamp_ns)
     requests = [m for m in messages if m.topic == "llm/request"]
     gaps = []
     for previous, current in itertools.pairwise(requests):
@@ -105,8 +112,8 @@ def barge_ins(messages: list[BagMessage]) -> list[float]:
 async def run_show(mode: str, turns: int, bag: Path, work: Path) -> list[BagMessage]:
     args = ["mic:=false", "avatar:=false", "audio_device:=wav", "quiet_s:=1000",
             "banter_turns:=0", f"memory_path:={work / ('memory-' + mode)}"]
-    if mode == "standins":
-        args += ["llm:=scripted", "tts:=tone"]
+    if mode == "standins":  # memory's query embedding is a model too: measured in bundled
+        args += ["llm:=scripted", "tts:=tone", "memory:=false"]
     with LaunchProcess(LAUNCH, args) as show:
         await asyncio.to_thread(show.wait_output, "every node on the bus", 240)
         async with Probe(show.bus_url, "_bench") as probe, Recorder(bag, bus=show.bus_url):
@@ -141,15 +148,19 @@ async def run_show(mode: str, turns: int, bag: Path, work: Path) -> list[BagMess
 
 
 def summarise(messages: list[BagMessage]) -> dict[str, Any]:
-    found = chains(messages)
-    out: dict[str, Any] = {"chains": len(found)}
+    every = chains(messages)
+    # a line that waited for the turn before it measures the queue, not the path
+    found = [c for c in every if c["chat_to_director"] < QUEUED_MS]
+    out: dict[str, Any] = {"chains": len(found), "queued_chains": len(every) - len(found)}
     for hop in (*HOPS, "total"):
         values = [c[hop] for c in found]
         if values:
             out[f"{hop}_p50_ms"] = statistics.median(values)
             out[f"{hop}_p95_ms"] = percentile(values, 0.95)
-    gaps, cuts = switches(messages), barge_ins(messages)
+    gaps, cuts = switches(messages, from_audible=False), barge_ins(messages)
+    heard_gaps = switches(messages, from_audible=True)
     out["persona_switch_ms"] = statistics.median(gaps) if gaps else None
+    out["turn_gap_heard_ms"] = statistics.median(heard_gaps) if heard_gaps else None
     out["barge_in_stop_ms"] = statistics.median(cuts) if cuts else None
     return out
 
