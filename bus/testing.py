@@ -72,6 +72,10 @@ class NodeHarness:
         self._seq: dict[str, int] = defaultdict(int)
         self._encoder = msgspec.msgpack.Encoder()
         node._send_data = self._record  # type: ignore[method-assign]
+        # as if on the bus already: warnings logged while the node was built are published
+        early, node._early_logs = node._early_logs or [], None
+        for event in early:
+            node._log_pub.publish(event)
 
     def _record(self, frames: list[bytes], stats: p.TopicStats) -> None:
         topic, header, payload = wire.unpack(frames)

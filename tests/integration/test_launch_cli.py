@@ -48,7 +48,7 @@ class TestRefusals:
         result = _vtlaunch("stream.launch.toml", "nope:=1", "--check")
         assert result.returncode == 2
         assert "unknown argument 'nope' for launch/stream.launch.toml (it declares: " \
-               "chat_sources, demo)" in result.stderr
+               "personas_file, chat_sources," in result.stderr
 
 
 class TestOutputs:
@@ -61,9 +61,10 @@ class TestOutputs:
         assert "[program:vtbus]" not in result.stdout  # the bus runs on host main
 
     def test_check(self) -> None:
-        result = _vtlaunch("stream.launch.toml", "demo:=true", "--check")
+        result = _vtlaunch("stream.launch.toml", "demo:=true", "mic:=false", "--check")
         assert result.returncode == 0
-        assert ": ok (4 programs, bus ipc://" in result.stdout
+        # chat, director, llm, tts, speaker, avatar, memory and the two demo nodes
+        assert ": ok (9 programs, bus ipc://" in result.stdout
 
     def test_keys(self, tmp_path: Path) -> None:
         first = _vtlaunch("keys", str(tmp_path / "k"))
