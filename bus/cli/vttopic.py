@@ -210,6 +210,17 @@ async def _watch(node: Node, topic: str, window: int,
         report(list(samples))
 
 
+def _watch_topic(out: Output, bus: str | None, topic: str, window: int,
+                 report: Callable[[list[Sample]], None]) -> None:
+    """Run `_watch` as a command until Ctrl-C."""
+
+    async def main() -> None:
+        async with tool_node(bus, "vttopic") as node:
+            await _watch(node, topic, window, report)
+
+    run_tool(out, main)
+
+
 def _drops(samples: list[Sample]) -> int:
     """Messages lost, from gaps in each publisher's sequence numbers."""
     last: dict[str, int] = {}
@@ -253,11 +264,7 @@ def hz(
                 f"window: {len(stamps)} dropped: {result['dropped']}"
             )
 
-    async def main() -> None:
-        async with tool_node(bus, "vttopic") as node:
-            await _watch(node, topic, window, report)
-
-    run_tool(out, main)
+    _watch_topic(out, bus, topic, window, report)
 
 
 @app.command()
@@ -285,11 +292,7 @@ def bw(
             out.line(f"{rate / 1024:.2f} KB/s from {len(sizes)} messages\n"
                      f"\tMessage size mean: {mean:.0f} B min: {min(sizes)} B max: {max(sizes)} B")
 
-    async def main() -> None:
-        async with tool_node(bus, "vttopic") as node:
-            await _watch(node, topic, window, report)
-
-    run_tool(out, main)
+    _watch_topic(out, bus, topic, window, report)
 
 
 @app.command()
@@ -320,11 +323,7 @@ def delay(
                      + (f"\n\tchain age (since the trace began): "
                         f"{result['chain_age_mean_ms']:.1f} ms" if chain else ""))
 
-    async def main() -> None:
-        async with tool_node(bus, "vttopic") as node:
-            await _watch(node, topic, window, report)
-
-    run_tool(out, main)
+    _watch_topic(out, bus, topic, window, report)
 
 
 def _type_for(topic: str, graph: p.Graph, tag: str | None) -> type[Message]:
