@@ -152,14 +152,19 @@ def build_context(
     chat.reverse()
 
     sections = [system]
-    if memories:
-        sections.append("What you remember:\n" + "\n".join(f"- {m}" for m in memories))
-    if chat:
-        sections.append("Recent chat (newest last):\n" + "\n".join(f"- {c}" for c in chat))
     notes: list[str] = []
     if dropped_history:
         notes.append(_dropped_note(dropped_history))
         sections.append(notes[-1])
+    # memories and chat change with every request: they go with the current turn, after the
+    # history, so the system prompt and the history stay a prefix the KV cache can reuse
+    context = []
+    if memories:
+        context.append("What you remember:\n" + "\n".join(f"- {m}" for m in memories))
+    if chat:
+        context.append("Recent chat (newest last):\n" + "\n".join(f"- {c}" for c in chat))
+    if context:
+        turn = {"role": turn["role"], "content": "\n\n".join([*context, turn["content"]])}
     messages = [{"role": "system", "content": "\n\n".join(s for s in sections if s)}]
     messages += perspective(kept, parts.persona)
     if messages[-1]["role"] == turn["role"]:

@@ -74,10 +74,12 @@ class TestBudget:
     def test_everything_fits_in_a_large_budget(self) -> None:
         built = build_context(self.parts(), budget=1000, count_tokens=words)
         system = built.messages[0]["content"]
-        assert system.startswith("a show\n\nyou are mika")  # stable prefix for the KV cache
-        assert "- alice likes cats" in system and "- dave: second" in system
-        assert built.messages[-1] == {"role": "user",
-                                      "content": "rook: she says that every day\nbob: rook be nice"}
+        assert system == "a show\n\nyou are mika"  # a stable prefix for the KV cache
+        last = built.messages[-1]
+        # what changes with every request comes with the current turn, after the history
+        assert last["role"] == "user" and last["content"].startswith("rook: she says that every day\n")
+        assert "- alice likes cats" in last["content"] and "- dave: second" in last["content"]
+        assert last["content"].endswith("bob: rook be nice")
         assert (built.dropped_history, built.dropped_memories, built.dropped_chat) == (0, 0, 0)
         assert built.tokens <= 1000
 
@@ -111,7 +113,7 @@ class TestBudget:
     def test_memories_take_at_most_their_share(self) -> None:
         many = [f"memory number {i} about something" for i in range(50)]
         built = build_context(self.parts(memories=many), budget=200, count_tokens=words)
-        kept = built.messages[0]["content"].count("- memory number")
+        kept = built.messages[-1]["content"].count("- memory number")
         assert 0 < kept <= 200 * 0.25 / 6
         assert built.dropped_memories == 50 - kept
 
@@ -126,13 +128,14 @@ class TestBudget:
 
     def test_no_turn_to_answer_asks_the_persona_to_speak(self) -> None:
         built = build_context(self.parts(conversation=[]), budget=1000, count_tokens=words)
-        assert built.messages[-1] == {"role": "user", "content": NO_TURN_PROMPT}
+        assert built.messages[-1]["role"] == "user"
+        assert built.messages[-1]["content"].endswith("\n\n" + NO_TURN_PROMPT)
 
     def test_after_its_own_line_the_persona_is_prompted_to_go_on(self) -> None:
         mine = [*CONVERSATION, turn("assistant", "mika", "anyway")]
         built = build_context(self.parts(conversation=mine), budget=1000, count_tokens=words)
         assert built.messages[-2] == {"role": "assistant", "content": "anyway"}
-        assert built.messages[-1]["content"] == NO_TURN_PROMPT
+        assert built.messages[-1]["content"].endswith("\n\n" + NO_TURN_PROMPT)
 
 
 class TestEstimate:
