@@ -35,7 +35,7 @@ lint: venv
 	$(VENV)/bin/mypy
 
 test: setup lint
-	$(VENV)/bin/pytest -m "not gpu" --cov --cov-report=term --durations=15
+	$(VENV)/bin/pytest -m "not gpu" --cov --cov-report=term --cov-fail-under=80 --durations=15
 
 unit: venv
 	$(VENV)/bin/pytest tests/unit -q

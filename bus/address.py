@@ -20,7 +20,11 @@ import zmq.auth
 
 from bus.errors import BusConfigError
 
-__all__ = ["BusAddress", "CurveKeys", "default_bus_url", "resolve"]
+__all__ = ["LAUNCH_FILE_NOTE", "BusAddress", "CurveKeys", "default_bus_url", "resolve"]
+
+LAUNCH_FILE_NOTE = "launch_file"
+"""In an ipc bus's folder (the show's run folder): the path of the launch file the show was
+started from, written by vtlaunch, read by the bag recorder."""
 
 # Linux limits a unix socket path to 107 bytes.
 _IPC_PATH_MAX = 107

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bus.address import BusAddress, resolve
+from bus.address import LAUNCH_FILE_NOTE, BusAddress, resolve
 from bus.errors import BusConfigError, VtError
 from launch.console import ConsoleBridge
 from launch.control import ControlError, Registry, Show, ShowNotRunning
@@ -156,6 +156,8 @@ class Runner:
     def run(self) -> int:
         self._prepare_folder()
         self.files.config.write_text(render(self.launch, self.host))
+        # `vtbag record` on this bus stores the launch file with the bag (bus/bag/recorder.py)
+        (self.files.folder / LAUNCH_FILE_NOTE).write_text(str(self.launch.file))
         self._started = time.monotonic()
         supervisord = self._start_supervisord()
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):

@@ -19,8 +19,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from bus.address import LAUNCH_FILE_NOTE, resolve
 from bus.bag.writer import DEFAULT_CHUNK_SIZE, BagWriter, Compression
-from bus.errors import BagError
+from bus.errors import BagError, VtError
 from bus.node import LATE_LATCH_RECHECK_S, Node, NodeOptions, RawMessage
 from messages.catalog import TOPICS
 
@@ -50,6 +51,18 @@ class TopicFilter:
         return not (self.exclude is not None and self.exclude.search(topic))
 
 
+def _launch_file_of(bus: str) -> str | None:
+    """The launch file of the show running on ``bus``: vtlaunch notes it in the run folder."""
+    if not bus:
+        return None
+    try:
+        folder = resolve(bus).folder
+    except VtError:
+        return None
+    note = folder / LAUNCH_FILE_NOTE if folder is not None else None
+    return note.read_text().strip() if note is not None and note.exists() else None
+
+
 def recording_metadata(
     *, launch_file: str | Path | None = None, command: Sequence[str] | None = None,
     bus: str = "",
@@ -69,7 +82,7 @@ def recording_metadata(
         "bus": bus,
         "recorded_at_ns": str(time.time_ns()),
     }
-    launch = launch_file or os.environ.get("VT_LAUNCH_FILE")
+    launch = launch_file or os.environ.get("VT_LAUNCH_FILE") or _launch_file_of(bus)
     if launch:
         metadata["launch_file"] = str(launch)
         try:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from fakes.vts import FakeVts
 
-from bus.bag import Recorder, read_messages
+from bus.bag import BagReader, Recorder, read_messages
 from bus.testing import Probe
 from launch.testing import LaunchProcess
 from messages.chat import ChatMessage
@@ -115,6 +115,11 @@ async def test_two_personas_answer_in_turn_and_stop_when_interrupted(
     first_audio = next(m for m in recorded if m.topic == "tts/audio"
                        and m.msg.request_id == first_request.msg.request_id)
     assert first_audio.header.trace_id == first_request.header.trace_id
+    # the bag knows which launch file made the show it recorded
+    reader = BagReader(bag)
+    list(reader.messages())
+    assert reader.metadata["vtshow"]["launch_file"] == str(LAUNCH)
+    assert "[[node]]" in reader.metadata["vtshow"]["launch_file_text"]
 
 
 async def test_show_runs_on_zero_time_stand_ins(tmp_path: Path,
