@@ -53,6 +53,8 @@ class Line:
     persona: str = ""
     """Set when a persona said it."""
     cut_off: bool = False
+    source: str = ""
+    """Id of the turn, chat message or utterance this line is (memories name it too)."""
 
 
 @dataclass
@@ -68,6 +70,10 @@ class Conversation:
         self.lines.append(line)
         while len(self.lines) > self.limit:
             self.lines.popleft()
+
+    def sources(self) -> set[str]:
+        """Ids of everything the conversation already holds."""
+        return {line.source for line in self.lines if line.source}
 
     def last_line(self) -> Line | None:
         return self.lines[-1] if self.lines else None

@@ -67,6 +67,8 @@ class Director(Node):
                                                  "how the personas call the human")
         self.stream = self.declare_parameter("stream", "", "stream id for memories")
         self.memory_k = self.declare_parameter("memory_k", 4, "memories per request")
+        self.memory_chars = self.declare_parameter("memory_chars", 240,
+                                                   "a longer memory is shortened to this")
         self.memory_timeout_s = self.declare_parameter("memory_timeout_s", 0.3,
                                                        "give up on memory after this")
         self.audio_timeout_s = self.declare_parameter(
@@ -223,7 +225,8 @@ class Director(Node):
         text = audible_text(list(turn.sentences.values()))
         if text:
             speaker = self.cast[persona].speaker
-            self.conversation.add(Line(speaker, text, persona=persona, cut_off=turn.cut_off))
+            self.conversation.add(Line(speaker, text, persona=persona, cut_off=turn.cut_off,
+                                       source=turn.request_id))
             self.memory_pub.publish(ConversationTurn(
                 turn_id=turn.request_id, speaker=speaker, text=text, persona=persona,
                 viewer=turn.viewer, stream=self.stream, cut_off=turn.cut_off,
@@ -253,7 +256,8 @@ class Director(Node):
         if self.human_lines:
             transcript, trace = self.human_lines.popleft()
             plan = self.floor.answer_human(transcript.text, transcript.utterance_id)
-            self.conversation.add(Line(self.human_name, transcript.text))
+            self.conversation.add(Line(self.human_name, transcript.text,
+                                       source=transcript.utterance_id))
             self.memory_pub.publish(ConversationTurn(
                 turn_id=transcript.utterance_id, speaker=self.human_name, text=transcript.text,
                 stream=self.stream, stamp_ns=time.time_ns()))
@@ -265,7 +269,8 @@ class Director(Node):
                 plan = self.floor.answer_chat(msg.text, msg.kind, msg.id, msg.persona)
                 viewer = f"{msg.platform}:{msg.user_id or msg.user}"
                 trace = self.chat_traces.get(msg.id)
-                self.conversation.add(Line(msg.user, msg.text))
+                self.conversation.add(Line(msg.user, msg.text,
+                                           source=f"chat:{msg.platform}:{msg.id}"))
         if plan is None:
             last = self.conversation.last_line()
             plan = self.floor.banter_or_topic(
@@ -325,6 +330,17 @@ class Director(Node):
         except ServiceError:
             self.counters["memory_unavailable"] += 1
             return []
-        # a turn and the summary that holds it can both match: each text once, best first
-        return list(dict.fromkeys(hit.text for hit in found.hits))
+        # what the conversation already holds is in the prompt anyway; a turn and the summary
+        # that holds it can both match: each text once, best first, none very long
+        present = self.conversation.sources()
+        texts = (_shorten(hit.text, self.memory_chars) for hit in found.hits
+                 if hit.source_turn not in present)
+        return list(dict.fromkeys(texts))
 
+
+
+def _shorten(text: str, limit: int) -> str:
+    """``text`` cut at a word to at most ``limit`` characters (prompt time is the slowest hop)."""
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0] + "…"

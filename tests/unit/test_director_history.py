@@ -8,6 +8,7 @@ import pytest
 
 from nodes.director.cast import CastError, load_cast
 from nodes.director.history import Conversation, Line, SpokenSentence, audible_text
+from nodes.director.node import _shorten
 
 
 class TestAudibleText:
@@ -83,3 +84,22 @@ class TestCast:
     def test_missing_file(self, tmp_path: Path) -> None:
         with pytest.raises(CastError, match="No such file"):
             load_cast(tmp_path / "nope.toml")
+
+
+class TestMemoriesForThePrompt:
+    def test_the_conversation_knows_what_it_holds(self) -> None:
+        talk = Conversation()
+        talk.add(Line("alice", "hi", source="chat:twitch:1"))
+        talk.add(Line("Mika", "hello", persona="mika", source="req-1"))
+        talk.add(Line("Rook", "", persona="rook", source="req-2"))  # empty: not stored
+        assert talk.sources() == {"chat:twitch:1", "req-1"}
+
+    @pytest.mark.parametrize(
+        ("text", "limit", "expected"),
+        [
+            ("short enough", 40, "short enough"),
+            ("one two three four", 10, "one two…"),  # cut at a word
+        ],
+    )
+    def test_long_memories_are_shortened(self, text: str, limit: int, expected: str) -> None:
+        assert _shorten(text, limit) == expected
