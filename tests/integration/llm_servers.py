@@ -12,7 +12,7 @@ import os
 import socket
 import subprocess
 import sys
-from typing import Any
+from typing import Any, Self
 
 __all__ = ["CuttingProxy", "FakeVllm", "ModelServer", "free_port"]
 
@@ -62,23 +62,17 @@ class ModelServer:
                 self.kill()
 
 
-class CuttingProxy:
-    """Forwards 127.0.0.1:port to ``upstream``; while ``cut_after`` is set, the next response
-    stream is closed after that many server-sent events (``data:`` lines), as a server that
-    dies mid-reply does; then the proxy passes everything through again."""
+class LoopbackServer:
+    """A TCP server on a free 127.0.0.1 port that hands each connection to ``_handle``."""
 
-    def __init__(self, upstream_port: int):
-        self.upstream_port = upstream_port
-        self.cut_after: int | None = None
-        self.cuts = 0
-        self.port = 0
-        self._server: asyncio.Server | None = None
+    port = 0
+    _server: asyncio.Server | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self) -> CuttingProxy:
+    async def start(self) -> Self:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
@@ -88,6 +82,20 @@ class CuttingProxy:
             self._server.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+
+class CuttingProxy(LoopbackServer):
+    """Forwards 127.0.0.1:port to ``upstream``; while ``cut_after`` is set, the next response
+    stream is closed after that many server-sent events (``data:`` lines), as a server that
+    dies mid-reply does; then the proxy passes everything through again."""
+
+    def __init__(self, upstream_port: int):
+        self.upstream_port = upstream_port
+        self.cut_after: int | None = None
+        self.cuts = 0
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
@@ -113,7 +121,7 @@ class CuttingProxy:
                 return
 
 
-class FakeVllm:
+class FakeVllm(LoopbackServer):
     """A loopback stand-in for ``vllm serve`` where a real one cannot run (no GPU): it answers
     ``GET /v1/models`` and streams ``POST /v1/chat/completions`` as vLLM does (server-sent
     events of OpenAI chunks, then ``data: [DONE]``), replaying ``script``: the chunks' deltas.
@@ -123,21 +131,6 @@ class FakeVllm:
         self.models = models
         self.script: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
-        self.port = 0
-        self._server: asyncio.Server | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self) -> FakeVllm:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         request_line = (await reader.readline()).decode()
