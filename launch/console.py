@@ -39,14 +39,24 @@ class ConsoleBridge:
         publisher = node.create_publisher(ChatMessage, self.topic)
         await node.start()
         loop = asyncio.get_running_loop()
+        lines: asyncio.Queue[str] = asyncio.Queue()
+        # a daemon thread of its own: an executor's thread blocked in readline would keep
+        # vtlaunch from exiting after Ctrl-C
+        threading.Thread(target=self._read, args=(loop, lines), name="console-stdin",
+                         daemon=True).start()
         try:
-            while True:
-                line = await loop.run_in_executor(None, self.stream.readline)
-                if not line:
-                    return  # end of input: the show goes on without the console
+            while line := await lines.get():  # "" is the end of input: the show goes on
                 msg = parse_console_line(line, default_user=self.user, seq=self.sent)
                 if msg is not None:
                     publisher.publish(msg)
                     self.sent += 1
         finally:
             await node.close()
+
+    def _read(self, loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[str]) -> None:
+        try:
+            for line in iter(self.stream.readline, ""):
+                loop.call_soon_threadsafe(lines.put_nowait, line)
+        except (OSError, ValueError, UnicodeDecodeError):
+            pass  # closed or unreadable: the same as the end of input
+        loop.call_soon_threadsafe(lines.put_nowait, "")
