@@ -225,6 +225,8 @@ class Director(Node):
         text = audible_text(list(turn.sentences.values()))
         if text:
             speaker = self.cast[persona].speaker
+            # the streamer's terminal shows the conversation as it was heard
+            self.log.info("%s%s: %s", speaker, " (cut off)" if turn.cut_off else "", text)
             self.conversation.add(Line(speaker, text, persona=persona, cut_off=turn.cut_off,
                                        source=turn.request_id))
             self.memory_pub.publish(ConversationTurn(
@@ -300,6 +302,9 @@ class Director(Node):
         """Give ``plan.persona`` the floor and ask the LLM for its words."""
         request_id = uuid.uuid4().hex[:12]
         member = self.cast[plan.persona]
+        self.log.info("%s has the floor (%s)%s", member.speaker, plan.why,
+                      f", answering: {plan.prompt}" if plan.prompt and plan.why != "banter"
+                      else "")
         self.floor.started(plan, time.monotonic())
         turn = ActiveTurn(plan, request_id, viewer)
         self.current = turn
