@@ -285,11 +285,25 @@ class Probe(Node):
         """Publish ``msg`` on ``topic`` (a publisher is made on first use)."""
         return self.create_publisher(type(msg), topic).publish(msg)
 
-    async def wait_for_subscribers(self, topic: str, timeout: float = 10.0) -> None:
-        """Wait until some node subscribes to ``topic``, so nothing published is lost."""
-        publisher = self._publishers.get(topic) or self.create_publisher(TOPICS[topic].type, topic)
-        if not await publisher.wait_for_subscribers(timeout):
-            raise TimeoutError(f"no subscriber of {topic} appeared within {timeout} s")
+    async def wait_for_subscribers(self, topic: str, count: int = 1, timeout: float = 10.0) -> None:
+        """Wait until ``count`` other nodes subscribe to ``topic`` (the registry says so) and
+        their subscription has reached this node's publisher, so nothing published is lost."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            with contextlib.suppress(TimeoutError):
+                graph = await self.graph(timeout=0.5)
+                found = sum(
+                    1 for s in graph.nodes if s.info.name != self.name
+                    and any(sub.name == topic for sub in s.info.subscriptions)
+                )
+                if found >= count:
+                    publisher = self._publishers.get(topic)
+                    if publisher is None or await publisher.wait_for_subscribers(
+                            max(0.0, deadline - loop.time())):
+                        return
+            await asyncio.sleep(0.05)
+        raise TimeoutError(f"{count} subscriber(s) of {topic} did not appear within {timeout} s")
 
     async def wait_for(
         self, topic: str, count: int = 1, timeout: float = 10.0,
