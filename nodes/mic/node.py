@@ -82,10 +82,11 @@ class MicNode(Node):
         while True:
             with contextlib.suppress(TimeoutError):
                 graph = await self.graph(timeout=0.5)
-                if any(status.info.name != self.name
-                       and any(sub.name == topic for sub in status.info.subscriptions)
-                       for status in graph.nodes):
-                    await asyncio.sleep(0.2)  # the subscription itself travels separately
+                listed = any(status.info.name != self.name
+                             and any(sub.name == topic for sub in status.info.subscriptions)
+                             for status in graph.nodes)
+                # the subscription itself travels separately (through vtbus's forwarder)
+                if listed and await self.pub.wait_for_subscribers(timeout=5.0):
                     return
             await asyncio.sleep(0.05)
 

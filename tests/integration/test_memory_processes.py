@@ -47,7 +47,8 @@ async def wait_for_process(probe: Probe, node: NodeProcess, timeout: float = 60.
         for status in graph.nodes:
             if status.info.pid == node.pid and any(
                     s.name == "memory/turn" for s in status.info.subscriptions):
-                await asyncio.sleep(0.2)  # the subscription itself travels separately
+                for topic in ("memory/turn", "chat/message"):  # what the tests publish
+                    await probe.wait_for_subscribers(topic, timeout=max(0.1, deadline - loop.time()))
                 return
         await asyncio.sleep(0.1)
     raise TimeoutError(f"memory node pid {node.pid} did not join within {timeout} s")
