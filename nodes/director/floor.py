@@ -84,18 +84,27 @@ class Floor:
         How many times in a row the personas may answer each other without chat or human.
     quiet_s:
         Seconds of silence before a persona starts a topic of its own.
+    words_wait_s:
+        How long the floor stays the human's after they stop talking, waiting for the
+        transcript of what they said (it comes after the voice-activity end: speech-to-text
+        takes its time). Without this, chat waiting in the queue would be answered first and
+        the human's words a turn later. A pause with no words (a cough) frees it after this.
     """
 
     cast: list[CastMember]
     banter_turns: int = 2
     quiet_s: float = 20.0
-    human_speaking: bool = False
-    speaking: Plan | None = None
-    last_speaker: str = ""
-    banter_left: int = 0
-    last_activity: float = 0.0
-    last_spoken_at: dict[str, float] = field(default_factory=dict)
-    _topic_index: dict[str, int] = field(default_factory=dict)
+    words_wait_s: float = 2.0
+    # the state, from the events
+    human_speaking: bool = field(default=False, init=False)
+    awaiting_words_since: float | None = field(default=None, init=False)
+    """When the human stopped talking, until their transcript arrives."""
+    speaking: Plan | None = field(default=None, init=False)
+    last_speaker: str = field(default="", init=False)
+    banter_left: int = field(default=0, init=False)
+    last_activity: float = field(default=0.0, init=False)
+    last_spoken_at: dict[str, float] = field(default_factory=dict, init=False)
+    _topic_index: dict[str, int] = field(default_factory=dict, init=False)
 
     # ------------------------------------------------------------ events
 
@@ -107,7 +116,15 @@ class Floor:
         return cut
 
     def human_stopped(self, now: float) -> None:
+        """The human's voice stopped; their words are still on their way."""
         self.human_speaking = False
+        self.awaiting_words_since = now
+        self.last_activity = now
+
+    def human_heard(self, now: float) -> None:
+        """The human's words arrived (or nothing more will)."""
+        self.human_speaking = False
+        self.awaiting_words_since = None
         self.last_activity = now
 
     def started(self, plan: Plan, now: float) -> None:
@@ -135,9 +152,11 @@ class Floor:
 
     # ------------------------------------------------------------ decisions
 
-    @property
-    def free(self) -> bool:
-        return not self.human_speaking and self.speaking is None
+    def free(self, now: float) -> bool:
+        """Whether a persona may take the floor at ``now``."""
+        awaiting = (self.awaiting_words_since is not None
+                    and now - self.awaiting_words_since < self.words_wait_s)
+        return not self.human_speaking and not awaiting and self.speaking is None
 
     def answer_human(self, text: str, reply_to: str = "") -> Plan:
         named = addressed_to(text, self.cast)

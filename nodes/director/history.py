@@ -65,8 +65,13 @@ class Conversation:
     lines: deque[Line] = field(default_factory=deque)
 
     def add(self, line: Line) -> None:
+        """Append ``line``; one already held (by its source) moves to the end: a chat line
+        put off for the human is added again when it is answered."""
         if not line.text.strip():
             return  # never an empty turn
+        if line.source and line.source in self.sources():
+            self.lines = deque((held for held in self.lines if held.source != line.source),
+                               maxlen=self.lines.maxlen)
         self.lines.append(line)
         while len(self.lines) > self.limit:
             self.lines.popleft()

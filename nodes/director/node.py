@@ -14,6 +14,7 @@ import time
 import uuid
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from bus.errors import ServiceError
 from bus.node import Node, NodeOptions, Trace
@@ -28,6 +29,19 @@ from nodes.director.floor import Floor, Plan, addressed_to, chat_priority
 from nodes.director.history import Conversation, Line, SpokenSentence, audible_text
 
 __all__ = ["Director"]
+
+DEFERRED_MAX = 5
+"""Chat answers kept for after the human (older ones go: the chat node holds the rest)."""
+
+
+class Deferred(NamedTuple):
+    """A chat answer that lost the floor before it was asked for."""
+
+    plan: Plan
+    viewer: str
+    trace: Trace | None
+    line: Line
+    """The chat line, put into the conversation when it is answered."""
 
 
 @dataclass
@@ -60,6 +74,8 @@ class Director(Node):
             cast,
             banter_turns=self.declare_parameter("banter_turns", 2, "persona replies in a row"),
             quiet_s=self.declare_parameter("quiet_s", 20.0, "silence before a new topic"),
+            words_wait_s=self.declare_parameter(
+                "words_wait_s", 2.0, "after the human stops, how long to wait for their words"),
         )
         self.floor.last_activity = time.monotonic()
         self.cast = {member.name: member for member in cast}
@@ -104,6 +120,9 @@ class Director(Node):
         self.chat_fallback: deque[ChatMessage] = deque(maxlen=50)
         """Chat seen on the bus, used only when no chat node serves chat/next."""
         self.chat_traces: OrderedDict[str, Trace] = OrderedDict()
+        self.deferred: deque[Deferred] = deque(maxlen=DEFERRED_MAX)
+        """Chat answers taken from the chat node that lost the floor before a word was asked
+        for (the human started talking): answered after the human, before newer chat."""
         self.active_persona = ""
         self._deciding = False
         self._again = False
@@ -128,14 +147,13 @@ class Director(Node):
         if event.event == "start":
             if self.floor.human_started(time.monotonic()) is not None:
                 self.interrupt("the human started talking")
-        else:
+        else:  # the floor stays theirs until their words arrive (or the wait is over)
             self.floor.human_stopped(time.monotonic())
-            self.consider()
 
     def on_final(self, transcript: Transcript) -> None:
         if transcript.text.strip():
             self.human_lines.append((transcript, self.current_trace()))
-        self.floor.human_stopped(time.monotonic())
+        self.floor.human_heard(time.monotonic())
         self.consider()
 
     def _turn_for(self, request_id: str) -> ActiveTurn | None:
@@ -241,7 +259,7 @@ class Director(Node):
         arrives during a decision is considered again right after it, never lost)."""
         if self._deciding:
             self._again = True
-        elif self.floor.free and self._loop is not None:
+        elif self.floor.free(time.monotonic()) and self._loop is not None:
             self._deciding = True
             self._loop.create_task(self._decide()).add_done_callback(self._decided)
 
@@ -255,6 +273,7 @@ class Director(Node):
         plan: Plan | None = None
         viewer = ""
         trace: Trace | None = None
+        chat_line: Line | None = None
         if self.human_lines:
             transcript, trace = self.human_lines.popleft()
             plan = self.floor.answer_human(transcript.text, transcript.utterance_id)
@@ -263,6 +282,8 @@ class Director(Node):
             self.memory_pub.publish(ConversationTurn(
                 turn_id=transcript.utterance_id, speaker=self.human_name, text=transcript.text,
                 stream=self.stream, stamp_ns=time.time_ns()))
+        elif self.deferred:
+            plan, viewer, trace, chat_line = self.deferred.popleft()
         elif self.chat_waiting:
             self.chat_waiting = False  # set again by any chat arriving while we ask
             msg = await self.next_chat()
@@ -271,15 +292,22 @@ class Director(Node):
                 plan = self.floor.answer_chat(msg.text, msg.kind, msg.id, msg.persona)
                 viewer = f"{msg.platform}:{msg.user_id or msg.user}"
                 trace = self.chat_traces.get(msg.id)
-                self.conversation.add(Line(msg.user, msg.text,
-                                           source=f"chat:{msg.platform}:{msg.id}"))
+                chat_line = Line(msg.user, msg.text, source=f"chat:{msg.platform}:{msg.id}")
         if plan is None:
             last = self.conversation.last_line()
             plan = self.floor.banter_or_topic(
                 time.monotonic(), last.text if last is not None and last.persona else "")
-        if plan is not None and self.floor.free:
+        if plan is None:
+            return
+        asked = False
+        if self.floor.free(time.monotonic()):
+            if chat_line is not None:
+                self.conversation.add(chat_line)
             with self.traced(trace):
-                await self.give_floor(plan, viewer)
+                asked = await self.give_floor(plan, viewer)
+        if not asked and chat_line is not None:  # the human spoke up before a word was asked
+            self.counters["chat_deferred"] += 1
+            self.deferred.appendleft(Deferred(plan, viewer, trace, chat_line))
 
     async def next_chat(self) -> ChatMessage | None:
         """The chat node's best message; without a chat node, the oldest one seen."""
@@ -298,8 +326,9 @@ class Director(Node):
             self.chat_fallback.clear()
         return reply.message
 
-    async def give_floor(self, plan: Plan, viewer: str) -> None:
-        """Give ``plan.persona`` the floor and ask the LLM for its words."""
+    async def give_floor(self, plan: Plan, viewer: str) -> bool:
+        """Give ``plan.persona`` the floor and ask the LLM for its words; False if the turn
+        was interrupted before the request went out."""
         request_id = uuid.uuid4().hex[:12]
         member = self.cast[plan.persona]
         self.log.info("%s has the floor (%s)%s", member.speaker, plan.why,
@@ -316,13 +345,14 @@ class Director(Node):
                                              voice=member.voice))
         memories = await self.recall(plan, viewer)
         if self.current is not turn:
-            return  # interrupted while remembering
+            return False  # interrupted while remembering
         messages = self.conversation.as_seen_by(plan.persona)
         if plan.why == "topic":
             messages.append(ChatTurn(role="user", content=f"(Chat is quiet. Bring up "
                                      f"{plan.prompt}, in your own words.)"))
         self.request_pub.publish(LlmRequest(request_id=request_id, persona=plan.persona,
                                             messages=messages, memories=memories))
+        return True
 
     async def recall(self, plan: Plan, viewer: str) -> list[str]:
         """Memories for this reply: the viewer's, the persona's and the show's."""

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from bus.testing import NodeProcess, Probe
+from bus.testing import NodeProcess, Probe, wait_until
 from messages.audio import AudioChunk, Playhead, SpeakerControl
-from messages.chat import ChatMessage
+from messages.chat import ChatMessage, ChatNext, ChatNextRequest, ChatNextResponse
 from messages.llm import LlmDone, LlmRequest, Sentence
 from messages.speech import Transcript, VadEvent
 
@@ -144,3 +144,42 @@ async def test_a_reply_that_plays_longer_than_the_audio_timeout_is_not_cut_short
         chat.publish(ChatMessage(platform="twitch", user="dee", text="go on", id="m3"))
         await probe.wait_for("memory/turn", timeout=20)
         assert remembered[0][1].text == "First part. Second part. Third part."
+
+
+async def test_a_chat_line_taken_as_the_human_starts_talking_is_answered_after_them(
+    bus_url: str, start_node: StartNode
+) -> None:
+    start_node("nodes.director", params={"banter_turns": 0, "quiet_s": 1000, "memory_timeout_s": 0.1})
+    async with Probe(bus_url) as probe:
+        VoiceStandIn(probe, ["Sure."], seconds_per_sentence=0.2)
+        probe.collect("llm/request")
+        vad = probe.create_publisher(VadEvent, "speech/vad")
+        line = ChatMessage(platform="twitch", user="carol", user_id="7", id="m4",
+                           text="what is your favourite food?")
+        served: list[ChatMessage] = []
+
+        async def next_chat(_: ChatNextRequest) -> ChatNextResponse:
+            if served:
+                return ChatNextResponse()
+            served.append(line)
+            # the human starts talking while this answer is on its way to the director
+            vad.publish(VadEvent(event="start", utterance_id="u2"))
+            await asyncio.sleep(0.3)
+            return ChatNextResponse(message=line, waiting=0)
+
+        probe.create_service(ChatNext, "chat/next", next_chat)
+        await probe.create_client(ChatNext, "chat/next").wait_for_service(10)
+        await probe.wait_for_node("director")
+        chat = probe.create_publisher(ChatMessage, "chat/message")
+        await chat.wait_for_subscribers()
+        chat.publish(line)
+        await wait_until(lambda: served, 10, what="the director asking chat/next")
+        await asyncio.sleep(0.5)
+        assert not probe.messages("llm/request"), "nobody talks over the human"
+        vad.publish(VadEvent(event="end", utterance_id="u2"))
+        probe.create_publisher(Transcript, "speech/final").publish(
+            Transcript(utterance_id="u2", text="one moment, chat", final=True))
+        human, deferred = await probe.wait_for("llm/request", count=2, timeout=20)
+        assert human.messages[-1].content == "Collaborator: one moment, chat"
+        assert deferred.messages[-1].content == "carol: what is your favourite food?"
+        assert len(served) == 1, "the line was kept, not asked for again"

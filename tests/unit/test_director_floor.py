@@ -107,9 +107,25 @@ class TestTheHumanHasTheFloor:
     def test_human_speaking_blocks_everyone(self) -> None:
         f = floor()
         f.human_started(0)
-        assert not f.free
+        assert not f.free(0.5)
         f.human_stopped(1)
-        assert f.free
+        f.human_heard(1.2)
+        assert f.free(1.2)
+
+    def test_the_floor_waits_for_the_humans_words(self) -> None:
+        f = Floor([CastMember(name="mika"), CastMember(name="rook")], words_wait_s=2.0)
+        f.human_started(0)
+        f.human_stopped(1)
+        assert not f.free(2.9), "their transcript is still on its way"
+        f.human_heard(1.5)
+        assert f.free(1.5)
+
+    def test_a_pause_with_no_words_frees_the_floor_after_the_wait(self) -> None:
+        f = Floor([CastMember(name="mika"), CastMember(name="rook")], words_wait_s=2.0)
+        f.human_started(0)
+        f.human_stopped(1)
+        assert not f.free(2.9)
+        assert f.free(3.0)
 
     def test_human_cuts_the_turn_in_progress(self) -> None:
         f = floor()

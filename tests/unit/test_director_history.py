@@ -47,6 +47,13 @@ class TestConversation:
         assert seen == [("user", "alice: hi both"), ("assistant", "Hi Alice!"),
                         ("user", "Rook: Hello (cut off)")]
 
+    def test_a_line_added_again_moves_to_the_end(self) -> None:
+        talk = Conversation()
+        talk.add(Line("carol", "favourite food?", source="chat:twitch:4"))
+        talk.add(Line("Collaborator", "one moment", source="u2"))
+        talk.add(Line("carol", "favourite food?", source="chat:twitch:4"))  # answered now
+        assert [line.speaker for line in talk.lines] == ["Collaborator", "carol"]
+
     def test_limit(self) -> None:
         talk = Conversation(limit=2)
         for i in range(3):
