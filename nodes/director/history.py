@@ -59,9 +59,17 @@ class Line:
 
 @dataclass
 class Conversation:
-    """The conversation both personas share, newest last, at most ``limit`` lines."""
+    """The conversation both personas share, newest last.
+
+    Past ``limit`` lines or ``max_chars`` characters, the oldest lines go, down to half of
+    each at once rather than one per turn: the LLM reuses the computed prompt for as long as
+    its start stays the same, and dropping a line a turn would change the start of every
+    prompt (on a CPU a whole history costs seconds to compute again).
+    """
 
     limit: int = 40
+    max_chars: int = 6000
+    """About 1,700 tokens: well inside the LLM's prompt budget, so it drops nothing itself."""
     lines: deque[Line] = field(default_factory=deque)
 
     def add(self, line: Line) -> None:
@@ -73,8 +81,13 @@ class Conversation:
             self.lines = deque((held for held in self.lines if held.source != line.source),
                                maxlen=self.lines.maxlen)
         self.lines.append(line)
-        while len(self.lines) > self.limit:
-            self.lines.popleft()
+        if len(self.lines) > self.limit or self._chars() > self.max_chars:
+            while len(self.lines) > max(1, self.limit // 2) or (
+                    len(self.lines) > 1 and self._chars() > self.max_chars // 2):
+                self.lines.popleft()
+
+    def _chars(self) -> int:
+        return sum(len(line.text) for line in self.lines)
 
     def sources(self) -> set[str]:
         """Ids of everything the conversation already holds."""

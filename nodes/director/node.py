@@ -111,7 +111,10 @@ class Director(Node):
         self.create_subscription(Playhead, "audio/playhead", self.on_playhead)
         self.create_timer(self.declare_parameter("tick_s", 0.25, "decision period"), self.tick)
 
-        self.conversation = Conversation()
+        self.conversation = Conversation(
+            limit=self.declare_parameter("history_lines", 40, "conversation lines kept"),
+            max_chars=self.declare_parameter("history_chars", 6000,
+                                             "conversation characters kept"))
         self.current: ActiveTurn | None = None
         self.closing: dict[str, ActiveTurn] = {}
         """Cut turns waiting for the speaker's last word on what was heard."""

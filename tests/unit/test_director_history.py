@@ -54,11 +54,23 @@ class TestConversation:
         talk.add(Line("carol", "favourite food?", source="chat:twitch:4"))  # answered now
         assert [line.speaker for line in talk.lines] == ["Collaborator", "carol"]
 
-    def test_limit(self) -> None:
-        talk = Conversation(limit=2)
-        for i in range(3):
+    def test_past_the_limit_the_oldest_half_goes_at_once(self) -> None:
+        talk = Conversation(limit=4)
+        starts = []
+        for i in range(9):
             talk.add(Line("a", str(i)))
-        assert [line.text for line in talk.lines] == ["1", "2"]
+            starts.append(talk.lines[0].text)
+        # the start of the conversation changes on two turns of nine, not on every one
+        assert starts == ["0", "0", "0", "0", "3", "3", "3", "6", "6"]
+        assert [line.text for line in talk.lines] == ["6", "7", "8"]
+
+    def test_past_max_chars_the_oldest_go_down_to_half(self) -> None:
+        talk = Conversation(max_chars=100)
+        for i in range(5):
+            talk.add(Line("a", f"{i}" * 30))
+        assert [line.text[0] for line in talk.lines] == ["3", "4"]  # 120 > 100: down to 50+
+        talk.add(Line("a", "x" * 500))  # one line longer than the limit stays
+        assert [line.text[0] for line in talk.lines] == ["x"]
 
 
 class TestCast:
