@@ -12,18 +12,25 @@ lines are ``assistant`` turns, everyone else's (the other persona, viewers, the 
 are ``user`` turns prefixed with the speaker's name.
 
 The layout keeps the start of the prompt stable (show prompt, then persona prompt) so a server
-that caches prompt prefixes (llama.cpp, vLLM) reuses them from one request to the next.
+that caches prompt prefixes (llama.cpp, vLLM) reuses them from one request to the next. Past
+turns go back to a persona as it was given them (`GivenTurns`): a question with the memories
+that came with it, its own reply as it wrote it. The conversation the director sends holds
+neither, and without them the prompt would differ from the cached one at the previous
+question, so the rest (the persona's own last reply, the other's) would be computed again.
+A memory already given with one of those turns is not given again.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from messages.llm import ChatTurn
 
-__all__ = ["BuiltContext", "ContextParts", "build_context", "estimate_tokens", "perspective"]
+__all__ = ["BuiltContext", "ContextParts", "GivenTurns", "build_context", "estimate_tokens",
+           "perspective"]
 
 MESSAGE_OVERHEAD_TOKENS = 4
 """Role markers and separators a chat template adds around each message."""
@@ -51,6 +58,9 @@ class ContextParts:
     """Oldest first; the last turn not by this persona is the current turn."""
     chat: Sequence[str] = ()
     """Recent chat lines, oldest first (``"user: text"``)."""
+    as_given: Mapping[str, str] = field(default_factory=dict)
+    """How earlier turns were given to this persona, by their text in the conversation
+    (`GivenTurns.of`): a history turn found here goes in as it was given then."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,29 @@ class BuiltContext:
     dropped_chat: int = 0
     turn_shortened: bool = False
     notes: list[str] = field(default_factory=list)
+    given_turn: tuple[str, str] | None = None
+    """(the current turn's text, the turn as given with its memories), for `GivenTurns`;
+    None when it went in as it is."""
+
+
+class GivenTurns:
+    """Per persona, how its recent turns were given to it: keeps each persona's prompt
+    growing at its end only, so a prefix cache (llama.cpp's slot, vLLM's) reuses all of it."""
+
+    def __init__(self, size: int = 256):
+        self.size = size
+        self._given: dict[str, OrderedDict[str, str]] = {}
+
+    def of(self, persona: str) -> Mapping[str, str]:
+        return self._given.get(persona.lower(), {})
+
+    def remember(self, persona: str, text: str, given: str) -> None:
+        """``text`` (as the conversation will hold it) was given to ``persona`` as ``given``."""
+        turns = self._given.setdefault(persona.lower(), OrderedDict())
+        turns[_key(text)] = given
+        turns.move_to_end(_key(text))
+        while len(turns) > self.size:
+            turns.popitem(last=False)
 
 
 def perspective(turns: Sequence[ChatTurn], persona: str) -> list[dict[str, str]]:
@@ -101,9 +134,16 @@ def build_context(
     used = cost(system)
     remaining = budget - used
 
+    history, current = _split_current(parts.conversation, parts.persona)
+    history = [_as_given(past, parts) for past in history]
+    # a memory given with an earlier turn is still there, in that turn as given
+    given_before = "\n".join(past.content for past in history) + "\n"
+
     memories: list[str] = []
     memory_room = min(remaining, int(budget * memory_share))
     for memory in parts.memories:
+        if f"- {memory}\n" in given_before:
+            continue
         line_cost = count_tokens(memory) + 1
         if line_cost <= memory_room:
             memories.append(memory)
@@ -112,7 +152,6 @@ def build_context(
     if memories:
         remaining -= count_tokens("What you remember:") + 1
 
-    history, current = _split_current(parts.conversation, parts.persona)
     current_msgs = perspective([current], parts.persona) if current else [
         {"role": "user", "content": NO_TURN_PROMPT}
     ]
@@ -163,8 +202,12 @@ def build_context(
         context.append("What you remember:\n" + "\n".join(f"- {m}" for m in memories))
     if chat:
         context.append("Recent chat (newest last):\n" + "\n".join(f"- {c}" for c in chat))
+    given_turn = None
     if context:
-        turn = {"role": turn["role"], "content": "\n\n".join([*context, turn["content"]])}
+        given = "\n\n".join([*context, turn["content"]])
+        if current is not None and not shortened:
+            given_turn = (turn["content"], given)
+        turn = {"role": turn["role"], "content": given}
     messages = [{"role": "system", "content": "\n\n".join(s for s in sections if s)}]
     messages += perspective(kept, parts.persona)
     if messages[-1]["role"] == turn["role"]:
@@ -181,7 +224,24 @@ def build_context(
         dropped_chat=len(parts.chat) - len(chat),
         turn_shortened=shortened,
         notes=notes,
+        given_turn=given_turn,
     )
+
+
+def _key(text: str) -> str:
+    """Turns match by their words: the director joins heard words with single spaces."""
+    return " ".join(text.split())
+
+
+def _as_given(turn: ChatTurn, parts: ContextParts) -> ChatTurn:
+    """``turn`` as it was given to the persona, if it was; else as it is."""
+    if turn.role == "system" or not parts.as_given:
+        return turn
+    own = _is_own(turn, parts.persona)
+    given = parts.as_given.get(_key(turn.content if own else _named(turn)))
+    if given is None:
+        return turn
+    return ChatTurn(role=turn.role, content=given, name=turn.name if own else "")
 
 
 def _split_current(

@@ -17,7 +17,7 @@ from bus.node import Node, NodeOptions, Trace
 from messages.base import Header
 from messages.llm import Cancel, LlmDone, LlmRequest, Sentence, ToolCall
 from nodes.llm.backends.base import Backend, BackendError, Delta, Generation
-from nodes.llm.context import ContextParts, build_context
+from nodes.llm.context import ContextParts, GivenTurns, build_context
 from nodes.llm.emotion import EMOTIONS
 from nodes.llm.personas import Persona, load_personas
 from nodes.llm.reply import ReplyAssembler, SpokenSentence
@@ -66,6 +66,8 @@ class LlmNode(Node):
         self._stop_flags: dict[str, threading.Event] = {}
         self._cancelled: deque[str] = deque(maxlen=256)
         self._cancel_all_ns = 0
+        self.given = GivenTurns()
+        """How each persona's recent turns went into its prompts (keeps them cacheable)."""
         self._ready: asyncio.Task[None] | None = None
         self._ready_failed = False
         self._unknown_personas: set[str] = set()
@@ -194,6 +196,9 @@ class LlmNode(Node):
             self._fail(request, persona, error, reply)
             return
         sentences, calls = ([], []) if cut_off else reply.finish()
+        written = reply.as_written
+        if not cut_off and written is not None:  # its next prompt repeats it as written
+            self.given.remember(persona.name, reply.spoken_text, written)
         self._publish(request, persona, sentences, final=not cut_off,
                       next_index=len(reply.sentences))
         for call in calls:
@@ -248,11 +253,14 @@ class LlmNode(Node):
             ContextParts(persona=persona.name, persona_prompt=prompt,
                          show_prompt=self.get_parameter("show_prompt"),
                          memories=request.memories,
-                         conversation=request.messages, chat=request.chat),
+                         conversation=request.messages, chat=request.chat,
+                         as_given=self.given.of(persona.name)),
             budget=self.get_parameter("context") - max_tokens - PROMPT_MARGIN_TOKENS,
         )
         if built.dropped_history or built.turn_shortened:
             self.counters["context_trimmed"] += 1
+        if built.given_turn is not None:
+            self.given.remember(persona.name, *built.given_turn)
         return Generation(messages=built.messages, sampling=persona.sampling,
                           max_tokens=max_tokens, model=persona.adapter, persona=persona.name,
                           stop=persona.stop,

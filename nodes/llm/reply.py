@@ -61,6 +61,9 @@ class ReplyAssembler:
         """Text received before the start of the reply is decided (label, JSON call), or all
         the text of a reply held back as a call."""
         self._holding: bool | None = None
+        self._written: list[str] = []
+        """Every piece of text the model wrote, until the sentence limit was reached."""
+        self._relabelled = False
         self.sentences: list[SpokenSentence] = []
 
     @property
@@ -73,12 +76,27 @@ class ReplyAssembler:
         """Every sentence released so far, as spoken."""
         return " ".join(s.text for s in self.sentences)
 
+    @property
+    def as_written(self) -> str | None:
+        """The reply as the model wrote it (tags and all), up to the end of its last spoken
+        sentence: what its KV cache holds, for the persona's next prompt. None when that
+        would not do: a ``Name:`` label was removed (the model must not see itself write
+        one), or the reply was a tool call."""
+        if self._relabelled or self._holding or not self.sentences:
+            return None
+        written = "".join(self._written)
+        unspoken = self._segmenter.pending  # the start of a sentence after the limit
+        if unspoken and written.endswith(unspoken):
+            written = written[: len(written) - len(unspoken)]
+        return written.strip()
+
     def feed(self, delta: Delta) -> list[SpokenSentence]:
         """Sentences completed by this delta."""
         if delta.tool_calls:
             self._native_calls.feed(delta.tool_calls)
         if not delta.text or self.enough:
             return []
+        self._written.append(delta.text)
         if self._holding is None:
             self._head += delta.text
             rest = self._without_label(self._head)
@@ -115,6 +133,7 @@ class ReplyAssembler:
         lowered = stripped.lower()
         for label in self._labels:
             if lowered.startswith(label):
+                self._relabelled = True
                 return stripped[len(label):]
             if label.startswith(lowered):
                 return None

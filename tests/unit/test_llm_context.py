@@ -7,7 +7,9 @@ import pytest
 from messages.llm import ChatTurn
 from nodes.llm.context import (
     NO_TURN_PROMPT,
+    BuiltContext,
     ContextParts,
+    GivenTurns,
     build_context,
     estimate_tokens,
     perspective,
@@ -145,3 +147,47 @@ class TestEstimate:
     )
     def test_about_three_and_a_half_chars_a_token(self, text: str, tokens: int) -> None:
         assert estimate_tokens(text) == tokens
+
+
+class TestAsGiven:
+    """A persona's prompt only grows at its end, so the prefix its cache holds is reused."""
+
+    QUESTION = turn("user", "alice", "alice: what is your cat called")
+
+    def build(self, conversation: list[ChatTurn], given: GivenTurns,
+              memories: tuple[str, ...] = ("alice has a cat named Tom",)) -> BuiltContext:
+        built = build_context(
+            ContextParts(persona="mika", persona_prompt="you are mika", memories=memories,
+                         conversation=conversation, as_given=given.of("Mika")),
+            budget=1000, count_tokens=words)
+        if built.given_turn is not None:
+            given.remember("mika", *built.given_turn)
+        return built
+
+    def test_the_next_prompt_starts_with_the_last_one_and_its_reply_as_written(self) -> None:
+        given = GivenTurns()
+        first = self.build([self.QUESTION], given)
+        assert first.messages[-1]["content"] == (
+            "What you remember:\n- alice has a cat named Tom\n\nalice: what is your cat called")
+        given.remember("mika", "It is Tom!", "[happy] It is Tom!")  # as the node does
+        later = [self.QUESTION, turn("assistant", "", "It is  Tom!"),
+                 turn("user", "Rook", "Rook: cute"), turn("user", "bob", "bob: and a dog?")]
+        second = self.build(later, given, memories=("bob has a dog", "alice has a cat named Tom"))
+        assert second.messages[: len(first.messages)] == first.messages
+        assert second.messages[len(first.messages)] == {"role": "assistant",
+                                                        "content": "[happy] It is Tom!"}
+        # the memory given before is still there: only the new one comes with this turn
+        assert second.messages[-1]["content"] == (
+            "Rook: cute\nWhat you remember:\n- bob has a dog\n\nbob: and a dog?")
+
+    def test_without_memories_a_turn_goes_as_it_is(self) -> None:
+        given = GivenTurns()
+        built = self.build([self.QUESTION], given, memories=())
+        assert built.given_turn is None and not given.of("mika")
+
+    def test_each_persona_has_its_own_and_the_oldest_go(self) -> None:
+        given = GivenTurns(size=2)
+        for n in range(3):
+            given.remember("Mika", f"line {n}", f"given {n}")
+        assert dict(given.of("mika")) == {"line 1": "given 1", "line 2": "given 2"}
+        assert not given.of("rook")

@@ -103,3 +103,28 @@ class TestSpeakerLabel:
             reply.feed(d)
         sentences, calls = reply.finish()
         assert sentences == [] and [c.name for c in calls] == ["move"]
+
+
+class TestAsWritten:
+    """What the persona's next prompt repeats of its reply: the text its KV cache holds."""
+
+    def test_tags_and_spacing_as_the_model_wrote_them(self) -> None:
+        reply = ReplyAssembler()
+        run(reply, "[happy] Hi chat!  Good to see you.")
+        assert reply.spoken_text == "Hi chat! Good to see you."
+        assert reply.as_written == "[happy] Hi chat!  Good to see you."
+
+    def test_stopped_at_the_sentence_limit_it_ends_with_the_last_spoken_sentence(self) -> None:
+        reply = ReplyAssembler(max_sentences=1)
+        for delta in deltas("One thing. Another"):
+            reply.feed(delta)
+        assert reply.enough and reply.as_written == "One thing."
+
+    def test_nothing_when_a_label_was_removed_or_the_reply_was_a_call(self) -> None:
+        labelled = ReplyAssembler(speaker_names={"Rook"})
+        run(labelled, "Rook: Hello there.")
+        assert labelled.spoken_text == "Hello there." and labelled.as_written is None
+        call = ReplyAssembler(tool_names={"wave"})
+        run(call, '{"name": "wave", "arguments": {}}')
+        assert call.as_written is None
+        assert ReplyAssembler().as_written is None  # nothing said
