@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import deque
 from typing import Any
 
@@ -50,6 +51,9 @@ class LlmNode(Node):
         declare("max_sentence_chars", 220, "a longer sentence is cut at a clause")
         declare("tools_in_prompt", backend == "llamacpp",
                 "describe tools in the system prompt (models without a tool-call format)")
+        self.warm_up = declare("warm_up", True, "compute each persona's system prompt once "
+                               "the model is ready, so its first reply does not wait for it",
+                               read_only=True)
         self.ready_timeout_s = declare("ready_timeout_s", 600.0,
                                        "how long to wait for the model server at start",
                                        read_only=True)
@@ -162,6 +166,23 @@ class LlmNode(Node):
             self.log.error("%s", exc)
             raise
         self.log.info("%s backend ready", self.backend.name)
+        if self.warm_up:
+            await asyncio.to_thread(self._warm_up)
+
+    def _warm_up(self) -> None:
+        """One token for each persona: its system prompt is then in the cache (llama.cpp's
+        slot, vLLM's prefix cache) and its first reply computes only the conversation."""
+        started = time.perf_counter()
+        for persona in self.personas.values():
+            generation = self._generation(
+                LlmRequest(request_id="warm-up", persona=persona.name, max_tokens=1), persona)
+            try:
+                self.backend.generate(generation, lambda _: True)
+            except BackendError as exc:  # the first real request will say it again
+                self.log.warning("warming up %s failed: %s", persona.name, exc)
+                return
+        self.log.info("%d persona prompt(s) computed in %.1f s", len(self.personas),
+                      time.perf_counter() - started)
 
     async def _generate(self, request: LlmRequest, persona: Persona, trace: Trace | None) -> None:
         generation = self._generation(request, persona)

@@ -248,9 +248,12 @@ class TestVllmFormat:
         for persona in ("mika", "rook"):
             probe.publish("llm/request", story(persona, persona=persona))
             await assert_full_reply(probe, persona)
-        assert [r["model"] for r in vllm.requests] == ["mika", "rook"]
-        assert [r["temperature"] for r in vllm.requests] == [0.9, 0.6]
-        assert all(r["stream"] and "tools" not in r for r in vllm.requests)
+        # each persona's prompt was computed once at start (one token), before any request
+        warm_up, served = vllm.requests[:2], vllm.requests[2:]
+        assert [(r["model"], r["max_tokens"]) for r in warm_up] == [("mika", 1), ("rook", 1)]
+        assert [r["model"] for r in served] == ["mika", "rook"]
+        assert [r["temperature"] for r in served] == [0.9, 0.6]
+        assert all(r["stream"] and "tools" not in r for r in served)
         assert sentences_for(probe, "mika")[0].emotion == "happy"
 
     @pytest.mark.parametrize(
@@ -274,7 +277,7 @@ class TestVllmFormat:
         script: list[tuple[dict[str, Any], str | None]],
     ) -> None:
         vllm.script = script
-        await start_llm(start_node, probe, backend="openai", base_url=vllm.url)
+        await start_llm(start_node, probe, backend="openai", base_url=vllm.url, warm_up=False)
         probe.publish("llm/request", LlmRequest(
             request_id="game", persona="rook", tools=[MOVE],
             messages=[ChatTurn(role="user", name="bob", content="go left")]))
