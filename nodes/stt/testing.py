@@ -69,6 +69,19 @@ def espeak(text: str, voice: str = "en-us", speed_wpm: int = 150) -> np.ndarray:
     return resample(samples, rate, RATE)
 
 
+ENROLMENT = ("My name is Sam and I help run this stream. I like puzzles, "
+             "music and long walks by the sea.")
+"""What the enrolled test speaker (espeak-ng's en-us voice) says to enrol."""
+
+
+def voice_says(voice: str, text: str, seed: int) -> np.ndarray:
+    """``text`` by ``voice`` (``piper``, or ``espeak:VOICE``) as a microphone hears it: at
+    0.7 of full scale with a little noise (reproducible by ``seed``)."""
+    samples = piper(text) if voice == "piper" else espeak(text, voice.removeprefix("espeak:"))
+    rng = np.random.default_rng(seed)
+    return 0.7 * samples / np.abs(samples).max() + rng.normal(0, 0.003, len(samples))
+
+
 def trim(samples: np.ndarray, level: float = 0.01) -> np.ndarray:
     """Cut leading and trailing near-silence (synthesisers pad their output)."""
     loud = np.flatnonzero(np.abs(samples) > level)

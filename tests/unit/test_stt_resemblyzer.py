@@ -3,21 +3,12 @@ not in the default install: skipped without them)."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from nodes.stt.speakers import UNKNOWN, SpeakerLabeler
-from nodes.stt.testing import espeak, piper
+from nodes.stt.testing import ENROLMENT, voice_says
 
 pytestmark = pytest.mark.slow
-
-ENROLMENT = ("My name is Sam and I help run this stream. I like puzzles, "
-             "music and long walks by the sea.")
-
-
-def noisy(samples: np.ndarray, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return 0.7 * samples / np.abs(samples).max() + rng.normal(0, 0.003, len(samples))
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +17,7 @@ def labeler() -> SpeakerLabeler:
     from nodes.stt.backends.resemblyzer import ResemblyzerEmbedder
 
     labeler = SpeakerLabeler(ResemblyzerEmbedder())
-    labeler.enrol("sam", noisy(espeak(ENROLMENT), 0))
+    labeler.enrol("sam", voice_says("espeak:en-us", ENROLMENT, seed=0))
     return labeler
 
 
@@ -46,5 +37,4 @@ class TestLabels:
     def test_enrolled_voice_is_named_others_are_unknown(
         self, labeler: SpeakerLabeler, voice: str, text: str, name: str
     ) -> None:
-        samples = piper(text) if voice == "piper" else espeak(text, voice.split(":")[1])
-        assert labeler.label(noisy(samples, 1)).name == name
+        assert labeler.label(voice_says(voice, text, seed=1)).name == name

@@ -6,23 +6,15 @@ import numpy as np
 import pytest
 
 from nodes.stt.speakers import UNKNOWN, SpeakerLabeler, SpectralEmbedder
-from nodes.stt.testing import espeak, piper
+from nodes.stt.testing import ENROLMENT, espeak, voice_says
 
 pytestmark = pytest.mark.slow  # synthesis with Piper and espeak-ng
-
-ENROLMENT = ("My name is Sam and I help run this stream. I like puzzles, "
-             "music and long walks by the sea.")
-
-
-def noisy(samples: np.ndarray, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return 0.7 * samples / np.abs(samples).max() + rng.normal(0, 0.003, len(samples))
 
 
 @pytest.fixture(scope="module")
 def labeler() -> SpeakerLabeler:
     labeler = SpeakerLabeler(SpectralEmbedder())
-    labeler.enrol("sam", noisy(espeak(ENROLMENT), 0))
+    labeler.enrol("sam", voice_says("espeak:en-us", ENROLMENT, seed=0))
     return labeler
 
 
@@ -46,8 +38,7 @@ class TestLabels:
     def test_enrolled_voice_is_named_others_are_unknown(
         self, labeler: SpeakerLabeler, voice: str, text: str, name: str
     ) -> None:
-        samples = piper(text) if voice == "piper" else espeak(text, voice.split(":")[1])
-        label = labeler.label(noisy(samples, 1))
+        label = labeler.label(voice_says(voice, text, seed=1))
         assert label.name == name, label
 
     def test_nobody_enrolled_is_unknown(self) -> None:
