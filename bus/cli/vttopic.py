@@ -210,9 +210,23 @@ async def _watch(node: Node, topic: str, window: int,
         report(list(samples))
 
 
+Figures = dict[str, Any]
+
+
 def _watch_topic(out: Output, bus: str | None, topic: str, window: int,
-                 report: Callable[[list[Sample]], None]) -> None:
-    """Run `_watch` as a command until Ctrl-C."""
+                 measure: Callable[[list[Sample]], Figures | None],
+                 describe: Callable[[Figures], str]) -> None:
+    """Report ``measure`` of the window of samples once a second until Ctrl-C: a JSON record
+    when piped, ``describe``'s text at a terminal; "waiting" while ``measure`` has nothing."""
+
+    def report(samples: list[Sample]) -> None:
+        figures = measure(samples)
+        if figures is None:
+            out.line("[dim]waiting for messages...[/dim]")
+        elif out.json:
+            out.record({"topic": topic, **figures})
+        else:
+            out.line(describe(figures))
 
     async def main() -> None:
         async with tool_node(bus, "vttopic") as node:
@@ -241,30 +255,23 @@ def hz(
     json_mode: bool | None = JSON_OPTION,
 ) -> None:
     """Publish rate of TOPIC from the publishers' stamps; drops from sequence gaps."""
-    out = Output(json_mode)
 
-    def report(samples: list[Sample]) -> None:
+    def measure(samples: list[Sample]) -> Figures | None:
         stamps = sorted(s.stamp_ns for s in samples)
         if len(stamps) < 2:
-            out.line("[dim]waiting for messages...[/dim]")
-            return
+            return None
         gaps = [(b - a) / 1e9 for a, b in itertools.pairwise(stamps)]
         mean = statistics.fmean(gaps)
-        result = {
-            "topic": topic, "rate_hz": 1 / mean if mean else float("inf"),
-            "min_s": min(gaps), "max_s": max(gaps), "std_dev_s": statistics.pstdev(gaps),
-            "window": len(stamps), "dropped": _drops(samples),
-        }
-        if out.json:
-            out.record(result)
-        else:
-            out.line(
-                f"average rate: {result['rate_hz']:.3f}\n\tmin: {result['min_s']:.4f}s "
-                f"max: {result['max_s']:.4f}s std dev: {result['std_dev_s']:.5f}s "
-                f"window: {len(stamps)} dropped: {result['dropped']}"
-            )
+        return {"rate_hz": 1 / mean if mean else float("inf"), "min_s": min(gaps),
+                "max_s": max(gaps), "std_dev_s": statistics.pstdev(gaps),
+                "window": len(stamps), "dropped": _drops(samples)}
 
-    _watch_topic(out, bus, topic, window, report)
+    def describe(f: Figures) -> str:
+        return (f"average rate: {f['rate_hz']:.3f}\n\tmin: {f['min_s']:.4f}s "
+                f"max: {f['max_s']:.4f}s std dev: {f['std_dev_s']:.5f}s "
+                f"window: {f['window']} dropped: {f['dropped']}")
+
+    _watch_topic(Output(json_mode), bus, topic, window, measure, describe)
 
 
 @app.command()
@@ -275,24 +282,21 @@ def bw(
     json_mode: bool | None = JSON_OPTION,
 ) -> None:
     """Bandwidth of TOPIC (payload bytes per second)."""
-    out = Output(json_mode)
 
-    def report(samples: list[Sample]) -> None:
+    def measure(samples: list[Sample]) -> Figures | None:
         if len(samples) < 2:
-            out.line("[dim]waiting for messages...[/dim]")
-            return
+            return None
         span = (samples[-1].stamp_ns - samples[0].stamp_ns) / 1e9 or 1e-9
         sizes = [s.size for s in samples]
-        rate = sum(sizes[1:]) / span
-        mean = statistics.fmean(sizes)
-        if out.json:
-            out.record({"topic": topic, "bytes_per_s": rate, "mean_bytes": mean,
-                        "min_bytes": min(sizes), "max_bytes": max(sizes), "window": len(sizes)})
-        else:
-            out.line(f"{rate / 1024:.2f} KB/s from {len(sizes)} messages\n"
-                     f"\tMessage size mean: {mean:.0f} B min: {min(sizes)} B max: {max(sizes)} B")
+        return {"bytes_per_s": sum(sizes[1:]) / span, "mean_bytes": statistics.fmean(sizes),
+                "min_bytes": min(sizes), "max_bytes": max(sizes), "window": len(sizes)}
 
-    _watch_topic(out, bus, topic, window, report)
+    def describe(f: Figures) -> str:
+        return (f"{f['bytes_per_s'] / 1024:.2f} KB/s from {f['window']} messages\n"
+                f"\tMessage size mean: {f['mean_bytes']:.0f} B min: {f['min_bytes']} B "
+                f"max: {f['max_bytes']} B")
+
+    _watch_topic(Output(json_mode), bus, topic, window, measure, describe)
 
 
 @app.command()
@@ -303,27 +307,25 @@ def delay(
     json_mode: bool | None = JSON_OPTION,
 ) -> None:
     """Delay from publishing to arrival here, and the age of each message's chain (trace)."""
-    out = Output(json_mode)
 
-    def report(samples: list[Sample]) -> None:
+    def measure(samples: list[Sample]) -> Figures | None:
         if not samples:
-            out.line("[dim]waiting for messages...[/dim]")
-            return
+            return None
         hop = [(s.received_ns - s.stamp_ns) / 1e6 for s in samples]
         chain = [(s.received_ns - s.trace_stamp_ns) / 1e6 for s in samples if s.trace_stamp_ns]
-        result = {"topic": topic, "delay_mean_ms": statistics.fmean(hop),
-                  "delay_min_ms": min(hop), "delay_max_ms": max(hop),
-                  "chain_age_mean_ms": statistics.fmean(chain) if chain else None,
-                  "window": len(hop)}
-        if out.json:
-            out.record(result)
-        else:
-            out.line(f"average delay: {result['delay_mean_ms']:.3f} ms\n\tmin: {min(hop):.3f} ms "
-                     f"max: {max(hop):.3f} ms window: {len(hop)}"
-                     + (f"\n\tchain age (since the trace began): "
-                        f"{result['chain_age_mean_ms']:.1f} ms" if chain else ""))
+        return {"delay_mean_ms": statistics.fmean(hop), "delay_min_ms": min(hop),
+                "delay_max_ms": max(hop),
+                "chain_age_mean_ms": statistics.fmean(chain) if chain else None,
+                "window": len(hop)}
 
-    _watch_topic(out, bus, topic, window, report)
+    def describe(f: Figures) -> str:
+        chain_age = f["chain_age_mean_ms"]
+        return (f"average delay: {f['delay_mean_ms']:.3f} ms\n\tmin: {f['delay_min_ms']:.3f} ms "
+                f"max: {f['delay_max_ms']:.3f} ms window: {f['window']}"
+                + (f"\n\tchain age (since the trace began): {chain_age:.1f} ms"
+                   if chain_age is not None else ""))
+
+    _watch_topic(Output(json_mode), bus, topic, window, measure, describe)
 
 
 def _type_for(topic: str, graph: p.Graph, tag: str | None) -> type[Message]:
