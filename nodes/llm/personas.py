@@ -44,7 +44,9 @@ class Sampling(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     top_k: int = 40
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
-    repetition_penalty: float = 1.1
+    repetition_penalty: float = 1.0
+    """1.0: off, as llama.cpp and vLLM have it. On the bundled 135M model 1.1 made replies
+    echo the system prompt in long sentences (a later first sentence), not repeat less."""
     seed: int | None = None
     """A fixed seed makes replies reproducible (tests, benchmarks)."""
 

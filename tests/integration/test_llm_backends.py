@@ -92,6 +92,17 @@ class TestGeneration:
     def test_the_same_seed_gives_the_same_text(self, backend: Backend) -> None:
         assert text_of(backend, STORY) == text_of(backend, STORY)
 
+    def test_the_repetition_penalty_reaches_llama_cpp(self, embedded: LlamaCppBackend) -> None:
+        # greedy decoding gives the same text both times unless llama.cpp applies the penalty
+        # (it reads repeat_penalty and ignores vLLM's repetition_penalty)
+        def greedy(penalty: float) -> Generation:
+            return Generation(
+                messages=[{"role": "user", "content": "Say hello hello hello hello hello."}],
+                sampling=Sampling(temperature=0.0, seed=1, repetition_penalty=penalty),
+                max_tokens=24)
+
+        assert text_of(embedded, greedy(1.0)) != text_of(embedded, greedy(1.8))
+
     def test_a_prompt_too_long_is_a_clear_error(self, backend: Backend) -> None:
         huge = Generation(messages=[{"role": "user", "content": "cat " * 9000}], max_tokens=4)
         with pytest.raises(BackendError, match="exceeds the available context size"):

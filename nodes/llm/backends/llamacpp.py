@@ -127,6 +127,8 @@ class LlamaCppBackend:
     def generate(self, generation: Generation, on_delta: OnDelta) -> Outcome:
         body = request_body(generation, self.model_path.stem)
         body["id_slot"] = self.slots.slot_for(generation.persona)
+        # llama.cpp's own name: it ignores vLLM's repetition_penalty (its default is off)
+        body["repeat_penalty"] = generation.sampling.repetition_penalty
         state: dict[str, Any] = {"tokens": 0, "usage": None, "finish": None, "error": None,
                                  "stopped": False}
 
