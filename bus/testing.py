@@ -281,6 +281,15 @@ class Probe(Node):
     def messages(self, topic: str) -> list[Any]:
         return [m for _, m in self.received[topic]]
 
+    async def wait_subscribed(self, topic: str, timeout: float = 10.0) -> None:
+        """Wait until this probe's own subscription to ``topic`` went through vtbus: its
+        forwarder hands a new subscription to every publisher at once, this node's own
+        included, so from then on what others publish on ``topic`` reaches the probe.
+        (A topic someone else subscribed to first is not forwarded again: then this returns
+        at once.)"""
+        await wait_until(lambda: self.has_subscribers(topic), timeout,
+                         what=f"the subscription to {topic} to pass through vtbus")
+
     def publish(self, topic: str, msg: Message) -> Header:
         """Publish ``msg`` on ``topic`` (a publisher is made on first use)."""
         return self.create_publisher(type(msg), topic).publish(msg)

@@ -52,7 +52,7 @@ async def ready(probe: Probe, topic: str = "chat/message") -> list[tuple[Header,
     """Collect ``topic`` once the chat node is on the bus (and our subscription too)."""
     found = probe.collect(topic)
     await probe.wait_for_node("chat")
-    await asyncio.sleep(0.3)  # our subscription travels to the forwarder separately
+    await probe.wait_subscribed(topic)
     return found
 
 

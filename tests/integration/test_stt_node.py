@@ -146,7 +146,7 @@ class TestBadInput:
         async with Probe(bus_url) as probe:
             await probe.wait_for_subscribers("audio/mic", timeout=60)
             logs = probe.collect("system/log")
-            await asyncio.sleep(0.3)  # our subscription travels to the bus
+            await probe.wait_subscribed("system/log")
             for _ in range(3):
                 probe.publish("audio/mic", AudioFrame(pcm=b"\0\0" * 256, sample_rate=8000))
             probe.publish("audio/mic", AudioFrame(pcm=b"\0\0" * 512))  # a good one after
