@@ -28,7 +28,7 @@ from bus.bag import (
     replay,
 )
 from bus.node import Node, NodeOptions, RawMessage
-from bus.testing import Probe
+from bus.testing import Probe, wait_until
 from messages.base import Header
 from messages.chat import ChatMessage, ChatSay
 from messages.director import Persona, Turn
@@ -312,7 +312,9 @@ class TestCommand:
         async def talk() -> None:
             async with Probe(bus_url, name="chat") as probe:
                 await probe.wait_for_node("vtbag_record")
-                await asyncio.sleep(0.3)
+                # the recorder's subscription to everything reaches this publisher
+                await wait_until(lambda: probe.has_subscribers("chat/message"), 10,
+                                 what="the recorder's subscription")
                 for i in range(50):
                     probe.publish("chat/message", chat(i))
                 await asyncio.sleep(0.5)
