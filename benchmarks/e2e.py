@@ -7,7 +7,9 @@ message of a chain carries the trace of its chat line, so each hop is measured f
 
     chat in -> director/turn -> llm/request -> first llm/sentence -> first tts/audio -> audible
 
-The stand-in run also leaves memory out (its query embedding is a model's time, shown as
+``framework_overhead_p50_ms`` is the stand-in run's chat -> first audio chunk (the budget in
+DESIGN.md); ``framework_to_audible_p50_ms`` adds the speaker's output block. The stand-in run
+also leaves memory out (its query embedding is a model's time, shown as
 ``director_to_request`` in the bundled run). ``persona_switch_ms``: from the speaker's
 ``finished`` playhead of one persona's turn to the director's request for the other persona
 (two chat lines queued); ``turn_gap_heard_ms`` measures the same from the last audible
@@ -182,9 +184,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     bundled, standins = results["bundled"], results["standins"]
     results["e2e_p50_ms"] = bundled.get("total_p50_ms")
     results["e2e_p95_ms"] = bundled.get("total_p95_ms")
-    results["framework_overhead_p50_ms"] = standins.get("total_p50_ms")
-    # DESIGN.md's budget: chat -> the first audio chunk (before the speaker's output block)
-    results["framework_to_first_audio_p50_ms"] = standins.get("to_first_audio_p50_ms")
+    # DESIGN.md's budget: chat -> the first audio chunk; the speaker's output block (the
+    # sound card's or the WAV pacer's buffer, not the framework) comes on top in the next
+    results["framework_overhead_p50_ms"] = standins.get("to_first_audio_p50_ms")
+    results["framework_to_audible_p50_ms"] = standins.get("total_p50_ms")
     results["persona_switch_ms"] = standins["persona_switch_ms"]
     results["barge_in_stop_ms"] = bundled["barge_in_stop_ms"]
     if args.json:
