@@ -334,9 +334,6 @@ class Director(Node):
         was interrupted before the request went out."""
         request_id = uuid.uuid4().hex[:12]
         member = self.cast[plan.persona]
-        self.log.info("%s has the floor (%s)%s", member.speaker, plan.why,
-                      f", answering: {plan.prompt}" if plan.prompt and plan.why != "banter"
-                      else "")
         self.floor.started(plan, time.monotonic())
         turn = ActiveTurn(plan, request_id, viewer)
         self.current = turn
@@ -355,6 +352,10 @@ class Director(Node):
                                      f"{plan.prompt}, in your own words.)"))
         self.request_pub.publish(LlmRequest(request_id=request_id, persona=plan.persona,
                                             messages=messages, memories=memories))
+        # the terminal's line comes after the request: writing it is not on the reply's path
+        self.log.info("%s has the floor (%s)%s", member.speaker, plan.why,
+                      f", answering: {plan.prompt}" if plan.prompt and plan.why != "banter"
+                      else "")
         return True
 
     async def recall(self, plan: Plan, viewer: str) -> list[str]:

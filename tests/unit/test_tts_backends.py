@@ -113,3 +113,13 @@ class TestLoader:
     def test_bad_settings(self) -> None:
         with pytest.raises(BackendError, match="espeak settings: Object contains unknown field"):
             load_backend("espeak", {"colour": "blue"})
+
+
+async def test_the_tone_lasts_as_long_as_the_text_and_repeats_without_a_click() -> None:
+    tone = load_backend("tone")
+    text = "x" * 45  # 3 s at 15 characters a second: the made second repeats twice
+    (chunk,) = await synth(tone, text, VoiceSettings(backend="tone"))
+    assert len(chunk.pcm) == 3 * chunk.sample_rate
+    steps = np.abs(np.diff(chunk.pcm.astype(np.int32)))
+    seam = chunk.sample_rate - 1  # from the last sample of one second to the next one's first
+    assert steps[seam] <= steps[:seam].max()  # no bigger than within a second: no click

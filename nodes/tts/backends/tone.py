@@ -21,6 +21,7 @@ class ToneSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     chars_per_s: float = 15.0
     """Speaking speed the tone's length imitates."""
     frequency_hz: float = 220.0
+    """Rounded to a whole number of Hz (a second of tone is made once and repeated)."""
     amplitude: float = 0.2
 
 
@@ -30,13 +31,18 @@ class ToneBackend:
 
     def __init__(self, settings: ToneSettings):
         self.settings = settings
+        # one second, made once: computing the sine per sentence cost ~1 ms here, which is
+        # not the framework's time; a whole number of periods repeats without a click
+        rate = settings.sample_rate
+        periods = max(1, round(settings.frequency_hz))
+        t = np.arange(rate) / rate
+        wave = settings.amplitude * np.sin(2 * np.pi * periods * t)
+        self._second = (wave * 32767).astype(np.int16)
 
     async def synthesize(self, text: str, voice: VoiceSettings) -> AsyncIterator[SynthChunk]:
         s = self.settings
         samples = max(1, int(len(text) / s.chars_per_s * s.sample_rate))
-        t = np.arange(samples) / s.sample_rate
-        wave = s.amplitude * np.sin(2 * np.pi * s.frequency_hz * t)
-        yield SynthChunk((wave * 32767).astype(np.int16), s.sample_rate)
+        yield SynthChunk(np.resize(self._second, samples), s.sample_rate)
 
     async def aclose(self) -> None:
         """Nothing to release."""
