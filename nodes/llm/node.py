@@ -49,6 +49,8 @@ class LlmNode(Node):
         declare("context", 4096, "context length in tokens (per slot): the prompt budget")
         declare("show_prompt", DEFAULT_SHOW_PROMPT, "system prompt shared by every persona")
         declare("max_sentence_chars", 220, "a longer sentence is cut at a clause")
+        declare("first_clause_chars", 16, "a reply's first sentence leaves at its first clause "
+                "this many characters in, so speech starts sooner (0: whole sentences)")
         declare("tools_in_prompt", backend == "llamacpp",
                 "describe tools in the system prompt (models without a tool-call format)")
         self.warm_up = declare("warm_up", True, "compute each persona's system prompt once "
@@ -189,6 +191,7 @@ class LlmNode(Node):
         reply = ReplyAssembler(tool_names={t.name for t in request.tools},
                                max_sentences=persona.max_sentences,
                                max_chars=self.get_parameter("max_sentence_chars"),
+                               first_clause_chars=self.get_parameter("first_clause_chars"),
                                speaker_names=_speakers(request, persona))
         stop = self._stop_flags[request.request_id] = threading.Event()
         loop = asyncio.get_running_loop()

@@ -46,15 +46,20 @@ class ReplyAssembler:
     speaker_names:
         The persona's and the conversation's names: a ``Name:`` label at the start of the
         reply is removed.
+    first_clause_chars:
+        The first sentence may leave at its first clause this far in (0: whole sentences
+        only); such a clause does not count towards ``max_sentences``.
     """
 
     def __init__(self, *, tool_names: Collection[str] = (), max_sentences: int = 0,
-                 max_chars: int = 220, speaker_names: Collection[str] = ()):
+                 max_chars: int = 220, speaker_names: Collection[str] = (),
+                 first_clause_chars: int = 0):
         self.tool_names = frozenset(tool_names)
         self._labels = sorted({f"{n.lower()}:" for n in speaker_names if n}, key=len,
                               reverse=True)
         self.max_sentences = max_sentences
-        self._segmenter = SentenceSegmenter(max_chars=max_chars)
+        self._segmenter = SentenceSegmenter(max_chars=max_chars,
+                                            first_clause_chars=first_clause_chars)
         self._emotions = EmotionTracker()
         self._native_calls = ToolCallAccumulator()
         self._head = ""
@@ -69,7 +74,7 @@ class ReplyAssembler:
     @property
     def enough(self) -> bool:
         """The persona's sentence limit is reached: generation may stop."""
-        return 0 < self.max_sentences <= len(self.sentences)
+        return 0 < self.max_sentences <= len(self.sentences) - self._segmenter.clauses
 
     @property
     def spoken_text(self) -> str:

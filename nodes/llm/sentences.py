@@ -13,6 +13,9 @@ Not a sentence end: decimals and addresses (``3.14``, ``example.com``: no space)
 sentence. An emoji right after a terminator stays with its sentence; an emoji followed by a
 capital starts a new one. A sentence longer than ``max_chars`` is cut at its last clause
 (``, ; : —``) or, failing that, at its last space, so TTS never waits for a run-on sentence.
+
+The first sentence of a reply may leave at its first clause (``first_clause_chars``): the
+listener hears the reply start while the model is still writing the rest of that sentence.
 """
 
 from __future__ import annotations
@@ -55,13 +58,21 @@ class SentenceSegmenter:
     min_clause_chars:
         A clause cut leaves at least this many characters in the first part, so a long
         sentence is not split into a two-word fragment and a run-on.
+    first_clause_chars:
+        0: off. Otherwise the first sentence leaves at its first clause mark at least this
+        many characters in, once the next word has begun.
     """
 
-    def __init__(self, *, max_chars: int = 220, min_clause_chars: int = 40):
+    def __init__(self, *, max_chars: int = 220, min_clause_chars: int = 40,
+                 first_clause_chars: int = 0):
         if max_chars < 20:
             raise ValueError(f"max_chars must be at least 20, got {max_chars}")
         self.max_chars = max_chars
         self.min_clause_chars = min(min_clause_chars, max_chars // 2)
+        self.first_clause_chars = first_clause_chars
+        self.clauses = 0
+        """How many of the pieces released were a first clause, not a whole sentence."""
+        self._released = False
         self._buf = ""
         self._scan_from = 0
         """Every index before this is known not to end a sentence."""
@@ -77,6 +88,9 @@ class SentenceSegmenter:
         out: list[str] = []
         while True:
             end, wait_at = self._find_end()
+            if end is None and not self._released and self.first_clause_chars:
+                end = self._first_clause()
+                self.clauses += end is not None
             if end is None and len(self._buf.strip()) > self.max_chars:
                 end = self._long_cut()
             if end is None:
@@ -96,6 +110,8 @@ class SentenceSegmenter:
         """Forget everything pending (a new reply)."""
         self._buf = ""
         self._scan_from = 0
+        self._released = False
+        self.clauses = 0
 
     # ------------------------------------------------------------------ internals
 
@@ -105,6 +121,17 @@ class SentenceSegmenter:
         self._scan_from = 0
         if sentence:
             out.append(sentence)
+            self._released = True
+
+    def _first_clause(self) -> int | None:
+        """Just past the first clause mark ``first_clause_chars`` or more into the pending
+        sentence, once the next word has begun; None if there is none yet."""
+        buf = self._buf
+        start = len(buf) - len(buf.lstrip())
+        for mark in _CLAUSE.finditer(buf, start + self.first_clause_chars):
+            if _skip_space(buf, mark.end()) < len(buf):
+                return mark.end()
+        return None
 
     def _find_end(self) -> tuple[int | None, int]:
         """(index just past a sentence end, or None; index to resume scanning from)."""

@@ -128,3 +128,11 @@ class TestAsWritten:
         run(call, '{"name": "wave", "arguments": {}}')
         assert call.as_written is None
         assert ReplyAssembler().as_written is None  # nothing said
+
+
+def test_a_first_clause_does_not_count_towards_the_sentence_limit() -> None:
+    reply = ReplyAssembler(max_sentences=2, first_clause_chars=16)
+    out = run(reply, "[happy] I think we should play Minecraft, it is cozy. Then chess. No.")
+    assert [s.text for s in out] == ["I think we should play Minecraft,", "it is cozy.",
+                                     "Then chess."]
+    assert all(s.emotion == "happy" for s in out)

@@ -181,3 +181,40 @@ class TestLongSentences:
     def test_max_chars_below_20_is_refused(self) -> None:
         with pytest.raises(ValueError, match="max_chars must be at least 20, got 5"):
             SentenceSegmenter(max_chars=5)
+
+
+class TestFirstClause:
+    """The first sentence may leave at its first clause, so speech starts sooner."""
+
+    TEXT = "I think we should play Minecraft, because it is cozy. Then, maybe, chess."
+
+    def test_the_first_sentence_leaves_at_its_first_clause(self) -> None:
+        assert streamed(self.TEXT, first_clause_chars=16) == [
+            "I think we should play Minecraft,", "because it is cozy.", "Then, maybe, chess."]
+
+    def test_it_leaves_as_soon_as_the_next_word_begins(self) -> None:
+        segmenter = SentenceSegmenter(first_clause_chars=16)
+        assert segmenter.feed("I think we should play Minecraft,") == []
+        assert segmenter.feed(" ") == []
+        assert segmenter.feed("because") == ["I think we should play Minecraft,"]
+        assert segmenter.clauses == 1
+
+    def test_a_clause_too_early_waits_for_the_sentence(self) -> None:
+        assert streamed("Oh, hi Alice. Yes, you.", first_clause_chars=16) == [
+            "Oh, hi Alice.", "Yes, you."]
+
+    def test_off_by_default_and_back_after_a_reset(self) -> None:
+        assert streamed(self.TEXT)[0] == "I think we should play Minecraft, because it is cozy."
+        segmenter = SentenceSegmenter(first_clause_chars=16)
+        for token in tokens(self.TEXT):
+            segmenter.feed(token)
+        segmenter.reset()
+        assert segmenter.clauses == 0
+        assert next(out for token in tokens(self.TEXT) for out in segmenter.feed(token)) == (
+            "I think we should play Minecraft,")
+
+    def test_a_sentence_already_whole_leaves_whole(self) -> None:
+        # the clause is for a sentence still being written: cutting a whole one gains nothing
+        segmenter = SentenceSegmenter(first_clause_chars=16)
+        assert segmenter.feed(self.TEXT) == [
+            "I think we should play Minecraft, because it is cozy."]
