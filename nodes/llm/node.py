@@ -14,6 +14,8 @@ import time
 from collections import deque
 from typing import Any
 
+import msgspec
+
 from bus.node import Node, NodeOptions, Trace
 from messages.base import Header
 from messages.llm import Cancel, LlmDone, LlmRequest, Sentence, ToolCall
@@ -49,6 +51,8 @@ class LlmNode(Node):
         declare("context", 4096, "context length in tokens (per slot): the prompt budget")
         declare("show_prompt", DEFAULT_SHOW_PROMPT, "system prompt shared by every persona")
         declare("max_sentence_chars", 220, "a longer sentence is cut at a clause")
+        declare("seed", -1, "sampling seed of every persona (-1: each persona's own): the same "
+                "words run after run, for benchmarks and bug reports")
         declare("first_clause_chars", 16, "a reply's first sentence leaves at its first clause "
                 "this many characters in, so speech starts sooner (0: whole sentences)")
         declare("tools_in_prompt", backend == "llamacpp",
@@ -285,7 +289,10 @@ class LlmNode(Node):
             self.counters["context_trimmed"] += 1
         if built.given_turn is not None:
             self.given.remember(persona.name, *built.given_turn)
-        return Generation(messages=built.messages, sampling=persona.sampling,
+        seed = self.get_parameter("seed")
+        sampling = persona.sampling if seed < 0 else msgspec.structs.replace(
+            persona.sampling, seed=seed)
+        return Generation(messages=built.messages, sampling=sampling,
                           max_tokens=max_tokens, model=persona.adapter, persona=persona.name,
                           stop=persona.stop,
                           tools=[] if tools_in_prompt else tools)

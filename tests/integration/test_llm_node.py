@@ -256,6 +256,17 @@ class TestVllmFormat:
         assert all(r["stream"] and "tools" not in r for r in served)
         assert sentences_for(probe, "mika")[0].emotion == "happy"
 
+    async def test_one_seed_for_every_persona(
+        self, start_node: Callable[..., NodeProcess], probe: Probe, vllm: FakeVllm
+    ) -> None:
+        vllm.script = [({"content": "Hi."}, "stop")]
+        await start_llm(start_node, probe, backend="openai", base_url=vllm.url, seed=7,
+                        warm_up=False)
+        for persona in ("mika", "rook"):
+            probe.publish("llm/request", story(persona, persona=persona))
+            await assert_full_reply(probe, persona)
+        assert [(r["model"], r["seed"]) for r in vllm.requests] == [("mika", 7), ("rook", 7)]
+
     @pytest.mark.parametrize(
         "script",
         [
