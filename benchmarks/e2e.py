@@ -56,9 +56,14 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def asked(messages: list[BagMessage]) -> list[BagMessage]:
+    """The requests for words: not the director's prefills (prompts computed ahead)."""
+    return [m for m in messages if m.topic == "llm/request" and not m.msg.prefill]
+
+
 def chains(messages: list[BagMessage]) -> list[dict[str, float]]:
     """Per chat line answered: the stamp of each step, from the bag."""
-    requests = {m.msg.request_id: m for m in messages if m.topic == "llm/request"}
+    requests = {m.msg.request_id: m for m in asked(messages)}
     firsts: dict[tuple[str, str], int] = {}
     for m in messages:
         if m.topic in ("llm/sentence", "tts/audio") and m.msg.request_id in requests:
@@ -94,7 +99,7 @@ def switches(messages: list[BagMessage], *, from_audible: bool) -> list[float]:
         if m.topic == "audio/playhead" and m.msg.state == "finished":
             ends[m.msg.request_id] = (
                 m.msg.persona, m.msg.audible_ns if from_audible else m.header.stamp_ns)
-    requests = [m for m in messages if m.topic == "llm/request"]
+    requests = asked(messages)
     gaps = []
     for previous, current in itertools.pairwise(requests):
         end = ends.get(previous.msg.request_id)

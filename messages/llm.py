@@ -48,6 +48,10 @@ class LlmRequest(Message, tag="llm.LlmRequest"):
     tools: list[ToolSpec] = []
     max_tokens: int = 0
     """0 means the persona's default."""
+    prefill: bool = False
+    """Only compute the prompt, say nothing (no sentence, no done): the director sends the
+    conversation as the next speaker will see it while a reply still plays, so that
+    speaker's real request finds it computed."""
 
 
 class Cancel(Message, tag="llm.Cancel"):

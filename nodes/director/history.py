@@ -86,6 +86,12 @@ class Conversation:
                     len(self.lines) > 1 and self._chars() > self.max_chars // 2):
                 self.lines.popleft()
 
+    def then(self, line: Line) -> Conversation:
+        """A copy with ``line`` added: the conversation as it will be once ``line`` is heard."""
+        ahead = Conversation(self.limit, self.max_chars, deque(self.lines))
+        ahead.add(line)
+        return ahead
+
     def _chars(self) -> int:
         return sum(len(line.text) for line in self.lines)
 

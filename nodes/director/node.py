@@ -90,6 +90,9 @@ class Director(Node):
         self.audio_timeout_s = self.declare_parameter(
             "audio_timeout_s", 10.0, "a complete reply with no audio or playhead for this long "
             "is closed (no speaker running)")
+        self.prefill = self.declare_parameter(
+            "prefill", True, "while a reply plays, have the LLM compute the next speaker's "
+            "prompt with it")
         self.cut_grace_s = self.declare_parameter(
             "cut_grace_s", 0.3, "after a cut, wait this long for the speaker's last playhead")
 
@@ -176,7 +179,23 @@ class Director(Node):
         if done.error:
             self.log.warning("the reply to %s failed: %s", turn.plan.why, done.error)
         turn.llm_done_at = time.monotonic()
+        if self.prefill and turn is self.current and done.text and not (
+                done.error or done.cut_off):
+            self.prefill_others(turn, done.text)
         self.check_finished()
+
+    def prefill_others(self, turn: ActiveTurn, text: str) -> None:
+        """While this reply plays, have the LLM compute the conversation as the other
+        personas will see it, this reply included: whoever speaks next then finds most of
+        their prompt computed (on a CPU that is most of the wait for a first sentence)."""
+        persona = turn.plan.persona
+        ahead = self.conversation.then(Line(self.cast[persona].speaker, " ".join(text.split()),
+                                            persona=persona, source=turn.request_id))
+        for other in self.cast:
+            if other != persona:
+                self.request_pub.publish(LlmRequest(
+                    request_id=f"prefill-{uuid.uuid4().hex[:8]}", persona=other,
+                    messages=ahead.as_seen_by(other), prefill=True))
 
     def on_audio(self, chunk: AudioChunk) -> None:
         turn = self._turn_for(chunk.request_id)

@@ -9,6 +9,7 @@ sentence, then the tool calls, then ``llm/done``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 import time
 from collections import deque
@@ -141,6 +142,10 @@ class LlmNode(Node):
 
     async def on_request(self, request: LlmRequest, header: Header) -> None:
         persona = self.personas.get(request.persona)
+        if request.prefill:
+            if persona is not None:
+                await self._prefill(request, persona)
+            return
         if persona is None:
             self._refuse(request, f"unknown persona {request.persona!r} (known: "
                          f"{', '.join(sorted(self.personas))})")
@@ -180,15 +185,30 @@ class LlmNode(Node):
         slot, vLLM's prefix cache) and its first reply computes only the conversation."""
         started = time.perf_counter()
         for persona in self.personas.values():
-            generation = self._generation(
-                LlmRequest(request_id="warm-up", persona=persona.name, max_tokens=1), persona)
             try:
-                self.backend.generate(generation, lambda _: True)
+                self._compute_prompt(LlmRequest(request_id="warm-up", persona=persona.name),
+                                     persona)
             except BackendError as exc:  # the first real request will say it again
                 self.log.warning("warming up %s failed: %s", persona.name, exc)
                 return
         self.log.info("%d persona prompt(s) computed in %.1f s", len(self.personas),
                       time.perf_counter() - started)
+
+    async def _prefill(self, request: LlmRequest, persona: Persona) -> None:
+        """Compute ``request``'s prompt in the persona's cache; say nothing."""
+        try:
+            await asyncio.shield(self._ensure_ready())
+            await asyncio.to_thread(self._compute_prompt, request, persona)
+        except BackendError as exc:  # only time lost: the real request will say it
+            self.log.debug("prefill %s failed: %s", request.request_id, exc)
+            return
+        self.counters["prefills"] += 1
+
+    def _compute_prompt(self, request: LlmRequest, persona: Persona) -> None:
+        """The prompt of ``request`` computed and one token generated (blocking): the cache
+        then holds it. The budget is the real request's, so the prompts match."""
+        generation = dataclasses.replace(self._generation(request, persona), max_tokens=1)
+        self.backend.generate(generation, lambda _: True)
 
     async def _generate(self, request: LlmRequest, persona: Persona, trace: Trace | None) -> None:
         generation = self._generation(request, persona)

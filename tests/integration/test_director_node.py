@@ -16,6 +16,12 @@ StartNode = Callable[..., NodeProcess]
 RATE = 16000
 
 
+async def asked(probe: Probe, count: int = 1) -> list[LlmRequest]:
+    """The requests for words (not the prefills), once ``count`` came."""
+    return await probe.wait_for("llm/request", count=count, timeout=20,
+                                where=lambda r: not r.prefill)
+
+
 class VoiceStandIn:
     """Answers every llm/request with fixed sentences and plays them in real time: Sentence,
     LlmDone, AudioChunk per sentence, then Playhead while 'playing'; obeys audio/control."""
@@ -37,6 +43,8 @@ class VoiceStandIn:
         }
 
     def on_request(self, request: LlmRequest) -> None:
+        if request.prefill:  # the LLM only computes the prompt: nothing is said
+            return
         self.tasks.append(asyncio.get_running_loop().create_task(self.speak(request)))
 
     async def speak(self, request: LlmRequest) -> None:
@@ -75,11 +83,13 @@ async def test_chat_reply_then_banter_then_memory(bus_url: str, start_node: Star
         await chat.wait_for_subscribers()
         chat.publish(ChatMessage(platform="twitch", user="alice", user_id="42",
                                  text="hello everyone", id="m1"))
-        await probe.wait_for("llm/request", count=2, timeout=20)
-        first, second = (m for _, m in requests[:2])
+        first, second = await asked(probe, count=2)
         assert (first.persona, second.persona) == ("mika", "rook")  # answer, then banter
         assert first.messages[-1].content == "alice: hello everyone"
         assert second.messages[-1].content == "Mika: Hi Alice! Welcome in."
+        # while Mika's reply played, Rook's prompt with it was computed: the same messages
+        prefill = next(m for _, m in requests if m.prefill)
+        assert (prefill.persona, prefill.messages) == ("rook", second.messages)
         assert [t.why for _, t in turns[:2]] == ["chat", "banter"]
         assert turns[0][0].trace_id.startswith("_probe/chat/message#")  # the chat's trace
         await probe.wait_for("memory/turn", count=2, timeout=20)
@@ -88,7 +98,7 @@ async def test_chat_reply_then_banter_then_memory(bus_url: str, start_node: Star
             "mika", "twitch:42", "Hi Alice! Welcome in.", False)
         assert [p.name for p in probe.messages("persona/active")][:2] == ["mika", "rook"]
         await asyncio.sleep(1.0)
-        assert len(probe.messages("llm/request")) == 2  # banter stops after one answer
+        assert len(await asked(probe)) == 2  # banter stops after one answer
 
 
 async def test_human_interrupts_and_only_what_was_heard_is_kept(
@@ -106,7 +116,7 @@ async def test_human_interrupts_and_only_what_was_heard_is_kept(
         chat = probe.create_publisher(ChatMessage, "chat/message")
         await chat.wait_for_subscribers()
         chat.publish(ChatMessage(platform="youtube", user="bob", text="tell me a story", id="m2"))
-        await probe.wait_for("llm/request", timeout=20)
+        await asked(probe)
         await asyncio.sleep(1.1)  # about half of the first sentence is heard
         vad = probe.create_publisher(VadEvent, "speech/vad")
         vad.publish(VadEvent(event="start", utterance_id="u1"))
@@ -121,8 +131,7 @@ async def test_human_interrupts_and_only_what_was_heard_is_kept(
         vad.publish(VadEvent(event="end", utterance_id="u1"))
         probe.create_publisher(Transcript, "speech/final").publish(
             Transcript(utterance_id="u1", text="wait, what about dragons?", final=True))
-        await probe.wait_for("llm/request", count=2, timeout=20)
-        answer = probe.messages("llm/request")[1]
+        answer = (await asked(probe, count=2))[1]
         assert answer.persona == "rook"
         assert answer.messages[-1].content == "Collaborator: wait, what about dragons?"
         assert any("(cut off)" in m.content for m in answer.messages)
@@ -175,11 +184,12 @@ async def test_a_chat_line_taken_as_the_human_starts_talking_is_answered_after_t
         chat.publish(line)
         await wait_until(lambda: served, 10, what="the director asking chat/next")
         await asyncio.sleep(0.5)
-        assert not probe.messages("llm/request"), "nobody talks over the human"
+        assert not [r for r in probe.messages("llm/request") if not r.prefill], \
+            "nobody talks over the human"
         vad.publish(VadEvent(event="end", utterance_id="u2"))
         probe.create_publisher(Transcript, "speech/final").publish(
             Transcript(utterance_id="u2", text="one moment, chat", final=True))
-        human, deferred = await probe.wait_for("llm/request", count=2, timeout=20)
+        human, deferred = await asked(probe, count=2)
         assert human.messages[-1].content == "Collaborator: one moment, chat"
         assert deferred.messages[-1].content == "carol: what is your favourite food?"
         assert len(served) == 1, "the line was kept, not asked for again"

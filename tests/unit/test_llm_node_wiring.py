@@ -111,3 +111,16 @@ class TestTools:
         assert (call.name, call.arguments) == ("move", {"direction": "left"})
         assert finished.text == ""
         assert [s.text for s in harness.messages("llm/sentence")] == [""]
+
+
+class TestPrefill:
+    async def test_a_prefill_says_nothing_and_the_next_request_is_served(
+        self, harness: NodeHarness
+    ) -> None:
+        harness.feed("llm/request", ask("p1", persona="mika", prefill=True))
+        harness.feed("llm/request", ask("p2", persona="zed", prefill=True))  # unknown: ignored
+        harness.feed("llm/request", ask("r1", persona="mika"))
+        await done(harness, "r1")
+        assert {m.request_id for m in harness.messages("llm/sentence")} == {"r1"}
+        assert [d.request_id for d in harness.messages("llm/done")] == ["r1"]
+        assert harness.node.counters["prefills"] == 1
