@@ -79,7 +79,8 @@ async def _run(wav: Path, count: int, timeout_s: float, stt_params: dict[str, An
                 speaker = asyncio.get_running_loop().create_task(
                     play_reference(probe, reference or [], t0_ns))
                 try:
-                    await probe.wait_for("speech/final", count=count, timeout=timeout_s)
+                    await probe.wait_for("speech/final", count=count, timeout=timeout_s,
+                                         where=lambda m: m.text)
                 finally:
                     speaker.cancel()
         finally:
@@ -93,7 +94,7 @@ async def _pipeline(scene: Scene, wav: Path, timeout_s: float,
     probe, t0_ns = await _run(wav, len(scene.placed), timeout_s, stt_params)
     starts = [(h, m) for h, m in probe.received["speech/vad"] if m.event == "start"]
     ends = {m.utterance_id: h for h, m in probe.received["speech/vad"] if m.event == "end"}
-    finals = probe.received["speech/final"]
+    finals = [(h, m) for h, m in probe.received["speech/final"] if m.text]  # not noise
     partials = probe.received["speech/partial"]
     after_vad_end = [(h.stamp_ns - ends[m.utterance_id].stamp_ns) / 1e6 for h, m in finals
                      if m.utterance_id in ends]

@@ -31,6 +31,9 @@ class Word(Message, tag="speech.Word"):
 class Transcript(Message, tag="speech.Transcript"):
     """A partial (``speech/partial``) or final (``speech/final``) transcript of one utterance.
 
+    Every utterance that started (``speech/vad``) ends with one final; its ``text`` is empty
+    when no person's words were in it (a noise, the personas' own voices).
+
     ``start`` and ``end`` (the speech) and the word times are seconds from ``audio_ns``.
     """
 

@@ -240,6 +240,7 @@ class SttNode(Node):
             self._traces.pop(result.utterance_id, None)
         if not text:
             self.counters["empty_transcripts"] += 1
+            self._no_words(result, trace)
             return
         start_ns = result.audio_ns + int(result.speech_start_s * 1e9)
         end_ns = result.audio_ns + int(result.speech_end_s * 1e9)
@@ -247,6 +248,7 @@ class SttNode(Node):
         if is_echo_text(text, heard, self.echo_text_overlap):
             self.counters["echo_transcripts"] += 1
             self.log.info("dropped %r: the personas were saying it", text)
+            self._no_words(result, trace)
             return
         speaker, score = UNKNOWN, 0.0
         if result.final and self.labeler is not None:
@@ -263,6 +265,14 @@ class SttNode(Node):
         )
         with self.traced(trace):
             (self.final_pub if result.final else self.partial_pub).publish(transcript)
+
+    def _no_words(self, result: Result, trace: Trace | None) -> None:
+        """Every utterance ends with one final: an empty one when nobody said anything (a
+        cough, a noise, the personas' own words), so the director need not wait for words."""
+        if result.final:
+            with self.traced(trace):
+                self.final_pub.publish(Transcript(utterance_id=result.utterance_id, text="",
+                                                  final=True, audio_ns=result.audio_ns))
 
     def _refuse(self, topic: str, reason: str) -> None:
         self.counters["bad_input"] += 1

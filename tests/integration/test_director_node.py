@@ -193,3 +193,28 @@ async def test_a_chat_line_taken_as_the_human_starts_talking_is_answered_after_t
         assert human.messages[-1].content == "Collaborator: one moment, chat"
         assert deferred.messages[-1].content == "carol: what is your favourite food?"
         assert len(served) == 1, "the line was kept, not asked for again"
+
+
+async def test_an_utterance_without_words_gives_the_floor_back(
+    bus_url: str, start_node: StartNode
+) -> None:
+    # the wait for words is endless here: only the empty final can end it
+    start_node("nodes.director", params={"banter_turns": 0, "quiet_s": 1000,
+                                         "memory_timeout_s": 0.1, "words_wait_s": 1000.0})
+    async with Probe(bus_url) as probe:
+        VoiceStandIn(probe, ["Sure."], seconds_per_sentence=0.2)
+        probe.collect("llm/request")
+        await probe.wait_for_node("director")
+        vad = probe.create_publisher(VadEvent, "speech/vad")
+        chat = probe.create_publisher(ChatMessage, "chat/message")
+        await chat.wait_for_subscribers()
+        vad.publish(VadEvent(event="start", utterance_id="u3"))  # a cough
+        vad.publish(VadEvent(event="end", utterance_id="u3"))
+        chat.publish(ChatMessage(platform="twitch", user="dee", text="anyone there?", id="m5"))
+        await asyncio.sleep(0.5)
+        assert not [r for r in probe.messages("llm/request") if not r.prefill], \
+            "the floor waits for the words"
+        probe.create_publisher(Transcript, "speech/final").publish(
+            Transcript(utterance_id="u3", text="", final=True))
+        (answer,) = await asked(probe)
+        assert answer.messages[-1].content == "dee: anyone there?"
