@@ -16,6 +16,13 @@ StartNode = Callable[..., NodeProcess]
 RATE = 16000
 
 
+def start_director(start_node: StartNode, **params: object) -> NodeProcess:
+    """The director with no banter, no topics of its own and a short memory wait, unless
+    ``params`` say otherwise."""
+    return start_node("nodes.director", params={
+        "banter_turns": 0, "quiet_s": 1000, "memory_timeout_s": 0.1, **params})
+
+
 async def asked(probe: Probe, count: int = 1) -> list[LlmRequest]:
     """The requests for words (not the prefills), once ``count`` came."""
     return await probe.wait_for("llm/request", count=count, timeout=20,
@@ -71,7 +78,7 @@ class VoiceStandIn:
 
 
 async def test_chat_reply_then_banter_then_memory(bus_url: str, start_node: StartNode) -> None:
-    start_node("nodes.director", params={"banter_turns": 1, "quiet_s": 1000, "memory_timeout_s": 0.1})
+    start_director(start_node, banter_turns=1)
     async with Probe(bus_url) as probe:
         VoiceStandIn(probe, ["Hi Alice!", "Welcome in."], seconds_per_sentence=0.2)
         requests = probe.collect("llm/request")
@@ -104,7 +111,7 @@ async def test_chat_reply_then_banter_then_memory(bus_url: str, start_node: Star
 async def test_human_interrupts_and_only_what_was_heard_is_kept(
     bus_url: str, start_node: StartNode
 ) -> None:
-    start_node("nodes.director", params={"banter_turns": 0, "quiet_s": 1000, "memory_timeout_s": 0.1})
+    start_director(start_node)
     async with Probe(bus_url) as probe:
         VoiceStandIn(probe, ["one two three four five six seven eight nine ten.", "Never heard."],
                      seconds_per_sentence=2.0)
@@ -141,8 +148,7 @@ async def test_a_reply_that_plays_longer_than_the_audio_timeout_is_not_cut_short
     bus_url: str, start_node: StartNode
 ) -> None:
     # the text is complete at once, the audio plays for 3 s: the turn ends when it is heard
-    start_node("nodes.director", params={"banter_turns": 0, "quiet_s": 1000,
-                                         "memory_timeout_s": 0.1, "audio_timeout_s": 1.0})
+    start_director(start_node, audio_timeout_s=1.0)
     async with Probe(bus_url) as probe:
         VoiceStandIn(probe, ["First part.", "Second part.", "Third part."],
                      seconds_per_sentence=1.0)
@@ -158,7 +164,7 @@ async def test_a_reply_that_plays_longer_than_the_audio_timeout_is_not_cut_short
 async def test_a_chat_line_taken_as_the_human_starts_talking_is_answered_after_them(
     bus_url: str, start_node: StartNode
 ) -> None:
-    start_node("nodes.director", params={"banter_turns": 0, "quiet_s": 1000, "memory_timeout_s": 0.1})
+    start_director(start_node)
     async with Probe(bus_url) as probe:
         VoiceStandIn(probe, ["Sure."], seconds_per_sentence=0.2)
         probe.collect("llm/request")
@@ -199,8 +205,7 @@ async def test_an_utterance_without_words_gives_the_floor_back(
     bus_url: str, start_node: StartNode
 ) -> None:
     # the wait for words is endless here: only the empty final can end it
-    start_node("nodes.director", params={"banter_turns": 0, "quiet_s": 1000,
-                                         "memory_timeout_s": 0.1, "words_wait_s": 1000.0})
+    start_director(start_node, words_wait_s=1000.0)
     async with Probe(bus_url) as probe:
         VoiceStandIn(probe, ["Sure."], seconds_per_sentence=0.2)
         probe.collect("llm/request")
