@@ -44,3 +44,24 @@ class TestTokenStore:
         store.clear()
         assert store.load() is None
         store.clear()  # twice is fine
+
+    def test_existing_wide_folder_tightened_on_save(self, tmp_path: Path) -> None:
+        folder = tmp_path / "vts"
+        folder.mkdir(mode=0o755)
+        folder.chmod(0o755)  # as another program (or an older version) left it
+        TokenStore(folder / "aria.token").save("abc123")
+        assert mode(folder) == 0o700
+
+    def test_existing_wide_folder_tightened_on_load(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        folder = tmp_path / "vts"
+        folder.mkdir()
+        store = TokenStore(folder / "aria.token")
+        store.save("secret-token")
+        folder.chmod(0o755)
+        with caplog.at_level(logging.WARNING):
+            assert store.load() == "secret-token"
+        assert mode(folder) == 0o700
+        assert "set to 0700" in caplog.text
+        assert "secret-token" not in caplog.text

@@ -30,12 +30,14 @@ class TokenStore:
     def load(self) -> str | None:
         """The stored token, or None when there is none yet.
 
-        A file others can read is tightened to 0600 (with a warning), never trusted as is.
+        A file others can read is tightened to 0600, and its folder to 0700 (with a warning),
+        never trusted as is.
         """
         try:
             mode = self.path.stat().st_mode
         except FileNotFoundError:
             return None
+        self._tighten_folder()
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             log.warning("token file %s was readable by others: permissions set to 0600",
                         self.path)
@@ -46,6 +48,7 @@ class TokenStore:
     def save(self, token: str) -> None:
         """Write ``token`` atomically; the file is created 0600 and never exists wider."""
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._tighten_folder()  # mkdir sets the mode only when it creates the folder
         temporary = self.path.with_name(self.path.name + ".tmp")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
@@ -55,6 +58,14 @@ class TokenStore:
         finally:
             os.close(fd)
         os.replace(temporary, self.path)
+
+    def _tighten_folder(self) -> None:
+        folder = self.path.parent
+        mode = stat.S_IMODE(folder.stat().st_mode)
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            log.warning("token folder %s was open to others (%04o): permissions set to 0700",
+                        folder, mode)
+            os.chmod(folder, 0o700)
 
     def clear(self) -> None:
         """Forget a token VTS no longer accepts (revoked by the user)."""
