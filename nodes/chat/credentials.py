@@ -1,20 +1,45 @@
-"""Secrets from the environment or a file, and a logging filter that keeps them out of logs.
+"""Secrets from the environment or a file, and the redaction that keeps them out of logs,
+``system/log`` and the messages the node publishes.
 
 A secret never goes into a parameter value, a message or a log line: the node reads it
-here, registers it with `redact`, and every log handler it installs gets `RedactSecrets`.
+here, registers it with `install_redaction`, and every log handler it installs gets
+`RedactSecrets`. A secret is redacted in every form it can take: as given, without (or
+with any case of) its ``oauth:``/``Bearer`` prefix, URL-encoded, JSON-escaped, in any letter
+case. Beyond the registered values, the shapes that carry secrets (``oauth:...``,
+``Bearer ...``, ``key=``/``access_token=`` in a URL, an ``X-goog-api-key`` header) are
+redacted in log lines whatever their value, in case a renewed token was never registered.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 from bus.errors import CredentialError
 
-__all__ = ["RedactSecrets", "install_redaction", "read_secret"]
+__all__ = ["RedactSecrets", "bare_token", "install_redaction", "read_secret"]
 
 REDACTED = "***"
+_MIN_SECRET = 4  # redacting "a" would garble every line
+_PREFIX = re.compile(r"^\s*(?:oauth:|bearer\s+)", re.IGNORECASE)
+_SHAPES = re.compile(
+    r"(?P<lead>\boauth:"
+    r"|\bbearer\s+"
+    r"|[?&;]\s*(?:key|api_key|apikey|access_token|refresh_token|id_token|token|client_secret"
+    r"|password|pass)="
+    r"|\bx-goog-api-key[\"']?\s*[:=]\s*[\"']?)"
+    r"(?P<value>[^\s\"'&#,;}]+)",
+    re.IGNORECASE,
+)
+"""Where a secret sits, whatever its value: the value is replaced, the lead kept."""
+
+
+def bare_token(token: str) -> str:
+    """``token`` without an ``oauth:`` or ``Bearer`` prefix in any letter case."""
+    return _PREFIX.sub("", token).strip()
 
 
 def read_secret(env: str, file: str = "", *, what: str, file_param: str = "") -> str:
@@ -43,31 +68,53 @@ def read_secret(env: str, file: str = "", *, what: str, file_param: str = "") ->
     return value
 
 
+def _forms(secret: str) -> set[str]:
+    """Every spelling of ``secret`` a line could carry (matched in any letter case)."""
+    core = bare_token(secret)
+    forms = {secret.strip(), core, quote(core, safe=""), quote_plus(core),
+             core.replace("/", "\\/")}
+    return {form for form in forms if len(form) >= _MIN_SECRET}
+
+
 class RedactSecrets(logging.Filter):
-    """Replaces every registered secret in a record's final message by ``***``."""
+    """Replaces every registered secret (in every form) in a record by ``***``, and the
+    values of secret-shaped text (``oauth:...``, ``Bearer ...``, ``key=...``)."""
 
     def __init__(self) -> None:
         super().__init__("redact")
         self.secrets: set[str] = set()
+        self._known: re.Pattern[str] | None = None
 
     def add(self, secret: str) -> None:
-        if len(secret) >= 4:  # redacting "a" would garble every line
-            self.secrets.add(secret)
+        forms = _forms(secret)
+        if forms - self.secrets:
+            self.secrets |= forms
+            longest_first = sorted(self.secrets, key=len, reverse=True)
+            self._known = re.compile("|".join(map(re.escape, longest_first)), re.IGNORECASE)
+
+    def known(self, text: str) -> str:
+        """``text`` with the registered secrets replaced (for published chat text, where a
+        viewer's ``oauth:`` or ``Bearer`` is not a secret)."""
+        return self._known.sub(REDACTED, text) if self._known is not None else text
+
+    def scrub(self, text: str) -> str:
+        """``text`` with the registered secrets and every secret-shaped value replaced."""
+        return _SHAPES.sub(lambda m: m["lead"] + REDACTED, self.known(text))
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: let the handler report it as logging does
             return True
-        message = record.getMessage()
-        clean = message
-        for secret in self.secrets:
-            clean = clean.replace(secret, REDACTED)
+        clean = self.scrub(message)
+        if clean != message:
+            record.msg, record.args = clean, None
         if record.exc_info and record.exc_text is None and record.exc_info[1] is not None:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            for secret in self.secrets:
-                record.exc_text = record.exc_text.replace(secret, REDACTED)
-        if clean != message:
-            record.msg, record.args = clean, None
+            record.exc_text = self.scrub(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.scrub(record.stack_info)
         return True
 
 

@@ -18,7 +18,7 @@ from bus.node import Node, NodeOptions, Trace
 from messages.chat import ChatMessage, ChatNext, ChatNextRequest, ChatNextResponse, ChatSay
 from messages.director import Persona
 from nodes.chat.commands import Commands, CommandSpec
-from nodes.chat.credentials import install_redaction, read_secret
+from nodes.chat.credentials import RedactSecrets, bare_token, install_redaction, read_secret
 from nodes.chat.removal import Removal
 from nodes.chat.sources import ChatSource
 from nodes.chat.sources.console import ConsoleSource
@@ -76,6 +76,8 @@ class ChatNode(Node):
             "history_s": p("youtube_history_s", 60.0,
                            "skip first-page history older than this (no backlog at start)"),
         }
+        self._redaction: RedactSecrets | None = None
+        """Set once a secret is read: chat text that quotes one is published redacted."""
         try:
             self.triage = Triage(msgspec.convert(triage, TriageConfig), self.counters)
             specs = msgspec.convert(commands, dict[str, CommandSpec])
@@ -102,6 +104,11 @@ class ChatNode(Node):
         """One message from any source: command, publish, triage."""
         now = time.monotonic()
         self._seq += 1
+        if self._redaction is not None:  # a viewer (or a server) quoting the bot's token
+            clean = self._redaction.known(msg.text)
+            if clean != msg.text:
+                self.counters["secrets_redacted"] += 1
+                msg = msgspec.structs.replace(msg, text=clean)
         result = self.commands.handle(msg, now)
         if result is not None:
             msg = msgspec.structs.replace(msg, command=result.command)
@@ -211,7 +218,7 @@ class ChatNode(Node):
 
     def _secret(self, env: str, file: str, *, what: str, file_param: str) -> str:
         secret = read_secret(env, file, what=what, file_param=file_param)
-        install_redaction(secret, self.log)
+        self._redaction = install_redaction(secret, self.log)
         return secret
 
     def _twitch_settings(self) -> TwitchSettings:
@@ -221,7 +228,8 @@ class ChatNode(Node):
         token, login = "", ""
         if not t["anonymous"]:
             token = self._secret("TWITCH_OAUTH_TOKEN", t["token_file"], what="twitch",
-                                 file_param="twitch_token_file").removeprefix("oauth:")
+                                 file_param="twitch_token_file")
+            token = bare_token(token)
             login = t["login"] or os.environ.get("TWITCH_LOGIN", "").strip()
             if not login:
                 raise CredentialError("twitch: set the environment variable TWITCH_LOGIN or the "

@@ -148,15 +148,20 @@ class FakeTwitch:
         The token PASS must carry (``oauth:<token>``); ``justinfan*`` logins need none.
     bot_is_mod:
         USERSTATE says the bot is a moderator (raising its send limit).
+    echo_password:
+        Quote the password back, without its ``oauth:``, in a ``NOTICE *`` (as a misbehaving
+        server or proxy might), then carry on: the client must never log or publish it.
     tls:
         Server TLS context for ``ircs``/``wss``.
     """
 
     def __init__(self, transport: str = "irc", *, token: str = "s3cr3t-token",
-                 bot_is_mod: bool = False, tls: ssl.SSLContext | None = None):
+                 bot_is_mod: bool = False, echo_password: bool = False,
+                 tls: ssl.SSLContext | None = None):
         self.transport = transport
         self.token = token
         self.bot_is_mod = bot_is_mod
+        self.echo_password = echo_password
         self.tls = tls
         self.sessions: list[_Session] = []
         self.received: list[tuple[float, str]] = []
@@ -298,6 +303,9 @@ class FakeTwitch:
             await s.send(":tmi.twitch.tv CAP * ACK :" + rest.split(":", 1)[-1])
         elif command == "PASS":
             s.password = rest
+            if self.echo_password:
+                await s.send(":tmi.twitch.tv NOTICE * :Improperly formatted auth: "
+                             + rest.removeprefix("oauth:"))
         elif command == "NICK":
             s.nick = rest.strip()
             if not (s.nick.startswith("justinfan") or s.password == f"oauth:{self.token}"):

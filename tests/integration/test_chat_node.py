@@ -23,6 +23,7 @@ from fakes.youtube import CHAT_ID, FakeYouTube, item
 from bus.testing import NodeProcess, Probe, wait_until
 from messages.base import Header
 from messages.chat import ChatMessage, ChatNext, ChatNextRequest, ChatNextResponse, ChatSay
+from messages.system import LogEvent
 
 CHAT = "nodes.chat"
 TOKEN = "s3cr3t-token"
@@ -186,6 +187,39 @@ class TestTwitchThroughTheNode:
                         assert all(TOKEN not in m.text for _, m in messages)
                 finally:
                     node.stop()
+        assert TOKEN not in stderr_file.read_text()
+
+    async def test_a_bare_token_echoed_by_the_server_is_redacted_everywhere(
+        self, bus_url: str, tmp_path: Path
+    ) -> None:
+        # issue 14 item 6: given as oauth:<token>, the bare <token> a server quoted back
+        # reached the chat log and system/log
+        stderr_file = tmp_path / "chat.stderr"
+        async with FakeTwitch("irc", token=TOKEN, echo_password=True) as server:
+            node = NodeProcess(CHAT, bus_url, params={
+                "sources": "twitch", "twitch_channel": "dallas", "twitch_url": server.url,
+            }, env=clean_env(TWITCH_OAUTH_TOKEN=f"oauth:{TOKEN}", TWITCH_LOGIN="aria_bot"))
+            with stderr_file.open("wb") as err:
+                node.proc = subprocess.Popen(node.cmd, env=node.env, stderr=err)
+                try:
+                    async with Probe(bus_url) as probe:
+                        logs = probe.collect("system/log", LogEvent)
+                        messages = await ready(probe)
+                        await probe.wait_subscribed("system/log")
+                        await server.wait_joined()
+                        await server.drop()  # a second login: the echo again, now on the bus
+                        await server.wait_joined(2)
+                        await server.send(privmsg("dallas", "leaker", f"the token is {TOKEN}"))
+                        await probe.wait_for("chat/message")
+                        await probe.wait_for("system/log", where=lambda e: "formatted" in
+                                             e.message)
+                        assert all(TOKEN not in e.message for _, e in logs)
+                        assert any("login refused for aria_bot: Improperly formatted auth: ***"
+                                   in e.message for _, e in logs)
+                        assert messages[0][1].text == "the token is ***"
+                finally:
+                    node.stop()
+        assert "Improperly formatted auth: ***" in stderr_file.read_text()
         assert TOKEN not in stderr_file.read_text()
 
     # each missing credential is named, with the parameter that can replace it

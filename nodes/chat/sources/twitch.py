@@ -23,6 +23,7 @@ import msgspec
 
 from bus.errors import VtError
 from messages.chat import ChatMessage
+from nodes.chat.credentials import bare_token
 from nodes.chat.ratelimit import WindowLimiter
 from nodes.chat.removal import Removal
 from nodes.chat.twitch.irc import (
@@ -156,7 +157,7 @@ class TwitchSource:
         if self.refresh_token is None:
             return
         try:
-            self._token = self.refresh_token().removeprefix("oauth:")
+            self._token = bare_token(self.refresh_token())
         except VtError as exc:  # keep the old token; the file may be mid-rewrite
             self.counts["twitch_token_refresh_failed"] += 1
             self.log.warning("twitch: %s", exc)
