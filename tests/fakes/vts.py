@@ -11,7 +11,13 @@ the DenchiSoft/VTubeStudio README, its Events page and ``Files/ErrorID.cs``:
   missing fields) answering ``authenticated: false`` for a bad or revoked token; every other
   request except ``APIStateRequest`` refused with error 8 until the session authenticates;
 - ``InjectParameterDataRequest``: 450-455, one plugin "sets" a parameter at a time (454 for
-  another), and a value not re-sent within 1 s lapses back to its default (recorded);
+  another), and a value not re-sent within 1 s lapses back to its default (recorded). The
+  README only says that "if one or more of the parameters don't exist, an error payload will
+  be returned": ``{"errorID": 453, "message": ...}``, no field naming the parameter, and the
+  message text is not specified, so this stand-in names none (a client must find them itself).
+  The request is all or nothing: one refused parameter and none of its values is applied.
+  ``missing_parameters`` are parameters this VTS does not have (an older version, a custom
+  parameter nobody created); tests may change the set while it runs;
 - hotkeys (201/202), expressions (650-652) with fades clamped to 0..2 s, the current model,
   event subscriptions (950) with events sent interleaved with responses;
 - the ``VTubeStudioAPIStateBroadcast`` on UDP, and `FakeVts.restart` to restart mid-show.
@@ -117,11 +123,14 @@ class FakeVts:
         Where to send the UDP state broadcast (None: no broadcast).
     test_event_s:
         Period of ``TestEvent`` for subscribed sessions (the docs say 1 s; tests go faster).
+    missing_parameters:
+        Default parameters this VTS lacks: injecting any of them is refused with error 453.
     """
 
     def __init__(self, *, port: int = 0, allow: bool = True, model: FakeModel | None = None,
                  window_title: str = "VTube Studio", broadcast_port: int | None = None,
-                 broadcast_interval_s: float = 2.0, test_event_s: float = 1.0):
+                 broadcast_interval_s: float = 2.0, test_event_s: float = 1.0,
+                 missing_parameters: set[str] | frozenset[str] = frozenset()):
         self.host = "127.0.0.1"
         self.port = port
         self.allow = allow
@@ -130,6 +139,7 @@ class FakeVts:
         self.broadcast_port = broadcast_port
         self.broadcast_interval_s = broadcast_interval_s
         self.test_event_s = test_event_s
+        self.missing_parameters = set(missing_parameters)
         self.instance_id = uuid.uuid4().hex
         # survives restarts, like the allowed-plugins list VTS keeps on disk
         self.tokens: dict[str, tuple[str, str]] = {}
@@ -379,8 +389,8 @@ class FakeVts:
         now = time.time_ns()
         for entry in values:
             param = entry.get("id") if isinstance(entry, dict) else None
-            if param not in DEFAULT_PARAMETERS:
-                raise _ApiError(453, f"Parameter {param!r} not found")
+            if param not in DEFAULT_PARAMETERS or param in self.missing_parameters:
+                raise _ApiError(453, "Parameter not found.")  # which one: not documented
             value = entry.get("value")
             if isinstance(value, bool) or not isinstance(value, int | float) \
                     or not -1_000_000 <= value <= 1_000_000:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import socket
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ import pytest
 from fakes.vts import FakeModel, FakeVts
 
 from bus.testing import wait_until
+from nodes.avatar.puppet import DRIVEN_PARAMETERS
 from nodes.avatar.vts.discovery import Discovery
 from nodes.avatar.vts.session import Backoff, SessionConfig, VtsSession
 from nodes.avatar.vts.tokens import TokenStore
@@ -41,6 +43,35 @@ async def running(session: VtsSession) -> AsyncIterator[VtsSession]:
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await session.close()
+
+
+@contextlib.asynccontextmanager
+async def ticking(session: VtsSession, hz: float = 60.0) -> AsyncIterator[None]:
+    """Inject every driven parameter at ``hz``, as the node's loop does; MouthOpen counts the
+    frames, so every frame VTS applies shows as a new value in its series."""
+
+    async def loop() -> None:
+        for frame in itertools.count(1):
+            await session.inject({**dict.fromkeys(DRIVEN_PARAMETERS, 0.5),
+                                  "MouthOpen": frame % 1000 / 1000})
+            await asyncio.sleep(1 / hz)
+
+    task = asyncio.create_task(loop())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def refusals(vts: FakeVts, error_id: int) -> int:
+    return vts.errors.count(("InjectParameterDataRequest", error_id))
+
+
+def warnings_naming(caplog: pytest.LogCaptureFixture, name: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.levelno >= logging.WARNING and name in r.getMessage()]
 
 
 def config(tmp_path: Path, port: int, **kw: object) -> SessionConfig:
@@ -118,6 +149,83 @@ class TestReconnect:
                                  5, what="the other parameter")
             assert ("InjectParameterDataRequest", 454) in vts.errors
             assert {v for _, v in vts.series("MouthOpen")} == {0.2}  # never overridden
+
+
+class TestRefusedParameters:
+    """VTS refuses a whole injection when one parameter is missing (453) or set by another
+    plugin (454): the session finds which, leaves them out, and the rest keeps moving."""
+
+    async def test_missing_parameters_left_out_mouth_keeps_moving(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        missing = {"EyeOpenLeft", "EyeOpenRight"}  # a VTS version without them
+        async with FakeVts(missing_parameters=missing) as vts:
+            session = VtsSession(config(tmp_path, vts.port))
+            with caplog.at_level(logging.INFO):
+                async with running(session), ticking(session):
+                    await wait_until(lambda: len(vts.series("MouthOpen")) >= 30, 10,
+                                     what="the mouth to move despite the missing parameters")
+                    assert session.missing == missing
+                    # every frame sent once they were known is accepted: no refusal at 60 Hz
+                    client = session.client
+                    assert client is not None
+                    await wait_until(lambda: client.in_flight == 0, 5, what="answers")
+                    refused_before, received = refusals(vts, 453), len(vts.series("MouthOpen"))
+                    await wait_until(lambda: len(vts.series("MouthOpen")) >= received + 60, 10,
+                                     what="60 more frames")
+                    assert refusals(vts, 453) == refused_before
+            assert vts.series("EyeOpenLeft") == [] and vts.series("FaceAngleX")
+            lines = warnings_naming(caplog, "EyeOpenLeft")
+            assert len(lines) == 1, lines  # said once, not every frame
+            assert "EyeOpenRight" in lines[0] and "453" in lines[0]
+
+    async def test_model_change_probes_again(self, tmp_path: Path,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+        async with FakeVts(missing_parameters={"EyeOpenLeft"}) as vts:
+            session = VtsSession(config(tmp_path, vts.port))
+            with caplog.at_level(logging.INFO):
+                async with running(session), ticking(session):
+                    await wait_until(lambda: session.missing == {"EyeOpenLeft"}, 10,
+                                     what="the missing parameter")
+                    vts.missing_parameters.clear()  # e.g. a plugin created it meanwhile
+                    await vts.load_model(FakeModel(name="Mao"))
+                    await wait_until(lambda: vts.series("EyeOpenLeft"), 10,
+                                     what="the parameter injected after the model change")
+                    assert session.missing == set()
+                    vts.missing_parameters.add("EyeOpenLeft")
+                    await vts.load_model(FakeModel(name="Hiyori"))
+                    await wait_until(lambda: session.missing == {"EyeOpenLeft"}, 10,
+                                     what="the parameter found missing again")
+            assert len(warnings_naming(caplog, "EyeOpenLeft")) == 1  # the same news: once
+
+    async def test_new_session_probes_again(self, tmp_path: Path) -> None:
+        async with FakeVts(missing_parameters={"EyeOpenLeft"}) as vts:
+            session = VtsSession(config(tmp_path, vts.port))
+            async with running(session), ticking(session):
+                await wait_until(lambda: session.missing == {"EyeOpenLeft"}, 10,
+                                 what="the missing parameter")
+                vts.missing_parameters = {"Brows"}  # another VTS version after the restart
+                await vts.restart(downtime_s=0.2)
+                await wait_until(lambda: session.missing == {"Brows"}, 10,
+                                 what="the new session's missing parameter")
+                await wait_until(lambda: vts.series("EyeOpenLeft"), 10,
+                                 what="the parameter this version has")
+
+    async def test_missing_and_contested_together(self, tmp_path: Path) -> None:
+        async with FakeVts(missing_parameters={"EyeOpenLeft"}) as vts:
+            other = VtsSession(SessionConfig("other", TokenStore(tmp_path / "o"),
+                                             host="127.0.0.1", port=vts.port))
+            mine = VtsSession(config(tmp_path, vts.port))
+            async with running(other), running(mine):
+                await wait_until(lambda: other.ready and mine.ready, 5, what="two sessions")
+                await other.inject({"MouthSmile": 0.2})
+                await wait_until(lambda: vts.series("MouthSmile"), 5, what="the other's value")
+                async with ticking(mine):
+                    await wait_until(lambda: len(vts.series("MouthOpen")) >= 30, 10,
+                                     what="the mouth to move")
+                    assert mine.missing == {"EyeOpenLeft"}
+                    assert mine.contested == {"MouthSmile"}
+            assert {v for _, v in vts.series("MouthSmile")} == {0.2}
 
 
 class TestModelAndAccess:

@@ -5,16 +5,20 @@ authenticate with the stored token (asking for one if needed), subscribe to mode
 read the model and its hotkeys, call ``on_ready`` (the node restores the avatar's emotion)
 and serve until the connection drops; then wait with exponential backoff and start again.
 Parameter injection is fire-and-forget (`inject`): answers are checked in callbacks, so the
-60 Hz loop never waits on VTS.
+60 Hz loop never waits on VTS. VTS refuses a whole injection for one parameter it lacks (453)
+or another plugin sets (454) without saying which: the session finds them (`refusals.py`),
+leaves them out, says so once, and looks again after a model change or a new session (missing)
+or every `CONTESTED_RETRY_S` (contested).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,12 +32,21 @@ from nodes.avatar.vts.client import (
     VtsError,
 )
 from nodes.avatar.vts.discovery import Discovery
+from nodes.avatar.vts.refusals import find_refused
 from nodes.avatar.vts.tokens import TokenStore
 
 __all__ = ["Backoff", "SessionConfig", "VtsSession"]
 
+ERROR_PARAM_MISSING = 453
+"""``InjectDataParamNameNotFound``: this VTS has no such parameter (an older version, or a
+custom parameter no plugin created)."""
 ERROR_PARAM_OWNED = 454
 """``InjectDataParamControlledByOtherPlugin``: another plugin already "sets" the parameter."""
+REFUSALS = (ERROR_PARAM_MISSING, ERROR_PARAM_OWNED)
+"""Errors that refuse a whole injection for one of its parameters."""
+WARNED_MAX = 256
+"""Distinct "logged once" warnings remembered; past that they go to the debug log (VTS's
+error texts are outside input: the memory of them stays bounded)."""
 MAX_IN_FLIGHT = 120
 """Unanswered injections allowed (2 s at 60 Hz) before ticks are dropped instead of queued."""
 EVENTS = ("ModelLoadedEvent", "HotkeyTriggeredEvent")
@@ -105,12 +118,16 @@ class VtsSession:
         self.hotkeys: list[dict[str, Any]] = []
         self.sessions = 0
         self.counters: Counter[str] = Counter()
-        self._warned: set[tuple[int, str]] = set()
+        self._warned: set[str] = set()
         self._background: set[asyncio.Task[Any]] = set()
+        self.missing: set[str] = set()
+        """Parameters this VTS lacks: left out until the model or the session changes."""
         self.contested: set[str] = set()
         """Parameters another plugin "sets": left out of injections for a while."""
         self._contested_since = 0.0
         self._probing: asyncio.Task[Any] | None = None
+        self._refusals_epoch = 0
+        """Bumped when what was found is forgotten: a search started before reports nothing."""
         self._last_values: dict[str, float] = {}
 
     # ------------------------------------------------------------ lifecycle
@@ -134,6 +151,9 @@ class VtsSession:
                     self.config.persona, exc)
             finally:
                 self.ready = False
+                if self._probing is not None:
+                    self._probing.cancel()
+                    self._probing = None
                 if self.client is not None:
                     await self.client.close()
                     self.client = None
@@ -150,6 +170,8 @@ class VtsSession:
             await client.request("EventSubscriptionRequest",
                                  {"eventName": event, "subscribe": True, "config": {}})
         await self._read_model()
+        # another VTS (version) may have other parameters, and other plugins: look again
+        self._forget_refused(self.missing, self.contested)
         self.sessions += 1
         self.ready = True
         self.config.backoff.reset()
@@ -200,8 +222,9 @@ class VtsSession:
     async def inject(self, values: dict[str, float], *, face_found: bool = True) -> bool:
         """Send parameter values ("set" mode) without waiting; False when not sent.
 
-        Parameters another plugin already sets are left out (VTS would refuse the whole
-        request with error 454), and tried again every `CONTESTED_RETRY_S`."""
+        Parameters VTS refused are left out (it would refuse the whole request): those it
+        lacks (453) until the model or session changes, those another plugin sets (454) for
+        `CONTESTED_RETRY_S`."""
         client = self.client
         if not self.ready or client is None or client.in_flight > MAX_IN_FLIGHT:
             self.counters["inject_skipped"] += 1
@@ -211,17 +234,18 @@ class VtsSession:
             loop = asyncio.get_running_loop()
             if loop.time() - self._contested_since > CONTESTED_RETRY_S:
                 self.contested.clear()  # the other plugin may have stopped: try again
-        parameter_values = [{"id": k, "value": round(v, 4)} for k, v in values.items()
-                            if k not in self.contested]
-        if not parameter_values:
+        left_out = self.missing | self.contested
+        sent = {k: round(v, 4) for k, v in values.items() if k not in left_out}
+        if not sent:
             return False
-        payload = {"faceFound": face_found, "mode": "set", "parameterValues": parameter_values}
+        payload = {"faceFound": face_found, "mode": "set",
+                   "parameterValues": [{"id": k, "value": v} for k, v in sent.items()]}
         try:
             future = await client.send("InjectParameterDataRequest", payload)
         except VtsConnectionError:
             self.counters["inject_skipped"] += 1
             return False
-        future.add_done_callback(self._injected)
+        future.add_done_callback(functools.partial(self._injected, sent))
         self.counters["injected"] += 1
         return True
 
@@ -235,20 +259,22 @@ class VtsSession:
                 self.counters[message_type] += 1
             except VtsApiError as exc:
                 self.counters["request_errors"] += 1
-                self._warn_once(exc.error_id, f"{exc} ({data})")
+                self._warn_once(f"{exc} ({data})")
             except (VtsConnectionError, TimeoutError) as exc:
                 self.log.info("%s not sent: %s", message_type, exc)
                 return
 
-    def _injected(self, future: asyncio.Future[dict[str, Any]]) -> None:
+    def _injected(self, sent: dict[str, float], future: asyncio.Future[dict[str, Any]]) -> None:
         exc = future.exception()
         if exc is None or isinstance(exc, VtsConnectionError):
             return
         self.counters["inject_errors"] += 1
         if isinstance(exc, VtsApiError):
-            if exc.error_id == ERROR_PARAM_OWNED:
-                if self._probing is None:
-                    self._probing = self._in_background(self._find_contested())
+            if exc.error_id in REFUSALS:
+                # one search at a time; an answer to a frame sent before the refused ones were
+                # known needs none (at 60 Hz a few are in flight when the search ends)
+                if self._probing is None and not sent.keys() & (self.missing | self.contested):
+                    self._probing = self._in_background(self._find_refused(sent))
             elif exc.error_id in (ERROR_NEEDS_AUTH, ERROR_TOKEN_DENIED):
                 # access revoked mid-session: drop the connection and authenticate again
                 self.log.warning("VTS for %s revoked the session (%s): reconnecting",
@@ -256,43 +282,75 @@ class VtsSession:
                 if self.client is not None:
                     self._in_background(self.client.close())
             else:
-                self._warn_once(exc.error_id, str(exc))
+                self._warn_once(str(exc))
 
-    async def _find_contested(self) -> None:
-        """Which parameters does another plugin set? Ask one by one, then leave those out."""
+    async def _find_refused(self, sent: dict[str, float]) -> None:
+        """Which of a refused injection's parameters does VTS refuse? Then leave those out."""
+        epoch = self._refusals_epoch
         try:
-            found = set()
-            for name, value in self._last_values.items():
-                if self.client is None or not self.ready:
-                    return
-                try:
-                    await self.client.request("InjectParameterDataRequest", {
-                        "faceFound": True, "mode": "set",
-                        "parameterValues": [{"id": name, "value": round(value, 4)}]})
-                except VtsApiError as exc:
-                    if exc.error_id == ERROR_PARAM_OWNED:
-                        found.add(name)
-            if found:
-                self.contested = found
-                self._contested_since = asyncio.get_running_loop().time()
-                self.counters["contested_parameters"] = len(found)
-                self._warn_once(ERROR_PARAM_OWNED, "another plugin already sets "
-                                f"{', '.join(sorted(found))}: this avatar leaves them out "
-                                "(close that plugin or map them elsewhere)")
+            refused = await find_refused(list(sent), functools.partial(self._inject_alone, sent))
         except (VtsConnectionError, TimeoutError):
-            pass
+            return
         finally:
             self._probing = None
+        if epoch != self._refusals_epoch:  # the model or session changed meanwhile
+            return
+        missing = {name for name, error in refused.items() if error == ERROR_PARAM_MISSING}
+        contested = {name for name, error in refused.items() if error == ERROR_PARAM_OWNED}
+        self.missing |= missing
+        if contested:
+            self.contested |= contested
+            self._contested_since = asyncio.get_running_loop().time()
+        self._count_refused()
+        if missing:
+            self._warn_once(f"VTube Studio has no parameter {', '.join(sorted(missing))} "
+                            f"(error {ERROR_PARAM_MISSING}: an older VTS, or a custom parameter "
+                            "nobody created): left out, the rest of the avatar keeps moving")
+        if contested:
+            self._warn_once(f"another plugin already sets {', '.join(sorted(contested))} "
+                            f"(error {ERROR_PARAM_OWNED}): this avatar leaves them out (close "
+                            "that plugin or map them elsewhere)")
 
-    def _warn_once(self, error_id: int, text: str) -> None:
-        key = (error_id, text[:80])
-        if key not in self._warned:
-            self._warned.add(key)
-            self.log.warning("VTS for %s: %s (logged once)", self.config.persona, text)
+    async def _inject_alone(self, sent: dict[str, float], names: Sequence[str]) -> int | None:
+        """Inject ``names`` alone (their latest values): the refusal's error id, or None."""
+        client = self.client
+        if client is None or not self.ready:
+            raise VtsConnectionError("the session ended during the search")
+        values = [{"id": name, "value": round(self._last_values.get(name, sent[name]), 4)}
+                  for name in names]
+        try:
+            await client.request("InjectParameterDataRequest",
+                                 {"faceFound": True, "mode": "set", "parameterValues": values})
+        except VtsApiError as exc:
+            if exc.error_id in REFUSALS:
+                return exc.error_id
+            self._warn_once(str(exc))
+        return None
+
+    def _forget_refused(self, *found: set[str]) -> None:
+        """Forget what was found refused, to look again (a search under way reports nothing)."""
+        for names in found:
+            names.clear()
+        self._refusals_epoch += 1
+        self._count_refused()
+
+    def _count_refused(self) -> None:
+        self.counters["missing_parameters"] = len(self.missing)
+        self.counters["contested_parameters"] = len(self.contested)
+
+    def _warn_once(self, text: str) -> None:
+        if text in self._warned:
+            return
+        if len(self._warned) >= WARNED_MAX:
+            self.log.debug("VTS for %s: %s", self.config.persona, text)
+            return
+        self._warned.add(text)
+        self.log.warning("VTS for %s: %s (logged once)", self.config.persona, text)
 
     def _on_event(self, event: str, data: dict[str, Any]) -> None:
         self.counters[f"event:{event}"] += 1
         if event == "ModelLoadedEvent" and data.get("modelLoaded") and self.ready:
+            self._forget_refused(self.missing)  # another model: look for them again
             self._in_background(self._model_changed())
 
     def _in_background(self, coro: Any) -> asyncio.Task[Any]:
