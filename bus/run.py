@@ -19,8 +19,28 @@ from typing import Any
 from bus.errors import VtError
 from bus.node import Node, NodeOptions
 from bus.params import parse_assignment
+from bus.text import escape_control
 
-__all__ = ["options_from_argv", "run"]
+__all__ = ["EscapingFormatter", "options_from_argv", "run"]
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class EscapingFormatter(logging.Formatter):
+    """One log record, one line: control characters in the message (a viewer's name holding
+    ESC or CR LF) are spelled out (`bus.text.escape_control`), so outside text can neither
+    forge a log line nor drive the terminal. A traceback keeps its lines, each escaped and
+    indented: an exception's own text may hold a newline, and only a record's first line
+    starts at the left edge."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return escape_control(super().formatMessage(record))
+
+    def format(self, record: logging.LogRecord) -> str:
+        head, newline, details = super().format(record).partition("\n")
+        if not newline:
+            return head
+        return head + "".join(f"\n  {escape_control(line)}" for line in details.split("\n"))
 
 
 def options_from_argv(argv: list[str] | None = None, *, prog: str = "node") -> NodeOptions:
@@ -33,10 +53,9 @@ def options_from_argv(argv: list[str] | None = None, *, prog: str = "node") -> N
     parser.add_argument("--params-file", help="a JSON object of parameter values")
     parser.add_argument("--log-level", default=os.environ.get("VT_LOG_LEVEL", "INFO"))
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(EscapingFormatter(LOG_FORMAT))
+    logging.basicConfig(level=args.log_level.upper(), handlers=[handler])
     params: dict[str, Any] = json.loads(os.environ.get("VT_PARAMS") or "{}")
     remaps: dict[str, str] = json.loads(os.environ.get("VT_REMAPS") or "{}")
     if args.params_file:

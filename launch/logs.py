@@ -2,7 +2,10 @@
 
 supervisord writes each program's output to ``logs/NAME.log`` in the run folder, and its own
 to ``sv-SHARE.log`` (kept for later, rotated at 10 MB); `LogTail` follows those files and
-`Prefixer` prints their lines.
+`Prefixer` prints their lines. A program's line is text from outside (a viewer's name it
+logged, a tool's colours): it is printed with its control characters spelled out
+(`bus.text.escape_control`), so it can neither move the cursor, clear the screen nor start a
+line of its own; the only escape sequences on the terminal are the names' colours.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import sys
 import zlib
 from pathlib import Path
 from typing import TextIO
+
+from bus.text import escape_control
 
 __all__ = ["LogTail", "Prefixer"]
 
@@ -31,7 +36,7 @@ class Prefixer:
         if self.colour:
             code = _COLOURS[zlib.crc32(name.encode()) % len(_COLOURS)]
             label = f"\x1b[{code}m{label}\x1b[0m"
-        self.out.write(f"{label} | {text}\n")
+        self.out.write(f"{label} | {escape_control(text)}\n")
 
     def flush(self) -> None:
         self.out.flush()

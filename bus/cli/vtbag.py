@@ -26,7 +26,7 @@ from bus.bag.info import BagInfo, bag_info
 from bus.bag.player import Player
 from bus.bag.reader import bag_files
 from bus.bag.recorder import Recorder, recording_metadata
-from bus.cli.output import Output
+from bus.cli.output import Output, plain
 from bus.errors import BagError, VtError
 from bus.params import parse_assignment
 
@@ -177,7 +177,7 @@ def _print_info(info: BagInfo, out: Output) -> None:
     def when(ns: int) -> str:
         return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ns / 1e9)) + f".{ns % 10**9:09d}"
 
-    out.line(f"[bold]Files:[/bold]     {', '.join(info.files)}")
+    out.line(f"[bold]Files:[/bold]     {plain(', '.join(info.files))}")
     out.line(f"[bold]Size:[/bold]      {_size(info.size_bytes)}")
     out.line(f"[bold]Duration:[/bold]  {info.duration_s:.3f} s")
     if info.messages:
@@ -187,7 +187,7 @@ def _print_info(info: BagInfo, out: Output) -> None:
     for name, values in info.metadata.items():
         for key in ("git_revision", "launch_file", "command"):
             if key in values:
-                out.line(f"[bold]{name}.{key}:[/bold] {values[key]}")
+                out.line(f"[bold]{plain(name)}.{key}:[/bold] {plain(values[key])}")
     out.table(
         ("topic", "type", "count", "rate (Hz)", "size", "latched"),
         [(t.topic, t.type, t.count, f"{t.rate_hz:.2f}", _size(t.bytes), "yes" if t.latched else "")

@@ -17,7 +17,7 @@ import msgspec
 import typer
 
 from bus import protocol as p
-from bus.cli.output import Output
+from bus.cli.output import Output, plain
 from bus.cli.session import BUS_OPTION, fetch_graph, run_tool, tool_node
 from bus.errors import VtError
 from launch.control import ProgramStatus, ShowNotRunning, find_program, find_shows, join
@@ -100,7 +100,7 @@ def _control(action: str, name: str, bus: str | None, json_mode: bool | None) ->
         out.record(status)
     else:
         pid = f", pid {status.pid}" if status.pid else ""
-        out.line(f"{status.name}: {status.state}{pid}")
+        out.line(plain(f"{status.name}: {status.state}{pid}"))
 
 
 NAME_ARGUMENT = typer.Argument(..., help="a program of the running show (see vtnode list)")
@@ -142,30 +142,30 @@ def info(name: str, bus: str | None = BUS_OPTION, json_mode: bool | None = JSON_
         if out.json:
             out.record({"heartbeat_age_s": status.heartbeat_age_s, **_plain(info)})
             return
-        out.line(f"[bold]{info.name}[/bold]  pid {info.pid} on {info.host}, up "
+        out.line(f"[bold]{plain(info.name)}[/bold]  pid {info.pid} on {plain(info.host)}, up "
                  f"{_uptime(info.started_ns)}, heartbeat {status.heartbeat_age_s:.1f} s ago")
         out.line("[cyan]publishers:[/cyan]")
         for ep in info.publishers:
             st = info.pub_stats.get(ep.name, p.TopicStats())
-            out.line(f"  {ep.name}: {ep.type}{' (latched)' if ep.latched else ''}  "
+            out.line(f"  {plain(ep.name)}: {plain(ep.type)}{' (latched)' if ep.latched else ''}  "
                      f"{st.rate_hz:.1f} Hz, {st.count} sent, {st.dropped} dropped")
         out.line("[cyan]subscriptions:[/cyan]")
         for ep in info.subscriptions:
             st = info.sub_stats.get(ep.name, p.TopicStats())
-            out.line(f"  {ep.name}: {ep.type}  {st.rate_hz:.1f} Hz, {st.count} received, "
+            out.line(f"  {plain(ep.name)}: {plain(ep.type)}  {st.rate_hz:.1f} Hz, {st.count} received, "
                      f"{st.dropped} lost, {st.errors} bad")
         out.line("[cyan]services:[/cyan]")
         for ep in info.services:
-            out.line(f"  {ep.name}: {ep.type}")
+            out.line(f"  {plain(ep.name)}: {plain(ep.type)}")
         out.line("[cyan]clients:[/cyan]")
         for ep in info.clients:
-            out.line(f"  {ep.name}: {ep.type}")
+            out.line(f"  {plain(ep.name)}: {plain(ep.type)}")
         out.line("[cyan]parameters:[/cyan]")
         for key, value in info.parameters.items():
-            out.line(f"  {key}: {value!r}")
+            out.line(f"  {plain(key)}: {plain(repr(value))}")
         out.line("[cyan]counters:[/cyan]")
         for key, value in sorted(info.counters.items()):
-            out.line(f"  {key}: {value}")
+            out.line(f"  {plain(key)}: {value}")
 
     run_tool(out, main)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from bus.cli.output import Output
+from bus.cli.output import Output, plain
 from bus.cli.session import BUS_OPTION, run_tool, tool_node
 from bus.errors import VtError
 from messages.system import GetParameters, ParamGetRequest, ParamSetRequest, SetParameters
@@ -56,7 +56,7 @@ def get(node: str, name: str, bus: str | None = BUS_OPTION,
         if out.json:
             out.record({"node": node, "name": name, "value": values[name]})
         else:
-            out.line(f"{name}: {json.dumps(values[name])}")
+            out.line(plain(f"{name}: {json.dumps(values[name])}"))
 
     run_tool(out, main)
 
@@ -81,7 +81,8 @@ def set_param(node: str, name: str, value: str, bus: str | None = BUS_OPTION,
         if out.json:
             out.record({"node": node, "name": name, "value": reply.values.get(name)})
         else:
-            out.line(f"Set parameter successful: {name} = {json.dumps(reply.values.get(name))}")
+            out.line(plain(f"Set parameter successful: {name} = "
+                           f"{json.dumps(reply.values.get(name))}"))
 
     run_tool(out, main)
 

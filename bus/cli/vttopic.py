@@ -24,7 +24,7 @@ import msgspec
 import typer
 
 from bus import protocol as p
-from bus.cli.output import Output, to_plain
+from bus.cli.output import Output, plain, to_plain
 from bus.cli.session import BUS_OPTION, fetch_graph, run_tool, tool_node
 from bus.errors import VtError
 from bus.node import Node, RawMessage
@@ -77,9 +77,9 @@ def list_topics(
             if out.json:
                 out.record({"topic": name, **entry})
             elif show_types:
-                out.line(f"{name} [dim]\\[{entry['type']}][/dim]")
+                out.line(f"{plain(name)} [dim]\\[{plain(entry['type'])}][/dim]")
             else:
-                out.line(name)
+                out.line(plain(name))
 
     run_tool(out, main)
 
@@ -107,14 +107,14 @@ def info(topic: str, bus: str | None = BUS_OPTION, json_mode: bool | None = JSON
         if out.json:
             out.record(result)
             return
-        out.line(f"[bold]{topic}[/bold]  type: {entry['type']}"
+        out.line(f"[bold]{plain(topic)}[/bold]  type: {plain(entry['type'])}"
                  + ("  [yellow](latched)[/yellow]" if entry["latched"] else ""))
         out.line(f"publishers ({len(entry['publishers'])}):")
         for name, rate in rates.items():
-            out.line(f"  {name}  {rate:.1f} Hz")
+            out.line(f"  {plain(name)}  {rate:.1f} Hz")
         out.line(f"subscribers ({len(entry['subscribers'])}):")
         for name in entry["subscribers"]:
-            out.line(f"  {name}")
+            out.line(f"  {plain(name)}")
 
     run_tool(out, main)
 
@@ -169,7 +169,7 @@ def echo(
             if out.json:
                 out.record(value)
             else:
-                out.console.print(_human(value))
+                out.show(_human(value))
                 out.console.print("[dim]---[/dim]")
             printed += 1
             if limit and printed >= limit:
@@ -375,7 +375,7 @@ def pub(
             while not limit or sent < limit:
                 publisher.publish(msg)
                 sent += 1
-                out.line(f"publishing #{sent}: {to_plain(msg)}")
+                out.line(f"publishing #{sent}: {plain(to_plain(msg))}")
                 if not limit or sent < limit:
                     await asyncio.sleep(1 / rate)
             await asyncio.sleep(0.1)  # let the last message leave before the socket closes

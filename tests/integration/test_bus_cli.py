@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -11,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fakes.hostile import HOSTILE
 
 from bus.testing import NodeProcess, Probe
+from messages.chat import ChatMessage
 
 BIN = Path(sys.executable).parent
 StartNode = Callable[..., NodeProcess]
@@ -142,6 +145,41 @@ class TestVttopic:
         assert bw["mean_bytes"] > 0 and bw["bytes_per_s"] > 0
         (delay,) = first_lines("vttopic", "delay", "demo/heard", bus=show, count=1)
         assert delay["delay_min_ms"] >= 0 and delay["chain_age_mean_ms"] >= delay["delay_min_ms"]
+
+
+class TestHostileText:
+    """A viewer's name with escape sequences, CR LF and rich markup, echoed at a terminal."""
+
+    NAME = HOSTILE + " [red]not markup[/red] \x9b2J\u202e"
+
+    async def _echo(self, bus: str, *args: str) -> subprocess.CompletedProcess[str]:
+        async with Probe(bus) as probe:
+            echo = subprocess.Popen(
+                [str(BIN / "vttopic"), "echo", "chat/message", "--once", *args, "--bus", bus],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                env={**os.environ, "COLUMNS": "400"})
+            await probe.wait_for_subscribers("chat/message", timeout=30)
+            probe.publish("chat/message", ChatMessage(platform="twitch", user=self.NAME,
+                                                      text="hi"))
+            out, err = await asyncio.to_thread(echo.communicate, timeout=30)
+        return subprocess.CompletedProcess(echo.args, echo.returncode, out, err)
+
+    @pytest.mark.parametrize("args", [("--human",), ("--human", "--field", "user")])
+    async def test_echo_at_a_terminal_shows_the_name_escaped(
+        self, bus_url: str, args: tuple[str, ...]
+    ) -> None:
+        result = await self._echo(bus_url, *args)
+        assert result.returncode == 0, result.stderr
+        shown = result.stdout
+        assert not any(c in shown for c in "\x1b\r\x9b\u202e")
+        assert "\\x1b[31mmika\\x1b[0m\\r\\n12:00:00 INFO director: FAKE LOG LINE" in shown
+        assert "[red]not markup[/red]" in shown  # printed as written, not as markup
+
+    async def test_echo_piped_is_json_with_every_control_escaped(self, bus_url: str) -> None:
+        result = await self._echo(bus_url, "--json")
+        (line,) = result.stdout.splitlines()
+        assert line.isprintable()
+        assert json.loads(line)["user"] == self.NAME
 
 
 class TestVtparam:

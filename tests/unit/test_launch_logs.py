@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+from fakes.hostile import HOSTILE
+
 from launch.logs import LogTail, Prefixer
 
 
@@ -26,6 +28,17 @@ class TestPrefixer:
         assert first == third
 
 
+    def test_a_programs_line_cannot_drive_the_terminal(self) -> None:
+        out = io.StringIO()
+        prefixer = Prefixer(["chat"], colour=True, out=out)
+        prefixer.line("chat", HOSTILE + " [red]not markup[/red] \x9b2J")
+        (line,) = out.getvalue().splitlines()
+        label, text = line.split(" | ", 1)
+        assert label.startswith("\x1b[") and label.endswith("\x1b[0m")  # our colour only
+        assert text == ("\\x1b[31mmika\\x1b[0m\\r\\n12:00:00 INFO director: FAKE LOG "
+                        "LINE\\x1b[2J [red]not markup[/red] \\x9b2J")
+
+
 class TestLogTail:
     def test_follows_new_lines_partial_lines_and_rotation(self, tmp_path: Path) -> None:
         out = io.StringIO()
@@ -43,3 +56,12 @@ class TestLogTail:
         assert tail.pump(final=True) == [("talker", "three"), ("talker", "four")]
         tail.close()
         assert out.getvalue() == "talker | one\ntalker | two\ntalker | three\ntalker | four\n"
+
+    def test_a_lone_carriage_return_is_shown_not_obeyed(self, tmp_path: Path) -> None:
+        out = io.StringIO()
+        log = tmp_path / "chat.log"
+        tail = LogTail({"chat": log}, Prefixer(["chat"], colour=False, out=out))
+        log.write_bytes(b"fake 10%\rreal 99%\x1b[2J\r\n")  # a CRLF ending is a line ending
+        assert tail.pump() == [("chat", "fake 10%\rreal 99%\x1b[2J")]
+        tail.close()
+        assert out.getvalue() == "chat | fake 10%\\rreal 99%\\x1b[2J\n"
