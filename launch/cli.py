@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import json
 import os
 import re
 import signal
@@ -28,6 +29,7 @@ from bus.address import LAUNCH_FILE_NOTE, BusAddress, resolve
 from bus.errors import BusConfigError, VtError
 from launch.console import ConsoleBridge
 from launch.control import ControlError, Registry, Show, ShowNotRunning
+from launch.environment import base_environment, passed
 from launch.keys import make_keys
 from launch.loader import (
     Launch,
@@ -229,22 +231,33 @@ class Runner:
                 old.unlink()
 
     def _start_supervisord(self) -> subprocess.Popen[bytes]:
+        """supervisord with the base environment only; each program's ``env_pass`` variables
+        go to it on supervisord's standard input (`launch.supervise`), never into a file or
+        into every program's environment."""
         env = {
-            **os.environ,
+            **base_environment(os.environ),
             "VT_RUN_DIR": str(self.files.folder),
             "VT_PYTHON": sys.executable,
             "VT_BUS": self.address.url,
         }
         if self.address.keys is not None:
             env["VT_BUS_KEYS"] = str(self.address.keys.folder)
-        return subprocess.Popen(
-            [sys.executable, "-m", "supervisor.supervisord", "-c", str(self.files.config)],
-            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        supervisord = subprocess.Popen(
+            [sys.executable, "-m", "launch.supervise", "-c", str(self.files.config)],
+            env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
             # its own session: a Ctrl-C at the terminal reaches vtlaunch only, which stops
             # the show in order
             start_new_session=True,
             preexec_fn=_die_with(os.getpid()),
         )
+        given = {p.name: passed(p.env_pass, os.environ) for p in self.programs if p.env_pass}
+        assert supervisord.stdin is not None
+        try:
+            with supervisord.stdin:
+                supervisord.stdin.write(json.dumps(given).encode())
+        except BrokenPipeError:
+            pass  # it died at once: its exit status tells the show's end
+        return supervisord
 
     def _poke(self) -> bool:
         """Wake supervisord's main loop (a request on its socket does): it starts programs

@@ -23,6 +23,7 @@ from typing import Any, Literal
 import msgspec
 
 from bus.errors import VtError
+from launch.environment import PASS_PATTERN
 from launch.spec import ArgSpec, BusSpec, Condition, LaunchFile, NodeSpec, ProcessSpec
 
 __all__ = [
@@ -80,7 +81,9 @@ class Program:
     command: list[str]
     """Processes: the words of the command; empty for nodes."""
     env: dict[str, str]
-    """What this program adds to the show's environment (``VT_PARAMS``... for nodes)."""
+    """What this program adds to the base environment (``VT_PARAMS``... for nodes)."""
+    env_pass: tuple[str, ...]
+    """Variables of vtlaunch's environment it also gets (names, or prefixes ending in ``*``)."""
     respawn: bool
     host: str
     start_secs: int
@@ -297,6 +300,12 @@ def _common(spec: NodeSpec | ProcessSpec, scope: _Scope, at: _PathKey) -> dict[s
             "supervisord)", (*at, "name"),
         )
     env = {k: _subst(v, scope, (*at, "env", k)) for k, v in spec.env.items()}
+    for pattern in spec.env_pass:
+        if not PASS_PATTERN.fullmatch(pattern):
+            raise scope.fail(
+                f"env_pass entry {pattern!r} must be a variable's name or a prefix ending in * "
+                "(HF_*)", (*at, "env_pass"),
+            )
     if not spec.gpu:
         env.setdefault("CUDA_VISIBLE_DEVICES", "")
     if spec.start_secs < 0 or spec.start_retries < 0 or spec.stop_timeout_s <= 0:
@@ -304,6 +313,7 @@ def _common(spec: NodeSpec | ProcessSpec, scope: _Scope, at: _PathKey) -> dict[s
     return {
         "name": name,
         "env": env,
+        "env_pass": tuple(spec.env_pass),
         "respawn": spec.respawn,
         "host": _subst(spec.host, scope, (*at, "host")),
         "start_secs": spec.start_secs,

@@ -95,6 +95,12 @@ class BusSpec(_Strict):
 class _Program(_Strict):
     name: str
     env: dict[str, str] = {}
+    """Variables set for this program (they win over passed ones)."""
+    env_pass: list[str] = []
+    """Variables of vtlaunch's environment this program also gets: names, or prefixes ending
+    in ``*`` (``HF_*``). Nothing else of vtlaunch's environment reaches it but a small base
+    set (``PATH``, ``HOME``, locale, XDG folders, display and sound server, ``VT_*``; see
+    ``launch/environment.py``): name a secret here only for the program that needs it."""
     respawn: bool = True
     """Restart when it exits (immediately after a crash; with growing delays in a crash loop)."""
     gpu: bool = False

@@ -79,7 +79,8 @@ def render(launch: Launch, host: str | None) -> str:
         f";   vtlaunch {origin} --print-supervisord"
         + (f" --host {host}" if host else "")
         + "\n; vtlaunch sets VT_RUN_DIR, VT_PYTHON and VT_BUS (VT_BUS_KEYS) before it starts "
-        "supervisord.",
+        "supervisord,\n; and hands each program the variables its env_pass names "
+        "(launch/environment.py).",
         _section("supervisord", {
             "nodaemon": "true",
             "silent": "true",

@@ -222,6 +222,10 @@ BAD_FILES = [
      r":4: log_level 'VERBOSE' is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
     ("negative retries", NODE + "start_retries = -1\n", {},
      r":1: start_secs and start_retries must be >= 0"),
+    ("env_pass of everything", NODE + 'env_pass = ["*"]\n', {},
+     r":4: env_pass entry '\*' must be a variable's name or a prefix ending in \*"),
+    ("env_pass not a name", NODE + 'env_pass = ["A=B"]\n', {},
+     r":4: env_pass entry 'A=B' must be"),
 ]
 
 
