@@ -24,6 +24,7 @@ import inspect
 import logging
 import os
 import socket
+import sys
 import time
 import uuid
 from collections import Counter, OrderedDict
@@ -37,6 +38,7 @@ import zmq
 from bus import protocol as p
 from bus import wire
 from bus.address import BusAddress, resolve
+from bus.bounded import LogLimiter, clamp_int64, put_bounded
 from bus.errors import (
     CallbackError,
     ServiceFailed,
@@ -86,6 +88,15 @@ SUB_HWM = 100_000
 LATE_LATCH_RECHECK_S = 0.3
 """A late joiner asks for latched values when it subscribes and once more after this delay,
 covering a value published while its subscription was still travelling to the publishers."""
+MAX_TRACKED = 1024
+"""Entries kept in each table keyed by what arrives (topics, publishers, subscribed prefixes):
+a show has tens; forged names beyond this push out the oldest instead of growing the node."""
+MAX_SEQ_GAP = 1_000_000
+"""A sequence jump larger than this is a forged number or a publisher counting anew, not a
+loss (the fastest rate measured here, ~200k msg/s, loses this many only in 5 s of outage)."""
+LATCH_CLOCK_SKEW_NS = 2_000_000_000
+"""A latched stamp further than this ahead of the local clock is not trusted to order values
+(forged, or a host whose clock runs ahead): it hides nothing published after it."""
 
 
 @dataclass(frozen=True)
@@ -229,17 +240,20 @@ class Subscription:
 
     def deliver(
         self, topic: str, header: Header, payload: bytes, raw_header: bytes = b""
-    ) -> None:
+    ) -> bool:
+        """Hand one message to the callback; False when its payload does not decode (it is
+        counted and dropped), True once the callback has it (whatever the callback did)."""
         if self.raw:
             msg: Any = RawMessage(topic, header, payload, raw_header)
         else:
             assert self.decoder is not None
             try:
                 msg = self.decoder.decode(payload)
-            except msgspec.DecodeError as exc:
+            # msgspec raises UnicodeDecodeError (not a DecodeError) for a text not in UTF-8
+            except (msgspec.DecodeError, UnicodeDecodeError) as exc:
                 self.stats.errors += 1
                 self.node._bad_input(header.publisher, topic, f"payload is not {self.type_tag}: {exc}")
-                return
+                return False
         self.stats.count += 1
         self.stats.bytes += len(payload)
         if self.is_async:
@@ -257,6 +271,7 @@ class Subscription:
                 self.node._callback_failed(f"subscription {self.topic}")
             finally:
                 _current_trace.reset(token)
+        return True
 
     def _enqueue(self, msg: Any, header: Header) -> None:
         if self._queue is None:
@@ -275,6 +290,10 @@ class Subscription:
             try:
                 await (self.callback(msg, header) if self.wants_header else self.callback(msg))
             except Exception:
+                self.node._callback_failed(f"subscription {self.topic}")
+            except asyncio.CancelledError:
+                if _own_cancellation():
+                    raise
                 self.node._callback_failed(f"subscription {self.topic}")
 
 
@@ -313,6 +332,10 @@ class Timer:
                     await result
             except Exception:
                 self.node._callback_failed("timer")
+            except asyncio.CancelledError:
+                if _own_cancellation():
+                    raise
+                self.node._callback_failed("timer")  # the callback's own: it ends only the call
 
 
 class Service(Generic[Req, Resp]):
@@ -347,7 +370,7 @@ class Service(Generic[Req, Resp]):
         reply = p.ReplyMeta(call_id=meta.call_id, client=meta.client)
         body = b""
         try:
-            header = wire._header_decoder.decode(raw_header)
+            header = wire.decode_header(raw_header)
             _current_trace.set(_trace_of(header))
             request = self.decoder.decode(payload)
             result = self.callback(request)
@@ -490,8 +513,12 @@ class Node:
         self._graph_waiters: list[asyncio.Future[p.Graph]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_seq: dict[tuple[str, str], int] = {}
-        self._last_latched_stamp: dict[tuple[str, str], int] = {}
-        self._bad_seen: set[tuple[str, str]] = set()
+        """(topic, publisher) -> last sequence number seen, for drop counts (bounded)"""
+        self._last_latched: dict[tuple[str, str], tuple[int, bool]] = {}
+        """(topic, publisher) -> stamp of the latched value last delivered, and whether the
+        registry gave it (bounded)"""
+        self._bad_log = LogLimiter()
+        self._failure_log = LogLimiter()
         self._epoch = ""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
@@ -759,7 +786,9 @@ class Node:
             except zmq.Again:
                 return
             if event[:1] == b"\x01":
-                self._wanted.add(event[1:])
+                # any socket on the bus may subscribe to anything: bounded, as MAX_TRACKED says
+                if len(self._wanted) < MAX_TRACKED and len(event) <= wire.MAX_TOPIC_BYTES:
+                    self._wanted.add(event[1:])
             elif event[:1] == b"\x00":
                 self._wanted.discard(event[1:])
 
@@ -812,7 +841,10 @@ class Node:
                 return
             while _get(sock, zmq.RCVMORE):  # the rest of a message is already here
                 frames.append(_recv(sock, zmq.NOBLOCK))
-            self._dispatch(frames, from_latch=False)
+            try:
+                self._dispatch(frames, from_latch=False)
+            except Exception:  # never leave messages unread: the FD only signals new ones
+                self._callback_failed("receive")
         if self._loop is not None:  # more waiting: yield to the loop, then carry on
             self._loop.call_soon(self._drain_sub)
 
@@ -820,27 +852,60 @@ class Node:
         try:
             topic, header, payload = wire.unpack(frames)
         except WireError as exc:
-            self._bad_input("?", frames[0][:60].decode(errors="replace") if frames else "?", str(exc))
+            where = frames[0][:60].decode(errors="replace") if frames else "?"
+            self._bad_input("?", where, str(exc))
             return
         route = self._routes.get(topic)
         if route is None:
-            subs = [s for s in self._subscriptions if s.matches(topic)]
-            route = self._routes[topic] = (subs, any(s.latched for s in subs))
+            route = self._route(topic)
         subs, latched = route
+        if not subs:
+            return
         key = (topic, header.publisher)
-        if latched:
-            # delivered both by the bus and by the registry: newest per publisher, once
-            if header.stamp_ns <= self._last_latched_stamp.get(key, -1):
-                return
-            self._last_latched_stamp[key] = header.stamp_ns
+        if latched and not self._latched_is_new(key, header.stamp_ns, from_latch):
+            return
         if not from_latch:
             last = self._last_seq.get(key)
-            if last is not None and header.seq > last + 1:
-                for sub in subs:
-                    sub.stats.dropped += header.seq - last - 1
-            self._last_seq[key] = header.seq
+            if last is None:
+                put_bounded(self._last_seq, key, header.seq, MAX_TRACKED)
+            else:
+                if last + 1 < header.seq <= last + MAX_SEQ_GAP:
+                    for sub in subs:
+                        sub.stats.dropped += header.seq - last - 1
+                self._last_seq[key] = header.seq
+        if latched:
+            # a latched value counts as delivered only once its payload decoded: a forged one
+            # that does not must not stand in for the publisher's next values
+            if any([sub.deliver(topic, header, payload, frames[1]) for sub in subs]):
+                put_bounded(self._last_latched, key, (header.stamp_ns, from_latch), MAX_TRACKED)
+            return
         for sub in subs:
             sub.deliver(topic, header, payload, frames[1])
+
+    def _route(self, topic: str) -> tuple[list[Subscription], bool]:
+        subs = [s for s in self._subscriptions if s.matches(topic)]
+        route = (subs, any(s.latched for s in subs))
+        put_bounded(self._routes, topic, route, MAX_TRACKED)
+        return route
+
+    def _latched_is_new(self, key: tuple[str, str], stamp_ns: int, from_latch: bool) -> bool:
+        """Whether a latched value is news to this node: each arrives twice (the bus, and the
+        registry when subscribing), so per publisher only the newest is delivered, once.
+
+        On the bus a publisher's messages come in order, so a live value is new unless it is
+        the one the registry already gave, or older than it. A stamp from the future (forged,
+        or a clock far ahead) orders nothing, and a live value older than a live one means
+        the publisher's clock stepped back: neither hides what comes after.
+        """
+        last = self._last_latched.get(key)
+        if last is None:
+            return True
+        last_stamp, last_from_registry = last
+        if last_stamp > time.time_ns() + LATCH_CLOCK_SKEW_NS:
+            return stamp_ns != last_stamp
+        if from_latch:
+            return stamp_ns > last_stamp
+        return stamp_ns > last_stamp or (stamp_ns < last_stamp and not last_from_registry)
 
     def _drain_control(self) -> None:
         sock = self._control
@@ -851,8 +916,10 @@ class Node:
                 return
             try:
                 self._on_control(frames)
-            except (msgspec.DecodeError, IndexError, WireError) as exc:
+            except (msgspec.DecodeError, UnicodeDecodeError, IndexError, WireError) as exc:
                 self._bad_input("vtbus", "control", str(exc))
+            except Exception:  # never leave messages unread: the FD only signals new ones
+                self._callback_failed("control message")
 
     def _on_control(self, frames: list[bytes]) -> None:
         kind = frames[0]
@@ -895,16 +962,26 @@ class Node:
             self._bad_input("vtbus", "control", f"unknown kind {kind[:16]!r}")
 
     def _bad_input(self, sender: str, topic: str, reason: str) -> None:
-        """Log once per (sender, topic), count always, drop the message."""
+        """Count always, drop the message, and log it once per (sender, topic) within a
+        bounded memory and at most a few lines a second (see `bus.bounded.LogLimiter`)."""
         self.counters["bad_input"] += 1
-        if (sender, topic) not in self._bad_seen:
-            self._bad_seen.add((sender, topic))
-            self.log.warning("dropped a message from %s on %s: %s (logged once)", sender, topic,
-                             reason)
+        if self._bad_log.should_log((sender[:100], topic[:100]), time.monotonic()):
+            held = self._bad_log.take_suppressed()
+            self.log.warning("dropped a message from %s on %s: %s (logged once%s)",
+                             sender[:100], topic[:100], reason[:500],
+                             f"; {held} other drops since the last such line" if held else "")
 
     def _callback_failed(self, where: str) -> None:
+        """Count a callback (or the node's own periodic work) that raised; log its traceback
+        once per place and error, at most a few a second: a flood of inputs that each make a
+        callback fail must not become a flood of tracebacks."""
         self.counters["callback_errors"] += 1
-        self.log.exception("%s callback raised; the node carries on", where)
+        error = sys.exc_info()[1]
+        key = (where, type(error).__name__, str(error)[:200])
+        if self._failure_log.should_log(key, time.monotonic()):
+            held = self._failure_log.take_suppressed()
+            self.log.exception("%s callback raised; the node carries on%s", where,
+                               f" ({held} failures since the last such line)" if held else "")
 
     def _graph_changed(self) -> None:
         if self._loop is not None and not self._closed:
@@ -932,25 +1009,39 @@ class Node:
             parameters=self.params.values(),
             pub_stats={t: pub.stats for t, pub in self._publishers.items()},
             sub_stats={s.topic: s.stats for s in self._subscriptions},
-            counters=dict(self.counters),
+            # a node's own counts: held within msgpack's int64, never a heartbeat that fails
+            counters={k: clamp_int64(v) if isinstance(v, int) else v
+                      for k, v in self.counters.items()},
             hidden=self.options.hidden,
         )
 
     def _send_heartbeat(self) -> bool:
-        return self._control_send([p.HB, p.encoder.encode(self._info())])
+        try:
+            encoded = p.encoder.encode(self._info())
+        except Exception:
+            # a node's bug (a counter that is not a number...) costs its figures, never its
+            # place in the registry: the heartbeat goes out without them
+            self._callback_failed("heartbeat")
+            bare = p.NodeInfo(name=self.name, pid=os.getpid(), host=socket.gethostname(),
+                              started_ns=self.started_ns, hidden=self.options.hidden)
+            encoded = p.encoder.encode(bare)
+        return self._control_send([p.HB, encoded])
 
     async def _heartbeat_loop(self) -> None:
         joined_at = 0.0
         while True:
-            self._send_heartbeat()
-            self._drain_pub()
-            if self._early_logs is not None and self._epoch:
-                # once someone listens to system/log (or after a few seconds, whoever listens)
-                joined_at = joined_at or time.monotonic()
-                if self._log_pub.has_subscribers() or time.monotonic() - joined_at > 3.0:
-                    early, self._early_logs = self._early_logs, None
-                    for event in early:
-                        self._log_pub.publish(event)
+            try:
+                self._send_heartbeat()
+                self._drain_pub()
+                if self._early_logs is not None and self._epoch:
+                    # once someone listens to system/log (or after a few seconds, anyway)
+                    joined_at = joined_at or time.monotonic()
+                    if self._log_pub.has_subscribers() or time.monotonic() - joined_at > 3.0:
+                        early, self._early_logs = self._early_logs, None
+                        for event in early:
+                            self._log_pub.publish(event)
+            except Exception:  # the heartbeat is the node's place on the bus: it never stops
+                self._callback_failed("heartbeat")
             # until vtbus has answered once, the connection may still be forming (IMMEDIATE
             # drops what is sent before it): say hello again soon rather than a period later
             joined = bool(self._epoch)
@@ -998,6 +1089,13 @@ class _BusLogHandler(logging.Handler):
 
 
 # ------------------------------------------------------------------------ helpers
+
+
+def _own_cancellation() -> bool:
+    """Whether the CancelledError being handled cancels the running task itself (it must
+    end), rather than being one its callback let out (the task carries on)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def _tag_of(msg_type: type[Message]) -> str:

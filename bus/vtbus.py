@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import functools
 import logging
 import os
 import signal
@@ -18,6 +19,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,8 +28,11 @@ import zmq
 from zmq.auth.thread import ThreadAuthenticator
 
 from bus import protocol as p
+from bus import wire
 from bus.address import BusAddress, resolve
-from bus.errors import BusConfigError
+from bus.bounded import LogLimiter, put_bounded
+from bus.errors import BusConfigError, WireError
+from messages.catalog import TOPICS
 
 __all__ = ["Broker", "main"]
 
@@ -36,6 +41,20 @@ log = logging.getLogger("vtbus")
 DEFAULT_HWM = 1_000_000
 """Queue limit per socket and per peer, in messages: explicit, since the defaults (1000)
 lost 3-10% of a 200k burst here."""
+MAX_NODES = 1024
+"""Names the registry holds at once: a flood of heartbeats with made-up names is refused past
+this, while every node already listed keeps its place."""
+MAX_INFO_BYTES = 1 << 20
+"""Largest heartbeat (a node's whole description; a real one is a few KiB)."""
+MAX_LATCHED_TOPICS = 1024
+MAX_LATCHED_PUBLISHERS = 64
+"""Latched values kept: topics, and publishers per topic (the oldest goes first past these)."""
+
+Send = Callable[[list[bytes]], bool]
+"""Sends one message on the control socket; False when the peer is gone or its queue full."""
+
+_KIND_LABELS = {kind: kind.decode().lower() for kind in
+                (p.HB, p.BYE, p.LATCH, p.LGET, p.LVAL, p.GRAPH, p.CALL, p.REQ, p.REP)}
 
 
 @dataclass
@@ -66,6 +85,8 @@ class Broker:
         self.nodes: dict[str, _Entry] = {}
         self.latched: dict[str, dict[str, list[bytes]]] = {}
         self.bad_input: Counter[str] = Counter()
+        """Control messages dropped, by kind ("short", "unknown", "failed" beside the kinds)."""
+        self._bad_log = LogLimiter()
         self._ctx = zmq.Context()
         self._stop = threading.Event()
         self._lock_file: int | None = None
@@ -163,6 +184,7 @@ class Broker:
     def _control_loop(self, control: zmq.Socket) -> None:
         poller = zmq.Poller()
         poller.register(control, zmq.POLLIN)
+        send = functools.partial(self._send, control)
         next_expiry = time.monotonic()
         while not self._stop.is_set():
             if poller.poll(100):
@@ -171,7 +193,7 @@ class Broker:
                         frames = control.recv_multipart(zmq.NOBLOCK)
                     except zmq.Again:
                         break
-                    self._handle(control, frames)
+                    self.handle(frames, send, time.monotonic())
             now = time.monotonic()
             if now >= next_expiry:
                 self._expire(now)
@@ -183,63 +205,99 @@ class Broker:
                 log.warning("node %s missed its heartbeats for %.1f s: dropped", name, self.ttl_s)
                 del self.nodes[name]
 
-    def _bad(self, identity: bytes, reason: str) -> None:
-        key = f"{identity.hex()[:8]}: {reason}"
-        if key not in self.bad_input:
-            log.warning("dropped a control message from %s (logged once)", key)
-        self.bad_input[key] += 1
+    # ---------------------------------------------------------------- control messages
 
-    def _handle(self, control: zmq.Socket, frames: list[bytes]) -> None:
+    def handle(self, frames: list[bytes], send: Send, now: float) -> None:
+        """Handle one control message as the ROUTER gives it: ``[identity, kind, *rest]``.
+
+        Replies go out through ``send`` (False when a peer is gone or its queue is full).
+        Never raises: a message that is not ours, whatever its frames, is counted in
+        `bad_input` by kind, logged (once per peer and kind, a few lines a second at most)
+        and dropped, and vtbus serves on.
+        """
         if len(frames) < 2:
-            self._bad(frames[0] if frames else b"", f"{len(frames)} frames")
+            self._bad(frames[0] if frames else b"", "short", f"{len(frames)} frame(s)", now)
             return
         identity, kind, *rest = frames
+        label = _KIND_LABELS.get(kind, "unknown")
         try:
-            if kind == p.HB:
-                self._heartbeat(control, identity, rest)
-            elif kind == p.LATCH:
-                meta = self._latch_decoder.decode(rest[0])
-                header, payload = rest[1], rest[2]
-                publisher = self._publisher_of(header)
-                self.latched.setdefault(meta.topic, {})[publisher] = [header, payload]
-            elif kind == p.LGET:
-                meta = self._latch_decoder.decode(rest[0])
-                values = self.latched.get(meta.topic, {})
-                out = [identity, p.LVAL, rest[0]]
-                for header_payload in values.values():
+            self._dispatch(identity, kind, rest, send, now)
+        except (msgspec.DecodeError, UnicodeDecodeError, IndexError, ValueError, WireError) as exc:
+            self._bad(identity, label, f"{label} did not decode ({exc})", now)
+        except Exception as exc:  # a bug of ours: serve on, and say so with the traceback
+            self.bad_input["failed"] += 1
+            if self._bad_log.should_log(("failed", label, type(exc).__name__), now):
+                log.exception("a %s control message failed; vtbus serves on", label)
+
+    def _dispatch(self, identity: bytes, kind: bytes, rest: list[bytes], send: Send,
+                  now: float) -> None:
+        match kind:
+            case p.HB:
+                self._heartbeat(identity, _frames(rest, 1), send, now)
+            case p.LATCH:
+                self._latch(*_frames(rest, 3))
+            case p.LGET:
+                (raw_meta,) = _frames(rest, 1)
+                meta = self._latch_decoder.decode(raw_meta)
+                out = [identity, p.LVAL, raw_meta]
+                for header_payload in self.latched.get(meta.topic, {}).values():
                     out.extend(header_payload)
-                control.send_multipart(out)
-            elif kind == p.GRAPH:
-                self._send_graph(control, identity)
-            elif kind == p.CALL:
-                self._route_call(control, identity, rest)
-            elif kind == p.REP:
+                send(out)
+            case p.GRAPH:
+                self._send_graph(identity, send, now)
+            case p.CALL:
+                self._route_call(identity, _frames(rest, 3), send)
+            case p.REP:
                 reply = self._reply_decoder.decode(rest[0])
-                self._send(control, [reply.client, p.REP, rest[0], *rest[1:]])
-            elif kind == p.BYE:
+                send([reply.client, p.REP, rest[0], *rest[1:]])
+            case p.BYE:
                 self._forget(identity)
-            else:
-                self._bad(identity, f"unknown kind {kind[:16]!r}")
-        except (msgspec.DecodeError, IndexError, ValueError) as exc:
-            self._bad(identity, f"{kind[:16]!r} did not decode ({exc})")
+            case _:
+                self._bad(identity, "unknown", f"unknown kind {kind[:16]!r}", now)
 
-    @staticmethod
-    def _publisher_of(raw_header: bytes) -> str:
-        # the header is a msgpack array whose first element is the publisher
-        return str(msgspec.msgpack.decode(raw_header)[0])
+    def _bad(self, identity: bytes, label: str, reason: str, now: float) -> None:
+        self.bad_input[label] += 1
+        if self._bad_log.should_log((identity, label), now):
+            held = self._bad_log.take_suppressed()
+            log.warning("dropped a control message from %s: %s (logged once per peer and "
+                        "kind%s)", identity.hex()[:16], reason[:300],
+                        f"; {held} other drops since the last such line" if held else "")
 
-    def _heartbeat(self, control: zmq.Socket, identity: bytes, rest: list[bytes]) -> None:
-        info = self._info_decoder.decode(rest[0])
+    def _latch(self, raw_meta: bytes, raw_header: bytes, payload: bytes) -> None:
+        """Keep a latched value, once it is known to be one: its header and its payload
+        decode (as the catalogue's type for a known topic). A forged value must not stand in
+        for the publisher's own in what late joiners are given."""
+        meta = self._latch_decoder.decode(raw_meta)
+        if len(meta.topic) > wire.MAX_TOPIC_BYTES:
+            raise ValueError(f"a topic of {len(meta.topic)} characters")
+        header = wire.decode_header(raw_header)
+        known = TOPICS.get(meta.topic)
+        if known is not None and header.type != known.type.__struct_config__.tag:
+            raise WireError(f"{meta.topic} carries {known.type.__name__}, not {header.type}")
+        wire.decode_payload(header, payload)
+        values = self.latched.get(meta.topic)
+        if values is None:
+            values = {}
+            put_bounded(self.latched, meta.topic, values, MAX_LATCHED_TOPICS)
+        put_bounded(values, header.publisher, [raw_header, payload], MAX_LATCHED_PUBLISHERS)
+
+    def _heartbeat(self, identity: bytes, rest: list[bytes], send: Send, now: float) -> None:
+        (raw_info,) = rest
+        if len(raw_info) > MAX_INFO_BYTES:
+            raise ValueError(f"a node description of {len(raw_info)} bytes")
+        info = self._info_decoder.decode(raw_info)
         old = self.nodes.get(info.name)
+        if old is None and len(self.nodes) >= MAX_NODES:
+            raise ValueError(f"the registry is full ({MAX_NODES} nodes)")
         if info.hidden:
             pass  # the tools come and go all the time: not worth a line
         elif old is None:
             log.info("node %s joined (pid %d on %s)", info.name, info.pid, info.host)
         elif old.identity != identity and old.info.pid != info.pid:
             log.info("node %s is back (pid %d, was %d)", info.name, info.pid, old.info.pid)
-        self.nodes[info.name] = _Entry(identity, info, time.monotonic())
+        self.nodes[info.name] = _Entry(identity, info, now)
         hello = p.BusHello(epoch=self.epoch, ttl_s=self.ttl_s)
-        self._send(control, [identity, p.HB, p.encoder.encode(hello)])
+        send([identity, p.HB, p.encoder.encode(hello)])
 
     def _forget(self, identity: bytes) -> None:
         for name, entry in list(self.nodes.items()):
@@ -248,13 +306,12 @@ class Broker:
                     log.info("node %s left", name)
                 del self.nodes[name]
 
-    def _send_graph(self, control: zmq.Socket, identity: bytes) -> None:
-        now = time.monotonic()
+    def _send_graph(self, identity: bytes, send: Send, now: float) -> None:
         graph = p.Graph(
             nodes=[p.NodeStatus(e.info, now - e.last_seen) for e in self.nodes.values()],
             epoch=self.epoch,
         )
-        self._send(control, [identity, p.GRAPH, p.encoder.encode(graph)])
+        send([identity, p.GRAPH, p.encoder.encode(graph)])
 
     def _server_of(self, service: str) -> bytes | None:
         for entry in self.nodes.values():
@@ -262,18 +319,18 @@ class Broker:
                 return entry.identity
         return None
 
-    def _route_call(self, control: zmq.Socket, identity: bytes, rest: list[bytes]) -> None:
+    def _route_call(self, identity: bytes, rest: list[bytes], send: Send) -> None:
         meta = self._call_decoder.decode(rest[0])
         server = self._server_of(meta.service)
         if server is not None:
             meta.client = identity
-            if self._send(control, [server, p.REQ, p.encoder.encode(meta), *rest[1:]]):
+            if send([server, p.REQ, p.encoder.encode(meta), *rest[1:]]):
                 return
         reply = p.ReplyMeta(
             call_id=meta.call_id, status="no_service",
             error=f"no node serves {meta.service!r} on this bus",
         )
-        self._send(control, [identity, p.REP, p.encoder.encode(reply)])
+        send([identity, p.REP, p.encoder.encode(reply)])
 
     @staticmethod
     def _send(control: zmq.Socket, frames: list[bytes]) -> bool:
@@ -282,6 +339,13 @@ class Broker:
             return True
         except zmq.ZMQError:  # peer gone (router_mandatory) or its queue is full
             return False
+
+
+def _frames(rest: list[bytes], count: int) -> list[bytes]:
+    """The frames after the kind, when there are exactly ``count`` of them."""
+    if len(rest) != count:
+        raise ValueError(f"{len(rest)} frame(s) after the kind, expected {count}")
+    return rest
 
 
 def main(argv: list[str] | None = None) -> None:
