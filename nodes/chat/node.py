@@ -61,6 +61,9 @@ class ChatNode(Node):
             "send_window_s": p("twitch_send_window_s", 30.0, "the send limit's window"),
             "backoff_initial_s": p("twitch_backoff_s", 1.0, "first reconnect delay (doubles)"),
             "backoff_max_s": p("twitch_backoff_max_s", 60.0, "longest reconnect delay"),
+            "reply_max_age_s": p("twitch_reply_max_age_s", 120.0,
+                                 "a reply waiting longer than this (send limit, reconnects) "
+                                 "is dropped and logged"),
         }
         self._youtube = {
             "live_chat_id": p("youtube_live_chat_id", "", "the broadcast's liveChatId"),
@@ -239,6 +242,7 @@ class ChatNode(Node):
             server_hostname=t["server_hostname"], send_limit=t["send_limit"],
             send_limit_mod=t["send_limit_mod"], send_window_s=t["send_window_s"],
             backoff_initial_s=t["backoff_initial_s"], backoff_max_s=t["backoff_max_s"],
+            reply_max_age_s=t["reply_max_age_s"],
         )
 
     def _youtube_settings(self) -> YouTubeSettings:

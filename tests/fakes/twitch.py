@@ -1,9 +1,12 @@
 """A scripted loopback Twitch chat server: IRC over TCP/TLS or over WebSocket.
 
 It performs Twitch's handshake (CAP ACK, the 001-376 welcome, GLOBALUSERSTATE; on JOIN the
-JOIN echo, NAMES, USERSTATE and ROOMSTATE), refuses a wrong token with Twitch's NOTICE, and
-then lets the test push lines (the documented examples below), PING, RECONNECT, or drop the
-connection. Lines the client sends are recorded with their arrival time.
+JOIN echo, NAMES, USERSTATE and ROOMSTATE), refuses a wrong token with Twitch's NOTICE,
+answers each PRIVMSG to a joined channel with USERSTATE (as Twitch does: "sent when the bot
+joins a channel or sends a PRIVMSG message"), and then lets the test push lines (the
+documented examples below), PING, RECONNECT, or drop the connection. Lines the client sends
+are recorded with their arrival time; a dropped connection reads nothing more, as a closed
+server socket would.
 
 The ``DOC_*`` lines are copied from Twitch's documentation
 (https://dev.twitch.tv/docs/irc/tags/ and /docs/irc/commands/).
@@ -137,6 +140,7 @@ class _Session:
     nick: str = ""
     password: str = ""
     joined: set[str] = field(default_factory=set)
+    closed: bool = False
 
 
 class FakeTwitch:
@@ -233,6 +237,7 @@ class FakeTwitch:
         doomed = list(self.sessions) if sessions is None else sessions
         self.sessions = [s for s in self.sessions if s not in doomed]
         for session in doomed:
+            session.closed = True
             with contextlib.suppress(Exception):
                 await session.close()
 
@@ -296,6 +301,8 @@ class FakeTwitch:
 
     async def _on_line(self, s: _Session, line: str) -> bool:
         """Handle one client line; False ends the session."""
+        if s.closed:  # bytes a closed socket would never have read
+            return False
         self.received.append((time.monotonic(), line))
         self._changed.set()
         command, _, rest = line.partition(" ")
@@ -326,12 +333,20 @@ class FakeTwitch:
             await s.send(f":{nick}!{nick}@{nick}.tmi.twitch.tv JOIN #{channel}")
             await s.send(f":{nick}.tmi.twitch.tv 353 {nick} = #{channel} :{nick}")
             await s.send(f":{nick}.tmi.twitch.tv 366 {nick} #{channel} :End of /NAMES list")
-            badges = "moderator/1" if self.bot_is_mod else ""
-            await s.send(f"@badge-info=;badges={badges};color=;display-name={nick};"
-                         f"emote-sets=0;mod={int(self.bot_is_mod)};subscriber=0;user-type= "
-                         f":tmi.twitch.tv USERSTATE #{channel}")
+            await s.send(self._userstate(nick, channel))
             await s.send("@emote-only=0;followers-only=-1;r9k=0;room-id=713936733;slow=0;"
                          f"subs-only=0 :tmi.twitch.tv ROOMSTATE #{channel}")
             s.joined.add(channel)
             self.joins += 1
+        elif _command(line) == "PRIVMSG":
+            words = line.split(" ")
+            channel = words[words.index("PRIVMSG") + 1].lstrip("#")
+            if channel in s.joined:
+                await s.send(self._userstate(s.nick, channel))
         return True
+
+    def _userstate(self, nick: str, channel: str) -> str:
+        badges = "moderator/1" if self.bot_is_mod else ""
+        return (f"@badge-info=;badges={badges};color=;display-name={nick};emote-sets=0;"
+                f"mod={int(self.bot_is_mod)};subscriber=0;user-type= "
+                f":tmi.twitch.tv USERSTATE #{channel}")

@@ -204,3 +204,31 @@ class TestSendLimit:
             assert [text for _, text in server.privmsgs()] == [
                 f"reply number {i}" for i in range(25)]
             assert max_in_window(times[:limit + 1], window * 0.5) == limit  # first burst
+
+
+class TestRepliesAcrossReconnects:
+    # issue 14 item 8: a reply taken from the queue as the connection went was lost (1 of
+    # 30 across a RECONNECT). (how the connection goes, transport, first reconnect delay):
+    # with a 1 s backoff the reply held by the limiter comes due while there is no
+    # connection at all; with 0.05 s the breaks fall while replies are written
+    @pytest.mark.parametrize(("how", "transport", "backoff_s"), [
+        ("drop", "irc", 1.0), ("reconnect", "irc", 0.05), ("reconnect", "wss", 0.05),
+        ("drop", "ws", 0.05)])
+    async def test_every_reply_arrives_once(self, connect: Connect, how: str,
+                                            transport: str, backoff_s: float) -> None:
+        async with connect(transport, send_limit=5, send_window_s=0.5, backoff_initial_s=backoff_s,
+                           backoff_max_s=backoff_s) as (server, client):
+            await server.wait_joined()
+            await wait_until(lambda: client.source.joined.is_set(), what="joined")
+            expected = [f"reply number {i}" for i in range(30)]
+            for text in expected:
+                assert await client.source.say(text)
+            for breaks in (1, 2):  # twice, while replies flow
+                await server.wait(lambda b=breaks: len(server.privmsgs()) >= 5 * b, 20.0,
+                                  "replies before the break")
+                await (server.reconnect() if how == "reconnect" else server.drop())
+                await server.wait_joined(breaks + 1)
+            await server.wait(lambda: len(server.privmsgs()) >= 30, 30.0, "30 replies")
+            await wait_until(lambda: client.source.outbox.idle, what="every reply answered")
+            assert [text for _, text in server.privmsgs()] == expected  # in order, none twice
+            assert client.counts["twitch_say_sent"] >= 30

@@ -8,6 +8,11 @@ RECONNECT, else after an exponential backoff with jitter). Without a token the s
 anonymously (``justinfan``) and can only read. User tokens expire: with ``refresh_token`` the
 source asks for the token again before each reconnect (the node re-reads its token file,
 which an outside tool may renew).
+
+Replies go through `nodes.chat.twitch.outbox`: one sender per joined connection writes them
+within the send limit, and a reply written but not answered (USERSTATE or a ``msg_*``
+NOTICE) when the connection goes is sent again on the next one. After RECONNECT the old
+connection is read a little longer (``ACK_GRACE_S``) for the answers still on their way.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections import Counter
 from collections.abc import Callable
 
@@ -34,11 +40,15 @@ from nodes.chat.twitch.irc import (
     to_chat_message,
     to_removal,
 )
+from nodes.chat.twitch.outbox import Outbox, Reply
 from nodes.chat.twitch.transport import TRANSPORT_ERRORS, LineConnection, connect
 
 __all__ = ["TwitchSettings", "TwitchSource"]
 
 MAX_LINE_TEXT = 500  # Twitch refuses longer chat messages
+ACK_GRACE_S = 2.0
+"""After RECONNECT, how long the old connection is still read for answers to replies in
+flight (Twitch closes it itself, "after an indeterminate time")."""
 
 
 class TwitchSettings(msgspec.Struct, kw_only=True):
@@ -60,6 +70,9 @@ class TwitchSettings(msgspec.Struct, kw_only=True):
         The reconnect delay doubles from the first to the second.
     idle_timeout_s:
         Reconnect when nothing arrives for this long (Twitch pings about every 5 minutes).
+    send_queue, reply_max_age_s:
+        Replies waiting at most, and how long one may wait before it is dropped (logged):
+        see `nodes.chat.twitch.outbox` for why 120 s.
     """
 
     channel: str
@@ -75,6 +88,7 @@ class TwitchSettings(msgspec.Struct, kw_only=True):
     backoff_max_s: float = 60.0
     idle_timeout_s: float = 360.0
     send_queue: int = 100
+    reply_max_age_s: float = 120.0
 
 
 class TwitchSource:
@@ -111,8 +125,11 @@ class TwitchSource:
                       else settings.login.lower())
         self.limiter = WindowLimiter(settings.send_limit, settings.send_window_s)
         self.joined = asyncio.Event()
-        self._outbox: asyncio.Queue[str] = asyncio.Queue(settings.send_queue)
-        """Whole PRIVMSG lines waiting for the send limit."""
+        self.outbox = Outbox(settings.send_queue, max_age_s=settings.reply_max_age_s)
+        """Whole PRIVMSG lines waiting for the send limit, and those not yet answered."""
+        self._queued = asyncio.Event()
+        """Set while replies wait in the outbox."""
+        self._sender: asyncio.Task[None] | None = None
         self._conn: LineConnection | None = None
         self._bad_logged = False
 
@@ -122,36 +139,34 @@ class TwitchSource:
 
     async def run(self) -> None:
         """Connect, read, and reconnect forever (until cancelled)."""
-        sender = asyncio.get_running_loop().create_task(self._send_loop())
         attempt = 0
-        try:
-            while True:
-                reconnect_now = False
-                try:
-                    reconnect_now = await self._session()
-                except TRANSPORT_ERRORS as exc:
-                    self.counts["twitch_connect_errors"] += 1
-                    self.log.warning("twitch: %s: %s", type(exc).__name__, exc)
-                finally:
-                    if self.joined.is_set():  # a session that got in: back off from scratch
-                        attempt = 0
-                    self.joined.clear()
-                    conn, self._conn = self._conn, None
-                    if conn is not None:
-                        with contextlib.suppress(*TRANSPORT_ERRORS):
-                            await conn.close()
-                self._refresh()
-                if reconnect_now:
-                    continue
-                delay = min(self.settings.backoff_max_s,
-                            self.settings.backoff_initial_s * 2 ** attempt)
-                delay *= random.uniform(0.5, 1.0)  # jitter: a fleet of bots must not sync up
-                attempt += 1
-                self.counts["twitch_reconnects"] += 1
-                self.log.info("twitch: reconnecting in %.1f s", delay)
-                await asyncio.sleep(delay)
-        finally:
-            sender.cancel()
+        while True:
+            reconnect_now = False
+            try:
+                reconnect_now = await self._session()
+            except TRANSPORT_ERRORS as exc:
+                self.counts["twitch_connect_errors"] += 1
+                self.log.warning("twitch: %s: %s", type(exc).__name__, exc)
+            finally:
+                await self._stop_sender()
+                if self.joined.is_set():  # a session that got in: back off from scratch
+                    attempt = 0
+                self.joined.clear()
+                conn, self._conn = self._conn, None
+                if conn is not None:
+                    with contextlib.suppress(*TRANSPORT_ERRORS):
+                        await conn.close()
+                self._requeue()
+            self._refresh()
+            if reconnect_now:
+                continue
+            delay = min(self.settings.backoff_max_s,
+                        self.settings.backoff_initial_s * 2 ** attempt)
+            delay *= random.uniform(0.5, 1.0)  # jitter: a fleet of bots must not sync up
+            attempt += 1
+            self.counts["twitch_reconnects"] += 1
+            self.log.info("twitch: reconnecting in %.1f s", delay)
+            await asyncio.sleep(delay)
 
     def _refresh(self) -> None:
         if self.refresh_token is None:
@@ -173,13 +188,13 @@ class TwitchSource:
             return False
         line = format_line("PRIVMSG", f"#{self.channel}", words,
                            tags={"reply-parent-msg-id": reply_to} if reply_to else None)
-        if self._outbox.full():  # the oldest reply is the least relevant one
-            self._outbox.get_nowait()
+        if not self.outbox.put(line, time.monotonic()):  # the oldest is the least relevant
             self.counts["twitch_say_dropped_queue_full"] += 1
-        self._outbox.put_nowait(line)
+        self._queued.set()
         return True
 
     async def close(self) -> None:
+        await self._stop_sender()
         if self._conn is not None:
             await self._conn.close()
 
@@ -208,7 +223,18 @@ class TwitchSource:
                 self._bad_line(str(exc))
                 continue
             if await self._handle(conn, line):
+                await self._stop_sender()
+                await self._await_answers(conn)
                 return True
+
+    async def _await_answers(self, conn: LineConnection) -> None:
+        """Read the closing connection until every reply in flight is answered, it closes,
+        or `ACK_GRACE_S` passes (what stays unanswered is sent again)."""
+        with contextlib.suppress(*TRANSPORT_ERRORS):
+            async with asyncio.timeout(ACK_GRACE_S):
+                while self.outbox.in_flight and (raw := await conn.read_line()) is not None:
+                    with contextlib.suppress(IrcParseError):
+                        await self._handle(conn, parse_line(raw))
 
     async def _handle(self, conn: LineConnection, line: IrcLine) -> bool:
         command = line.command
@@ -230,8 +256,10 @@ class TwitchSource:
             await conn.send_line(f"JOIN #{self.channel}")
         elif command in ("ROOMSTATE", "JOIN") and line.channel == self.channel:
             if command == "ROOMSTATE" or line.nick == self.login:
-                self.joined.set()
+                self._start_sender(conn)
         elif command == "USERSTATE" and line.channel == self.channel:
+            if self.joined.is_set():  # the answer to a PRIVMSG (the JOIN's came before)
+                self.outbox.answered()
             self._update_limit(line)
         elif command == "NOTICE" and line.params and line.params[0] == "*":
             # "Login authentication failed": a retry with the same token fails the same way
@@ -240,6 +268,8 @@ class TwitchSource:
                            self.login, line.trailing)
         elif command == "NOTICE":  # e.g. msg_ratelimit, msg_duplicate, msg_timedout
             notice = line.tags.get("msg-id", "unknown")
+            if notice.startswith("msg_") and line.channel == self.channel:
+                self.outbox.answered()  # refused: sending it again would be refused again
             self.counts[f"twitch_notice_{notice}"] += 1
             self.log.info("twitch: notice %s: %s", notice, line.trailing)
         return False
@@ -254,20 +284,61 @@ class TwitchSource:
                           self.settings.send_window_s)
             self.limiter.set_limit(limit)
 
-    async def _send_loop(self) -> None:
+    def _start_sender(self, conn: LineConnection) -> None:
+        if self.joined.is_set():
+            return
+        self.joined.set()
+        self._sender = asyncio.get_running_loop().create_task(self._send_loop(conn))
+
+    async def _stop_sender(self) -> None:
+        sender, self._sender = self._sender, None
+        if sender is not None:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+
+    def _requeue(self) -> None:
+        resent = self.outbox.requeue(time.monotonic())
+        if resent:
+            self.counts["twitch_say_resent"] += resent
+            self.log.info("twitch: %d unanswered repl%s will be sent again", resent,
+                          "y" if resent == 1 else "ies")
+        if self.outbox.pending:
+            self._queued.set()
+
+    async def _send_loop(self, conn: LineConnection) -> None:
+        """Write replies to ``conn`` within the send limit until cancelled (the session
+        ended) or the connection fails (then it is closed, which ends the session)."""
         while True:
-            line = await self._outbox.get()
-            await self.joined.wait()
-            await self.limiter.acquire()
-            conn = self._conn
-            if conn is None:  # dropped between the checks: the reply is lost, say so
-                self.counts["twitch_say_lost"] += 1
+            await self._queued.wait()
+            reply, stale = self.outbox.take(time.monotonic())
+            if stale:
+                self.counts["twitch_say_dropped_stale"] += stale
+                self.log.warning("twitch: dropped %d repl%s that waited over %.0f s to be sent",
+                                 stale, "y" if stale == 1 else "ies", self.outbox.max_age_s)
+            if reply is None:
+                self._queued.clear()
                 continue
-            try:
-                await conn.send_line(line)
-                self.counts["twitch_say_sent"] += 1
-            except TRANSPORT_ERRORS:
-                self.counts["twitch_say_lost"] += 1
+            if not await self._send(conn, reply):
+                return
+
+    async def _send(self, conn: LineConnection, reply: Reply) -> bool:
+        """Write one reply; False when the connection failed (and was closed)."""
+        try:
+            await self.limiter.acquire()  # the slot is spent only once the line goes out
+        except asyncio.CancelledError:
+            self.outbox.unget(reply)
+            raise
+        self.outbox.sent(reply, time.monotonic())  # written from here on, maybe in part
+        try:
+            await conn.send_line(reply.line)
+        except TRANSPORT_ERRORS as exc:
+            self.log.warning("twitch: sending failed (%s); reconnecting", type(exc).__name__)
+            with contextlib.suppress(*TRANSPORT_ERRORS):
+                await conn.close()  # the reader sees it and the session ends
+            return False
+        self.counts["twitch_say_sent"] += 1
+        return True
 
     def _bad_line(self, reason: str) -> None:
         self.counts["twitch_bad_lines"] += 1
