@@ -914,12 +914,16 @@ class Node:
                 frames = sock.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            try:
-                self._on_control(frames)
-            except (msgspec.DecodeError, UnicodeDecodeError, IndexError, WireError) as exc:
-                self._bad_input("vtbus", "control", str(exc))
-            except Exception:  # never leave messages unread: the FD only signals new ones
-                self._callback_failed("control message")
+            self._handle_control(frames)
+
+    def _handle_control(self, frames: list[bytes]) -> None:
+        """One message from vtbus; never raises (what is not ours is counted and dropped)."""
+        try:
+            self._on_control(frames)
+        except (msgspec.DecodeError, UnicodeDecodeError, IndexError, WireError) as exc:
+            self._bad_input("vtbus", "control", str(exc))
+        except Exception:  # never leave messages unread: the FD only signals new ones
+            self._callback_failed("control message")
 
     def _on_control(self, frames: list[bytes]) -> None:
         kind = frames[0]
