@@ -4,7 +4,9 @@ Topics in: ``chat/message``, ``speech/vad``, ``speech/final``, ``llm/sentence``,
 ``tts/audio``, ``audio/playhead``. Topics out: ``director/turn`` and ``persona/active``
 (latched), ``llm/request``, ``llm/cancel``, ``audio/control``, ``memory/turn``.
 Services used: ``chat/next``, ``memory/search``. The rules live in `nodes.director.floor`,
-what counts as said in `nodes.director.history`.
+what counts as said in `nodes.director.history`, how every turn ends in
+`nodes.director.deadlines`, who voices the show in `nodes.director.roster` (read from the
+registry every ``watch_s``).
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ from messages.llm import Cancel, ChatTurn, LlmDone, LlmRequest, Sentence
 from messages.memory import ConversationTurn, MemoryQuery, SearchMemory
 from messages.speech import Transcript, VadEvent
 from nodes.director.cast import load_cast
+from nodes.director.deadlines import Action, Limits, TurnClock, Verdict
 from nodes.director.floor import Floor, Plan, addressed_to, chat_priority
 from nodes.director.history import Conversation, Line, SpokenSentence, audible_text
+from nodes.director.roster import Change, Role, Roster, Seen
 
 __all__ = ["Director"]
 
@@ -51,19 +55,25 @@ class ActiveTurn:
     plan: Plan
     request_id: str
     viewer: str
+    clock: TurnClock
     sentences: dict[int, SpokenSentence] = field(default_factory=dict)
-    llm_done_at: float | None = None
-    last_audio_at: float = 0.0
-    """When audio or a playhead of this turn last arrived (a long reply plays long after
-    its text is complete)."""
+    request: LlmRequest | None = None
+    """As sent, to ask again an LLM that lost it."""
+    trace: Trace | None = None
     cut_off: bool = False
 
     def sentence(self, index: int) -> SpokenSentence:
         return self.sentences.setdefault(index, SpokenSentence(index))
 
+    def _spoken(self) -> list[SpokenSentence]:
+        return [s for s in self.sentences.values() if s.text.strip()]
+
     def heard_to_the_end(self) -> bool:
-        spoken = [s for s in self.sentences.values() if s.text.strip()]
-        return self.llm_done_at is not None and all(s.finished for s in spoken)
+        return self.clock.done_at is not None and all(s.finished for s in self._spoken())
+
+    def audio_complete(self) -> bool:
+        """Every sentence said so far has all its audio (the TTS's part is over for them)."""
+        return all(s.complete for s in self._spoken())
 
 
 class Director(Node):
@@ -87,9 +97,24 @@ class Director(Node):
                                                    "a longer memory is shortened to this")
         self.memory_timeout_s = self.declare_parameter("memory_timeout_s", 0.3,
                                                        "give up on memory after this")
-        self.audio_timeout_s = self.declare_parameter(
-            "audio_timeout_s", 10.0, "a complete reply with no audio or playhead for this long "
-            "is closed (no speaker running)")
+        self.limits = Limits(
+            first_sentence_s=self.declare_parameter(
+                "first_sentence_timeout_s", 15.0, "a request with no first sentence for this "
+                "long is cancelled (a hung or lost LLM)"),
+            stall_s=self.declare_parameter(
+                "reply_stall_s", 10.0, "a reply with no sentence and no llm/done for this "
+                "long is cancelled"),
+            audio_s=self.declare_parameter(
+                "audio_timeout_s", 10.0, "a complete reply with no audio or playhead for this "
+                "long is closed (no speaker running)"),
+            llm_return_s=self.declare_parameter(
+                "rejoin_wait_s", 30.0, "how long the floor waits for an llm, tts or speaker "
+                "that left the bus (and a lost request for an llm) before going on without"),
+        )
+        self.roster = Roster(
+            {Role.LLM: self.resolve_name("llm/done"), Role.TTS: self.resolve_name("tts/audio"),
+             Role.SPEAKER: self.resolve_name("audio/playhead")},
+            rejoin_wait_s=self.limits.llm_return_s)
         self.prefill = self.declare_parameter(
             "prefill", True, "while a reply plays, have the LLM compute the next speaker's "
             "prompt with it")
@@ -113,6 +138,9 @@ class Director(Node):
         self.create_subscription(AudioChunk, "tts/audio", self.on_audio)
         self.create_subscription(Playhead, "audio/playhead", self.on_playhead)
         self.create_timer(self.declare_parameter("tick_s", 0.25, "decision period"), self.tick)
+        self.create_timer(self.declare_parameter(
+            "watch_s", 0.5, "how often the registry is read for the llm, tts and speaker "
+            "leaving or restarting"), self.watch)
 
         self.conversation = Conversation(
             limit=self.declare_parameter("history_lines", 40, "conversation lines kept"),
@@ -171,6 +199,7 @@ class Director(Node):
         turn = self._turn_for(sentence.request_id)
         if turn is not None:
             turn.sentence(sentence.index).text = sentence.text
+            turn.clock.sentence(time.monotonic())
 
     def on_done(self, done: LlmDone) -> None:
         turn = self._turn_for(done.request_id)
@@ -178,11 +207,11 @@ class Director(Node):
             return
         if done.error:
             self.log.warning("the reply to %s failed: %s", turn.plan.why, done.error)
-        turn.llm_done_at = time.monotonic()
+        turn.clock.done(time.monotonic())
         if self.prefill and turn is self.current and done.text and not (
                 done.error or done.cut_off):
             self.prefill_others(turn, done.text)
-        self.check_finished()
+        self.check_turn()
 
     def prefill_others(self, turn: ActiveTurn, text: str) -> None:
         """While this reply plays, have the LLM compute the conversation as the other
@@ -201,7 +230,7 @@ class Director(Node):
         turn = self._turn_for(chunk.request_id)
         if turn is None:
             return
-        turn.last_audio_at = time.monotonic()
+        turn.clock.audio(time.monotonic())
         sentence = turn.sentence(chunk.sentence_index)
         sentence.samples += len(chunk.pcm) // (2 * max(1, chunk.channels))
         sentence.complete = sentence.complete or chunk.last
@@ -212,40 +241,99 @@ class Director(Node):
         turn = self._turn_for(playhead.request_id)
         if turn is None:
             return
-        turn.last_audio_at = time.monotonic()
+        turn.clock.audio(time.monotonic())
         sentence = turn.sentence(playhead.sentence_index)
         sentence.heard = max(sentence.heard, playhead.sample)
         if playhead.state == "finished":
             sentence.finished = True
-        self.check_finished()
+        self.check_turn()
 
     # ------------------------------------------------------------ turns
 
     def tick(self) -> None:
-        self.check_finished()
+        self.check_turn()
         self.consider()
 
-    def check_finished(self) -> None:
+    async def watch(self) -> None:
+        """Read the registry: an llm, tts or speaker that left or restarted loses the turn
+        it held; the floor waits for one that left (a turn started now would be lost too)."""
+        try:
+            graph = await self.graph(timeout=1.0)
+        except TimeoutError:
+            return  # vtbus is restarting: its epoch tells the roster when it is back
+        seen = [Seen(s.info.name, s.info.pid, s.info.started_ns,
+                     frozenset(e.name for e in s.info.publishers))
+                for s in graph.nodes if not s.info.hidden and s.info.name != self.name]
+        now = time.monotonic()
+        for change in self.roster.update(seen, graph.epoch, now):
+            self.on_roster_change(change, now)
+        self.check_turn()
+        self.consider()
+
+    def on_roster_change(self, change: Change, now: float) -> None:
+        if change.what == "back":
+            self.log.info("%s is back on the bus", change.node)
+        elif change.what == "gone":
+            self.log.warning("%s did not come back within %g s: the show goes on without it",
+                             change.node, self.limits.llm_return_s)
+        else:
+            self.log.warning("%s%s", change, ": the floor waits for it" if change.what == "left"
+                             else "")
+        turn = self.current
+        if turn is not None:
+            self.act(turn, turn.clock.lost(change, now, audio_complete=turn.audio_complete()))
+
+    def llm_listens(self) -> bool:
+        """Whether a request published now reaches an LLM."""
+        return self.request_pub.has_subscribers() and (
+            self.roster.present(Role.LLM) or not self.roster.known(Role.LLM))
+
+    def check_turn(self) -> None:
+        """End the turn heard to the end; else do what its deadlines say."""
         turn = self.current
         if turn is None:
             return
-        now = time.monotonic()
-        timed_out = (turn.llm_done_at is not None
-                     and now - max(turn.llm_done_at, turn.last_audio_at) > self.audio_timeout_s)
-        if turn.heard_to_the_end() or timed_out:
-            if timed_out and not turn.heard_to_the_end():
-                self.log.warning("no audio for %s's reply within %.0f s: is the speaker running?",
-                                 turn.plan.persona, self.audio_timeout_s)
+        if turn.heard_to_the_end():
             self.current = None
             self.remember(turn)
+            return
+        now = time.monotonic()
+        verdict = None
+        if turn.clock.waiting_for_llm() and self.llm_listens():
+            verdict = turn.clock.llm_ready(now, why="an llm listens again")
+        self.act(turn, verdict or turn.clock.due(now))
+
+    def act(self, turn: ActiveTurn, verdict: Verdict | None) -> None:
+        if verdict is None or turn is not self.current:
+            return
+        persona = turn.plan.persona
+        if verdict.action is Action.RESEND and turn.request is not None:
+            self.counters["requests_resent"] += 1
+            self.log.warning("asking again for %s's reply: %s", persona, verdict.reason)
+            with self.traced(turn.trace):
+                self.request_pub.publish(turn.request)
+        elif verdict.action is Action.CLOSE:
+            self.log.warning("%s's reply closed: %s", persona, verdict.reason)
+            self.current = None
+            self.remember(turn)
+        elif verdict.action is Action.CUT:
+            self.counters["turns_cut"] += 1
+            self.log.warning("%s's turn cancelled: %s", persona, verdict.reason)
+            self.cut(verdict.reason)
 
     def interrupt(self, reason: str) -> None:
         """Stop the persona now: the LLM, the TTS and the speaker; remember what was heard."""
+        if self.current is not None:
+            self.log.info("interrupting %s: %s", self.current.plan.persona, reason)
+        self.cut(reason)
+
+    def cut(self, reason: str) -> None:
+        """Cancel the turn in progress everywhere (LLM, TTS, speaker); what was heard of it is
+        remembered once the speaker's last playhead had time to come."""
         turn, self.current = self.current, None
         self.floor.speaking = None
         if turn is None:
             return
-        self.log.info("interrupting %s: %s", turn.plan.persona, reason)
         turn.cut_off = True
         self.cancel_pub.publish(Cancel(request_id=turn.request_id, reason=reason))
         self.speaker_pub.publish(SpeakerControl(action="stop", request_id=turn.request_id,
@@ -276,12 +364,17 @@ class Director(Node):
             ))
         self.consider()
 
+    def floor_free(self) -> bool:
+        """Whether a persona may start: the floor's rules, and nobody the show needs is away
+        (an llm, tts or speaker that left the bus: its restart is awaited)."""
+        return self.floor.free(time.monotonic()) and not self.roster.away()
+
     def consider(self) -> None:
         """Decide the next turn if the floor is free (one decision at a time; an event that
         arrives during a decision is considered again right after it, never lost)."""
         if self._deciding:
             self._again = True
-        elif self.floor.free(time.monotonic()) and self._loop is not None:
+        elif self.floor_free() and self._loop is not None:
             self._deciding = True
             self._loop.create_task(self._decide()).add_done_callback(self._decided)
 
@@ -322,7 +415,7 @@ class Director(Node):
         if plan is None:
             return
         asked = False
-        if self.floor.free(time.monotonic()):
+        if self.floor_free():
             if chat_line is not None:
                 self.conversation.add(chat_line)
             with self.traced(trace):
@@ -354,7 +447,8 @@ class Director(Node):
         request_id = uuid.uuid4().hex[:12]
         member = self.cast[plan.persona]
         self.floor.started(plan, time.monotonic())
-        turn = ActiveTurn(plan, request_id, viewer)
+        turn = ActiveTurn(plan, request_id, viewer, TurnClock(self.limits),
+                          trace=self.current_trace())
         self.current = turn
         self.turn_pub.publish(Turn(speaker=plan.persona, why=plan.why, request_id=request_id,
                                    reply_to=plan.reply_to))
@@ -369,8 +463,11 @@ class Director(Node):
         if plan.why == "topic":
             messages.append(ChatTurn(role="user", content=f"(Chat is quiet. Bring up "
                                      f"{plan.prompt}, in your own words.)"))
-        self.request_pub.publish(LlmRequest(request_id=request_id, persona=plan.persona,
-                                            messages=messages, memories=memories))
+        turn.request = LlmRequest(request_id=request_id, persona=plan.persona,
+                                  messages=messages, memories=memories)
+        # nobody subscribed (the llm is down): the request is lost, asked again when one is up
+        turn.clock.asked(time.monotonic(), listened=self.llm_listens())
+        self.request_pub.publish(turn.request)
         # the terminal's line comes after the request: writing it is not on the reply's path
         self.log.info("%s has the floor (%s)%s", member.speaker, plan.why,
                       f", answering: {plan.prompt}" if plan.prompt and plan.why != "banter"

@@ -223,3 +223,53 @@ async def test_an_utterance_without_words_gives_the_floor_back(
             Transcript(utterance_id="u3", text="", final=True))
         (answer,) = await asked(probe)
         assert answer.messages[-1].content == "dee: anyone there?"
+
+
+class FaultyVoice(VoiceStandIn):
+    """The stand-in, but the first request hangs: unanswered (``sentences_first=0``) or after
+    ``sentences_first`` sentences, with no llm/done (a hung LLM that is still registered)."""
+
+    def __init__(self, probe: Probe, sentences_first: int):
+        super().__init__(probe, ["Sure thing."], seconds_per_sentence=0.2)
+        self.sentences_first = sentences_first
+        self.hung: list[LlmRequest] = []
+
+    def on_request(self, request: LlmRequest) -> None:
+        if request.prefill or self.hung:
+            super().on_request(request)
+            return
+        self.hung.append(request)
+        for index in range(self.sentences_first):
+            self.pubs["sentence"].publish(Sentence(request_id=request.request_id,
+                                                   persona=request.persona, index=index,
+                                                   text="Well, let me think"))
+
+
+async def test_a_hung_llm_turn_is_cancelled_logged_and_the_floor_moves_on(
+    bus_url: str, start_node: StartNode
+) -> None:
+    for sentences_first, params, reason in (
+        (0, {"first_sentence_timeout_s": 1.0}, "no first sentence"),
+        (1, {"reply_stall_s": 1.0}, "stopped streaming"),
+    ):
+        director = start_director(start_node, **params)
+        async with Probe(bus_url) as probe:
+            voice = FaultyVoice(probe, sentences_first)
+            probe.collect("llm/request")
+            probe.collect("llm/cancel")
+            logs = probe.collect("system/log")
+            remembered = probe.collect("memory/turn")
+            await probe.wait_for_node("director")
+            chat = probe.create_publisher(ChatMessage, "chat/message")
+            await chat.wait_for_subscribers()
+            chat.publish(ChatMessage(platform="twitch", user="erin", text="first?", id="m6"))
+            chat.publish(ChatMessage(platform="twitch", user="erin", text="second?", id="m7"))
+            (hung,) = await asked(probe)
+            (cancel,) = await probe.wait_for("llm/cancel", timeout=20)
+            assert cancel.request_id == hung.request_id
+            assert any(e.node == "director" and reason in e.message for _, e in logs), reason
+            (answer,) = await probe.wait_for("memory/turn", timeout=20)
+            assert answer.text == "Sure thing."  # the next line was answered
+            assert (await asked(probe, count=2))[1].messages[-1].content == "erin: second?"
+            assert voice.hung == [hung] and len(remembered) == 1  # nothing heard of the first
+        director.stop()
