@@ -14,6 +14,7 @@ time, none given up), 1 when it did not, 2 when the file or command line is refu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import json
 import os
@@ -27,9 +28,11 @@ from pathlib import Path
 
 from bus.address import LAUNCH_FILE_NOTE, BusAddress, resolve
 from bus.errors import BusConfigError, VtError
+from bus.protocol import Graph
 from launch.console import ConsoleBridge
 from launch.control import ControlError, Registry, Show, ShowNotRunning
 from launch.environment import base_environment, passed
+from launch.hangs import HangWatch, Hung
 from launch.keys import make_keys
 from launch.loader import (
     Launch,
@@ -48,6 +51,7 @@ EXIT_CLEAN, EXIT_UNCLEAN, EXIT_REFUSED = 0, 1, 2
 _PR_SET_PDEATHSIG = 1
 _TICK_S = 0.05
 _GRAPH_EVERY_S = 0.1
+_HANG_CHECK_EVERY_S = 0.5
 _POKE_WHILE_STOPPING_S = 0.1
 _UNCLEAN = (
     (re.compile(r"gave up: (\S+) entered FATAL"), "{} crashed in a loop and was given up"),
@@ -154,6 +158,8 @@ class Runner:
         self._next_poke = 0.0
         self._next_graph = 0.0
         self._waiting_for = {p.name for p in self.programs if p.kind == "node"}
+        self.hangs = HangWatch({p.name: p.hang_timeout_s or 0.0
+                                for p in self.programs if p.kind == "node"})
 
     def run(self) -> int:
         self._prepare_folder()
@@ -187,7 +193,7 @@ class Runner:
         return EXIT_CLEAN
 
     def _tick(self, supervisord: subprocess.Popen[bytes], registry: Registry) -> None:
-        """One turn of the foreground loop: signals, logs, the up-check."""
+        """One turn of the foreground loop: signals, logs, the registry (up-check, hangs)."""
         if not self._poked and self.files.socket.exists():
             self._poked = self._poke()
         if self._stop_requests > self._signalled:
@@ -204,11 +210,41 @@ class Runner:
             self._poke()
             self._next_poke = time.monotonic() + _POKE_WHILE_STOPPING_S
         self._watch(self.tail.pump())
-        if self._waiting_for:
-            self._check_up(registry)
-            if time.monotonic() >= self._next_graph:
-                registry.request()
-                self._next_graph = time.monotonic() + _GRAPH_EVERY_S
+        if not self._signalled:  # a show that stops loses its nodes: not a hang
+            self._follow_registry(registry)
+
+    def _follow_registry(self, registry: Registry) -> None:
+        """Ask vtbus for its graph (often while nodes start, then every half second): say
+        when every node is up, restart the nodes that hang."""
+        now = time.monotonic()
+        graph = registry.poll()
+        if graph is not None:
+            if self._waiting_for:
+                self._check_up(graph)
+            for hung in self.hangs.observe(graph, now):
+                self._kill_hung(hung)
+        if now >= self._next_graph:
+            registry.request()
+            self._next_graph = now + (_GRAPH_EVERY_S if self._waiting_for
+                                      else _HANG_CHECK_EVERY_S)
+
+    def _kill_hung(self, hung: Hung) -> None:
+        """SIGKILL to a hung node's process group (a stopped process never handles SIGTERM,
+        and supervisord's stop would wait stop_timeout_s for it first); supervisord sees it
+        exit and starts it again (``respawn``)."""
+        self.hangs.forget(hung.name)
+        try:
+            status = Show(self.files.socket).status(hung.name)
+        except ControlError:
+            return
+        if status.state != "RUNNING" or status.pid != hung.pid:
+            return  # it ended or was restarted meanwhile: the new one is judged once it joins
+        respawn = next(p.respawn for p in self.programs if p.name == hung.name)
+        self._say(f"{hung.name} hung: no heartbeat for {hung.silent_s:.1f} s (pid {hung.pid}, "
+                  f"hang_timeout_s {hung.timeout_s:g}): killed (SIGKILL)"
+                  + ("; supervisord starts it again" if respawn else "; respawn is off"))
+        with contextlib.suppress(ProcessLookupError):  # it ended by itself just now
+            os.killpg(hung.pid, signal.SIGKILL)
 
     def _prepare_folder(self) -> None:
         folder = self.files.folder
@@ -271,10 +307,7 @@ class Runner:
     def _on_signal(self, signum: int, frame: object) -> None:
         self._stop_requests += 1
 
-    def _check_up(self, registry: Registry) -> None:
-        graph = registry.poll()
-        if graph is None:
-            return
+    def _check_up(self, graph: Graph) -> None:
         self._waiting_for -= {status.info.name for status in graph.nodes}
         if not self._waiting_for:
             self._say(f"all {len(self.programs)} programs up, every node on the bus after "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
 import re
 import shlex
@@ -68,6 +69,7 @@ class Bus:
     keys: Path | None
     host: str
     ttl_s: float
+    hang_timeout_s: float
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,9 @@ class Program:
     stop_timeout_s: int
     stop_signal: str
     cwd: str
+    hang_timeout_s: float | None
+    """Nodes: seconds without a heartbeat, after joining, before it counts as hung (0:
+    never; None until the bus's default is applied); always 0 for processes."""
     file: Path
     """The launch file that declares it, and the line of its table (for messages)."""
     line: int | None
@@ -170,7 +175,11 @@ def load(path: Path, args: Mapping[str, str] | None = None) -> Launch:
     spec, scope = _load_file(path, dict(args or {}), state, given_at=("<command line>", None),
                              stack=())
     bus = _resolve_bus(spec.bus or BusSpec(), scope)
-    programs = [p if p.host else replace(p, host=bus.host) for p in state.programs]
+    programs = [
+        replace(p, host=p.host or bus.host,
+                hang_timeout_s=bus.hang_timeout_s if p.hang_timeout_s is None else p.hang_timeout_s)
+        for p in state.programs
+    ]
     name = spec.launch.name or path.name.removesuffix(".toml").removesuffix(".launch")
     return Launch(name=name, file=path, bus=bus, programs=programs, args=dict(scope.args))
 
@@ -349,8 +358,10 @@ def _node(spec: NodeSpec, scope: _Scope, at: _PathKey) -> Program | None:
             )
         env["VT_LOG_LEVEL"] = level
     env["PYTHONUNBUFFERED"] = "1"
+    if spec.hang_timeout_s is not None:
+        _check_seconds(spec.hang_timeout_s, "hang_timeout_s", scope, (*at, "hang_timeout_s"))
     return Program(kind="node", module=module, command=[], env=env, stop_signal="TERM", cwd="",
-                   **common)
+                   hang_timeout_s=spec.hang_timeout_s, **common)
 
 
 def _process(spec: ProcessSpec, scope: _Scope, at: _PathKey) -> Program | None:
@@ -368,7 +379,15 @@ def _process(spec: ProcessSpec, scope: _Scope, at: _PathKey) -> Program | None:
     if not command or not command[0]:
         raise scope.fail(f"[[process]] {common['name']!r}: command is empty", (*at, "command"))
     return Program(kind="process", module="", command=command, stop_signal=spec.stop_signal,
-                   cwd=_subst(spec.cwd, scope, (*at, "cwd")), **common)
+                   cwd=_subst(spec.cwd, scope, (*at, "cwd")), hang_timeout_s=0.0, **common)
+
+
+def _check_seconds(value: float, what: str, scope: _Scope, at: _PathKey, *,
+                   positive: bool = False) -> None:
+    """A duration must be a finite number of seconds, >= 0 (> 0 when ``positive``)."""
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        bound = "> 0" if positive else ">= 0"
+        raise scope.fail(f"{what} must be a number of seconds {bound}, got {value}", at)
 
 
 def module_problem(module: str) -> str | None:
@@ -402,6 +421,8 @@ def _add(state: _State, program: Program | None) -> None:
 
 def _resolve_bus(spec: BusSpec, scope: _Scope) -> Bus:
     at: _PathKey = ("bus",)
+    _check_seconds(spec.ttl_s, "ttl_s", scope, (*at, "ttl_s"), positive=True)
+    _check_seconds(spec.hang_timeout_s, "hang_timeout_s", scope, (*at, "hang_timeout_s"))
     address = _subst(spec.address, scope, (*at, "address"))
     keys_text = _subst(spec.keys, scope, (*at, "keys"))
     keys = (scope.file.parent / keys_text).resolve() if keys_text else None
@@ -413,7 +434,8 @@ def _resolve_bus(spec: BusSpec, scope: _Scope) -> Bus:
         url: str | None = f"tcp://{address}"
     else:
         url = f"ipc://{address}" if address else None
-    return Bus(url=url, keys=keys, host=_subst(spec.host, scope, (*at, "host")), ttl_s=spec.ttl_s)
+    return Bus(url=url, keys=keys, host=_subst(spec.host, scope, (*at, "host")), ttl_s=spec.ttl_s,
+               hang_timeout_s=spec.hang_timeout_s)
 
 
 # ------------------------------------------------------------------ substitutions and conditions

@@ -90,6 +90,8 @@ class BusSpec(_Strict):
     """The host whose share runs vtbus."""
     ttl_s: float = 3.0
     """A node silent for this long leaves the registry."""
+    hang_timeout_s: float = 10.0
+    """The default of every node's ``hang_timeout_s``."""
 
 
 class _Program(_Strict):
@@ -126,6 +128,11 @@ class NodeSpec(_Program, kw_only=True):
     remaps: dict[str, str] = {}
     """Topic and service names, from -> to."""
     log_level: str = ""
+    hang_timeout_s: float | None = None
+    """A node that joined the bus and then sends no heartbeat for this long hangs (a
+    deadlocked loop, SIGSTOP): vtlaunch kills it (SIGKILL) and it is restarted. Not counted
+    before it first joins (model loading); 0 never; default: the bus's ``hang_timeout_s``.
+    Heartbeats come from the node's event loop: give a node that blocks its loop longer."""
 
 
 class ProcessSpec(_Program, kw_only=True):

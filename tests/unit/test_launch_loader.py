@@ -85,6 +85,15 @@ class TestArguments:
         assert [p.name for p in launch.share("main")] == ["a", "b"]
         assert launch.runs_bus("main") and not launch.runs_bus("edge")
 
+    def test_hang_timeouts_default_to_the_bus(self, tmp_path: Path) -> None:
+        text = (NODE + "hang_timeout_s = 0.0\n" + NODE.replace('"a"', '"b"')
+                + '[[process]]\nname = "p"\ncommand = "true"\n')
+        launch = load(_write(tmp_path, text))
+        assert {p.name: p.hang_timeout_s for p in launch.programs} == {"a": 0.0, "b": 10.0,
+                                                                       "p": 0.0}
+        launch = load(_write(tmp_path, "[bus]\nhang_timeout_s = 30.0\n" + text))
+        assert {p.name: p.hang_timeout_s for p in launch.programs}["b"] == 30.0
+
     def test_parse_cli_args(self) -> None:
         assert parse_cli_args(["a:=1", "b:=x:=y", "c:="]) == {"a": "1", "b": "x:=y", "c": ""}
 
@@ -222,6 +231,12 @@ BAD_FILES = [
      r":4: log_level 'VERBOSE' is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
     ("negative retries", NODE + "start_retries = -1\n", {},
      r":1: start_secs and start_retries must be >= 0"),
+    ("negative hang timeout", NODE + "hang_timeout_s = -1.0\n", {},
+     r":4: hang_timeout_s must be a number of seconds >= 0, got -1\.0"),
+    ("hang timeout not a number", NODE + "hang_timeout_s = nan\n", {},
+     r":4: hang_timeout_s must be a number of seconds >= 0, got nan"),
+    ("zero ttl", "[bus]\nttl_s = 0.0\n", {},
+     r":2: ttl_s must be a number of seconds > 0, got 0\.0"),
     ("env_pass of everything", NODE + 'env_pass = ["*"]\n', {},
      r":4: env_pass entry '\*' must be a variable's name or a prefix ending in \*"),
     ("env_pass not a name", NODE + 'env_pass = ["A=B"]\n', {},
