@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-__all__ = ["QuotaBudget", "next_pacific_midnight"]
+__all__ = ["QuotaBudget", "next_pacific_midnight", "pacific_time"]
 
 _PACIFIC = ZoneInfo("America/Los_Angeles")
 
@@ -18,6 +18,11 @@ def next_pacific_midnight(now: float) -> float:
     local = dt.datetime.fromtimestamp(now, _PACIFIC)
     tomorrow = (local + dt.timedelta(days=1)).date()
     return dt.datetime.combine(tomorrow, dt.time(), _PACIFIC).timestamp()
+
+
+def pacific_time(stamp: float) -> str:
+    """``stamp`` (epoch seconds) as the quota's clock shows it: ``2026-12-07 00:00 PST``."""
+    return f"{dt.datetime.fromtimestamp(stamp, _PACIFIC):%Y-%m-%d %H:%M %Z}"
 
 
 class QuotaBudget:

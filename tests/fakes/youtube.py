@@ -4,7 +4,11 @@ Pages and items follow the documented resource representation of ``liveChatMessa
 ``liveChatMessageListResponse``; errors carry Google's documented error body
 (``{"error": {"code", "message", "errors": [{"message", "domain", "reason"}]}}``). Each GET
 takes the next scripted response (an empty page once the script is spent); POSTs (replies)
-are recorded and answered with the inserted resource.
+are recorded and answered with the inserted resource as ``liveChatMessages.insert`` does
+(``part=snippet``: id, and the snippet with ``authorChannelId``, ``publishedAt`` and
+``displayMessage`` filled in), and, as on YouTube, the inserted message then comes back in
+the next page of the list like any other, with the posting account's ``authorDetails``
+(``isChatOwner`` when it is the broadcaster's own channel).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import datetime as dt
 import json
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -106,10 +111,18 @@ class FakeYouTube:
     """``with FakeYouTube() as yt: yt.push_page(...); yt.push_error(403, "quotaExceeded")``;
     ``yt.base`` is the API root to configure."""
 
-    def __init__(self, *, idle_polling_ms: int = 50, bearer: str = ""):
+    def __init__(self, *, idle_polling_ms: int = 50, bearer: str = "",
+                 poster_channel_id: str = "UCbroadcasterChannel0001",
+                 poster_name: str = "Aria Show", poster_is_owner: bool = True):
         self.idle_polling_ms = idle_polling_ms
         self.bearer = bearer
         """When set, GETs need ``Authorization: Bearer <bearer>`` (else 401 authError)."""
+        self.poster_channel_id = poster_channel_id
+        self.poster_name = poster_name
+        self.poster_is_owner = poster_is_owner
+        """The account the OAuth token belongs to: the author of what the client posts."""
+        self.inserted: list[dict[str, Any]] = []
+        """Posted messages not yet returned by the list (the next page carries them)."""
         self.script = _Script()
         self.lock = threading.Lock()
         fake = self
@@ -152,6 +165,9 @@ class FakeYouTube:
                     else:
                         status, body = 200, page([], request.params.get("pageToken", "idle"),
                                                  fake.idle_polling_ms)
+                    if status == 200 and fake.inserted:  # own posts come back as chat
+                        body = {**body, "items": [*body["items"], *fake.inserted]}
+                        fake.inserted = []
                 self._reply(status, body)
 
             def do_POST(self) -> None:
@@ -161,11 +177,24 @@ class FakeYouTube:
                 if not self.headers.get("Authorization", "").startswith("Bearer "):
                     self._reply(401, error_body(401, "authError"))
                     return
-                self._reply(200, {"kind": "youtube#liveChatMessage", "id": "sent-1", **body})
+                self._reply(200, fake._insert(body))
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
                                        daemon=True)
+
+    def _insert(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The resource ``liveChatMessages.insert`` returns; queues its echo in the list."""
+        snippet = body.get("snippet") or {}
+        words = (snippet.get("textMessageDetails") or {}).get("messageText", "")
+        echo = item("textMessageEvent", f"LCC.{uuid.uuid4().hex[:16]}",
+                    author=self.poster_name, channel_id=self.poster_channel_id,
+                    owner=self.poster_is_owner, display=words,
+                    textMessageDetails={"messageText": words})
+        with self.lock:
+            self.inserted.append(echo)
+        return {"kind": echo["kind"], "etag": echo["etag"], "id": echo["id"],
+                "snippet": echo["snippet"]}
 
     @property
     def base(self) -> str:

@@ -264,6 +264,34 @@ class TestYouTubeThroughTheNode:
             assert youtube.gets()[0].headers["x-goog-api-key"] == "AIzaFromAFile"
 
 
+    async def test_the_personas_replies_are_not_taken_for_chat(
+        self, bus_url: str, start_node: StartNode
+    ) -> None:
+        # issue 14 item 11: each reply came back on chat/message as the broadcaster and was
+        # taken from chat/next ahead of the viewers
+        with FakeYouTube() as youtube:
+            start_node(CHAT, params={
+                "sources": "youtube", "youtube_live_chat_id": CHAT_ID,
+                "youtube_api_base": youtube.base, "youtube_daily_quota": 10**9},
+                env=clean_env(YOUTUBE_OAUTH_TOKEN="ya29.node-token"))
+            async with Probe(bus_url) as probe:
+                messages = await ready(probe)
+                await probe.wait_for_subscribers("chat/say")
+                for i in range(3):
+                    probe.publish("chat/say", ChatSay(text=f"persona reply {i}"))
+                await wait_until(lambda: len([r for r in youtube.requests
+                                              if r.method == "POST"]) == 3, 10, what="3 posts")
+                youtube.push_page([item("textMessageEvent", "v1", author="Viewer",
+                                        textMessageDetails={"messageText": "a question?"})],
+                                  "tok-1")
+                await probe.wait_for("chat/message")
+                await counters(probe, lambda c: c.get("youtube_own_skipped") == 3)
+                assert [m.text for _, m in messages] == ["a question?"]
+                answer = await ask_next(probe)
+                assert answer.message is not None and answer.message.text == "a question?"
+                assert answer.waiting == 0
+
+
 @pytest.mark.slow
 class TestRaid:
     async def test_flood_of_5000_in_2_s(self, bus_url: str, start_node: StartNode) -> None:

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fakes.youtube import CHAT_ID, FakeYouTube, item
 
 from bus.testing import wait_until
 from messages.chat import ChatMessage
+from nodes.chat.quota import next_pacific_midnight
 from nodes.chat.removal import Removal
 from nodes.chat.sources.youtube import YouTubeSettings, YouTubeSource
 
@@ -147,6 +150,19 @@ class TestErrors:
         assert gets[1].at - gets[0].at >= 0.1
         assert gets[2].at - gets[1].at >= 0.2
 
+    async def test_rate_limit_waits_at_least_the_polling_interval(
+        self, youtube: FakeYouTube
+    ) -> None:
+        # issue 14 item 11: the retry after rateLimitExceeded came after the 0.05 s backoff
+        # although the server had asked for 0.4 s between polls
+        youtube.push_page([text("m1", "hello")], "tok-1", polling_ms=400)
+        youtube.push_error(403, "rateLimitExceeded")
+        youtube.push_page([text("m2", "after the limit")], "tok-2")
+        async with reading(youtube, backoff_initial_s=0.05) as reader:
+            await wait_until(lambda: len(reader.messages) == 2, what="the message after")
+        gets = youtube.gets()
+        assert gets[2].at - gets[1].at >= 0.4
+
     async def test_quota_exceeded_waits_for_the_reset(self, youtube: FakeYouTube,
                                                       caplog: pytest.LogCaptureFixture) -> None:
         caplog.set_level(logging.WARNING)
@@ -157,7 +173,11 @@ class TestErrors:
             assert reader.source.budget.remaining(time.time()) == 0
             assert not reader.task.done()  # type: ignore[union-attr]
         assert len(youtube.gets()) == 1  # no poll until midnight Pacific
-        assert "daily quota exceeded" in caplog.text
+        resumes = dt.datetime.fromtimestamp(next_pacific_midnight(time.time()),
+                                            ZoneInfo("America/Los_Angeles"))
+        # issue 14 item 11: the warning says when polling resumes
+        assert f"daily quota exceeded; polling resumes at {resumes:%Y-%m-%d %H:%M %Z}" in (
+            caplog.text)
 
     async def test_own_budget_paces_polls(self, youtube: FakeYouTube) -> None:
         # 10 units left: two polls, then the source waits for tomorrow
@@ -212,6 +232,27 @@ class TestReplies:
         assert posts[0].body["snippet"]["textMessageDetails"]["messageText"] == (
             "thanks for the super chat!")
         assert posts[0].body["snippet"]["liveChatId"] == CHAT_ID
+
+    async def test_own_replies_do_not_come_back_as_chat(self, youtube: FakeYouTube) -> None:
+        # issue 14 item 11: the list returns the channel's own messages; every reply came
+        # back as a broadcaster's message, ahead of the viewers
+        async with reading(youtube, api_key="", oauth_token="ya29.fake-oauth") as reader:
+            for i in range(3):
+                assert await reader.source.say(f"reply {i}")
+            youtube.push_page([text("v1", "a viewer"), text("v2", "another viewer")], "tok-1")
+            await wait_until(lambda: len(reader.messages) == 2 and not youtube.inserted,
+                             what="the viewers and the echoes")
+            await wait_until(lambda: reader.counts["youtube_own_skipped"] == 3,
+                             what="three echoes skipped")
+            assert [m.text for m in reader.messages] == ["a viewer", "another viewer"]
+            assert reader.source.own.channel_id == youtube.poster_channel_id
+            # the broadcaster typing in chat with the same account is still heard
+            youtube.push_page([item("textMessageEvent", "h1", author=youtube.poster_name,
+                                    channel_id=youtube.poster_channel_id, owner=True,
+                                    textMessageDetails={"messageText": "hi from the human"})],
+                              "tok-2")
+            await wait_until(lambda: len(reader.messages) == 3, what="the human's message")
+            assert reader.messages[-1].roles == ["broadcaster"]
 
     async def test_api_key_cannot_post(self, youtube: FakeYouTube) -> None:
         async with reading(youtube) as reader:

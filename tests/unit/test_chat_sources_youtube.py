@@ -6,11 +6,19 @@ from typing import Any
 
 import httpx
 import pytest
-from fakes.youtube import CHAT_ID, error_body, item
+from fakes.youtube import CHAT_ID, error_body, item, page
 
 from messages.chat import ChatMessage
 from nodes.chat.removal import Removal
-from nodes.chat.sources.youtube import ChatEnded, api_error_reason, to_event
+from nodes.chat.sources.youtube import (
+    BadItem,
+    ChatEnded,
+    OwnMessages,
+    PageError,
+    api_error_reason,
+    parse_page,
+    to_event,
+)
 
 
 def message(resource: dict[str, Any]) -> ChatMessage:
@@ -107,3 +115,89 @@ class TestErrors:
 
     def test_body_that_is_not_json(self) -> None:
         assert api_error_reason(httpx.Response(502, text="<html>bad gateway</html>")) == "http_502"
+
+
+def said(msg_id: str, words: str, channel_id: str = "UCviewer") -> ChatMessage:
+    return message(item("textMessageEvent", msg_id, channel_id=channel_id,
+                        textMessageDetails={"messageText": words}))
+
+
+class TestOwnMessages:
+    INSERTED = {"kind": "youtube#liveChatMessage", "id": "LCC.mine1",
+                "snippet": {"type": "textMessageEvent", "authorChannelId": "UCbot",
+                            "textMessageDetails": {"messageText": "hello"}}}
+
+    def test_by_the_id_insert_returned(self) -> None:
+        own = OwnMessages()
+        own.posting("hello")
+        own.posted(self.INSERTED)
+        assert own.channel_id == "UCbot"
+        assert own.is_own(said("LCC.mine1", "hello", "UCbot"))
+
+    def test_an_echo_that_outruns_the_insert_answer(self) -> None:
+        own = OwnMessages()
+        own.posting("hello")
+        assert own.is_own(said("LCC.unknown", "hello", "UCbot"))
+        assert not own.is_own(said("LCC.again", "hello", "UCbot"))  # each text once
+
+    def test_the_same_words_from_a_viewer_are_kept(self) -> None:
+        own = OwnMessages()
+        own.posted(self.INSERTED)
+        own.posting("hello")
+        assert not own.is_own(said("v1", "hello", "UCviewer"))
+
+    def test_a_refused_post_is_not_expected_back(self) -> None:
+        own = OwnMessages()
+        own.posting("hello")
+        own.failed("hello")
+        assert not own.is_own(said("v1", "hello"))
+
+    def test_memory_is_bounded(self) -> None:
+        own = OwnMessages(memory=2)
+        for i in range(3):
+            own.posting(f"t{i}")
+            own.posted({"id": f"id{i}"})
+        assert not own.is_own(said("id0", "x"))
+        assert own.is_own(said("id2", "x"))
+
+
+class TestParsePage:
+    def test_documented_page(self) -> None:
+        parsed = parse_page(page([item("textMessageEvent", "m1",
+                                       textMessageDetails={"messageText": "hi"})],
+                                 "tok-9", polling_ms=2500))
+        assert (parsed.next_page_token, parsed.polling_s, parsed.offline) == ("tok-9", 2.5, False)
+        assert [e.text for e in parsed.events if isinstance(e, ChatMessage)] == ["hi"]
+
+    # (body, the error's text)
+    @pytest.mark.parametrize(
+        ("body", "error"),
+        [
+            ([], "expected a JSON object, got list"),
+            ({"items": {"a": 1}}, "items: expected an array, got dict"),
+            ({"nextPageToken": 5}, "nextPageToken: expected a string, got int"),
+            ({"pollingIntervalMillis": "soon"}, "pollingIntervalMillis: expected a number"),
+            ({"pollingIntervalMillis": -1}, "pollingIntervalMillis: expected a number"),
+        ],
+    )
+    def test_pages_that_are_not_list_responses(self, body: object, error: str) -> None:
+        with pytest.raises(PageError, match=error):
+            parse_page(body)
+
+    def test_a_bad_item_is_listed_and_the_rest_kept(self) -> None:
+        parsed = parse_page(page([{"snippet": {"type": 7}},
+                                  item("textMessageEvent", "m1",
+                                       textMessageDetails={"messageText": "ok"})], "t"))
+        assert len(parsed.events) == 1
+        assert parsed.bad_items == [
+            "not a liveChatMessage: Expected `str`, got `int` - at `$.snippet.type`"]
+
+    # values of the right type but out of any real range never reach a message
+    def test_out_of_range_numbers_become_zero(self) -> None:
+        msg = message(item("memberMilestoneChatEvent", "m1", published="99999-01-01",
+                           memberMilestoneChatDetails={"memberMonth": 2**70}))
+        assert (msg.months, msg.sent_ns) == (0, 0)
+
+    def test_wrong_types_are_a_bad_item(self) -> None:
+        with pytest.raises(BadItem, match=r"at `\$.authorDetails`"):
+            to_event({"snippet": {"type": "textMessageEvent"}, "authorDetails": []})

@@ -3,24 +3,31 @@
 The loop waits ``pollingIntervalMillis`` between polls (or longer, so the day's quota lasts:
 see `nodes.chat.quota`), follows ``nextPageToken``, and handles the documented errors:
 
-- ``quotaExceeded`` (403): nothing more today; sleep until the quota resets.
-- ``rateLimitExceeded`` (403), 5xx, network errors: back off (doubling) and retry.
+- ``quotaExceeded`` (403): nothing more today; sleep until the quota resets (the warning
+  says when, in Pacific time).
+- ``rateLimitExceeded`` (403), 5xx, network errors: back off (doubling, and never sooner
+  than the last ``pollingIntervalMillis``) and retry.
 - ``liveChatEnded``, ``liveChatDisabled``, ``forbidden``, ``insufficientPermissions`` (403),
   ``liveChatNotFound`` (404), 401: the chat cannot be read; the source stops.
 The API key goes in the ``X-goog-api-key`` header, the OAuth token in ``Authorization``, so
 neither appears in a URL that a log line could show. OAuth access tokens last an hour: on a
 401 the source asks ``refresh_token`` for the current one (the node re-reads its token file)
 and carries on if it changed.
+
+The list returns the channel's own messages too: what this source posted is recognised
+(`OwnMessages`) and skipped, so the personas never answer themselves.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -28,11 +35,22 @@ import msgspec
 
 from bus.errors import VtError
 from messages.chat import ChatKind, ChatMessage
-from nodes.chat.quota import QuotaBudget
+from nodes.chat.quota import QuotaBudget, pacific_time
 from nodes.chat.ratelimit import WindowLimiter
 from nodes.chat.removal import Removal
 
-__all__ = ["ChatEnded", "YouTubeSettings", "YouTubeSource", "api_error_reason", "to_event"]
+__all__ = [
+    "BadItem",
+    "ChatEnded",
+    "OwnMessages",
+    "Page",
+    "PageError",
+    "YouTubeSettings",
+    "YouTubeSource",
+    "api_error_reason",
+    "parse_page",
+    "to_event",
+]
 
 LIST_COST = 5
 INSERT_COST = 50
@@ -99,81 +117,265 @@ def api_error_reason(response: httpx.Response) -> str:
         return f"http_{response.status_code}"
 
 
-def _micros(value: Any) -> float:
-    try:
-        return int(value) / 1_000_000
-    except (TypeError, ValueError):
-        return 0.0
+_MAX_COUNT = 2**31 - 1  # months, gift counts: anything larger is not a real value
 
 
-def _stamp_ns(value: Any) -> int:
+def _number(value: int | str, *, limit: int = _MAX_COUNT) -> int:
+    """A count the API gives as a number or a decimal string; 0 when it is neither or out of
+    range (a value msgpack could not carry must never reach a message)."""
+    if isinstance(value, str):
+        if not (value.isascii() and value.isdigit() and len(value) <= 18):
+            return 0
+        value = int(value)
+    return value if 0 <= value <= limit else 0
+
+
+def _stamp_ns(value: str) -> int:
     try:
-        return int(dt.datetime.fromisoformat(str(value)).timestamp() * 1e9)
-    except ValueError:
+        stamp = int(dt.datetime.fromisoformat(value).timestamp() * 1e9)
+    except (ValueError, OverflowError, OSError):
         return 0
+    return stamp if 0 <= stamp < 2**63 else 0
 
 
-def to_event(item: dict[str, Any]) -> ChatMessage | Removal | ChatEnded | None:
-    """Map one ``liveChatMessage`` resource; None for an item without a snippet."""
-    snippet = item.get("snippet")
-    if not isinstance(snippet, dict):
+# The documented liveChatMessage resource, as far as it is used; every field has a default
+# so an item lacking one still maps, and a field of the wrong type rejects the item.
+class _Author(msgspec.Struct, rename="camel"):
+    channel_id: str = ""
+    display_name: str = ""
+    is_chat_owner: bool = False
+    is_chat_moderator: bool = False
+    is_chat_sponsor: bool = False
+
+
+class _TextDetails(msgspec.Struct, rename="camel"):
+    message_text: str | None = None
+
+
+class _Paid(msgspec.Struct, rename="camel"):
+    """superChatDetails and superStickerDetails."""
+
+    amount_micros: int | str = 0
+    currency: str = ""
+    user_comment: str = ""
+    super_sticker_metadata: dict[str, Any] | None = None
+
+
+class _Milestone(msgspec.Struct, rename="camel"):
+    user_comment: str = ""
+    member_month: int | str = 0
+
+
+class _Gifting(msgspec.Struct, rename="camel"):
+    gift_memberships_count: int | str = 0
+
+
+class _Deleted(msgspec.Struct, rename="camel"):
+    deleted_message_id: str = ""
+
+
+class _Banned(msgspec.Struct, rename="camel"):
+    banned_user_details: _Author | None = None
+    ban_type: str = ""
+    ban_duration_seconds: int | str = 0
+
+
+class _Snippet(msgspec.Struct, rename="camel"):
+    type: str = ""
+    live_chat_id: str = ""
+    author_channel_id: str = ""
+    published_at: str = ""
+    display_message: str = ""
+    text_message_details: _TextDetails | None = None
+    super_chat_details: _Paid | None = None
+    super_sticker_details: _Paid | None = None
+    member_milestone_chat_details: _Milestone | None = None
+    membership_gifting_details: _Gifting | None = None
+    message_deleted_details: _Deleted | None = None
+    user_banned_details: _Banned | None = None
+
+
+class _Item(msgspec.Struct, rename="camel"):
+    id: str = ""
+    snippet: _Snippet | None = None
+    author_details: _Author | None = None
+
+
+class BadItem(ValueError):
+    """An item that is not a liveChatMessage resource; the message names the field."""
+
+
+class PageError(ValueError):
+    """A list response that is not a liveChatMessageListResponse; the page is skipped."""
+
+
+@dataclass
+class Page:
+    """One ``liveChatMessages.list`` response, mapped."""
+
+    events: list[ChatMessage | Removal | ChatEnded]
+    bad_items: list[str]
+    """Why each item that could not be mapped was skipped."""
+    next_page_token: str
+    polling_s: float
+    offline: bool
+
+
+def to_event(item: object) -> ChatMessage | Removal | ChatEnded | None:
+    """Map one ``liveChatMessage`` resource; None for an item without a snippet.
+
+    Raises
+    ------
+    BadItem
+        A field has the wrong type (msgspec's message says which).
+    """
+    try:
+        resource = msgspec.convert(item, _Item)
+    except msgspec.ValidationError as exc:
+        raise BadItem(f"not a liveChatMessage: {exc}") from None
+    snippet = resource.snippet
+    if snippet is None:
         return None
-    kind_name = snippet.get("type", "")
-    chat_id = snippet.get("liveChatId", "")
+    kind_name = snippet.type
+    chat_id = snippet.live_chat_id
     if kind_name == "messageDeletedEvent":
-        deleted = snippet.get("messageDeletedDetails", {}).get("deletedMessageId", "")
-        return Removal("youtube", chat_id, message_id=deleted)
+        deleted = snippet.message_deleted_details or _Deleted()
+        return Removal("youtube", chat_id, message_id=deleted.deleted_message_id)
     if kind_name == "userBannedEvent":
-        details = snippet.get("userBannedDetails", {})
-        banned = details.get("bannedUserDetails", {})
-        return Removal("youtube", chat_id, user=banned.get("displayName", ""),
-                       user_id=banned.get("channelId", ""),
-                       duration_s=float(details.get("banDurationSeconds") or 0))
+        details = snippet.user_banned_details or _Banned()
+        banned = details.banned_user_details or _Author()
+        return Removal("youtube", chat_id, user=banned.display_name, user_id=banned.channel_id,
+                       duration_s=float(_number(details.ban_duration_seconds)))
     if kind_name == "chatEndedEvent":
         return ChatEnded()
-    author = item.get("authorDetails") or {}
-    roles = [role for flag, role in (("isChatOwner", "broadcaster"),
-                                     ("isChatModerator", "moderator"),
-                                     ("isChatSponsor", "member")) if author.get(flag)]
-    text = snippet.get("displayMessage", "")
+    author = resource.author_details or _Author()
+    roles = [role for flag, role in ((author.is_chat_owner, "broadcaster"),
+                                     (author.is_chat_moderator, "moderator"),
+                                     (author.is_chat_sponsor, "member")) if flag]
+    text = snippet.display_message
     kind: ChatKind = "system"
     amount, currency, months, count = 0.0, "", 0, 0
     if kind_name == "textMessageEvent":
         kind = "text"
-        text = snippet.get("textMessageDetails", {}).get("messageText", text)
-    elif kind_name == "superChatEvent":
-        details = snippet.get("superChatDetails", {})
-        kind, text = "superchat", details.get("userComment", "")
-        amount, currency = _micros(details.get("amountMicros")), details.get("currency", "")
-    elif kind_name == "superStickerEvent":
-        details = snippet.get("superStickerDetails", {})
-        kind = "sticker"
-        text = details.get("superStickerMetadata", {}).get("altText", text)
-        amount, currency = _micros(details.get("amountMicros")), details.get("currency", "")
+        details_text = (snippet.text_message_details or _TextDetails()).message_text
+        text = text if details_text is None else details_text
+    elif kind_name in ("superChatEvent", "superStickerEvent"):
+        paid = (snippet.super_chat_details if kind_name == "superChatEvent"
+                else snippet.super_sticker_details) or _Paid()
+        amount, currency = _number(paid.amount_micros, limit=2**53) / 1_000_000, paid.currency
+        if kind_name == "superChatEvent":
+            kind, text = "superchat", paid.user_comment
+        else:
+            alt = (paid.super_sticker_metadata or {}).get("altText")
+            kind, text = "sticker", alt if isinstance(alt, str) else text
     elif kind_name == "newSponsorEvent":
         kind = "member"
     elif kind_name == "memberMilestoneChatEvent":
-        details = snippet.get("memberMilestoneChatDetails", {})
-        kind, text = "member", details.get("userComment", "") or text
-        months = int(details.get("memberMonth") or 0)
+        milestone = snippet.member_milestone_chat_details or _Milestone()
+        kind, text = "member", milestone.user_comment or text
+        months = _number(milestone.member_month)
     elif kind_name == "membershipGiftingEvent":
         kind = "gift"
-        count = int(snippet.get("membershipGiftingDetails", {}).get("giftMembershipsCount") or 0)
+        count = _number((snippet.membership_gifting_details or _Gifting()).gift_memberships_count)
     return ChatMessage(
         platform="youtube",
-        user=author.get("displayName", ""),
+        user=author.display_name,
         text=text,
         channel=chat_id,
-        user_id=str(author.get("channelId") or snippet.get("authorChannelId") or ""),
+        user_id=author.channel_id or snippet.author_channel_id,
         roles=roles,
         kind=kind,
         amount=amount,
         currency=currency,
-        id=item.get("id", ""),
-        sent_ns=_stamp_ns(snippet.get("publishedAt", "")),
+        id=resource.id,
+        sent_ns=_stamp_ns(snippet.published_at),
         months=months,
         count=count,
     )
+
+
+_MAX_POLLING_S = 3600.0  # a page asking for more is taken at this word
+
+
+def parse_page(body: object) -> Page:
+    """Map a decoded ``liveChatMessageListResponse``.
+
+    Raises
+    ------
+    PageError
+        The body is not such a response (not an object, ``items`` not a list, a token or
+        interval of the wrong type); items that fail alone are listed in `Page.bad_items`.
+    """
+    if not isinstance(body, dict):
+        raise PageError(f"expected a JSON object, got {type(body).__name__}")
+    items = body.get("items") or []
+    token = body.get("nextPageToken") or ""
+    polling = body.get("pollingIntervalMillis", 5000)
+    if not isinstance(items, list):
+        raise PageError(f"items: expected an array, got {type(items).__name__}")
+    if not isinstance(token, str):
+        raise PageError(f"nextPageToken: expected a string, got {type(token).__name__}")
+    if isinstance(polling, bool) or not isinstance(polling, int | float) or not (
+            0 <= polling < float("inf")):
+        raise PageError(f"pollingIntervalMillis: expected a number >= 0, got {polling!r:.40}")
+    events: list[ChatMessage | Removal | ChatEnded] = []
+    bad: list[str] = []
+    for item in items:
+        try:
+            event = to_event(item)
+        except BadItem as exc:
+            bad.append(str(exc))
+            continue
+        if event is None:
+            bad.append(f"an item without a snippet: {str(item)[:80]}")
+        else:
+            events.append(event)
+    return Page(events, bad, token, min(polling / 1000, _MAX_POLLING_S),
+                bool(body.get("offlineAt")))
+
+
+class OwnMessages:
+    """What this account posted, so that the list's copy of it is not taken for chat.
+
+    YouTube lists the channel's own messages like any other: without this every reply came
+    back as a broadcaster's message, ahead of the viewers. A message is ours when its id is
+    one that ``insert`` returned, or when it carries a text we posted (not yet seen back)
+    from our channel (or from anyone before the first ``insert`` answered: the list can
+    outrun it). A human typing with the same account is still heard. Bounded: the last
+    ``memory`` ids and texts.
+    """
+
+    def __init__(self, memory: int = 500):
+        self.channel_id = ""
+        """The posting account's channel, from the first ``insert`` response."""
+        self._ids: deque[str] = deque(maxlen=memory)
+        self._texts: deque[str] = deque(maxlen=memory)
+
+    def posting(self, text: str) -> None:
+        self._texts.append(text)
+
+    def failed(self, text: str) -> None:
+        with contextlib.suppress(ValueError):
+            self._texts.remove(text)
+
+    def posted(self, resource: object) -> None:
+        """Learn the id and the author's channel from ``insert``'s response."""
+        with contextlib.suppress(msgspec.ValidationError):
+            inserted = msgspec.convert(resource, _Item)
+            if inserted.id:
+                self._ids.append(inserted.id)
+            author = inserted.author_details or _Author()
+            snippet = inserted.snippet or _Snippet()
+            self.channel_id = author.channel_id or snippet.author_channel_id or self.channel_id
+
+    def is_own(self, msg: ChatMessage) -> bool:
+        """True for our own message (each posted text is matched once)."""
+        by_id = bool(msg.id) and msg.id in self._ids
+        by_text = msg.text in self._texts and (
+            not self.channel_id or msg.user_id == self.channel_id)
+        if by_id or by_text:
+            self.failed(msg.text)  # seen back: a later identical text is someone's
+        return by_id or by_text
 
 
 class YouTubeSource:
@@ -208,7 +410,11 @@ class YouTubeSource:
         self.limiter = WindowLimiter(settings.send_limit, settings.send_window_s)
         self.page_token = ""
         self.ended = False
+        self.own = OwnMessages()
+        self._polling_s = 0.0
+        """The last page's pollingIntervalMillis: no retry comes sooner."""
         self._bad_logged = False
+        self._dry_logged = 0.0
         headers = {"Accept": "application/json"}
         if settings.oauth_token:
             headers["Authorization"] = f"Bearer {settings.oauth_token}"
@@ -233,15 +439,20 @@ class YouTubeSource:
             first = False
             if not self.budget.spend(LIST_COST, time.time()):
                 self.counts["youtube_quota_wait"] += 1
+                if self._dry_logged != self.budget.resets_at:
+                    self._dry_logged = self.budget.resets_at
+                    self.log.warning("youtube: this node's daily quota (%d units) is spent; "
+                                     "polling resumes at %s", self.settings.daily_quota,
+                                     pacific_time(self.budget.resets_at))
                 interval = 0.0
                 continue
             try:
                 response = await self._http.get("liveChat/messages", params=self._params())
             except httpx.HTTPError as exc:
                 self.counts["youtube_network_errors"] += 1
-                self.log.warning("youtube: %s: %s; retrying in %.0f s", type(exc).__name__, exc,
-                                 backoff)
-                interval, backoff = backoff, min(_MAX_BACKOFF_S, backoff * 2)
+                interval, backoff = self._back_off(backoff)
+                self.log.warning("youtube: %s: %s; retrying in %.1f s", type(exc).__name__, exc,
+                                 interval)
                 continue
             if response.status_code == 200:
                 interval = self._page(response)
@@ -253,17 +464,24 @@ class YouTubeSource:
                 interval = 0.0
             elif reason == "quotaExceeded":
                 self.budget.exhaust(time.time())
-                self.log.warning("youtube: daily quota exceeded; polling resumes at the reset")
+                self._dry_logged = self.budget.resets_at
+                self.log.warning("youtube: daily quota exceeded; polling resumes at %s",
+                                 pacific_time(self.budget.resets_at))
                 interval = 0.0
             elif reason in FATAL_REASONS or response.status_code in (401, 404):
                 self.log.error("youtube: live chat %s cannot be read: %s (HTTP %d); stopping",
                                self.settings.live_chat_id, reason, response.status_code)
                 self.ended = True
             else:  # rateLimitExceeded, backendError, 5xx: back off
-                self.log.warning("youtube: %s (HTTP %d); retrying in %.0f s", reason,
-                                 response.status_code, backoff)
-                interval, backoff = backoff, min(_MAX_BACKOFF_S, backoff * 2)
+                interval, backoff = self._back_off(backoff)
+                self.log.warning("youtube: %s (HTTP %d); retrying in %.1f s", reason,
+                                 response.status_code, interval)
         await self._http.aclose()
+
+    def _back_off(self, backoff: float) -> tuple[float, float]:
+        """(the wait before the retry, the next backoff): never sooner than the server's
+        last pollingIntervalMillis."""
+        return max(backoff, self._polling_s), min(_MAX_BACKOFF_S, backoff * 2)
 
     def _refresh(self) -> bool:
         """Take a new OAuth token if there is one; False when nothing changed."""
@@ -292,32 +510,32 @@ class YouTubeSource:
         """Hand out one page's items; returns the wait before the next poll."""
         self.counts["youtube_polls"] += 1
         try:
-            body = response.json()
-            items = body.get("items") or []
-        except (ValueError, AttributeError):
-            self._bad("youtube_bad_pages", "a page was not a JSON object")
-            return 5.0
+            page = parse_page(response.json())
+        except (ValueError, PageError) as exc:  # json's errors are ValueErrors too
+            self._bad("youtube_bad_pages", f"a page that is not a list response ({exc})")
+            return max(5.0, self._polling_s)
         oldest_ns = time.time_ns() - int(self.settings.history_s * 1e9)
         first_page = not self.page_token
-        for item in items:
-            event = to_event(item) if isinstance(item, dict) else None
+        for reason in page.bad_items:
+            self._bad("youtube_bad_items", reason)
+        for event in page.events:
             if isinstance(event, ChatMessage):
-                if first_page and 0 < event.sent_ns < oldest_ns:
+                if self.own.is_own(event):
+                    self.counts["youtube_own_skipped"] += 1
+                elif first_page and 0 < event.sent_ns < oldest_ns:
                     self.counts["youtube_history_skipped"] += 1
-                    continue
-                self.on_message(event)
+                else:
+                    self.on_message(event)
             elif isinstance(event, Removal):
                 self.on_removal(event)
-            elif isinstance(event, ChatEnded):
-                self.ended = True
             else:
-                self._bad("youtube_bad_items", f"an item without a snippet: {str(item)[:80]}")
-        self.page_token = body.get("nextPageToken") or self.page_token
-        if body.get("offlineAt"):
-            self.ended = True
+                self.ended = True
+        self.page_token = page.next_page_token or self.page_token
+        self.ended = self.ended or page.offline
         if self.ended:
             self.log.info("youtube: live chat %s ended", self.settings.live_chat_id)
-        return max(0.0, float(body.get("pollingIntervalMillis") or 5000) / 1000)
+        self._polling_s = page.polling_s
+        return page.polling_s
 
     def _bad(self, counter: str, what: str) -> None:
         self.counts[counter] += 1
@@ -335,18 +553,23 @@ class YouTubeSource:
         if not self.budget.spend(INSERT_COST, time.time(), use_reserve=True):
             self.counts["youtube_say_no_quota"] += 1
             return False
+        words = text[:200]
         body = {"snippet": {"liveChatId": self.settings.live_chat_id, "type": "textMessageEvent",
-                            "textMessageDetails": {"messageText": text[:200]}}}
+                            "textMessageDetails": {"messageText": words}}}
+        self.own.posting(words)  # before the POST: the list may show it before we hear back
         try:
             response = await self._http.post("liveChat/messages", params={"part": "snippet"},
                                              json=body)
-        except httpx.HTTPError as exc:
+        except httpx.HTTPError as exc:  # it may have been posted: keep its text expected
             self.counts["youtube_say_errors"] += 1
             self.log.warning("youtube: posting failed: %s", type(exc).__name__)
             return False
         if response.status_code != 200:
+            self.own.failed(words)
             self.counts[f"youtube_say_error_{api_error_reason(response)}"] += 1
             return False
+        with contextlib.suppress(ValueError):
+            self.own.posted(response.json())
         self.counts["youtube_say_sent"] += 1
         return True
 
