@@ -19,7 +19,7 @@ from messages.chat import ChatMessage, ChatNext, ChatNextRequest, ChatNextRespon
 from messages.director import Persona
 from nodes.chat.commands import Commands, CommandSpec
 from nodes.chat.credentials import RedactSecrets, bare_token, install_redaction, read_secret
-from nodes.chat.removal import Removal
+from nodes.chat.removal import Bans, Removal
 from nodes.chat.sources import ChatSource
 from nodes.chat.sources.console import ConsoleSource
 from nodes.chat.sources.twitch import TwitchSettings, TwitchSource
@@ -79,6 +79,8 @@ class ChatNode(Node):
             "history_s": p("youtube_history_s", 60.0,
                            "skip first-page history older than this (no backlog at start)"),
         }
+        self.bans = Bans()
+        """Bans and timeouts still running: their users' later messages are dropped."""
         self._redaction: RedactSecrets | None = None
         """Set once a secret is read: chat text that quotes one is published redacted."""
         try:
@@ -106,6 +108,9 @@ class ChatNode(Node):
     def ingest(self, msg: ChatMessage) -> None:
         """One message from any source: command, publish, triage."""
         now = time.monotonic()
+        if self.bans.covers(msg, now):  # not answered, not remembered, not run as a command
+            self.counters["dropped_banned"] += 1
+            return
         self._seq += 1
         if self._redaction is not None:  # a viewer (or a server) quoting the bot's token
             clean = self._redaction.known(msg.text)
@@ -134,6 +139,7 @@ class ChatNode(Node):
     def on_removal(self, removal: Removal) -> None:
         self.counters[f"removals_{removal.platform}"] += 1
         self.triage.remove(removal)
+        self.bans.add(removal, time.monotonic())
 
     def on_next(self, request: ChatNextRequest) -> ChatNextResponse:
         message = self.triage.next(time.monotonic(), request.persona)
@@ -152,7 +158,9 @@ class ChatNode(Node):
         self.commands.active_persona = persona.name
 
     def age(self) -> None:
-        self.triage.expire(time.monotonic())
+        now = time.monotonic()
+        self.triage.expire(now)
+        self.bans.expire(now)
 
     # ---------------------------------------------------------------- lifecycle
 

@@ -84,6 +84,17 @@ class TestIngest:
         assert (await harness.call("chat/next", ChatNextRequest())).message is None
         assert harness.node.counters["dropped_removed"] == 1
 
+    async def test_a_ban_covers_the_users_later_messages(self, harness: NodeHarness) -> None:
+        # issue 14 item 11: a ban only removed the queued messages; later ones were answered
+        harness.node.on_removal(Removal("console", user="ann", user_id="ann"))  # type: ignore[attr-defined]
+        harness.feed("chat/incoming", said("I am back", msg_id="m2"))
+        harness.feed("chat/incoming", said("hello", user="bob", msg_id="m3"))
+        answer = await harness.call("chat/next", ChatNextRequest())
+        assert answer.message is not None and answer.message.user == "bob"
+        assert answer.waiting == 0
+        assert harness.node.counters["dropped_banned"] == 1
+        assert [m.user for m in harness.messages("chat/message")] == ["bob"]
+
 
 class TestSay:
     async def test_say_to_the_console(self, harness: NodeHarness) -> None:
