@@ -8,6 +8,7 @@ anything starts.
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import json
 import math
@@ -41,6 +42,7 @@ __all__ = [
 
 RESERVED_NAMES = frozenset({"vtbus", "supervisord"})
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SUBST = re.compile(r"\$\(([^()]*)\)")
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0", ""})
@@ -308,6 +310,10 @@ def _common(spec: NodeSpec | ProcessSpec, scope: _Scope, at: _PathKey) -> dict[s
             f"name {name!r} must be a letter then letters, digits, _ or - (and not vtbus or "
             "supervisord)", (*at, "name"),
         )
+    for key in spec.env:
+        if not _ENV_NAME.fullmatch(key):
+            raise scope.fail(f"env: {key!r} is not a variable's name (letters, digits, _)",
+                             (*at, "env", key))
     env = {k: _subst(v, scope, (*at, "env", k)) for k, v in spec.env.items()}
     for pattern in spec.env_pass:
         if not PASS_PATTERN.fullmatch(pattern):
@@ -486,6 +492,11 @@ def _subst_value(value: Any, scope: _Scope, at: _PathKey) -> Any:
         return [_subst_value(v, scope, (*at, i)) for i, v in enumerate(value)]
     if isinstance(value, dict):
         return {k: _subst_value(v, scope, (*at, k)) for k, v in value.items()}
+    if isinstance(value, (dt.date, dt.time)):  # datetime is a date too
+        raise scope.fail(
+            f"{value.isoformat()} is a TOML date or time, which has no JSON form: write it as "
+            f"a string (\"{value.isoformat()}\")", at,
+        )
     return value
 
 
