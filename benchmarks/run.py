@@ -3,6 +3,9 @@
 Each ``benchmarks/<name>.py`` has ``main(argv) -> dict`` and prints its own figures; this
 runner passes ``--json`` and prints ``{"benchmark": name, ...figures}`` lines, so
 ``make bench | jq`` works. Usage: ``python benchmarks/run.py [NAME ...]``.
+
+Benchmarks meant to run long get short arguments here (`SHORT`), so ``make bench`` stays
+reasonable; run them by hand for the real figures (``python benchmarks/soak.py --minutes 60``).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+SHORT = {"soak": ["--minutes", "2", "--chaos"]}
+"""Arguments of the long-running benchmarks under this runner."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"no benchmark {name!r} (have: {', '.join(found)})", file=sys.stderr)
             return 2
         started = time.monotonic()
-        proc = subprocess.run([sys.executable, str(HERE / f"{name}.py"), "--json"],
+        proc = subprocess.run([sys.executable, str(HERE / f"{name}.py"), "--json", *SHORT.get(name, [])],
                               capture_output=True, text=True)
         lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
         if proc.returncode != 0 or not lines:
