@@ -1,9 +1,11 @@
 """The memory bank: embeds, journals, stores, searches and forgets; no bus here.
 
-Writes follow one path: embed -> journal append (fsync: from here the memory is
-acknowledged) -> store upsert -> mark the journal offset applied. Opening the bank replays
-whatever the store may have missed, finishes an interrupted forget, and refuses a missing or
-corrupt store with the command that rebuilds it from the journal.
+Writes follow one path: `receive` (journal the record as it arrives, no embedding yet) ->
+`embed` -> `keep`: journal append with the vector (fsync: from here the memory is
+acknowledged) -> in-memory index -> store upsert -> mark the journal offset applied. Opening
+the bank replays whatever the store may have missed, lists what was received but never
+embedded (`pending`), finishes an interrupted forget, and refuses a missing or corrupt store
+with the command that rebuilds it from the journal.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any, Literal, NamedTuple, Protocol
 import numpy as np
 
 from nodes.memory.index import VectorIndex
-from nodes.memory.journal import Entry, Forget, Journal, Remember
+from nodes.memory.journal import Entry, Forget, Journal, Received, Remember
 from nodes.memory.records import MemoryRecord
 from nodes.memory.store import ChromaSettings, ChromaStore, MemoryStore, StoreError
 
@@ -116,20 +118,37 @@ class MemoryBank:
         self.store: MemoryStore = store
         self.facts: FactMemory | None = facts(store.client) if facts is not None else None
         self._behind = False
+        self.pending: list[MemoryRecord] = []
+        """Received before the last stop but never embedded: the node embeds them first."""
         self._recover(full=rebuild)
         self.index = self._load_index() if search_backend == "memory" else None
 
     # ------------------------------------------------------------------ writing
 
-    def remember(self, records: Sequence[MemoryRecord]) -> np.ndarray:
-        """Make ``records`` durable and searchable; returns their embeddings.
+    def receive(self, records: Sequence[MemoryRecord]) -> None:
+        """Journal ``records`` as received (one write, no fsync, no embedding: microseconds).
 
-        When this returns, the records survive a crash (they are in the fsync'ed journal).
-        A store failure after the journal append raises `StoreError`; the records are still
-        searchable (in-memory index) and are replayed into the store by the next write or
-        the next start.
+        From here a SIGKILL of the node loses none of them: the next start lists them in
+        `pending`. `sync_received` makes them survive a power loss too.
         """
-        embeddings = self.encoder.encode([r.text for r in records])
+        self.journal.append([Received(r) for r in records], sync=False)
+
+    def sync_received(self) -> bool:
+        """fsync what `receive` wrote; False when there was nothing new."""
+        return self.journal.sync()
+
+    def embed(self, records: Sequence[MemoryRecord]) -> np.ndarray:
+        """The embeddings of ``records`` (no lock: a search may embed its query meanwhile)."""
+        return self.encoder.encode([r.text for r in records])
+
+    def keep(self, records: Sequence[MemoryRecord], embeddings: np.ndarray) -> None:
+        """Make embedded ``records`` durable and searchable.
+
+        When this returns, the records survive a crash (they are in the fsync'ed journal with
+        their vectors). A store failure after the journal append raises `StoreError`; the
+        records are still searchable (in-memory index) and are replayed into the store by the
+        next write or the next start.
+        """
         entries: list[Entry] = [Remember(r, e.tobytes()) for r, e in zip(records, embeddings,
                                                                          strict=True)]
         with self._lock:
@@ -137,6 +156,11 @@ class MemoryBank:
             if self.index is not None:  # the index mirrors the journal, even if the store fails
                 self.index.upsert(records, embeddings)
             self._to_store(lambda: self.store.upsert(records, embeddings))
+
+    def remember(self, records: Sequence[MemoryRecord]) -> np.ndarray:
+        """`embed` then `keep` ``records``; returns their embeddings."""
+        embeddings = self.embed(records)
+        self.keep(records, embeddings)
         return embeddings
 
     def forget(self, viewer: str) -> int:
@@ -200,11 +224,18 @@ class MemoryBank:
         """Bring the store level with the journal (see the module docstring)."""
         ids: set[str] = set()
         forgotten: set[str] = set()
+        received: dict[str, MemoryRecord] = {}
         for _, entry in self.journal.read():
-            if isinstance(entry, Remember):
+            if isinstance(entry, Received):
+                received[entry.record.id] = entry.record
+            elif isinstance(entry, Remember):
                 ids.add(entry.record.id)
+                received.pop(entry.record.id, None)
             else:
                 forgotten.add(entry.viewer)
+        # everything received before a forget was embedded before it (one queue, in order),
+        # so whatever still waits was received after it and is kept
+        self.pending = list(received.values())
         start = 0 if full else self.journal.applied()
         stored = self.store.count()
         if not full and not forgotten and stored != len(ids):
@@ -214,6 +245,9 @@ class MemoryBank:
         replayed = self._replay(start).entries if start < self.journal.size else 0
         if replayed:
             log.info("replayed %d journal entries into the memory store", replayed)
+        if self.pending:
+            log.info("%d memories were received but not yet embedded when the node stopped: "
+                     "embedding them first", len(self.pending))
         if forgotten:  # a forget was interrupted: finish it (deleting twice is harmless)
             for viewer in forgotten:
                 self.store.delete_viewer(viewer)
@@ -252,6 +286,8 @@ class MemoryBank:
                 batch.clear()
 
         for _, entry in self.journal.read(start):
+            if isinstance(entry, Received):
+                continue
             count += 1
             if isinstance(entry, Remember):
                 batch.append(entry)
@@ -267,17 +303,24 @@ class MemoryBank:
         return _Replayed(count, forgot)
 
     def _compact(self) -> None:
-        """Rewrite the journal without forgotten viewers' entries and the forget marks."""
+        """Rewrite the journal without forgotten viewers' entries, the forget marks and the
+        receipts of memories embedded since (their `Remember` holds the record)."""
         forgotten_at: dict[str, int] = {}
+        embedded: set[str] = set()
         for offset, entry in self.journal.read():
             if isinstance(entry, Forget):
                 forgotten_at[entry.viewer] = offset
+            elif isinstance(entry, Remember):
+                embedded.add(entry.record.id)
 
         def keep(offset: int, entry: Entry) -> bool:
             if isinstance(entry, Forget):
                 return False
+            if isinstance(entry, Received):
+                # still waiting: received after the forget (see _recover), so kept
+                return entry.record.id not in embedded
             return offset > forgotten_at.get(entry.record.viewer, -1)
 
         dropped = self.journal.rewrite(keep)
-        log.info("journal %s rewritten: %d entries of forgotten viewers removed",
-                 self.journal.path, dropped)
+        log.info("journal %s rewritten: %d entries removed (forgotten viewers' memories, forget "
+                 "marks, receipts of embedded memories)", self.journal.path, dropped)

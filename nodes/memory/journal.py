@@ -1,8 +1,12 @@
-"""The write-ahead journal: every memory is fsync'ed here before it reaches the vector store.
+"""The write-ahead journal: what the node received, then each memory with its embedding.
 
-A memory counts as acknowledged once its journal append returned (the data and the file are
-on disk), so a SIGKILL at any later point loses nothing: on start the entries after the last
-applied offset are replayed into the store (upserts are idempotent, so replaying twice is
+Two entries per memory. `Received` is written the moment a line arrives, before it waits for
+embedding: written with one ``write`` to the file (no fsync), so from then on the operating
+system holds it and a SIGKILL of the node cannot lose it; the fsync that also covers a power
+loss follows within the node's sync interval (see `Journal.sync`). `Remember` is written once
+the line is embedded, with the vector, and fsync'ed: from then on the memory is acknowledged.
+On start, a `Received` with no `Remember` is embedded again, and the `Remember` entries after
+the last applied offset are replayed into the store (by stable id, so replaying twice is
 harmless). The journal is also the recovery source: a corrupt or missing store is rebuilt
 from it.
 
@@ -20,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import struct
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -29,13 +34,19 @@ import msgspec
 
 from nodes.memory.records import MemoryRecord
 
-__all__ = ["Entry", "Forget", "Journal", "JournalError", "Remember"]
+__all__ = ["Entry", "Forget", "Journal", "JournalError", "Received", "Remember"]
 
 MAGIC = b"VTMEMJ1\n"
 _FRAME = struct.Struct("<II")
 _MAX_RECORD = 64 * 1024 * 1024
 
 log = logging.getLogger(__name__)
+
+
+class Received(msgspec.Struct, tag="received", frozen=True):
+    """``record`` arrived and waits to be embedded (its `Remember` follows once it is)."""
+
+    record: MemoryRecord
 
 
 class Remember(msgspec.Struct, tag="remember", frozen=True):
@@ -51,7 +62,7 @@ class Forget(msgspec.Struct, tag="forget", frozen=True):
     viewer: str
 
 
-Entry = Remember | Forget
+Entry = Received | Remember | Forget
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Entry)
@@ -70,11 +81,14 @@ def _fsync_folder(folder: Path) -> None:
 
 
 class Journal:
-    """An append-only, checksummed, fsync'ed log of `Entry` records at ``path``.
+    """An append-only, checksummed log of `Entry` records at ``path``.
 
     Opening scans the whole file, sets `size` to the end of the last complete record and cuts
     a torn tail off (see the module docstring). ``applied`` (persisted beside the journal, in
     ``<path>.applied``) is the offset up to which the store is known to hold every entry.
+    Appends, syncs and rewrites may come from several threads (receipt on the event loop,
+    memories from the writer thread); the fsync runs outside the lock, so an append never
+    waits for another thread's fsync.
     """
 
     def __init__(self, path: Path):
@@ -85,15 +99,18 @@ class Journal:
             self._create(path)
         self.entries, self.size = self._scan()
         self._file = open(path, "ab")  # noqa: SIM115 - held open for appends until close()
+        self._lock = threading.Lock()
+        self._unsynced = False
 
     # ------------------------------------------------------------------ reading
 
     def read(self, start: int = 0) -> Iterator[tuple[int, Entry]]:
         """Each entry from byte ``start`` on, with the offset just after it."""
+        end = self.size  # entries appended while reading are left for the next read
         with open(self.path, "rb") as f:
             f.seek(max(start, len(MAGIC)))
             offset = f.tell()
-            while offset < self.size:
+            while offset < end:
                 frame = f.read(_FRAME.size)
                 length, _ = _FRAME.unpack(frame)
                 payload = f.read(length)
@@ -146,32 +163,62 @@ class Journal:
 
     # ------------------------------------------------------------------ writing
 
-    def append(self, entries: Sequence[Entry]) -> int:
-        """Write ``entries`` and fsync; when this returns they survive a crash. Returns the size."""
+    def append(self, entries: Sequence[Entry], *, sync: bool = True) -> int:
+        """Write ``entries``; returns the new size.
+
+        When this returns the entries survive the node's death (they are in the operating
+        system's hands); with ``sync`` they are fsync'ed too and survive a power loss, else
+        `sync` does that later.
+        """
         chunks = []
         for entry in entries:
             payload = _encoder.encode(entry)
             chunks.append(_FRAME.pack(len(payload), zlib.crc32(payload)))
             chunks.append(payload)
+        with self._lock:
+            try:
+                self._file.write(b"".join(chunks))
+                self._file.flush()
+            except OSError:
+                # (disk full...) drop the partial write, so later appends follow a good record
+                self._file.close()
+                os.truncate(self.path, self.size)
+                self._file = open(self.path, "ab")  # noqa: SIM115
+                raise
+            self.entries += len(entries)
+            self.size = self._file.tell()
+            size = self.size
+            self._unsynced = True
+        if sync:
+            self.sync()
+        return size
+
+    def sync(self) -> bool:
+        """fsync what was appended without it; False when there was nothing to sync."""
+        with self._lock:
+            if not self._unsynced:
+                return False
+            self._unsynced = False
+            fd = os.dup(self._file.fileno())  # stays valid if a rewrite replaces the file
         try:
-            self._file.write(b"".join(chunks))
-            self._file.flush()
-            os.fsync(self._file.fileno())
+            os.fsync(fd)
         except OSError:
-            # (disk full...) drop the partial write, so later appends follow a good record
-            self._file.close()
-            os.truncate(self.path, self.size)
-            self._file = open(self.path, "ab")  # noqa: SIM115
+            with self._lock:
+                self._unsynced = True
             raise
-        self.entries += len(entries)
-        self.size = self._file.tell()
-        return self.size
+        finally:
+            os.close(fd)
+        return True
 
     def rewrite(self, keep: Callable[[int, Entry], bool]) -> int:
         """Replace the journal by the entries for which ``keep(offset, entry)`` is true.
 
         Atomic: a crash leaves either the old or the new journal. Returns how many were dropped.
         """
+        with self._lock:
+            return self._rewrite(keep)
+
+    def _rewrite(self, keep: Callable[[int, Entry], bool]) -> int:
         tmp = self.path.with_name(self.path.name + ".rewrite")
         kept = 0
         with open(tmp, "wb") as out:
@@ -190,6 +237,7 @@ class Journal:
         dropped = self.entries - kept
         self._file = open(self.path, "ab")  # noqa: SIM115
         self.entries, self.size = kept, self._file.tell()
+        self._unsynced = False
         return dropped
 
     # ------------------------------------------------------------------ applied offset
@@ -211,7 +259,12 @@ class Journal:
         os.replace(tmp, self.applied_path)
 
     def close(self) -> None:
-        self._file.close()
+        with self._lock:
+            if self._file.closed:
+                return
+            if self._unsynced:
+                os.fsync(self._file.fileno())
+            self._file.close()
 
     @staticmethod
     def _create(path: Path) -> None:

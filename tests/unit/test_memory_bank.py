@@ -199,3 +199,50 @@ class TestRecovery:
         assert bank.count() == 0
         assert bank.search("anything", 5) == []
         bank.close()
+
+
+class TestReceivedNotEmbedded:
+    LINES = [MemoryRecord(id=f"r{i}", text=f"alice: line {i} about my garden", kind="chat",
+                          viewer=ALICE) for i in range(3)]
+
+    def test_pending_after_a_crash_in_arrival_order(self, bank: MemoryBank, folder: Path,
+                                                    encoder: MiniLmEncoder) -> None:
+        bank.receive(self.LINES)
+        bank.keep(self.LINES[:1], encoder.encode([self.LINES[0].text]))
+        bank.journal._file.close()  # a SIGKILL: no close(), no fsync (the OS has the bytes)
+        reopened = MemoryBank(folder, encoder)
+        assert [r.id for r in reopened.pending] == ["r1", "r2"]
+        assert reopened.count() == len(FACTS) + 1
+        reopened.close()
+
+    def test_stored_but_not_marked_is_not_stored_twice(
+            self, bank: MemoryBank, folder: Path, encoder: MiniLmEncoder) -> None:
+        # the store took the lines but the node died before their journal entries said so
+        vectors = encoder.encode([r.text for r in self.LINES])
+        bank.receive(self.LINES)
+        bank.store.upsert(self.LINES, vectors)
+        bank.close()
+        reopened = MemoryBank(folder, encoder)
+        assert [r.id for r in reopened.pending] == ["r0", "r1", "r2"]
+        reopened.remember(reopened.pending)  # what the node does first
+        assert reopened.count() == len(FACTS) + 3  # replaced by id, not added again
+        reopened.close()
+        again = MemoryBank(folder, encoder)
+        assert again.pending == [] and again.count() == len(FACTS) + 3
+        again.close()
+
+    def test_received_after_a_forget_is_kept(self, bank: MemoryBank, folder: Path,
+                                             encoder: MiniLmEncoder) -> None:
+        bank.forget(ALICE)
+        bank.receive(self.LINES[:1])  # alice speaks again, the node dies before embedding it
+        bank.close()
+        reopened = MemoryBank(folder, encoder)
+        assert [r.id for r in reopened.pending] == ["r0"]
+        reopened.close()
+
+    def test_forget_removes_receipts_too(self, bank: MemoryBank, folder: Path) -> None:
+        bank.receive(self.LINES)
+        bank.remember(self.LINES)
+        bank.forget(ALICE)
+        assert b"garden" not in (folder / "journal.bin").read_bytes()
+        assert not any(r.viewer == ALICE for r, _ in bank.search("garden", 50))

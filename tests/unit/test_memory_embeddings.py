@@ -1,14 +1,15 @@
-"""The numpy MiniLM encoder against published sentence-transformers outputs and known properties."""
+"""The MiniLM encoder (its BERT graph run by onnxruntime) against published
+sentence-transformers outputs and known properties."""
 
 from __future__ import annotations
 
-import math
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from nodes.memory.embeddings import DIMENSION, MiniLmEncoder, erf
+from nodes.memory.embeddings import DIMENSION, MiniLmEncoder
 
 
 @pytest.fixture(scope="module")
@@ -71,26 +72,21 @@ class TestProperties:
         single = np.stack([encoder.encode_one(t) for t in texts])
         assert np.abs(batched - single).max() < 1e-6
 
+    def test_calls_from_several_threads_agree(self, encoder: MiniLmEncoder) -> None:
+        # the node embeds a batch and a search's query at the same time
+        texts = [f"viewer {i}: a line of chat number {i} about games" for i in range(40)]
+        expected = encoder.encode(texts)
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(lambda _: encoder.encode(texts), range(4)))
+        for result in results:
+            assert np.abs(result - expected).max() < 1e-6
+
     def test_long_text_is_truncated_not_refused(self, encoder: MiniLmEncoder) -> None:
         vector = encoder.encode_one("word " * 2000)
         assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-6
 
     def test_empty_list(self, encoder: MiniLmEncoder) -> None:
         assert encoder.encode([]).shape == (0, DIMENSION)
-
-
-class TestErf:
-    def test_float64_matches_math_erf(self) -> None:
-        xs = np.linspace(-8.0, 8.0, 40_001)
-        reference = np.array([math.erf(x) for x in xs])
-        assert np.abs(erf(xs) - reference).max() < 1e-9
-
-    def test_float32_within_float32_rounding(self) -> None:
-        xs = np.linspace(-8.0, 8.0, 40_001)
-        reference = np.array([math.erf(x) for x in xs])
-        result = erf(xs.astype(np.float32))
-        assert result.dtype == np.float32
-        assert np.abs(result - reference).max() < 1.5e-7
 
 
 class TestErrors:
