@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 from fakes.twitch import (
     DOC_CLEARCHAT_ALL,
@@ -156,3 +157,16 @@ class TestRemovals:
 
     def test_privmsg_is_no_removal(self) -> None:
         assert to_removal(parse_line(DOC_PRIVMSG)) is None
+
+
+class TestHostileNumbers:
+    # tag values no Twitch server sends, found by tests/unit/test_chat_fuzz.py: each raised
+    # (ValueError from int(), OverflowError when the message was published)
+    @pytest.mark.parametrize("tags", [
+        "bits=--5", "emotes=25:²-3", "emotes=25:0-99999999999999999999",
+        "tmi-sent-ts=999999999999999999999999999999", "msg-param-months=-3"])
+    def test_become_zero_or_nothing(self, tags: str) -> None:
+        msg = to_chat_message(parse_line(f"@{tags} :u!u@u.tmi.twitch.tv PRIVMSG #x :hey"))
+        assert msg is not None
+        msgspec.msgpack.encode(msg)  # publishable
+        assert (msg.amount, msg.emotes, msg.sent_ns, msg.months) == (0.0, [], 0, 0)

@@ -169,8 +169,9 @@ def _emotes(value: str) -> list[Emote]:
         emote_id, _, ranges = group.partition(":")
         for span in ranges.split(","):
             start, _, end = span.partition("-")
-            if emote_id and start.isdigit() and end.isdigit():
-                emotes.append(Emote(id=emote_id, start=int(start), end=int(end)))
+            first, last = _int(start, -1), _int(end, -1)
+            if emote_id and 0 <= first <= last:
+                emotes.append(Emote(id=emote_id, start=first, end=last))
     emotes.sort(key=lambda e: e.start)
     return emotes
 
@@ -180,8 +181,17 @@ def _named(emotes: list[Emote], text: str) -> list[Emote]:
             for e in emotes]
 
 
-def _int(value: str | None) -> int:
-    return int(value) if value and value.lstrip("-").isdigit() else 0
+_MAX_COUNT = 2**31 - 1
+_MAX_SENT_MS = (2**63 - 1) // 1_000_000  # sent_ns must fit msgpack's int64
+
+
+def _int(value: str | None, default: int = 0, *, limit: int = _MAX_COUNT) -> int:
+    """A tag's non-negative decimal number; ``default`` for anything else (``--5``, ``²``,
+    a number no real tag carries: it could not even be published)."""
+    if not value or not (value.isascii() and value.isdigit()) or len(value) > 19:
+        return default
+    number = int(value)
+    return number if number <= limit else default
 
 
 def to_chat_message(line: IrcLine) -> ChatMessage | None:
@@ -207,7 +217,7 @@ def to_chat_message(line: IrcLine) -> ChatMessage | None:
             text = tags.get("system-msg", "")
     elif tags.get("bits"):
         kind, amount, currency = "bits", float(_int(tags["bits"])), "BITS"
-    sent_ms = _int(tags.get("tmi-sent-ts"))
+    sent_ms = _int(tags.get("tmi-sent-ts"), limit=_MAX_SENT_MS)
     return ChatMessage(
         platform="twitch",
         user=tags.get("display-name") or login,
