@@ -35,6 +35,7 @@ import json
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,6 +160,7 @@ class FakeVts:
         self._owners: dict[str, tuple[int, int]] = {}
         """parameter -> (session id, time of its last "set")"""
         self._sessions: dict[int, _Session] = {}
+        self._answer_overrides: list[Callable[[str], str | bytes]] = []
         self._ids = itertools.count(1)
         self._server: Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -208,11 +210,17 @@ class FakeVts:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    async def send_raw(self, text: str) -> None:
-        """Send any text frame to every plugin (to test how clients cope with surprises)."""
+    async def send_raw(self, text: str | bytes) -> None:
+        """Send any frame (text, or binary for bytes) to every plugin (to test how clients
+        cope with surprises)."""
         for session in list(self._sessions.values()):
             with contextlib.suppress(ConnectionClosed):
                 await session.ws.send(text)
+
+    def answer_next_with(self, make: Callable[[str], str | bytes]) -> None:
+        """Answer the next request with ``make(its requestID)``, sent as it is, instead of
+        its real answer (to test how clients cope with malformed answers)."""
+        self._answer_overrides.append(make)
 
     async def drop_connections(self) -> None:
         """Close every plugin connection (a network hiccup): VTS keeps running, with its
@@ -293,6 +301,10 @@ class FakeVts:
             message_type = str(frame.get("messageType") or "")
             self._check_envelope(frame, request_id)
             self.requests.append(message_type)
+            if self._answer_overrides:
+                with contextlib.suppress(ConnectionClosed):
+                    await session.ws.send(self._answer_overrides.pop(0)(request_id))
+                return
             data = frame.get("data") or {}
             if not isinstance(data, dict):
                 raise _ApiError(2, "data must be a JSON object")

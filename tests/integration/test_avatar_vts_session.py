@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import logging
 import socket
 from collections.abc import AsyncIterator
@@ -226,6 +227,38 @@ class TestRefusedParameters:
                     assert mine.missing == {"EyeOpenLeft"}
                     assert mine.contested == {"MouthSmile"}
             assert {v for _, v in vts.series("MouthSmile")} == {0.2}
+
+
+class TestHostileVts:
+    async def test_garbage_neither_ends_the_session_nor_grows_its_counters(
+        self, tmp_path: Path
+    ) -> None:
+        async with FakeVts() as vts:
+            session = VtsSession(config(tmp_path, vts.port))
+            async with running(session):
+                await wait_until(lambda: session.ready, 5, what="session")
+                counters = set(session.counters)
+                for i in range(100):  # events of names nobody subscribed to
+                    await vts.send_raw(json.dumps({"messageType": f"Event{i}", "data": {},
+                                                   "requestID": str(i)}))
+                for frame in ("not json", b"\x00\xff", '{"messageType": 7}', "[]"):
+                    await vts.send_raw(frame)
+                # an injection answered with an APIError whose id is not a number
+                vts.answer_next_with(lambda request_id: json.dumps({
+                    "messageType": "APIError", "requestID": request_id,
+                    "data": {"errorID": "x"}}))
+                assert await session.inject({"MouthOpen": 0.5})
+                await wait_until(lambda: session.counters["inject_errors"] == 1, 5,
+                                 what="the malformed answer")
+                assert await session.inject({"MouthOpen": 0.6})
+                # the first never reached VTS's values; the next one does
+                await wait_until(lambda: [v for _, v in vts.series("MouthOpen")] == [0.6], 5,
+                                 what="the next injection")
+                assert session.ready and session.sessions == 1 and vts.sessions_opened == 1
+                assert session.counters["bad_frames"] == 5
+                assert session.counters["event:other"] == 100
+                assert set(session.counters) - counters <= {
+                    "event:other", "events", "bad_frames", "inject_errors", "injected"}
 
 
 class TestModelAndAccess:

@@ -69,8 +69,8 @@ class TestFindRefused:
         assert await find_refused([], vts.attempt) == {}
         assert vts.requests == []
 
-    @settings(max_examples=300, derandomize=True, print_blob=True, deadline=None)
-    @given(names=st.lists(st.text(min_size=1, max_size=4), min_size=1, max_size=40,
+    @settings(max_examples=200, derandomize=True, print_blob=True, deadline=None)
+    @given(names=st.lists(st.text(min_size=1, max_size=3), min_size=1, max_size=24,
                           unique=True),
            data=st.data())
     async def test_any_refused_subset(self, names: list[str], data: st.DataObject) -> None:

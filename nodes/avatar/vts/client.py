@@ -3,14 +3,17 @@
 Every request carries a fresh ``requestID``; a reader task matches each response (or
 ``APIError``) to its request by that id, and hands every other frame (events, which arrive
 interleaved with responses at any time) to the event callback. Frames are decoded tolerantly:
-VTS may add fields at any time.
+VTS may add fields at any time. A frame that is not the API's JSON (`decode_frame`) is counted,
+logged once and dropped, and fails the request it names, if any; nothing a peer sends ends the
+reader.
 
 Errors::
 
     VtsError                 (bus.errors.VtError)
     ├── VtsApiError          VTS answered APIError: ``error_id`` and its message
     ├── VtsAuthError         no valid token: the user denied or revoked access
-    └── VtsConnectionError   the connection is gone (VTS closed, restarted, unreachable)
+    ├── VtsConnectionError   the connection is gone (VTS closed, restarted, unreachable)
+    └── VtsProtocolError     VTS sent a frame that is not the API's JSON
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -40,6 +45,8 @@ __all__ = [
     "VtsClient",
     "VtsConnectionError",
     "VtsError",
+    "VtsProtocolError",
+    "decode_frame",
 ]
 
 API_NAME = "VTubeStudioPublicAPI"
@@ -74,6 +81,16 @@ class VtsConnectionError(VtsError):
     """The WebSocket to VTube Studio is closed or could not be opened."""
 
 
+class VtsProtocolError(VtsError):
+    """VTS sent a frame that is not the API's JSON, or an answer of the wrong shape.
+
+    ``request_id`` is the request the frame names, when it names one ("" otherwise)."""
+
+    def __init__(self, message: str, request_id: str = ""):
+        super().__init__(message)
+        self.request_id = request_id
+
+
 class Envelope(msgspec.Struct):
     """One API frame. Unknown fields are ignored when decoding (VTS adds fields over time)."""
 
@@ -85,9 +102,63 @@ class Envelope(msgspec.Struct):
     data: dict[str, Any] | None = None
     """VTS may send ``null`` for "no data"; requests always carry an object."""
 
+    def api_error(self, request_type: str) -> VtsApiError:
+        """The error of an ``APIError`` frame answering ``request_type``.
+
+        Raises
+        ------
+        VtsProtocolError
+            ``data`` is not ``{"errorID": int, "message": str}``.
+        """
+        try:
+            error = msgspec.convert(self.data or {}, _ApiErrorData)
+        except msgspec.ValidationError as exc:
+            raise VtsProtocolError(f"VTS answered {request_type} with a malformed APIError "
+                                   f"({exc})", self.requestID) from None
+        return VtsApiError(request_type, error.errorID, error.message)
+
+
+class _ApiErrorData(msgspec.Struct):
+    errorID: int
+    message: str = ""
+
 
 _decoder = msgspec.json.Decoder(Envelope)
 _encoder = msgspec.json.Encoder()
+
+
+def decode_frame(raw: str | bytes) -> Envelope:
+    """One frame from VTS, text or binary.
+
+    Raises
+    ------
+    VtsProtocolError
+        Not a JSON object with the envelope's fields and types, or no ``messageType``; its
+        ``request_id`` is the frame's ``requestID`` when that could still be read.
+    """
+    try:
+        frame = _decoder.decode(raw)
+    except msgspec.DecodeError as exc:
+        frame = _decode_leniently(raw, exc)
+    if not frame.messageType:
+        raise VtsProtocolError("no messageType", frame.requestID)
+    return frame
+
+
+def _decode_leniently(raw: str | bytes, error: msgspec.DecodeError) -> Envelope:
+    """The slow path, for frames msgspec refused: Python's parser also takes the NaN and
+    Infinity some JSON writers emit, and gives the ``requestID`` of a frame of wrong shape."""
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        raise VtsProtocolError(f"not JSON ({error})") from None
+    request_id = value.get("requestID") if isinstance(value, dict) else None
+    try:
+        return msgspec.convert(value, Envelope)
+    except msgspec.ValidationError as exc:
+        raise VtsProtocolError(f"not an API frame ({exc})",
+                               request_id if isinstance(request_id, str) else "") from None
+
 
 EventCallback = Callable[[str, dict[str, Any]], None]
 
@@ -103,15 +174,18 @@ class VtsClient:
         Called with (messageType, data) for every frame that answers no request.
     timeout:
         Seconds a request waits for its response.
+    counters:
+        Where to count ``frames_in``, ``events``, ``bad_frames`` and ``unmatched`` answers
+        (a session keeps one across its connections); default: a new one.
     """
 
-    def __init__(self, url: str, *, on_event: EventCallback | None = None, timeout: float = 5.0):
+    def __init__(self, url: str, *, on_event: EventCallback | None = None, timeout: float = 5.0,
+                 counters: Counter[str] | None = None):
         self.url = url
         self.on_event = on_event
         self.timeout = timeout
         self.authenticated = False
-        self.counters: dict[str, int] = {"frames_in": 0, "events": 0, "bad_frames": 0,
-                                         "unmatched": 0}
+        self.counters: Counter[str] = Counter() if counters is None else counters
         self._ws: ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
         self._pending: dict[str, tuple[str, asyncio.Future[dict[str, Any]]]] = {}
@@ -256,24 +330,30 @@ class VtsClient:
     def _on_frame(self, raw: str | bytes) -> None:
         self.counters["frames_in"] += 1
         try:
-            frame = _decoder.decode(raw)
-        except msgspec.DecodeError as exc:
+            self._dispatch(decode_frame(raw))
+        except VtsProtocolError as exc:
             self.counters["bad_frames"] += 1
             if self.counters["bad_frames"] == 1:
-                log.warning("VTS at %s sent a frame that is not API JSON (%s); dropped, "
-                            "logged once", self.url, exc)
-            return
+                log.warning("VTS at %s sent a bad frame (%s): dropped, logged once; later ones "
+                            "are counted (bad_frames)", self.url, exc)
+            else:
+                log.debug("VTS at %s sent a bad frame (%s): dropped", self.url, exc)
+            pending = self._pending.pop(exc.request_id, None)
+            if pending is not None and not pending[1].done():
+                pending[1].set_exception(exc)  # no wait for a timeout: the answer came, bad
+
+    def _dispatch(self, frame: Envelope) -> None:
         data = frame.data or {}
         pending = self._pending.get(frame.requestID)
         is_answer = frame.messageType == "APIError" or frame.messageType.endswith("Response")
         if pending is not None and is_answer:
-            del self._pending[frame.requestID]
             request_type, future = pending
+            error = frame.api_error(request_type) if frame.messageType == "APIError" else None
+            del self._pending[frame.requestID]
             if future.done():
                 return
-            if frame.messageType == "APIError":
-                future.set_exception(VtsApiError(request_type, int(data.get("errorID", -1)),
-                                                 str(data.get("message", ""))))
+            if error is not None:
+                future.set_exception(error)
             else:
                 future.set_result(data)
         elif is_answer:

@@ -162,7 +162,7 @@ class VtsSession:
     async def _serve_once(self) -> None:
         url = await self._find()
         self._set_state("connecting", url)
-        client = self.client = VtsClient(url, on_event=self._on_event)
+        client = self.client = VtsClient(url, on_event=self._on_event, counters=self.counters)
         await client.connect()
         await client.authenticate(self.config.token_store, self.config.plugin_name,
                                   self.config.plugin_developer)
@@ -348,7 +348,8 @@ class VtsSession:
         self.log.warning("VTS for %s: %s (logged once)", self.config.persona, text)
 
     def _on_event(self, event: str, data: dict[str, Any]) -> None:
-        self.counters[f"event:{event}"] += 1
+        # event names come from VTS: only the subscribed ones get a counter of their own
+        self.counters[f"event:{event if event in EVENTS else 'other'}"] += 1
         if event == "ModelLoadedEvent" and data.get("modelLoaded") and self.ready:
             self._forget_refused(self.missing)  # another model: look for them again
             self._in_background(self._model_changed())
