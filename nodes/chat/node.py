@@ -113,10 +113,10 @@ class ChatNode(Node):
             return
         self._seq += 1
         if self._redaction is not None:  # a viewer (or a server) quoting the bot's token
-            clean = self._redaction.known(msg.text)
-            if clean != msg.text:
+            text, user = self._redaction.known(msg.text), self._redaction.known(msg.user)
+            if (text, user) != (msg.text, msg.user):
                 self.counters["secrets_redacted"] += 1
-                msg = msgspec.structs.replace(msg, text=clean)
+                msg = msgspec.structs.replace(msg, text=text, user=user)
         result = self.commands.handle(msg, now)
         if result is not None:
             msg = msgspec.structs.replace(msg, command=result.command)

@@ -132,6 +132,8 @@ class TwitchSource:
         self._sender: asyncio.Task[None] | None = None
         self._conn: LineConnection | None = None
         self._bad_logged = False
+        self._join_userstate = False
+        """The session's first USERSTATE (the JOIN's) is still to come: it answers nothing."""
 
     @property
     def can_send(self) -> bool:
@@ -206,6 +208,7 @@ class TwitchSource:
         self._conn = conn = await connect(s.url, ca_file=s.ca_file,
                                           server_hostname=s.server_hostname)
         self.counts["twitch_connects"] += 1
+        self._join_userstate = True
         await conn.send_line("CAP REQ :twitch.tv/tags twitch.tv/commands")
         await conn.send_line(f"PASS oauth:{self._token}" if self._token else "PASS SCHMOOPIIE")
         await conn.send_line(f"NICK {self.login}")
@@ -258,7 +261,11 @@ class TwitchSource:
             if command == "ROOMSTATE" or line.nick == self.login:
                 self._start_sender(conn)
         elif command == "USERSTATE" and line.channel == self.channel:
-            if self.joined.is_set():  # the answer to a PRIVMSG (the JOIN's came before)
+            # the JOIN echo starts the sender, so a reply may go out before the JOIN's own
+            # USERSTATE arrives: only the ones after it answer replies
+            if self._join_userstate:
+                self._join_userstate = False
+            else:
                 self.outbox.answered()
             self._update_limit(line)
         elif command == "NOTICE" and line.params and line.params[0] == "*":
