@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from fakes.speaker import SpokenSentence, mouth_agreement, piper_sentences, speak
-from fakes.vts import FakeVts
+from fakes.vts import FakeModel, FakeVts
 
 from bus.testing import NodeProcess, Probe, wait_until
 from messages.audio import AudioChunk
@@ -184,6 +184,32 @@ class TestShow:
         # still on, and not switched again: one activation only
         assert aria.expressions == {"Happy.exp3.json": True}
         assert [(f, a) for _, f, a, _ in aria.expression_log] == [("Happy.exp3.json", True)]
+        await probe.close()
+
+    async def test_model_without_some_parameters_lip_sync_goes_on(
+        self, bus_url: str, start_node: Callable[..., NodeProcess], tmp_path: Path,
+        two_vts: tuple[FakeVts, FakeVts], sentences: list[SpokenSentence],
+    ) -> None:
+        """A model loaded in VTS without two of the driven parameters (error 453 for the whole
+        injection): the mouth still follows the speech, and the node says once which it left
+        out."""
+        aria, kai = two_vts
+        probe = await start_show(bus_url, start_node, tmp_path, aria, kai)
+        logs = probe.collect("system/log")
+        await probe.wait_subscribed("system/log")
+        aria.missing_parameters = {"EyeOpenLeft", "EyeOpenRight"}
+        await aria.load_model(FakeModel(name="NoBlinks"))
+        played = await speak(probe.publish, "aria", "req-6", sentences[:2])
+        speech_open, silence_closed = mouth_agreement(played, aria.series("MouthOpen"))
+        assert speech_open >= 0.8, speech_open
+        assert silence_closed >= 0.85, silence_closed
+        assert not [t for t, _ in aria.series("EyeOpenLeft") if t > played[0].start_ns]
+        graph = await probe.graph()
+        counters = next(n.info.counters for n in graph.nodes if n.info.name == "avatar")
+        assert counters["aria.missing_parameters"] == 2
+        assert counters.get("kai.missing_parameters", 0) == 0
+        said = [m.message for _, m in logs if "EyeOpenLeft" in m.message]
+        assert len(said) == 1 and "EyeOpenRight" in said[0], said
         await probe.close()
 
     async def test_bad_input_dropped_node_lives(
