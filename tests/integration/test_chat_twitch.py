@@ -232,3 +232,19 @@ class TestRepliesAcrossReconnects:
             await wait_until(lambda: client.source.outbox.idle, what="every reply answered")
             assert [text for _, text in server.privmsgs()] == expected  # in order, none twice
             assert client.counts["twitch_say_sent"] >= 30
+
+    async def test_a_reply_that_waited_too_long_is_dropped_and_logged(
+        self, connect: Connect, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        # one message a second: the two behind the first wait past their 0.3 s
+        async with connect("irc", send_limit=1, send_window_s=1.0,
+                           reply_max_age_s=0.3) as (server, client):
+            await server.wait_joined()
+            await wait_until(lambda: client.source.joined.is_set(), what="joined")
+            for i in range(3):
+                assert await client.source.say(f"reply number {i}")
+            await wait_until(lambda: client.counts["twitch_say_dropped_stale"] == 2,
+                             what="two stale replies")
+            await wait_until(lambda: client.source.outbox.idle, what="the first answered")
+            assert [text for _, text in server.privmsgs()] == ["reply number 0"]
+        assert "dropped 2 replies that waited over 0.3 s to be sent" in caplog.text

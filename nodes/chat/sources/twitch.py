@@ -40,7 +40,7 @@ from nodes.chat.twitch.irc import (
     to_chat_message,
     to_removal,
 )
-from nodes.chat.twitch.outbox import Outbox, Reply
+from nodes.chat.twitch.outbox import Outbox
 from nodes.chat.twitch.transport import TRANSPORT_ERRORS, LineConnection, connect
 
 __all__ = ["TwitchSettings", "TwitchSource"]
@@ -315,37 +315,33 @@ class TwitchSource:
 
     async def _send_loop(self, conn: LineConnection) -> None:
         """Write replies to ``conn`` within the send limit until cancelled (the session
-        ended) or the connection fails (then it is closed, which ends the session)."""
+        ended) or the connection fails (then it is closed, which ends the session). A reply
+        is taken only once the limit lets it go, so its age is judged when it would leave,
+        and a slot is spent only on a line that goes out."""
         while True:
             await self._queued.wait()
-            reply, stale = self.outbox.take(time.monotonic())
+            while (wait := self.limiter.delay(time.monotonic())) > 0:
+                await asyncio.sleep(wait)
+            now = time.monotonic()
+            reply, stale = self.outbox.take(now)
             if stale:
                 self.counts["twitch_say_dropped_stale"] += stale
-                self.log.warning("twitch: dropped %d repl%s that waited over %.0f s to be sent",
+                self.log.warning("twitch: dropped %d repl%s that waited over %g s to be sent",
                                  stale, "y" if stale == 1 else "ies", self.outbox.max_age_s)
             if reply is None:
                 self._queued.clear()
                 continue
-            if not await self._send(conn, reply):
+            self.limiter.try_acquire(now)  # free: delay() said so and nothing ran since
+            self.outbox.sent(reply, now)  # written from here on, maybe in part
+            try:
+                await conn.send_line(reply.line)
+            except TRANSPORT_ERRORS as exc:
+                self.log.warning("twitch: sending failed (%s); reconnecting",
+                                 type(exc).__name__)
+                with contextlib.suppress(*TRANSPORT_ERRORS):
+                    await conn.close()  # the reader sees it and the session ends
                 return
-
-    async def _send(self, conn: LineConnection, reply: Reply) -> bool:
-        """Write one reply; False when the connection failed (and was closed)."""
-        try:
-            await self.limiter.acquire()  # the slot is spent only once the line goes out
-        except asyncio.CancelledError:
-            self.outbox.unget(reply)
-            raise
-        self.outbox.sent(reply, time.monotonic())  # written from here on, maybe in part
-        try:
-            await conn.send_line(reply.line)
-        except TRANSPORT_ERRORS as exc:
-            self.log.warning("twitch: sending failed (%s); reconnecting", type(exc).__name__)
-            with contextlib.suppress(*TRANSPORT_ERRORS):
-                await conn.close()  # the reader sees it and the session ends
-            return False
-        self.counts["twitch_say_sent"] += 1
-        return True
+            self.counts["twitch_say_sent"] += 1
 
     def _bad_line(self, reason: str) -> None:
         self.counts["twitch_bad_lines"] += 1

@@ -78,10 +78,6 @@ class Outbox:
             stale += 1
         return (self.pending.popleft() if self.pending else None), stale
 
-    def unget(self, reply: Reply) -> None:
-        """Put back a reply that was taken but never written (it keeps its place)."""
-        self.pending.appendleft(reply)
-
     def sent(self, reply: Reply, now: float) -> None:
         """``reply`` was written to the connection: in flight until answered."""
         self.settle(now)
