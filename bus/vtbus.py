@@ -32,6 +32,7 @@ from bus import wire
 from bus.address import BusAddress, resolve
 from bus.bounded import LogLimiter, put_bounded
 from bus.errors import BusConfigError, WireError
+from bus.run import EscapingFormatter
 from messages.catalog import TOPICS
 
 __all__ = ["Broker", "main"]
@@ -358,10 +359,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--hwm", type=int, default=DEFAULT_HWM, help="queue limit (messages)")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s [vtbus] %(message)s",
-    )
+    # node names and dropped messages come from outside: one record, one line, escaped
+    handler = logging.StreamHandler()
+    handler.setFormatter(EscapingFormatter("%(asctime)s %(levelname)s [vtbus] %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        handlers=[handler])
     try:
         broker = Broker(resolve(args.bus), hwm=args.hwm, ttl_s=args.ttl)
         signal.signal(signal.SIGTERM, lambda *_: broker.stop())

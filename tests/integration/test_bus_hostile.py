@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import random
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import msgspec
 import pytest
 import zmq
+from fakes.hostile import HOSTILE
 
 from bus import protocol as p
 from bus.address import resolve
@@ -140,3 +144,28 @@ async def test_vtbus_answers_after_the_burst(bus: BusProcess,
         graph = await probe.graph(timeout=10)
         assert graph.epoch
     assert bus.proc is not None and bus.proc.poll() is None
+
+
+async def test_a_hostile_node_name_is_logged_escaped(tmp_path: Path) -> None:
+    """vtbus logs who joins: a name that holds escape sequences and CR LF stays one line."""
+    log_file = tmp_path / "vtbus.log"
+    with open(log_file, "wb") as out:
+        bus = BusProcess()
+        bus.proc = subprocess.Popen(
+            [sys.executable, "-m", "bus.vtbus", "--bus", bus.url], stderr=out)
+        try:
+            bus._wait_ready(10)
+            address = resolve(bus.url)
+            ctx = zmq.Context()
+            dealer = ctx.socket(zmq.DEALER)
+            dealer.connect(address.control)
+            info = p.NodeInfo(name=HOSTILE, pid=1, host="h", started_ns=0)
+            dealer.send_multipart([p.HB, enc(info)])
+            assert dealer.poll(10_000), "vtbus did not answer the heartbeat"
+            dealer.close(linger=0)
+            ctx.term()
+        finally:
+            bus.stop()
+    text = log_file.read_text()
+    assert "node \\x1b[31mmika" in text and "\x1b" not in text and "\r" not in text
+    assert not any(line.startswith("12:00:00") for line in text.splitlines())
