@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,8 @@ pytestmark = pytest.mark.slow
 
 LAUNCH = """
 [bus]
-ttl_s = 10.0  # a frozen node stays listed (as a busy one would) while it is handed a request
+# a frozen node stays listed (and vtlaunch leaves it alone) while it is handed a request
+ttl_s = 30.0
 
 [[node]]
 name = "chat"
@@ -74,7 +76,8 @@ class RunningShow:
     def say(self, text: str) -> str:
         self.count += 1
         msg_id = f"c{self.count}"
-        self.chat.publish(ChatMessage(platform="console", user="viewer", user_id="viewer",
+        viewer = f"viewer{self.count}"  # the chat node lets one viewer queue 3 lines per 30 s
+        self.chat.publish(ChatMessage(platform="console", user=viewer, user_id=viewer,
                                       text=text, id=msg_id))
         return msg_id
 
@@ -112,6 +115,17 @@ class RunningShow:
         raise TimeoutError(f"{name} did not come back within {ANSWER_S} s")
 
 
+async def subscribed(probe: Probe) -> None:
+    """Wait until the probe's subscriptions so far are in force at vtbus. Topics others
+    already subscribe to are not forwarded to publishers, so there is nothing to wait for on
+    them; but one SUB connection's subscriptions reach vtbus in order: once a topic of the
+    probe's own is forwarded back to it, all the earlier ones are in force too. (Without
+    this, the first reply's request was sometimes missed.)"""
+    topic = f"_probe/ready/{uuid.uuid4().hex}"
+    probe.collect_raw(topic, prefix=False)
+    await probe.wait_subscribed(topic)
+
+
 @pytest.fixture
 async def show(tmp_path: Path) -> AsyncIterator[RunningShow]:
     file = tmp_path / "recovery.launch.toml"
@@ -122,10 +136,14 @@ async def show(tmp_path: Path) -> AsyncIterator[RunningShow]:
             for topic in ("llm/request", "llm/sentence", "llm/done", "llm/cancel",
                           "audio/playhead", "system/log"):
                 probe.collect(topic)
+            await subscribed(probe)
             running = RunningShow(launch, probe)
-            await running.chat.wait_for_subscribers(30)
-            await running.answered("hello, is the show on?")  # everything works
-            yield running
+            try:
+                await running.chat.wait_for_subscribers(30)
+                await running.answered("hello, is the show on?")  # everything works
+                yield running
+            finally:
+                print(launch.output[-12000:])  # pytest shows it when the test failed
         assert await asyncio.to_thread(launch.interrupt, 60) == 0, launch.output
 
 
