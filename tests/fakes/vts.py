@@ -160,7 +160,7 @@ class FakeVts:
         self._owners: dict[str, tuple[int, int]] = {}
         """parameter -> (session id, time of its last "set")"""
         self._sessions: dict[int, _Session] = {}
-        self._answer_overrides: list[Callable[[str], str | bytes]] = []
+        self._answer_overrides: list[tuple[str, Callable[[str], str | bytes]]] = []
         self._ids = itertools.count(1)
         self._server: Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -217,10 +217,12 @@ class FakeVts:
             with contextlib.suppress(ConnectionClosed):
                 await session.ws.send(text)
 
-    def answer_next_with(self, make: Callable[[str], str | bytes]) -> None:
-        """Answer the next request with ``make(its requestID)``, sent as it is, instead of
-        its real answer (to test how clients cope with malformed answers)."""
-        self._answer_overrides.append(make)
+    def answer_next_with(self, make: Callable[[str], str | bytes], message_type: str = ""
+                         ) -> None:
+        """Answer the next request (of ``message_type``, if given) with ``make(its
+        requestID)``, sent as it is, instead of its real answer (to test how clients cope
+        with malformed answers)."""
+        self._answer_overrides.append((message_type, make))
 
     async def drop_connections(self) -> None:
         """Close every plugin connection (a network hiccup): VTS keeps running, with its
@@ -301,9 +303,12 @@ class FakeVts:
             message_type = str(frame.get("messageType") or "")
             self._check_envelope(frame, request_id)
             self.requests.append(message_type)
-            if self._answer_overrides:
+            override = next((o for o in self._answer_overrides if o[0] in ("", message_type)),
+                            None)
+            if override is not None:
+                self._answer_overrides.remove(override)
                 with contextlib.suppress(ConnectionClosed):
-                    await session.ws.send(self._answer_overrides.pop(0)(request_id))
+                    await session.ws.send(override[1](request_id))
                 return
             data = frame.get("data") or {}
             if not isinstance(data, dict):

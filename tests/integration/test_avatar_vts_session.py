@@ -35,10 +35,10 @@ def free_tcp_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def running(session: VtsSession) -> AsyncIterator[VtsSession]:
+async def running(session: VtsSession) -> AsyncIterator[asyncio.Task[None]]:
     task = asyncio.create_task(session.run())
     try:
-        yield session
+        yield task
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -259,6 +259,72 @@ class TestHostileVts:
                 assert session.counters["event:other"] == 100
                 assert set(session.counters) - counters <= {
                     "event:other", "events", "bad_frames", "inject_errors", "injected"}
+
+
+    @pytest.mark.parametrize(
+        ("request_type", "data"),
+        [
+            # answers of the right type and the wrong shape, to each step of the set-up
+            ("AuthenticationTokenRequest", {"authenticationToken": "t\u00f6ken\n"}),
+            ("AuthenticationTokenRequest", {"authenticationToken": {"a": 1}}),
+            ("AuthenticationRequest", {"authenticated": "yes"}),
+            ("CurrentModelRequest", {"modelLoaded": True, "modelName": ["x"]}),
+            ("HotkeysInCurrentModelRequest", {"availableHotkeys": 5}),
+            ("HotkeysInCurrentModelRequest", {"availableHotkeys": {"a": 1}}),
+            ("ExpressionStateRequest", {"expressions": 5}),
+        ],
+    )
+    async def test_malformed_set_up_answer_session_comes_back(
+        self, tmp_path: Path, request_type: str, data: dict[str, object]
+    ) -> None:
+        response_type = request_type.removesuffix("Request") + "Response"
+
+        async def on_ready(session: VtsSession) -> None:
+            await session.active_expressions()
+
+        async with FakeVts() as vts:
+            vts.answer_next_with(lambda request_id: json.dumps({
+                "messageType": response_type, "requestID": request_id, "data": data}),
+                request_type)
+            session = VtsSession(config(tmp_path, vts.port), on_ready=on_ready)
+            async with running(session) as task:
+                await wait_until(lambda: session.ready and request_type in vts.requests, 10,
+                                 what="a session despite the malformed answer")
+                assert await session.inject({"MouthOpen": 0.5})
+                await wait_until(lambda: vts.series("MouthOpen"), 5, what="an injection")
+                assert not task.done()
+                assert all(isinstance(h, dict) for h in session.hotkeys)
+                assert isinstance(session.model, str)
+            token = session.config.token_store.load()
+            assert token is None or token.isascii()
+
+
+    async def test_a_bug_in_a_session_is_logged_and_retried(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        class BrokenOnce(TokenStore):
+            failed = False
+
+            def load(self) -> str | None:
+                if not self.failed:
+                    self.failed = True
+                    raise RuntimeError("a bug")
+                return super().load()
+
+        def on_state(state: str, detail: str) -> None:
+            raise ValueError("a bug in the callback")
+
+        async with FakeVts() as vts:
+            session = VtsSession(SessionConfig(
+                "aria", BrokenOnce(tmp_path / "t"), host="127.0.0.1", port=vts.port,
+                backoff=Backoff(first_s=0.05)), on_state=on_state)
+            with caplog.at_level(logging.ERROR):
+                async with running(session) as task:
+                    await wait_until(lambda: session.ready, 10, what="the retried session")
+                    assert not task.done()
+            assert session.counters["session_failures"] == 1
+            assert "RuntimeError: a bug" in caplog.text
+            assert "on_state callback of aria failed" in caplog.text
 
 
 class TestModelAndAccess:

@@ -65,3 +65,12 @@ class TestTokenStore:
         assert mode(folder) == 0o700
         assert "set to 0700" in caplog.text
         assert "secret-token" not in caplog.text
+
+    def test_damaged_file_means_no_token(self, tmp_path: Path,
+                                         caplog: pytest.LogCaptureFixture) -> None:
+        store = TokenStore(tmp_path / "aria.token")
+        store.save("x")
+        store.path.write_bytes(b"\xff\xfe garbage")
+        with caplog.at_level(logging.WARNING):
+            assert store.load() is None  # a new token is asked for, the session goes on
+        assert "not ASCII" in caplog.text

@@ -27,7 +27,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import websockets
@@ -53,6 +53,8 @@ API_NAME = "VTubeStudioPublicAPI"
 API_VERSION = "1.0"
 ERROR_TOKEN_DENIED = 50
 """``TokenRequestDenied``: the user clicked Deny (or revoked the plugin)."""
+MAX_TOKEN_CHARS = 1024
+"""Longest token stored (the docs say VTS sends at most 64 characters; some room to grow)."""
 ERROR_NEEDS_AUTH = 8
 """``RequestRequiresAuthetication`` (sic): the session is not authenticated."""
 
@@ -121,6 +123,18 @@ class Envelope(msgspec.Struct):
 class _ApiErrorData(msgspec.Struct):
     errorID: int
     message: str = ""
+
+
+class _TokenAnswer(msgspec.Struct):
+    authenticationToken: str
+
+
+class _AuthAnswer(msgspec.Struct):
+    authenticated: bool
+    reason: str = ""
+
+
+Answer = TypeVar("Answer", bound=msgspec.Struct)
 
 
 _decoder = msgspec.json.Decoder(Envelope)
@@ -266,6 +280,24 @@ class VtsClient:
                                      f"{exc}") from None
         return future
 
+    async def request_checked(self, message_type: str, answer_type: type[Answer],
+                              data: dict[str, Any] | None = None, *,
+                              timeout: float | None = None) -> Answer:
+        """`request`, with the answer's data checked against ``answer_type`` (a Struct whose
+        defaults fill what VTS leaves out; unknown fields are ignored).
+
+        Raises
+        ------
+        VtsProtocolError
+            The answer's data has the wrong shape; besides `request`'s errors.
+        """
+        answer = await self.request(message_type, data, timeout=timeout)
+        try:
+            return msgspec.convert(answer, answer_type)
+        except msgspec.ValidationError as exc:
+            raise VtsProtocolError(f"VTS answered {message_type} with data of the wrong shape "
+                                   f"({exc})") from None
+
     @property
     def in_flight(self) -> int:
         return len(self._pending)
@@ -281,37 +313,46 @@ class VtsClient:
         ------
         VtsAuthError
             The user denied access (VTS error 50), or a fresh token was refused.
+        VtsProtocolError
+            An answer of the wrong shape, or a token that cannot be stored (not printable
+            ASCII, longer than `MAX_TOKEN_CHARS`).
         """
         identity = {"pluginName": plugin_name, "pluginDeveloper": plugin_developer}
         token = store.load()
         if token is not None:
-            answer = await self.request("AuthenticationRequest",
-                                        {**identity, "authenticationToken": token})
-            if answer.get("authenticated") is True:
+            answer = await self.request_checked("AuthenticationRequest", _AuthAnswer,
+                                                {**identity, "authenticationToken": token})
+            if answer.authenticated:
                 self.authenticated = True
                 return
             log.warning("VTS at %s no longer accepts the stored token (%s); asking for a new "
-                        "one", self.url, answer.get("reason", "no reason given"))
+                        "one", self.url, answer.reason or "no reason given")
             store.clear()
         log.info("asking VTube Studio at %s for a token: click Allow in VTS", self.url)
         try:
             # the user has to click: allow them time
-            answer = await self.request("AuthenticationTokenRequest", identity, timeout=120.0)
+            issued = await self.request_checked("AuthenticationTokenRequest", _TokenAnswer,
+                                                identity, timeout=120.0)
         except VtsApiError as exc:
             if exc.error_id == ERROR_TOKEN_DENIED:
                 raise VtsAuthError(f"VTube Studio at {self.url} denied access to plugin "
                                    f"{plugin_name!r}: allow it in VTS (Settings > Plugins) "
                                    "and it will be asked again") from None
             raise
-        token = str(answer.get("authenticationToken", ""))
+        token = issued.authenticationToken
         if not token:
             raise VtsAuthError(f"VTube Studio at {self.url} sent no token")
+        # the docs: ASCII, at most 64 characters; it goes into a file, one line
+        if not (token.isascii() and token.isprintable() and token.strip() == token
+                and len(token) <= MAX_TOKEN_CHARS):
+            raise VtsProtocolError(f"VTube Studio at {self.url} sent a token that is not one "
+                                   f"line of printable ASCII up to {MAX_TOKEN_CHARS} characters")
         store.save(token)
-        answer = await self.request("AuthenticationRequest",
-                                    {**identity, "authenticationToken": token})
-        if answer.get("authenticated") is not True:
+        answer = await self.request_checked("AuthenticationRequest", _AuthAnswer,
+                                            {**identity, "authenticationToken": token})
+        if not answer.authenticated:
             raise VtsAuthError(f"VTube Studio at {self.url} refused a token it just issued: "
-                               f"{answer.get('reason', '')}")
+                               f"{answer.reason}")
         self.authenticated = True
 
     # ------------------------------------------------------------ internals

@@ -22,6 +22,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from nodes.avatar.vts.client import (
     ERROR_NEEDS_AUTH,
     ERROR_TOKEN_DENIED,
@@ -52,6 +54,20 @@ MAX_IN_FLIGHT = 120
 EVENTS = ("ModelLoadedEvent", "HotkeyTriggeredEvent")
 CONTESTED_RETRY_S = 10.0
 """How long parameters owned by another plugin are left out before trying them again."""
+
+
+class _ModelAnswer(msgspec.Struct):
+    modelLoaded: bool = False
+    modelName: str = ""
+
+
+class _HotkeysAnswer(msgspec.Struct):
+    availableHotkeys: list[Any] = []
+    """Entries that are not objects are skipped, not a reason to refuse the whole list."""
+
+
+class _ExpressionsAnswer(msgspec.Struct):
+    expressions: list[Any] = []
 
 
 @dataclass
@@ -149,6 +165,10 @@ class VtsSession:
                 self._said_down = True
                 log("VTS for %s unavailable: %s; retrying every few seconds",
                     self.config.persona, exc)
+            except Exception as exc:  # a bug must not end this avatar's link for the show
+                self.counters["session_failures"] += 1
+                self._set_state("down", f"internal error: {exc!r}")
+                self.log.exception("VTS session of %s failed; retrying", self.config.persona)
             finally:
                 self.ready = False
                 if self._probing is not None:
@@ -197,20 +217,22 @@ class VtsSession:
 
     async def _read_model(self) -> None:
         assert self.client is not None
-        model = await self.client.request("CurrentModelRequest")
-        self.model = str(model.get("modelName", "")) if model.get("modelLoaded") else ""
-        hotkeys = await self.client.request("HotkeysInCurrentModelRequest")
-        self.hotkeys = [h for h in hotkeys.get("availableHotkeys", []) if isinstance(h, dict)]
+        model = await self.client.request_checked("CurrentModelRequest", _ModelAnswer)
+        self.model = model.modelName if model.modelLoaded else ""
+        hotkeys = await self.client.request_checked("HotkeysInCurrentModelRequest",
+                                                    _HotkeysAnswer)
+        self.hotkeys = [h for h in hotkeys.availableHotkeys if isinstance(h, dict)]
 
     async def active_expressions(self) -> set[str]:
         """The expressions VTS reports active on the current model (empty if it cannot say)."""
         if self.client is None:
             return set()
         try:
-            state = await self.client.request("ExpressionStateRequest", {"details": False})
+            state = await self.client.request_checked("ExpressionStateRequest",
+                                                      _ExpressionsAnswer, {"details": False})
         except (VtsError, TimeoutError):
             return set()
-        return {str(e.get("file")) for e in state.get("expressions", [])
+        return {str(e.get("file")) for e in state.expressions
                 if isinstance(e, dict) and e.get("active")}
 
     async def close(self) -> None:
@@ -383,4 +405,7 @@ class VtsSession:
         if state == "ready":
             self._said_down = False
         if changed and self.on_state is not None:
-            self.on_state(state, detail)
+            try:
+                self.on_state(state, detail)
+            except Exception:  # a bug in the callback must not end the session loop
+                self.log.exception("on_state callback of %s failed", self.config.persona)

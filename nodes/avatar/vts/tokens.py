@@ -42,7 +42,12 @@ class TokenStore:
             log.warning("token file %s was readable by others: permissions set to 0600",
                         self.path)
             os.chmod(self.path, 0o600)
-        token = self.path.read_text(encoding="ascii").strip()
+        try:
+            token = self.path.read_text(encoding="ascii").strip()
+        except UnicodeDecodeError:  # damaged: tokens are ASCII
+            log.warning("token file %s is not ASCII: ignored, a new token will be asked for",
+                        self.path)
+            return None
         return token or None
 
     def save(self, token: str) -> None:
