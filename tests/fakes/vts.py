@@ -160,7 +160,7 @@ class FakeVts:
         self._owners: dict[str, tuple[int, int]] = {}
         """parameter -> (session id, time of its last "set")"""
         self._sessions: dict[int, _Session] = {}
-        self._answer_overrides: list[tuple[str, Callable[[str], str | bytes]]] = []
+        self._answer_overrides: list[tuple[str, Callable[[str], str | bytes | None]]] = []
         self._ids = itertools.count(1)
         self._server: Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -217,11 +217,11 @@ class FakeVts:
             with contextlib.suppress(ConnectionClosed):
                 await session.ws.send(text)
 
-    def answer_next_with(self, make: Callable[[str], str | bytes], message_type: str = ""
-                         ) -> None:
+    def answer_next_with(self, make: Callable[[str], str | bytes | None],
+                         message_type: str = "") -> None:
         """Answer the next request (of ``message_type``, if given) with ``make(its
         requestID)``, sent as it is, instead of its real answer (to test how clients cope
-        with malformed answers)."""
+        with malformed answers); None: no answer at all."""
         self._answer_overrides.append((message_type, make))
 
     async def drop_connections(self) -> None:
@@ -307,8 +307,10 @@ class FakeVts:
                             None)
             if override is not None:
                 self._answer_overrides.remove(override)
-                with contextlib.suppress(ConnectionClosed):
-                    await session.ws.send(override[1](request_id))
+                answer = override[1](request_id)
+                if answer is not None:
+                    with contextlib.suppress(ConnectionClosed):
+                        await session.ws.send(answer)
                 return
             data = frame.get("data") or {}
             if not isinstance(data, dict):

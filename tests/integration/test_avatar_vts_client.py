@@ -176,6 +176,18 @@ class TestMatching:
         assert events == [("NewEvent", {})]
         await client.close()
 
+    async def test_unanswered_request_expires(self, vts: FakeVts, tmp_path: Path) -> None:
+        client = await connected(vts, TokenStore(tmp_path / "t"))
+        client.timeout = 0.3
+        vts.answer_next_with(lambda request_id: None)  # this injection is never answered
+        injection = await client.send("InjectParameterDataRequest",
+                                      {"parameterValues": [{"id": "MouthOpen", "value": 1}]})
+        with pytest.raises(TimeoutError, match="did not answer InjectParameterDataRequest"):
+            await asyncio.wait_for(asyncio.shield(injection), 10)
+        assert client.in_flight == 0  # nothing pending for ever (120 of them stop the avatar)
+        assert (await client.request("APIStateRequest"))["active"] is True
+        await client.close()
+
     async def test_unknown_event_subscription_error(self, vts: FakeVts, tmp_path: Path) -> None:
         client = await connected(vts, TokenStore(tmp_path / "t"))
         with pytest.raises(VtsApiError, match="VTS error 950"):

@@ -27,7 +27,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import msgspec
 import websockets
@@ -177,6 +177,12 @@ def _decode_leniently(raw: str | bytes, error: msgspec.DecodeError) -> Envelope:
 EventCallback = Callable[[str, dict[str, Any]], None]
 
 
+class _Pending(NamedTuple):
+    request_type: str
+    future: asyncio.Future[dict[str, Any]]
+    deadline: asyncio.TimerHandle
+
+
 class VtsClient:
     """One session with one VTube Studio instance.
 
@@ -202,7 +208,7 @@ class VtsClient:
         self.counters: Counter[str] = Counter() if counters is None else counters
         self._ws: ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._pending: dict[str, tuple[str, asyncio.Future[dict[str, Any]]]] = {}
+        self._pending: dict[str, _Pending] = {}
         self._prefix = uuid.uuid4().hex[:8]
         self._ids = itertools.count()
         self._closed = asyncio.Event()
@@ -252,30 +258,32 @@ class VtsClient:
         TimeoutError
             No answer within ``timeout`` seconds.
         """
-        future = await self.send(message_type, data)
-        try:
-            return await asyncio.wait_for(future, timeout or self.timeout)
-        except TimeoutError:
-            raise TimeoutError(f"VTS did not answer {message_type} within "
-                               f"{timeout or self.timeout} s") from None
+        return await (await self.send(message_type, data, timeout=timeout))
 
-    async def send(self, message_type: str, data: dict[str, Any] | None = None
-                   ) -> asyncio.Future[dict[str, Any]]:
-        """Send a request without waiting for its answer; the future resolves with it.
+    async def send(self, message_type: str, data: dict[str, Any] | None = None, *,
+                   timeout: float | None = None) -> asyncio.Future[dict[str, Any]]:
+        """Send a request without waiting for its answer; the future resolves with it, or
+        with `TimeoutError` after ``timeout`` seconds (default: the client's).
 
-        Used for parameter injection at 60 Hz, where waiting would stall the loop.
+        Used for parameter injection at 60 Hz, where waiting would stall the loop. Every
+        request has a deadline, so one VTS never answers does not stay pending for ever.
         """
         if self._ws is None or self._closed.is_set():
             raise VtsConnectionError(f"not connected to VTube Studio at {self.url}")
         request_id = f"{self._prefix}-{next(self._ids)}"
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._pending[request_id] = (message_type, future)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[dict[str, Any]] = loop.create_future()
+        seconds = timeout or self.timeout
+        deadline = loop.call_later(seconds, lambda: self._settle(request_id, TimeoutError(
+            f"VTS did not answer {message_type} within {seconds} s")))
+        self._pending[request_id] = _Pending(message_type, future, deadline)
         frame = Envelope(requestID=request_id, messageType=message_type, data=data or {},
                          timestamp=time.time_ns() // 1_000_000)
         try:
             await self._ws.send(_encoder.encode(frame).decode())
         except websockets.exceptions.ConnectionClosed as exc:
             self._pending.pop(request_id, None)
+            deadline.cancel()
             raise VtsConnectionError(f"VTube Studio at {self.url} closed the connection: "
                                      f"{exc}") from None
         return future
@@ -379,24 +387,17 @@ class VtsClient:
                             "are counted (bad_frames)", self.url, exc)
             else:
                 log.debug("VTS at %s sent a bad frame (%s): dropped", self.url, exc)
-            pending = self._pending.pop(exc.request_id, None)
-            if pending is not None and not pending[1].done():
-                pending[1].set_exception(exc)  # no wait for a timeout: the answer came, bad
+            self._settle(exc.request_id, exc)  # no wait for a timeout: the answer came, bad
 
     def _dispatch(self, frame: Envelope) -> None:
         data = frame.data or {}
         pending = self._pending.get(frame.requestID)
         is_answer = frame.messageType == "APIError" or frame.messageType.endswith("Response")
         if pending is not None and is_answer:
-            request_type, future = pending
-            error = frame.api_error(request_type) if frame.messageType == "APIError" else None
-            del self._pending[frame.requestID]
-            if future.done():
-                return
-            if error is not None:
-                future.set_exception(error)
+            if frame.messageType == "APIError":
+                self._settle(frame.requestID, frame.api_error(pending.request_type))
             else:
-                future.set_result(data)
+                self._settle(frame.requestID, data)
         elif is_answer:
             self.counters["unmatched"] += 1
         else:
@@ -407,10 +408,21 @@ class VtsClient:
                 except Exception:
                     log.exception("VTS event handler failed on %s", frame.messageType)
 
+    def _settle(self, request_id: str, outcome: dict[str, Any] | Exception) -> None:
+        """Resolve a pending request with its answer's data or an error, once."""
+        pending = self._pending.pop(request_id, None)
+        if pending is None:
+            return
+        pending.deadline.cancel()
+        if pending.future.done():  # its caller gave up (cancelled)
+            return
+        if isinstance(outcome, Exception):
+            pending.future.set_exception(outcome)
+            pending.future.exception()  # mark retrieved: nobody may be waiting (injections)
+        else:
+            pending.future.set_result(outcome)
+
     def _fail_pending(self, why: str) -> None:
-        pending, self._pending = self._pending, {}
-        for request_type, future in pending.values():
-            if not future.done():
-                future.set_exception(VtsConnectionError(
-                    f"{request_type}: {why} (VTube Studio at {self.url})"))
-                future.exception()  # mark retrieved: nobody may be waiting (injections)
+        for request_id, pending in list(self._pending.items()):
+            self._settle(request_id, VtsConnectionError(
+                f"{pending.request_type}: {why} (VTube Studio at {self.url})"))
