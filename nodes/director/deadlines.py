@@ -12,7 +12,7 @@ backend, a request sent while the LLM was down), and nothing downstream would ev
 
   * no first sentence ``first_sentence_s`` after the request (a hung or overloaded LLM);
   * no sentence and no ``llm/done`` for ``stall_s`` in the middle of a reply;
-  * no LLM came back within ``llm_return_s`` for a request it lost;
+  * no LLM came back within ``rejoin_wait_s`` for a request it lost;
   * the LLM left or restarted mid-reply, the TTS with the reply's audio not all made, or
     the speaker with audio of the reply in hand.
 
@@ -55,7 +55,7 @@ class Limits:
     first_sentence_s: float = 15.0
     stall_s: float = 10.0
     audio_s: float = 10.0
-    llm_return_s: float = 30.0
+    rejoin_wait_s: float = 30.0
 
 
 @dataclass
@@ -128,8 +128,8 @@ class TurnClock:
         """What the clock says at ``now`` (None: wait)."""
         limits = self.limits
         if self.waiting_since is not None:
-            if now - self.waiting_since >= limits.llm_return_s:
-                return Verdict(Action.CUT, f"no llm listened within {limits.llm_return_s:g} s")
+            if now - self.waiting_since >= limits.rejoin_wait_s:
+                return Verdict(Action.CUT, f"no llm listened within {limits.rejoin_wait_s:g} s")
             return None
         if self.done_at is not None:
             last = max(self.done_at, self.audio_at or self.done_at)

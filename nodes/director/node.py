@@ -107,14 +107,14 @@ class Director(Node):
             audio_s=self.declare_parameter(
                 "audio_timeout_s", 10.0, "a complete reply with no audio or playhead for this "
                 "long is closed (no speaker running)"),
-            llm_return_s=self.declare_parameter(
+            rejoin_wait_s=self.declare_parameter(
                 "rejoin_wait_s", 30.0, "how long the floor waits for an llm, tts or speaker "
                 "that left the bus (and a lost request for an llm) before going on without"),
         )
         self.roster = Roster(
             {Role.LLM: self.resolve_name("llm/done"), Role.TTS: self.resolve_name("tts/audio"),
              Role.SPEAKER: self.resolve_name("audio/playhead")},
-            rejoin_wait_s=self.limits.llm_return_s)
+            rejoin_wait_s=self.limits.rejoin_wait_s)
         self.prefill = self.declare_parameter(
             "prefill", True, "while a reply plays, have the LLM compute the next speaker's "
             "prompt with it")
@@ -275,7 +275,7 @@ class Director(Node):
             self.log.info("%s is back on the bus", change.node)
         elif change.what == "gone":
             self.log.warning("%s did not come back within %g s: the show goes on without it",
-                             change.node, self.limits.llm_return_s)
+                             change.node, self.limits.rejoin_wait_s)
         else:
             self.log.warning("%s%s", change, ": the floor waits for it" if change.what == "left"
                              else "")

@@ -8,7 +8,7 @@ import pytest
 from nodes.director.deadlines import Action, Limits, TurnClock, Verdict
 from nodes.director.roster import Change, Role
 
-LIMITS = Limits(first_sentence_s=15, stall_s=10, audio_s=10, llm_return_s=30)
+LIMITS = Limits(first_sentence_s=15, stall_s=10, audio_s=10, rejoin_wait_s=30)
 
 
 def clock(asked_at: float | None = 0.0) -> TurnClock:
