@@ -7,11 +7,13 @@ run: random topic suffixes grew every node from 43 to 208 MB). Pure logic, no bu
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 from collections import OrderedDict
-from collections.abc import Hashable, MutableMapping
+from collections.abc import Callable, Hashable, MutableMapping
 from typing import TypeVar
 
-__all__ = ["INT64_MAX", "LogLimiter", "clamp_int64", "put_bounded"]
+__all__ = ["INT64_MAX", "LogLimiter", "clamp_int64", "put_bounded", "release_freed_memory"]
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -85,3 +87,23 @@ class LogLimiter:
         """How many lines were held back since the last call (then zero)."""
         count, self.suppressed = self.suppressed, 0
         return count
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to give back this way
+        return None
+
+
+_trim = _malloc_trim()
+
+
+def release_freed_memory() -> None:
+    """Give the system back what a burst freed. glibc keeps freed heap memory resident: after
+    100,000 frames queued for slow subscribers vtbus stayed at 234 MB (from 29 MB) once every
+    queue was empty, and ``malloc_trim`` brought it back to 29 MB (10 ms that once, 0.06 ms
+    when there is nothing to give back)."""
+    if _trim is not None:
+        _trim(0)
+

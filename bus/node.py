@@ -38,7 +38,7 @@ import zmq
 from bus import protocol as p
 from bus import wire
 from bus.address import BusAddress, resolve
-from bus.bounded import LogLimiter, clamp_int64, put_bounded
+from bus.bounded import LogLimiter, clamp_int64, put_bounded, release_freed_memory
 from bus.errors import (
     CallbackError,
     ServiceFailed,
@@ -94,6 +94,8 @@ a show has tens; forged names beyond this push out the oldest instead of growing
 MAX_SEQ_GAP = 1_000_000
 """A sequence jump larger than this is a forged number or a publisher counting anew, not a
 loss (the fastest rate measured here, ~200k msg/s, loses this many only in 5 s of outage)."""
+RELEASE_EVERY_S = 10.0
+"""How often the heartbeat gives freed memory back (`bus.bounded.release_freed_memory`)."""
 LATCH_CLOCK_SKEW_NS = 2_000_000_000
 """A latched stamp further than this ahead of the local clock is not trusted to order values
 (forged, or a host whose clock runs ahead): it hides nothing published after it."""
@@ -1033,10 +1035,14 @@ class Node:
 
     async def _heartbeat_loop(self) -> None:
         joined_at = 0.0
+        next_release = time.monotonic() + RELEASE_EVERY_S
         while True:
             try:
                 self._send_heartbeat()
                 self._drain_pub()
+                if time.monotonic() >= next_release:  # what a burst freed goes back
+                    release_freed_memory()
+                    next_release = time.monotonic() + RELEASE_EVERY_S
                 if self._early_logs is not None and self._epoch:
                     # once someone listens to system/log (or after a few seconds, anyway)
                     joined_at = joined_at or time.monotonic()

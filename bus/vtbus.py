@@ -30,7 +30,7 @@ from zmq.auth.thread import ThreadAuthenticator
 from bus import protocol as p
 from bus import wire
 from bus.address import BusAddress, resolve
-from bus.bounded import LogLimiter, put_bounded
+from bus.bounded import LogLimiter, put_bounded, release_freed_memory
 from bus.errors import BusConfigError, WireError
 from bus.run import EscapingFormatter
 from messages.catalog import TOPICS
@@ -50,6 +50,9 @@ MAX_INFO_BYTES = 1 << 20
 MAX_LATCHED_TOPICS = 1024
 MAX_LATCHED_PUBLISHERS = 64
 """Latched values kept: topics, and publishers per topic (the oldest goes first past these)."""
+
+RELEASE_EVERY_S = 5.0
+"""How often freed memory is given back to the system (`bus.bounded.release_freed_memory`)."""
 
 Send = Callable[[list[bytes]], bool]
 """Sends one message on the control socket; False when the peer is gone or its queue full."""
@@ -186,7 +189,7 @@ class Broker:
         poller = zmq.Poller()
         poller.register(control, zmq.POLLIN)
         send = functools.partial(self._send, control)
-        next_expiry = time.monotonic()
+        next_expiry = next_release = time.monotonic()
         while not self._stop.is_set():
             if poller.poll(100):
                 while True:
@@ -201,6 +204,9 @@ class Broker:
             if now >= next_expiry:
                 self._expire(now)
                 next_expiry = now + 0.25
+            if now >= next_release:  # what a flood queued (in the forwarder too) goes back
+                release_freed_memory()
+                next_release = now + RELEASE_EVERY_S
 
     def _expire(self, now: float) -> None:
         for name, entry in list(self.nodes.items()):

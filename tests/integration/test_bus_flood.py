@@ -160,8 +160,18 @@ async def test_a_flood_of_malformed_frames_silences_nothing(
                 n: (s.pid, s.restarts) for n, s in programs.items()}, "a program restarted"
 
             await answered("still there after the flood?")
-            await asyncio.sleep(2.0)  # let freed memory go back
-            grown = {name: rss_kb(s.pid) - rss_before[name] for name, s in programs.items()}
-            print(f"RSS growth after the flood, kB: {grown}")  # shown with -s, and on failure
-            assert max(grown.values()) <= RSS_SLACK_KB, f"RSS growth in kB: {grown}"
+
+            def grown() -> dict[str, int]:
+                return {name: rss_kb(s.pid) - rss_before[name] for name, s in programs.items()}
+
+            # freed memory goes back on the next release (every 5 s in vtbus, 10 s in a node),
+            # and a node's own work (the memory node embedding the chat line) comes and goes:
+            # one moment within 30 s when every program is within the bound
+            deadline = loop.time() + 30
+            growth = grown()
+            while max(growth.values()) > RSS_SLACK_KB and loop.time() < deadline:
+                await asyncio.sleep(0.5)
+                growth = grown()
+            print(f"RSS growth after the flood, kB: {growth}")  # shown with -s
+            assert max(growth.values()) <= RSS_SLACK_KB, f"RSS growth in kB: {growth}"
         assert await asyncio.to_thread(launch.interrupt, 60) == 0, launch.output

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from bus.bounded import INT64_MAX, LogLimiter, clamp_int64, put_bounded
+from pathlib import Path
+
+import pytest
+
+from bus.bounded import INT64_MAX, LogLimiter, clamp_int64, put_bounded, release_freed_memory
 
 
 class TestPutBounded:
@@ -45,3 +49,21 @@ class TestLogLimiter:
             limiter.should_log(key, 0.0)
         assert limiter.should_log("a", 0.0) is False
         assert limiter.should_log("b", 0.0) is True
+
+
+def _rss_kb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise LookupError("no VmRSS")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_freed_memory_goes_back_to_the_system() -> None:
+    blocks = [bytearray(4096) for _ in range(20_000)]  # ~80 MB of malloc'd blocks
+    keep = bytearray(4096)  # allocated last: the heap's top stays in use, so glibc keeps the rest
+    del blocks
+    before = _rss_kb()
+    release_freed_memory()
+    assert _rss_kb() < before - 40_000, "the freed blocks stayed resident"
+    del keep
