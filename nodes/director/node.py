@@ -99,10 +99,10 @@ class Director(Node):
                                                        "give up on memory after this")
         self.limits = Limits(
             first_sentence_s=self.declare_parameter(
-                "first_sentence_timeout_s", 15.0, "a request with no first sentence for this "
+                "first_sentence_timeout_s", 60.0, "a request with no first sentence for this "
                 "long is cancelled (a hung or lost LLM)"),
             stall_s=self.declare_parameter(
-                "reply_stall_s", 10.0, "a reply with no sentence and no llm/done for this "
+                "reply_stall_s", 30.0, "a reply with no sentence and no llm/done for this "
                 "long is cancelled"),
             audio_s=self.declare_parameter(
                 "audio_timeout_s", 10.0, "a complete reply with no audio or playhead for this "
