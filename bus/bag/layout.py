@@ -59,4 +59,7 @@ def unpack_data(data: bytes | memoryview) -> tuple[bytes, Header, bytes]:
     """
     raw, payload = _data_decoder.decode(data)
     raw_header = bytes(raw)
-    return raw_header, _header_decoder.decode(raw_header), payload
+    try:
+        return raw_header, _header_decoder.decode(raw_header), payload
+    except UnicodeDecodeError as exc:  # msgspec's error for a text that is not UTF-8
+        raise msgspec.DecodeError(f"header text is not UTF-8: {exc}") from exc

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bus.bag import BagReader, read_messages
+from bus.bag.reader import RawRecord
 from bus.errors import BagError
 
 GOLDEN = sorted((Path(__file__).resolve().parents[1] / "data" / "golden").glob("*.mcap"))[-1]
@@ -25,6 +26,7 @@ def frames_of(reader: BagReader) -> list[tuple[bytes, bytes]]:
 
 
 INTACT = frames_of(BagReader(GOLDEN))
+CHANNEL = next(iter(BagReader(GOLDEN).records())).channel
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +73,25 @@ def test_a_damaged_bag_gives_what_is_intact_and_only_bag_error(damaged: Path,
         assert reader.problems
     else:
         assert not reader.problems
+
+
+def with_header_text(text: bytes) -> bytes:
+    """Record data whose header's publisher is ``text``, UTF-8 or not, and an empty payload."""
+    return b"\x92\x94" + bytes([0xA0 | len(text)]) + text + b"\x00\x00\xa1x\xc4\x00"
+
+
+records = st.one_of(
+    st.binary(max_size=80),
+    st.sampled_from(INTACT).flatmap(lambda frames: st.binary(max_size=12).map(
+        lambda junk: b"\x92" + frames[0][:len(frames[0]) // 2] + junk + frames[1])),
+    st.binary(min_size=1, max_size=31).map(with_header_text),
+)
+
+
+@FUZZ
+@given(data=records)
+def test_a_record_that_is_not_a_message_is_a_problem_not_an_exception(data: bytes) -> None:
+    reader = BagReader(GOLDEN)
+    message = reader.decode(RawRecord(CHANNEL, 0, data, 0))
+    assert message is not None or reader.problems
+
