@@ -17,6 +17,9 @@
   ends after 60 s without an acknowledgement). ``flood_search_p50_ms`` times
   ``memory/search`` calls made while the flood still waits to be embedded (bus round trip
   included); ``flood_waiting_at_search`` says how many lines were unacknowledged then.
+  ``flood_node_cpu_ms_per_line`` is the node process's CPU time (all threads, ``/proc``) over
+  the flood per line stored: unlike the rate, it hardly depends on what else runs on the
+  machine, so it compares versions measured at different loads.
 
 ``search_*`` times the store search alone; ``search_with_embedding_*`` adds embedding the
 query (what a ``memory/search`` call costs in the node, minus the bus hop).
@@ -33,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
@@ -121,6 +125,12 @@ def scale_point(label: str, index: VectorIndex, encoder: MiniLmEncoder, question
     return out
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def flood(count: int, folder: Path, threads: int) -> dict[str, Any]:
     """The real node on a real bus: ``count`` chat lines published at once (see the docstring)."""
     lines = chat_lines(count, seed=7)
@@ -132,7 +142,7 @@ async def flood(count: int, folder: Path, threads: int) -> dict[str, Any]:
             probe.collect("memory/stored")
             await probe.wait_for_subscribers("chat/message", timeout=300.0)
             search = probe.create_client(SearchMemory, "memory/search")
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), cpu_seconds(node.pid)
             for first in range(0, count, 250):  # bursts: the bus queues do not overflow
                 for i in range(first, min(first + 250, count)):
                     user, text = lines[i].split(": ", 1)
@@ -157,9 +167,11 @@ async def flood(count: int, folder: Path, threads: int) -> dict[str, Any]:
                     last_ack, seen = time.perf_counter(), len(acked)
             stored = len(expected & acked)
             elapsed = last_ack - start
+            cpu = cpu_seconds(node.pid) - cpu_start
     return {"flood_lines": count, "flood_encoder_threads": threads,
             "flood_lines_lost": count - stored,
             "flood_stored_per_s": round(stored / elapsed, 1),
+            "flood_node_cpu_ms_per_line": round(cpu * 1e3 / max(stored, 1), 2),
             "flood_search_p50_ms": percentiles(search_ms)[0],
             "flood_waiting_at_search": waiting_at_search}
 

@@ -8,10 +8,10 @@ it, not the tanh approximation); then mean pooling over the real tokens and L2
 normalisation in numpy, exactly what sentence-transformers does for this model
 (``1_Pooling/config.json``: mean tokens).
 
-Why onnxruntime and not the numpy forward pass this module had: on this 2-core machine, one
-thread, 1,024 chat lines in batches of 32, numpy embedded 85 lines/s and onnxruntime 410
-(same run; outputs within 2e-7 of each other), which is what lets the node keep up with a
-chat flood. A line costs about 21 MFLOP a token in float32, so one core stays below ~400
+Why onnxruntime and not the numpy forward pass this module had: on this 2-core machine,
+nearly idle, one thread, 1,024 chat lines in batches of 32, numpy embedded 85 lines/s and
+onnxruntime 410 (outputs within 2e-7 of each other), which is what lets the node keep up
+with a chat flood. A line costs about 21 MFLOP a token in float32, so one core stays below ~400
 lines/s; int8 weights (dynamic quantisation) ran 1.4x faster but moved embeddings to a
 cosine of 0.93-0.98 against the float ones, too far to mix with the journaled vectors.
 """

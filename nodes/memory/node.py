@@ -126,7 +126,11 @@ class MemoryNode(Node):
         self.viewers = ViewerDirectory()
         self.stream = ""
         self._backlog: Backlog[_Forget] = Backlog(BACKLOG_LIMIT)
-        self._backlog.add(self.bank.pending)  # received before a crash: embedded first
+        waiting = self._backlog.add(self.bank.pending)  # received before a stop: embedded first
+        if waiting < len(self.bank.pending):
+            self.log.warning("%d memories received before the last stop wait in the journal "
+                             "for the next start (the backlog holds %d)",
+                             len(self.bank.pending) - waiting, BACKLOG_LIMIT)
         self._overflowing = False
         self._wake = asyncio.Event()
         self._embedded: asyncio.Queue[_Embedded | _Forget | _End] = asyncio.Queue(
