@@ -31,8 +31,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"no benchmark {name!r} (have: {', '.join(found)})", file=sys.stderr)
             return 2
         started = time.monotonic()
-        proc = subprocess.run([sys.executable, str(HERE / f"{name}.py"), "--json", *SHORT.get(name, [])],
-                              capture_output=True, text=True)
+        command = [sys.executable, str(HERE / f"{name}.py"), "--json", *SHORT.get(name, [])]
+        proc = subprocess.run(command, capture_output=True, text=True)
         lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
         if proc.returncode != 0 or not lines:
             failed += 1

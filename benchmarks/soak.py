@@ -14,9 +14,10 @@ line waits tens of seconds in the queue whatever happens to the show. To measure
 and not its queue, the soak also sends "canaries": lines from the broadcaster (a tier of
 their own) that name a persona, one every ``CANARY_S`` while none waits, and after each kill
 a Super Chat canary (paid: first in the queue), sent again when the chat node did not pass
-it on within ``RESEND_S`` (it or vtbus was down). ``recovery_s`` of a kill is the time from the SIGKILL to the
-first audible sample of the reply to a canary sent after it (the speaker's first ``playing``
-playhead of that reply): the show answering a chat line again. ``back_on_bus_s`` is the time
+it on within ``RESEND_S`` (it or vtbus was down) or its turn ended unheard. ``recovery_s`` of
+a kill is the time from the SIGKILL to the first audible sample of the reply to a canary
+sent after it (the speaker's first ``playing`` playhead of the turn that took it, found by
+``Turn.reply_to``): the show answering a chat line again. ``back_on_bus_s`` is the time
 until the killed program runs again under a new pid and (nodes) is in the registry again.
 The model nodes (``llm``, ``tts``) load a model when they start: their recoveries are
 reported apart (``recovery_model_nodes_p95_s``).
@@ -180,11 +181,13 @@ class TurnBook:
     is remembered (the director never remembers an empty turn)."""
     cancelled: dict[str, tuple[int, str]] = field(default_factory=dict)
     """request id -> (llm/cancel stamp, reason): the director ended the turn early."""
-    request_of_trace: dict[str, str] = field(default_factory=dict)
     heard: dict[str, int] = field(default_factory=dict)
     """request id -> stamp of its first audible playhead."""
     canaries: dict[str, int] = field(default_factory=dict)
-    """trace id -> publish stamp of each canary."""
+    """canary's chat id -> its publish stamp."""
+    reply_to: dict[str, str] = field(default_factory=dict)
+    """chat id -> the request id of the turn that took it (``Turn.reply_to``: unlike the
+    trace, it holds when the line reached the director before a restart of the director)."""
     canaries_queued: set[str] = field(default_factory=set)
     """Ids of the canaries the chat node passed on (``chat/message``): in its queue."""
     trail: dict[str, list[BagMessage]] = field(default_factory=dict)
@@ -198,6 +201,8 @@ class TurnBook:
     def on_turn(self, msg: Turn, header: Header) -> None:
         if msg.request_id:  # latched: a restarted vtbus hands it out again
             self.started.setdefault(msg.request_id, header.stamp_ns)
+            if msg.reply_to:
+                self.reply_to.setdefault(msg.reply_to, msg.request_id)
             self._keep("director/turn", header, msg, msg.request_id)
 
     def on_remembered(self, msg: ConversationTurn, header: Header) -> None:
@@ -228,7 +233,6 @@ class TurnBook:
 
     def on_request(self, msg: LlmRequest, header: Header) -> None:
         if not msg.prefill:
-            self.request_of_trace.setdefault(header.trace_id, msg.request_id)
             self._keep("llm/request", header, LlmRequest(
                 persona=msg.persona, request_id=msg.request_id), msg.request_id)
 
@@ -247,9 +251,16 @@ class TurnBook:
 
     def answered_after(self, t_ns: int) -> int | None:
         """When the show was first heard answering a canary sent after ``t_ns``."""
-        heard = [self.heard[r] for trace, sent in self.canaries.items() if sent > t_ns
-                 and (r := self.request_of_trace.get(trace)) is not None and r in self.heard]
+        heard = [self.heard[r] for line, sent in self.canaries.items() if sent > t_ns
+                 and (r := self.reply_to.get(line)) is not None and r in self.heard]
         return min(heard, default=None)
+
+    def canary_pending(self, line: str) -> bool:
+        """Whether canary ``line`` is in the chat node's queue, or being answered."""
+        request_id = self.reply_to.get(line)
+        if request_id is None:
+            return line in self.canaries_queued
+        return request_id in self.heard or self.ended(request_id) is None
 
     def open_turns(self) -> list[str]:
         """Turns neither heard nor cancelled (so far)."""
@@ -479,15 +490,14 @@ class ShowRun:
         line = canary(self.canaries_sent, paid=paid)
         header = self.send(line)
         self.canaries_sent += 1
-        self.book.canaries[header.trace_id] = header.stamp_ns
+        self.book.canaries[line.id] = header.stamp_ns
         return line.id
 
     def canary_waiting(self) -> bool:
-        """Whether a canary the chat node queued is not answered yet (another would wait
-        behind it, first come first served)."""
-        asked = {f"canary{n}" for n in range(self.canaries_sent)} & self.book.canaries_queued
-        answered_traces = self.book.request_of_trace.keys() & self.book.canaries.keys()
-        return len(asked) > len(answered_traces)
+        """Whether a canary waits in the chat node's queue (another would wait behind it,
+        first come first served)."""
+        return any(line in self.book.canaries_queued and line not in self.book.reply_to
+                   for line in self.book.canaries)
 
     async def feed(self, mix: ChatMix, rate: float) -> None:
         """``rate`` lines a second, paced against the clock (never bursts to catch up)."""
@@ -510,7 +520,7 @@ class ShowRun:
         """Send a canary (a paid one: it goes before the others) and wait until the show is
         heard answering a canary sent after ``t_ns``; the seconds from ``t_ns`` to then
         (TimeoutError after ``timeout``). A canary the chat node did not pass on within
-        `RESEND_S` (it was down, or vtbus was) is sent again."""
+        `RESEND_S` (it was down, or vtbus was), or whose turn ended unheard, is sent again."""
         deadline = time.monotonic() + timeout
         while (heard := self.book.answered_after(t_ns)) is None:
             if time.monotonic() > deadline:
@@ -518,7 +528,7 @@ class ShowRun:
             sent = self.send_canary(paid=True)
             resend_at = time.monotonic() + RESEND_S
             while self.book.answered_after(t_ns) is None and time.monotonic() < deadline \
-                    and (sent in self.book.canaries_queued or time.monotonic() < resend_at):
+                    and (self.book.canary_pending(sent) or time.monotonic() < resend_at):
                 await asyncio.sleep(0.05)
         return (heard - t_ns) / 1e9
 
@@ -761,10 +771,12 @@ def human(result: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0, help="time on air, fed")
-    parser.add_argument("--chaos", action="store_true", help="SIGKILL a random program now and then")
+    parser.add_argument("--chaos", action="store_true",
+                        help="SIGKILL a random program now and then")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--rate", type=float, default=5.0, help="chat lines a second")
-    parser.add_argument("--seed", type=int, default=7, help="chat mix, kills, and the LLM's sampling")
+    parser.add_argument("--seed", type=int, default=7,
+                        help="chat mix, kills, and the LLM's sampling")
     parser.add_argument("--kill-every", type=float, nargs=2, default=(30.0, 60.0),
                         metavar=("MIN_S", "MAX_S"), help="seconds between kills")
     parser.add_argument("--sample-s", type=float, default=10.0, help="RSS/CPU sampling period")
