@@ -194,8 +194,9 @@ class MemoryNode(Node):
             if not command.viewer:
                 self.say_pub.publish(reply)
                 return
+            # queued now, in order with the lines around it; the reply waits for it
             task = asyncio.get_running_loop().create_task(
-                self._forget_then_say(command.viewer, reply))
+                self._say_when_done(self._queue_forget(command.viewer), command.viewer, reply))
             self._replies.add(task)
             task.add_done_callback(self._replies.discard)
             return
@@ -209,9 +210,10 @@ class MemoryNode(Node):
             stamp_ns=msg.sent_ns or time.time_ns(), source_turn=chat_id,
         )])
 
-    async def _forget_then_say(self, viewer: str, reply: ChatSay) -> None:
+    async def _say_when_done(self, forgotten: asyncio.Future[int], viewer: str,
+                             reply: ChatSay) -> None:
         try:
-            await self._forget(viewer)
+            await forgotten
         except Exception as exc:
             self.log.error("could not forget %s: %s", viewer, exc)
             return
@@ -233,7 +235,7 @@ class MemoryNode(Node):
     async def on_forget(self, request: ForgetViewerRequest) -> ForgetViewerResponse:
         if ":" not in request.viewer:
             raise ValueError(f"viewer must be platform:user_id, got {request.viewer!r}")
-        return ForgetViewerResponse(removed=await self._forget(request.viewer))
+        return ForgetViewerResponse(removed=await self._queue_forget(request.viewer))
 
     def on_summary_timer(self) -> None:
         summaries = self.conversations.due(time.monotonic())
@@ -260,12 +262,14 @@ class MemoryNode(Node):
         if self._syncer is None or self._syncer.done():
             self._syncer = asyncio.get_running_loop().create_task(self._sync_received())
 
-    async def _forget(self, viewer: str) -> int:
+    def _queue_forget(self, viewer: str) -> asyncio.Future[int]:
+        """Queue forgetting ``viewer`` after everything received so far; the future gives how
+        many memories were removed."""
         self._start_writer()
         done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._backlog.mark(_Forget(viewer, done))
         self._wake.set()
-        return await done
+        return done
 
     async def start(self) -> None:
         await super().start()

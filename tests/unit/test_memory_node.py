@@ -113,6 +113,33 @@ class TestChat:
         assert harness.messages("memory/stored") == []
 
 
+class TestFlood:
+    async def test_a_burst_is_journaled_at_once_and_stored_in_batches_in_order(
+            self, harness: NodeHarness, store: Path) -> None:
+        for i in range(200):
+            harness.feed("chat/message", chat(f"line {i} about my garden", user=f"v{i % 9}",
+                                              user_id=str(i % 9), msg_id=f"b{i}"))
+        # journaled on receipt, before any of it was embedded
+        assert harness.node.counters["received"] == 200
+        assert harness.node.counters["stored"] == 0
+        assert (store / "journal.bin").read_bytes().count(b"about my garden") == 200
+        ids = [f"chat:twitch:b{i}" for i in range(200)]
+        await stored(harness, *ids)
+        acks = [i for m in harness.messages("memory/stored") for i in m.ids if i in set(ids)]
+        assert acks == ids  # each once, in arrival order
+        assert len(harness.messages("memory/stored")) <= 200 // 64 + 1  # batches, not lines
+
+    async def test_lines_before_a_forget_are_forgotten_lines_after_it_kept(
+            self, harness: NodeHarness) -> None:
+        harness.feed("chat/message", chat("my cat is Biscuit", msg_id="c1"))
+        harness.feed("chat/message", chat("!forget", msg_id="c2"))
+        harness.feed("chat/message", chat("my parrot is Kiwi", msg_id="c3"))
+        await stored(harness, "chat:twitch:c3")
+        await wait_until(lambda: harness.messages("chat/say"), 10.0, what="the reply")
+        hits = (await search(harness, "my pet", viewer="twitch:1", k=10)).hits
+        assert [h.text for h in hits if h.viewer == "twitch:1"] == ["alice: my parrot is Kiwi"]
+
+
 class TestForget:
     async def test_forget_command_from_the_viewer(self, harness: NodeHarness) -> None:
         harness.feed("chat/message", chat("my cat is Biscuit"))
