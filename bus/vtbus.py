@@ -322,19 +322,25 @@ class Broker:
         )
         send([identity, p.GRAPH, p.encoder.encode(graph)])
 
-    def _server_of(self, service: str) -> bytes | None:
-        for entry in self.nodes.values():
-            if any(s.name == service for s in entry.info.services):
-                return entry.identity
-        return None
+    def _servers_of(self, service: str) -> list[tuple[str, _Entry]]:
+        """The nodes serving ``service``, the most recently heard first."""
+        found = [(name, e) for name, e in self.nodes.items()
+                 if any(s.name == service for s in e.info.services)]
+        return sorted(found, key=lambda item: item[1].last_seen, reverse=True)
 
     def _route_call(self, identity: bytes, rest: list[bytes], send: Send) -> None:
         meta = self._call_decoder.decode(rest[0])
-        server = self._server_of(meta.service)
-        if server is not None:
-            meta.client = identity
-            if send([server, p.REQ, p.encoder.encode(meta), *rest[1:]]):
+        meta.client = identity
+        request = [p.REQ, p.encoder.encode(meta), *rest[1:]]
+        for name, server in self._servers_of(meta.service):
+            if send([server.identity, *request]):
                 return
+            # the router cannot reach it (its connection closed: killed; or its queue is full):
+            # it cannot answer, so it leaves the registry until its next heartbeat, and
+            # `Client.wait_for_service` no longer counts a dead server as one
+            log.info("node %s cannot be reached: out of the registry until it is heard again",
+                     name)
+            del self.nodes[name]
         reply = p.ReplyMeta(
             call_id=meta.call_id, status="no_service",
             error=f"no node serves {meta.service!r} on this bus",

@@ -39,8 +39,11 @@ def broker() -> Iterator[Broker]:
     made._ctx.term()
 
 
-def heartbeat(name: str, pid: int = 1) -> list[bytes]:
-    return [PEER, p.HB, enc(p.NodeInfo(name=name, pid=pid, host="h", started_ns=0))]
+def heartbeat(name: str, pid: int = 1, *, peer: bytes = PEER, services: tuple[str, ...] = ()
+              ) -> list[bytes]:
+    info = p.NodeInfo(name=name, pid=pid, host="h", started_ns=0,
+                      services=[p.Endpoint(s, "demo.AddTwoInts") for s in services])
+    return [peer, p.HB, enc(info)]
 
 
 def latch(topic: str, header: object, payload: bytes) -> list[bytes]:
@@ -150,3 +153,19 @@ class TestRegistry:
         ((identity, kind, raw),) = wire.sent
         reply = msgspec.msgpack.decode(raw, type=p.ReplyMeta)
         assert (identity, kind, reply.status) == (PEER, p.REP, "no_service")
+
+    def test_a_server_that_cannot_be_reached_leaves_and_the_next_one_answers(
+        self, broker: Broker
+    ) -> None:
+        broker.handle(heartbeat("old", peer=b"old", services=("demo/add",)), Wire(), 1.0)
+        broker.handle(heartbeat("new", peer=b"new", services=("demo/add",)), Wire(), 0.5)
+        sent: list[list[bytes]] = []
+
+        def send(frames: list[bytes]) -> bool:  # the killed "old" is gone from the router
+            sent.append(frames)
+            return frames[0] != b"old"
+
+        broker.handle([PEER, p.CALL, enc(p.CallMeta("demo/add", "c1")), b"h", b"b"], send, 2.0)
+        assert [(f[0], f[1]) for f in sent] == [(b"old", p.REQ), (b"new", p.REQ)]
+        assert list(broker.nodes) == ["new"]
+
