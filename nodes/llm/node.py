@@ -81,6 +81,9 @@ class LlmNode(Node):
         """How each persona's recent turns went into its prompts (keeps them cacheable)."""
         self._ready: asyncio.Task[None] | None = None
         self._ready_failed = False
+        self._warming: asyncio.Task[None] | None = None
+        self._requested = False
+        """A request came in: the warm-up stops (requests come first)."""
         self._unknown_personas: set[str] = set()
 
     def _make_backend(self, kind: str) -> Backend:
@@ -125,6 +128,8 @@ class LlmNode(Node):
     async def on_shutdown(self) -> None:
         for flag in self._stop_flags.values():
             flag.set()
+        if self._warming is not None:
+            self._warming.cancel()
         await asyncio.to_thread(self.backend.close)
 
     # ------------------------------------------------------------ callbacks
@@ -155,6 +160,7 @@ class LlmNode(Node):
         except BackendError as exc:
             self._fail(request, persona, str(exc), None)
             return
+        await self._after_warm_up_step()
         if request.request_id in self._cancelled or header.stamp_ns <= self._cancel_all_ns:
             self.done_pub.publish(LlmDone(request_id=request.request_id, persona=persona.name,
                                           text="", cut_off=True))
@@ -178,26 +184,41 @@ class LlmNode(Node):
             raise
         self.log.info("%s backend ready", self.backend.name)
         if self.warm_up:
-            await asyncio.to_thread(self._warm_up)
+            self._warming = asyncio.get_running_loop().create_task(self._warm_up())
 
-    def _warm_up(self) -> None:
+    async def _warm_up(self) -> None:
         """One token for each persona: its system prompt is then in the cache (llama.cpp's
-        slot, vLLM's prefix cache) and its first reply computes only the conversation."""
+        slot, vLLM's prefix cache) and its first reply computes only the conversation.
+
+        It gives way to the first real request: after a restart the director re-sends the
+        turn it lost, and warming both personas first kept it waiting 18 s on a loaded CPU."""
         started = time.perf_counter()
         for persona in self.personas.values():
+            if self._requested:
+                self.log.info("warm-up left to the requests: one came in")
+                return
             try:
-                self._compute_prompt(LlmRequest(request_id="warm-up", persona=persona.name),
-                                     persona)
+                await asyncio.to_thread(self._compute_prompt,
+                                        LlmRequest(request_id="warm-up", persona=persona.name),
+                                        persona)
             except BackendError as exc:  # the first real request will say it again
                 self.log.warning("warming up %s failed: %s", persona.name, exc)
                 return
         self.log.info("%d persona prompt(s) computed in %.1f s", len(self.personas),
                       time.perf_counter() - started)
 
+    async def _after_warm_up_step(self) -> None:
+        """Stop the warm-up and wait for the one prompt it may be computing (the backend
+        computes one prompt at a time)."""
+        self._requested = True
+        if self._warming is not None and not self._warming.done():
+            await asyncio.wait([self._warming])
+
     async def _prefill(self, request: LlmRequest, persona: Persona) -> None:
         """Compute ``request``'s prompt in the persona's cache; say nothing."""
         try:
             await asyncio.shield(self._ensure_ready())
+            await self._after_warm_up_step()
             await asyncio.to_thread(self._compute_prompt, request, persona)
         except BackendError as exc:  # only time lost: the real request will say it
             self.log.debug("prefill %s failed: %s", request.request_id, exc)

@@ -131,6 +131,8 @@ class FakeVllm(LoopbackServer):
         self.models = models
         self.script: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
+        self.warm_up_gate: asyncio.Event | None = None
+        """When set to an Event, one-token requests (a warm-up) are answered once it is set."""
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         request_line = (await reader.readline()).decode()
@@ -149,6 +151,8 @@ class FakeVllm(LoopbackServer):
         else:
             request = json.loads(body)
             self.requests.append(request)
+            if self.warm_up_gate is not None and request.get("max_tokens") == 1:
+                await self.warm_up_gate.wait()
             writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
                          b"connection: close\r\n\r\n")
             for delta, finish in [({"role": "assistant", "content": ""}, None), *self.script]:

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
 from llm_servers import CuttingProxy, FakeVllm, ModelServer, free_port
 
+from bus.protocol import TopicStats
 from bus.testing import NodeProcess, Probe
 from messages.llm import Cancel, ChatTurn, LlmDone, LlmRequest, Sentence, ToolSpec
 from messages.system import LogEvent
@@ -66,6 +68,13 @@ async def done_for(probe: Probe, request_id: str, timeout: float = 90) -> LlmDon
     (done,) = await probe.wait_for("llm/done", timeout=timeout,
                                    where=lambda d: d.request_id == request_id)
     return done  # type: ignore[no-any-return]
+
+
+async def llm_received_a_request(probe: Probe) -> bool:
+    """The llm node's heartbeat counts an llm/request received (not yet handled)."""
+    graph = await probe.graph(timeout=5)
+    return any(status.info.sub_stats.get("llm/request", TopicStats()).count > 0
+               for status in graph.nodes if status.info.name == "llm")
 
 
 def sentences_for(probe: Probe, request_id: str) -> list[Sentence]:
@@ -255,6 +264,27 @@ class TestVllmFormat:
         assert [r["temperature"] for r in served] == [0.9, 0.6]
         assert all(r["stream"] and "tools" not in r for r in served)
         assert sentences_for(probe, "mika")[0].emotion == "happy"
+
+    async def test_a_request_during_the_warm_up_goes_first(
+        self, start_node: Callable[..., NodeProcess], probe: Probe, vllm: FakeVllm
+    ) -> None:
+        """After a restart the director re-sends the turn it lost: it must not wait for every
+        persona's warm-up (18 s on a loaded CPU), only for the one prompt being computed."""
+        vllm.script = [({"content": "Hi."}, "stop")]
+        vllm.warm_up_gate = asyncio.Event()
+        await start_llm(start_node, probe, backend="openai", base_url=vllm.url)
+        deadline = time.monotonic() + 30
+        while not vllm.requests:  # mika's warm-up is held at the server
+            assert time.monotonic() < deadline, "no warm-up request"
+            await asyncio.sleep(0.05)
+        probe.publish("llm/request", story("rook", persona="rook"))
+        while not await llm_received_a_request(probe):  # while the warm-up is held
+            assert time.monotonic() < deadline, "the request never reached the llm node"
+            await asyncio.sleep(0.1)
+        vllm.warm_up_gate.set()
+        await assert_full_reply(probe, "rook")
+        assert [(r["model"], r["max_tokens"] == 1) for r in vllm.requests] == [
+            ("mika", True), ("rook", False)]  # rook's warm-up never ran: its request computed it
 
     async def test_one_seed_for_every_persona(
         self, start_node: Callable[..., NodeProcess], probe: Probe, vllm: FakeVllm
