@@ -9,25 +9,42 @@ would): plain lines, lines naming a persona, commands (``!forget``, ``!ask``, un
 bits and Super Chats (rare: the paid tier is answered first, see below) and hostile text
 (ANSI escapes, forged log lines, control characters, 4,000 characters of unicode).
 
+Recovery of a kill, per kind of program. ``back_on_bus_s``: from the SIGKILL until the
+program runs again under a new pid and, a node, is in the registry with that pid (vtbus:
+until every node that was registered before the kill is registered again). ``recovery_s``:
+until it is back AND its function is seen working again (`SIGNS`): a message on its own
+output topic stamped after the kill, so published by the new process, never a leftover of
+the old one (a sentence the old tts made still playing is not the speaker's sign, nor the
+tts's): chat, a line on ``chat/message`` (the flood sends 5 a second); director, a new
+``director/turn``; llm, an ``llm/sentence``; tts, a ``tts/audio`` chunk; speaker, an audible
+``audio/playhead``; avatar, an injection received by each VTube Studio stand-in; memory, a
+``memory/stored`` acknowledgement (chat lines are stored as they come); vtbus, an
+``llm/sentence`` or audible playhead through the new vtbus. The model nodes (`MODEL_NODES`:
+llm, tts, stt, and memory, whose embedder loads when it starts) have their recoveries
+reported apart (``recovery_model_nodes_p95_s``): it is mostly their load time; the
+``recovery_p95_s`` target is over the rest. A program with no sign here (mic, stt, the demo
+nodes: not fed in this show) recovers when it is back on the bus.
+
 Canaries. The chat node answers first come first served within a tier, so under a flood a
-line waits tens of seconds in the queue whatever happens to the show. To measure the show
-and not its queue, the soak also sends "canaries": lines from the broadcaster (a tier of
-their own) that name a persona, one every ``CANARY_S`` while none waits, and after each kill
-a Super Chat canary (paid: first in the queue), sent again when the chat node did not pass
-it on within ``RESEND_S`` (it or vtbus was down) or its turn ended unheard. ``recovery_s`` of
-a kill is the time from the SIGKILL to the first audible sample of the reply to a canary
-sent after it (the speaker's first ``playing`` playhead of the turn that took it, found by
-``Turn.reply_to``): the show answering a chat line again. ``back_on_bus_s`` is the time
-until the killed program runs again under a new pid and (nodes) is in the registry again.
-The model nodes (``llm``, ``tts``) load a model when they start: their recoveries are
-reported apart (``recovery_model_nodes_p95_s``).
+line waits tens of seconds in the queue whatever happens to the show. The soak also sends
+"canaries": lines from the broadcaster (a tier of their own) that name a persona, one every
+``CANARY_S`` while none waits, and after each kill a Super Chat canary (paid: first in the
+queue), sent again when the chat node did not pass it on within ``RESEND_S`` (it or vtbus
+was down) or its turn ended unheard. ``canary_answered_s`` of a kill is the time from the
+SIGKILL to the first audible sample of the reply to a canary sent after it (found by
+``Turn.reply_to``): the show answering a chat line again. A canary does not interrupt the
+turn being spoken, so this includes the rest of that turn and the wait in the paid tier: a
+secondary figure (``canary_answered_p50_s``), not the recovery.
 
 Other figures: ``turns_completed`` (turns heard to their end: ``memory/turn`` not cut off),
 ``turns_cut`` (turns the director cancelled, ``llm/cancel``, or that were cut off; their
 reasons in ``cut_reasons``), ``turns_lost`` (a ``director/turn`` neither heard nor cancelled
-by the end: the floor went to it and nothing came of it; ``turns_lost_per_kill``, and
-``turns_lost_not_in_flight``: those that were not in flight at any kill),
-``restarts_unplanned`` (restarts supervisord counted minus the soak's own kills),
+by the end: the floor went to it and nothing came of it; ``turns_lost_per_kill`` counts
+only the turns in flight at a kill, ``turns_lost_not_in_flight`` the others),
+``restarts_unplanned`` (restarts supervisord counted minus the soak's own kills and minus
+vtlaunch's hang-watch restarts a kill caused: of the killed program, or of any node after
+vtbus was killed, seen within ``AFTERMATH_S`` of the kill; every other hang restart is
+unplanned and listed in ``hang_restarts``),
 ``rss_growth_max_pct`` (mean RSS of the last 10 minutes against the first 10, per program
 with its children, the largest; runs under 20 minutes compare the first and last quarter and
 say so in ``rss_windows``), ``e2e_p50_drift_pct`` (chat -> first audio chunk, p50 of the last
@@ -81,14 +98,32 @@ from messages.base import Header  # noqa: E402
 from messages.chat import ChatMessage  # noqa: E402
 from messages.director import Turn  # noqa: E402
 from messages.llm import Cancel, LlmRequest, Sentence  # noqa: E402
-from messages.memory import ConversationTurn  # noqa: E402
+from messages.memory import ConversationTurn, MemoryStored  # noqa: E402
 
-__all__ = ["ChatMix", "Kill", "ShowRun", "TurnBook", "main"]
+__all__ = ["ChatMix", "Hang", "Kill", "ShowRun", "Signs", "TurnBook", "main"]
 
 LAUNCH = ROOT / "launch" / "stream.launch.toml"
 PERSONAS = ("mika", "rook")
-MODEL_NODES = frozenset({"llm", "tts"})
-"""Programs that load a model when they start: their recovery is their load time."""
+MODEL_NODES = frozenset({"llm", "tts", "stt", "memory"})
+"""Programs that load a model when they start (memory: its embedder): their recovery is
+mostly their load time, reported apart."""
+SIGNS: dict[str, tuple[str, ...]] = {
+    "chat": ("chat/message",),
+    "director": ("director/turn",),
+    "llm": ("llm/sentence",),
+    "tts": ("tts/audio",),
+    "speaker": ("audible",),
+    "avatar": tuple(f"vts:{p}" for p in PERSONAS),
+    "memory": ("memory/stored",),
+    "vtbus": ("flow",),
+}
+"""Per program, the signs (all of them) that its function works: `Signs` kinds, each a
+topic, ``audible`` (a playhead of sound heard), ``vts:PERSONA`` (an injection received by
+that persona's VTube Studio stand-in) or ``flow`` (a sentence or an audible playhead)."""
+AFTERMATH_S = 60.0
+"""A hang restart this soon after a kill that can explain it is charged to the kill: the
+hang watch judges a node after ``hang_timeout_s`` (10 s) of silence, vtlaunch's output is
+read every ``--sample-s``, and a model node takes tens of seconds to load and join."""
 CANARY_S = 15.0
 RESEND_S = 2.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -245,7 +280,7 @@ class TurnBook:
                        msg.request_id)
 
     def on_playhead(self, msg: Playhead, header: Header) -> None:
-        if msg.state in ("playing", "finished") and msg.sample_rate:
+        if audible(msg):
             self.heard.setdefault(msg.request_id, header.stamp_ns)
             self._keep("audio/playhead", header, msg, msg.request_id)
 
@@ -281,21 +316,70 @@ class TurnBook:
         return self.trail[request_id][-1].topic if request_id in self.trail else "none"
 
 
+def audible(msg: Playhead) -> bool:
+    """Whether a playhead says sound of a reply is heard."""
+    return msg.state in ("playing", "finished") and bool(msg.sample_rate)
+
+
+@dataclass
+class Signs:
+    """When each kind of sign of life was first seen after each mark (a kill), bounded: one
+    entry per mark watched, none per message.
+
+    A sign counts when its stamp is after the mark: stamped by its publisher
+    (``Header.stamp_ns``, or the stand-in's clock for an injection) after the SIGKILL, it
+    came from the new process, not from the old one's last messages still on their way.
+    """
+
+    pending: dict[str, set[int]] = field(default_factory=dict)
+    """kind -> marks (ns) still waiting for a sign of that kind."""
+    found: dict[tuple[str, int], int] = field(default_factory=dict)
+    """(kind, mark) -> stamp of the first sign of that kind after the mark."""
+
+    def watch(self, kind: str, after_ns: int) -> None:
+        if (kind, after_ns) not in self.found:
+            self.pending.setdefault(kind, set()).add(after_ns)
+
+    def waiting(self, kind: str) -> bool:
+        return bool(self.pending.get(kind))
+
+    def saw(self, kind: str, stamp_ns: int) -> None:
+        """One sign of ``kind``; signs of a kind must come in stamp order."""
+        marks = self.pending.get(kind)
+        if marks:
+            for mark in [m for m in marks if m < stamp_ns]:
+                self.found[(kind, mark)] = stamp_ns
+                marks.discard(mark)
+
+    def all_seen(self, kinds: tuple[str, ...], after_ns: int) -> int | None:
+        """When the last of ``kinds`` was first seen after ``after_ns`` (None: not all yet)."""
+        stamps = [self.found.get((kind, after_ns)) for kind in kinds]
+        return None if None in stamps else max((s for s in stamps if s is not None),
+                                               default=after_ns)
+
+
 @dataclass
 class Kill:
-    """One SIGKILL the soak sent."""
+    """One SIGKILL the soak sent, and how the show came back from it."""
 
     program: str
     pid: int
     t_ns: int
     back_on_bus_s: float | None = None
+    working_s: float | None = None
+    """Until its function was seen working again (`SIGNS`), back on the bus or not."""
     recovery_s: float | None = None
+    """Back on the bus and working again: the later of the two."""
+    canary_answered_s: float | None = None
     turns_lost: int = 0
+    nodes: frozenset[str] = frozenset()
+    """Killing vtbus: the nodes registered just before, which must all register again."""
 
 
 def lost_turns(book: TurnBook, kills: list[Kill]) -> tuple[list[str], list[str]]:
     """Turns never closed, and those of them that were in flight at no kill (the rest were
-    the reply a kill interrupted); also fills each kill's ``turns_lost``."""
+    the reply a kill interrupted); also fills each kill's ``turns_lost`` (0 or 1: only the
+    turn in flight at that kill, counted once however many kills it saw)."""
     lost = set(book.open_turns())
     explained: set[str] = set()
     for kill in kills:
@@ -303,6 +387,46 @@ def lost_turns(book: TurnBook, kills: list[Kill]) -> tuple[list[str], list[str]]
         kill.turns_lost = int(hit in lost and hit not in explained)
         explained.add(hit or "")
     return sorted(lost), sorted(lost - explained)
+
+
+_HUNG = re.compile(r"^vtlaunch\s*\| (\S+) hung: .*?\(pid (\d+)", re.MULTILINE)
+
+
+@dataclass
+class Hang:
+    """A restart by vtlaunch's hang watch (a node alive whose heartbeats stopped)."""
+
+    program: str
+    pid: int
+    seen_ns: int
+    """When the soak read it in vtlaunch's output (at most ``--sample-s`` after it)."""
+    line: str
+
+
+def new_hangs(output: str, known: int, now_ns: int) -> list[Hang]:
+    """The hang restarts in vtlaunch's ``output`` after the first ``known`` of them."""
+    found = list(_HUNG.finditer(output))[known:]
+    return [Hang(m[1], int(m[2]), now_ns, output[m.start():output.find("\n", m.start())])
+            for m in found]
+
+
+def caused_by(hang: Hang, kills: list[Kill]) -> Kill | None:
+    """The kill that explains a hang restart: of the same program, or of vtbus (every node
+    re-registers), within `AFTERMATH_S` before it was seen; None: unplanned."""
+    for kill in reversed(kills):
+        if kill.program in (hang.program, "vtbus") \
+                and kill.t_ns <= hang.seen_ns <= kill.t_ns + AFTERMATH_S * 1e9:
+            return kill
+    return None
+
+
+def unplanned_restarts(programs: list[ProgramStatus], kills: list[Kill],
+                       hangs: list[Hang]) -> dict[str, int]:
+    """Restarts per program that neither a kill of the soak nor a hang restart it caused
+    explain (a hang restart no kill explains stays unplanned)."""
+    planned = Counter(k.program for k in kills)
+    planned.update(h.program for h in hangs if caused_by(h, kills) is not None)
+    return {p.name: max(0, p.restarts - planned[p.name]) for p in programs}
 
 
 # ---------------------------------------------------------------------- /proc
@@ -408,7 +532,10 @@ class ShowRun:
         self.seed = seed
         self.args = args or []
         self.book = TurnBook()
+        self.signs = Signs()
         self.kills: list[Kill] = []
+        self.hangs: list[Hang] = []
+        self.injections_seen = 0
         self.canaries_sent = 0
         self.lines_sent = 0
         self.started_at = 0.0
@@ -445,14 +572,15 @@ class ShowRun:
         await self._wait_up(600)
         self.probe = probe = await stack.enter_async_context(Probe(show.bus_url, "_soak"))
         book = self.book
-        probe.create_subscription(Turn, "director/turn", book.on_turn)
+        probe.create_subscription(Turn, "director/turn", self._on_turn)
         probe.create_subscription(ConversationTurn, "memory/turn", book.on_remembered)
         probe.create_subscription(Cancel, "llm/cancel", book.on_cancel)
-        probe.create_subscription(ChatMessage, "chat/message", book.on_chat)
+        probe.create_subscription(ChatMessage, "chat/message", self._on_chat)
         probe.create_subscription(LlmRequest, "llm/request", book.on_request)
-        probe.create_subscription(Sentence, "llm/sentence", book.on_sentence)
-        probe.create_subscription(AudioChunk, "tts/audio", book.on_audio)
-        probe.create_subscription(Playhead, "audio/playhead", book.on_playhead)
+        probe.create_subscription(Sentence, "llm/sentence", self._on_sentence)
+        probe.create_subscription(AudioChunk, "tts/audio", self._on_audio)
+        probe.create_subscription(Playhead, "audio/playhead", self._on_playhead)
+        probe.create_subscription(MemoryStored, "memory/stored", self._on_stored)
         self._chat = probe.create_publisher(ChatMessage, "chat/incoming")
         if not await self._chat.wait_for_subscribers(60):
             raise TimeoutError("the chat node never subscribed to chat/incoming")
@@ -460,6 +588,54 @@ class ShowRun:
             await probe.wait_subscribed(topic, 30)
         self.started_at = time.monotonic()
         log("the show is on the bus")
+
+    # the bookkeeping, and the signs of each program's function (`SIGNS`)
+
+    def _on_turn(self, msg: Turn, header: Header) -> None:
+        self.book.on_turn(msg, header)
+        self.signs.saw("director/turn", header.stamp_ns)
+
+    def _on_chat(self, msg: ChatMessage, header: Header) -> None:
+        self.book.on_chat(msg, header)
+        self.signs.saw("chat/message", header.stamp_ns)
+
+    def _on_sentence(self, msg: Sentence, header: Header) -> None:
+        self.book.on_sentence(msg, header)
+        self.signs.saw("llm/sentence", header.stamp_ns)
+        self.signs.saw("flow", header.stamp_ns)
+
+    def _on_audio(self, msg: AudioChunk, header: Header) -> None:
+        self.book.on_audio(msg, header)
+        self.signs.saw("tts/audio", header.stamp_ns)
+
+    def _on_playhead(self, msg: Playhead, header: Header) -> None:
+        self.book.on_playhead(msg, header)
+        if audible(msg):
+            self.signs.saw("audible", header.stamp_ns)
+            self.signs.saw("flow", header.stamp_ns)
+
+    def _on_stored(self, msg: MemoryStored, header: Header) -> None:
+        self.signs.saw("memory/stored", header.stamp_ns)
+
+    def take_injections(self) -> int:
+        """Read and forget what the VTube Studio stand-ins received (60 Hz x 2 avatars: an
+        hour of them would be gigabytes), as signs for the kills waiting for one; how many."""
+        count = 0
+        for persona, stand_in in zip(PERSONAS, self.vts, strict=True):
+            kind = f"vts:{persona}"
+            if self.signs.waiting(kind):
+                for injection in stand_in.injections:
+                    self.signs.saw(kind, injection.t_ns)
+            count += len(stand_in.injections)
+            for kept in (stand_in.injections, stand_in.lapses, stand_in.requests):
+                kept.clear()
+        self.injections_seen += count
+        return count
+
+    def note_hangs(self) -> None:
+        """Note the hang restarts vtlaunch made since the last look."""
+        assert self.show is not None
+        self.hangs += new_hangs(self.show.output, len(self.hangs), time.time_ns())
 
     async def _wait_up(self, timeout: float) -> None:
         """Until vtlaunch says every node is on the bus; a program that gave up (FATAL: it
@@ -555,39 +731,68 @@ class ShowRun:
         (program,) = [p for p in await asyncio.to_thread(self.programs) if p.name == name]
         if not program.pid:
             raise RuntimeError(f"{name} is not running ({program.state})")
-        kill = Kill(name, program.pid, time.time_ns())
+        nodes: frozenset[str] = frozenset()
+        if name == "vtbus":
+            assert self.probe is not None
+            with contextlib.suppress(TimeoutError):  # then only its pid is watched
+                graph = await self.probe.graph(timeout=2.0)
+                nodes = frozenset(s.info.name for s in graph.nodes
+                                  if s.info.name != self.probe.name)
+        kill = Kill(name, program.pid, time.time_ns(), nodes=nodes)
         os.kill(program.pid, signal.SIGKILL)
         self.kills.append(kill)
         log(f"killed {name} (pid {program.pid}) at {self.elapsed_s:.0f} s")
         return kill
 
     async def wait_back(self, kill: Kill, timeout: float = 300.0) -> float:
-        """Until the killed program runs under a new pid and, a node, is in the registry."""
+        """Until the killed program runs under a new pid and, a node, is in the registry
+        under it (vtbus: until every node registered before the kill is registered again,
+        each under the pid supervisord runs it as)."""
         assert self.probe is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with contextlib.suppress(ShowNotRunning, TimeoutError, ValueError):
-                (program,) = [p for p in await asyncio.to_thread(self.programs)
-                              if p.name == kill.program]
-                if program.pid and program.pid != kill.pid:
+                pids = {p.name: p.pid for p in await asyncio.to_thread(self.programs)}
+                if pids[kill.program] and pids[kill.program] != kill.pid:
                     graph = await self.probe.graph(timeout=0.5)
-                    if kill.program == "vtbus" or any(
-                            s.info.name == kill.program and s.info.pid == program.pid
-                            for s in graph.nodes):
+                    registered = {(s.info.name, s.info.pid) for s in graph.nodes}
+                    wanted = kill.nodes if kill.program == "vtbus" else {kill.program}
+                    if all((name, pids.get(name)) in registered for name in wanted):
                         kill.back_on_bus_s = (time.time_ns() - kill.t_ns) / 1e9
                         return kill.back_on_bus_s
             await asyncio.sleep(0.1)
         raise TimeoutError(f"{kill.program} was not back within {timeout} s")
 
+    async def wait_working(self, kill: Kill, timeout: float = 300.0) -> float:
+        """Until every sign of the killed program's function (`SIGNS`) was seen after the
+        kill: the seconds from the kill to the last of them."""
+        kinds = SIGNS.get(kill.program, ())
+        for kind in kinds:
+            self.signs.watch(kind, kill.t_ns)
+        deadline = time.monotonic() + timeout
+        while (seen := self.signs.all_seen(kinds, kill.t_ns)) is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{kill.program} was not seen working within {timeout} s")
+            if kill.program == "avatar":
+                self.take_injections()
+            await asyncio.sleep(0.05)
+        kill.working_s = max(0.0, (seen - kill.t_ns) / 1e9)
+        return kill.working_s
+
     async def recover(self, kill: Kill, timeout: float = 300.0) -> None:
-        """Measure one kill: back on the bus, and the show answering a canary again."""
+        """Measure one kill: back on the bus, its function working again (both: the
+        recovery), and the show answering a canary sent after it."""
         results = await asyncio.gather(self.wait_back(kill, timeout),
+                                       self.wait_working(kill, timeout),
                                        self.answered_after(kill.t_ns, timeout),
                                        return_exceptions=True)
-        if not isinstance(results[1], BaseException):
-            kill.recovery_s = results[1]
-        log(f"{kill.program}: back on the bus {kill.back_on_bus_s} s, answering again "
-            f"{kill.recovery_s} s")
+        if kill.back_on_bus_s is not None and kill.working_s is not None:
+            kill.recovery_s = max(kill.back_on_bus_s, kill.working_s)
+        if not isinstance(results[2], BaseException):
+            kill.canary_answered_s = results[2]
+        log(f"{kill.program}: back on the bus {kill.back_on_bus_s} s, working again "
+            f"{kill.working_s} s (recovery {kill.recovery_s} s), a canary answered "
+            f"{kill.canary_answered_s} s")
 
     async def drain(self, timeout: float) -> None:
         """Wait (feed stopped) for the turns in progress to close."""
@@ -597,10 +802,9 @@ class ShowRun:
                 await asyncio.sleep(0.2)
 
     def restarts(self, programs: list[ProgramStatus]) -> dict[str, int]:
-        """Restarts per program that no kill of the soak explains."""
-        killed = {name: sum(1 for k in self.kills if k.program == name)
-                  for name in {k.program for k in self.kills}}
-        return {p.name: max(0, p.restarts - killed.get(p.name, 0)) for p in programs}
+        """Restarts per program that no kill of the soak explains (`unplanned_restarts`)."""
+        self.note_hangs()
+        return unplanned_restarts(programs, self.kills, self.hangs)
 
 
 # ---------------------------------------------------------------------- the soak
@@ -609,6 +813,7 @@ class ShowRun:
 async def sample(run: ShowRun, series: dict[str, Series], every_s: float) -> None:
     """RSS and CPU of every program (with its children) every ``every_s``."""
     assert run.show is not None
+    counted = 0
     while True:
         run.show.tree()  # remembered for the safety net, restarted programs included
         with contextlib.suppress(ShowNotRunning):
@@ -617,10 +822,9 @@ async def sample(run: ShowRun, series: dict[str, Series], every_s: float) -> Non
                 if used is not None:
                     series.setdefault(program.name, Series()).add(
                         run.elapsed_s, program.pid, time.monotonic(), *used)
-        injected = sum(len(v.injections) for v in run.vts)
-        for stand_in in run.vts:  # 60 Hz x 2 avatars: an hour of them would be gigabytes
-            for kept in (stand_in.injections, stand_in.lapses, stand_in.requests):
-                kept.clear()
+        run.take_injections()
+        injected, counted = run.injections_seen - counted, run.injections_seen
+        run.note_hangs()
         book = run.book
         log(f"{run.elapsed_s:5.0f} s: {run.lines_sent} lines, {len(book.started)} turns "
             f"({book.completed()} heard to the end, {book.cut()} cut), {len(run.kills)} "
@@ -673,6 +877,7 @@ def report(run: ShowRun, programs: list[ProgramStatus], series: dict[str, Series
     unplanned = run.restarts(programs)
     recoveries = [k.recovery_s for k in kills if k.program not in MODEL_NODES]
     model_recoveries = [k.recovery_s for k in kills if k.program in MODEL_NODES]
+    canaries = [k.canary_answered_s for k in kills]
     t0 = min(book.started.values(), default=0)
     timed = chat_to_first_audio(book)
     quarter = duration_s / 4 * 1e9
@@ -695,16 +900,30 @@ def report(run: ShowRun, programs: list[ProgramStatus], series: dict[str, Series
         "turns_lost_not_in_flight": len(not_in_flight),
         "turns_lost_stages": dict(Counter(book.stage(r) for r in lost)),
         "kills": len(kills),
-        "turns_lost_per_kill": round(len(lost) / len(kills), 2) if kills else None,
+        "turns_lost_per_kill": round(sum(k.turns_lost for k in kills) / len(kills), 2)
+                               if kills else None,
         "restarts_unplanned": sum(unplanned.values()),
         "restarts_unplanned_by_program": {n: c for n, c in unplanned.items() if c},
+        "hang_restarts": [{"program": h.program, "pid": h.pid,
+                           "seen_at_s": round((h.seen_ns - t0) / 1e9, 1),
+                           "caused_by_kill": (k.program if (k := caused_by(h, kills))
+                                              else None), "line": h.line}
+                          for h in run.hangs],
         "programs_not_running": [p.name for p in programs if p.state != "RUNNING"],
         "recovery_p95_s": _p95(recoveries),
         "recovery_model_nodes_p95_s": _p95(model_recoveries),
+        "model_nodes": sorted(MODEL_NODES),
         "recoveries_missing": sum(1 for k in kills if k.recovery_s is None),
+        "back_on_bus_p95_s": _p95([k.back_on_bus_s for k in kills]),
+        "canary_answered_p50_s": _p50(canaries),
+        "canary_answered_p95_s": _p95(canaries),
+        "canaries_unanswered": sum(1 for c in canaries if c is None),
+        "recovery_by_program": by_program(kills),
         "kill_log": [{"program": k.program, "at_s": round((k.t_ns - t0) / 1e9, 1),
                       "back_on_bus_s": _round(k.back_on_bus_s),
-                      "recovery_s": _round(k.recovery_s), "turns_lost": k.turns_lost}
+                      "working_s": _round(k.working_s), "recovery_s": _round(k.recovery_s),
+                      "canary_answered_s": _round(k.canary_answered_s),
+                      "turns_lost": k.turns_lost}
                      for k in kills],
         "e2e_first_quarter_p50_ms": _round(statistics.median(first)) if first else None,
         "e2e_last_quarter_p50_ms": _round(statistics.median(last)) if last else None,
@@ -713,6 +932,23 @@ def report(run: ShowRun, programs: list[ProgramStatus], series: dict[str, Series
         **summarise_series(series, duration_s),
     }
     return result
+
+
+def by_program(kills: list[Kill]) -> dict[str, dict[str, Any]]:
+    """Per program killed: how many times, and its recoveries (max: the worst)."""
+    rows: dict[str, dict[str, Any]] = {}
+    for name in sorted({k.program for k in kills}):
+        mine = [k for k in kills if k.program == name]
+        rows[name] = {
+            "kills": len(mine), "model_node": name in MODEL_NODES,
+            "signs": list(SIGNS.get(name, ("back on the bus",))),
+            "back_on_bus_max_s": _max([k.back_on_bus_s for k in mine]),
+            "recovery_p50_s": _p50([k.recovery_s for k in mine]),
+            "recovery_max_s": _max([k.recovery_s for k in mine]),
+            "canary_answered_p50_s": _p50([k.canary_answered_s for k in mine]),
+            "missing": sum(1 for k in mine if k.recovery_s is None),
+        }
+    return rows
 
 
 def chat_to_first_audio(book: TurnBook) -> list[tuple[int, float]]:
@@ -736,6 +972,15 @@ def _p95(values: list[float | None]) -> float | None:
     return _round(percentile(known, 0.95)) if known else None
 
 
+def _p50(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return _round(statistics.median(known)) if known else None
+
+
+def _max(values: list[float | None]) -> float | None:
+    return _round(max((v for v in values if v is not None), default=None))
+
+
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
@@ -751,11 +996,23 @@ def human(result: dict[str, Any]) -> str:
              f"{result['restarts_unplanned_by_program'] or ''}; not running at the end: "
              f"{result['programs_not_running'] or 'none'}",
              f"  kills {result['kills']}: recovery p95 {result['recovery_p95_s']} s "
-             f"(model nodes {result['recovery_model_nodes_p95_s']} s), "
+             f"(model nodes {', '.join(result['model_nodes'])}: "
+             f"{result['recovery_model_nodes_p95_s']} s; {result['recoveries_missing']} "
+             f"missing), back on the bus p95 {result['back_on_bus_p95_s']} s, a canary "
+             f"answered p50 {result['canary_answered_p50_s']} s (p95 "
+             f"{result['canary_answered_p95_s']} s, queue included), "
              f"{result['turns_lost_per_kill']} turns lost per kill"]
+    lines += [f"    {name:<9} x{row['kills']}: recovery p50 {row['recovery_p50_s']} s max "
+              f"{row['recovery_max_s']} s ({'+'.join(row['signs'])}), canary p50 "
+              f"{row['canary_answered_p50_s']} s"
+              for name, row in result["recovery_by_program"].items()]
     lines += [f"    {k['at_s']:>7} s {k['program']:<9} back on the bus {k['back_on_bus_s']} s, "
-              f"answering again {k['recovery_s']} s, turns lost {k['turns_lost']}"
+              f"working {k['working_s']} s, recovered {k['recovery_s']} s, canary answered "
+              f"{k['canary_answered_s']} s, turns lost {k['turns_lost']}"
               for k in result["kill_log"]]
+    lines += [f"  hang restart: {h['program']} (pid {h['pid']}) at {h['seen_at_s']} s, "
+              f"{'after the kill of ' + h['caused_by_kill'] if h['caused_by_kill'] else 'UNPLANNED'}"
+              for h in result["hang_restarts"]]
     lines.append(f"  chat -> first audio p50: {result['e2e_first_quarter_p50_ms']} ms first "
                  f"quarter, {result['e2e_last_quarter_p50_ms']} ms last: drift "
                  f"{result['e2e_p50_drift_pct']} % ({result['e2e_chains']} unqueued chains)")

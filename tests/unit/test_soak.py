@@ -1,5 +1,6 @@
 """The soak benchmark's bookkeeping (benchmarks/soak.py): which turns ended, which were lost
-and to which kill, when a canary was answered, the chat mix and the RSS windows. Pure: fed
+and to which kill, when a canary was answered, when a killed program's function was seen
+working again, which restarts were unplanned, the chat mix and the RSS windows. Pure: fed
 messages and headers by hand, with made-up stamps."""
 
 from __future__ import annotations
@@ -14,14 +15,21 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.soak import (  # noqa: E402
+    AFTERMATH_S,
+    SIGNS,
     ChatMix,
     Kill,
     Series,
+    Signs,
     TurnBook,
+    caused_by,
     lost_turns,
+    new_hangs,
     summarise_series,
+    unplanned_restarts,
     windows,
 )
+from launch.control import ProgramStatus  # noqa: E402
 from messages.audio import Playhead  # noqa: E402
 from messages.base import Header  # noqa: E402
 from messages.chat import ChatMessage  # noqa: E402
@@ -120,3 +128,78 @@ def test_rss_growth_compares_ten_minute_windows_or_quarters_of_a_short_run() -> 
     assert summary["programs"]["chat"]["rss_growth_pct"] == 0.0
     assert summary["rss_growth_max_pct"] > 5
     assert summary["programs"]["llm"]["samples"] == 13
+
+
+class TestSigns:
+    def test_only_a_sign_stamped_after_the_kill_counts(self) -> None:
+        signs = Signs()
+        signs.watch("tts/audio", 10 * S)
+        # the old process's last chunk, delivered after the kill: a leftover
+        signs.saw("tts/audio", 9 * S)
+        assert signs.all_seen(("tts/audio",), 10 * S) is None
+        signs.saw("tts/audio", 12 * S)
+        signs.saw("tts/audio", 13 * S)  # later ones do not move the first
+        assert signs.all_seen(("tts/audio",), 10 * S) == 12 * S
+        assert not signs.waiting("tts/audio")
+
+    def test_every_sign_of_a_program_is_needed_and_the_last_of_them_counts(self) -> None:
+        signs = Signs()
+        kinds = SIGNS["avatar"]
+        assert len(kinds) == 2  # one per VTube Studio stand-in
+        signs.watch(kinds[0], 5 * S)
+        signs.watch(kinds[1], 5 * S)
+        signs.saw(kinds[0], 6 * S)
+        signs.saw("director/turn", 7 * S)  # another program's sign
+        assert signs.all_seen(kinds, 5 * S) is None
+        signs.saw(kinds[1], 8 * S)
+        assert signs.all_seen(kinds, 5 * S) == 8 * S
+
+    def test_each_kill_waits_for_its_own_sign_and_a_program_with_none_is_at_once(
+            self) -> None:
+        signs = Signs()
+        signs.watch("llm/sentence", 1 * S)
+        signs.saw("llm/sentence", 2 * S)
+        signs.watch("llm/sentence", 3 * S)  # the next kill of the llm
+        assert signs.all_seen(("llm/sentence",), 3 * S) is None
+        signs.saw("llm/sentence", 4 * S)
+        assert signs.all_seen(("llm/sentence",), 1 * S) == 2 * S
+        assert signs.all_seen(("llm/sentence",), 3 * S) == 4 * S
+        assert signs.all_seen((), 7 * S) == 7 * S
+        assert len(signs.found) == 2 and not signs.waiting("llm/sentence")
+
+
+def program(name: str, restarts: int) -> ProgramStatus:
+    return ProgramStatus(name=name, share="all", state="RUNNING", pid=100, uptime_s=1.0,
+                         restarts=restarts, exit_status=0, description="")
+
+
+class TestRestarts:
+    OUTPUT = ("chat     | hello\n"
+              "vtlaunch | memory hung: no heartbeat for 11.2 s (pid 321, hang_timeout_s 10): "
+              "killed (SIGKILL); supervisord starts it again\n"
+              "vtlaunch | director hung: no heartbeat for 10.5 s (pid 654, hang_timeout_s 10): "
+              "killed (SIGKILL); supervisord starts it again\n")
+
+    def test_hang_restarts_are_read_from_vtlaunch_once_each(self) -> None:
+        hangs = new_hangs(self.OUTPUT, 0, 50 * S)
+        assert [(h.program, h.pid) for h in hangs] == [("memory", 321), ("director", 654)]
+        assert hangs[0].line.startswith("vtlaunch | memory hung") and "\n" not in hangs[0].line
+        assert new_hangs(self.OUTPUT, 2, 60 * S) == []
+        assert [h.program for h in new_hangs(self.OUTPUT, 1, 60 * S)] == ["director"]
+
+    def test_a_hang_restart_is_planned_only_after_a_kill_that_explains_it(self) -> None:
+        memory, director = new_hangs(self.OUTPUT, 0, 50 * S)
+        kills = [Kill("memory", 320, 30 * S)]
+        assert caused_by(memory, kills) is kills[0]
+        assert caused_by(director, kills) is None  # a hang nobody caused: unplanned
+        late = Kill("memory", 320, int(50 * S - AFTERMATH_S * S) - 1)
+        assert caused_by(memory, [late]) is None
+        assert caused_by(director, [Kill("vtbus", 1, 45 * S)]) is not None
+        assert caused_by(memory, [Kill("memory", 320, 55 * S)]) is None  # after it
+
+        programs = [program("memory", 2), program("director", 1), program("chat", 0)]
+        # memory: one kill, one hang restart it caused; director: a hang no kill explains
+        assert unplanned_restarts(programs, kills, [memory, director]) == \
+            {"memory": 0, "director": 1, "chat": 0}
+        assert unplanned_restarts(programs, [], [memory, director]) == \
+            {"memory": 2, "director": 1, "chat": 0}
