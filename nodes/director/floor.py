@@ -12,8 +12,13 @@ Rules, in order, whenever nobody is speaking:
    row; chat and the human reset that count.
 5. When the show has been quiet for ``quiet_s``, a persona starts a topic of its own.
 
-While a persona speaks, only the human, or a chat event of higher priority than the turn in
-progress (a paid message or one naming a persona, over banter or a topic), interrupts it.
+While a persona speaks, only the human interrupts a reply; a paid message or one naming a
+persona goes first in the queue, and cuts only banter or a topic (a streamer expects a persona
+answering chat to finish: under the soak's 5 lines/s, with one line in five naming a persona,
+letting those cut chat replies cut most of them).
+
+A turn is ended by its id, never by its persona: a cut turn is closed a moment later (once its
+last words were heard), and by then the same persona may be speaking again.
 """
 
 from __future__ import annotations
@@ -100,6 +105,8 @@ class Floor:
     awaiting_words_since: float | None = field(default=None, init=False)
     """When the human stopped talking, until their transcript arrives."""
     speaking: Plan | None = field(default=None, init=False)
+    speaking_id: str = field(default="", init=False)
+    """The id of the turn in progress (the director's request id)."""
     last_speaker: str = field(default="", init=False)
     banter_left: int = field(default=0, init=False)
     last_activity: float = field(default=0.0, init=False)
@@ -109,11 +116,11 @@ class Floor:
     # ------------------------------------------------------------ events
 
     def human_started(self, now: float) -> Plan | None:
-        """The human began talking; returns the turn to cut, if one is in progress."""
+        """The human began talking; returns the turn to cut, if one is in progress (it ends
+        here)."""
         self.human_speaking = True
         self.last_activity = now
-        cut, self.speaking = self.speaking, None
-        return cut
+        return self.finished(self.speaking_id, now)
 
     def human_stopped(self, now: float) -> None:
         """The human's voice stopped; their words are still on their way."""
@@ -127,27 +134,33 @@ class Floor:
         self.awaiting_words_since = None
         self.last_activity = now
 
-    def started(self, plan: Plan, now: float) -> None:
-        self.speaking = plan
+    def started(self, plan: Plan, turn_id: str, now: float) -> None:
+        """Turn ``turn_id`` has the floor."""
+        self.speaking, self.speaking_id = plan, turn_id
         self.last_activity = now
         if plan.why == "banter":
             self.banter_left -= 1
         else:
             self.banter_left = self.banter_turns
 
-    def finished(self, persona: str, now: float) -> None:
-        """A persona's turn ended (heard to the end, or cut)."""
-        if self.speaking is not None and self.speaking.persona == persona:
-            self.speaking = None
-        self.last_speaker = persona
-        self.last_spoken_at[persona] = now
+    def finished(self, turn_id: str, now: float) -> Plan | None:
+        """Turn ``turn_id`` ended (heard to the end, or cut); returns its plan. A turn that
+        is not the one in progress ended before (it was cut): nothing changes."""
+        plan = self.speaking
+        if plan is None or turn_id != self.speaking_id:
+            return None
+        self.speaking, self.speaking_id = None, ""
+        self.last_speaker = plan.persona
+        self.last_spoken_at[plan.persona] = now
         self.last_activity = now
+        return plan
 
     def should_interrupt(self, priority: Priority) -> bool:
-        """Whether an event of ``priority`` cuts the turn in progress."""
+        """Whether a chat event of ``priority`` cuts the turn in progress: only a paid or
+        named line, and only banter or a topic."""
         return (
             self.speaking is not None and priority >= Priority.ADDRESSED
-            and priority > self.speaking.priority
+            and self.speaking.priority < Priority.CHAT
         )
 
     # ------------------------------------------------------------ decisions

@@ -328,18 +328,23 @@ class Director(Node):
         self.cut(reason)
 
     def cut(self, reason: str) -> None:
-        """Cancel the turn in progress everywhere (LLM, TTS, speaker); what was heard of it is
-        remembered once the speaker's last playhead had time to come."""
+        """Cancel the turn in progress everywhere (LLM, TTS, speaker); the floor is free at
+        once, and what was heard of it is remembered once the speaker's last playhead had time
+        to come."""
         turn, self.current = self.current, None
-        self.floor.speaking = None
         if turn is None:
             return
+        self.floor.finished(turn.request_id, time.monotonic())
         turn.cut_off = True
+        self.cancel(turn, reason)
+        self.closing[turn.request_id] = turn
+        asyncio.get_running_loop().call_later(self.cut_grace_s, self._close, turn.request_id)
+
+    def cancel(self, turn: ActiveTurn, reason: str) -> None:
+        """Tell the LLM, the TTS and the speaker to drop what is left of ``turn``."""
         self.cancel_pub.publish(Cancel(request_id=turn.request_id, reason=reason))
         self.speaker_pub.publish(SpeakerControl(action="stop", request_id=turn.request_id,
                                                 reason=reason))
-        self.closing[turn.request_id] = turn
-        asyncio.get_running_loop().call_later(self.cut_grace_s, self._close, turn.request_id)
 
     def _close(self, request_id: str) -> None:
         turn = self.closing.pop(request_id, None)
@@ -347,10 +352,15 @@ class Director(Node):
             self.remember(turn)
 
     def remember(self, turn: ActiveTurn) -> None:
-        """Store what was audible (never the unspoken rest, never an empty turn)."""
+        """Store what was audible (never the unspoken rest, never an empty turn). A turn that
+        ends with nothing heard, and was not cut, is cancelled: every turn that starts ends
+        on the bus, remembered or cancelled (and late audio of it is never played)."""
         persona = turn.plan.persona
-        self.floor.finished(persona, time.monotonic())
+        self.floor.finished(turn.request_id, time.monotonic())
         text = audible_text(list(turn.sentences.values()))
+        if not text and not turn.cut_off:
+            self.log.warning("%s's turn ended with nothing heard", persona)
+            self.cancel(turn, "nothing was heard of it")
         if text:
             speaker = self.cast[persona].speaker
             # the streamer's terminal shows the conversation as it was heard
@@ -367,7 +377,8 @@ class Director(Node):
     def floor_free(self) -> bool:
         """Whether a persona may start: the floor's rules, and nobody the show needs is away
         (an llm, tts or speaker that left the bus: its restart is awaited)."""
-        return self.floor.free(time.monotonic()) and not self.roster.away()
+        return (self.current is None and self.floor.free(time.monotonic())
+                and not self.roster.away())
 
     def consider(self) -> None:
         """Decide the next turn if the floor is free (one decision at a time; an event that
@@ -446,7 +457,7 @@ class Director(Node):
         was interrupted before the request went out."""
         request_id = uuid.uuid4().hex[:12]
         member = self.cast[plan.persona]
-        self.floor.started(plan, time.monotonic())
+        self.floor.started(plan, request_id, time.monotonic())
         turn = ActiveTurn(plan, request_id, viewer, TurnClock(self.limits),
                           trace=self.current_trace())
         self.current = turn

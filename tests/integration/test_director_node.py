@@ -273,3 +273,79 @@ async def test_a_hung_llm_turn_is_cancelled_logged_and_the_floor_moves_on(
             assert (await asked(probe, count=2))[1].messages[-1].content == "erin: second?"
             assert voice.hung == [hung] and len(remembered) == 1  # nothing heard of the first
         director.stop()
+
+
+async def every_turn_ends(probe: Probe, timeout: float = 30.0) -> list[str]:
+    """Wait until every director/turn seen was remembered (memory/turn) or cancelled
+    (llm/cancel): a turn is never overwritten without a trace. Returns the turn ids."""
+    def ends() -> tuple[list[str], set[str]]:
+        started = [t.request_id for t in probe.messages("director/turn")]
+        ended = {m.turn_id for m in probe.messages("memory/turn")} | {
+            c.request_id for c in probe.messages("llm/cancel")}
+        return started, ended
+
+    await wait_until(lambda: not set(ends()[0]) - ends()[1], timeout,
+                     what=f"every turn remembered or cancelled: {ends()}")
+    return ends()[0]
+
+
+async def test_a_cut_turns_late_close_never_frees_the_floor_under_the_next_turn(
+    bus_url: str, start_node: StartNode
+) -> None:
+    # the soak's log: banter cut by a line naming the same persona; 0.3 s later the cut
+    # turn's close freed the floor by persona while her answer played, and the next chat
+    # line overwrote that answer (never remembered, never cancelled). The grace is long
+    # here so that the close surely comes while the answer plays.
+    start_director(start_node, banter_turns=1, cut_grace_s=1.5)
+    async with Probe(bus_url) as probe:
+        VoiceStandIn(probe, ["A long sentence to be heard.", "And another one."],
+                     seconds_per_sentence=1.5)
+        turns = probe.collect("director/turn")
+        probe.collect("memory/turn")
+        probe.collect("llm/cancel")
+        await probe.wait_for_node("director")
+        chat = probe.create_publisher(ChatMessage, "chat/message")
+        await chat.wait_for_subscribers()
+        chat.publish(ChatMessage(platform="twitch", user="fay", text="hello there", id="n1"))
+        (banter,) = await probe.wait_for("director/turn", timeout=20,
+                                         where=lambda t: t.why == "banter")
+        chat.publish(ChatMessage(platform="twitch", user="gus", id="n2",
+                                 text=f"{banter.speaker}, what do you think?"))
+        chat.publish(ChatMessage(platform="twitch", user="hal", text="nice stream", id="n3"))
+        await probe.wait_for("director/turn", count=4, timeout=30)
+        started = await every_turn_ends(probe)
+        whys = [t.why for _, t in turns]
+        assert whys[:4] == ["chat", "banter", "addressed", "chat"], whys
+        cancelled = {c.request_id for c in probe.messages("llm/cancel")}
+        assert cancelled == {started[1]}, "only the banter was cut"
+        # the named persona's answer was heard to its end, before the next line was taken
+        answer = next(m for m in probe.messages("memory/turn") if m.turn_id == started[2])
+        assert not answer.cut_off and answer.text == "A long sentence to be heard. And another one."
+
+
+async def test_a_line_naming_a_persona_waits_for_the_chat_reply_in_progress(
+    bus_url: str, start_node: StartNode
+) -> None:
+    # a persona is never cut off mid-reply by chat: named or paid lines go first in the queue
+    # and cut only banter and topics (issue 14, soak: most chat turns were cut by named lines)
+    start_director(start_node)
+    async with Probe(bus_url) as probe:
+        VoiceStandIn(probe, ["Let me tell you.", "It was a dark night."],
+                     seconds_per_sentence=1.0)
+        probe.collect("llm/request")
+        probe.collect("director/turn")
+        probe.collect("llm/cancel")
+        remembered = probe.collect("memory/turn")
+        await probe.wait_for_node("director")
+        chat = probe.create_publisher(ChatMessage, "chat/message")
+        await chat.wait_for_subscribers()
+        chat.publish(ChatMessage(platform="twitch", user="ivy", text="tell a story", id="p1"))
+        (first,) = await asked(probe)
+        chat.publish(ChatMessage(platform="twitch", user="jo", text="rook, you there?", id="p2"))
+        chat.publish(ChatMessage(platform="youtube", user="kay", kind="superchat", amount=5.0,
+                                 text="a superchat", id="p3"))
+        await probe.wait_for("memory/turn", count=3, timeout=30)
+        assert not probe.messages("llm/cancel"), "nobody was cut off"
+        assert remembered[0][1].turn_id == first.request_id and not remembered[0][1].cut_off
+        assert [t.why for t in probe.messages("director/turn")][:3] == [
+            "chat", "addressed", "chat"]

@@ -45,14 +45,15 @@ class TestWhoSpeaks:
     def test_alternate_on_chat(self) -> None:
         f = floor()
         first = f.answer_chat("hello", "text")
-        f.started(first, 0)
-        f.finished(first.persona, 1)
+        f.started(first, "t1", 0)
+        f.finished("t1", 1)
         second = f.answer_chat("hello again", "text")
         assert (first.persona, second.persona) == ("mika", "rook")
 
     def test_named_persona_answers_even_out_of_turn(self) -> None:
         f = floor()
-        f.finished("rook", 0)
+        f.started(Plan("rook", "chat", Priority.CHAT), "t1", 0)
+        f.finished("t1", 0)
         assert f.answer_chat("rook, again?", "text").persona == "rook"
 
     def test_the_chat_nodes_ask_command_decides(self) -> None:
@@ -62,20 +63,22 @@ class TestWhoSpeaks:
 
     def test_human_is_answered_by_who_spoke_least_recently(self) -> None:
         f = floor()
-        f.finished("rook", 1)
-        f.finished("mika", 2)
+        f.started(Plan("rook", "chat", Priority.CHAT), "t1", 0)
+        f.finished("t1", 1)
+        f.started(Plan("mika", "chat", Priority.CHAT), "t2", 1)
+        f.finished("t2", 2)
         assert f.answer_human("what now?").persona == "rook"
         assert f.answer_human("Mika, what now?").persona == "mika"
 
     def test_banter_is_limited(self) -> None:
         f = floor(banter_turns=2, quiet_s=1000)
-        f.started(Plan("mika", "chat", Priority.CHAT), 0)
-        f.finished("mika", 1)
-        for expected in ("rook", "mika"):
+        f.started(Plan("mika", "chat", Priority.CHAT), "t0", 0)
+        f.finished("t0", 1)
+        for n, expected in enumerate(("rook", "mika")):
             plan = f.banter_or_topic(2, "some line")
             assert plan is not None and (plan.persona, plan.why) == (expected, "banter")
-            f.started(plan, 2)
-            f.finished(plan.persona, 3)
+            f.started(plan, f"t{n + 1}", 2)
+            f.finished(f"t{n + 1}", 3)
         assert f.banter_or_topic(4, "some line") is None
 
     def test_quiet_show_gets_a_topic(self) -> None:
@@ -92,9 +95,8 @@ class TestWhoSpeaks:
             plan = f.banter_or_topic(1, "")
             assert plan is not None
             prompts.append(plan.prompt)
-            f.started(plan, 1)
-            f.finished(plan.persona, 1)
-            f.finished(plan.persona, 1)
+            f.started(plan, plan.prompt, 1)
+            f.finished(plan.prompt, 1)
         assert prompts[0] != prompts[1]
 
     def test_persona_without_topics(self) -> None:
@@ -130,7 +132,7 @@ class TestTheHumanHasTheFloor:
     def test_human_cuts_the_turn_in_progress(self) -> None:
         f = floor()
         plan = Plan("mika", "chat", Priority.CHAT)
-        f.started(plan, 0)
+        f.started(plan, "t1", 0)
         assert f.human_started(1) == plan and f.speaking is None
 
 
@@ -141,15 +143,46 @@ class TestInterruptions:
             (Priority.BANTER, Priority.PAID, True),  # a superchat beats banter
             (Priority.TOPIC, Priority.ADDRESSED, True),
             (Priority.BANTER, Priority.CHAT, False),  # plain chat waits its turn
-            (Priority.CHAT, Priority.ADDRESSED, True),
+            # a persona is never cut off mid-reply by chat: named or paid lines go first in
+            # the queue, and cut only banter and topics (the soak saw most chat turns cut)
+            (Priority.CHAT, Priority.ADDRESSED, False),
+            (Priority.CHAT, Priority.PAID, False),
+            (Priority.ADDRESSED, Priority.PAID, False),
             (Priority.PAID, Priority.PAID, False),  # never cut an equal
             (Priority.HUMAN, Priority.PAID, False),
         ],
     )
     def test_priority(self, current: Priority, incoming: Priority, interrupts: bool) -> None:
         f = floor()
-        f.started(Plan("mika", "x", current), 0)
+        f.started(Plan("mika", "x", current), "t1", 0)
         assert f.should_interrupt(incoming) is interrupts
+
+
+class TestEveryTurnEndsOnce:
+    """A turn is ended by its id, never by its persona (issue 14, soak fault: a cut turn
+    closed 0.3 s later freed the floor under the same persona's next turn)."""
+
+    def test_a_late_end_of_a_cut_turn_leaves_the_same_personas_next_turn_alone(self) -> None:
+        f = floor()
+        banter = Plan("mika", "banter", Priority.BANTER, "a line")
+        f.started(banter, "t1", 0)
+        assert f.finished("t1", 1) == banter  # cut: the floor is free at once
+        answer = Plan("mika", "addressed", Priority.ADDRESSED, "mika, hi")
+        f.started(answer, "t2", 1)
+        assert f.finished("t1", 1.3) is None, "the cut turn's close is stale"
+        assert f.speaking == answer and not f.free(1.3)
+        assert f.finished("t2", 5) == answer and f.free(5)
+
+    def test_the_human_ends_the_turn_and_its_later_close_changes_nothing(self) -> None:
+        f = floor()
+        f.started(Plan("mika", "chat", Priority.CHAT), "t1", 0)
+        assert f.human_started(1) is not None
+        assert f.last_speaker == "mika" and f.last_spoken_at["mika"] == 1
+        f.human_stopped(2)
+        f.human_heard(2)
+        f.started(Plan("rook", "human", Priority.HUMAN), "t2", 2)
+        assert f.finished("t1", 3) is None
+        assert f.last_speaker == "mika" and not f.free(3)
 
     def test_nothing_to_interrupt_when_idle(self) -> None:
         assert not floor().should_interrupt(Priority.PAID)
