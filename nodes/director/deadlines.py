@@ -14,8 +14,13 @@ backend, a request sent while the LLM was down), and nothing downstream would ev
   * no sentence and no ``llm/done`` for ``stall_s`` in the middle of a reply;
   * no LLM came back within ``rejoin_wait_s`` for a request it lost;
   * the LLM left or restarted mid-reply, the TTS with the reply's audio not all made, or
-    the speaker with audio of the reply in hand.
+    the speaker with audio of the reply in hand;
+  * vtbus restarted mid-reply: sentences, audio or playheads in flight are lost, and the
+    audio timeout would be the only way out (14 s of silence seen in the soak).
 
+- ``REASK``: vtbus restarted before the reply's first sentence: the request may have been
+  lost, or the LLM may be streaming into the void; cancel it and ask again as a new turn
+  (a new request id: the LLM would drop a cancelled one).
 - ``CLOSE``: the text is complete and no audio or playhead came for ``audio_s`` (no speaker
   running): the turn ends as said.
 
@@ -31,7 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from nodes.director.roster import Change, Role
+from nodes.director.roster import BUS, Change, Role
 
 __all__ = ["Action", "Limits", "TurnClock", "Verdict"]
 
@@ -41,6 +46,7 @@ MAX_RESENDS = 1
 
 class Action(Enum):
     RESEND = "resend"
+    REASK = "reask"
     CUT = "cut"
     CLOSE = "close"
 
@@ -100,6 +106,11 @@ class TurnClock:
         if change.what not in ("left", "restarted"):
             return None
         how = f"{change.node} {change.what}"
+        if change.node == BUS and self.asked_at is not None:
+            if self.text_at is None and self.done_at is None:
+                return Verdict(Action.REASK, f"{how} before the first sentence: the request "
+                               "or its answer may be lost")
+            return Verdict(Action.CUT, f"{how} mid-reply: what was in flight is lost")
         if Role.SPEAKER in change.roles and self.audio_at is not None:
             return Verdict(Action.CUT, f"{how} mid-reply: the audio it held is lost")
         if Role.TTS in change.roles and self.text_at is not None and not (

@@ -44,8 +44,9 @@ class Deferred(NamedTuple):
     plan: Plan
     viewer: str
     trace: Trace | None
-    line: Line
-    """The chat line, put into the conversation when it is answered."""
+    line: Line | None
+    """The chat line, put into the conversation when it is answered (None: it is there
+    already, the turn is asked again)."""
 
 
 @dataclass
@@ -320,6 +321,11 @@ class Director(Node):
             self.counters["turns_cut"] += 1
             self.log.warning("%s's turn cancelled: %s", persona, verdict.reason)
             self.cut(verdict.reason)
+        elif verdict.action is Action.REASK:
+            self.counters["requests_resent"] += 1
+            self.log.warning("%s's turn cancelled and asked again: %s", persona, verdict.reason)
+            self.cut(verdict.reason)
+            self.deferred.appendleft(Deferred(turn.plan, turn.viewer, turn.trace, None))
 
     def interrupt(self, reason: str) -> None:
         """Stop the persona now: the LLM, the TTS and the speaker; remember what was heard."""
@@ -400,6 +406,7 @@ class Director(Node):
         viewer = ""
         trace: Trace | None = None
         chat_line: Line | None = None
+        keep = False  # a chat answer, or a turn asked again: kept if the floor is lost
         if self.human_lines:
             transcript, trace = self.human_lines.popleft()
             plan = self.floor.answer_human(transcript.text, transcript.utterance_id)
@@ -410,6 +417,7 @@ class Director(Node):
                 stream=self.stream, stamp_ns=time.time_ns()))
         elif self.deferred:
             plan, viewer, trace, chat_line = self.deferred.popleft()
+            keep = True
         elif self.chat_waiting:
             self.chat_waiting = False  # set again by any chat arriving while we ask
             msg = await self.next_chat()
@@ -419,6 +427,7 @@ class Director(Node):
                 viewer = f"{msg.platform}:{msg.user_id or msg.user}"
                 trace = self.chat_traces.get(msg.id)
                 chat_line = Line(msg.user, msg.text, source=f"chat:{msg.platform}:{msg.id}")
+                keep = True
         if plan is None:
             last = self.conversation.last_line()
             plan = self.floor.banter_or_topic(
@@ -429,9 +438,10 @@ class Director(Node):
         if self.floor_free():
             if chat_line is not None:
                 self.conversation.add(chat_line)
+                chat_line = None  # in the conversation now: not added again if deferred
             with self.traced(trace):
                 asked = await self.give_floor(plan, viewer)
-        if not asked and chat_line is not None:  # the human spoke up before a word was asked
+        if not asked and keep:  # the human spoke up before a word was asked
             self.counters["chat_deferred"] += 1
             self.deferred.appendleft(Deferred(plan, viewer, trace, chat_line))
 

@@ -14,8 +14,10 @@ rather than wait for a timeout. `Roster` compares registry snapshots and says:
   without it.
 
 While a node that left is awaited, `Roster.away` names it: the floor waits for it (a turn
-started now would be lost to it). When vtbus itself restarts, every node re-registers at its
-next heartbeat: for ``bus_grace_s`` after a new bus epoch, absences are not losses.
+started now would be lost to it). When vtbus itself restarts (a new bus epoch), everything
+that was in flight through it is lost: that is a change of its own, ``vtbus restarted``, of
+every role; and every node re-registers at its next heartbeat: for ``bus_grace_s`` after a
+new epoch, absences are not losses.
 """
 
 from __future__ import annotations
@@ -25,7 +27,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
-__all__ = ["Change", "Role", "Roster", "Seen"]
+__all__ = ["BUS", "Change", "Role", "Roster", "Seen"]
+
+BUS = "vtbus"
+"""The node name of the change that says the bus restarted."""
 
 
 class Role(StrEnum):
@@ -89,12 +94,13 @@ class Roster:
 
     def update(self, nodes: Iterable[Seen], epoch: str, now: float) -> list[Change]:
         """Take a registry snapshot at ``now``; returns what changed since the last one."""
+        changes: list[Change] = []
         if epoch != self._epoch:
             if self._epoch:
                 self._bus_back_at = now
+                changes.append(Change(BUS, "restarted", frozenset(Role)))
             self._epoch = epoch
         settling = self._bus_back_at is not None and now - self._bus_back_at < self.bus_grace_s
-        changes: list[Change] = []
         listed: dict[str, Seen] = {}
         for node in nodes:
             roles = self.roles_of(node)

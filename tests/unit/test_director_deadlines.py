@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from nodes.director.deadlines import Action, Limits, TurnClock, Verdict
-from nodes.director.roster import Change, Role
+from nodes.director.roster import BUS, Change, Role
 
 LIMITS = Limits(first_sentence_s=15, stall_s=10, audio_s=10, rejoin_wait_s=30)
 
@@ -149,3 +149,32 @@ class TestTheVoiceIsLost:
             turn.audio(1.0)
             assert (action(turn.lost(change(Role.SPEAKER, what), 2.0,
                                      audio_complete=True)) is Action.CUT) is cut, what
+
+
+class TestTheBusRestarts:
+    """vtbus restarted: whatever was in flight through it is lost (issue 14, soak: a reply
+    waited for its audio timeout, 14 s of silence)."""
+
+    BUS_RESTARTED = Change(BUS, "restarted", frozenset(Role))
+
+    def test_before_the_first_sentence_the_turn_is_asked_again(self) -> None:
+        verdict = clock().lost(self.BUS_RESTARTED, 1.0, audio_complete=True)
+        assert action(verdict) is Action.REASK
+
+    @pytest.mark.parametrize("stage", ["sentence", "done", "audio"])
+    def test_mid_reply_the_turn_is_cut(self, stage: str) -> None:
+        turn = clock()
+        turn.sentence(0.5)
+        if stage in ("done", "audio"):
+            turn.done(0.6)
+        if stage == "audio":
+            turn.audio(0.7)
+        verdict = turn.lost(self.BUS_RESTARTED, 1.0, audio_complete=True)
+        assert verdict is not None and verdict.action is Action.CUT
+        assert "vtbus restarted" in verdict.reason
+
+    def test_a_request_not_sent_yet_waits_for_an_llm_as_before(self) -> None:
+        turn = TurnClock(LIMITS)
+        turn.asked(0.0, listened=False)
+        assert turn.lost(self.BUS_RESTARTED, 1.0, audio_complete=True) is None
+        assert turn.waiting_for_llm()

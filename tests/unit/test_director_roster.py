@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nodes.director.roster import Role, Roster, Seen
+from nodes.director.roster import BUS, Role, Roster, Seen
 
 TOPICS = {Role.LLM: "llm/done", Role.TTS: "tts/audio", Role.SPEAKER: "audio/playhead"}
 
@@ -63,14 +63,23 @@ class TestRoster:
     def test_nodes_re_registering_after_a_bus_restart_did_not_leave(self) -> None:
         r = roster(LLM, TTS)
         # vtbus restarted: nodes come back one by one at their next heartbeat
-        assert changes(r, [LLM], 1.0, epoch="e2") == []
+        assert changes(r, [LLM], 1.0, epoch="e2") == ["vtbus restarted"]
         assert changes(r, [LLM, TTS], 2.0, epoch="e2") == []
         assert changes(r, [LLM], 10.0, epoch="e2") == ["tts left"]  # later: a real loss
 
     def test_a_node_gone_while_the_bus_restarted_is_noticed_after_the_grace(self) -> None:
         r = roster(LLM, TTS)
-        assert changes(r, [LLM], 1.0, epoch="e2") == []
+        assert changes(r, [LLM], 1.0, epoch="e2") == ["vtbus restarted"]
         assert changes(r, [LLM], 4.0, epoch="e2") == ["tts left"]
+
+    def test_a_bus_restart_is_a_change_of_every_role(self) -> None:
+        # what was in flight through the old vtbus (a request, sentences, audio, playheads)
+        # is lost: the turn in progress must hear of it (issue 14, soak: 14 s of silence)
+        r = roster(LLM, TTS)
+        (change,) = r.update([LLM, TTS], "e2", 1.0)
+        assert change.node == BUS and change.what == "restarted"
+        assert change.roles == frozenset(Role)
+        assert changes(r, [LLM, TTS], 2.0, epoch="e2") == []
 
     def test_nodes_without_a_role_are_not_watched(self) -> None:
         r = roster(LLM, CHAT)
