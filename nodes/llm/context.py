@@ -22,6 +22,7 @@ A memory already given with one of those turns is not given again.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -29,8 +30,8 @@ from dataclasses import dataclass, field
 
 from messages.llm import ChatTurn
 
-__all__ = ["BuiltContext", "ContextParts", "GivenTurns", "build_context", "estimate_tokens",
-           "perspective"]
+__all__ = ["BuiltContext", "ContextParts", "GivenTurns", "TokenCounts", "build_context",
+           "estimate_tokens", "perspective"]
 
 MESSAGE_OVERHEAD_TOKENS = 4
 """Role markers and separators a chat template adds around each message."""
@@ -40,8 +41,49 @@ TokenCounter = Callable[[str], int]
 
 
 def estimate_tokens(text: str) -> int:
-    """A conservative token count for English text with a BPE vocabulary (~3.5 chars/token)."""
-    return math.ceil(len(text) / 3.5)
+    """A token count that never undercounts much without the model's tokenizer: ~3.5
+    characters a token for ASCII words (English with a BPE vocabulary), and a token per UTF-8
+    byte of any word with something else in it (a byte-level BPE makes at most one token of a
+    byte; SmolLM2 makes 3 of each emoji and 19 of ``Z̴̢̛a̷l̸g̵o̶``, where 3.5 characters a token
+    let a chat line of them overflow the context, issue 14)."""
+    if text.isascii():
+        return math.ceil(len(text) / 3.5)
+    mixed_chars = mixed_bytes = 0
+    for word in text.split():
+        if not word.isascii():
+            mixed_chars += len(word)
+            mixed_bytes += len(word.encode("utf-8", "replace"))
+    return math.ceil((len(text) - mixed_chars) / 3.5) + mixed_bytes
+
+
+class TokenCounts:
+    """Token counts by the model's own tokenizer (``count``: a backend's ``count_tokens``),
+    cached by text, since the same turns and chat lines come back in every request; the
+    estimate where the tokenizer cannot say (``count`` returns None)."""
+
+    def __init__(self, count: Callable[[str], int | None], *, size: int = 4096):
+        self._count = count
+        self.size = size
+        self._known: OrderedDict[bytes, int] = OrderedDict()
+        self.asked = 0
+        """How many counts went to the tokenizer (cache misses)."""
+
+    def __call__(self, text: str) -> int:
+        if not text:
+            return 0
+        key = hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=16).digest()
+        known = self._known.get(key)
+        if known is not None:
+            self._known.move_to_end(key)
+            return known
+        self.asked += 1
+        counted = self._count(text)
+        if counted is None:  # not cached: the tokenizer may answer next time
+            return estimate_tokens(text)
+        self._known[key] = counted
+        while len(self._known) > self.size:
+            self._known.popitem(last=False)
+        return counted
 
 
 @dataclass(frozen=True)
@@ -124,8 +166,13 @@ def build_context(
     budget: int,
     count_tokens: TokenCounter = estimate_tokens,
     memory_share: float = 0.25,
+    line_share: float = 0.25,
 ) -> BuiltContext:
-    """Fill ``budget`` tokens in priority order (see the module docstring)."""
+    """Fill ``budget`` tokens in priority order (see the module docstring). A history turn or
+    chat line longer than ``line_share`` of the budget is shortened to it (a turn keeps its
+    end, a chat line its start), so one huge line neither fills the prompt nor pushes out all
+    the history before it."""
+    line_cap = max(1, int(budget * line_share))
 
     def cost(text: str) -> int:
         return count_tokens(text) + MESSAGE_OVERHEAD_TOKENS
@@ -160,13 +207,17 @@ def build_context(
     shortened = False
     if turn_cost > remaining:
         keep_tokens = max(0, remaining - MESSAGE_OVERHEAD_TOKENS)
-        turn = {"role": turn["role"], "content": _tail(turn["content"], keep_tokens, count_tokens)}
+        turn = {"role": turn["role"],
+                "content": _shorten(turn["content"], keep_tokens, count_tokens, keep_end=True)}
         turn_cost = cost(turn["content"])
         shortened = True
     remaining -= turn_cost
 
     kept_history: list[tuple[ChatTurn, int]] = []
     for past in reversed(history):
+        if cost(past.content) > line_cap:
+            past = ChatTurn(role=past.role, name=past.name, content=_shorten(
+                past.content, line_cap - MESSAGE_OVERHEAD_TOKENS, count_tokens, keep_end=True))
         line_cost = cost(past.content) + (count_tokens(past.name) if past.name else 0)
         if line_cost > remaining:
             break  # older turns would make the conversation jump: stop at the first gap
@@ -183,6 +234,8 @@ def build_context(
     if parts.chat:
         remaining -= count_tokens("Recent chat (newest last):") + 1
     for line in reversed(parts.chat):
+        if count_tokens(line) > line_cap:
+            line = _shorten(line, line_cap, count_tokens, keep_end=False)
         line_cost = count_tokens(line) + 1
         if line_cost > remaining:
             break
@@ -272,15 +325,34 @@ def _is_own(turn: ChatTurn, persona: str) -> bool:
     return turn.role == "assistant" and turn.name.lower() in ("", persona.lower())
 
 
-def _tail(text: str, tokens: int, count_tokens: TokenCounter) -> str:
-    """The end of ``text`` that fits in ``tokens`` (the end of a long turn is its question)."""
-    if tokens <= 0:
-        return ""
+def _shorten(text: str, tokens: int, count_tokens: TokenCounter, *, keep_end: bool) -> str:
+    """``text`` cut to fit in ``tokens``, marked with an ellipsis: its end (a long turn's
+    question is at its end) or its start (a chat line's author). Cut by the estimate (no
+    tokenizer call per try), then checked with ``count_tokens`` and cut shorter if it must."""
+    target = tokens
+    for _ in range(4):
+        if target <= 0:
+            break
+        cut = _cut(text, target, keep_end=keep_end)
+        counted = count_tokens(cut)
+        if counted <= tokens:
+            return cut
+        target = target * tokens // counted - 1
+    return ""
+
+
+def _cut(text: str, tokens: int, *, keep_end: bool) -> str:
+    """The longest end (or start) of ``text`` whose estimate fits in ``tokens``."""
+    def piece(keep: int) -> str:
+        if keep >= len(text):
+            return text
+        return "…" + text[len(text) - keep:] if keep_end else text[:keep] + "…"
+
     lo, hi = 0, len(text)
-    while lo < hi:  # smallest start index whose tail fits
-        mid = (lo + hi) // 2
-        if count_tokens("…" + text[mid:]) <= tokens:
-            hi = mid
+    while lo < hi:  # the most characters kept that fit
+        mid = (lo + hi + 1) // 2
+        if estimate_tokens(piece(mid)) <= tokens:
+            lo = mid
         else:
-            lo = mid + 1
-    return "…" + text[lo:] if lo else text
+            hi = mid - 1
+    return piece(lo) if lo else ""

@@ -13,6 +13,7 @@ import dataclasses
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -20,8 +21,15 @@ import msgspec
 from bus.node import Node, NodeOptions, Trace
 from messages.base import Header
 from messages.llm import Cancel, LlmDone, LlmRequest, Sentence, ToolCall
-from nodes.llm.backends.base import Backend, BackendError, Delta, Generation
-from nodes.llm.context import ContextParts, GivenTurns, build_context
+from nodes.llm.backends.base import (
+    Backend,
+    BackendError,
+    Delta,
+    Generation,
+    Outcome,
+    context_overflow,
+)
+from nodes.llm.context import ContextParts, GivenTurns, TokenCounts, build_context
 from nodes.llm.emotion import EMOTIONS
 from nodes.llm.personas import Persona, load_personas
 from nodes.llm.reply import ReplyAssembler, SpokenSentence
@@ -37,6 +45,9 @@ DEFAULT_SHOW_PROMPT = (
 PROMPT_MARGIN_TOKENS = 32
 """Left free in the context besides the reply, for the estimate's error."""
 RETRY_READY_S = 5.0
+OVERFLOW_RETRY_SHARE = 0.8
+"""A prompt the server refused as too long is built again, once, at this share of what fits
+by the server's own count (our count scaled by available over requested tokens)."""
 """After the first readiness wait failed, later requests wait only this long."""
 
 
@@ -69,6 +80,8 @@ class LlmNode(Node):
             declare("personas", "", "inline TOML of [[persona]] tables", read_only=True),
         )
         self.backend = self._make_backend(backend)
+        self.count_tokens = TokenCounts(self.backend.count_tokens)
+        """The model's own counts, cached: the same turns come back in every request."""
         self.sentence_pub = self.create_publisher(Sentence, "llm/sentence")
         self.done_pub = self.create_publisher(LlmDone, "llm/done")
         self.tool_pub = self.create_publisher(ToolCall, "llm/tool_call")
@@ -97,6 +110,8 @@ class LlmNode(Node):
         slots = declare("slots", max(1, len(self.personas)),
                         "llamacpp: KV-cache slots (one per persona keeps switches cheap)")
         threads = declare("threads", 0, "llamacpp: CPU threads; 0: half the cores (1 to 8)")
+        prompt_cache_mib = declare("prompt_cache_mib", 0, "llamacpp: RAM for prompts a slot "
+                                   "moved away from (0: off, -1: no limit)")
         base_url = declare("base_url", "http://127.0.0.1:8000", "openai: server, without /v1")
         model = declare("model", "", "openai: base model name; empty: the first listed")
         api_key_env = declare("api_key_env", "", "openai: env variable holding the API key")
@@ -107,7 +122,7 @@ class LlmNode(Node):
 
             return LlamaCppBackend(LlamaCppSettings(
                 model_path=model_path, context=self.get_parameter("context"), slots=slots,
-                threads=threads))
+                threads=threads, prompt_cache_mib=prompt_cache_mib))
         if kind == "openai":
             from nodes.llm.backends.openai_compat import OpenAICompatBackend, OpenAICompatSettings
 
@@ -231,8 +246,27 @@ class LlmNode(Node):
         generation = dataclasses.replace(self._generation(request, persona), max_tokens=1)
         self.backend.generate(generation, lambda _: True)
 
-    async def _generate(self, request: LlmRequest, persona: Persona, trace: Trace | None) -> None:
+    def _generate_fitting(self, request: LlmRequest, persona: Persona,
+                          on_delta: Callable[[Delta], bool]) -> Outcome:
+        """Build the prompt and stream the reply (blocking). A prompt the server refuses as
+        longer than its context (counted wrong: no tokenizer, a template's tokens) is built
+        again, smaller, once: one line of emoji in the history must not silence the show."""
         generation = self._generation(request, persona)
+        try:
+            return self.backend.generate(generation, on_delta)
+        except BackendError as exc:
+            overflow = context_overflow(str(exc))
+            if overflow is None:
+                raise
+            requested, available = overflow
+            self.counters["context_overflows"] += 1
+            self.log.warning("request %s: the server counted %d prompt tokens for a context of "
+                             "%d; built again smaller", request.request_id, requested, available)
+        budget = int(generation.prompt_tokens * OVERFLOW_RETRY_SHARE * available
+                     / max(1, requested))
+        return self.backend.generate(self._generation(request, persona, budget), on_delta)
+
+    async def _generate(self, request: LlmRequest, persona: Persona, trace: Trace | None) -> None:
         reply = ReplyAssembler(tool_names={t.name for t in request.tools},
                                max_sentences=persona.max_sentences,
                                max_chars=self.get_parameter("max_sentence_chars"),
@@ -250,7 +284,7 @@ class LlmNode(Node):
         error = ""
         tokens = 0
         try:
-            outcome = await asyncio.to_thread(self.backend.generate, generation, on_delta)
+            outcome = await asyncio.to_thread(self._generate_fitting, request, persona, on_delta)
             tokens = outcome.tokens
         except BackendError as exc:
             error = str(exc)
@@ -307,7 +341,10 @@ class LlmNode(Node):
                                                persona=persona.name, index=next_index,
                                                text="", final=True))
 
-    def _generation(self, request: LlmRequest, persona: Persona) -> Generation:
+    def _generation(self, request: LlmRequest, persona: Persona,
+                    budget: int | None = None) -> Generation:
+        """The request as the backend takes it, its prompt within ``budget`` tokens (None:
+        the context less the reply); blocking: it may ask the model server to count tokens."""
         tools: list[dict[str, Any]] = [
             {"type": "function", "function": {"name": t.name, "description": t.description,
                                               "parameters": t.parameters}}
@@ -324,7 +361,9 @@ class LlmNode(Node):
                          memories=request.memories,
                          conversation=request.messages, chat=request.chat,
                          as_given=self.given.of(persona.name)),
-            budget=self.get_parameter("context") - max_tokens - PROMPT_MARGIN_TOKENS,
+            budget=budget if budget is not None else (
+                self.get_parameter("context") - max_tokens - PROMPT_MARGIN_TOKENS),
+            count_tokens=self.count_tokens,
         )
         if built.dropped_history or built.turn_shortened:
             self.counters["context_trimmed"] += 1
@@ -335,7 +374,7 @@ class LlmNode(Node):
             persona.sampling, seed=seed)
         return Generation(messages=built.messages, sampling=sampling,
                           max_tokens=max_tokens, model=persona.adapter, persona=persona.name,
-                          stop=persona.stop,
+                          stop=persona.stop, prompt_tokens=built.tokens,
                           tools=[] if tools_in_prompt else tools)
 
     def _refuse(self, request: LlmRequest, reason: str) -> None:

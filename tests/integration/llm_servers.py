@@ -125,12 +125,15 @@ class FakeVllm(LoopbackServer):
     """A loopback stand-in for ``vllm serve`` where a real one cannot run (no GPU): it answers
     ``GET /v1/models`` and streams ``POST /v1/chat/completions`` as vLLM does (server-sent
     events of OpenAI chunks, then ``data: [DONE]``), replaying ``script``: the chunks' deltas.
-    Every request body is kept in ``requests``."""
+    Every request body is kept in ``requests``. ``POST /tokenize`` answers as vLLM's does
+    (``{"model", "prompt"}`` in, ``{"count", "max_model_len", "tokens"}`` out; a body without
+    ``prompt`` is a 400), with a token per UTF-8 byte; its bodies go to ``tokenize_requests``."""
 
     def __init__(self, models: list[str]):
         self.models = models
         self.script: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
+        self.tokenize_requests: list[dict[str, Any]] = []
         self.warm_up_gate: asyncio.Event | None = None
         """When set to an Event, one-token requests (a warm-up) are answered once it is set."""
 
@@ -148,6 +151,8 @@ class FakeVllm(LoopbackServer):
             writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
                          b"connection: close\r\ncontent-length: %d\r\n\r\n%s"
                          % (len(payload), payload))
+        elif request_line.startswith("POST /tokenize"):
+            self._tokenize(writer, json.loads(body))
         else:
             request = json.loads(body)
             self.requests.append(request)
@@ -169,3 +174,19 @@ class FakeVllm(LoopbackServer):
             writer.write(b"data: " + json.dumps(usage).encode() + b"\n\ndata: [DONE]\n\n")
         await writer.drain()
         writer.close()
+
+    def _tokenize(self, writer: asyncio.StreamWriter, request: dict[str, Any]) -> None:
+        self.tokenize_requests.append(request)
+        if not isinstance(request.get("prompt"), str):
+            status, answer = b"400 Bad Request", {
+                "object": "error", "type": "BadRequestError", "code": 400,
+                "message": "[{'type': 'missing', 'loc': ('body', 'prompt'), "
+                           "'msg': 'Field required'}]"}
+        else:
+            tokens = list(request["prompt"].encode())
+            status, answer = b"200 OK", {"count": len(tokens), "max_model_len": 4096,
+                                         "tokens": tokens, "token_strs": None}
+        payload = json.dumps(answer).encode()
+        writer.write(b"HTTP/1.1 %s\r\ncontent-type: application/json\r\n"
+                     b"connection: close\r\ncontent-length: %d\r\n\r\n%s"
+                     % (status, len(payload), payload))

@@ -12,7 +12,7 @@ from messages.llm import ChatTurn
 from nodes.llm.backends.base import Backend, BackendError, Delta, Generation
 from nodes.llm.backends.llamacpp import LlamaCppBackend, LlamaCppSettings, bundled_model_path
 from nodes.llm.backends.openai_compat import OpenAICompatBackend, OpenAICompatSettings
-from nodes.llm.context import ContextParts, build_context, estimate_tokens
+from nodes.llm.context import ContextParts, TokenCounts, build_context, estimate_tokens
 from nodes.llm.node import DEFAULT_SHOW_PROMPT
 from nodes.llm.personas import DEFAULT_PERSONAS, Persona, Sampling
 
@@ -107,6 +107,32 @@ class TestGeneration:
         huge = Generation(messages=[{"role": "user", "content": "cat " * 9000}], max_tokens=4)
         with pytest.raises(BackendError, match="exceeds the available context size"):
             backend.generate(huge, lambda d: False)
+
+
+EMOJI = "\U0001f600\U0001f525\U0001f4af"
+"""Three characters, nine tokens in SmolLM2's byte-level BPE (3,900 of them silenced a soak)."""
+
+
+class TestTokenCount:
+    def test_the_model_s_own_count(self, backend: Backend) -> None:
+        assert backend.count_tokens(EMOJI * 200) == 1800
+        assert backend.count_tokens("") == 0
+        assert backend.count_tokens("Hello there, how are you today?") in range(1, 10)
+
+    def test_a_chat_full_of_emoji_fits_the_context(self, backend: Backend) -> None:
+        # issue 14: at 3.5 characters a token these lines "fit" a 1024 context ten times over
+        parts = ContextParts(
+            persona="mika", persona_prompt=DEFAULT_PERSONAS[0].system_prompt,
+            show_prompt=DEFAULT_SHOW_PROMPT,
+            conversation=[ChatTurn(role="user", name="spammer", content=EMOJI * 150),
+                          ChatTurn(role="user", name="viewer", content="Hi Mika!")],
+            chat=[f"spammer{i}: {EMOJI * 100}" for i in range(4)])
+        budget = 1024 - 8 - 32
+        for count in (estimate_tokens, TokenCounts(backend.count_tokens)):
+            built = build_context(parts, budget=budget, count_tokens=count)
+            assert built.dropped_chat >= 1
+            outcome = backend.generate(Generation(built.messages, max_tokens=8), lambda d: False)
+            assert outcome.tokens > 0
 
 
 class TestReadiness:

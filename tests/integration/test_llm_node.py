@@ -171,6 +171,26 @@ class TestEmbedded:
         await assert_full_reply(probe, "next")
 
 
+    async def test_emoji_and_zalgo_in_the_chat_do_not_overflow_the_context(
+        self, start_node: Callable[..., NodeProcess], probe: Probe
+    ) -> None:
+        # issue 14 soak: a byte-level BPE makes several tokens of each emoji or combining mark,
+        # so lines that "fit" at 3.5 characters a token overflowed the context, and stayed in
+        # the history: every later request failed ("exceeds the available context size")
+        await start_llm(start_node, probe, **EMBEDDED)
+        for n, (emoji, zalgo) in enumerate([(200, 100), (1300, 600)]):  # fit by chars; huge
+            spam = "\U0001f600\U0001f525\U0001f4af" * emoji
+            cursed = "Z\u0334\u0322\u031ba\u0337l\u0338g\u0335o\u0336" * zalgo
+            history = [ChatTurn(role="user", name="spammer", content=spam),
+                       ChatTurn(role="assistant", name="mika", content="Wow, so many emoji!"),
+                       ChatTurn(role="user", name="zed", content=cursed),
+                       ChatTurn(role="user", name="viewer42", content="What do you like?")]
+            probe.publish("llm/request", LlmRequest(
+                request_id=f"spam{n}", persona="mika", max_tokens=SHORT, messages=history,
+                chat=[f"spammer: {spam}", f"zed: {cursed}", "viewer42: hi mika"]))
+            await assert_full_reply(probe, f"spam{n}")
+
+
 class TestOverHttp:
     async def test_a_reply_streams_from_the_server(
         self, start_node: Callable[..., NodeProcess], probe: Probe, server: ModelServer
@@ -264,6 +284,19 @@ class TestVllmFormat:
         assert [r["temperature"] for r in served] == [0.9, 0.6]
         assert all(r["stream"] and "tools" not in r for r in served)
         assert sentences_for(probe, "mika")[0].emotion == "happy"
+
+    async def test_tokens_are_counted_by_vllm_s_tokenize(
+        self, start_node: Callable[..., NodeProcess], probe: Probe, vllm: FakeVllm
+    ) -> None:
+        vllm.script = [({"content": "Hi."}, "stop")]
+        await start_llm(start_node, probe, backend="openai", base_url=vllm.url)
+        probe.publish("llm/request", story("counted", persona="mika"))
+        await assert_full_reply(probe, "counted")
+        # llama.cpp's format first (refused with a 400), then vLLM's, and only vLLM's after
+        first, *later = vllm.tokenize_requests
+        assert set(first) == {"content", "add_special"}
+        assert later and all(r["model"] == "base" and "prompt" in r for r in later)
+        assert any(r["prompt"] == first["content"] for r in later)
 
     async def test_a_request_during_the_warm_up_goes_first(
         self, start_node: Callable[..., NodeProcess], probe: Probe, vllm: FakeVllm

@@ -10,6 +10,7 @@ from nodes.llm.context import (
     BuiltContext,
     ContextParts,
     GivenTurns,
+    TokenCounts,
     build_context,
     estimate_tokens,
     perspective,
@@ -191,3 +192,76 @@ class TestAsGiven:
             given.remember("Mika", f"line {n}", f"given {n}")
         assert dict(given.of("mika")) == {"line 1": "given 1", "line 2": "given 2"}
         assert not given.of("rook")
+
+
+class TestNonLatin:
+    """Issue 14: a chat line of emoji or zalgo must not overflow the context."""
+
+    @pytest.mark.parametrize(
+        ("text", "at_least"),
+        [
+            ("\U0001f600\U0001f525\U0001f4af", 9),  # SmolLM2: 9 tokens
+            ("Z\u0334\u0322\u031ba\u0337l\u0338g\u0335o\u0336", 19),  # one a byte here
+            ("\u00e9t\u00e9", 4),
+        ],
+    )
+    def test_the_estimate_counts_a_token_per_byte_beyond_ascii(self, text: str,
+                                                                at_least: int) -> None:
+        assert estimate_tokens(text) >= at_least
+        assert estimate_tokens(text) <= len(text.encode()) + 1
+
+    def test_a_huge_history_turn_is_shortened_and_the_history_before_it_kept(self) -> None:
+        spam = turn("user", "spammer", "\U0001f600 " * 2000 + "end of spam")
+        question = turn("user", "bob", "so how are you")
+        built = build_context(ContextParts(
+            persona="mika", persona_prompt="you are mika",
+            conversation=[turn("user", "alice", "hi mika"), spam,
+                          turn("assistant", "mika", "hello alice"), question]), budget=400)
+        text = "\n".join(m["content"] for m in built.messages)
+        assert built.dropped_history == 0
+        assert "alice: hi mika" in text and "spammer: …" in text and "end of spam" in text
+        assert built.tokens <= 400
+
+    def test_a_huge_chat_line_is_shortened_keeping_who_wrote_it(self) -> None:
+        chat = ["carol: first", "spammer: " + "\U0001f525" * 5000, "dave: last"]
+        built = build_context(ContextParts(persona="mika", persona_prompt="you are mika",
+                                           conversation=[turn("user", "bob", "hi")], chat=chat),
+                              budget=400)
+        text = built.messages[-1]["content"]
+        assert built.dropped_chat == 0
+        assert "- carol: first\n- spammer: \U0001f525" in text and "…\n- dave: last" in text
+        assert built.tokens <= 400
+
+    def test_a_shortened_line_is_checked_with_the_real_count(self) -> None:
+        def two_per_char(text: str) -> int:  # a tokenizer far above the estimate
+            return 2 * len(text)
+
+        long_turn = turn("user", "eve", "x" * 2000 + "?")
+        built = build_context(ContextParts(persona="mika", persona_prompt="you are mika",
+                                           conversation=[long_turn]),
+                              budget=300, count_tokens=two_per_char)
+        assert built.turn_shortened and built.messages[-1]["content"].endswith("x?")
+        assert built.tokens <= 300
+
+
+class TestTokenCounts:
+    def test_asks_the_tokenizer_once_per_text(self) -> None:
+        asked: list[str] = []
+
+        def tokenizer(text: str) -> int:
+            asked.append(text)
+            return len(text)
+
+        counts = TokenCounts(tokenizer, size=2)
+        assert [counts("abc"), counts("abc"), counts("de"), counts("")] == [3, 3, 2, 0]
+        assert asked == ["abc", "de"]
+        counts("f"), counts("abc")  # "abc" was the least recently used of three: forgotten
+        assert asked == ["abc", "de", "f", "abc"]
+
+    def test_estimates_while_the_tokenizer_cannot_say(self) -> None:
+        answer: list[int | None] = [None]
+        counts = TokenCounts(lambda _: answer[0])
+        emoji = "\U0001f600" * 10
+        assert counts(emoji) == estimate_tokens(emoji) == 40
+        answer[0] = 20
+        assert counts(emoji) == 20, "a missing count is not remembered"

@@ -10,6 +10,9 @@ import pytest
 from bus.node import NodeOptions
 from bus.testing import NodeHarness, wait_until
 from messages.llm import Cancel, ChatTurn, LlmDone, LlmRequest, ToolSpec
+from nodes.llm.backends.base import BackendError, Generation, OnDelta, Outcome
+from nodes.llm.backends.scripted import ScriptedBackend
+from nodes.llm.context import estimate_tokens
 from nodes.llm.node import LlmNode
 
 UNUSED_BUS = "ipc:///tmp/vt-unit-llm-unused"
@@ -124,3 +127,51 @@ class TestPrefill:
         assert {m.request_id for m in harness.messages("llm/sentence")} == {"r1"}
         assert [d.request_id for d in harness.messages("llm/done")] == ["r1"]
         assert harness.node.counters["prefills"] == 1
+
+
+class SmallContext(ScriptedBackend):
+    """The scripted reply from a server with a small context, refusing a longer prompt in
+    llama.cpp's words, whose tokenizer counts far more tokens than the node's estimate (a
+    chat template's tokens, an unknown vocabulary)."""
+
+    context = 900
+
+    def __init__(self) -> None:
+        super().__init__(SCRIPT)
+        self.prompts: list[int] = []
+
+    def generate(self, generation: Generation, on_delta: OnDelta) -> Outcome:
+        tokens = sum(3 * estimate_tokens(m["content"]) for m in generation.messages)
+        self.prompts.append(tokens)
+        if tokens > self.context:
+            raise BackendError(f"the model server reported an error: request ({tokens} tokens) "
+                               f"exceeds the available context size ({self.context} tokens)")
+        return super().generate(generation, on_delta)
+
+
+class TestContextOverflow:
+    @pytest.mark.parametrize("harness", [{"warm_up": False}], indirect=True)
+    async def test_a_refused_prompt_is_built_again_smaller_and_answered(
+        self, harness: NodeHarness
+    ) -> None:
+        backend = harness.node.backend = SmallContext()
+        long_history = [ChatTurn(role="user", name=f"viewer{i}", content=f"line {i} " * 20)
+                        for i in range(40)]
+        for rid in ("r1", "r2"):
+            harness.feed("llm/request", LlmRequest(request_id=rid, persona="mika",
+                                                   messages=long_history))
+            finished = await done(harness, rid)
+            assert (finished.error, finished.text) == ("", "Hello chat! Rook: is wrong. "
+                                                           "Sadly so. The end")
+        assert harness.node.counters["context_overflows"] == 2
+        assert len(backend.prompts) == 4 and backend.prompts[1] <= SmallContext.context
+
+    @pytest.mark.parametrize("harness", [{"warm_up": False}], indirect=True)
+    async def test_a_second_refusal_is_reported_not_retried_again(
+        self, harness: NodeHarness
+    ) -> None:
+        backend = harness.node.backend = SmallContext()
+        backend.context = 0  # every prompt is refused: the retry fails too, and says why
+        harness.feed("llm/request", ask("r1"))
+        assert "exceeds the available context size" in (await done(harness, "r1")).error
+        assert len(backend.prompts) == 2, "retried once, not more"

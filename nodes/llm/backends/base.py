@@ -11,15 +11,18 @@ for every streamed piece, in order, and stops at once (the next token at the lat
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import httpx
+
 from bus.errors import VtError
 from nodes.llm.personas import Sampling
 
-__all__ = ["Backend", "BackendError", "Delta", "Generation", "Outcome", "Usage", "read_chunk",
-           "request_body"]
+__all__ = ["Backend", "BackendError", "Delta", "Generation", "HttpTokenizer", "Outcome", "Usage",
+           "context_overflow", "read_chunk", "request_body"]
 
 
 class BackendError(VtError):
@@ -41,6 +44,8 @@ class Generation:
     stop: list[str] = field(default_factory=list)
     tools: list[dict[str, Any]] = field(default_factory=list)
     """OpenAI tool schemas: ``{"type": "function", "function": {name, description, ...}}``."""
+    prompt_tokens: int = 0
+    """The prompt's length as the node counted it (0: not counted)."""
 
 
 @dataclass(frozen=True)
@@ -91,8 +96,67 @@ class Backend(Protocol):
     def generate(self, generation: Generation, on_delta: OnDelta) -> Outcome:
         """Stream one reply (blocking); raise `BackendError` if it fails part-way."""
 
+    def count_tokens(self, text: str) -> int | None:
+        """``text``'s length in the model's own tokens; None where the backend cannot say
+        (the caller then estimates). Never raises."""
+
     def close(self) -> None:
         """Release the model or the connection."""
+
+
+class HttpTokenizer:
+    """Counts tokens with a server's ``POST /tokenize``: llama.cpp's (``{"content"}``) or
+    vLLM's (``{"model", "prompt"}``), whichever answers first; None while neither does."""
+
+    FORMATS = ("llama.cpp", "vllm")
+
+    def __init__(self, client: httpx.Client, model: Callable[[], str]):
+        self._client = client
+        self._model = model
+        self._formats: tuple[str, ...] = self.FORMATS
+        """The ones still worth trying: the one that answered, once one has."""
+
+    def count(self, text: str) -> int | None:
+        for kind in self._formats:
+            body: dict[str, Any] = (
+                {"content": text, "add_special": False} if kind == "llama.cpp" else
+                {"model": self._model(), "prompt": text, "add_special_tokens": False})
+            try:
+                response = self._client.post("/tokenize", json=body, timeout=5.0)
+            except httpx.HTTPError:
+                return None  # down for now: estimate, ask again next time
+            if response.status_code != 200:
+                continue
+            try:
+                tokens = response.json()["tokens"]
+            except (ValueError, KeyError, TypeError):
+                continue
+            self._formats = (kind,)
+            return len(tokens)
+        if len(self._formats) > 1:  # answered, but in neither format: stop asking
+            self._formats = ()
+        return None
+
+
+_OVERFLOW = (
+    # llama.cpp: "request (13547 tokens) exceeds the available context size (4096 tokens)"
+    re.compile(r"request \((?P<requested>\d+) tokens\) exceeds the available context size "
+               r"\((?P<available>\d+) tokens\)"),
+    # vLLM: "maximum context length is 4096 tokens. However, you requested 13547 tokens" (or
+    # "your request has 13547 input tokens")
+    re.compile(r"maximum context length is (?P<available>\d+) tokens.*?"
+               r"(?:requested|has) (?P<requested>\d+)", re.DOTALL),
+)
+
+
+def context_overflow(message: str) -> tuple[int, int] | None:
+    """(tokens requested, tokens available) if ``message`` is a server's refusal of a prompt
+    longer than its context, else None."""
+    for pattern in _OVERFLOW:
+        found = pattern.search(message)
+        if found:
+            return int(found["requested"]), int(found["available"])
+    return None
 
 
 def request_body(generation: Generation, default_model: str) -> dict[str, Any]:

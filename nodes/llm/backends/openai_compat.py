@@ -22,6 +22,7 @@ import msgspec
 from nodes.llm.backends.base import (
     BackendError,
     Generation,
+    HttpTokenizer,
     OnDelta,
     Outcome,
     Usage,
@@ -70,6 +71,7 @@ class OpenAICompatBackend:
             headers=headers,
             timeout=httpx.Timeout(settings.read_timeout_s, connect=settings.connect_timeout_s),
         )
+        self._tokenizer = HttpTokenizer(self._client, lambda: self.model)
 
     def wait_ready(self, timeout: float) -> None:
         """Poll ``/v1/models`` until it answers (a starting vLLM takes minutes to load)."""
@@ -133,6 +135,9 @@ class OpenAICompatBackend:
                 "without finishing: the server closed the connection"
             )
         return Outcome.of(finish, tokens, usage)
+
+    def count_tokens(self, text: str) -> int | None:
+        return self._tokenizer.count(text)
 
     def close(self) -> None:
         self._client.close()

@@ -29,5 +29,9 @@ class ScriptedBackend:
                 return Outcome("stopped", count)
         return Outcome("stop", len(words))
 
+    def count_tokens(self, text: str) -> int | None:
+        """No tokenizer: the caller estimates."""
+        return None
+
     def close(self) -> None:
         """Nothing to release."""
