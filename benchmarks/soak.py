@@ -297,9 +297,10 @@ class TurnBook:
             return line in self.canaries_queued
         return request_id in self.heard or self.ended(request_id) is None
 
-    def open_turns(self) -> list[str]:
-        """Turns neither heard nor cancelled (so far)."""
-        return [r for r in self.started if self.ended(r) is None]
+    def open_turns(self, until_ns: int | None = None) -> list[str]:
+        """Turns neither heard nor cancelled (so far), of those started before ``until_ns``."""
+        return [r for r, start in self.started.items()
+                if self.ended(r) is None and (until_ns is None or start < until_ns)]
 
     def in_flight(self, t_ns: int) -> str | None:
         """The turn in progress at ``t_ns``: the last one started (the director gives the
@@ -376,11 +377,14 @@ class Kill:
     """Killing vtbus: the nodes registered just before, which must all register again."""
 
 
-def lost_turns(book: TurnBook, kills: list[Kill]) -> tuple[list[str], list[str]]:
+def lost_turns(book: TurnBook, kills: list[Kill],
+               until_ns: int | None = None) -> tuple[list[str], list[str]]:
     """Turns never closed, and those of them that were in flight at no kill (the rest were
     the reply a kill interrupted); also fills each kill's ``turns_lost`` (0 or 1: only the
-    turn in flight at that kill, counted once however many kills it saw)."""
-    lost = set(book.open_turns())
+    turn in flight at that kill, counted once however many kills it saw). Only turns started
+    before ``until_ns`` are judged: the director goes on answering the backlog after the
+    flood stops, and the turn it was on when the soak stopped watching is not lost."""
+    lost = set(book.open_turns(until_ns))
     explained: set[str] = set()
     for kill in kills:
         hit = book.in_flight(kill.t_ns)
@@ -794,12 +798,16 @@ class ShowRun:
             f"{kill.working_s} s (recovery {kill.recovery_s} s), a canary answered "
             f"{kill.canary_answered_s} s")
 
-    async def drain(self, timeout: float) -> None:
-        """Wait (feed stopped) for the turns in progress to close."""
-        with contextlib.suppress(TimeoutError):
-            deadline = time.monotonic() + timeout
-            while self.book.open_turns() and time.monotonic() < deadline:
-                await asyncio.sleep(0.2)
+    async def drain(self, timeout: float) -> int:
+        """Wait (feed stopped) for the turns started so far to close, but for those a kill
+        interrupted (they may never close: their director died); returns the instant that
+        ends the judged part of the run (`lost_turns`'s ``until_ns``)."""
+        until_ns = time.time_ns()
+        orphaned = {self.book.in_flight(kill.t_ns) for kill in self.kills}
+        deadline = time.monotonic() + timeout
+        while set(self.book.open_turns(until_ns)) - orphaned and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        return until_ns
 
     def restarts(self, programs: list[ProgramStatus]) -> dict[str, int]:
         """Restarts per program that no kill of the soak explains (`unplanned_restarts`)."""
@@ -862,18 +870,18 @@ async def soak(opts: argparse.Namespace, work: Path) -> dict[str, Any]:
         duration_s = run.elapsed_s
         log("feed stopped; waiting for the last turns and recoveries")
         await asyncio.gather(*recoveries, return_exceptions=True)
-        await run.drain(60)
+        until_ns = await run.drain(60)
         programs = await asyncio.to_thread(run.programs)
         if opts.out:
             assert run.show is not None
             (opts.out / "vtlaunch.log").write_text(run.show.output)
-        return report(run, programs, series, duration_s, opts)
+        return report(run, programs, series, duration_s, opts, until_ns)
 
 
 def report(run: ShowRun, programs: list[ProgramStatus], series: dict[str, Series],
-           duration_s: float, opts: argparse.Namespace) -> dict[str, Any]:
+           duration_s: float, opts: argparse.Namespace, until_ns: int) -> dict[str, Any]:
     book, kills = run.book, run.kills
-    lost, not_in_flight = lost_turns(book, kills)
+    lost, not_in_flight = lost_turns(book, kills, until_ns)
     unplanned = run.restarts(programs)
     recoveries = [k.recovery_s for k in kills if k.program not in MODEL_NODES]
     model_recoveries = [k.recovery_s for k in kills if k.program in MODEL_NODES]

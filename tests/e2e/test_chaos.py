@@ -56,22 +56,22 @@ async def test_the_show_answers_again_after_each_kind_of_program_is_killed(
                                     f"was answered within {DEADLINE_S} s")
         finally:
             feed.cancel()
-        await run.drain(DEADLINE_S)
+        until_ns = await run.drain(DEADLINE_S)
         programs = await asyncio.to_thread(run.programs)
+        # supervisord restarted each killed program once, and nothing else (a restart by the
+        # hang watch counts unless a kill just before explains it); read while the show runs
+        unplanned = {name: n for name, n in run.restarts(programs).items() if n}
         assert run.show is not None
         (tmp_path / "vtlaunch.log").write_text(run.show.output)  # kept by pytest for a look
 
-    _, not_in_flight = lost_turns(run.book, run.kills)
+    _, not_in_flight = lost_turns(run.book, run.kills, until_ns)
     for kill in run.kills:
         if kill.turns_lost > 1:
             failures.append(f"killing {kill.program} lost {kill.turns_lost} turns in flight")
     if not_in_flight:
         failures.append(f"{len(not_in_flight)} turns lost that no kill interrupted: "
                         f"{not_in_flight}")
-    # supervisord restarted each killed program once, and nothing else (a restart by the
-    # hang watch counts unless a kill just before explains it: `run.restarts`)
     assert {p.name for p in programs} >= set(PROGRAMS)
-    unplanned = {name: n for name, n in run.restarts(programs).items() if n}
     if unplanned:
         failures.append(f"restarts no kill explains: {unplanned}")
     down = [f"{p.name} {p.state}" for p in programs if p.state != "RUNNING"]

@@ -203,3 +203,11 @@ class TestRestarts:
             {"memory": 0, "director": 1, "chat": 0}
         assert unplanned_restarts(programs, [], [memory, director]) == \
             {"memory": 2, "director": 1, "chat": 0}
+
+
+def test_turns_started_after_the_judged_part_are_not_lost() -> None:
+    book = TurnBook()
+    turn(book, "judged", 1)
+    turn(book, "backlog", 9)  # the director goes on answering after the soak stops watching
+    lost, _ = lost_turns(book, [], until_ns=5 * S)
+    assert lost == ["judged"]
