@@ -227,14 +227,15 @@ class NodeProcess:
             self.proc.send_signal(sig)
             self.proc.wait(10)
 
-    def stop(self) -> int | None:
-        """SIGTERM, then SIGKILL if it does not leave within 5 s; returns the exit status."""
+    def stop(self, grace_s: float = 5.0) -> int | None:
+        """SIGTERM, then SIGKILL if it does not leave within ``grace_s``; returns the exit
+        status."""
         if self.proc is None:
             return None
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(5)
+                self.proc.wait(grace_s)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)

@@ -274,6 +274,10 @@ class TestVllmFormat:
     ) -> None:
         vllm.script = [({"content": "[happy] Hi"}, None), ({"content": "!"}, "stop")]
         await start_llm(start_node, probe, backend="openai", base_url=vllm.url)
+        deadline = time.monotonic() + 60
+        while len(vllm.requests) < 2:  # a request would stop the warm-up (the test below)
+            assert time.monotonic() < deadline, f"warm-up: {vllm.requests}"
+            await asyncio.sleep(0.05)
         for persona in ("mika", "rook"):
             probe.publish("llm/request", story(persona, persona=persona))
             await assert_full_reply(probe, persona)
