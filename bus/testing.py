@@ -327,6 +327,27 @@ class Probe(Node):
 
         return await wait_until(matching, timeout, what=f"{count} message(s) on {topic}")
 
+    async def wait_for_process(self, node: NodeProcess, subscribed: Sequence[str],
+                               timeout: float = 60.0) -> None:
+        """Until the registry lists this very process (a killed one under the same name may
+        linger until its TTL) subscribed to ``subscribed``, and those subscriptions reach
+        this probe's publishers."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            assert node.proc is not None and node.proc.poll() is None, "the node died"
+            with contextlib.suppress(TimeoutError):
+                graph = await self.graph(timeout=0.5)
+                if any(status.info.pid == node.pid
+                       and set(subscribed) <= {s.name for s in status.info.subscriptions}
+                       for status in graph.nodes):
+                    for topic in subscribed:
+                        await self.wait_for_subscribers(
+                            topic, timeout=max(0.1, deadline - loop.time()))
+                    return
+            await asyncio.sleep(0.1)
+        raise TimeoutError(f"{node.module} pid {node.pid} did not join within {timeout} s")
+
     async def wait_for_node(self, name: str, timeout: float = 10.0) -> p.NodeStatus:
         """Wait until the registry lists ``name``."""
         loop = asyncio.get_running_loop()

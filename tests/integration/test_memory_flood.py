@@ -36,25 +36,6 @@ async def node_status(probe: Probe, node: NodeProcess) -> tuple[int, dict[str, i
     return 0, {}
 
 
-async def wait_joined(probe: Probe, node: NodeProcess, timeout: float = 120.0) -> None:
-    """Until the registry lists this very process and it subscribes to chat/message."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        assert node.proc is not None and node.proc.poll() is None, "the node died"
-        try:
-            graph = await probe.graph(timeout=0.5)
-        except TimeoutError:
-            continue
-        if any(s.info.pid == node.pid and "chat/message" in s.info.sub_stats
-               for s in graph.nodes):
-            await probe.wait_for_subscribers("chat/message",
-                                             timeout=max(0.1, deadline - loop.time()))
-            return
-        await asyncio.sleep(0.1)
-    raise TimeoutError(f"memory node pid {node.pid} did not join within {timeout} s")
-
-
 def flood_line(i: int) -> ChatMessage:
     return ChatMessage(platform="twitch", user=f"viewer{i % 300}", user_id=str(i % 300),
                        id=f"m{i}", text=f"line {i}: my pet number {i % 97} likes topic {i % 13}")
@@ -68,7 +49,7 @@ async def test_flood_sigkill_restart_stores_every_received_line_once(
     async with Probe(bus_url) as probe:
         probe.collect("memory/stored")
         node = start_node("nodes.memory", params={"store_path": str(store)})
-        await wait_joined(probe, node)
+        await probe.wait_for_process(node, ["chat/message"], timeout=120)
         for first in range(0, FLOOD, BURST):
             for i in range(first, first + BURST):
                 probe.publish("chat/message", flood_line(i))
@@ -95,7 +76,7 @@ async def test_flood_sigkill_restart_stores_every_received_line_once(
         print(f"killed with {len(acked_at_answer)} of {FLOOD} stored, counters {counters}")
 
         node = start_node("nodes.memory", params={"store_path": str(store)})
-        await wait_joined(probe, node)
+        await probe.wait_for_process(node, ["chat/message"], timeout=120)
         deadline = loop.time() + 600.0
         acked: set[str] = set()
         while not expected <= acked:

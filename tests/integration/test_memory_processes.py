@@ -34,26 +34,6 @@ def store(tmp_path: Path) -> Iterator[Path]:
     SharedSystemClient.clear_system_cache()
 
 
-async def wait_for_process(probe: Probe, node: NodeProcess, timeout: float = 60.0) -> None:
-    """Until the registry lists this very process (a killed one may linger until its TTL)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        assert node.proc is not None and node.proc.poll() is None, "the node died"
-        try:
-            graph = await probe.graph(timeout=0.5)
-        except TimeoutError:
-            continue
-        for status in graph.nodes:
-            if status.info.pid == node.pid and any(
-                    s.name == "memory/turn" for s in status.info.subscriptions):
-                for topic in ("memory/turn", "chat/message"):  # what the tests publish
-                    await probe.wait_for_subscribers(topic, timeout=max(0.1, deadline - loop.time()))
-                return
-        await asyncio.sleep(0.1)
-    raise TimeoutError(f"memory node pid {node.pid} did not join within {timeout} s")
-
-
 def acked_ids(probe: Probe) -> set[str]:
     return {i for msg in probe.messages("memory/stored") for i in msg.ids}
 
@@ -65,7 +45,7 @@ class TestOverTheBus:
         node = start_node("nodes.memory", params={"store_path": str(store)})
         async with Probe(bus_url) as probe:
             probe.collect("memory/stored")
-            await wait_for_process(probe, node)
+            await probe.wait_for_process(node, ["memory/turn", "chat/message"])
             probe.publish("chat/message", ChatMessage(
                 platform="twitch", user="alice", user_id="1", id="a", text="my cat is Biscuit"))
             probe.publish("chat/message", ChatMessage(
@@ -98,7 +78,7 @@ class TestDurability:
             probe.collect("memory/stored")
             for round_ in range(3):
                 node = start_node("nodes.memory", params={"store_path": str(store)})
-                await wait_for_process(probe, node)
+                await probe.wait_for_process(node, ["memory/turn", "chat/message"])
                 acked_before = len(acked_ids(probe))
                 loop = asyncio.get_running_loop()
                 kill_at = loop.time() + rng.uniform(1.0, 3.0)
@@ -114,7 +94,7 @@ class TestDurability:
             acked = acked_ids(probe)
             # restart once more: the store opens and the node serves the acknowledged turns
             node = start_node("nodes.memory", params={"store_path": str(store)})
-            await wait_for_process(probe, node)
+            await probe.wait_for_process(node, ["memory/turn", "chat/message"])
             search = probe.create_client(SearchMemory, "memory/search")
             result = await search.call(MemoryQuery(query="which topic does viewer 3 like?",
                                                    viewer="twitch:3", k=20), timeout=10.0)
