@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import msgspec
 import pytest
+from helpers.chat import chat_line
 
-from messages.chat import ChatMessage
 from nodes.chat.commands import Commands, CommandSpec, role_rank
-
-
-def said(text: str, *, user: str = "viewer", roles: list[str] | None = None,
-         kind: str = "text") -> ChatMessage:
-    return ChatMessage(platform="twitch", user=user, text=text, user_id=user, roles=roles or [],
-                       kind=kind)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -35,34 +29,34 @@ class TestParsing:
         ],
     )
     def test_ask(self, commands: Commands, text: str, persona: str, question: str) -> None:
-        result = commands.handle(said(text), 0)
+        result = commands.handle(chat_line(text), 0)
         assert result is not None
         assert (result.action, result.persona, result.text) == ("ask", persona, question)
 
     def test_ask_without_question_explains(self, commands: Commands) -> None:
-        result = commands.handle(said("!ask aria"), 0)
+        result = commands.handle(chat_line("!ask aria"), 0)
         assert result is not None and result.action == "invalid"
         assert result.reply == "@viewer usage: !ask [Aria|Blaze] <question>"
 
     def test_persona(self, commands: Commands) -> None:
         commands.active_persona = "Aria"
-        result = commands.handle(said("!persona"), 0)
+        result = commands.handle(chat_line("!persona"), 0)
         assert result is not None
         assert result.reply == "Hosts: Aria, Blaze. On air: Aria."
 
     def test_configured_reply(self, commands: Commands) -> None:
-        result = commands.handle(said("!discord", user="Sam"), 0)
+        result = commands.handle(chat_line("!discord", user="Sam"), 0)
         assert result is not None and result.reply == "Sam: join us at discord.example"
 
     @pytest.mark.parametrize("text", ["hello", "! not a command", "why!"])
     def test_not_commands(self, commands: Commands, text: str) -> None:
-        assert commands.handle(said(text), 0) is None
+        assert commands.handle(chat_line(text), 0) is None
 
     def test_paid_messages_are_never_commands(self, commands: Commands) -> None:
-        assert commands.handle(said("!discord", kind="superchat"), 0) is None
+        assert commands.handle(chat_line("!discord", kind="superchat"), 0) is None
 
     def test_unknown(self, commands: Commands) -> None:
-        result = commands.handle(said("!lurk"), 0)
+        result = commands.handle(chat_line("!lurk"), 0)
         assert result is not None and result.action == "unknown"
 
 
@@ -87,7 +81,7 @@ class TestPermissions:
         ],
     )
     def test_roles(self, commands: Commands, command: str, roles: list[str], action: str) -> None:
-        result = commands.handle(said(command, roles=roles), 0)
+        result = commands.handle(chat_line(command, roles=roles), 0)
         assert result is not None and result.action == action
 
     def test_unknown_role_is_refused(self) -> None:
@@ -106,31 +100,31 @@ class TestPermissions:
 
 class TestCooldowns:
     def test_global_cooldown(self, commands: Commands) -> None:
-        actions = [commands.handle(said("!discord", user=u), t).action  # type: ignore[union-attr]
+        actions = [commands.handle(chat_line("!discord", user=u), t).action  # type: ignore[union-attr]
                    for u, t in (("a", 0), ("b", 1), ("c", 5))]
         assert actions == ["reply", "cooldown", "reply"]
 
     def test_user_cooldown_for_ask(self, commands: Commands) -> None:
-        first = commands.handle(said("!ask aria one", user="a"), 0)
-        again = commands.handle(said("!ask aria two", user="a"), 10)
-        other = commands.handle(said("!ask aria three", user="b"), 10)
-        later = commands.handle(said("!ask aria four", user="a"), 31)
+        first = commands.handle(chat_line("!ask aria one", user="a"), 0)
+        again = commands.handle(chat_line("!ask aria two", user="a"), 10)
+        other = commands.handle(chat_line("!ask aria three", user="b"), 10)
+        later = commands.handle(chat_line("!ask aria four", user="a"), 31)
         assert [r.action for r in (first, again, other, later)] == [  # type: ignore[union-attr]
             "ask", "cooldown", "ask", "ask"]
 
     def test_moderators_skip_cooldowns(self, commands: Commands) -> None:
         for t in range(3):
-            result = commands.handle(said("!discord", user="mod", roles=["moderator"]), t)
+            result = commands.handle(chat_line("!discord", user="mod", roles=["moderator"]), t)
             assert result is not None and result.action == "reply"
 
     def test_memory_is_bounded_but_cooldowns_hold(self, commands: Commands) -> None:
         for i in range(12_000):  # one !ask from each of 12,000 viewers, 10 ms apart
-            commands.handle(said(f"!ask q{i}", user=f"u{i}"), i / 100)
+            commands.handle(chat_line(f"!ask q{i}", user=f"u{i}"), i / 100)
         assert len(commands._last_user_use) <= 10_000
-        again = commands.handle(said("!ask again", user="u11999"), 120.5)
+        again = commands.handle(chat_line("!ask again", user="u11999"), 120.5)
         assert again is not None and again.action == "cooldown"
 
     def test_refused_use_does_not_start_a_cooldown(self, commands: Commands) -> None:
-        commands.handle(said("!ask aria", user="a"), 0)  # invalid: no question
-        result = commands.handle(said("!ask aria real question", user="a"), 1)
+        commands.handle(chat_line("!ask aria", user="a"), 0)  # invalid: no question
+        result = commands.handle(chat_line("!ask aria real question", user="a"), 1)
         assert result is not None and result.action == "ask"

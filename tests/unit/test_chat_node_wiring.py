@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from functools import partial
 
 import pytest
+from helpers.chat import chat_line
 
 from bus.errors import ParameterError
 from bus.node import NodeOptions
@@ -35,9 +37,8 @@ def console_out(harness: NodeHarness) -> io.StringIO:
     return source.out
 
 
-def said(text: str, user: str = "ann", msg_id: str = "") -> ChatMessage:
-    return ChatMessage(platform="console", user=user, text=text, user_id=user,
-                       id=msg_id or f"{user}-{text}")
+said = partial(chat_line, user="ann", platform="console")
+"""A console line from ann unless the test names someone else."""
 
 
 class TestIngest:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from helpers.chat import chat_line
 
-from messages.chat import ChatMessage
+from messages.chat import ChatMessage, Platform
 from nodes.chat.removal import Bans, Removal
 
 
-def said(user: str, user_id: str = "", platform: str = "youtube") -> ChatMessage:
-    return ChatMessage(platform=platform, user=user, text="hi", user_id=user_id)  # type: ignore[arg-type]
+def said(user: str, user_id: str = "", platform: Platform = "youtube") -> ChatMessage:
+    return chat_line("hi", user=user, user_id=user_id, platform=platform)
 
 
 class TestBans:

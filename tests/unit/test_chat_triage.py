@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 from collections import Counter
-from itertools import count
+from typing import Any
 
 import msgspec
 import pytest
+from helpers.chat import chat_line
 
-from messages.chat import ChatMessage, Emote, Platform
+from messages.chat import ChatMessage, Emote
 from nodes.chat.removal import Removal
 from nodes.chat.triage import Triage, TriageConfig, tier_name
 
-_ids = count()
 
-
-def chat(text: str = "hello there", *, user: str = "viewer", roles: list[str] | None = None,
-         kind: str = "text", amount: float = 0.0, platform: Platform = "twitch", msg_id: str = "",
-         persona: str = "", emotes: list[Emote] | None = None) -> ChatMessage:
-    return ChatMessage(platform=platform, user=user, text=text, user_id=f"id-{user}",
-                       roles=roles or [], kind=kind, amount=amount,  # type: ignore[arg-type]
-                       id=msg_id or f"m{next(_ids)}", persona=persona, emotes=emotes or [],
-                       channel="chan")
+def chat(text: str = "hello there", *, user: str = "viewer", **fields: Any) -> ChatMessage:
+    """A line on channel ``chan`` whose author's id is ``id-<user>``."""
+    return chat_line(text, user=user, user_id=f"id-{user}", channel="chan", **fields)
 
 
 def drain(triage: Triage, now: float = 0.0) -> list[str]:

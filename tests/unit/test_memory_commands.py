@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
+from helpers.chat import chat_line
 
 from messages.chat import ChatMessage
 from nodes.memory.commands import ViewerDirectory, parse_forget
 
-
-def chat(text: str, user: str = "alice", user_id: str = "1", roles: list[str] | None = None,
-         ) -> ChatMessage:
-    return ChatMessage(platform="twitch", user=user, user_id=user_id, text=text,
-                       roles=roles or [])
+chat = partial(chat_line, user="alice", user_id="1")
+"""A twitch line from alice (user id 1) unless the test names someone else."""
 
 
 @pytest.fixture

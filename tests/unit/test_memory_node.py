@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 from chromadb.api.client import SharedSystemClient
+from helpers.chat import chat_line
 
 from bus.errors import ParameterError
 from bus.node import NodeOptions
@@ -50,10 +52,8 @@ async def search(harness: NodeHarness, query: str, **kwargs: object) -> MemoryRe
     return result
 
 
-def chat(text: str, user: str = "alice", user_id: str = "1", msg_id: str = "m1",
-         roles: list[str] | None = None) -> ChatMessage:
-    return ChatMessage(platform="twitch", user=user, user_id=user_id, text=text, id=msg_id,
-                       roles=roles or [])
+chat = partial(chat_line, user="alice", user_id="1", msg_id="m1")
+"""A twitch line ``m1`` from alice (user id 1) unless the test says otherwise."""
 
 
 class TestTurns:
