@@ -9,18 +9,13 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 from typing import Any, Self
 
-__all__ = ["CuttingProxy", "FakeVllm", "ModelServer", "free_port"]
+from helpers.ports import free_port
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["CuttingProxy", "FakeVllm", "ModelServer"]
 
 
 class ModelServer:

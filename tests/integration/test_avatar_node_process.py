@@ -4,7 +4,6 @@ real synthesised speech (bundled Piper voice)."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import stat
 import time
 from collections.abc import AsyncIterator, Callable
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 from fakes.speaker import SpokenSentence, mouth_agreement, piper_sentences, speak
 from fakes.vts import FakeModel, FakeVts
+from helpers.ports import free_port
 
 from bus.testing import NodeProcess, Probe, wait_until
 from messages.audio import AudioChunk
@@ -61,9 +61,7 @@ class TestDiscovery:
     async def test_two_instances_found_by_broadcast(
         self, bus_url: str, start_node: Callable[..., NodeProcess], tmp_path: Path,
     ) -> None:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            sock.bind(("127.0.0.1", 0))
-            udp = sock.getsockname()[1]
+        udp = free_port("udp")
         async with FakeVts(broadcast_port=udp, broadcast_interval_s=0.2,
                            window_title="VTube Studio") as first, \
                 FakeVts(broadcast_port=udp, broadcast_interval_s=0.2,

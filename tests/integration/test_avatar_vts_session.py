@@ -8,30 +8,18 @@ import contextlib
 import itertools
 import json
 import logging
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from fakes.vts import FakeModel, FakeVts
+from helpers.ports import free_port
 
 from bus.testing import wait_until
 from nodes.avatar.puppet import DRIVEN_PARAMETERS
 from nodes.avatar.vts.discovery import Discovery
 from nodes.avatar.vts.session import Backoff, SessionConfig, VtsSession
 from nodes.avatar.vts.tokens import TokenStore
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def free_tcp_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextlib.asynccontextmanager
@@ -116,7 +104,7 @@ class TestReconnect:
             assert token is not None and token not in caplog.text
 
     async def test_waits_for_vts_to_appear(self, tmp_path: Path) -> None:
-        port = free_tcp_port()
+        port = free_port()
         session = VtsSession(config(tmp_path, port))
         async with running(session):
             await asyncio.sleep(0.3)  # several failed attempts with backoff
@@ -357,7 +345,7 @@ class TestModelAndAccess:
 
 class TestDiscovery:
     async def test_finds_instance_by_broadcast(self, tmp_path: Path) -> None:
-        udp = free_udp_port()
+        udp = free_port("udp")
         discovery = Discovery()
         await discovery.start(udp, host="127.0.0.1")
         try:
@@ -374,7 +362,7 @@ class TestDiscovery:
             discovery.close()
 
     async def test_two_instances_ordered_by_port(self) -> None:
-        udp = free_udp_port()
+        udp = free_port("udp")
         discovery = Discovery()
         await discovery.start(udp, host="127.0.0.1")
         try:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import msgspec
 import pytest
 import zmq
+from helpers.ports import free_port_block
 
 from bus.address import resolve
 from bus.errors import ServiceTimeout, ServiceUnavailable
@@ -281,7 +282,7 @@ class TestCurve:
         zmq.auth.create_certificates(keys, "client")
         (keys / "authorized").mkdir()
         (keys / "client.key").rename(keys / "authorized" / "client.key")
-        port = _free_port_triple()
+        port = free_port_block()
         url = f"tcp://127.0.0.1:{port}"
         env = {"VT_BUS_KEYS": str(keys)}
         with BusProcess(url, env=env) as bus:
@@ -304,21 +305,6 @@ class TestCurve:
                     await intruder.graph(timeout=0.5)
 
 
-def _free_port_triple() -> int:
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base > 65000:
-            continue
-        try:
-            for offset in (1, 2):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", base + offset))
-            return base
-        except OSError:
-            continue
-    raise RuntimeError("no three free consecutive ports")
 
 
 def test_msgspec_header_is_compact() -> None:

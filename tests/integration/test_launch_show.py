@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.ports import free_port_block
 
 from bus.testing import NodeProcess, Probe, wait_until
 from launch.control import Show, find_shows
@@ -186,24 +186,6 @@ class TestControl:
             assert launch.interrupt() == 0
 
 
-def _free_port_block() -> int:
-    """A port P with P, P+1 and P+2 free (a tcp bus uses three)."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port > 65000:
-            continue
-        try:
-            for offset in (1, 2):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", port + offset))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no three consecutive free ports")
-
-
 class TestHosts:
     async def test_two_hosts_share_a_curve_bus_and_a_stranger_cannot_join(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -213,7 +195,7 @@ class TestHosts:
         stranger = tmp_path / "stranger"  # knows the server's public key, is not authorized
         make_keys(stranger)
         (stranger / "server.key").write_bytes((keys / "server.key").read_bytes())
-        port = _free_port_block()
+        port = free_port_block()
         file = tmp_path / "hosts.launch.toml"
         file.write_text(textwrap.dedent(f"""
             [bus]

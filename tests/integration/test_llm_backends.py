@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from llm_servers import ModelServer, free_port
+from helpers.ports import closed_port_url
+from llm_servers import ModelServer
 
 from messages.llm import ChatTurn
 from nodes.llm.backends.base import Backend, BackendError, Delta, Generation
@@ -162,7 +163,7 @@ class TestReadiness:
         http.close()
 
     def test_nothing_listening_times_out_with_the_address(self) -> None:
-        url = f"http://127.0.0.1:{free_port()}"
+        url = closed_port_url()
         http = OpenAICompatBackend(OpenAICompatSettings(base_url=url))
         with pytest.raises(BackendError, match=rf"the LLM server at {url} did not answer "
                                                r"/v1/models within 1 s \(last: ConnectError"):

@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
-from llm_servers import CuttingProxy, FakeVllm, ModelServer, free_port
+from helpers.ports import free_port
+from llm_servers import CuttingProxy, FakeVllm, ModelServer
 
 from bus.protocol import TopicStats
 from bus.testing import NodeProcess, Probe

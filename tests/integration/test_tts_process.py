@@ -3,21 +3,15 @@ their personas speak with the fallback; the node keeps serving."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 
 import pytest
+from helpers.ports import closed_port_url
 
 from bus.testing import NodeProcess, Probe
 from messages.llm import Sentence
 
 pytestmark = pytest.mark.slow
-
-
-def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 async def test_failing_backends_fall_back(bus_url: str,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import socket
 import threading
 import wave
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from typing import Any
 import msgspec
 import numpy as np
 import pytest
+from helpers.ports import closed_port_url
 
 from nodes.tts.backends import BackendError, SynthChunk, VoiceSettings, load_backend
 from nodes.tts.backends.fish_speech import WavStreamReader
@@ -117,12 +117,6 @@ def server() -> Iterator[str]:
     httpd.server_close()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def synth(url: str, text: str, voice: VoiceSettings, **settings: Any) -> list[SynthChunk]:
     backend = load_backend("fish_speech", {"url": url, **settings})
     try:
@@ -171,12 +165,12 @@ class TestFishSpeech:
             await synth(server, "FAIL please", VoiceSettings())
 
     def test_server_down_at_load(self) -> None:
-        url = f"http://127.0.0.1:{free_port()}"
+        url = closed_port_url()
         with pytest.raises(BackendError, match=f"Fish Speech server at {url} is not answering"):
             load_backend("fish_speech", {"url": url})
 
     async def test_server_down_while_speaking(self) -> None:
-        url = f"http://127.0.0.1:{free_port()}"
+        url = closed_port_url()
         with pytest.raises(BackendError, match=f"Fish Speech server at {url} failed: ConnectError"):
             await synth(url, "Hi.", VoiceSettings(), check_on_start=False)
 

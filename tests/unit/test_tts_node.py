@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from helpers.ports import closed_port_url
 
 from bus.node import NodeOptions
 from bus.testing import NodeHarness, wait_until
@@ -17,12 +17,6 @@ from nodes.tts.node import TtsNode
 
 LONG = ("Well, I have been thinking about this for quite a while now, and honestly the answer "
         "is not simple at all; it depends on what you mean by fun, who you ask, and when.")
-
-
-def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 @contextlib.asynccontextmanager
