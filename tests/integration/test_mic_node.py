@@ -12,14 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.audio import tone
 
 from bus.testing import NodeProcess, Probe
 from nodes.mic.sources import write_wav
-
-
-def tone(hz: float, seconds: float, rate: int) -> np.ndarray:
-    return (0.5 * np.sin(2 * np.pi * hz * np.arange(int(seconds * rate)) / rate)).astype(
-        np.float32)
 
 
 def dominant_hz(pcm: bytes) -> float:

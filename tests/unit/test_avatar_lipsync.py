@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import audio
 
 from nodes.avatar.lipsync import (
     FRAME_S,
@@ -18,8 +19,7 @@ RATE = 22050
 
 
 def tone(seconds: float, amplitude: float = 0.5) -> np.ndarray:
-    t = np.arange(int(seconds * RATE)) / RATE
-    return (amplitude * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    return audio.tone(220, seconds, RATE, amplitude=amplitude)
 
 
 def silence(seconds: float) -> np.ndarray:

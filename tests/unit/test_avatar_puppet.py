@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers.audio import tone
 
 from nodes.avatar.emotions import NEUTRAL
 from nodes.avatar.puppet import DRIVEN_PARAMETERS, Puppet, PuppetSettings
@@ -13,9 +14,8 @@ S = 1_000_000_000  # ns per second
 
 
 def speech_then_silence() -> np.ndarray:
-    t = np.arange(RATE // 2) / RATE
-    return np.concatenate([np.zeros(RATE // 2), 0.5 * np.sin(2 * np.pi * 200 * t),
-                           np.zeros(RATE // 2)]).astype(np.float32)
+    silence = np.zeros(RATE // 2, np.float32)
+    return np.concatenate([silence, tone(200, 0.5, RATE), silence])
 
 
 def run(puppet: Puppet, start_ns: int, seconds: float) -> list[tuple[int, dict[str, float]]]:

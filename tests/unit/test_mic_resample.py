@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers.audio import tone
 
 from nodes.mic.resample import Resampler, resample
 
 
 def sine(hz: float, rate: int, seconds: float = 1.0) -> np.ndarray:
-    return np.sin(2 * np.pi * hz * np.arange(int(rate * seconds)) / rate).astype(np.float32)
+    return tone(hz, seconds, rate, amplitude=1.0)
 
 
 class TestResample:

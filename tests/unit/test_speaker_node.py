@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from helpers.audio import s16, tone
 
 from bus.node import NodeOptions
 from bus.testing import NodeHarness, wait_until
@@ -30,12 +30,11 @@ async def running(tmp_path: Path, **parameters: Any) -> AsyncIterator[NodeHarnes
 
 def tone_chunks(request_id: str, seconds: float, rate: int = 16000, *, final: bool = True,
                 chunk_s: float = 0.04) -> list[AudioChunk]:
-    t = np.arange(int(rate * seconds)) / rate
-    pcm = (0.3 * 32767 * np.sin(2 * np.pi * 220 * t)).astype(np.int16)
-    size = int(rate * chunk_s)
+    pcm = s16(tone(220, seconds, rate, amplitude=0.3))
+    size = 2 * int(rate * chunk_s)  # bytes: two a sample
     pieces = [pcm[i:i + size] for i in range(0, len(pcm), size)]
     return [AudioChunk(persona="a", request_id=request_id, sentence_index=0, chunk_index=i,
-                       pcm=p.tobytes(), sample_rate=rate, text="tone" if i == 0 else "",
+                       pcm=p, sample_rate=rate, text="tone" if i == 0 else "",
                        last=i == len(pieces) - 1, final=final and i == len(pieces) - 1)
             for i, p in enumerate(pieces)]
 
@@ -81,14 +80,19 @@ class TestSpeakerNode:
             assert harness.node.counters["stopped"] == 1
 
     async def test_unsupported_audio_is_dropped_and_counted(self, tmp_path: Path) -> None:
+        # stereo and f32le play (tests/unit/test_speaker_formats.py); half a frame, or no
+        # sample rate, cannot
         async with running(tmp_path) as harness:
             stereo = AudioChunk(persona="a", request_id="r", sentence_index=0, chunk_index=0,
-                                pcm=b"\0" * 400, sample_rate=16000, channels=2)
+                                pcm=b"\0" * 402, sample_rate=16000, channels=2)
             harness.feed("tts/audio", stereo)
-            assert harness.node.counters["bad_input"] == 1
+            harness.feed("tts/audio", AudioChunk(persona="a", request_id="r", sentence_index=1,
+                                                 chunk_index=0, pcm=b"\0\0", sample_rate=0))
+            assert harness.node.counters["bad_input"] == 2
             warnings = [e.message for e in harness.messages("system/log")]
-            assert any("unsupported audio: 2 ch s16le at 16000 Hz (mono s16le expected)" in w
-                       for w in warnings)
+            assert any("unsupported audio: s16le PCM of 402 bytes is not whole frames of 2 "
+                       "channel(s)" in w for w in warnings)
+            assert any("unsupported audio: a sample rate of 0 Hz" in w for w in warnings)
 
     async def test_run_dir_from_the_environment(self, tmp_path: Path,
                                                 monkeypatch: Any) -> None:

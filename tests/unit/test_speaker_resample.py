@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers.audio import tone
 
 from nodes.speaker.resample import StreamResampler, resample
-
-
-def tone(freq: float, rate: int, seconds: float) -> np.ndarray:
-    return np.sin(2 * np.pi * freq * np.arange(int(rate * seconds)) / rate).astype(np.float32)
 
 
 def peak_hz(samples: np.ndarray, rate: int) -> float:
@@ -28,7 +25,7 @@ class TestStreamResampler:
         ],
     )
     def test_chunked_equals_whole(self, source: int, target: int, chunk: int) -> None:
-        signal = tone(300, source, 0.5)
+        signal = tone(300, 0.5, source, amplitude=1.0)
         whole = resample(signal, source, target)
         stream = StreamResampler(source, target)
         pieces = np.concatenate([stream.process(signal[i:i + chunk])
@@ -39,7 +36,7 @@ class TestStreamResampler:
         assert 0 <= len(signal) * target / source - len(whole) <= target / source + 1
 
     def test_pitch_kept(self) -> None:
-        out = resample(tone(440, 22050, 1.0), 22050, 48000)
+        out = resample(tone(440, 1.0, 22050, amplitude=1.0), 22050, 48000)
         assert abs(peak_hz(out, 48000) - 440) < 2
 
     def test_empty_chunk(self) -> None:

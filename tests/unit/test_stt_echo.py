@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import audio
 
 from nodes.mic.resample import resample
 from nodes.stt.backends.silero import CHUNK_SAMPLES, SileroVad
@@ -16,8 +17,7 @@ RATE = 16000
 
 
 def tone(seconds: float, amplitude: float, rate: int = RATE) -> bytes:
-    t = np.arange(int(seconds * rate)) / rate
-    return (amplitude * np.sin(2 * np.pi * 220 * t) * 32767).astype("<i2").tobytes()
+    return audio.s16(audio.tone(220, seconds, rate, amplitude=amplitude))
 
 
 class TestReferenceTimeline:

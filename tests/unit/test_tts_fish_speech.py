@@ -21,6 +21,7 @@ from typing import Any
 import msgspec
 import numpy as np
 import pytest
+from helpers.audio import s16, tone
 from helpers.ports import closed_port_url
 
 from nodes.tts.backends import BackendError, SynthChunk, VoiceSettings, load_backend
@@ -43,8 +44,7 @@ def wav_header(rate: int, frames: np.ndarray | None = None) -> bytes:
 def speech_for(request: dict[str, Any]) -> np.ndarray:
     """A tone standing in for speech: 10 ms per character, 220 Hz for a cloned voice."""
     freq = 220.0 if request.get("references") or request.get("reference_id") else 440.0
-    t = np.arange(int(RATE * 0.01 * len(request["text"]))) / RATE
-    return (0.5 * 32767 * np.sin(2 * np.pi * freq * t)).astype(np.int16)
+    return np.frombuffer(s16(tone(freq, 0.01 * len(request["text"]), RATE)), "<i2")
 
 
 class FishSpeechStandIn(BaseHTTPRequestHandler):
