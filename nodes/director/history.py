@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from messages.llm import ChatTurn
 
-__all__ = ["Conversation", "Line", "SpokenSentence", "audible_text"]
+__all__ = ["Conversation", "Line", "SpokenSentence", "audible_text", "shorten"]
 
 
 @dataclass
@@ -119,3 +119,10 @@ class Conversation:
 def _safe_name(speaker: str) -> str:
     # the OpenAI API allows [a-zA-Z0-9_-] in names
     return "".join(c if c.isalnum() or c in "_-" else "_" for c in speaker)[:64]
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut at a word to at most ``limit`` characters (prompt time is the slowest hop)."""
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0] + "…"

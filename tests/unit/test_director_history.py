@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from nodes.director.cast import CastError, load_cast
-from nodes.director.history import Conversation, Line, SpokenSentence, audible_text
-from nodes.director.node import _shorten
+from nodes.director.history import Conversation, Line, SpokenSentence, audible_text, shorten
 
 
 class TestAudibleText:
@@ -121,4 +120,4 @@ class TestMemoriesForThePrompt:
         ],
     )
     def test_long_memories_are_shortened(self, text: str, limit: int, expected: str) -> None:
-        assert _shorten(text, limit) == expected
+        assert shorten(text, limit) == expected

@@ -1,0 +1,125 @@
+"""The director's decisions, as data: what `nodes.director.turns` answers and the node
+publishes (it never calls the bus itself); the turns they are about: one that wants the
+floor (`Candidate`) and one that has it (`ActiveTurn`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING
+
+from messages.director import Persona, Turn
+from messages.llm import LlmRequest
+from messages.memory import ConversationTurn
+from nodes.director.deadlines import TurnClock
+from nodes.director.floor import Plan
+from nodes.director.history import Line, SpokenSentence
+
+if TYPE_CHECKING:
+    from bus.node import Trace
+
+__all__ = ["ActiveTurn", "Announce", "Ask", "Candidate", "Count", "Log", "Out", "Remember",
+           "Stop", "WakeIn", "Wanted"]
+
+
+@dataclass(frozen=True)
+class Announce:
+    """``turn`` has the floor; ``persona``: the persona speaking now, when it changed."""
+
+    turn: Turn
+    persona: Persona | None
+    trace: Trace | None
+
+
+@dataclass(frozen=True)
+class Ask:
+    """Send ``request`` to the LLM, as part of ``trace``."""
+
+    request: LlmRequest
+    trace: Trace | None
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Cancel ``request_id`` at the LLM, the TTS and the speaker."""
+
+    request_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Remember:
+    line: ConversationTurn
+
+
+@dataclass(frozen=True)
+class Log:
+    text: str
+    level: int = logging.WARNING
+
+
+@dataclass(frozen=True)
+class Count:
+    counter: str
+
+
+@dataclass(frozen=True)
+class WakeIn:
+    """Call `Turns.tick` again after ``seconds`` (a cut turn's grace ends then)."""
+
+    seconds: float
+
+
+Out = Announce | Ask | Stop | Remember | Log | Count | WakeIn
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A turn that wants the floor."""
+
+    plan: Plan
+    viewer: str = ""
+    trace: Trace | None = None
+    line: Line | None = None
+    """The chat line answered, put into the conversation when the turn starts."""
+    said: ConversationTurn | None = None
+    """The human's line answered: into the conversation and memory when it is taken."""
+    keep: bool = False
+    """A chat answer or a turn asked again: put back first in line when the floor is lost
+    before its request went out."""
+
+
+class Wanted(Enum):
+    CHAT = "chat"
+    """The chat node's best line: ask ``chat/next``, hand the answer to `Turns.chat_chosen`."""
+
+
+@dataclass
+class ActiveTurn:
+    """A persona's turn from request to the last audible sample."""
+
+    plan: Plan
+    request_id: str
+    viewer: str
+    clock: TurnClock
+    trace: Trace | None = None
+    keep: bool = False
+    sentences: dict[int, SpokenSentence] = field(default_factory=dict)
+    request: LlmRequest | None = None
+    """As sent, to ask again an LLM that lost it."""
+    cut_off: bool = False
+
+    def sentence(self, index: int) -> SpokenSentence:
+        return self.sentences.setdefault(index, SpokenSentence(index))
+
+    def _spoken(self) -> list[SpokenSentence]:
+        return [s for s in self.sentences.values() if s.text.strip()]
+
+    def heard_to_the_end(self) -> bool:
+        return self.clock.done_at is not None and all(s.finished for s in self._spoken())
+
+    def audio_complete(self) -> bool:
+        """Every sentence said so far has all its audio (the TTS's part is over for them)."""
+        return all(s.complete for s in self._spoken())
