@@ -22,6 +22,7 @@ from fakes.twitch import (
     FakeTwitch,
     make_certificate,
 )
+from helpers.rates import max_in_window
 
 from bus.testing import wait_until
 from messages.chat import ChatMessage
@@ -179,10 +180,6 @@ class TestSession:
             await wait_until(lambda: client.counts["twitch_connect_errors"] >= 1,
                              what="a TLS failure")
             assert server.joins == 0
-
-
-def max_in_window(times: list[float], window: float) -> int:
-    return max(sum(1 for u in times if t <= u < t + window) for t in times)
 
 
 class TestSendLimit:

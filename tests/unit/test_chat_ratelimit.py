@@ -5,13 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from helpers.rates import max_in_window
 
 from nodes.chat.ratelimit import WindowLimiter
-
-
-def max_in_window(times: list[float], window: float) -> int:
-    """The most events inside any half-open window [t, t + window)."""
-    return max(sum(1 for u in times if t <= u < t + window) for t in times)
 
 
 class TestWindowLimiter:
