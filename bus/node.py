@@ -28,9 +28,9 @@ import sys
 import time
 import uuid
 from collections import Counter, OrderedDict
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
 import zmq
@@ -46,7 +46,7 @@ from bus.errors import (
     ServiceUnavailable,
     WireError,
 )
-from bus.params import ParameterStore, SetCallback
+from bus.params import Parameters, ParameterStore, SetCallback, at_start, live
 from messages.base import Header, Message, ServiceType
 from messages.catalog import TOPICS
 from messages.system import (
@@ -72,6 +72,7 @@ __all__ = [
 ]
 
 M = TypeVar("M", bound=Message)
+P = TypeVar("P", bound=Parameters)
 T = TypeVar("T")
 Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp", bound=Message)
@@ -254,7 +255,7 @@ class Subscription:
             # msgspec raises UnicodeDecodeError (not a DecodeError) for a text not in UTF-8
             except (msgspec.DecodeError, UnicodeDecodeError) as exc:
                 self.stats.errors += 1
-                self.node._bad_input(header.publisher, topic, f"payload is not {self.type_tag}: {exc}")
+                self.node.report_bad_input(header.publisher, topic, f"payload is not {self.type_tag}: {exc}")
                 return False
         self.stats.count += 1
         self.stats.bytes += len(payload)
@@ -264,13 +265,13 @@ class Subscription:
             try:
                 self.callback(msg, header) if self.wants_header else self.callback(msg)
             except Exception:
-                self.node._callback_failed(f"subscription {self.topic}")
+                self.node.report_callback_failure(f"subscription {self.topic}")
         else:
             token = _current_trace.set(_trace_of(header))
             try:
                 self.callback(msg, header) if self.wants_header else self.callback(msg)
             except Exception:
-                self.node._callback_failed(f"subscription {self.topic}")
+                self.node.report_callback_failure(f"subscription {self.topic}")
             finally:
                 _current_trace.reset(token)
         return True
@@ -278,7 +279,7 @@ class Subscription:
     def _enqueue(self, msg: Any, header: Header) -> None:
         if self._queue is None:
             self._queue = asyncio.Queue(self._queue_size)
-            self._worker = self.node._spawn(self._work(), f"sub {self.topic}")
+            self._worker = self.node.create_task(self._work(), f"sub {self.topic}")
         if self._queue.full():  # a slow async callback loses the oldest, never stalls the node
             self._queue.get_nowait()
             self.stats.dropped += 1
@@ -292,11 +293,11 @@ class Subscription:
             try:
                 await (self.callback(msg, header) if self.wants_header else self.callback(msg))
             except Exception:
-                self.node._callback_failed(f"subscription {self.topic}")
+                self.node.report_callback_failure(f"subscription {self.topic}")
             except asyncio.CancelledError:
                 if _own_cancellation():
                     raise
-                self.node._callback_failed(f"subscription {self.topic}")
+                self.node.report_callback_failure(f"subscription {self.topic}")
 
 
 class Timer:
@@ -313,12 +314,21 @@ class Timer:
 
     def start(self) -> None:
         if self._task is None:
-            self._task = self.node._spawn(self._run(), "timer")
+            self._task = self.node.create_task(self._run(), "timer")
 
     def cancel(self) -> None:
         if self._task is not None:
             self._task.cancel()
             self._task = None
+
+    def set_period(self, period_s: float) -> None:
+        """Call back every ``period_s`` from the next call on (a parameter's on-set callback)."""
+        if period_s <= 0:
+            raise ValueError(f"timer period must be positive, got {period_s}")
+        self.period_s = period_s
+        if self._task is not None:  # the sleep under way was for the old period
+            self.cancel()
+            self.start()
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -333,11 +343,11 @@ class Timer:
                 if inspect.isawaitable(result):
                     await result
             except Exception:
-                self.node._callback_failed("timer")
+                self.node.report_callback_failure("timer")
             except asyncio.CancelledError:
                 if _own_cancellation():
                     raise
-                self.node._callback_failed("timer")  # the callback's own: it ends only the call
+                self.node.report_callback_failure("timer")  # the callback's own: it ends only the call
 
 
 class Service(Generic[Req, Resp]):
@@ -490,7 +500,8 @@ class Node:
         self.options = options
         self.address: BusAddress = resolve(options.bus)
         self.log = logging.getLogger(self.name)
-        self.params = ParameterStore(self.name, options.parameters)
+        self.parameters = ParameterStore(self.name, options.parameters)
+        """Every declared parameter (`declare_parameters`), served to ``vtparam``."""
         self.counters: Counter[str] = Counter()
         """Node-defined counts (drops, decisions), shown by ``vtnode info``."""
         self.started_ns = time.time_ns()
@@ -536,19 +547,33 @@ class Node:
 
     # ------------------------------------------------------------ public API
 
+    def declare_parameters(self, cls: type[P]) -> P:
+        """Declare the parameters of ``cls`` (a `bus.params.Parameters`, usually the node's
+        ``Params``) and return them filled from the launch file or command line.
+
+        The instance is live: ``vtparam set`` updates its fields in place, so read
+        ``self.params.NAME`` where the value is used; ``at_start`` fields are never set.
+        """
+        return self.parameters.declare(cls)
+
     def declare_parameter(
         self, name: str, default: Any, description: str = "", *, read_only: bool = False
     ) -> Any:
-        """Declare a parameter; returns its value (the override if one was given)."""
-        return self.params.declare(name, default, description, read_only=read_only)
+        """Declare one parameter and return its value: a node's own use only while it moves
+        to `declare_parameters` (the launch check cannot see these)."""
+        meta = (at_start if read_only else live)(description)
+        one: type[Parameters] = msgspec.defstruct(  # type: ignore[assignment]
+            f"{name}_parameter", [(name, Annotated[type(default), meta], default)],
+            bases=(Parameters,))
+        return getattr(self.parameters.declare(one), name)
 
     def get_parameter(self, name: str) -> Any:
-        return self.params.get(name)
+        return self.parameters.get(name)
 
     def add_on_set_parameters_callback(self, callback: SetCallback) -> None:
         """Validate (and react to) run-time changes; see `bus.params.SetCallback`."""
         _arity(callback, "parameter", (1,))
-        self.params.add_on_set(callback)
+        self.parameters.add_on_set(callback)
 
     def create_publisher(
         self, msg_type: type[M], topic: str, *, latched: bool | None = None
@@ -693,8 +718,22 @@ class Node:
                 await asyncio.sleep(0.02)
         return await future
 
+    def create_task(self, coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
+        """Run ``coro`` on the node's loop as a task the node owns: it is cancelled (and
+        awaited) when the node closes, so nothing it started outlives it."""
+        task = asyncio.get_running_loop().create_task(coro, name=f"{self.name}: {name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def on_start(self) -> None:
+        """Override to start the node's own work once it is on its loop (workers, devices,
+        connections: use `create_task`); called once by `start`, after the bus is attached.
+        An exception here ends the node as a failed start."""
+
     async def start(self) -> None:
-        """Attach to the running loop: readers, heartbeat, timers. Idempotent."""
+        """Attach to the running loop: readers, heartbeat, timers, then `on_start`.
+        Idempotent."""
         if self._loop is not None:
             return
         self._loop = asyncio.get_running_loop()
@@ -702,17 +741,16 @@ class Node:
         self._loop.add_reader(self._sub, self._drain_sub)
         self._loop.add_reader(self._control, self._drain_control)
         self._loop.add_reader(self._pub, self._drain_pub)
-        unknown = self.params.unknown_overrides()
-        if unknown:
-            self.log.warning("unknown parameters ignored: %s (declared: %s)",
-                             ", ".join(unknown), ", ".join(self.params.descriptions()))
-        self._spawn(self._heartbeat_loop(), "heartbeat")
+        # the launch check refuses these before a node with a declaration starts
+        self.parameters.refuse_unknown_overrides()
+        self.create_task(self._heartbeat_loop(), "heartbeat")
         for timer in self._timers:
             timer.start()
         for sub in self._subscriptions:
             if sub.latched:
                 self._ask_latched(sub.topic)
         self._poke()
+        await self.on_start()
 
     async def spin(self) -> None:
         """Run until `shutdown` (SIGINT/SIGTERM under `run`)."""
@@ -766,12 +804,6 @@ class Node:
             self.address.keys.apply_client(sock)
         sock.connect(endpoint)
         return sock
-
-    def _spawn(self, coro: Any, what: str) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro, name=f"{self.name}: {what}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
 
     def _poke(self) -> None:
         """Re-check the sockets soon: a setsockopt or a send can swallow the FD's edge."""
@@ -846,7 +878,7 @@ class Node:
             try:
                 self._dispatch(frames, from_latch=False)
             except Exception:  # never leave messages unread: the FD only signals new ones
-                self._callback_failed("receive")
+                self.report_callback_failure("receive")
         if self._loop is not None:  # more waiting: yield to the loop, then carry on
             self._loop.call_soon(self._drain_sub)
 
@@ -855,7 +887,7 @@ class Node:
             topic, header, payload = wire.unpack(frames)
         except WireError as exc:
             where = frames[0][:60].decode(errors="replace") if frames else "?"
-            self._bad_input("?", where, str(exc))
+            self.report_bad_input("?", where, str(exc))
             return
         route = self._routes.get(topic)
         if route is None:
@@ -923,9 +955,9 @@ class Node:
         try:
             self._on_control(frames)
         except (msgspec.DecodeError, UnicodeDecodeError, IndexError, WireError) as exc:
-            self._bad_input("vtbus", "control", str(exc))
+            self.report_bad_input("vtbus", "control", str(exc))
         except Exception:  # never leave messages unread: the FD only signals new ones
-            self._callback_failed("control message")
+            self.report_callback_failure("control message")
 
     def _on_control(self, frames: list[bytes]) -> None:
         kind = frames[0]
@@ -953,7 +985,7 @@ class Node:
                                     error=f"{self.name} no longer serves {call.service!r}")
                 self._control_send([p.REP, p.encoder.encode(reply), b""])
             else:
-                self._spawn(service.handle(call, frames[2], frames[3]), f"service {call.service}")
+                self.create_task(service.handle(call, frames[2], frames[3]), f"service {call.service}")
         elif kind == p.REP:
             answer = msgspec.msgpack.decode(frames[1], type=p.ReplyMeta)
             future = self._pending_calls.get(answer.call_id)
@@ -965,11 +997,12 @@ class Node:
                 if not waiter.done():
                     waiter.set_result(graph)
         else:
-            self._bad_input("vtbus", "control", f"unknown kind {kind[:16]!r}")
+            self.report_bad_input("vtbus", "control", f"unknown kind {kind[:16]!r}")
 
-    def _bad_input(self, sender: str, topic: str, reason: str) -> None:
-        """Count always, drop the message, and log it once per (sender, topic) within a
-        bounded memory and at most a few lines a second (see `bus.bounded.LogLimiter`)."""
+    def report_bad_input(self, sender: str, topic: str, reason: str) -> None:
+        """Count a message the node cannot use (``bad_input`` in ``vtnode info``) and log it
+        once per (sender, topic), in bounded memory and at most a few lines a second (see
+        `bus.bounded.LogLimiter`). The caller drops the message and carries on."""
         self.counters["bad_input"] += 1
         if self._bad_log.should_log((sender[:100], topic[:100]), time.monotonic()):
             held = self._bad_log.take_suppressed()
@@ -977,10 +1010,11 @@ class Node:
                              sender[:100], topic[:100], reason[:500],
                              f"; {held} other drops since the last such line" if held else "")
 
-    def _callback_failed(self, where: str) -> None:
-        """Count a callback (or the node's own periodic work) that raised; log its traceback
-        once per place and error, at most a few a second: a flood of inputs that each make a
-        callback fail must not become a flood of tracebacks."""
+    def report_callback_failure(self, where: str) -> None:
+        """Call from an ``except`` block: count a callback (or the node's own work) that raised
+        (``callback_errors``) and log its traceback once per place and error, at most a few a
+        second: a flood of inputs that each make a callback fail must not become a flood of
+        tracebacks."""
         self.counters["callback_errors"] += 1
         error = sys.exc_info()[1]
         key = (where, type(error).__name__, str(error)[:200])
@@ -1012,7 +1046,7 @@ class Node:
             subscriptions=[p.Endpoint(s.topic, s.type_tag, s.latched) for s in self._subscriptions],
             services=[p.Endpoint(n, s.srv.name) for n, s in self._services.items()],
             clients=[p.Endpoint(n, c.srv.name) for n, c in self._clients.items()],
-            parameters=self.params.values(),
+            parameters=self.parameters.values(),
             pub_stats={t: pub.stats for t, pub in self._publishers.items()},
             sub_stats={s.topic: s.stats for s in self._subscriptions},
             # a node's own counts: held within msgpack's int64, never a heartbeat that fails
@@ -1027,7 +1061,7 @@ class Node:
         except Exception:
             # a node's bug (a counter that is not a number...) costs its figures, never its
             # place in the registry: the heartbeat goes out without them
-            self._callback_failed("heartbeat")
+            self.report_callback_failure("heartbeat")
             bare = p.NodeInfo(name=self.name, pid=os.getpid(), host=socket.gethostname(),
                               started_ns=self.started_ns, hidden=self.options.hidden)
             encoded = p.encoder.encode(bare)
@@ -1051,7 +1085,7 @@ class Node:
                         for event in early:
                             self._log_pub.publish(event)
             except Exception:  # the heartbeat is the node's place on the bus: it never stops
-                self._callback_failed("heartbeat")
+                self.report_callback_failure("heartbeat")
             # until vtbus has answered once, the connection may still be forming (IMMEDIATE
             # drops what is sent before it): say hello again soon rather than a period later
             joined = bool(self._epoch)
@@ -1059,16 +1093,17 @@ class Node:
 
     def _get_parameters(self, request: ParamGetRequest) -> ParamGetResponse:
         return ParamGetResponse(
-            values=self.params.values(request.names or None),
-            descriptions=self.params.descriptions(),
+            values=self.parameters.values(request.names or None),
+            descriptions=self.parameters.descriptions(),
+            declared=self.parameters.declared(),
         )
 
     def _set_parameters(self, request: ParamSetRequest) -> ParamSetResponse:
-        ok, reason = self.params.set(request.values)
+        ok, reason = self.parameters.set(request.values)
         if ok:
             self.log.info("parameters set: %s", ", ".join(request.values))
             self._graph_changed()
-        return ParamSetResponse(successful=ok, reason=reason, values=self.params.values())
+        return ParamSetResponse(successful=ok, reason=reason, values=self.parameters.values())
 
 
 class _BusLogHandler(logging.Handler):

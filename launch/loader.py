@@ -24,7 +24,8 @@ from typing import Any, Literal
 
 import msgspec
 
-from bus.errors import VtError
+from bus.errors import ParameterError, VtError
+from bus.params import check_values, declaration_of
 from launch.environment import PASS_PATTERN
 from launch.spec import ArgSpec, BusSpec, Condition, LaunchFile, NodeSpec, ProcessSpec
 
@@ -348,6 +349,7 @@ def _node(spec: NodeSpec, scope: _Scope, at: _PathKey) -> Program | None:
     if problem:
         raise scope.fail(f"[[node]] {common['name']!r}: {problem}", (*at, "module"))
     params = {k: _subst_value(v, scope, (*at, "params", k)) for k, v in spec.params.items()}
+    _check_params(common["name"], module, params, scope, at)
     remaps = {
         _subst(k, scope, (*at, "remaps", k)): _subst(v, scope, (*at, "remaps", k))
         for k, v in spec.remaps.items()
@@ -368,6 +370,20 @@ def _node(spec: NodeSpec, scope: _Scope, at: _PathKey) -> Program | None:
         _check_seconds(spec.hang_timeout_s, "hang_timeout_s", scope, (*at, "hang_timeout_s"))
     return Program(kind="node", module=module, command=[], env=env, stop_signal="TERM", cwd="",
                    hang_timeout_s=spec.hang_timeout_s, **common)
+
+
+def _check_params(name: str, module: str, params: dict[str, Any], scope: _Scope,
+                  at: _PathKey) -> None:
+    """Each value against the node's declaration (`bus.params.declaration_of`): an unknown
+    name, a wrong type or a value out of bounds is refused at its line, before any start."""
+    declared = declaration_of(module)
+    if declared is None:
+        return
+    for key, value in params.items():
+        try:
+            check_values(declared, {key: value}, node=name)
+        except ParameterError as exc:
+            raise scope.fail(str(exc), (*at, "params", key)) from None
 
 
 def _process(spec: ProcessSpec, scope: _Scope, at: _PathKey) -> Program | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import msgspec
+
 from messages.base import Message, service_type
 
 __all__ = [
@@ -13,6 +15,7 @@ __all__ = [
     "ParamGetResponse",
     "ParamSetRequest",
     "ParamSetResponse",
+    "ParameterDeclaration",
     "SetParameters",
 ]
 
@@ -31,9 +34,25 @@ class ParamGetRequest(Message, tag="system.ParamGetRequest"):
     """Empty means every parameter."""
 
 
+class ParameterDeclaration(msgspec.Struct, kw_only=True, frozen=True):
+    """One parameter as its node declares it (``bus.params``): what ``vtnode info``, the
+    README tables and ``vtlaunch --check`` show."""
+
+    name: str
+    type: str
+    """As a person writes it: ``float``, ``dict[str, Any]``."""
+    default: Any = None
+    description: str = ""
+    at_start: bool = False
+    """True: read once at start, a run-time set is refused; False: a set takes effect."""
+
+
 class ParamGetResponse(Message, tag="system.ParamGetResponse"):
     values: dict[str, Any] = {}
     descriptions: dict[str, str] = {}
+    declared: list[ParameterDeclaration] = []
+    """Every parameter's declaration, in declaration order (added in wave 2: empty from
+    older nodes)."""
 
 
 class ParamSetRequest(Message, tag="system.ParamSetRequest"):

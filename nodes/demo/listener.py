@@ -3,26 +3,41 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated
 
 from bus.node import Node, NodeOptions
+from bus.params import Parameters, live
 from bus.run import run
+from bus.worker import WorkQueue
 from messages.demo import AddRequest, AddResponse, AddTwoInts, Count
+
+
+class Params(Parameters):
+    slow_s: Annotated[float, live("sleep this long per message", ge=0)] = 0.0
 
 
 class Listener(Node):
     def __init__(self, *, options: NodeOptions | None = None):
         super().__init__("listener", options=options)
-        self.slow_s = self.declare_parameter("slow_s", 0.0, "sleep this long per message")
+        self.params = self.declare_parameters(Params)
         self.heard_pub = self.create_publisher(Count, "demo/heard")
-        callback = self.on_count_slowly if self.slow_s > 0 else self.on_count
-        self.create_subscription(Count, "demo/count", callback)
+        # slowed, messages wait their turn here (the oldest dropped beyond 1000, as a slow
+        # subscription's queue does); at full speed they are repeated in the callback itself
+        self.slow = WorkQueue(self, self.repeat_slowly, name="slow", maxlen=1000)
+        self.create_subscription(Count, "demo/count", self.on_count)
         self.create_service(AddTwoInts, "demo/add", self.add)
 
-    def on_count(self, msg: Count) -> None:
-        self.heard_pub.publish(msg)
+    async def on_start(self) -> None:
+        self.slow.start()
 
-    async def on_count_slowly(self, msg: Count) -> None:
-        await asyncio.sleep(self.slow_s)
+    def on_count(self, msg: Count) -> None:
+        if self.params.slow_s > 0 or len(self.slow):
+            self.slow.put(msg)
+        else:
+            self.heard_pub.publish(msg)
+
+    async def repeat_slowly(self, msg: Count) -> None:
+        await asyncio.sleep(self.params.slow_s)
         self.heard_pub.publish(msg)
 
     async def add(self, request: AddRequest) -> AddResponse:

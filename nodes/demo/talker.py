@@ -2,23 +2,36 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 from bus.node import Node, NodeOptions
+from bus.params import Parameters, live
 from bus.run import run
 from messages.demo import Count
+
+
+class Params(Parameters):
+    rate_hz: Annotated[float, live("messages per second", gt=0)] = 10.0
+    text: Annotated[str, live("what each message says (before its padding)")] = ""
+    size: Annotated[int, live("pad each message's text with x to this many bytes", ge=0)] = 0
 
 
 class Talker(Node):
     def __init__(self, *, options: NodeOptions | None = None):
         super().__init__("talker", options=options)
-        rate = self.declare_parameter("rate_hz", 10.0, "messages per second")
-        self.size = self.declare_parameter("size", 0, "pad each message's text to this many bytes")
+        self.params = self.declare_parameters(Params)
         self.count_pub = self.create_publisher(Count, "demo/count")
         self.latest_pub = self.create_publisher(Count, "demo/latest")
         self.value = 0
-        self.create_timer(1.0 / rate, self.tick)
+        self.timer = self.create_timer(1.0 / self.params.rate_hz, self.tick)
+        self.add_on_set_parameters_callback(self.on_set)
+
+    def on_set(self, changes: dict[str, Any]) -> None:
+        if "rate_hz" in changes:
+            self.timer.set_period(1.0 / changes["rate_hz"])
 
     def tick(self) -> None:
-        msg = Count(value=self.value, text="x" * self.size)
+        msg = Count(value=self.value, text=self.params.text.ljust(self.params.size, "x"))
         self.count_pub.publish(msg)
         self.latest_pub.publish(msg)
         self.value += 1

@@ -172,7 +172,7 @@ class MemoryNode(Node):
 
     def on_turn(self, turn: ConversationTurn, header: Header) -> None:
         if not turn.turn_id or not turn.text.strip():
-            self._bad_input(header.publisher, "memory/turn", "a turn needs a turn_id and text")
+            self.report_bad_input(header.publisher, "memory/turn", "a turn needs a turn_id and text")
             return
         if turn.stream:
             self.stream = turn.stream

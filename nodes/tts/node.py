@@ -71,7 +71,7 @@ class TtsNode(Node):
 
     def on_sentence(self, sentence: Sentence) -> None:
         if sentence.index < 0:
-            self._bad_input(sentence.persona, "llm/sentence", f"negative index {sentence.index}")
+            self.report_bad_input(sentence.persona, "llm/sentence", f"negative index {sentence.index}")
             return
         verdict = self.queue.push(sentence.request_id, sentence.index,
                                   (sentence, self.current_trace()), final=sentence.final)

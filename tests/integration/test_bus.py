@@ -272,7 +272,7 @@ class TestProcessLifecycle:
             capture_output=True, text=True, timeout=20,
         )
         assert result.returncode == 1
-        assert "parameter 'rate_hz' of node talker: expected float" in result.stderr
+        assert "node talker: parameter 'rate_hz' expects float, got 'fast'" in result.stderr
 
 
 class TestCurve:

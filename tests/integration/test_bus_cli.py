@@ -194,5 +194,5 @@ class TestVtparam:
     def test_set_refused_says_why(self, show: str) -> None:
         result = tool("vtparam", "set", "listener", "slow_s", "soon", bus=show)
         assert result.returncode == 1
-        assert "listener refused slow_s=soon: parameter 'slow_s' of node listener: expected float" in (
+        assert "listener refused slow_s=soon: node listener: parameter 'slow_s' expects float, got 'soon'" in (
             " ".join(result.stderr.split()))

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 import pytest
 
 from bus.errors import ParameterError
-from bus.params import ParameterStore, parse_assignment, redacted
+from bus.params import (
+    Parameters,
+    ParameterStore,
+    at_start,
+    check_values,
+    declarations,
+    live,
+    parse_assignment,
+    redacted,
+)
 
 
 class TestParseAssignment:
@@ -27,55 +38,106 @@ class TestParseAssignment:
             parse_assignment("rate=5")
 
 
-class TestStore:
-    def test_override_is_converted_to_the_default_type(self) -> None:
-        store = ParameterStore("n", {"rate": "5"})
-        assert store.declare("rate", 1.0) == 5.0
-        assert isinstance(store.get("rate"), float)
+class Rates(Parameters):
+    rate: Annotated[float, live("messages per second", ge=0)] = 1.0
+    name: Annotated[str, live("shown name")] = "x"
+    model: Annotated[str, at_start("model file")] = "tiny"
+    voices: Annotated[dict[str, Any], live("persona -> voice")] = {}
 
-    def test_bad_override_names_the_parameter_and_node(self) -> None:
+
+class Other(Parameters):
+    volume: Annotated[float, live("gain")] = 0.5
+
+
+class TestStore:
+    def test_override_is_converted_to_the_declared_type(self) -> None:
+        store = ParameterStore("n", {"rate": "5"})
+        params = store.declare(Rates)
+        assert params.rate == 5.0 and isinstance(params.rate, float)
+        assert store.get("rate") == 5.0
+
+    def test_bad_override_names_the_parameter_node_and_type(self) -> None:
         store = ParameterStore("chat", {"rate": "fast"})
-        with pytest.raises(ParameterError, match="parameter 'rate' of node chat: expected float"):
-            store.declare("rate", 1.0)
+        with pytest.raises(ParameterError,
+                           match="node chat: parameter 'rate' expects float, got 'fast'"):
+            store.declare(Rates)
+
+    def test_a_bound_is_checked(self) -> None:
+        with pytest.raises(ParameterError, match=r"parameter 'rate' expects float, got -1 "
+                                                 r"\(Expected `float` >= 0.0\)"):
+            ParameterStore("n", {"rate": -1}).declare(Rates)
 
     def test_declared_twice(self) -> None:
         store = ParameterStore("n")
-        store.declare("a", 1)
-        with pytest.raises(ParameterError, match="declared twice"):
-            store.declare("a", 2)
+        store.declare(Rates)
+        with pytest.raises(ParameterError, match="rate, name, model, voices declared twice"):
+            store.declare(Rates)
 
-    def test_unknown_overrides_are_reported(self) -> None:
+    def test_unknown_overrides_are_refused_with_a_guess(self) -> None:
         store = ParameterStore("n", {"rate": 1, "raet": 2})
-        store.declare("rate", 0)
-        assert store.unknown_overrides() == ["raet"]
+        store.declare(Rates)
+        with pytest.raises(ParameterError, match=r"no parameter 'raet' \(did you mean rate\?\)"):
+            store.refuse_unknown_overrides()
+
+    def test_overrides_of_a_later_declaration_wait_for_it(self) -> None:
+        store = ParameterStore("n", {"rate": 2, "volume": 0.1})
+        store.declare(Rates)
+        assert store.unknown_overrides() == ["volume"]
+        assert store.declare(Other).volume == 0.1
+        assert store.unknown_overrides() == []
 
     def test_set_all_or_nothing(self) -> None:
         store = ParameterStore("n")
-        store.declare("a", 1)
-        store.declare("b", "x")
-        ok, reason = store.set({"a": 2, "c": 3})
+        params = store.declare(Rates)
+        ok, reason = store.set({"rate": 2, "c": 3})
         assert not ok and "no parameter 'c'" in reason
-        assert store.get("a") == 1
+        assert params.rate == 1.0
+
+    def test_a_set_updates_the_declared_instance_in_place(self) -> None:
+        store = ParameterStore("n")
+        params = store.declare(Rates)
+        assert store.set({"rate": "2.5", "voices": {"mika": "joe"}}) == (True, "")
+        assert params.rate == 2.5 and params.voices == {"mika": "joe"}
+
+    def test_a_set_out_of_bounds_is_refused(self) -> None:
+        store = ParameterStore("n")
+        params = store.declare(Rates)
+        ok, reason = store.set({"rate": -3})
+        assert not ok and "parameter 'rate' expects float, got -3" in reason
+        assert params.rate == 1.0
 
     def test_validator_can_refuse(self) -> None:
         store = ParameterStore("n")
-        store.declare("volume", 0.5)
+        other = store.declare(Other)
         store.add_on_set(lambda v: (False, "too loud") if v.get("volume", 0) > 1 else None)
         assert store.set({"volume": 2.0}) == (False, "too loud")
         assert store.set({"volume": 0.8}) == (True, "")
-        assert store.get("volume") == 0.8
+        assert other.volume == 0.8
 
-    def test_read_only(self) -> None:
+    def test_at_start_is_refused_with_the_restart_that_changes_it(self) -> None:
         store = ParameterStore("n")
-        store.declare("model", "tiny", read_only=True)
+        store.declare(Rates)
         ok, reason = store.set({"model": "large"})
-        assert not ok and "read-only" in reason
+        assert not ok
+        assert reason.startswith("model is read at start: restart the node with -p model:=")
 
     def test_get_unknown_lists_known(self) -> None:
         store = ParameterStore("n")
-        store.declare("a", 1)
-        with pytest.raises(ParameterError, match=r"has no parameter 'b' \(it has: a\)"):
+        store.declare(Other)
+        with pytest.raises(ParameterError, match=r"has no parameter 'b'; it has: volume"):
             store.get("b")
+
+    def test_declarations_say_type_default_description_and_kind(self) -> None:
+        shown = {d.name: d for d in declarations(Rates)}
+        assert (shown["rate"].type, shown["rate"].default, shown["rate"].at_start) == (
+            "float", 1.0, False)
+        assert shown["model"].at_start and shown["model"].description == "model file"
+        assert shown["voices"].type == "dict[str, Any]" and shown["voices"].default == {}
+
+    def test_check_values_without_a_node(self) -> None:
+        assert check_values(Rates, {"rate": "3"}, node="n").rate == 3.0  # type: ignore[attr-defined]
+        with pytest.raises(ParameterError, match="node n has no parameter 'x'"):
+            check_values(Rates, {"x": 1}, node="n")
 
     @pytest.mark.parametrize(
         ("name", "value", "shown"),

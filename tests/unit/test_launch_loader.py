@@ -36,7 +36,7 @@ GRAPH = """
     [[node]]
     name = "a"
     module = "nodes.demo.talker"
-    params = { rate_hz = "$(arg rate)", label = "a-$(arg backend)" }
+    params = { rate_hz = "$(arg rate)", text = "a-$(arg backend)" }
 
     [[node]]
     name = "b"
@@ -62,14 +62,14 @@ class TestArguments:
     def test_defaults_typed_and_substituted(self, tmp_path: Path) -> None:
         launch = load(_write(tmp_path, GRAPH))
         assert [p.name for p in launch.programs] == ["a", "b", "not_big"]
-        assert _params(launch, "a") == {"rate_hz": 0.05, "label": "a-small"}
+        assert _params(launch, "a") == {"rate_hz": 0.05, "text": "a-small"}
         assert launch.args == {"rate": "0.05", "backend": "small", "with_b": "true"}
 
     def test_command_line_overrides(self, tmp_path: Path) -> None:
         launch = load(_write(tmp_path, GRAPH), {"rate": "0.2", "backend": "big",
                                                 "with_b": "false"})
         assert [p.name for p in launch.programs] == ["a", "big_only"]
-        assert _params(launch, "a") == {"rate_hz": 0.2, "label": "a-big"}
+        assert _params(launch, "a") == {"rate_hz": 0.2, "text": "a-big"}
 
     def test_remaps_and_node_environment(self, tmp_path: Path) -> None:
         launch = load(_write(tmp_path, GRAPH))
@@ -106,12 +106,17 @@ class TestSubstitutions:
             [[node]]
             name = "a"
             module = "nodes.demo.talker"
-            params = { greeting = "$(env VT_TEST_GREETING)", other = "$(env VT_TEST_NOPE x y)" }
+            params = { text = "$(env VT_TEST_GREETING)" }
             env = { HERE = "$(dirname)" }
+            [[node]]
+            name = "b"
+            module = "nodes.demo.talker"
+            params = { text = "$(env VT_TEST_NOPE x y)" }
             """))
-        (a,) = launch.programs
+        a, b = launch.programs
         assert "'" not in a.env["VT_PARAMS"]  # escaped, for supervisord's quoting
-        assert json.loads(a.env["VT_PARAMS"]) == {"greeting": "it's me", "other": "x y"}
+        assert json.loads(a.env["VT_PARAMS"]) == {"text": "it's me"}
+        assert json.loads(b.env["VT_PARAMS"]) == {"text": "x y"}
         assert a.env["HERE"] == str(tmp_path)
 
     def test_process_command_string_and_list(self, tmp_path: Path) -> None:
