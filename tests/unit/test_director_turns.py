@@ -448,9 +448,10 @@ class TestLostNodes:
 
 @st.composite
 def events(draw: st.DrawFn) -> list[tuple[str, int]]:
-    kinds = ["chat", "named", "vad_start", "vad_end", "final", "say", "play", "done", "tick",
-             "decide", "llm_restart", "bus_restart"]
-    return draw(st.lists(st.tuples(st.sampled_from(kinds), st.integers(0, 3)), max_size=60))
+    kinds = ["chat", "named", "vad_start", "vad_end", "final", "llm_restart", "bus_restart",
+             *["say", "play", "done", "tick", "decide"] * 3]  # turns that start and play
+    return draw(st.lists(st.tuples(st.sampled_from(kinds), st.integers(0, 3)), min_size=20,
+                         max_size=80))
 
 
 @seed(15)
