@@ -1,8 +1,10 @@
-"""Fixtures shared by every test: a real vtbus per test, and real node processes on it."""
+"""Fixtures shared by every test: a real vtbus per test, real node processes on it, and a
+fresh folder for the memory node's store."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,3 +38,13 @@ def start_node(bus_url: str) -> Iterator[Callable[..., NodeProcess]]:
     yield start
     for process in reversed(started):
         process.stop()
+
+
+@pytest.fixture
+def memory_store(tmp_path: Path) -> Iterator[Path]:
+    """A folder for a memory store (``store_path``); Chroma's per-process client cache is
+    cleared after the test, so the next test's store is opened afresh."""
+    yield tmp_path / "memory"
+    from chromadb.api.client import SharedSystemClient  # only the memory tests pay its import
+
+    SharedSystemClient.clear_system_cache()

@@ -5,11 +5,10 @@ and a search asked during the backlog is answered before the backlog is through.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from chromadb.api.client import SharedSystemClient
 
 from bus.testing import NodeProcess, Probe
 from messages.chat import ChatMessage
@@ -18,12 +17,6 @@ from nodes.memory.store import ChromaSettings, ChromaStore
 
 FLOOD = 5000
 BURST = 250  # lines per publish burst, a pause between bursts keeps the bus queues from dropping
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path / "memory"
-    SharedSystemClient.clear_system_cache()
 
 
 async def node_status(probe: Probe, node: NodeProcess) -> tuple[int, dict[str, int]]:
@@ -44,11 +37,11 @@ def flood_line(i: int) -> ChatMessage:
 @pytest.mark.slow
 @pytest.mark.timeout(900)  # 5,000 embeddings on a shared 2-core machine; the waits have deadlines
 async def test_flood_sigkill_restart_stores_every_received_line_once(
-        bus_url: str, start_node: Callable[..., NodeProcess], store: Path) -> None:
+        bus_url: str, start_node: Callable[..., NodeProcess], memory_store: Path) -> None:
     expected = {f"chat:twitch:m{i}" for i in range(FLOOD)}
     async with Probe(bus_url) as probe:
         probe.collect("memory/stored")
-        node = start_node("nodes.memory", params={"store_path": str(store)})
+        node = start_node("nodes.memory", params={"store_path": str(memory_store)})
         await probe.wait_for_process(node, ["chat/message"], timeout=120)
         for first in range(0, FLOOD, BURST):
             for i in range(first, first + BURST):
@@ -75,7 +68,7 @@ async def test_flood_sigkill_restart_stores_every_received_line_once(
         node.kill()  # SIGKILL with most of the flood received but not yet embedded
         print(f"killed with {len(acked_at_answer)} of {FLOOD} stored, counters {counters}")
 
-        node = start_node("nodes.memory", params={"store_path": str(store)})
+        node = start_node("nodes.memory", params={"store_path": str(memory_store)})
         await probe.wait_for_process(node, ["chat/message"], timeout=120)
         deadline = loop.time() + 600.0
         acked: set[str] = set()
@@ -87,7 +80,7 @@ async def test_flood_sigkill_restart_stores_every_received_line_once(
             acked = {i for m in probe.messages("memory/stored") for i in m.ids}
         assert node.stop(grace_s=60.0) == 0  # a clean stop (a loaded machine makes it slow)
 
-    chroma = ChromaStore(ChromaSettings(path=str(store / "chroma")))
+    chroma = ChromaStore(ChromaSettings(path=str(memory_store / "chroma")))
     # ids are stable: a line stored before the kill and replayed after it was replaced, not
     # added again (the rest of the store is the node's conversation summaries)
     lines = chroma.collection.get(where={"kind": "chat"}, include=[])

@@ -9,11 +9,10 @@ import random
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from chromadb.api.client import SharedSystemClient
 
 from bus.testing import NodeProcess, Probe
 from messages.chat import ChatMessage
@@ -28,12 +27,6 @@ from nodes.memory.bank import MemoryBank
 from nodes.memory.embeddings import MiniLmEncoder
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path / "memory"
-    SharedSystemClient.clear_system_cache()
-
-
 def acked_ids(probe: Probe) -> set[str]:
     return {i for msg in probe.messages("memory/stored") for i in msg.ids}
 
@@ -41,8 +34,8 @@ def acked_ids(probe: Probe) -> set[str]:
 @pytest.mark.slow
 class TestOverTheBus:
     async def test_search_and_forget(self, bus_url: str, start_node: Callable[..., NodeProcess],
-                                     store: Path) -> None:
-        node = start_node("nodes.memory", params={"store_path": str(store)})
+                                     memory_store: Path) -> None:
+        node = start_node("nodes.memory", params={"store_path": str(memory_store)})
         async with Probe(bus_url) as probe:
             probe.collect("memory/stored")
             await probe.wait_for_process(node, ["memory/turn", "chat/message"])
@@ -69,7 +62,7 @@ class TestOverTheBus:
 @pytest.mark.slow
 class TestDurability:
     async def test_sigkill_loses_no_acknowledged_turn(
-            self, bus_url: str, start_node: Callable[..., NodeProcess], store: Path) -> None:
+            self, bus_url: str, start_node: Callable[..., NodeProcess], memory_store: Path) -> None:
         seed = int(os.environ.get("MEMORY_KILL_SEED", time.time_ns() % 2**32))
         print(f"SIGKILL test seed: {seed} (rerun with MEMORY_KILL_SEED={seed})")
         rng = random.Random(seed)
@@ -77,7 +70,7 @@ class TestDurability:
         async with Probe(bus_url) as probe:
             probe.collect("memory/stored")
             for round_ in range(3):
-                node = start_node("nodes.memory", params={"store_path": str(store)})
+                node = start_node("nodes.memory", params={"store_path": str(memory_store)})
                 await probe.wait_for_process(node, ["memory/turn", "chat/message"])
                 acked_before = len(acked_ids(probe))
                 loop = asyncio.get_running_loop()
@@ -93,14 +86,14 @@ class TestDurability:
                 assert len(acked_ids(probe)) > acked_before, f"round {round_} acked nothing"
             acked = acked_ids(probe)
             # restart once more: the store opens and the node serves the acknowledged turns
-            node = start_node("nodes.memory", params={"store_path": str(store)})
+            node = start_node("nodes.memory", params={"store_path": str(memory_store)})
             await probe.wait_for_process(node, ["memory/turn", "chat/message"])
             search = probe.create_client(SearchMemory, "memory/search")
             result = await search.call(MemoryQuery(query="which topic does viewer 3 like?",
                                                    viewer="twitch:3", k=20), timeout=10.0)
             assert result.hits and all(h.viewer == "twitch:3" for h in result.hits)
             assert node.stop() == 0
-        bank = MemoryBank(store, MiniLmEncoder())
+        bank = MemoryBank(memory_store, MiniLmEncoder())
         found = bank.store.collection.get(ids=sorted(acked), include=[])  # type: ignore[attr-defined]
         missing = acked - set(found["ids"])
         assert not missing, f"seed {seed}: acknowledged but lost: {sorted(missing)[:10]}"
@@ -111,21 +104,21 @@ class TestDurability:
 
 @pytest.mark.slow
 class TestBrokenStore:
-    def test_corrupt_store_refused_with_the_recovery(self, bus_url: str, store: Path) -> None:
-        bank = MemoryBank(store, MiniLmEncoder())
+    def test_corrupt_store_refused_with_the_recovery(self, bus_url: str, memory_store: Path) -> None:
+        bank = MemoryBank(memory_store, MiniLmEncoder())
         from nodes.memory.records import MemoryRecord
         bank.remember([MemoryRecord(id="x", text="alice: hello", kind="chat",
                                     viewer="twitch:1")])
         bank.close()
-        with open(store / "chroma" / "chroma.sqlite3", "r+b") as f:
+        with open(memory_store / "chroma" / "chroma.sqlite3", "r+b") as f:
             f.write(b"garbage!" * 512)
         command = [sys.executable, "-m", "nodes.memory", "--bus", bus_url,
-                   "-p", f"store_path:={store}"]
+                   "-p", f"store_path:={memory_store}"]
         broken = subprocess.run(command, capture_output=True, text=True, timeout=120)
         assert broken.returncode == 1
-        assert f"memory store {store / 'chroma'} cannot be opened, it looks corrupt" \
+        assert f"memory store {memory_store / 'chroma'} cannot be opened, it looks corrupt" \
             in broken.stderr
-        assert f"-p store_path:={store} -p rebuild:=true" in broken.stderr
+        assert f"-p store_path:={memory_store} -p rebuild:=true" in broken.stderr
         rebuilt = subprocess.Popen([*command, "-p", "rebuild:=true"], stderr=subprocess.PIPE,
                                    text=True)
         try:
@@ -134,7 +127,7 @@ class TestBrokenStore:
             line = ""
             while time.monotonic() < deadline and ": 1 memories" not in line:
                 line = rebuilt.stderr.readline()
-            assert f"memory store {store}: 1 memories" in line
+            assert f"memory store {memory_store}: 1 memories" in line
         finally:
             rebuilt.terminate()
             rebuilt.wait(10)

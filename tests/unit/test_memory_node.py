@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
 
 import pytest
-from chromadb.api.client import SharedSystemClient
 from helpers.chat import chat_line
 
 from bus.errors import ParameterError
@@ -25,16 +24,10 @@ from nodes.memory.node import MemoryNode
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path / "memory"
-    SharedSystemClient.clear_system_cache()
-
-
-@pytest.fixture
-async def harness(store: Path) -> AsyncIterator[NodeHarness]:
+async def harness(memory_store: Path) -> AsyncIterator[NodeHarness]:
     node = MemoryNode(options=NodeOptions(
         bus="ipc:///tmp/vt-memory-unused",
-        parameters={"store_path": str(store), "summary_turns": 3}))
+        parameters={"store_path": str(memory_store), "summary_turns": 3}))
     yield NodeHarness(node)
     await node.close()
 
@@ -115,14 +108,14 @@ class TestChat:
 
 class TestFlood:
     async def test_a_burst_is_journaled_at_once_and_stored_in_batches_in_order(
-            self, harness: NodeHarness, store: Path) -> None:
+            self, harness: NodeHarness, memory_store: Path) -> None:
         for i in range(200):
             harness.feed("chat/message", chat(f"line {i} about my garden", user=f"v{i % 9}",
                                               user_id=str(i % 9), msg_id=f"b{i}"))
         # journaled on receipt, before any of it was embedded
         assert harness.node.counters["received"] == 200
         assert harness.node.counters["stored"] == 0
-        assert (store / "journal.bin").read_bytes().count(b"about my garden") == 200
+        assert (memory_store / "journal.bin").read_bytes().count(b"about my garden") == 200
         ids = [f"chat:twitch:b{i}" for i in range(200)]
         await stored(harness, *ids)
         acks = [i for m in harness.messages("memory/stored") for i in m.ids if i in set(ids)]
@@ -181,10 +174,10 @@ class TestParameters:
         ("search_backend", "faiss", "search_backend must be 'memory' or 'chroma', got 'faiss'"),
         ("facts", "zep", "facts must be '' or 'mem0', got 'zep'"),
     ])
-    def test_bad_values_refused(self, store: Path, name: str, value: str, words: str) -> None:
+    def test_bad_values_refused(self, memory_store: Path, name: str, value: str, words: str) -> None:
         with pytest.raises(ParameterError, match=words):
             MemoryNode(options=NodeOptions(bus="ipc:///tmp/vt-memory-unused", parameters={
-                "store_path": str(store), name: value}))
+                "store_path": str(memory_store), name: value}))
 
 
 class TestSearch:
