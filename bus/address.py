@@ -102,10 +102,6 @@ class BusAddress:
     folder: Path | None = None
     """The run folder of an ipc bus."""
 
-    @property
-    def is_tcp(self) -> bool:
-        return self.url.startswith("tcp://")
-
 
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
