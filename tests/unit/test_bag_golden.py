@@ -40,6 +40,14 @@ class TestGoldenBag:
             now = msgspec.to_builtins(message.msg, builtin_types=(bytes,))
             assert _differences(recorded, now) == [], message.topic
 
+    def test_traces_survived_the_relay(self, path: Path) -> None:
+        messages = list(BagReader(path).messages())
+        chats = {m.msg.id: m.header for m in messages if m.topic == "chat/message"}
+        replies = [m for m in messages if m.topic == "llm/sentence"]
+        assert replies
+        for reply in replies:
+            assert reply.header.trace_id == chats[reply.msg.request_id].trace_id
+
 
 def _differences(recorded: object, now: object, where: str = "$") -> list[str]:
     """Where ``now`` lost or changed a recorded value (new keys in ``now`` are fine)."""
@@ -50,14 +58,6 @@ def _differences(recorded: object, now: object, where: str = "$") -> list[str]:
         return [d for i, (a, b) in enumerate(zip(recorded, now, strict=True))
                 for d in _differences(a, b, f"{where}[{i}]")]
     return [] if recorded == now else [f"{where}: recorded {recorded!r}, now {now!r}"]
-
-    def test_traces_survived_the_relay(self, path: Path) -> None:
-        messages = list(BagReader(path).messages())
-        chats = {m.msg.id: m.header for m in messages if m.topic == "chat/message"}
-        replies = [m for m in messages if m.topic == "llm/sentence"]
-        assert replies
-        for reply in replies:
-            assert reply.header.trace_id == chats[reply.msg.request_id].trace_id
 
 
 def test_every_current_type_is_in_a_golden_bag() -> None:
