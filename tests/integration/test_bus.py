@@ -26,10 +26,6 @@ from messages.director import Turn
 StartNode = Callable[..., NodeProcess]
 
 
-async def heard_values(probe: Probe) -> list[int]:
-    return [m.value for m in probe.messages("demo/heard")]
-
-
 class TestPubSub:
     async def test_across_processes_in_order_without_gaps(
         self, bus_url: str, start_node: StartNode
