@@ -3,11 +3,15 @@
     vtparam list NODE             every parameter with its value and description
     vtparam get NODE NAME         one value
     vtparam set NODE NAME VALUE   change it now (VALUE as JSON, else a string); the node may refuse
+    vtparam describe MODULE       what a node module declares, without starting it
+                                  (--markdown: the README table; --readme FILE: rewrite it there)
 """
 
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -15,32 +19,77 @@ import typer
 from bus.cli.output import Output, plain
 from bus.cli.session import BUS_OPTION, run_tool, tool_node
 from bus.errors import VtError
-from messages.system import GetParameters, ParamGetRequest, ParamSetRequest, SetParameters
+from bus.params import declaration_of, declarations, markdown_table, with_readme_table
+from messages.system import (
+    GetParameters,
+    ParameterDeclaration,
+    ParamGetRequest,
+    ParamGetResponse,
+    ParamSetRequest,
+    SetParameters,
+)
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 
 JSON_OPTION = typer.Option(None, "--json/--human", help="JSON lines (default when piped)")
 
 
-async def _get(bus: str | None, node_name: str, names: list[str]) -> tuple[dict[str, Any],
-                                                                          dict[str, str]]:
+async def _get(bus: str | None, node_name: str, names: list[str]) -> ParamGetResponse:
     async with tool_node(bus, "vtparam") as node:
         client = node.create_client(GetParameters, f"{node_name}/get_parameters")
-        reply = await client.call(ParamGetRequest(names=names), timeout=2.0, retries=1)
-    return reply.values, reply.descriptions
+        return await client.call(ParamGetRequest(names=names), timeout=2.0, retries=1)
+
+
+def _kind(declaration: ParameterDeclaration | None) -> str:
+    if declaration is None:
+        return ""
+    return "at start" if declaration.at_start else "live"
 
 
 @app.command("list")
 def list_params(node: str, bus: str | None = BUS_OPTION,
                 json_mode: bool | None = JSON_OPTION) -> None:
-    """Every parameter of NODE."""
+    """Every parameter of NODE: value, type, whether a set takes effect, description."""
     out = Output(json_mode)
 
     async def main() -> None:
-        values, descriptions = await _get(bus, node, [])
-        out.table(["name", "value", "description"],
-                  [(k, json.dumps(v), descriptions.get(k, "")) for k, v in values.items()],
+        reply = await _get(bus, node, [])
+        declared = {d.name: d for d in reply.declared}
+        out.table(["name", "value", "type", "set", "description"],
+                  [(k, json.dumps(v), declared[k].type if k in declared else "",
+                    _kind(declared.get(k)), reply.descriptions.get(k, ""))
+                   for k, v in reply.values.items()],
                   title=f"parameters of {node}")
+
+    run_tool(out, main)
+
+
+MARKDOWN_OPTION = typer.Option(False, "--markdown", help="print the README table")
+README_OPTION = typer.Option(None, "--readme",
+                             help="rewrite the table in this README (appended when it has none)")
+
+
+@app.command()
+def describe(module: str, markdown: bool = MARKDOWN_OPTION, readme: Path | None = README_OPTION,
+             json_mode: bool | None = JSON_OPTION) -> None:
+    """What node MODULE (as a launch file names it) declares, read without starting it."""
+    out = Output(json_mode)
+
+    async def main() -> None:
+        declared = declaration_of(module)
+        if declared is None:
+            raise VtError(f"{module} declares no parameters (a Params class in "
+                          f"{module}.params, or in {module} itself; see bus/params.py)")
+        if readme is not None:
+            readme.write_text(with_readme_table(readme.read_text(), module, declared))
+            out.line(plain(f"{readme}: parameter table of {module} written"))
+        elif markdown:
+            sys.stdout.write(markdown_table(declared) + "\n")
+        else:
+            out.table(["name", "type", "default", "set", "description"],
+                      [(d.name, d.type, d.default if out.json else json.dumps(d.default),
+                        _kind(d), d.description)
+                       for d in declarations(declared)], title=f"parameters of {module}")
 
     run_tool(out, main)
 
@@ -52,7 +101,7 @@ def get(node: str, name: str, bus: str | None = BUS_OPTION,
     out = Output(json_mode)
 
     async def main() -> None:
-        values, _ = await _get(bus, node, [name])
+        values = (await _get(bus, node, [name])).values
         if out.json:
             out.record({"node": node, "name": name, "value": values[name]})
         else:

@@ -191,8 +191,35 @@ class TestVtparam:
         (got,) = json_lines(tool("vtparam", "get", "listener", "slow_s", bus=show).stdout)
         assert got["value"] == 0.25
 
+    async def test_a_live_parameter_read_at_use_takes_effect(self, show: str) -> None:
+        async with Probe(show) as probe:
+            probe.collect("demo/count")
+            counts = await probe.wait_for("demo/count", count=3)
+            assert all(c.text == "" for c in counts)
+            result = tool("vtparam", "set", "talker", "text", "hello", bus=show)
+            assert result.returncode == 0, result.stderr
+            # set answers once the value is in place: what is published after it says hello
+            (latest,) = json_lines(tool("vttopic", "echo", "demo/latest", "--once",
+                                        bus=show).stdout)
+            assert latest["text"] == "hello"
+            later = await probe.wait_for("demo/count", where=lambda c: c.value > latest["value"],
+                                         count=3)
+            assert {c.text for c in later} == {"hello"}
+
+    async def test_a_live_parameter_applied_by_its_callback_takes_effect(self, show: str) -> None:
+        async with Probe(show) as probe:
+            probe.collect("demo/count")
+            await probe.wait_for("demo/count", count=10)  # 50 Hz: the probe hears them
+            result = tool("vtparam", "set", "talker", "rate_hz", "0.01", bus=show)
+            assert result.returncode == 0, result.stderr
+            (at_set,) = json_lines(tool("vttopic", "echo", "demo/latest", "--once",
+                                        bus=show).stdout)
+            await asyncio.sleep(2.0)  # 100 messages at the old rate; none at the new one
+            after = [c.value for c in probe.messages("demo/count") if c.value > at_set["value"]]
+            assert len(after) <= 1, f"the talker still publishes at its old rate: {after}"
+
     def test_set_refused_says_why(self, show: str) -> None:
         result = tool("vtparam", "set", "listener", "slow_s", "soon", bus=show)
         assert result.returncode == 1
-        assert "listener refused slow_s=soon: node listener: parameter 'slow_s' expects float, got 'soon'" in (
-            " ".join(result.stderr.split()))
+        assert ("listener refused slow_s=soon: node listener: parameter 'slow_s' expects float, "
+                "got 'soon'") in " ".join(result.stderr.split())
