@@ -23,10 +23,8 @@ Run: ``python benchmarks/avatar.py [--json] [--sentences N]``.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import itertools
-import json
 import math
 import statistics
 import sys
@@ -47,6 +45,7 @@ from fakes.speaker import (  # noqa: E402
 )
 from fakes.vts import FakeVts  # noqa: E402
 
+from benchmarks.report import arguments, emit, ratio  # noqa: E402
 from bus.testing import BusProcess, NodeProcess, Probe, wait_until  # noqa: E402
 from nodes.avatar.node import AvatarNode  # noqa: E402
 from nodes.avatar.scheduler import Ticker  # noqa: E402
@@ -147,15 +146,14 @@ async def _run(sentence_count: int, inject_hz: float, lookahead_ms: float) -> di
         })
     bare = await _bare_loop_jitter(inject_hz, 3.0)
     results["baseline_bare_loop_jitter_ms"] = bare
-    results["jitter_vs_bare_loop"] = results["inject_jitter_ms"] / bare if bare else None
+    results["jitter_vs_bare_loop"] = ratio(results["inject_jitter_ms"], bare)
     results["inject_hz_target"] = inject_hz
     results["lookahead_ms"] = lookahead_ms
     return results
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser = arguments(__doc__)
     parser.add_argument("--sentences", type=int, default=8, help="Piper sentences per mode")
     parser.add_argument("--hz", type=float, default=60.0, help="injection rate")
     parser.add_argument("--lookahead-ms", type=float, default=None,
@@ -165,12 +163,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if lookahead is None:
         lookahead = AvatarNode.DEFAULT_LOOKAHEAD_MS
     results = asyncio.run(_run(args.sentences, args.hz, lookahead))
-    if args.json:
-        print(json.dumps(results))
-    else:
-        for key, value in results.items():
-            print(f"{key:38s} {value:.3f}" if isinstance(value, float) else f"{key:38s} {value}")
-    return results
+    return emit(results, args.json)
 
 
 if __name__ == "__main__":

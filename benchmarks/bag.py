@@ -24,7 +24,6 @@ import asyncio
 import io
 import itertools
 import json
-import os
 import random
 import signal
 import subprocess
@@ -40,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 import msgspec  # noqa: E402
 import zmq  # noqa: E402
 
+from benchmarks.report import arguments, emit, machine, percentile, ratio, table  # noqa: E402
 from bus import wire  # noqa: E402
 from bus.address import resolve  # noqa: E402
 from bus.bag import BagReader, BagWriter, Player  # noqa: E402
@@ -169,7 +169,7 @@ def writer_cost(count: int = 100_000) -> dict[str, float]:
     baseline.finish()
     theirs = (time.perf_counter() - began) / count * 1e6
     return {"bagwriter_us_per_msg": round(ours, 2), "mcap_writer_us_per_msg": round(theirs, 2),
-            "bagwriter_speedup_vs_mcap_writer": round(theirs / ours, 2)}
+            "bagwriter_speedup_vs_mcap_writer": ratio(theirs, ours)}
 
 
 # ------------------------------------------------------------------ playing
@@ -216,10 +216,11 @@ def gap_errors_ms(pairs: list[tuple[int, int]]) -> list[float]:
 
 
 def pct(errors: list[float], q: float) -> float:
-    return round(errors[min(len(errors) - 1, int(q * len(errors)))], 3)
+    return round(percentile(errors, q), 3)
 
 
-async def play_timing(bus_url: str, folder: Path, count: int, seed: int) -> dict[str, float]:
+async def play_timing(bus_url: str, folder: Path, count: int,
+                      seed: int) -> dict[str, float | None]:
     bag = folder / "timed.mcap"
     stamps = timed_stamps(count, seed)
     make_timed_bag(bag, stamps)
@@ -234,16 +235,15 @@ async def play_timing(bus_url: str, folder: Path, count: int, seed: int) -> dict
             "play_gap_error_max_ms": round(errors[-1], 3), "play_messages": len(result.timing),
             "bare_loop_gap_error_p50_ms": pct(baseline, 0.5),
             "bare_loop_gap_error_p99_ms": pct(baseline, 0.99),
-            "play_gap_error_p99_vs_bare_loop": round(
-                pct(errors, 0.99) / max(pct(baseline, 0.99), 1e-3), 2)}
+            "play_gap_error_p99_vs_bare_loop": ratio(pct(errors, 0.99),
+                                                     max(pct(baseline, 0.99), 1e-3))}
 
 
 # ------------------------------------------------------------------ main
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true")
+    parser = arguments(__doc__)
     parser.add_argument("--rates", default="10000,25000,50000,75000,100000")
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--play-messages", type=int, default=1000)
@@ -254,8 +254,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.blast:
         asyncio.run(blast(args.blast[0], int(args.blast[1]), float(args.blast[2])))
         return {}
-    figures: dict[str, Any] = {"machine": f"{os.cpu_count()} cores, shared, no GPU",
-                               "seed": args.seed}
+    figures: dict[str, Any] = {"machine": machine(), "seed": args.seed}
     with tempfile.TemporaryDirectory(prefix="vtbag-bench-") as tmp, BusProcess(
         env={"PYTHONUNBUFFERED": "1"}
     ) as bus:
@@ -271,13 +270,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         figures["record_runs"] = runs
         figures.update(writer_cost())
         figures.update(asyncio.run(play_timing(bus.url, folder, args.play_messages, args.seed)))
-    if args.json:
-        print(json.dumps(figures))
-    else:
-        for key, value in figures.items():
-            if key != "record_runs":
-                print(f"{key}: {value}")
-    return figures
+    return emit(figures, args.json, human=lambda f: table(
+        {k: v for k, v in f.items() if k != "record_runs"}))
 
 
 if __name__ == "__main__":

@@ -13,10 +13,8 @@ Usage: ``python benchmarks/bus.py [--json] [--samples N]``.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -31,6 +29,7 @@ import zmq
 # package: put the repository there instead.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
+from benchmarks.report import arguments, emit, machine, percentile, ratio  # noqa: E402
 from bus.address import resolve  # noqa: E402
 from bus.node import Node, NodeOptions  # noqa: E402
 from bus.testing import BusProcess  # noqa: E402
@@ -40,11 +39,6 @@ HWM = 1_000_000
 TOPIC = "bench/latency"
 SIZES = (100, 65536)
 WARMUP = 50
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 # ------------------------------------------------------------------ child processes
@@ -216,8 +210,7 @@ def summarise(latencies: list[float]) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser = arguments(__doc__)
     parser.add_argument("--samples", type=int, default=1000, help="latency samples per path")
     parser.add_argument("--rate", type=int, default=100_000, help="rated load, messages/s")
     parser.add_argument("--seconds", type=float, default=2.0, help="throughput run length")
@@ -228,7 +221,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                              stdout=subprocess.PIPE)
     assert proxy.stdout is not None
     proxy.stdout.readline()
-    results: dict[str, Any] = {"machine": f"{os.cpu_count()} cores", "samples": args.samples}
+    results: dict[str, Any] = {"machine": machine(), "samples": args.samples}
     try:
         with BusProcess(ttl_s=5.0) as bus:
             vtbus = resolve(bus.url)
@@ -243,8 +236,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     "raw_p50_us": raw["p50_us"], "raw_p99_us": raw["p99_us"],
                     "raw_vtbus_p50_us": raw_vtbus["p50_us"], "raw_vtbus_p99_us": raw_vtbus["p99_us"],
                     "bus_p50_us": node["p50_us"], "bus_p99_us": node["p99_us"],
-                    "p50_ratio": node["p50_us"] / raw["p50_us"],
-                    "broker_p50_ratio": raw_vtbus["p50_us"] / raw["p50_us"],
+                    "p50_ratio": ratio(node["p50_us"], raw["p50_us"]),
+                    "broker_p50_ratio": ratio(raw_vtbus["p50_us"], raw["p50_us"]),
                 }
             results.update(measure_throughput(bus.url, args.rate, args.seconds))
     finally:
@@ -253,18 +246,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     small = results["100B"]
     for key in ("bus_p50_us", "raw_p50_us", "p50_ratio", "bus_p99_us"):
         results[key] = small[key]  # the headline figures are for 100 B
-    if args.json:
-        print(json.dumps(results))
-    else:
-        for key in ("100B", "64KiB"):
-            r = results[key]
-            print(f"{key:>6}: bus p50 {r['bus_p50_us']:.0f} us (p99 {r['bus_p99_us']:.0f}), "
-                  f"raw via bare proxy p50 {r['raw_p50_us']:.0f} us (p99 {r['raw_p99_us']:.0f}), "
-                  f"raw via vtbus p50 {r['raw_vtbus_p50_us']:.0f} us; "
-                  f"ratio bus/raw {r['p50_ratio']:.2f}, vtbus/bare {r['broker_p50_ratio']:.2f}")
-        print(f"throughput at {args.rate}/s offered ({results['offered_msgs_per_s']:.0f} achieved): "
-              f"{results['throughput_msgs_per_s']:.0f} msgs/s received, lost {results['lost']}")
-    return results
+    return emit(results, args.json, human)
+
+
+def human(results: dict[str, Any]) -> str:
+    """The figures side by side: each size's three paths, then the rated load."""
+    lines = []
+    for key in ("100B", "64KiB"):
+        r = results[key]
+        lines.append(f"{key:>6}: bus p50 {r['bus_p50_us']:.0f} us (p99 {r['bus_p99_us']:.0f}), "
+                     f"raw via bare proxy p50 {r['raw_p50_us']:.0f} us "
+                     f"(p99 {r['raw_p99_us']:.0f}), raw via vtbus p50 "
+                     f"{r['raw_vtbus_p50_us']:.0f} us; ratio bus/raw {r['p50_ratio']:.2f}, "
+                     f"vtbus/bare {r['broker_p50_ratio']:.2f}")
+    lines.append(f"throughput: {results['offered_msgs_per_s']:.0f} msgs/s offered, "
+                 f"{results['throughput_msgs_per_s']:.0f} received, lost {results['lost']}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

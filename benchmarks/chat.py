@@ -13,9 +13,7 @@ Run: ``python benchmarks/chat.py [--json] [--samples N]``.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import os
 import ssl
 import statistics
@@ -33,6 +31,7 @@ sys.path[:1] = [str(ROOT), str(ROOT / "tests")]
 
 from fakes.twitch import FakeTwitch, make_certificate, privmsg  # noqa: E402
 
+from benchmarks.report import arguments, emit, percentile, ratio  # noqa: E402
 from bus.testing import BusProcess, NodeProcess, Probe  # noqa: E402
 from messages.chat import ChatMessage  # noqa: E402
 from nodes.chat.commands import Commands  # noqa: E402
@@ -88,13 +87,8 @@ def measure_ingest(count: int, rounds: int = 3) -> dict[str, float]:
     return {
         "ingest_msgs_per_s": round(count / ingest_s),
         "parse_msgs_per_s": round(count / parse_s),
-        "triage_cost_ratio": round(ingest_s / parse_s, 2),
+        "triage_cost_ratio": ratio(ingest_s, parse_s),
     }
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def measure_line_to_bus(bus_url: str, transport: str, samples: int,
@@ -139,7 +133,7 @@ async def measure_line_to_bus(bus_url: str, transport: str, samples: int,
                     f"line_to_bus{'_tls' if tls else ''}_p50_ms": round(
                         statistics.median(latencies), 3),
                     f"line_to_bus{'_tls' if tls else ''}_p99_ms": round(
-                        _percentile(latencies, 0.99), 3),
+                        percentile(latencies, 0.99), 3),
                 }
                 if flood:
                     lines = raid_lines(flood, "bench")
@@ -162,20 +156,14 @@ async def _bus_figures(samples: int) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(prog="benchmarks/chat.py", description=__doc__.split("\n")[0])
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser = arguments(__doc__)
     parser.add_argument("--samples", type=int, default=300, help="latency samples per transport")
     parser.add_argument("--ingest", type=int, default=20_000, help="lines for the ingest figure")
     args = parser.parse_args(argv)
     figures: dict[str, Any] = measure_ingest(args.ingest)
     figures |= asyncio.run(_bus_figures(args.samples))
     figures["samples"] = args.samples
-    if args.json:
-        print(json.dumps(figures))
-    else:
-        for key, value in figures.items():
-            print(f"{key:28} {value}")
-    return figures
+    return emit(figures, args.json)
 
 
 if __name__ == "__main__":

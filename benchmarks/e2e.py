@@ -21,11 +21,8 @@ Usage: ``python benchmarks/e2e.py [--json] [--turns N] [--bag-dir DIR]``.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import itertools
-import json
-import os
 import statistics
 import sys
 import tempfile
@@ -36,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # run as a script, this folder would come first and its bus.py shadow the `bus` package
 sys.path[:1] = [str(ROOT)]
 
+from benchmarks.report import arguments, emit, machine, percentile  # noqa: E402
 from bus.bag import BagMessage, Recorder, read_messages  # noqa: E402
 from bus.testing import Probe  # noqa: E402
 from launch.testing import LaunchProcess  # noqa: E402
@@ -49,11 +47,6 @@ QUESTIONS = ("What game should we play tonight?", "Have you ever been to the sea
 QUEUED_MS = 500.0
 HOPS = ("chat_to_director", "director_to_request", "request_to_first_sentence",
         "first_sentence_to_first_audio", "first_audio_to_audible")
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def asked(messages: list[BagMessage]) -> list[BagMessage]:
@@ -175,15 +168,14 @@ def summarise(messages: list[BagMessage]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser = arguments(__doc__)
     parser.add_argument("--turns", type=int, default=4, help="chat lines answered one by one")
     parser.add_argument("--bag-dir", type=Path, default=None, help="keep the bags here")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="vt-e2e-", dir="/tmp"))
     bags = args.bag_dir or work
     bags.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {"machine": f"{os.cpu_count()} cores, CPU only"}
+    results: dict[str, Any] = {"machine": machine()}
     for mode in ("bundled", "standins"):
         messages = asyncio.run(run_show(mode, args.turns, bags / f"e2e-{mode}.mcap", work))
         results[mode] = summarise(messages)
@@ -196,17 +188,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results["framework_to_audible_p50_ms"] = standins.get("total_p50_ms")
     results["persona_switch_ms"] = standins["persona_switch_ms"]
     results["barge_in_stop_ms"] = bundled["barge_in_stop_ms"]
-    if args.json:
-        print(json.dumps(results))
-    else:
-        for mode in ("bundled", "standins"):
-            r = results[mode]
-            hops = ", ".join(f"{h} {r.get(f'{h}_p50_ms', float('nan')):.1f}" for h in HOPS)
-            print(f"{mode}: chat -> audible p50 {r.get('total_p50_ms', float('nan')):.0f} ms "
-                  f"(p95 {r.get('total_p95_ms', float('nan')):.0f}) over {r['chains']} chains; "
-                  f"hops p50 ms: {hops}; persona switch {r['persona_switch_ms']} ms; "
-                  f"barge-in stop {r['barge_in_stop_ms']} ms")
-    return results
+    return emit(results, args.json, human)
+
+
+def human(results: dict[str, Any]) -> str:
+    """One line a mode: the whole chain, each hop, the switch and the barge-in."""
+    lines = []
+    for mode in ("bundled", "standins"):
+        r = results[mode]
+        hops = ", ".join(f"{h} {r.get(f'{h}_p50_ms', float('nan')):.1f}" for h in HOPS)
+        lines.append(f"{mode}: chat -> audible p50 {r.get('total_p50_ms', float('nan')):.0f} ms "
+                     f"(p95 {r.get('total_p95_ms', float('nan')):.0f}) over {r['chains']} "
+                     f"chains; hops p50 ms: {hops}; persona switch {r['persona_switch_ms']} ms; "
+                     f"barge-in stop {r['barge_in_stop_ms']} ms")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

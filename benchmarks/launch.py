@@ -18,9 +18,7 @@ Figures (seconds, medians unless named otherwise):
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import os
 import shutil
 import signal
@@ -35,6 +33,7 @@ from pathlib import Path
 # `launch` package: put the repo there instead.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
+from benchmarks.report import arguments, emit, ratio  # noqa: E402
 from bus.address import resolve  # noqa: E402
 from bus.testing import BusProcess, NodeProcess, Probe  # noqa: E402
 from launch.control import Registry, find_shows  # noqa: E402
@@ -193,7 +192,7 @@ async def _shows(folder: Path, runs: int, kills: int) -> dict[str, float | int |
         "restart_to_registry_s": round(statistics.median(to_registry), 3),
         "kill_to_respawn_s": round(statistics.median(to_spawn), 3),
         "bare_start_to_first_msg_s": round(statistics.median(bare), 3),
-        "restart_vs_bare_start": round(restart / statistics.median(bare), 2),
+        "restart_vs_bare_start": ratio(restart, statistics.median(bare)),
         "stop_s": round(statistics.median(stops), 3),
         "nodes": len(NODES),
         "runs": runs,
@@ -202,18 +201,12 @@ async def _shows(folder: Path, runs: int, kills: int) -> dict[str, float | int |
 
 
 def main(argv: list[str] | None = None) -> dict[str, float | int | str]:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--json", action="store_true", help="one JSON object")
+    parser = arguments(__doc__)
     parser.add_argument("--runs", type=int, default=3, help="shows started and stopped")
     parser.add_argument("--kills", type=int, default=5, help="node kills in the first show")
     args = parser.parse_args(argv)
     figures = asyncio.run(_measure(args.runs, args.kills))
-    if args.json:
-        print(json.dumps(figures))
-    else:
-        for key, value in figures.items():
-            print(f"{key:28} {value}")
-    return figures
+    return emit(figures, args.json)
 
 
 if __name__ == "__main__":

@@ -19,8 +19,6 @@ machine), switching personas by model name (LoRA adapters).
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import sys
 import time
@@ -30,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.report import arguments, emit
 from messages.llm import ChatTurn
 from nodes.llm.backends.base import Backend, Delta, Generation
 from nodes.llm.context import ContextParts, build_context
@@ -141,8 +140,7 @@ def measure(backend: Backend, personas: tuple[Persona, Persona], trials: int,
 
 
 def main(argv: list[str] | None = None) -> dict[str, float | str]:
-    parser = argparse.ArgumentParser(prog="benchmarks/llm.py", description=__doc__.split("\n")[0])
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser = arguments(__doc__)
     parser.add_argument("--trials", type=int, default=5, help="switch trials (median)")
     parser.add_argument("--threads", type=int, default=0, help="embedded: 0 = half the cores")
     parser.add_argument("--openai-url", default="", help="also measure this server (vLLM)")
@@ -178,12 +176,7 @@ def main(argv: list[str] | None = None) -> dict[str, float | str]:
         remote.close()
 
     results["wall_s"] = round(time.perf_counter() - started, 1)
-    if args.json:
-        print(json.dumps(results))
-    else:
-        for key, value in results.items():
-            print(f"{key:34} {value}")
-    return results
+    return emit(results, args.json)
 
 
 if __name__ == "__main__":

@@ -33,9 +33,7 @@ on the shared 2-core machine).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import os
 import sys
 import tempfile
@@ -49,6 +47,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.report import arguments, emit, machine, ratio  # noqa: E402
 from bus.testing import BusProcess, NodeProcess, Probe  # noqa: E402
 from messages.chat import ChatMessage  # noqa: E402
 from messages.memory import MemoryQuery, SearchMemory  # noqa: E402
@@ -177,8 +176,7 @@ async def flood(count: int, folder: Path, threads: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser = arguments(__doc__)
     parser.add_argument("--quick", action="store_true", help="300 real lines, fewer queries")
     parser.add_argument("--chroma-scale", action="store_true",
                         help="also time Chroma's filtered query at 10k (slow to build)")
@@ -192,15 +190,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.flood_only:
         with tempfile.TemporaryDirectory(prefix="vt-membench-") as folder:
             figures = asyncio.run(flood(args.flood, Path(folder), args.encoder_threads))
-        print(json.dumps(figures) if args.json else figures)
-        return figures
+        return emit(figures, args.json)
     real_count = 300 if args.quick else 1000
     query_rounds = 3 if args.quick else 10
     rng = np.random.default_rng(42)
     encoder = MiniLmEncoder()
     questions = QUESTIONS * query_rounds
     figures: dict[str, Any] = {
-        "machine": "shared 2-core CPU, no GPU, noisy (other engineers' jobs)",
+        "machine": machine(),
         "real_memories": real_count,
         "scale_points": "10k and 100k: precomputed random unit vectors; 1k: real MiniLM "
                         f"embeddings of {real_count} chat lines"
@@ -243,8 +240,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         figures["search_p50_ms_1k"], figures["search_p95_ms_1k"] = percentiles(index_ms)
         figures["chroma_search_p50_ms_1k"], figures["chroma_search_p95_ms_1k"] = \
             percentiles(chroma_ms)
-        figures["chroma_over_index_p95_1k"] = round(
-            figures["chroma_search_p95_ms_1k"] / max(figures["search_p95_ms_1k"], 1e-6), 1)
+        figures["chroma_over_index_p95_1k"] = ratio(
+            figures["chroma_search_p95_ms_1k"], max(figures["search_p95_ms_1k"], 1e-6), 1)
         full_ms = [timed(lambda q=q, v=v: bank.search(q, 5, viewer=v))
                    for q, v in zip(questions, viewers, strict=True)]
         figures["search_with_embedding_p50_ms_1k"], figures["search_with_embedding_p95_ms_1k"] \
@@ -276,12 +273,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             figures.update(asyncio.run(flood(args.flood, Path(folder), args.encoder_threads)))
         figures["target_flood_stored_per_s"] = 500.0
 
-    if args.json:
-        print(json.dumps(figures))
-    else:
-        for key, value in figures.items():
-            print(f"{key:40} {value}")
-    return figures
+    return emit(figures, args.json)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Run every benchmark (or those named) and print one JSON object per benchmark.
 
-Each ``benchmarks/<name>.py`` has ``main(argv) -> dict`` and prints its own figures; this
-runner passes ``--json`` and prints ``{"benchmark": name, ...figures}`` lines, so
-``make bench | jq`` works. Usage: ``python benchmarks/run.py [NAME ...]``.
+Each ``benchmarks/<name>.py`` keeps the contract of `report` (``main(argv) -> dict``, figures
+printed by `report.emit`); this runner passes ``--json`` and prints
+``{"benchmark": name, ...figures}`` lines, so ``make bench | jq`` works.
+Usage: ``python benchmarks/run.py [NAME ...]``.
 
 Benchmarks meant to run long get short arguments here (`SHORT`), so ``make bench`` stays
 reasonable; run them by hand for the real figures (``python benchmarks/soak.py --minutes 60``).
@@ -17,13 +18,15 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+NOT_BENCHMARKS = {"run", "report", "__init__"}
+"""This runner and the module the benchmarks share (`report`: the contract, the printing)."""
 SHORT = {"soak": ["--minutes", "2", "--chaos"]}
 """Arguments of the long-running benchmarks under this runner."""
 
 
 def main(argv: list[str] | None = None) -> int:
     names = argv if argv is not None else sys.argv[1:]
-    found = sorted(p.stem for p in HERE.glob("*.py") if p.stem not in {"run", "__init__"})
+    found = sorted(p.stem for p in HERE.glob("*.py") if p.stem not in NOT_BENCHMARKS)
     chosen = names or found
     failed = 0
     for name in chosen:

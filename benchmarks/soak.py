@@ -90,7 +90,8 @@ if str(ROOT / "tests") not in sys.path:  # the VTube Studio stand-in lives with 
 
 from fakes.vts import FakeVts  # noqa: E402
 
-from benchmarks.e2e import QUEUED_MS, chains, percentile  # noqa: E402
+from benchmarks.e2e import QUEUED_MS, chains  # noqa: E402
+from benchmarks.report import arguments, emit, machine, percentile  # noqa: E402
 from bus.bag import BagMessage  # noqa: E402
 from bus.testing import Probe  # noqa: E402
 from launch.control import ProgramStatus, ShowNotRunning, find_shows  # noqa: E402
@@ -897,7 +898,7 @@ def report(run: ShowRun, programs: list[ProgramStatus], series: dict[str, Series
     drift = (100.0 * (statistics.median(last) / statistics.median(first) - 1)
              if first and last else None)
     result: dict[str, Any] = {
-        "machine": f"{os.cpu_count()} cores, CPU only",
+        "machine": machine(),
         "mode": "stand-ins (llm:=scripted tts:=tone)" if opts.standins else
                 "embedded default (bundled LLM and Piper)",
         "minutes": round(duration_s / 60, 2), "chaos": opts.chaos, "seed": opts.seed,
@@ -1040,11 +1041,10 @@ def human(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments(__doc__)
     parser.add_argument("--minutes", type=float, default=10.0, help="time on air, fed")
     parser.add_argument("--chaos", action="store_true",
                         help="SIGKILL a random program now and then")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--rate", type=float, default=5.0, help="chat lines a second")
     parser.add_argument("--seed", type=int, default=7,
                         help="chat mix, kills, and the LLM's sampling")
@@ -1070,8 +1070,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             raise SystemExit(130) from None
     if opts.out:
         (opts.out / "soak.json").write_text(json.dumps(result, indent=1))
-    print(json.dumps(result) if opts.json else human(result), flush=True)
-    return result
+    return emit(result, opts.json, human)
 
 
 if __name__ == "__main__":

@@ -22,9 +22,7 @@ end of speech, WER at most 15%.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import os
 import statistics
 import sys
@@ -36,6 +34,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.report import arguments, emit
 from bus.params import parse_assignment
 from bus.testing import BusProcess, NodeProcess, Probe
 from nodes.stt.testing import Scene, Spoken, espeak, persona_says, piper, play_reference
@@ -159,8 +158,7 @@ def _rtf(scene: Scene) -> float:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser = arguments(__doc__)
     parser.add_argument("--sentences", type=int, default=len(SENTENCES))
     parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME:=VALUE",
                         help="an stt node parameter (model_path, device, partial_interval_ms...)")
@@ -177,12 +175,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     figures["rtf"] = round(_rtf(scene), 3)
     figures["speech_s"] = round(sum(p.end_s - p.start_s for p in scene.placed), 2)
     figures["load_average_1m"] = round(os.getloadavg()[0], 2)  # a shared machine: say how busy
-    if args.json:
-        print(json.dumps(figures))
-    else:
-        for key, value in figures.items():
-            print(f"{key}: {value}")
-    return figures
+    return emit(figures, args.json)
 
 
 if __name__ == "__main__":
