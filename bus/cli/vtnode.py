@@ -19,8 +19,9 @@ import typer
 from bus import protocol as p
 from bus.cli.output import Output, plain
 from bus.cli.session import BUS_OPTION, fetch_graph, run_tool, tool_node
-from bus.errors import VtError
+from bus.errors import ServiceError, VtError
 from launch.control import ProgramStatus, ShowNotRunning, find_program, find_shows, join
+from messages.system import GetParameters, ParameterDeclaration, ParamGetRequest
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 
@@ -161,13 +162,29 @@ def info(name: str, bus: str | None = BUS_OPTION, json_mode: bool | None = JSON_
         for ep in info.clients:
             out.line(f"  {plain(ep.name)}: {plain(ep.type)}")
         out.line("[cyan]parameters:[/cyan]")
+        declared = await _declared(bus, name)
         for key, value in info.parameters.items():
-            out.line(f"  {plain(key)}: {plain(repr(value))}")
+            d = declared.get(key)
+            about = f"  ({d.type}, {'read at start' if d.at_start else 'live'}) " \
+                    f"{plain(d.description)}" if d is not None else ""
+            out.line(f"  {plain(key)}: {plain(repr(value))}{about}")
         out.line("[cyan]counters:[/cyan]")
         for key, value in sorted(info.counters.items()):
             out.line(f"  {plain(key)}: {value}")
 
     run_tool(out, main)
+
+
+async def _declared(bus: str | None, name: str) -> dict[str, ParameterDeclaration]:
+    """The node's parameter declarations (type, live or at start, description); none from a
+    node that does not answer in time (it is busy, or older)."""
+    async with tool_node(bus, "vtnode") as node:
+        client = node.create_client(GetParameters, f"{name}/get_parameters")
+        try:
+            reply = await client.call(ParamGetRequest(), timeout=1.0, retries=0)
+        except ServiceError:
+            return {}
+    return {d.name: d for d in reply.declared}
 
 
 def _plain(info: p.NodeInfo) -> dict[str, object]:

@@ -78,6 +78,7 @@ class TestVtnode:
     def test_human_output(self, show: str) -> None:
         result = tool("vtnode", "info", "talker", "--human", bus=show)
         assert "demo/count: demo.Count" in result.stdout and "rate_hz: 50.0" in result.stdout
+        assert "rate_hz: 50.0  (float, live) messages per second" in result.stdout
 
     def test_unknown_node(self, show: str) -> None:
         result = tool("vtnode", "info", "nobody", bus=show)
