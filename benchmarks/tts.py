@@ -18,9 +18,7 @@ server: not measured here.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import os
 import statistics
 import sys
@@ -35,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # run as a script, this folder would come first and its bus.py shadow the `bus` package
 sys.path[:1] = [str(ROOT)]
 
+from benchmarks.report import arguments, emit  # noqa: E402
 from bus.testing import BusProcess, NodeProcess, Probe  # noqa: E402
 from messages.audio import AudioChunk, Playhead  # noqa: E402
 from messages.llm import Cancel, Sentence  # noqa: E402
@@ -170,8 +169,7 @@ def run_backend(kind: str, pulse: PulseServer | None, run_dir: Path) -> dict[str
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser = arguments(__doc__)
     args = parser.parse_args(argv)
     pulse: PulseServer | None
     try:
@@ -194,12 +192,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "targets": TARGETS,
         "meets_targets": {k: piper[k] < v for k, v in TARGETS.items()},
     }
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:28} {value}")
-    return result
+    return emit(result, args.json)
 
 
 if __name__ == "__main__":
