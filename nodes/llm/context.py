@@ -5,7 +5,9 @@ turn, recent history (newest first), recent chat (newest first). The prompts alw
 memory, history turn or chat line goes in whole if it fits and is dropped otherwise (the oldest
 history first, with a one-line note of how much was left out); the current turn is shortened
 from its start rather than dropped. Memories may take at most ``memory_share`` of the budget, so
-they never starve the turn being answered.
+they never starve the turn being answered. `build_context` runs one phase per part, in that
+order (`fit_system`, `fit_memories`, `fit_turn`, `fit_history`, `fit_chat`), each charging
+what it keeps to one `TokenBudget`.
 
 Both personas see the same conversation, each from its own point of view: a persona's own
 lines are ``assistant`` turns, everyone else's (the other persona, viewers, the collaborator)
@@ -30,12 +32,15 @@ from dataclasses import dataclass, field
 
 from messages.llm import ChatTurn
 
-__all__ = ["BuiltContext", "ContextParts", "GivenTurns", "TokenCounts", "build_context",
-           "estimate_tokens", "perspective"]
+__all__ = ["BuiltContext", "ContextParts", "GivenTurns", "TokenBudget", "TokenCounts",
+           "build_context", "estimate_tokens", "fit_chat", "fit_history", "fit_memories",
+           "fit_system", "fit_turn", "perspective"]
 
 MESSAGE_OVERHEAD_TOKENS = 4
 """Role markers and separators a chat template adds around each message."""
 NO_TURN_PROMPT = "(It is your turn to speak. Say something to keep the show going.)"
+MEMORY_HEADER = "What you remember:"
+CHAT_HEADER = "Recent chat (newest last):"
 
 TokenCounter = Callable[[str], int]
 
@@ -160,6 +165,46 @@ def perspective(turns: Sequence[ChatTurn], persona: str) -> list[dict[str, str]]
     return out
 
 
+@dataclass
+class TokenBudget:
+    """The tokens left for the prompt, and how each part is counted against them.
+
+    A part that may be left out goes in only if it fits (`take`); the parts that always go
+    in (the prompts, the current turn, a section's header) are charged whatever they cost
+    (`spend`), which can leave ``remaining`` below zero: the parts after them then find no
+    room.
+    """
+
+    remaining: int
+    count: TokenCounter = estimate_tokens
+    """The model's tokenizer (cached, `TokenCounts`) or the estimate."""
+    line_cap: int = 1
+    """The most one history turn or chat line may cost: a longer one is shortened."""
+
+    def take(self, cost: int) -> bool:
+        """Charge ``cost`` if it fits; False (nothing charged) if it does not."""
+        if cost > self.remaining:
+            return False
+        self.remaining -= cost
+        return True
+
+    def spend(self, cost: int) -> None:
+        """Charge ``cost``, fitting or not."""
+        self.remaining -= cost
+
+    def refund(self, cost: int) -> None:
+        """Give back what a part that is taken out again cost."""
+        self.remaining += cost
+
+    def message_cost(self, text: str) -> int:
+        """A message of its own: its text and the chat template's markers around it."""
+        return self.count(text) + MESSAGE_OVERHEAD_TOKENS
+
+    def line_cost(self, text: str) -> int:
+        """A line in a list or a section: its text and its line break."""
+        return self.count(text) + 1
+
+
 def build_context(
     parts: ContextParts,
     *,
@@ -168,110 +213,32 @@ def build_context(
     memory_share: float = 0.25,
     line_share: float = 0.25,
 ) -> BuiltContext:
-    """Fill ``budget`` tokens in priority order (see the module docstring). A history turn or
-    chat line longer than ``line_share`` of the budget is shortened to it (a turn keeps its
-    end, a chat line its start), so one huge line neither fills the prompt nor pushes out all
-    the history before it."""
-    line_cap = max(1, int(budget * line_share))
-
-    def cost(text: str) -> int:
-        return count_tokens(text) + MESSAGE_OVERHEAD_TOKENS
-
-    system = "\n\n".join(p for p in (parts.show_prompt, parts.persona_prompt) if p)
-    used = cost(system)
-    remaining = budget - used
-
+    """Fill ``budget`` tokens in priority order (see the module docstring), one phase each.
+    A history turn or chat line longer than ``line_share`` of the budget is shortened to it
+    (a turn keeps its end, a chat line its start), so one huge line neither fills the prompt
+    nor pushes out all the history before it."""
+    room = TokenBudget(budget, count_tokens, line_cap=max(1, int(budget * line_share)))
+    system = fit_system(parts, room)
     history, current = _split_current(parts.conversation, parts.persona)
     history = [_as_given(past, parts) for past in history]
     # a memory given with an earlier turn is still there, in that turn as given
     given_before = "\n".join(past.content for past in history) + "\n"
+    memories = fit_memories(parts.memories, given_before, room, int(budget * memory_share))
+    turn, shortened = fit_turn(current, parts.persona, room)
+    kept = fit_history(history, room)
+    chat = fit_chat(parts.chat, room)
 
-    memories: list[str] = []
-    memory_room = min(remaining, int(budget * memory_share))
-    for memory in parts.memories:
-        if f"- {memory}\n" in given_before:
-            continue
-        line_cost = count_tokens(memory) + 1
-        if line_cost <= memory_room:
-            memories.append(memory)
-            memory_room -= line_cost
-            remaining -= line_cost
-    if memories:
-        remaining -= count_tokens("What you remember:") + 1
-
-    current_msgs = perspective([current], parts.persona) if current else [
-        {"role": "user", "content": NO_TURN_PROMPT}
-    ]
-    turn = current_msgs[0]
-    turn_cost = cost(turn["content"])
-    shortened = False
-    if turn_cost > remaining:
-        keep_tokens = max(0, remaining - MESSAGE_OVERHEAD_TOKENS)
-        turn = {"role": turn["role"],
-                "content": _shorten(turn["content"], keep_tokens, count_tokens, keep_end=True)}
-        turn_cost = cost(turn["content"])
-        shortened = True
-    remaining -= turn_cost
-
-    kept_history: list[tuple[ChatTurn, int]] = []
-    for past in reversed(history):
-        if cost(past.content) > line_cap:
-            past = ChatTurn(role=past.role, name=past.name, content=_shorten(
-                past.content, line_cap - MESSAGE_OVERHEAD_TOKENS, count_tokens, keep_end=True))
-        line_cost = cost(past.content) + (count_tokens(past.name) if past.name else 0)
-        if line_cost > remaining:
-            break  # older turns would make the conversation jump: stop at the first gap
-        kept_history.append((past, line_cost))
-        remaining -= line_cost
-    if len(kept_history) < len(history):  # room for the note saying so, at the oldest's cost
-        while kept_history and remaining < count_tokens(_dropped_note(len(history))) + 1:
-            remaining += kept_history.pop()[1]
-        remaining -= count_tokens(_dropped_note(len(history) - len(kept_history))) + 1
-    kept = [past for past, _ in reversed(kept_history)]
     dropped_history = len(history) - len(kept)
-
-    chat: list[str] = []
-    if parts.chat:
-        remaining -= count_tokens("Recent chat (newest last):") + 1
-    for line in reversed(parts.chat):
-        if count_tokens(line) > line_cap:
-            line = _shorten(line, line_cap, count_tokens, keep_end=False)
-        line_cost = count_tokens(line) + 1
-        if line_cost > remaining:
-            break
-        chat.append(line)
-        remaining -= line_cost
-    chat.reverse()
-
-    sections = [system]
-    notes: list[str] = []
-    if dropped_history:
-        notes.append(_dropped_note(dropped_history))
-        sections.append(notes[-1])
-    # memories and chat change with every request: they go with the current turn, after the
-    # history, so the system prompt and the history stay a prefix the KV cache can reuse
-    context = []
-    if memories:
-        context.append("What you remember:\n" + "\n".join(f"- {m}" for m in memories))
-    if chat:
-        context.append("Recent chat (newest last):\n" + "\n".join(f"- {c}" for c in chat))
+    notes = [_dropped_note(dropped_history)] if dropped_history else []
+    asked = _with_context(turn, memories, chat)
     given_turn = None
-    if context:
-        given = "\n\n".join([*context, turn["content"]])
-        if current is not None and not shortened:
-            given_turn = (turn["content"], given)
-        turn = {"role": turn["role"], "content": given}
-    messages = [{"role": "system", "content": "\n\n".join(s for s in sections if s)}]
-    messages += perspective(kept, parts.persona)
-    if messages[-1]["role"] == turn["role"]:
-        messages[-1] = {"role": turn["role"], "content": messages[-1]["content"] + "\n" +
-                        turn["content"]}
-    else:
-        messages.append(turn)
-    tokens = sum(cost(m["content"]) for m in messages)
+    if asked is not turn and current is not None and not shortened:
+        given_turn = (turn["content"], asked["content"])
+    messages = _messages("\n\n".join(s for s in [system, *notes] if s), kept, asked,
+                         parts.persona)
     return BuiltContext(
         messages=messages,
-        tokens=tokens,
+        tokens=sum(room.message_cost(m["content"]) for m in messages),
         dropped_history=dropped_history,
         dropped_memories=len(parts.memories) - len(memories),
         dropped_chat=len(parts.chat) - len(chat),
@@ -279,6 +246,117 @@ def build_context(
         notes=notes,
         given_turn=given_turn,
     )
+
+
+def fit_system(parts: ContextParts, room: TokenBudget) -> str:
+    """The show's prompt, then the persona's: always in, first (a stable prefix)."""
+    system = "\n\n".join(p for p in (parts.show_prompt, parts.persona_prompt) if p)
+    room.spend(room.message_cost(system))
+    return system
+
+
+def fit_memories(memories: Sequence[str], given_before: str, room: TokenBudget,
+                 share: int) -> list[str]:
+    """The memories that fit in ``share`` tokens (and in ``room``), most relevant first; one
+    that does not fit is skipped for a shorter one after it, one already in ``given_before``
+    (an earlier turn as given) is not given again."""
+    own = TokenBudget(min(room.remaining, share))
+    kept = []
+    for memory in memories:
+        if f"- {memory}\n" in given_before:
+            continue
+        cost = room.line_cost(memory)
+        if own.take(cost):
+            room.spend(cost)
+            kept.append(memory)
+    if kept:
+        room.spend(room.line_cost(MEMORY_HEADER))
+    return kept
+
+
+def fit_turn(current: ChatTurn | None, persona: str,
+             room: TokenBudget) -> tuple[dict[str, str], bool]:
+    """(the message to answer, whether it was shortened): the current turn, shortened from
+    its start to what is left if it must be (its question is at its end), or the prompt to
+    speak when there is no turn to answer."""
+    turn = perspective([current], persona)[0] if current else {
+        "role": "user", "content": NO_TURN_PROMPT}
+    shortened = room.message_cost(turn["content"]) > room.remaining
+    if shortened:
+        keep = max(0, room.remaining - MESSAGE_OVERHEAD_TOKENS)
+        turn = {"role": turn["role"],
+                "content": _shorten(turn["content"], keep, room.count, keep_end=True)}
+    room.spend(room.message_cost(turn["content"]))
+    return turn, shortened
+
+
+def fit_history(history: Sequence[ChatTurn], room: TokenBudget) -> list[ChatTurn]:
+    """The newest turns that fit, oldest first, each shortened to ``line_cap``: they stop at
+    the first that does not (older turns would make the conversation jump), and room is made
+    for the note saying how many were left out (at the cost of the oldest kept)."""
+    kept: list[tuple[ChatTurn, int]] = []
+    for past in reversed(history):
+        past = _capped(past, room)
+        cost = room.message_cost(past.content) + (room.count(past.name) if past.name else 0)
+        if not room.take(cost):
+            break
+        kept.append((past, cost))
+    if len(kept) < len(history):
+        while kept and room.remaining < room.line_cost(_dropped_note(len(history))):
+            room.refund(kept.pop()[1])
+        room.spend(room.line_cost(_dropped_note(len(history) - len(kept))))
+    return [past for past, _ in reversed(kept)]
+
+
+def fit_chat(lines: Sequence[str], room: TokenBudget) -> list[str]:
+    """The newest chat lines that fit, oldest first, each shortened to ``line_cap`` (keeping
+    its start: who wrote it)."""
+    if lines:
+        room.spend(room.line_cost(CHAT_HEADER))
+    kept = []
+    for line in reversed(lines):
+        if room.count(line) > room.line_cap:
+            line = _shorten(line, room.line_cap, room.count, keep_end=False)
+        if not room.take(room.line_cost(line)):
+            break
+        kept.append(line)
+    return kept[::-1]
+
+
+def _capped(turn: ChatTurn, room: TokenBudget) -> ChatTurn:
+    """``turn`` shortened (keeping its end) to cost at most ``line_cap``."""
+    if room.message_cost(turn.content) <= room.line_cap:
+        return turn
+    return ChatTurn(role=turn.role, name=turn.name, content=_shorten(
+        turn.content, room.line_cap - MESSAGE_OVERHEAD_TOKENS, room.count, keep_end=True))
+
+
+def _with_context(turn: dict[str, str], memories: list[str],
+                  chat: list[str]) -> dict[str, str]:
+    """``turn`` with the memories and chat that go with it (before it), or ``turn`` itself
+    when there are none. They change with every request: after the history, so the system
+    prompt and the history stay a prefix the KV cache can reuse."""
+    context = []
+    if memories:
+        context.append(MEMORY_HEADER + "\n" + "\n".join(f"- {m}" for m in memories))
+    if chat:
+        context.append(CHAT_HEADER + "\n" + "\n".join(f"- {c}" for c in chat))
+    if not context:
+        return turn
+    return {"role": turn["role"], "content": "\n\n".join([*context, turn["content"]])}
+
+
+def _messages(system: str, history: list[ChatTurn], turn: dict[str, str],
+              persona: str) -> list[dict[str, str]]:
+    """The system message, the history from ``persona``'s point of view, then ``turn``
+    (merged into the last message when that has its role: roles alternate)."""
+    messages = [{"role": "system", "content": system}, *perspective(history, persona)]
+    if messages[-1]["role"] == turn["role"]:
+        messages[-1] = {"role": turn["role"],
+                        "content": messages[-1]["content"] + "\n" + turn["content"]}
+    else:
+        messages.append(turn)
+    return messages
 
 
 def _key(text: str) -> str:

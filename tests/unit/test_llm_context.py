@@ -6,13 +6,22 @@ import pytest
 
 from messages.llm import ChatTurn
 from nodes.llm.context import (
+    CHAT_HEADER,
+    MEMORY_HEADER,
+    MESSAGE_OVERHEAD_TOKENS,
     NO_TURN_PROMPT,
     BuiltContext,
     ContextParts,
     GivenTurns,
+    TokenBudget,
     TokenCounts,
     build_context,
     estimate_tokens,
+    fit_chat,
+    fit_history,
+    fit_memories,
+    fit_system,
+    fit_turn,
     perspective,
 )
 
@@ -265,3 +274,103 @@ class TestTokenCounts:
         assert counts(emoji) == estimate_tokens(emoji) == 40
         answer[0] = 20
         assert counts(emoji) == 20, "a missing count is not remembered"
+
+
+def budget(remaining: int, line_cap: int = 1000) -> TokenBudget:
+    """A budget that counts a token per word."""
+    return TokenBudget(remaining, words, line_cap=line_cap)
+
+
+class TestTokenBudget:
+    def test_take_charges_only_what_fits(self) -> None:
+        room = budget(10)
+        assert room.take(4) and room.remaining == 6
+        assert not room.take(7) and room.remaining == 6, "nothing charged for what did not fit"
+        assert room.take(6) and room.remaining == 0
+
+    def test_spend_charges_even_past_zero_and_refund_gives_back(self) -> None:
+        room = budget(3)
+        room.spend(5)
+        assert room.remaining == -2 and not room.take(1)
+        room.refund(5)
+        assert room.remaining == 3
+
+    def test_costs_of_a_message_and_of_a_line(self) -> None:
+        room = budget(100)
+        assert room.message_cost("two words") == 2 + MESSAGE_OVERHEAD_TOKENS
+        assert room.line_cost("two words") == 3
+
+
+class TestPhases:
+    """Each phase of `build_context` alone: what it keeps and what it charges."""
+
+    def test_system_prompts_always_go_in_show_first(self) -> None:
+        room = budget(3)
+        parts = ContextParts(persona="mika", persona_prompt="you are mika", show_prompt="a show")
+        assert fit_system(parts, room) == "a show\n\nyou are mika"
+        assert room.remaining == 3 - (5 + MESSAGE_OVERHEAD_TOKENS)  # over budget: still in
+
+    def test_memories_skip_one_too_long_and_ones_given_before(self) -> None:
+        room = budget(100)
+        memories = ["a b c d e f g h", "given before", "cats"]
+        kept = fit_memories(memories, "- given before\n", room, share=6)
+        assert kept == ["cats"]  # the first costs 9 > its share of 6; the next was given
+        assert room.remaining == 100 - 2 - (len(MEMORY_HEADER.split()) + 1)
+
+    def test_no_memory_no_header(self) -> None:
+        room = budget(100)
+        assert fit_memories([], "\n", room, share=50) == [] and room.remaining == 100
+
+    def test_the_turn_is_charged_whole_when_it_fits(self) -> None:
+        room = budget(100)
+        turn, shortened = fit_turn(ChatTurn(role="user", name="bob", content="hi there"),
+                                   "mika", room)
+        assert turn == {"role": "user", "content": "bob: hi there"} and not shortened
+        assert room.remaining == 100 - (3 + MESSAGE_OVERHEAD_TOKENS)
+
+    def test_the_turn_is_shortened_to_what_is_left_keeping_its_end(self) -> None:
+        room = budget(10)
+        turn, shortened = fit_turn(ChatTurn(role="user", content="x " * 50 + "why?"),
+                                   "mika", room)
+        assert shortened and turn["content"].startswith("…") and turn["content"].endswith("why?")
+        assert words(turn["content"]) <= 10 - MESSAGE_OVERHEAD_TOKENS and room.remaining >= 0
+
+    def test_no_turn_asks_the_persona_to_speak(self) -> None:
+        turn, shortened = fit_turn(None, "mika", budget(100))
+        assert turn == {"role": "user", "content": NO_TURN_PROMPT} and not shortened
+
+    def test_history_keeps_the_newest_and_pays_for_the_note(self) -> None:
+        history = [ChatTurn(role="user", name="u", content=f"line {i} " * 3) for i in range(5)]
+        cost = 6 + MESSAGE_OVERHEAD_TOKENS + 1  # the text, the template, the name
+        room = budget(3 * cost)
+        kept = fit_history(history, room)
+        # three fit; the note ("(N earlier line(s) ... left out)", 8 words + 1) costs one more
+        assert [t.content for t in kept] == [history[3].content, history[4].content]
+        assert room.remaining == 3 * cost - 2 * cost - 9
+
+    def test_history_stops_at_the_first_gap(self) -> None:
+        history = [ChatTurn(role="user", content="old"),
+                   ChatTurn(role="user", content="huge " * 40),
+                   ChatTurn(role="user", content="new")]
+        kept = fit_history(history, budget(30, line_cap=100))
+        assert [t.content for t in kept] == ["new"], "the old line is not kept after the gap"
+
+    def test_a_history_turn_over_the_line_cap_keeps_its_end(self) -> None:
+        long = ChatTurn(role="user", content="word " * 100 + "end")
+        (kept,) = fit_history([long], budget(1000, line_cap=20))
+        assert kept.content.startswith("…") and kept.content.endswith("end")
+        assert words(kept.content) + MESSAGE_OVERHEAD_TOKENS <= 20
+
+    def test_chat_keeps_the_newest_lines_oldest_first(self) -> None:
+        lines = ["a: one two", "b: three four", "c: five six"]
+        room = budget(len(CHAT_HEADER.split()) + 1 + 2 * 4)
+        assert fit_chat(lines, room) == lines[1:] and room.remaining == 0
+
+    def test_a_chat_line_over_the_line_cap_keeps_its_author(self) -> None:
+        (line,) = fit_chat(["spammer: " + "spam " * 100], budget(1000, line_cap=10))
+        assert line.startswith("spammer: spam") and line.endswith("…")
+        assert words(line) <= 10
+
+    def test_no_chat_no_header(self) -> None:
+        room = budget(50)
+        assert fit_chat([], room) == [] and room.remaining == 50
