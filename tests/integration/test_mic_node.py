@@ -14,12 +14,17 @@ import numpy as np
 import pytest
 from helpers.audio import tone
 
+from bus.errors import ParameterError
+from bus.params import check_values
 from bus.testing import NodeProcess, Probe
+from messages.pcm import decode_mono
+from messages.system import ParamSetRequest, SetParameters
+from nodes.mic.params import Params
 from nodes.mic.sources import write_wav
 
 
 def dominant_hz(pcm: bytes) -> float:
-    samples = np.frombuffer(pcm, "<i2").astype(np.float32)
+    samples = decode_mono(pcm, "s16le", 1)  # audio/mic is 16 kHz mono s16le
     spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
     return float(np.fft.rfftfreq(len(samples), 1 / 16000)[np.argmax(spectrum)])
 
@@ -49,6 +54,27 @@ class TestWavInput:
                                             "wait_for_listener": True})
             frames = await probe.wait_for("audio/mic", count=9)
         assert frames[0].pcm == frames[3].pcm == frames[6].pcm
+
+    async def test_a_source_parameter_set_at_run_time_is_refused_with_the_restart(
+        self, bus_url: str, start_node: Callable[..., NodeProcess], tmp_path: Path
+    ) -> None:
+        wav = write_wav(tmp_path / "short.wav", tone(500, 0.1, 16000), 16000)
+        async with Probe(bus_url) as probe:
+            probe.collect("audio/mic")
+            start_node("nodes.mic", params={"wav": str(wav), "loop": True, "speed": 0.0,
+                                            "wait_for_listener": True})
+            await probe.wait_for("audio/mic", count=3)
+            client = probe.create_client(SetParameters, "mic/set_parameters")
+            reply = await client.call(ParamSetRequest(values={"speed": 2.0}), timeout=10)
+        assert not reply.successful
+        assert reply.reason.startswith("speed is read at start: restart the node with "
+                                       "-p speed:=VALUE")
+        assert reply.values["speed"] == 0.0
+
+    def test_a_frame_length_out_of_range_is_refused_before_anything_starts(self) -> None:
+        with pytest.raises(ParameterError, match=r"node mic: parameter 'frame_ms' expects int, "
+                                                 r"got 40 \(Expected `int` <= 32\)"):
+            check_values(Params, {"frame_ms": 40}, node="mic")
 
     async def test_a_missing_file_fails_the_node_with_its_path(
         self, bus_url: str, start_node: Callable[..., NodeProcess], tmp_path: Path
