@@ -37,6 +37,7 @@ from benchmarks.report import arguments, emit  # noqa: E402
 from bus.testing import BusProcess, NodeProcess, Probe  # noqa: E402
 from messages.audio import AudioChunk, Playhead  # noqa: E402
 from messages.llm import Cancel, Sentence  # noqa: E402
+from messages.pcm import decode_mono  # noqa: E402
 from nodes.speaker.pulse import Capture, PulseServer, PulseUnavailable  # noqa: E402
 from nodes.speaker.resample import resample  # noqa: E402
 from nodes.tts.backends import VoiceSettings, load_backend  # noqa: E402
@@ -135,7 +136,7 @@ def _stop_from_recording(capture: Capture, chunks: list[tuple[Any, AudioChunk]],
     """Cancel -> silence: the sentence is found in the recording, its last loud frame after
     that is the silence, put on the bus clock by the sentence's audible start."""
     parts = [m for _, m in chunks if m.request_id == rid]
-    pcm = np.frombuffer(b"".join(m.pcm for m in parts), np.int16).astype(np.float32) / 32768
+    pcm = decode_mono(b"".join(m.pcm for m in parts), parts[0].format, parts[0].channels)
     reference = resample(pcm, parts[0].sample_rate, RATE)[: RATE // 3]
     recording = capture.samples()[-RATE * 15:]
     offset = locate(recording, reference)

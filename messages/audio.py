@@ -1,6 +1,7 @@
 """Raw audio on the bus: microphone frames, synthesised chunks, and what is audible now.
 
-PCM travels as bytes with its sample rate, channel count and sample format beside it.
+PCM travels as bytes with its sample rate, channel count and sample format beside it;
+`messages.pcm` reads it (samples, frame counts) the same way for every node.
 """
 
 from __future__ import annotations

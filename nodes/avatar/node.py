@@ -12,12 +12,13 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from bus.errors import ParameterError
+from bus.errors import ParameterError, PcmError
 from bus.node import Node, NodeOptions
 from messages.audio import AudioChunk, Playhead
 from messages.avatar import AvatarState
 from messages.director import Persona, Turn
 from messages.llm import Sentence
+from messages.pcm import decode_mono
 from nodes.avatar.emotions import EmotionAction, EmotionMapper, canonical, parse_emotion_map
 from nodes.avatar.puppet import Puppet, PuppetSettings
 from nodes.avatar.scheduler import Ticker
@@ -165,9 +166,9 @@ class AvatarNode(Node):
         if avatar is None:
             return
         try:
-            pcm = _pcm_to_float(chunk.pcm, chunk.format, chunk.channels)
-        except ValueError as exc:
-            self._bad_input("tts", "tts/audio", str(exc))
+            pcm = decode_mono(chunk.pcm, chunk.format, chunk.channels)
+        except PcmError as exc:
+            self.report_bad_input("tts", "tts/audio", str(exc))
             return
         phonemes = [(p.phoneme, p.start_sample, p.samples) for p in chunk.phonemes]
         avatar.puppet.add_chunk((chunk.request_id, chunk.sentence_index), chunk.sample_rate,
@@ -276,22 +277,4 @@ def _parse_avatars(raw: Any) -> list[AvatarConfig]:
     if not configs or len(set(personas)) != len(personas):
         raise ParameterError(f"parameter 'avatars' needs one entry per persona, got {personas}")
     return configs
-
-
-def _pcm_to_float(pcm: bytes, sample_format: str, channels: int) -> np.ndarray:
-    """Mono float samples in -1..1 from s16le or f32le interleaved PCM."""
-    if sample_format == "s16le":
-        if len(pcm) % (2 * max(1, channels)):
-            raise ValueError(f"s16le PCM of {len(pcm)} bytes is not whole frames of "
-                             f"{channels} channel(s)")
-        samples = np.frombuffer(pcm, "<i2").astype(np.float32) / 32768.0
-    elif sample_format == "f32le":
-        if len(pcm) % (4 * max(1, channels)):
-            raise ValueError(f"f32le PCM of {len(pcm)} bytes is not whole frames")
-        samples = np.frombuffer(pcm, "<f4").astype(np.float32)
-    else:
-        raise ValueError(f"unknown sample format {sample_format!r} (s16le or f32le)")
-    if channels > 1:
-        samples = samples.reshape(-1, channels).mean(axis=1)
-    return samples
 

@@ -16,13 +16,14 @@ import asyncio
 import time
 from collections.abc import Iterable
 
-from bus.errors import ServiceError
+from bus.errors import PcmError, ServiceError
 from bus.node import Node, NodeOptions
 from messages.audio import AudioChunk, Playhead, SpeakerControl
 from messages.chat import ChatMessage, ChatNext, ChatNextRequest
 from messages.director import Persona, Turn
 from messages.llm import Cancel, LlmDone, LlmRequest, Sentence
 from messages.memory import ConversationTurn, MemoryHit, MemoryQuery, SearchMemory
+from messages.pcm import frame_count
 from messages.speech import Transcript, VadEvent
 from nodes.director.cast import load_cast
 from nodes.director.deadlines import Limits
@@ -146,8 +147,14 @@ class Director(Node):
         self.consider()
 
     def on_audio(self, chunk: AudioChunk) -> None:
-        samples = len(chunk.pcm) // (2 * max(1, chunk.channels))
-        self.turns.audio(chunk, samples, time.monotonic())
+        if self.turns.turn_for(chunk.request_id) is None:
+            return
+        try:
+            frames = frame_count(chunk.pcm, chunk.format, chunk.channels)
+        except PcmError as exc:
+            self.report_bad_input(chunk.persona, "tts/audio", str(exc))
+            return
+        self.turns.audio(chunk, frames, time.monotonic())
 
     def on_playhead(self, playhead: Playhead) -> None:
         self.apply(self.turns.playhead(playhead, time.monotonic()))

@@ -13,11 +13,11 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
-
+from bus.errors import PcmError
 from bus.node import Node, NodeOptions
 from messages.audio import AudioChunk, Playhead, SpeakerControl
 from messages.llm import Cancel
+from messages.pcm import decode_mono
 from nodes.speaker.mixer import Block, Mixer
 from nodes.speaker.playback import AudioOutput, OutputError, SoundDeviceOutput, WavOutput
 from nodes.speaker.resample import StreamResampler
@@ -109,17 +109,20 @@ class SpeakerNode(Node):
     # ------------------------------------------------------------ callbacks
 
     def on_chunk(self, chunk: AudioChunk) -> None:
-        if chunk.channels != 1 or chunk.format != "s16le" or chunk.sample_rate <= 0:
-            self._bad_input(chunk.persona, "tts/audio", f"unsupported audio: {chunk.channels} ch "
-                            f"{chunk.format} at {chunk.sample_rate} Hz (mono s16le expected)")
+        if chunk.sample_rate <= 0:
+            self.report_bad_input(chunk.persona, "tts/audio",
+                                  f"unsupported audio: a sample rate of {chunk.sample_rate} Hz")
+            return
+        try:  # any format and channel count: the mixer plays mono float (mixed down here)
+            samples = decode_mono(chunk.pcm, chunk.format, chunk.channels)
+        except PcmError as exc:
+            self.report_bad_input(chunk.persona, "tts/audio", f"unsupported audio: {exc}")
             return
         key = (chunk.request_id, chunk.sentence_index)
         resampler = self._resamplers.get(key)
         if resampler is None:
             resampler = self._resamplers[key] = StreamResampler(chunk.sample_rate,
                                                                 self.sample_rate)
-        usable = len(chunk.pcm) - len(chunk.pcm) % 2
-        samples = np.frombuffer(chunk.pcm[:usable], np.int16).astype(np.float32) / 32768
         accepted = self.mixer.push(
             persona=chunk.persona, request_id=chunk.request_id,
             sentence_index=chunk.sentence_index, samples=resampler.process(samples),

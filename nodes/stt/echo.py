@@ -112,12 +112,12 @@ class ReferenceTimeline:
         self.max_sentences = max_sentences
         self._sentences: dict[tuple[str, int], _Sentence] = {}
 
-    def add_audio(self, request_id: str, sentence_index: int, pcm: bytes, sample_rate: int,
-                  *, text: str = "", last: bool = False) -> None:
-        """One ``tts/audio`` chunk (s16le mono); chunks of a sentence arrive in order."""
+    def add_audio(self, request_id: str, sentence_index: int, samples: np.ndarray,
+                  sample_rate: int, *, text: str = "", last: bool = False) -> None:
+        """One ``tts/audio`` chunk as mono float samples (`messages.pcm.decode_mono`); chunks
+        of a sentence arrive in order."""
         sentence = self._sentence(request_id, sentence_index, sample_rate)
         sentence.text = text or sentence.text
-        samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.float32) / 32768
         pending = np.concatenate([sentence.remainder, samples])
         whole = len(pending) // sentence.block * sentence.block
         if whole:

@@ -8,9 +8,10 @@ import uuid
 
 import numpy as np
 
-from bus.errors import ParameterError
+from bus.errors import ParameterError, PcmError
 from bus.node import Node, NodeOptions, Trace
 from messages.audio import AudioChunk, AudioFrame, Playhead
+from messages.pcm import decode_mono, frame_count
 from messages.speech import Transcript, VadEvent, Word
 from nodes.stt.backends.silero import CHUNK_SAMPLES, SileroVad
 from nodes.stt.backends.whisper import WhisperBackend, WhisperSettings
@@ -144,24 +145,26 @@ class SttNode(Node):
             self._refuse("audio/mic", f"frames must be {SAMPLE_RATE} Hz mono s16le, got "
                          f"{frame.sample_rate} Hz x{frame.channels} {frame.format}")
             return
-        if len(frame.pcm) % 2:
-            self._refuse("audio/mic", f"s16le frames hold whole samples, got {len(frame.pcm)} "
-                         "bytes")
+        try:
+            frame_count(frame.pcm, frame.format, frame.channels)
+        except PcmError as exc:
+            self._refuse("audio/mic", str(exc))
             return
         for pcm, start_ns in self.rechunker.push(frame.pcm, frame.start_ns):
             self._on_chunk(pcm, start_ns)
         self._wake.set()
 
     def on_tts_audio(self, chunk: AudioChunk) -> None:
-        if chunk.sample_rate <= 0 or chunk.channels != 1:
-            self._refuse("tts/audio", "reference audio must be mono at a positive rate, got "
-                         f"{chunk.sample_rate} Hz x{chunk.channels}")
+        if chunk.sample_rate <= 0:
+            self._refuse("tts/audio", "reference audio must be at a positive rate, got "
+                         f"{chunk.sample_rate} Hz")
             return
-        pcm = chunk.pcm
-        if chunk.format == "f32le":
-            floats = np.frombuffer(pcm[: len(pcm) // 4 * 4], dtype="<f4")
-            pcm = (np.clip(floats, -1, 1) * 32767).astype("<i2").tobytes()
-        self.reference.add_audio(chunk.request_id, chunk.sentence_index, pcm,
+        try:
+            samples = decode_mono(chunk.pcm, chunk.format, chunk.channels)
+        except PcmError as exc:
+            self._refuse("tts/audio", f"reference audio: {exc}")
+            return
+        self.reference.add_audio(chunk.request_id, chunk.sentence_index, samples,
                                  chunk.sample_rate, text=chunk.text, last=chunk.last)
 
     def on_playhead(self, playhead: Playhead) -> None:
@@ -175,7 +178,7 @@ class SttNode(Node):
 
     def _on_chunk(self, pcm: bytes, start_ns: int) -> None:
         probability = self.vad_backend.probability(pcm)
-        samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
+        samples = decode_mono(pcm, "s16le", 1)
         end_ns = start_ns + self.segmenter.chunk_ns
         peak = self.reference.peak(start_ns, end_ns)
         aligned = self.reference.aligned(start_ns, end_ns) if peak > 0 else 0.0

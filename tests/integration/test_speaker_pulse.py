@@ -17,6 +17,7 @@ import pytest
 from bus.testing import NodeProcess, Probe
 from messages.audio import AudioChunk, Playhead
 from messages.llm import Cancel, Sentence
+from messages.pcm import decode_mono, frame_count
 from nodes.speaker.pulse import PulseServer, PulseUnavailable
 from nodes.speaker.resample import resample
 
@@ -40,7 +41,7 @@ def pulse() -> Iterator[PulseServer]:
 def sentence_audio(chunks: list[AudioChunk], request_id: str, index: int) -> np.ndarray:
     """What the TTS sent for one sentence, at the output rate."""
     parts = [c for c in chunks if c.request_id == request_id and c.sentence_index == index]
-    pcm = np.frombuffer(b"".join(c.pcm for c in parts), np.int16).astype(np.float32) / 32768
+    pcm = decode_mono(b"".join(c.pcm for c in parts), parts[0].format, parts[0].channels)
     return resample(pcm, parts[0].sample_rate, RATE)
 
 
@@ -139,7 +140,8 @@ class TestPlayback:
         assert [(h.request_id, h.sentence_index) for h in heads] == [("A", 0), ("A", 1),
                                                                      ("B", 0)]
         for head in heads:  # the playhead reached each sentence's very end
-            length = sum(len(c.pcm) // 2 for c in sent if c.request_id == head.request_id
+            length = sum(frame_count(c.pcm, c.format, c.channels) for c in sent
+                         if c.request_id == head.request_id
                          and c.sentence_index == head.sentence_index)
             assert abs(head.sample - length) <= 0.002 * head.sample_rate
 

@@ -13,7 +13,7 @@ from bus.testing import NodeHarness
 from messages.audio import AudioChunk, Playhead
 from messages.director import Persona, Turn
 from messages.llm import Sentence
-from nodes.avatar.node import AvatarNode, _pcm_to_float
+from nodes.avatar.node import AvatarNode
 
 AVATARS = [{"persona": "aria", "port": 1}, {"persona": "kai", "port": 2,
                                               "partner_direction": -1.0}]
@@ -93,27 +93,3 @@ class TestInputs:
         await node._tick(0.0)
         assert node.avatars["kai"].puppet.idle.gaze.target == -1.0  # its partner is on its left
         assert node.avatars["aria"].puppet.idle.gaze.target == 0.0
-
-
-class TestPcm:
-    @pytest.mark.parametrize(
-        ("pcm", "fmt", "channels", "expected"),
-        [
-            (np.array([16384, -16384], "<i2").tobytes(), "s16le", 1, [0.5, -0.5]),
-            (np.array([0.25, 0.75], "<f4").tobytes(), "f32le", 2, [0.5]),   # stereo -> mono
-        ],
-    )
-    def test_decode(self, pcm: bytes, fmt: str, channels: int, expected: list[float]) -> None:
-        assert _pcm_to_float(pcm, fmt, channels).tolist() == pytest.approx(expected)
-
-    @pytest.mark.parametrize(
-        ("pcm", "fmt", "message"),
-        [
-            (b"\x00\x00\x00", "s16le", "not whole frames"),
-            (b"\x00" * 6, "f32le", "not whole frames"),
-            (b"\x00\x00", "u8", "unknown sample format 'u8'"),
-        ],
-    )
-    def test_refuse(self, pcm: bytes, fmt: str, message: str) -> None:
-        with pytest.raises(ValueError, match=message):
-            _pcm_to_float(pcm, fmt, 1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,9 @@ from bus.node import NodeOptions
 from bus.testing import NodeHarness, wait_until
 from messages.audio import AudioChunk, Playhead, SpeakerControl
 from messages.llm import Cancel
+from messages.pcm import decode_mono
 from nodes.speaker.node import SpeakerNode
+from nodes.speaker.playback import WavOutput
 
 
 @contextlib.asynccontextmanager
@@ -86,13 +89,40 @@ class TestSpeakerNode:
             stereo = AudioChunk(persona="a", request_id="r", sentence_index=0, chunk_index=0,
                                 pcm=b"\0" * 402, sample_rate=16000, channels=2)
             harness.feed("tts/audio", stereo)
-            harness.feed("tts/audio", AudioChunk(persona="a", request_id="r", sentence_index=1,
+            # from another persona: a warning is logged once per sender and topic
+            harness.feed("tts/audio", AudioChunk(persona="b", request_id="r2", sentence_index=0,
                                                  chunk_index=0, pcm=b"\0\0", sample_rate=0))
             assert harness.node.counters["bad_input"] == 2
             warnings = [e.message for e in harness.messages("system/log")]
             assert any("unsupported audio: s16le PCM of 402 bytes is not whole frames of 2 "
                        "channel(s)" in w for w in warnings)
             assert any("unsupported audio: a sample rate of 0 Hz" in w for w in warnings)
+
+    async def test_plays_f32le_and_stereo(self, tmp_path: Path) -> None:
+        # the same tone three ways; each is heard whole, its playhead counting frames, at the
+        # tone's own level (stereo is mixed down, f32le is not read as s16le)
+        kinds = {"f32": ("f32le", 1), "f32x2": ("f32le", 2), "s16x2": ("s16le", 2)}
+        async with running(tmp_path) as harness:
+            for request_id, (sample_format, channels) in kinds.items():
+                for chunk in tone_chunks(request_id, 0.3):
+                    frames = decode_mono(chunk.pcm, "s16le", 1).repeat(channels)  # interleaved
+                    scale, dtype = (1, "<f4") if sample_format == "f32le" else (32768, "<i2")
+                    chunk.pcm = (frames * scale).astype(dtype).tobytes()
+                    chunk.format, chunk.channels = sample_format, channels
+                    harness.feed("tts/audio", chunk)
+            await wait_until(lambda: len(heads(harness, "finished")) == 3, 10,
+                             what="three sentences heard to the end")
+            assert harness.node.counters["bad_input"] == 0
+            for done in heads(harness, "finished"):
+                assert abs(done.sample - 0.3 * 16000) <= 16, done  # frames, not bytes / 2
+            output = harness.node.output
+        assert isinstance(output, WavOutput) and output.files
+        heard = []
+        for path in output.files:
+            with wave.open(str(path), "rb") as wav:
+                heard.append(decode_mono(wav.readframes(wav.getnframes()), "s16le", 1))
+        peak = max(float(abs(samples).max()) for samples in heard)
+        assert 0.27 < peak < 0.33  # the tone's 0.3, resampled
 
     async def test_run_dir_from_the_environment(self, tmp_path: Path,
                                                 monkeypatch: Any) -> None:

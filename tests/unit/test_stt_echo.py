@@ -16,8 +16,8 @@ MS = 1_000_000
 RATE = 16000
 
 
-def tone(seconds: float, amplitude: float, rate: int = RATE) -> bytes:
-    return audio.s16(audio.tone(220, seconds, rate, amplitude=amplitude))
+def tone(seconds: float, amplitude: float, rate: int = RATE) -> np.ndarray:
+    return audio.tone(220, seconds, rate, amplitude=amplitude)
 
 
 class TestReferenceTimeline:
@@ -45,7 +45,8 @@ class TestReferenceTimeline:
 
     def test_audio_at_another_rate_maps_to_the_same_clock(self) -> None:
         timeline = ReferenceTimeline(EchoSettings(tail_ms=0, lead_ms=0))
-        timeline.add_audio("r", 0, b"\0\0" * 22050 + tone(1.0, 0.5, 22050), 22050)
+        silence = np.zeros(22050, np.float32)
+        timeline.add_audio("r", 0, np.concatenate([silence, tone(1.0, 0.5, 22050)]), 22050)
         timeline.on_playhead("r", 0, 0, 22050, "finished", 0)
         assert timeline.peak(900 * MS, 990 * MS) == 0.0  # the first second is silence
         assert timeline.aligned(1_100 * MS, 1_132 * MS) == pytest.approx(0.125, rel=0.05)
@@ -118,8 +119,7 @@ class TestWithRealVoices:
 
         def judge(audio: np.ndarray) -> tuple[int, int]:
             timeline = ReferenceTimeline()
-            pcm = (samples * 32767).astype("<i2").tobytes()
-            timeline.add_audio("r", 0, pcm, rate, text=text, last=True)
+            timeline.add_audio("r", 0, samples, rate, text=text, last=True)
             timeline.on_playhead("r", 0, 0, rate, "finished", 0)
             gate, vad = EchoGate(), SileroVad()
             speechy = people = 0

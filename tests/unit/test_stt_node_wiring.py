@@ -65,12 +65,37 @@ class TestBadReference:
             h.feed("tts/audio", AudioChunk(persona="joe", request_id="r", sentence_index=0,
                                            chunk_index=0, pcm=b"\0\0", sample_rate=0))
             h.feed("tts/audio", AudioChunk(persona="joe", request_id="r", sentence_index=0,
-                                           chunk_index=0, pcm=b"\0\0" * 4, sample_rate=22050,
-                                           channels=2))
+                                           chunk_index=0, pcm=b"\0\0" * 3, sample_rate=22050,
+                                           channels=2))  # a frame and a half
             h.feed("audio/playhead", Playhead(persona="joe", request_id="r", sentence_index=0,
                                               sample=0, sample_rate=0))
             h.feed("audio/mic", AudioFrame(pcm=b"\0\0\0"))
             assert h.node.counters["bad_input"] == 4
             assert h.node.counters["callback_errors"] == 0
+        finally:
+            await h.node.close()
+
+    async def test_reference_in_any_format_is_heard_alike(self) -> None:
+        # the same tone as f32le stereo and as s16le mono: the same echo reference
+        tone = 0.5 * np.sin(2 * np.pi * 220 * np.arange(22050) / 22050)
+        chunks = {"f32": (np.repeat(tone, 2).astype("<f4"), "f32le", 2),
+                  "s16": ((tone * 32768).astype("<i2"), "s16le", 1)}
+        h = harness()
+        try:
+            for request_id, (samples, sample_format, channels) in chunks.items():
+                h.feed("tts/audio", AudioChunk(
+                    persona="joe", request_id=request_id, sentence_index=0, chunk_index=0,
+                    pcm=samples.tobytes(), sample_rate=22050, channels=channels,
+                    format=sample_format, last=True))
+            assert h.node.counters["bad_input"] == 0
+            peaks = []
+            for request_id, start_ns in (("f32", T0), ("s16", T0 + 5_000_000_000)):
+                h.feed("audio/playhead", Playhead(
+                    persona="joe", request_id=request_id, sentence_index=0, sample=0,
+                    sample_rate=22050, state="finished", audible_ns=start_ns))
+                peaks.append(h.node.reference.peak(start_ns + 200_000_000,
+                                                   start_ns + 300_000_000))
+            assert peaks[0] == pytest.approx(0.5**2 / 2, rel=0.1)
+            assert peaks[0] == pytest.approx(peaks[1], rel=1e-3)
         finally:
             await h.node.close()

@@ -13,6 +13,7 @@ from bus.node import NodeOptions
 from bus.testing import NodeHarness, wait_until
 from messages.audio import AudioChunk
 from messages.llm import Cancel, Sentence
+from messages.pcm import frame_count
 from nodes.tts.node import TtsNode
 
 LONG = ("Well, I have been thinking about this for quite a while now, and honestly the answer "
@@ -69,7 +70,8 @@ class TestStreaming:
         first = by_sentence[0][0]
         assert (first.text, first.emotion, first.persona) == ("Hello there.", "happy", "a")
         for chunk in out:  # phoneme timings lie inside their own chunk
-            assert all(p.start_sample + p.samples <= len(chunk.pcm) // 2 for p in chunk.phonemes)
+            frames = frame_count(chunk.pcm, chunk.format, chunk.channels)
+            assert all(p.start_sample + p.samples <= frames for p in chunk.phonemes)
         traces = {(m.sentence_index, h.trace_id) for t, h, m in harness.published
                   if isinstance(m, AudioChunk)}
         assert traces == {(0, sent.trace_id), (1, sent_too.trace_id)}  # chains stay traceable
