@@ -40,7 +40,7 @@ from messages.llm import Cancel, Sentence  # noqa: E402
 from messages.pcm import decode_mono  # noqa: E402
 from nodes.speaker.pulse import Capture, PulseServer, PulseUnavailable  # noqa: E402
 from nodes.speaker.resample import resample  # noqa: E402
-from nodes.tts.backends import VoiceSettings, load_backend  # noqa: E402
+from nodes.tts.backends import BACKENDS  # noqa: E402
 
 RATE = 48000
 SENTENCES = [
@@ -55,11 +55,12 @@ TARGETS = {"first_audio_ms": 300, "rtf": 0.5, "speaker_latency_ms": 100}
 
 def synth_rtf(kind: str) -> float:
     """Synthesis time over audio time for every sentence, after one warm-up."""
-    backend = load_backend(kind)
+    backend = BACKENDS.load(kind)
+    voice = BACKENDS.settings(kind, attr="Voice")  # the backend's default voice
 
     async def run() -> tuple[float, float]:
         async def one(text: str) -> int:
-            return sum([len(c.pcm) async for c in backend.synthesize(text, VoiceSettings())])
+            return sum([len(c.pcm) async for c in backend.synthesize(text, voice)])
 
         await one("Warm up.")
         start = time.perf_counter()

@@ -4,15 +4,19 @@ StyleTTS2's refusals (it cannot run here: no GPU, no weights); the loader's erro
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import numpy as np
 import pytest
 
-from nodes.tts.backends import BackendError, SynthChunk, TtsBackend, VoiceSettings, load_backend
+from bus.errors import PluginError
+from nodes.tts.backends import BACKENDS, SynthChunk, TtsBackend, TtsBackendError
+from nodes.tts.backends.espeak import EspeakVoiceOptions
+from nodes.tts.backends.piper import PiperVoiceOptions
 from nodes.tts.backends.styletts2 import INSTALL
 
 
-async def synth(backend: TtsBackend, text: str, voice: VoiceSettings) -> list[SynthChunk]:
+async def synth(backend: TtsBackend, text: str, voice: Any) -> list[SynthChunk]:
     return [chunk async for chunk in backend.synthesize(text, voice)]
 
 
@@ -22,17 +26,17 @@ def joined(chunks: list[SynthChunk]) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def piper() -> TtsBackend:
-    return load_backend("piper")
+    return BACKENDS.load("piper")
 
 
 @pytest.fixture(scope="module")
 def espeak() -> TtsBackend:
-    return load_backend("espeak")
+    return BACKENDS.load("espeak")
 
 
 class TestPiper:
     async def test_speech_with_phoneme_timings(self, piper: TtsBackend) -> None:
-        chunks = await synth(piper, "Hello there, friends.", VoiceSettings())
+        chunks = await synth(piper, "Hello there, friends.", PiperVoiceOptions())
         pcm = joined(chunks)
         assert chunks[0].sample_rate == 22050
         assert 0.6 < len(pcm) / 22050 < 3.0  # a short phrase, not silence or garbage
@@ -43,19 +47,19 @@ class TestPiper:
 
     async def test_length_scale_changes_the_pace(self, piper: TtsBackend) -> None:
         text = "The quick brown fox jumps over the lazy dog."
-        normal = joined(await synth(piper, text, VoiceSettings(length_scale=1.0)))
-        fast = joined(await synth(piper, text, VoiceSettings(length_scale=0.7)))
+        normal = joined(await synth(piper, text, PiperVoiceOptions(length_scale=1.0)))
+        fast = joined(await synth(piper, text, PiperVoiceOptions(length_scale=0.7)))
         assert len(fast) < 0.85 * len(normal)
 
     async def test_missing_model(self) -> None:
-        with pytest.raises(BackendError, match=r"Piper model file /nonexistent\.onnx does not"):
-            load_backend("piper", {"model_path": "/nonexistent.onnx",
+        with pytest.raises(TtsBackendError, match=r"Piper model file /nonexistent\.onnx does not"):
+            BACKENDS.load("piper", {"model_path": "/nonexistent.onnx",
                                    "config_path": "/nonexistent.onnx.json"})
 
 
 class TestEspeak:
     async def test_streams_blocks_with_phoneme_events(self, espeak: TtsBackend) -> None:
-        chunks = await synth(espeak, "Hello there, friends.", VoiceSettings(voice="en-us"))
+        chunks = await synth(espeak, "Hello there, friends.", EspeakVoiceOptions(voice="en-us"))
         assert len(chunks) > 5  # streamed in small blocks, not at once
         assert chunks[0].sample_rate == 22050
         pcm = joined(chunks)
@@ -66,22 +70,22 @@ class TestEspeak:
             assert all(s.start >= 0 and s.end <= len(chunk.pcm) for s in chunk.phonemes)
 
     async def test_voices_differ(self, espeak: TtsBackend) -> None:
-        low = joined(await synth(espeak, "Hello.", VoiceSettings(voice="en-us", pitch=20)))
-        high = joined(await synth(espeak, "Hello.", VoiceSettings(voice="en-us+f3", pitch=80)))
+        low = joined(await synth(espeak, "Hello.", EspeakVoiceOptions(voice="en-us", pitch=20)))
+        high = joined(await synth(espeak, "Hello.", EspeakVoiceOptions(voice="en-us+f3", pitch=80)))
         assert not np.array_equal(low[: min(len(low), len(high))], high[: min(len(low), len(high))])
 
     async def test_unknown_voice(self, espeak: TtsBackend) -> None:
-        with pytest.raises(BackendError, match="espeak-ng has no voice 'xx-nothing'"):
-            await synth(espeak, "Hello.", VoiceSettings(voice="xx-nothing"))
+        with pytest.raises(TtsBackendError, match="espeak-ng has no voice 'xx-nothing'"):
+            await synth(espeak, "Hello.", EspeakVoiceOptions(voice="xx-nothing"))
 
     async def test_stops_when_closed_early(self, espeak: TtsBackend) -> None:
         stream: AsyncIterator[SynthChunk] = espeak.synthesize(
             "This is a long text that would take many blocks to say. " * 5,
-            VoiceSettings(voice="en-us"))
+            EspeakVoiceOptions(voice="en-us"))
         first = await anext(stream)
         await stream.aclose()  # type: ignore[attr-defined]
         assert len(first.pcm) > 0
-        after = await synth(espeak, "Again.", VoiceSettings(voice="en-us"))
+        after = await synth(espeak, "Again.", EspeakVoiceOptions(voice="en-us"))
         assert len(joined(after)) > 0  # the library is free again
 
 
@@ -90,16 +94,16 @@ class TestStyleTTS2:
     refusals are what can be checked."""
 
     def test_missing_weights(self) -> None:
-        with pytest.raises(BackendError, match="styletts2 checkpoint_path '' is not a file"):
-            load_backend("styletts2")
+        with pytest.raises(TtsBackendError, match="styletts2 checkpoint_path '' is not a file"):
+            BACKENDS.load("styletts2")
 
     def test_missing_package_names_the_install(self, tmp_path: pytest.TempPathFactory) -> None:
         checkpoint = tmp_path / "epochs_2nd_00020.pth"  # type: ignore[operator]
         config = tmp_path / "config.yml"  # type: ignore[operator]
         checkpoint.write_bytes(b"")
         config.write_text("model_params: {}\n")
-        with pytest.raises(BackendError) as caught:
-            load_backend("styletts2", {"checkpoint_path": str(checkpoint),
+        with pytest.raises(TtsBackendError) as caught:
+            BACKENDS.load("styletts2", {"checkpoint_path": str(checkpoint),
                                        "config_path": str(config)})
         assert str(caught.value) == INSTALL
         assert "own environment" in INSTALL
@@ -107,18 +111,18 @@ class TestStyleTTS2:
 
 class TestLoader:
     def test_unknown_backend(self) -> None:
-        with pytest.raises(BackendError, match="unknown TTS backend 'nope'; known: piper, espeak"):
-            load_backend("nope")
+        with pytest.raises(PluginError, match="unknown TTS backend 'nope'; known: piper, espeak"):
+            BACKENDS.load("nope")
 
     def test_bad_settings(self) -> None:
-        with pytest.raises(BackendError, match="espeak settings: Object contains unknown field"):
-            load_backend("espeak", {"colour": "blue"})
+        with pytest.raises(PluginError, match="espeak' settings: Object contains unknown field"):
+            BACKENDS.load("espeak", {"colour": "blue"})
 
 
 async def test_the_tone_lasts_as_long_as_the_text_and_repeats_without_a_click() -> None:
-    tone = load_backend("tone")
+    tone = BACKENDS.load("tone")
     text = "x" * 45  # 3 s at 15 characters a second: the made second repeats twice
-    (chunk,) = await synth(tone, text, VoiceSettings(backend="tone"))
+    (chunk,) = await synth(tone, text, BACKENDS.settings("tone", attr="Voice"))
     assert len(chunk.pcm) == 3 * chunk.sample_rate
     steps = np.abs(np.diff(chunk.pcm.astype(np.int32)))
     seam = chunk.sample_rate - 1  # from the last sample of one second to the next one's first

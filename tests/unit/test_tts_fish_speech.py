@@ -24,8 +24,8 @@ import pytest
 from helpers.audio import s16, tone
 from helpers.ports import closed_port_url
 
-from nodes.tts.backends import BackendError, SynthChunk, VoiceSettings, load_backend
-from nodes.tts.backends.fish_speech import WavStreamReader
+from nodes.tts.backends import BACKENDS, SynthChunk, TtsBackendError
+from nodes.tts.backends.fish_speech import FishSpeechVoiceOptions, WavStreamReader
 
 RATE = 44100  # the Fish Speech decoder's rate
 
@@ -117,8 +117,8 @@ def server() -> Iterator[str]:
     httpd.server_close()
 
 
-async def synth(url: str, text: str, voice: VoiceSettings, **settings: Any) -> list[SynthChunk]:
-    backend = load_backend("fish_speech", {"url": url, **settings})
+async def synth(url: str, text: str, voice: FishSpeechVoiceOptions, **settings: Any) -> list[SynthChunk]:
+    backend = BACKENDS.load("fish_speech", {"url": url, **settings})
     try:
         return [chunk async for chunk in backend.synthesize(text, voice)]
     finally:
@@ -128,7 +128,7 @@ async def synth(url: str, text: str, voice: VoiceSettings, **settings: Any) -> l
 class TestFishSpeech:
     @pytest.mark.parametrize("streaming", [True, False])
     async def test_speech_arrives(self, server: str, streaming: bool) -> None:
-        chunks = await synth(server, "Hello there, friends.", VoiceSettings(),
+        chunks = await synth(server, "Hello there, friends.", FishSpeechVoiceOptions(),
                              streaming=streaming)
         pcm = np.concatenate([c.pcm for c in chunks])
         assert {c.sample_rate for c in chunks} == {RATE}
@@ -141,42 +141,42 @@ class TestFishSpeech:
     async def test_reference_audio_per_persona(self, server: str, tmp_path: Path) -> None:
         reference = tmp_path / "host.wav"
         reference.write_bytes(wav_header(RATE, np.zeros(100, np.int16)))
-        voice = VoiceSettings(backend="fish_speech", reference_audio=str(reference),
-                              reference_text="This is how I sound.")
+        voice = FishSpeechVoiceOptions(reference_audio=str(reference),
+                                       reference_text="This is how I sound.")
         await synth(server, "Hi.", voice)
         (request,) = FishSpeechStandIn.requests
         assert request["references"] == [
             {"audio": reference.read_bytes(), "text": "This is how I sound."}]
 
     async def test_reference_id(self, server: str) -> None:
-        await synth(server, "Hi.", VoiceSettings(voice="7f92f8afb8ec43bf81429cc1c9199cb1"))
+        await synth(server, "Hi.", FishSpeechVoiceOptions(voice="7f92f8afb8ec43bf81429cc1c9199cb1"))
         assert FishSpeechStandIn.requests[0]["reference_id"] == "7f92f8afb8ec43bf81429cc1c9199cb1"
 
     async def test_api_key_from_the_environment(self, server: str,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
         FishSpeechStandIn.api_key = "s3cret"
-        with pytest.raises(BackendError, match="answered 401"):
-            await synth(server, "Hi.", VoiceSettings())
+        with pytest.raises(TtsBackendError, match="answered 401"):
+            await synth(server, "Hi.", FishSpeechVoiceOptions())
         monkeypatch.setenv("FISH_SPEECH_API_KEY", "s3cret")
-        assert await synth(server, "Hi.", VoiceSettings())
+        assert await synth(server, "Hi.", FishSpeechVoiceOptions())
 
     async def test_server_error_is_reported(self, server: str) -> None:
-        with pytest.raises(BackendError, match="answered 500: No audio generated"):
-            await synth(server, "FAIL please", VoiceSettings())
+        with pytest.raises(TtsBackendError, match="answered 500: No audio generated"):
+            await synth(server, "FAIL please", FishSpeechVoiceOptions())
 
     def test_server_down_at_load(self) -> None:
         url = closed_port_url()
-        with pytest.raises(BackendError, match=f"Fish Speech server at {url} is not answering"):
-            load_backend("fish_speech", {"url": url})
+        with pytest.raises(TtsBackendError, match=f"Fish Speech server at {url} is not answering"):
+            BACKENDS.load("fish_speech", {"url": url})
 
     async def test_server_down_while_speaking(self) -> None:
         url = closed_port_url()
-        with pytest.raises(BackendError, match=f"Fish Speech server at {url} failed: ConnectError"):
-            await synth(url, "Hi.", VoiceSettings(), check_on_start=False)
+        with pytest.raises(TtsBackendError, match=f"Fish Speech server at {url} failed: ConnectError"):
+            await synth(url, "Hi.", FishSpeechVoiceOptions(), check_on_start=False)
 
     async def test_missing_reference_file(self, server: str) -> None:
-        with pytest.raises(BackendError, match=r"fish_speech reference audio /nope\.wav"):
-            await synth(server, "Hi.", VoiceSettings(reference_audio="/nope.wav"))
+        with pytest.raises(TtsBackendError, match=r"fish_speech reference audio /nope\.wav"):
+            await synth(server, "Hi.", FishSpeechVoiceOptions(reference_audio="/nope.wav"))
 
 
 class TestWavStreamReader:
@@ -189,7 +189,7 @@ class TestWavStreamReader:
         assert reader.sample_rate == 16000
 
     def test_not_a_wav(self) -> None:
-        with pytest.raises(BackendError, match="Fish Speech sent no WAV stream"):
+        with pytest.raises(TtsBackendError, match="Fish Speech sent no WAV stream"):
             WavStreamReader().feed(b"ID3\x04 an mp3 file..")
 
     def test_stereo_refused(self) -> None:
@@ -198,5 +198,5 @@ class TestWavStreamReader:
             out.setnchannels(2)
             out.setsampwidth(2)
             out.setframerate(8000)
-        with pytest.raises(BackendError, match="2 ch, 16 bit; expected PCM mono 16-bit"):
+        with pytest.raises(TtsBackendError, match="2 ch, 16 bit; expected PCM mono 16-bit"):
             WavStreamReader().feed(buffer.getvalue())

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from helpers.ports import closed_port_url
 
+from bus.errors import ParameterError
 from bus.node import NodeOptions
 from bus.testing import NodeHarness, wait_until
 from messages.audio import AudioChunk
@@ -66,7 +67,7 @@ class TestStreaming:
             assert [c.last for c in sentence] == [False] * (len(sentence) - 1) + [True]
             assert sentence[-1].final == (index == 1)
             assert sum(len(c.pcm) for c in sentence) > 0.5 * 22050 * 2  # real speech
-        assert all(len(c.pcm) <= 2 * int(22050 * node.chunk_ms / 1000) for c in out)
+        assert all(len(c.pcm) <= 2 * int(22050 * node.params.chunk_ms / 1000) for c in out)
         first = by_sentence[0][0]
         assert (first.text, first.emotion, first.persona) == ("Hello there.", "happy", "a")
         for chunk in out:  # phoneme timings lie inside their own chunk
@@ -179,7 +180,7 @@ class TestFallback:
                        for e in errors)
 
     def test_bad_voices_parameter(self) -> None:
-        with pytest.raises(ValueError, match=r"voices\.a: Expected `float`, got `str` - at "
+        with pytest.raises(ParameterError, match=r"voices\.a: Expected `float`, got `str` - at "
                                              r"`\$\.length_scale`"):
             TtsNode(options=NodeOptions(bus="ipc:///tmp/vt-tts-unit",
                                         parameters={"voices": {"a": {"length_scale": "fast"}}}))

@@ -1,11 +1,21 @@
-"""Which voice each persona gets."""
+"""Which voice each persona gets, and each persona's table checked by its own backend."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from nodes.tts.backends import VoiceSettings
-from nodes.tts.voices import PRESETS, VoiceBook, parse_voices
+from bus.errors import ParameterError
+from nodes.tts.backends.espeak import EspeakVoiceOptions
+from nodes.tts.backends.fish_speech import FishSpeechVoiceOptions
+from nodes.tts.backends.piper import PiperVoiceOptions
+from nodes.tts.voices import PRESETS, PersonaVoice, VoiceBook, parse_voices
+
+ON_PIPER = tuple(
+    PersonaVoice("piper", PiperVoiceOptions(**preset.options["piper"]), preset.fallback_voice)
+    for preset in PRESETS)
+"""The presets as the bundled default speaks them."""
 
 
 class TestVoiceBook:
@@ -13,36 +23,96 @@ class TestVoiceBook:
         book = VoiceBook({}, "piper")
         first, second = book.resolve("hana"), book.resolve("kit")
         assert first != second
-        assert (first, second) == PRESETS
+        assert (first, second) == ON_PIPER
         assert book.resolve("hana") is first  # stable once given
 
     def test_named_persona_keeps_its_voice(self) -> None:
-        own = VoiceSettings(backend="espeak", voice="en-gb")
+        own = PersonaVoice("espeak", EspeakVoiceOptions(voice="en-gb"))
         book = VoiceBook({"hana": own}, "piper")
         assert book.resolve("hana") is own
-        assert book.resolve("kit") == PRESETS[0]
+        assert book.resolve("kit") == ON_PIPER[0]
 
     def test_default_backend_applies_to_presets(self) -> None:
         voice = VoiceBook({}, "espeak").resolve("kit")
-        assert voice.backend == "espeak" and voice.voice == ""
+        assert voice.backend == "espeak" and voice.options.voice == ""
 
     def test_fallback_uses_the_personas_fallback_voice(self) -> None:
         book = VoiceBook({}, "piper")
         book.resolve("hana")
         fallback = book.fallback("kit", "espeak")
-        assert (fallback.backend, fallback.voice, fallback.pitch) == ("espeak", "en-us+f3", 70)
+        assert (fallback.backend, fallback.options.voice, fallback.options.pitch) == (
+            "espeak", "en-us+f3", 70)
+
+    def test_fallback_of_a_named_persona(self) -> None:
+        book = VoiceBook(parse_voices({"kit": {"backend": "piper", "fallback_voice": "en-gb"}}),
+                         "piper")
+        assert book.fallback("kit", "espeak") == PersonaVoice(
+            "espeak", EspeakVoiceOptions(voice="en-gb"), "en-gb")
 
     def test_backends_named_by_configuration(self) -> None:
-        book = VoiceBook({"a": VoiceSettings(backend="fish")}, "piper")
+        book = VoiceBook({"a": PersonaVoice("fish", FishSpeechVoiceOptions())}, "piper")
         assert book.backends() == {"fish", "piper"}
+
+    def test_personas_remembered_are_bounded(self) -> None:
+        book = VoiceBook({}, "piper", max_personas=2)
+        first = book.resolve("a")
+        book.resolve("b")
+        book.resolve("c")  # "a" is forgotten; its next turn gets the next preset
+        assert book.resolve("a") is not first and book.resolve("a") == ON_PIPER[1]
+
+
+class TestFromParameters:
+    def test_a_set_keeps_the_presets_given(self) -> None:
+        book = VoiceBook.from_parameters({}, {}, "piper", "espeak")
+        book.resolve("hana")
+        book.resolve("kit")
+        moved = VoiceBook.from_parameters({}, {}, "espeak", "espeak", keep=book)
+        assert (moved.resolve("kit").backend, moved.resolve("kit").options.pitch) == ("espeak", 70)
+        assert moved.resolve("hana").options.pitch == 45
+
+    @pytest.mark.parametrize(("arguments", "message"), [
+        # an alias's settings are checked by its kind
+        (({}, {"fish": {"kind": "fish_speech", "urll": "x"}}, "piper", "espeak"),
+         r"backends\.fish: TTS backend 'fish_speech' settings: Object contains unknown field "
+         r"`urll`"),
+        (({}, {}, "pipr", "espeak"), r"default_backend 'pipr': unknown TTS backend 'pipr'"),
+        (({}, {}, "piper", "espeek"), r"fallback 'espeek': unknown TTS backend 'espeek'"),
+        (({"kit": {"backend": "nope"}}, {}, "piper", ""),
+         r"voices\.kit: TTS backend 'nope': unknown TTS backend 'nope'"),
+    ])
+    def test_refused(self, arguments: tuple[Any, ...], message: str) -> None:
+        with pytest.raises(ParameterError, match=message):
+            VoiceBook.from_parameters(*arguments)
 
 
 class TestParseVoices:
     def test_fields_are_checked(self) -> None:
-        with pytest.raises(ValueError, match=r"voices\.kit: Object contains unknown field "
-                                             r"`colour`"):
+        with pytest.raises(ParameterError, match=r"voices\.kit: Object contains unknown field "
+                                                 r"`colour`"):
             parse_voices({"kit": {"colour": "blue"}})
+
+    def test_a_field_of_another_backend_names_persona_backend_and_field(self) -> None:
+        # pitch is espeak's: on Piper it is a mistake, not something silently ignored
+        with pytest.raises(ParameterError, match=(
+                r"voices\.kit: Object contains unknown field `pitch` \(persona kit speaks "
+                r"with TTS backend 'piper', whose voice fields are: voice, speaker_id, "
+                r"length_scale, noise_scale, noise_w_scale; and every backend's: backend, "
+                r"fallback_voice\)")):
+            parse_voices({"kit": {"backend": "piper", "pitch": 80}})
+
+    def test_an_alias_is_checked_by_its_kind(self) -> None:
+        backends = {"fish": {"kind": "fish_speech", "url": "http://gpu:8080"}}
+        with pytest.raises(ParameterError, match=r"TTS backend 'fish' \(kind fish_speech\)"):
+            parse_voices({"kit": {"backend": "fish", "length_scale": 0.9}}, backends)
+        assert parse_voices({"kit": {"backend": "fish", "reference_audio": "/v/kit.wav"}},
+                            backends) == {"kit": PersonaVoice(
+                                "fish", FishSpeechVoiceOptions(reference_audio="/v/kit.wav"))}
 
     def test_parsed(self) -> None:
         assert parse_voices({"kit": {"backend": "espeak", "pitch": 80}}) == {
-            "kit": VoiceSettings(backend="espeak", pitch=80)}
+            "kit": PersonaVoice("espeak", EspeakVoiceOptions(pitch=80))}
+
+    def test_not_a_table(self) -> None:
+        with pytest.raises(ParameterError, match=r"voices\.kit: expected a table of voice "
+                                                 r"fields, got str"):
+            parse_voices({"kit": "espeak"})

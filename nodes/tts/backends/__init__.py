@@ -1,10 +1,12 @@
-"""Speech synthesis backends behind one small Protocol.
+"""Speech synthesis backends behind one small Protocol, one file and one registry line each.
 
-Each backend is one file with a typed settings Struct, heavy imports inside it, its model
-loaded in the constructor and blocking inference in a thread. It turns one piece of text,
-spoken with one persona's `VoiceSettings`, into an async stream of `SynthChunk`.
+Each backend is one file with a typed ``Settings`` Struct (how the backend is set up: a
+model, a server), a typed ``Voice`` Struct (how one persona sounds on it: a voice, a pace),
+heavy imports inside it, its model loaded in the constructor and blocking inference in a
+thread. It turns one piece of text, spoken with one persona's ``Voice``, into an async
+stream of `SynthChunk`.
 
-Backends (``load_backend(name, settings)``):
+Backends (``BACKENDS.load(kind, settings)``, ``BACKENDS.settings(kind, table, attr="Voice")``):
 
 - ``piper``: the bundled Piper voice (en_US joe), per-phoneme timings from its alignments.
 - ``espeak``: espeak-ng through ``libespeak-ng.so.1``, phoneme events; the zero-weight fallback.
@@ -17,31 +19,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import msgspec
 import numpy as np
 
+from bus.errors import PluginError
+from bus.plugins import Registry
 from nodes.tts.phonemes import PhonemeSpan
 
 __all__ = [
     "BACKENDS",
-    "BackendError",
     "SynthChunk",
     "TtsBackend",
-    "VoiceSettings",
+    "TtsBackendError",
     "join_threads",
-    "load_backend",
     "stream_from_thread",
 ]
 
 
-class BackendError(Exception):
-    """A backend cannot load or cannot synthesise; the message says why and what to do."""
+class TtsBackendError(PluginError):
+    """A TTS backend cannot load or cannot synthesise; the message says why and what to do."""
 
 
 @dataclass(frozen=True)
@@ -54,50 +55,21 @@ class SynthChunk:
     phonemes: list[PhonemeSpan] = field(default_factory=list)
 
 
-class VoiceSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    """How one persona sounds: its backend and that backend's voice options.
-
-    Fields a backend does not use are ignored by it.
-    """
-
-    backend: str = "piper"
-    """A key of the node's ``backends`` parameter, or a backend name."""
-    voice: str = ""
-    """piper: a model path (empty: the bundled joe); espeak: a voice name (``en-us``);
-    styletts2: a reference WAV for the style; fish_speech: a server-side ``reference_id``."""
-    reference_audio: str = ""
-    """fish_speech: a WAV of the voice to clone, sent with each request."""
-    reference_text: str = ""
-    """fish_speech: what is said in ``reference_audio``."""
-    speaker_id: int = -1
-    """piper: speaker of a multi-speaker model (-1: the model's default)."""
-    length_scale: float = 1.0
-    """piper: > 1 speaks slower."""
-    noise_scale: float = -1.0
-    """piper: generator noise (-1: the model's default)."""
-    noise_w_scale: float = -1.0
-    """piper: phoneme width noise (-1: the model's default)."""
-    rate: int = 175
-    """espeak: words per minute."""
-    pitch: int = 50
-    """espeak: 0-100."""
-    alpha: float = 0.3
-    """styletts2: timbre, 0 = the reference's, 1 = the text's."""
-    beta: float = 0.7
-    """styletts2: prosody, 0 = the reference's, 1 = the text's."""
-    fallback_voice: str = "en-us"
-    """The espeak voice this persona speaks with when its own backend fails."""
-
-
 class TtsBackend(Protocol):
     """What every backend offers."""
 
     name: str
+    Settings: ClassVar[type[msgspec.Struct]]
+    """How the backend is set up (the node's ``backends`` parameter, one table per backend)."""
+    Voice: ClassVar[type[msgspec.Struct]]
+    """How one persona sounds on it (the node's ``voices`` parameter, beside ``backend`` and
+    ``fallback_voice``)."""
 
-    def synthesize(self, text: str, voice: VoiceSettings) -> AsyncIterator[SynthChunk]:
-        """Speak ``text`` as ``voice``; chunks come as soon as they exist.
+    def synthesize(self, text: str, voice: Any) -> AsyncIterator[SynthChunk]:
+        """Speak ``text`` as ``voice`` (an instance of this backend's ``Voice``); chunks come
+        as soon as they exist.
 
-        Raises `BackendError` when the speech cannot be made (server down, bad voice).
+        Raises `TtsBackendError` when the speech cannot be made (server down, bad voice).
         Closing the iterator early stops the synthesis as soon as the backend can.
         """
         ...
@@ -107,35 +79,14 @@ class TtsBackend(Protocol):
         ...
 
 
-BACKENDS: dict[str, str] = {
+BACKENDS = Registry[TtsBackend]("TTS backend", {
     "piper": "nodes.tts.backends.piper:PiperBackend",
     "espeak": "nodes.tts.backends.espeak:EspeakBackend",
     "styletts2": "nodes.tts.backends.styletts2:StyleTTS2Backend",
     "fish_speech": "nodes.tts.backends.fish_speech:FishSpeechBackend",
     "tone": "nodes.tts.backends.tone:ToneBackend",
-}
-"""Backend kind -> ``module:class``; modules are imported only when that kind is used."""
-
-
-def load_backend(kind: str, settings: dict[str, Any] | None = None) -> TtsBackend:
-    """Build the backend ``kind`` with ``settings`` (its settings Struct, as a dict).
-
-    Raises
-    ------
-    BackendError
-        Unknown kind, bad settings, a missing package or model, an unreachable server.
-    """
-    target = BACKENDS.get(kind)
-    if target is None:
-        raise BackendError(f"unknown TTS backend {kind!r}; known: {', '.join(BACKENDS)}")
-    module_name, class_name = target.split(":")
-    cls = getattr(importlib.import_module(module_name), class_name)
-    try:
-        typed = msgspec.convert(settings or {}, cls.Settings, strict=False)
-    except msgspec.ValidationError as exc:
-        raise BackendError(f"{kind} settings: {exc}") from None
-    backend: TtsBackend = cls(typed)
-    return backend
+})
+"""Backend kind -> ``module:Class``; modules are imported only when that kind is used."""
 
 
 T = TypeVar("T")

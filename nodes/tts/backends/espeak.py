@@ -15,10 +15,10 @@ from typing import Any, ClassVar
 import msgspec
 import numpy as np
 
-from nodes.tts.backends import BackendError, SynthChunk, VoiceSettings, stream_from_thread
+from nodes.tts.backends import SynthChunk, TtsBackendError, stream_from_thread
 from nodes.tts.phonemes import spans_from_starts, window
 
-__all__ = ["EspeakBackend", "EspeakSettings"]
+__all__ = ["EspeakBackend", "EspeakSettings", "EspeakVoiceOptions"]
 
 LIBRARY = "libespeak-ng.so.1"  # ctypes.util.find_library misses it: load the soname
 _AUDIO_OUTPUT_RETRIEVAL = 1
@@ -60,11 +60,23 @@ class EspeakSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """An espeak-ng-data folder (empty: the system's)."""
 
 
+class EspeakVoiceOptions(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """How one persona sounds on espeak-ng."""
+
+    voice: str = ""
+    """An espeak-ng voice (``en-us``, ``en-us+f3``; empty: ``en-us``)."""
+    rate: int = 175
+    """Words per minute."""
+    pitch: int = 50
+    """0-100."""
+
+
 class EspeakBackend:
     """espeak-ng voices (``en-us``, ``en-gb``, ``en-us+f3`` ...), with phoneme events."""
 
     name = "espeak"
     Settings = EspeakSettings
+    Voice = EspeakVoiceOptions
     _lock = threading.Lock()  # espeak-ng keeps one global synthesiser per process
     _initialized: ClassVar[dict[tuple[int, str], int]] = {}
     """(buffer_ms, data_path) -> sample rate: espeak-ng is initialised once per process (a
@@ -74,13 +86,13 @@ class EspeakBackend:
         try:
             self._lib = ctypes.CDLL(LIBRARY)
         except OSError as exc:
-            raise BackendError(
+            raise TtsBackendError(
                 f"espeak backend needs {LIBRARY}: apt-get install libespeak-ng1 espeak-ng ({exc})"
             ) from None
         key = (settings.buffer_ms, settings.data_path)
         with self._lock:
             if self._initialized and key not in self._initialized:
-                raise BackendError(f"espeak-ng is already initialised with {self._initialized}"
+                raise TtsBackendError(f"espeak-ng is already initialised with {self._initialized}"
                                    f" in this process; {key} cannot be used as well")
             rate = self._initialized.get(key, 0)
             if not rate:
@@ -92,10 +104,10 @@ class EspeakBackend:
                 if rate > 0:
                     self._initialized[key] = rate
         if rate <= 0:
-            raise BackendError(f"espeak_Initialize failed ({rate}): is espeak-ng-data installed?")
+            raise TtsBackendError(f"espeak_Initialize failed ({rate}): is espeak-ng-data installed?")
         self.sample_rate = int(rate)
 
-    async def synthesize(self, text: str, voice: VoiceSettings) -> AsyncIterator[SynthChunk]:
+    async def synthesize(self, text: str, voice: EspeakVoiceOptions) -> AsyncIterator[SynthChunk]:
         name = (voice.voice or "en-us").encode()
         data = text.encode() + b"\0"
 
@@ -134,7 +146,7 @@ class EspeakBackend:
             with self._lock:
                 self._lib.espeak_SetSynthCallback(callback)
                 if self._lib.espeak_SetVoiceByName(name) != 0:
-                    raise BackendError(
+                    raise TtsBackendError(
                         f"espeak-ng has no voice {name.decode()!r} (list them: espeak-ng --voices)"
                     )
                 self._lib.espeak_SetParameter(_PARAM_RATE, voice.rate, 0)
@@ -142,7 +154,7 @@ class EspeakBackend:
                 status = self._lib.espeak_Synth(data, len(data), 0, 0, 0, _CHARS_UTF8, None, None)
                 self._lib.espeak_Synchronize()
             if status != 0 and not stopped():
-                raise BackendError(f"espeak_Synth failed with status {status}")
+                raise TtsBackendError(f"espeak_Synth failed with status {status}")
 
         async for item in stream_from_thread(produce, "espeak"):
             yield item

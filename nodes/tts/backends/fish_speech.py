@@ -18,9 +18,9 @@ import httpx
 import msgspec
 import numpy as np
 
-from nodes.tts.backends import BackendError, SynthChunk, VoiceSettings
+from nodes.tts.backends import SynthChunk, TtsBackendError
 
-__all__ = ["FishSpeechBackend", "FishSpeechSettings", "WavStreamReader"]
+__all__ = ["FishSpeechBackend", "FishSpeechSettings", "FishSpeechVoiceOptions", "WavStreamReader"]
 
 
 class FishSpeechSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -39,11 +39,23 @@ class FishSpeechSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True
     """Ask ``/v1/health`` when loading, so a server that is down is known at once."""
 
 
+class FishSpeechVoiceOptions(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """How one persona sounds on Fish Speech: a voice to clone, or one the server knows."""
+
+    voice: str = ""
+    """A server-side ``reference_id``."""
+    reference_audio: str = ""
+    """A WAV of the voice to clone, sent with each request."""
+    reference_text: str = ""
+    """What is said in ``reference_audio``."""
+
+
 class FishSpeechBackend:
     """A Fish Speech server: voice cloning from each persona's reference audio."""
 
     name = "fish_speech"
     Settings = FishSpeechSettings
+    Voice = FishSpeechVoiceOptions
 
     def __init__(self, settings: FishSpeechSettings):
         self.settings = settings
@@ -60,12 +72,12 @@ class FishSpeechBackend:
                                      timeout=settings.connect_timeout_s)
                 response.raise_for_status()
             except httpx.HTTPError as exc:
-                raise BackendError(
+                raise TtsBackendError(
                     f"Fish Speech server at {settings.url} is not answering ({exc}): start it with "
                     "`python tools/api_server.py` or fix the fish_speech url"
                 ) from None
 
-    def _request(self, text: str, voice: VoiceSettings) -> dict[str, Any]:
+    def _request(self, text: str, voice: FishSpeechVoiceOptions) -> dict[str, Any]:
         body: dict[str, Any] = {
             "text": text,
             "format": "wav",
@@ -88,17 +100,17 @@ class FishSpeechBackend:
             try:
                 self._references[path] = Path(path).read_bytes()
             except OSError as exc:
-                raise BackendError(f"fish_speech reference audio {path}: {exc}") from None
+                raise TtsBackendError(f"fish_speech reference audio {path}: {exc}") from None
         return self._references[path]
 
-    async def synthesize(self, text: str, voice: VoiceSettings) -> AsyncIterator[SynthChunk]:
+    async def synthesize(self, text: str, voice: FishSpeechVoiceOptions) -> AsyncIterator[SynthChunk]:
         payload = msgspec.msgpack.encode(self._request(text, voice))
         reader = WavStreamReader()
         try:
             async with self._client.stream("POST", "/v1/tts", content=payload) as response:
                 if response.status_code != 200:
                     detail = (await response.aread()).decode(errors="replace")[:300]
-                    raise BackendError(
+                    raise TtsBackendError(
                         f"Fish Speech /v1/tts answered {response.status_code}: {detail}"
                     )
                 async for data in response.aiter_bytes():
@@ -106,11 +118,11 @@ class FishSpeechBackend:
                     if len(pcm):
                         yield SynthChunk(pcm, reader.sample_rate)
         except httpx.HTTPError as exc:
-            raise BackendError(
+            raise TtsBackendError(
                 f"Fish Speech server at {self.settings.url} failed: {type(exc).__name__}: {exc}"
             ) from None
         if reader.sample_rate == 0:
-            raise BackendError("Fish Speech sent no WAV header")
+            raise TtsBackendError("Fish Speech sent no WAV header")
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -143,7 +155,7 @@ class WavStreamReader:
         if len(buf) < 12:
             return False
         if buf[:4] != b"RIFF" or buf[8:12] != b"WAVE":
-            raise BackendError(f"Fish Speech sent no WAV stream (starts {buf[:12]!r})")
+            raise TtsBackendError(f"Fish Speech sent no WAV stream (starts {buf[:12]!r})")
         position = 12
         while position + 8 <= len(buf):
             chunk_id = buf[position:position + 4]
@@ -155,14 +167,14 @@ class WavStreamReader:
                 fmt = struct.unpack("<HHIIHH", buf[body:body + 16])
                 audio_format, channels, rate, bits = fmt[0], fmt[1], fmt[2], fmt[5]
                 if audio_format != 1 or channels != 1 or bits != 16:
-                    raise BackendError(
+                    raise TtsBackendError(
                         f"Fish Speech WAV is format {audio_format}, {channels} ch, {bits} bit; "
                         "expected PCM mono 16-bit"
                     )
                 self.sample_rate = rate
             elif chunk_id == b"data":
                 if self.sample_rate == 0:
-                    raise BackendError("Fish Speech WAV has its data before its fmt chunk")
+                    raise TtsBackendError("Fish Speech WAV has its data before its fmt chunk")
                 self._buffer = buf[body:]
                 self._in_data = True
                 return True

