@@ -15,6 +15,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable
+from typing import Any
+
+import msgspec
 
 from bus.errors import PcmError, ServiceError
 from bus.node import Node, NodeOptions
@@ -41,55 +44,31 @@ from nodes.director.decisions import (
 )
 from nodes.director.floor import Floor
 from nodes.director.history import Conversation
+from nodes.director.params import Params
 from nodes.director.roster import Role, Roster, Seen
 from nodes.director.turns import Turns
 
 __all__ = ["Director"]
 
 
+def _limits(params: Params) -> Limits:
+    return Limits(first_sentence_s=params.first_sentence_timeout_s,
+                  stall_s=params.reply_stall_s, audio_s=params.audio_timeout_s,
+                  rejoin_wait_s=params.rejoin_wait_s)
+
+
 class Director(Node):
     def __init__(self, *, options: NodeOptions | None = None):
         super().__init__("director", options=options)
-        cast = load_cast(self.declare_parameter("personas_file", "", "persona TOML file"))
-        floor = Floor(
-            cast,
-            banter_turns=self.declare_parameter("banter_turns", 2, "persona replies in a row"),
-            quiet_s=self.declare_parameter("quiet_s", 20.0, "silence before a new topic"),
-            words_wait_s=self.declare_parameter(
-                "words_wait_s", 2.0, "after the human stops, how long to wait for their words"),
-        )
+        self.params = params = self.declare_parameters(Params)
+        floor = Floor(load_cast(params.personas_file), banter_turns=params.banter_turns,
+                      quiet_s=params.quiet_s, words_wait_s=params.words_wait_s)
         floor.last_activity = time.monotonic()
-        human_name = self.declare_parameter("human_name", "Collaborator",
-                                            "how the personas call the human")
-        stream = self.declare_parameter("stream", "", "stream id for memories")
-        self.memory_k = self.declare_parameter("memory_k", 4, "memories per request")
-        memory_chars = self.declare_parameter("memory_chars", 240,
-                                              "a longer memory is shortened to this")
-        self.memory_timeout_s = self.declare_parameter("memory_timeout_s", 0.3,
-                                                       "give up on memory after this")
-        limits = Limits(
-            first_sentence_s=self.declare_parameter(
-                "first_sentence_timeout_s", 60.0, "a request with no first sentence for this "
-                "long is cancelled (a hung or lost LLM)"),
-            stall_s=self.declare_parameter(
-                "reply_stall_s", 30.0, "a reply with no sentence and no llm/done for this "
-                "long is cancelled"),
-            audio_s=self.declare_parameter(
-                "audio_timeout_s", 10.0, "a complete reply with no audio or playhead for this "
-                "long is closed (no speaker running)"),
-            rejoin_wait_s=self.declare_parameter(
-                "rejoin_wait_s", 30.0, "how long the floor waits for an llm, tts or speaker "
-                "that left the bus (and a lost request for an llm) before going on without"),
-        )
+        limits = _limits(params)
         roster = Roster(
             {Role.LLM: self.resolve_name("llm/done"), Role.TTS: self.resolve_name("tts/audio"),
              Role.SPEAKER: self.resolve_name("audio/playhead")},
             rejoin_wait_s=limits.rejoin_wait_s)
-        prefill = self.declare_parameter(
-            "prefill", True, "while a reply plays, have the LLM compute the next speaker's "
-            "prompt with it")
-        cut_grace_s = self.declare_parameter(
-            "cut_grace_s", 0.3, "after a cut, wait this long for the speaker's last playhead")
 
         self.turn_pub = self.create_publisher(Turn, "director/turn")
         self.persona_pub = self.create_publisher(Persona, "persona/active")
@@ -107,21 +86,44 @@ class Director(Node):
         self.create_subscription(LlmDone, "llm/done", self.on_done)
         self.create_subscription(AudioChunk, "tts/audio", self.on_audio)
         self.create_subscription(Playhead, "audio/playhead", self.on_playhead)
-        self.create_timer(self.declare_parameter("tick_s", 0.25, "decision period"), self.tick)
-        self.create_timer(self.declare_parameter(
-            "watch_s", 0.5, "how often the registry is read for the llm, tts and speaker "
-            "leaving or restarting"), self.watch)
+        self.tick_timer = self.create_timer(params.tick_s, self.tick)
+        self.watch_timer = self.create_timer(params.watch_s, self.watch)
 
-        conversation = Conversation(
-            limit=self.declare_parameter("history_lines", 40, "conversation lines kept"),
-            max_chars=self.declare_parameter("history_chars", 6000,
-                                             "conversation characters kept"))
+        conversation = Conversation(limit=params.history_lines, max_chars=params.history_chars)
         self.turns = Turns(floor, roster, limits=limits, conversation=conversation,
-                           human_name=human_name, stream=stream, memory_chars=memory_chars,
-                           prefill=prefill, cut_grace_s=cut_grace_s,
+                           human_name=params.human_name, stream=params.stream,
+                           memory_chars=params.memory_chars, prefill=params.prefill,
+                           cut_grace_s=params.cut_grace_s,
                            llm_subscribed=self.request_pub.has_subscribers)
+        self.add_on_set_parameters_callback(self.apply_parameters)
         self._deciding = False
         self._again = False
+        self._started = False
+        """Decisions wait for the node to be on its loop (on_start)."""
+
+    async def on_start(self) -> None:
+        self._started = True
+        self.consider()
+
+    def apply_parameters(self, changes: dict[str, Any]) -> None:
+        """Hand values set at run time to the rules that hold copies of them (the rest are
+        read where they are used); a turn under way keeps the deadlines it started with."""
+        params = msgspec.structs.replace(self.params, **changes)
+        turns = self.turns
+        turns.floor.banter_turns = params.banter_turns
+        turns.floor.quiet_s = params.quiet_s
+        turns.floor.words_wait_s = params.words_wait_s
+        turns.conversation.limit = params.history_lines
+        turns.conversation.max_chars = params.history_chars
+        turns.human_name, turns.stream = params.human_name, params.stream
+        turns.memory_chars, turns.prefill = params.memory_chars, params.prefill
+        turns.cut_grace_s = params.cut_grace_s
+        turns.limits = _limits(params)
+        turns.roster.rejoin_wait_s = params.rejoin_wait_s
+        if "tick_s" in changes:
+            self.tick_timer.set_period(params.tick_s)
+        if "watch_s" in changes:
+            self.watch_timer.set_period(params.watch_s)
 
     # ------------------------------------------------------------ inputs
 
@@ -210,9 +212,9 @@ class Director(Node):
         arrives during a decision is considered again right after it, never lost)."""
         if self._deciding:
             self._again = True
-        elif self.turns.free(time.monotonic()) and self._loop is not None:
+        elif self.turns.free(time.monotonic()) and self._started:
             self._deciding = True
-            self._loop.create_task(self._decide()).add_done_callback(self._decided)
+            self.create_task(self._decide(), "decide").add_done_callback(self._decided)
 
     def _decided(self, _: object) -> None:
         self._deciding = False
@@ -250,9 +252,9 @@ class Director(Node):
         if not plan.prompt:
             return []
         query = MemoryQuery(query=plan.prompt, persona=plan.persona, viewer=turn.viewer,
-                            k=self.memory_k)
+                            k=self.params.memory_k)
         try:
-            found = await self.memory.call(query, timeout=self.memory_timeout_s, retries=0)
+            found = await self.memory.call(query, timeout=self.params.memory_timeout_s, retries=0)
         except ServiceError:
             self.counters["memory_unavailable"] += 1
             return []

@@ -50,6 +50,30 @@ class TestRefusals:
         assert "unknown argument 'nope' for launch/stream.launch.toml (it declares: " \
                "personas_file, chat_sources," in result.stderr
 
+    def test_a_parameter_of_the_wrong_type_is_refused_at_its_line(self) -> None:
+        # it used to pass the check, and the director then crash-looped at start
+        result = _vtlaunch("stream.launch.toml", "quiet_s:=abc", "--check")
+        assert result.returncode == 2
+        line = next(n for n, text in enumerate(
+            (REPO / "launch/stream.launch.toml").read_text().splitlines(), start=1)
+            if text.startswith("params = { personas_file") and "quiet_s" in text)
+        assert (f"launch/stream.launch.toml:{line}: node director: parameter 'quiet_s' expects "
+                "float, got 'abc'") in result.stderr
+
+    def test_a_parameter_out_of_its_bounds_or_unknown_is_refused(self, tmp_path: Path) -> None:
+        file = tmp_path / "d.launch.toml"
+        file.write_text('[[node]]\nname = "director"\nmodule = "nodes.director"\n'
+                        'params = { quiet_s = -1.0, banter_turn = 3 }\n')
+        result = _vtlaunch(str(file), "--check", cwd=tmp_path)
+        assert result.returncode == 2
+        assert "d.launch.toml:4: node director: parameter 'quiet_s' expects float, got -1.0 " \
+               "(Expected `float` > 0.0)" in result.stderr
+        file.write_text('[[node]]\nname = "director"\nmodule = "nodes.director"\n'
+                        'params = { banter_turn = 3 }\n')
+        result = _vtlaunch(str(file), "--check", cwd=tmp_path)
+        assert "d.launch.toml:4: node director has no parameter 'banter_turn' (did you mean " \
+               "banter_turns?)" in result.stderr
+
 
 class TestOutputs:
     def test_print_supervisord_for_a_host(self, tmp_path: Path) -> None:

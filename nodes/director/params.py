@@ -1,0 +1,60 @@
+"""The director's parameters (read without starting it: ``vtparam describe nodes.director``).
+
+All but ``personas_file`` take effect when set: the node reads some where it uses them and
+hands the others to its rules (`Director.apply_parameters`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from bus.params import Parameters, at_start, live
+
+__all__ = ["Params"]
+
+
+class Params(Parameters):
+    personas_file: Annotated[str, at_start(
+        "persona TOML (the LLM node's file works; two personas needed; '' the two default "
+        "personas)")] = ""
+    banter_turns: Annotated[int, live(
+        "persona replies in a row without chat or human", ge=0)] = 2
+    quiet_s: Annotated[float, live("silence before a persona starts a topic", gt=0)] = 20.0
+    words_wait_s: Annotated[float, live(
+        "after the human stops talking, how long the floor waits for their transcript "
+        "(speech-to-text finishes after the voice does); a pause without words frees it "
+        "after this", ge=0)] = 2.0
+    history_lines: Annotated[int, live(
+        "conversation lines sent to the LLM; past this (or history_chars) the oldest half goes "
+        "at once (the LLM reuses its computed prompt while the start stays put)", ge=1)] = 40
+    history_chars: Annotated[int, live("conversation characters sent to the LLM", ge=1)] = 6000
+    human_name: Annotated[str, live("how the personas call the human", min_length=1)] = (
+        "Collaborator")
+    stream: Annotated[str, live("stream id stored with memories")] = ""
+    memory_k: Annotated[int, live("memories per reply (0: none asked)", ge=0)] = 4
+    memory_timeout_s: Annotated[float, live(
+        "how long to wait for memories; a reply goes out without them after this", gt=0)] = 0.3
+    memory_chars: Annotated[int, live(
+        "a longer memory is shortened (prompt time is the slowest hop); memories of lines "
+        "already in the conversation are left out", ge=1)] = 240
+    first_sentence_timeout_s: Annotated[float, live(
+        "a request with no first sentence for this long is cancelled: a last resort (restarts "
+        "are seen in the registry at once); the bundled model's warm-up took 18 s on a loaded "
+        "CPU", gt=0)] = 60.0
+    reply_stall_s: Annotated[float, live(
+        "a reply with no sentence and no llm/done for this long is cancelled", gt=0)] = 30.0
+    audio_timeout_s: Annotated[float, live(
+        "a complete reply with no audio or playhead for this long is closed (no speaker "
+        "running)", gt=0)] = 10.0
+    rejoin_wait_s: Annotated[float, live(
+        "how long the floor waits for an llm, tts or speaker that left the bus (and a lost "
+        "request for an llm) before going on without", ge=0)] = 30.0
+    prefill: Annotated[bool, live(
+        "while a reply plays, have the LLM compute the next speaker's prompt with it (on a "
+        "CPU it takes most of the next speaker's prompt time off the wait)")] = True
+    cut_grace_s: Annotated[float, live(
+        "after a cut, wait this long for the speaker's last playhead", ge=0)] = 0.3
+    tick_s: Annotated[float, live("decision period", gt=0)] = 0.25
+    watch_s: Annotated[float, live(
+        "how often the registry is read for the llm, tts and speaker leaving or restarting",
+        gt=0)] = 0.5
