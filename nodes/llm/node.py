@@ -13,7 +13,7 @@ import dataclasses
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -21,21 +21,23 @@ import msgspec
 from bus.node import Node, NodeOptions, Trace
 from messages.base import Header
 from messages.llm import Cancel, LlmDone, LlmRequest, Sentence, ToolCall
+from nodes.llm.backends import BACKENDS
 from nodes.llm.backends.base import (
     Backend,
-    BackendError,
     Delta,
     Generation,
+    LlmBackendError,
     Outcome,
     context_overflow,
 )
 from nodes.llm.context import ContextParts, GivenTurns, TokenCounts, build_context
 from nodes.llm.emotion import EMOTIONS
+from nodes.llm.params import Params
 from nodes.llm.personas import Persona, load_personas
 from nodes.llm.reply import ReplyAssembler, SpokenSentence
 from nodes.llm.tools import tools_prompt
 
-__all__ = ["DEFAULT_SHOW_PROMPT", "LlmNode"]
+__all__ = ["DEFAULT_SHOW_PROMPT", "LlmNode", "backend_settings", "load_backend"]
 
 DEFAULT_SHOW_PROMPT = (
     "You are one of two AI co-hosts of a live stream; viewers and a human collaborator talk "
@@ -45,10 +47,37 @@ DEFAULT_SHOW_PROMPT = (
 PROMPT_MARGIN_TOKENS = 32
 """Left free in the context besides the reply, for the estimate's error."""
 RETRY_READY_S = 5.0
+"""After the first readiness wait failed, later requests wait only this long."""
 OVERFLOW_RETRY_SHARE = 0.8
 """A prompt the server refused as too long is built again, once, at this share of what fits
 by the server's own count (our count scaled by available over requested tokens)."""
-"""After the first readiness wait failed, later requests wait only this long."""
+
+
+def backend_settings(params: Params, kind: str) -> dict[str, Any]:
+    """The settings table of backend ``kind``: the parameters named like the fields of its
+    ``Settings`` (the names launch files give: ``model_path``, ``base_url``...), with
+    ``backend_settings`` over them."""
+    fields = BACKENDS.plugin_class(kind).Settings.__struct_fields__
+    named = {name: getattr(params, name) for name in fields if name in Params.__struct_fields__}
+    return {**named, **params.backend_settings}
+
+
+def load_backend(params: Params, personas: Sequence[str]) -> Backend:
+    """The backend ``params.backend`` names, built (its model loaded) from its settings.
+
+    Raises
+    ------
+    LlmBackendError
+        An unknown kind, or the backend's own failure to load.
+    PluginError
+        Settings its ``Settings`` refuses (the message names the field).
+    """
+    kind = params.backend
+    if kind not in BACKENDS:
+        *others, last = BACKENDS.kinds()
+        raise LlmBackendError(
+            f"parameter backend must be {', '.join(others)} or {last}, got {kind!r}")
+    return BACKENDS.load(kind, backend_settings(params, kind), personas=personas)
 
 
 class LlmNode(Node):
@@ -56,30 +85,10 @@ class LlmNode(Node):
 
     def __init__(self, *, options: NodeOptions | None = None):
         super().__init__("llm", options=options)
-        declare = self.declare_parameter
-        backend = declare("backend", "llamacpp", "llamacpp (embedded, CPU), openai (vLLM, "
-                          "any OpenAI-compatible server) or scripted (a zero-time stand-in)",
-                          read_only=True)
-        declare("context", 4096, "context length in tokens (per slot): the prompt budget")
-        declare("show_prompt", DEFAULT_SHOW_PROMPT, "system prompt shared by every persona")
-        declare("max_sentence_chars", 220, "a longer sentence is cut at a clause")
-        declare("seed", -1, "sampling seed of every persona (-1: each persona's own): the same "
-                "words run after run, for benchmarks and bug reports")
-        declare("first_clause_chars", 16, "a reply's first sentence leaves at its first clause "
-                "this many characters in, so speech starts sooner (0: whole sentences)")
-        declare("tools_in_prompt", backend == "llamacpp",
-                "describe tools in the system prompt (models without a tool-call format)")
-        self.warm_up = declare("warm_up", True, "compute each persona's system prompt once "
-                               "the model is ready, so its first reply does not wait for it",
-                               read_only=True)
-        self.ready_timeout_s = declare("ready_timeout_s", 600.0,
-                                       "how long to wait for the model server at start",
-                                       read_only=True)
-        self.personas: dict[str, Persona] = load_personas(
-            declare("personas_file", "", "TOML file of [[persona]] tables", read_only=True),
-            declare("personas", "", "inline TOML of [[persona]] tables", read_only=True),
-        )
-        self.backend = self._make_backend(backend)
+        self.params = self.declare_parameters(Params)
+        self.personas: dict[str, Persona] = load_personas(self.params.personas_file,
+                                                          self.params.personas)
+        self.backend = load_backend(self.params, list(self.personas))
         self.count_tokens = TokenCounts(self.backend.count_tokens)
         """The model's own counts, cached: the same turns come back in every request."""
         self.sentence_pub = self.create_publisher(Sentence, "llm/sentence")
@@ -92,52 +101,13 @@ class LlmNode(Node):
         self._cancel_all_ns = 0
         self.given = GivenTurns()
         """How each persona's recent turns went into its prompts (keeps them cacheable)."""
-        self._ready: asyncio.Task[None] | None = None
+        self._ready_task: asyncio.Task[None] | None = None
         self._ready_failed = False
         self._warming: asyncio.Task[None] | None = None
         self._requested = False
         """A request came in: the warm-up stops (requests come first)."""
-        self._unknown_personas: set[str] = set()
 
-    def _make_backend(self, kind: str) -> Backend:
-        """Both backends' parameters are declared (``vtparam`` lists them all); only the
-        chosen backend is built, and its heavy imports happen only then."""
-
-        def declare(name: str, default: Any, description: str) -> Any:
-            return self.declare_parameter(name, default, description, read_only=True)
-
-        model_path = declare("model_path", "", "llamacpp: GGUF file; empty: the bundled model")
-        slots = declare("slots", max(1, len(self.personas)),
-                        "llamacpp: KV-cache slots (one per persona keeps switches cheap)")
-        threads = declare("threads", 0, "llamacpp: CPU threads; 0: half the cores (1 to 8)")
-        prompt_cache_mib = declare("prompt_cache_mib", 0, "llamacpp: RAM for prompts a slot "
-                                   "moved away from (0: off, -1: no limit)")
-        base_url = declare("base_url", "http://127.0.0.1:8000", "openai: server, without /v1")
-        model = declare("model", "", "openai: base model name; empty: the first listed")
-        api_key_env = declare("api_key_env", "", "openai: env variable holding the API key")
-        read_timeout_s = declare("read_timeout_s", 60.0, "openai: longest silence in a stream")
-        script = declare("script", "", "scripted: the reply to every request ('' a default)")
-        if kind == "llamacpp":
-            from nodes.llm.backends.llamacpp import LlamaCppBackend, LlamaCppSettings
-
-            return LlamaCppBackend(LlamaCppSettings(
-                model_path=model_path, context=self.get_parameter("context"), slots=slots,
-                threads=threads, prompt_cache_mib=prompt_cache_mib))
-        if kind == "openai":
-            from nodes.llm.backends.openai_compat import OpenAICompatBackend, OpenAICompatSettings
-
-            return OpenAICompatBackend(OpenAICompatSettings(
-                base_url=base_url, model=model, api_key_env=api_key_env,
-                read_timeout_s=read_timeout_s))
-        if kind == "scripted":
-            from nodes.llm.backends.scripted import ScriptedBackend
-
-            return ScriptedBackend(script)
-        raise BackendError(
-            f"parameter backend must be llamacpp, openai or scripted, got {kind!r}")
-
-    async def start(self) -> None:
-        await super().start()
+    async def on_start(self) -> None:
         self._ensure_ready()  # a starting vLLM takes minutes: begin waiting now
 
     async def on_shutdown(self) -> None:
@@ -167,12 +137,12 @@ class LlmNode(Node):
                 await self._prefill(request, persona)
             return
         if persona is None:
-            self._refuse(request, f"unknown persona {request.persona!r} (known: "
+            self._refuse(request, header, f"unknown persona {request.persona!r} (known: "
                          f"{', '.join(sorted(self.personas))})")
             return
         try:
             await asyncio.shield(self._ensure_ready())
-        except BackendError as exc:
+        except LlmBackendError as exc:
             self._fail(request, persona, str(exc), None)
             return
         await self._after_warm_up_step()
@@ -185,21 +155,22 @@ class LlmNode(Node):
     # ------------------------------------------------------------ the work
 
     def _ensure_ready(self) -> asyncio.Task[None]:
-        if self._ready is None or (self._ready.done() and self._ready.exception() is not None):
-            timeout = RETRY_READY_S if self._ready_failed else self.ready_timeout_s
-            self._ready = asyncio.get_running_loop().create_task(self._wait_ready(timeout))
-        return self._ready
+        ready = self._ready_task
+        if ready is None or (ready.done() and ready.exception() is not None):
+            timeout = RETRY_READY_S if self._ready_failed else self.params.ready_timeout_s
+            ready = self._ready_task = self.create_task(self._wait_ready(timeout), "ready")
+        return ready
 
     async def _wait_ready(self, timeout: float) -> None:
         try:
             await asyncio.to_thread(self.backend.wait_ready, timeout)
-        except BackendError as exc:
+        except LlmBackendError as exc:
             self._ready_failed = True
             self.log.error("%s", exc)
             raise
         self.log.info("%s backend ready", self.backend.name)
-        if self.warm_up:
-            self._warming = asyncio.get_running_loop().create_task(self._warm_up())
+        if self.params.warm_up:
+            self._warming = self.create_task(self._warm_up(), "warm-up")
 
     async def _warm_up(self) -> None:
         """One token for each persona: its system prompt is then in the cache (llama.cpp's
@@ -216,7 +187,7 @@ class LlmNode(Node):
                 await asyncio.to_thread(self._compute_prompt,
                                         LlmRequest(request_id="warm-up", persona=persona.name),
                                         persona)
-            except BackendError as exc:  # the first real request will say it again
+            except LlmBackendError as exc:  # the first real request will say it again
                 self.log.warning("warming up %s failed: %s", persona.name, exc)
                 return
         self.log.info("%d persona prompt(s) computed in %.1f s", len(self.personas),
@@ -235,7 +206,7 @@ class LlmNode(Node):
             await asyncio.shield(self._ensure_ready())
             await self._after_warm_up_step()
             await asyncio.to_thread(self._compute_prompt, request, persona)
-        except BackendError as exc:  # only time lost: the real request will say it
+        except LlmBackendError as exc:  # only time lost: the real request will say it
             self.log.debug("prefill %s failed: %s", request.request_id, exc)
             return
         self.counters["prefills"] += 1
@@ -254,7 +225,7 @@ class LlmNode(Node):
         generation = self._generation(request, persona)
         try:
             return self.backend.generate(generation, on_delta)
-        except BackendError as exc:
+        except LlmBackendError as exc:
             overflow = context_overflow(str(exc))
             if overflow is None:
                 raise
@@ -269,8 +240,8 @@ class LlmNode(Node):
     async def _generate(self, request: LlmRequest, persona: Persona, trace: Trace | None) -> None:
         reply = ReplyAssembler(tool_names={t.name for t in request.tools},
                                max_sentences=persona.max_sentences,
-                               max_chars=self.get_parameter("max_sentence_chars"),
-                               first_clause_chars=self.get_parameter("first_clause_chars"),
+                               max_chars=self.params.max_sentence_chars,
+                               first_clause_chars=self.params.first_clause_chars,
                                speaker_names=_speakers(request, persona))
         stop = self._stop_flags[request.request_id] = threading.Event()
         loop = asyncio.get_running_loop()
@@ -286,7 +257,7 @@ class LlmNode(Node):
         try:
             outcome = await asyncio.to_thread(self._generate_fitting, request, persona, on_delta)
             tokens = outcome.tokens
-        except BackendError as exc:
+        except LlmBackendError as exc:
             error = str(exc)
         except Exception as exc:  # a bug must still end the reply: the director waits for it
             self.log.exception("request %s: the backend raised", request.request_id)
@@ -352,24 +323,26 @@ class LlmNode(Node):
         ]
         max_tokens = request.max_tokens or persona.max_tokens
         prompt = persona.system_prompt
-        tools_in_prompt = self.get_parameter("tools_in_prompt")
+        tools_in_prompt = self.params.tools_in_prompt
+        if tools_in_prompt is None:
+            tools_in_prompt = self.backend.tools_in_prompt
         if tools and tools_in_prompt:
             prompt += "\n\n" + tools_prompt(tools)
         built = build_context(
             ContextParts(persona=persona.name, persona_prompt=prompt,
-                         show_prompt=self.get_parameter("show_prompt"),
+                         show_prompt=self.params.show_prompt or DEFAULT_SHOW_PROMPT,
                          memories=request.memories,
                          conversation=request.messages, chat=request.chat,
                          as_given=self.given.of(persona.name)),
             budget=budget if budget is not None else (
-                self.get_parameter("context") - max_tokens - PROMPT_MARGIN_TOKENS),
+                self.params.context - max_tokens - PROMPT_MARGIN_TOKENS),
             count_tokens=self.count_tokens,
         )
         if built.dropped_history or built.turn_shortened:
             self.counters["context_trimmed"] += 1
         if built.given_turn is not None:
             self.given.remember(persona.name, *built.given_turn)
-        seed = self.get_parameter("seed")
+        seed = self.params.seed
         sampling = persona.sampling if seed < 0 else msgspec.structs.replace(
             persona.sampling, seed=seed)
         return Generation(messages=built.messages, sampling=sampling,
@@ -377,12 +350,12 @@ class LlmNode(Node):
                           stop=persona.stop, prompt_tokens=built.tokens,
                           tools=[] if tools_in_prompt else tools)
 
-    def _refuse(self, request: LlmRequest, reason: str) -> None:
-        """Bad input: logged once per persona name, counted, answered with an error."""
+    def _refuse(self, request: LlmRequest, header: Header, reason: str) -> None:
+        """Bad input: counted, logged once per sender (in bounded memory), answered with an
+        error (the director waits for llm/done)."""
         self.counters["bad_requests"] += 1
-        if request.persona not in self._unknown_personas:
-            self._unknown_personas.add(request.persona)
-            self.log.warning("request %s refused: %s", request.request_id, reason)
+        self.report_bad_input(header.publisher, "llm/request",
+                              f"request {request.request_id!r} refused: {reason}")
         self.done_pub.publish(LlmDone(request_id=request.request_id, persona=request.persona,
                                       text="", error=reason))
 

@@ -10,7 +10,7 @@ from helpers.ports import closed_port_url
 from llm_servers import ModelServer
 
 from messages.llm import ChatTurn
-from nodes.llm.backends.base import Backend, BackendError, Delta, Generation
+from nodes.llm.backends.base import Backend, Delta, Generation, LlmBackendError
 from nodes.llm.backends.llamacpp import LlamaCppBackend, LlamaCppSettings, bundled_model_path
 from nodes.llm.backends.openai_compat import OpenAICompatBackend, OpenAICompatSettings
 from nodes.llm.context import ContextParts, TokenCounts, build_context, estimate_tokens
@@ -106,7 +106,7 @@ class TestGeneration:
 
     def test_a_prompt_too_long_is_a_clear_error(self, backend: Backend) -> None:
         huge = Generation(messages=[{"role": "user", "content": "cat " * 9000}], max_tokens=4)
-        with pytest.raises(BackendError, match="exceeds the available context size"):
+        with pytest.raises(LlmBackendError, match="exceeds the available context size"):
             backend.generate(huge, lambda d: False)
 
 
@@ -165,14 +165,14 @@ class TestReadiness:
     def test_nothing_listening_times_out_with_the_address(self) -> None:
         url = closed_port_url()
         http = OpenAICompatBackend(OpenAICompatSettings(base_url=url))
-        with pytest.raises(BackendError, match=rf"the LLM server at {url} did not answer "
+        with pytest.raises(LlmBackendError, match=rf"the LLM server at {url} did not answer "
                                                r"/v1/models within 1 s \(last: ConnectError"):
             http.wait_ready(1)
         http.close()
 
     def test_a_missing_api_key_names_the_variable(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv("VT_TEST_LLM_KEY", raising=False)
-        with pytest.raises(BackendError, match="set the environment variable VT_TEST_LLM_KEY"):
+        with pytest.raises(LlmBackendError, match="set the environment variable VT_TEST_LLM_KEY"):
             OpenAICompatBackend(OpenAICompatSettings(api_key_env="VT_TEST_LLM_KEY"))
 
 
@@ -189,7 +189,7 @@ class TestServerFailures:
             return False
 
         try:
-            with pytest.raises(BackendError, match=r"the LLM stream from .* (broke|ended) after"):
+            with pytest.raises(LlmBackendError, match=r"the LLM stream from .* (broke|ended) after"):
                 http.generate(STORY, kill_after_three)
         finally:
             dying.stop()
@@ -200,7 +200,7 @@ class TestServerFailures:
         http = OpenAICompatBackend(OpenAICompatSettings(base_url=server.url))
         http.wait_ready(30)
         no_content = Generation(messages=[{"role": "user"}], max_tokens=4)
-        with pytest.raises(BackendError, match=r"answered HTTP 400 for model '.*gguf'.*"
+        with pytest.raises(LlmBackendError, match=r"answered HTTP 400 for model '.*gguf'.*"
                                                r"must contain 'content'"):
             http.generate(no_content, lambda d: False)
         http.close()

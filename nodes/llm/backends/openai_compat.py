@@ -14,15 +14,16 @@ import json
 import logging
 import os
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import httpx
 import msgspec
 
 from nodes.llm.backends.base import (
-    BackendError,
     Generation,
     HttpTokenizer,
+    LlmBackendError,
     OnDelta,
     Outcome,
     Usage,
@@ -33,7 +34,7 @@ from nodes.llm.backends.base import (
 __all__ = ["OpenAICompatBackend", "OpenAICompatSettings"]
 
 
-class OpenAICompatSettings(msgspec.Struct, frozen=True):
+class OpenAICompatSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Where the server is and how to talk to it."""
 
     base_url: str = "http://127.0.0.1:8000"
@@ -51,16 +52,19 @@ class OpenAICompatSettings(msgspec.Struct, frozen=True):
 class OpenAICompatBackend:
     """Streams chat completions over HTTP (sync httpx, run in a worker thread)."""
 
+    Settings: ClassVar[type[OpenAICompatSettings]] = OpenAICompatSettings
     name = "openai"
+    tools_in_prompt: ClassVar[bool] = False
+    """vLLM parses tool calls itself (``--tool-call-parser``) and streams them as such."""
 
-    def __init__(self, settings: OpenAICompatSettings):
+    def __init__(self, settings: OpenAICompatSettings, *, personas: Sequence[str] = ()):
         self.settings = settings
         logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
         headers = {}
         if settings.api_key_env:
             key = os.environ.get(settings.api_key_env)
             if not key:
-                raise BackendError(
+                raise LlmBackendError(
                     f"the LLM server needs an API key: set the environment variable "
                     f"{settings.api_key_env} (parameter api_key_env)"
                 )
@@ -89,7 +93,7 @@ class OpenAICompatBackend:
             except (httpx.HTTPError, ValueError) as exc:
                 last = f"{type(exc).__name__}: {exc}"
             if time.monotonic() >= deadline:
-                raise BackendError(
+                raise LlmBackendError(
                     f"the LLM server at {self.settings.base_url} did not answer /v1/models "
                     f"within {timeout:.0f} s (last: {last}); is it running (see "
                     f"launch/llm_vllm.launch.toml), and is base_url right?"
@@ -106,7 +110,7 @@ class OpenAICompatBackend:
             with self._client.stream("POST", "/v1/chat/completions", json=body) as response:
                 if response.status_code != 200:
                     response.read()
-                    raise BackendError(
+                    raise LlmBackendError(
                         f"the LLM server answered HTTP {response.status_code} for model "
                         f"{body['model']!r}: {response.text[:300]}"
                     )
@@ -125,12 +129,12 @@ class OpenAICompatBackend:
                         if on_delta(delta):
                             return Outcome("stopped", tokens)
         except httpx.HTTPError as exc:
-            raise BackendError(
+            raise LlmBackendError(
                 f"the LLM stream from {self.settings.base_url} broke after {tokens} "
                 f"token(s): {type(exc).__name__}: {exc or 'connection lost'}"
             ) from None
         if not done and finish is None:
-            raise BackendError(
+            raise LlmBackendError(
                 f"the LLM stream from {self.settings.base_url} ended after {tokens} token(s) "
                 "without finishing: the server closed the connection"
             )
@@ -147,7 +151,7 @@ def _json(data: str) -> dict[str, Any]:
     try:
         value = json.loads(data)
     except json.JSONDecodeError as exc:
-        raise BackendError(f"the LLM server sent a chunk that is not JSON: {data[:120]!r}") from exc
+        raise LlmBackendError(f"the LLM server sent a chunk that is not JSON: {data[:120]!r}") from exc
     if not isinstance(value, dict):
-        raise BackendError(f"the LLM server sent a chunk that is not an object: {data[:120]!r}")
+        raise LlmBackendError(f"the LLM server sent a chunk that is not an object: {data[:120]!r}")
     return value

@@ -6,18 +6,31 @@ a show's wiring without loading a model (``vtlaunch stream.launch.toml llm:=scri
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import ClassVar
+
+import msgspec
+
 from nodes.llm.backends.base import Delta, Generation, OnDelta, Outcome
 
-__all__ = ["ScriptedBackend"]
+__all__ = ["ScriptedBackend", "ScriptedSettings"]
 
 DEFAULT_SCRIPT = "[happy] Hello chat, this is a scripted reply. It costs no time at all."
 
 
-class ScriptedBackend:
-    name = "scripted"
+class ScriptedSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    script: str = ""
+    """The reply to every request; empty: a default."""
 
-    def __init__(self, script: str = DEFAULT_SCRIPT):
-        self.script = script or DEFAULT_SCRIPT
+
+class ScriptedBackend:
+    Settings: ClassVar[type[ScriptedSettings]] = ScriptedSettings
+    name = "scripted"
+    tools_in_prompt: ClassVar[bool] = False
+
+    def __init__(self, settings: ScriptedSettings, *,
+                 personas: Sequence[str] = ()):
+        self.script = settings.script or DEFAULT_SCRIPT
 
     def wait_ready(self, timeout: float) -> None:
         """Always ready."""
