@@ -96,19 +96,36 @@ class Commands:
     def __init__(self, specs: dict[str, CommandSpec] | None = None,
                  personas: Sequence[str] = (),
                  *, prefix: str = "!"):
-        self.specs = {**DEFAULT_SPECS, **(specs or {})}
-        for name, spec in self.specs.items():
+        self.specs: dict[str, CommandSpec] = {}
+        self.personas: dict[str, str] = {}
+        self.prefix = prefix
+        self.configure(specs, personas, prefix=prefix)
+        self.active_persona = ""
+        self._last_use: dict[str, float] = {}
+        self._last_user_use: dict[tuple[str, str], float] = {}
+
+    def configure(self, specs: dict[str, CommandSpec] | None, personas: Sequence[str],
+                  *, prefix: str) -> None:
+        """Take new rules (a run-time parameter change); cooldowns already running go on.
+
+        Raises
+        ------
+        ValueError
+            An unknown role, or a configured command without a reply; nothing changes.
+        """
+        merged = {**DEFAULT_SPECS, **(specs or {})}
+        for name, spec in merged.items():
             if spec.role not in ROLE_RANKS:
                 raise ValueError(f"command !{name}: unknown role {spec.role!r}; "
                                  f"known: {', '.join(ROLE_RANKS)}")
             if name not in BUILT_INS and not spec.reply:
                 raise ValueError(f"command !{name} needs a reply (built-ins: "
                                  f"{', '.join(BUILT_INS)})")
+        if not prefix:
+            raise ValueError("the command prefix must not be empty")
+        self.specs = merged
         self.personas = {p.casefold(): p for p in personas if p}
         self.prefix = prefix
-        self.active_persona = ""
-        self._last_use: dict[str, float] = {}
-        self._last_user_use: dict[tuple[str, str], float] = {}
 
     def handle(self, msg: ChatMessage, now: float) -> CommandResult | None:
         """The result for a command message; None when ``msg`` is not a command."""

@@ -15,12 +15,13 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 from bus.errors import CredentialError
 
-__all__ = ["RedactSecrets", "bare_token", "install_redaction", "read_secret"]
+__all__ = ["RedactSecrets", "Secrets", "bare_token", "install_redaction", "read_secret"]
 
 REDACTED = "***"
 _MIN_SECRET = 4  # redacting "a" would garble every line
@@ -42,8 +43,10 @@ def bare_token(token: str) -> str:
     return _PREFIX.sub("", token).strip()
 
 
-def read_secret(env: str, file: str = "", *, what: str, file_param: str = "") -> str:
-    """The secret in ``file`` when given, else in the environment variable ``env``.
+def read_secret(env: str, file: str = "", *, what: str, file_param: str = "",
+                environ: Mapping[str, str] | None = None) -> str:
+    """The secret in ``file`` when given, else in the environment variable ``env`` (of
+    ``environ``, the process environment by default).
 
     Raises
     ------
@@ -61,7 +64,7 @@ def read_secret(env: str, file: str = "", *, what: str, file_param: str = "") ->
         if not value:
             raise CredentialError(f"{what}: {path} is empty; write the secret there")
         return value
-    value = os.environ.get(env, "").strip()
+    value = (os.environ if environ is None else environ).get(env, "").strip()
     if not value:
         hint = f" or give the {file_param} parameter (a file holding it)" if file_param else ""
         raise CredentialError(f"{what}: set the environment variable {env}{hint}")
@@ -129,3 +132,43 @@ def install_redaction(secret: str, *loggers: logging.Logger) -> RedactSecrets:
             if _FILTER not in handler.filters:
                 handler.addFilter(_FILTER)
     return _FILTER
+
+
+class Secrets:
+    """Where chat sources get their tokens and keys: a file when its parameter names one,
+    else an environment variable. Every secret read is registered for redaction
+    (`install_redaction`) before anyone can log it.
+
+    Parameters
+    ----------
+    environ:
+        The environment to read (the process's by default).
+    log:
+        A logger whose handlers get the redaction too (the node's).
+    """
+
+    def __init__(self, environ: Mapping[str, str] | None = None,
+                 log: logging.Logger | None = None):
+        self.environ = os.environ if environ is None else environ
+        self.loggers = [log] if log is not None else []
+        self.redaction: RedactSecrets | None = None
+        """Set once a secret is read: published chat text that quotes one is redacted."""
+
+    def read(self, env: str, file: str = "", *, what: str, file_param: str = "") -> str:
+        """The secret (see `read_secret`), registered for redaction."""
+        secret = read_secret(env, file, what=what, file_param=file_param, environ=self.environ)
+        self.redaction = install_redaction(secret, *self.loggers)
+        return secret
+
+    def rereader(self, env: str, file: str, *, what: str,
+                 file_param: str = "") -> Callable[[], str] | None:
+        """Reads the secret again (an outside tool may renew the file); None without a
+        file, since a process's environment never changes."""
+        if not file:
+            return None
+        return lambda: self.read(env, file, what=what, file_param=file_param)
+
+    def variable(self, name: str) -> str:
+        """An environment variable that is not a secret (a login), stripped; empty when
+        unset."""
+        return self.environ.get(name, "").strip()

@@ -26,7 +26,9 @@ from helpers.rates import max_in_window
 
 from bus.testing import wait_until
 from messages.chat import ChatMessage
+from nodes.chat.credentials import Secrets
 from nodes.chat.removal import Removal
+from nodes.chat.sources import SourceHooks
 from nodes.chat.sources.twitch import TwitchSettings, TwitchSource
 
 TOKEN = "s3cr3t-token"
@@ -47,13 +49,12 @@ def server_tls(certificate: tuple[Path, Path]) -> ssl.SSLContext:
 class Client:
     """A TwitchSource running in a task, with what it delivered."""
 
-    def __init__(self, settings: TwitchSettings,
-                 refresh_token: Callable[[], str] | None = None):
+    def __init__(self, settings: TwitchSettings, secrets: Secrets):
         self.messages: list[ChatMessage] = []
         self.removals: list[Removal] = []
         self.counts: Counter[str] = Counter()
-        self.source = TwitchSource(settings, self.messages.append, self.removals.append,
-                                   counts=self.counts, refresh_token=refresh_token)
+        self.source = TwitchSource(settings, SourceHooks(
+            self.messages.append, self.removals.append, counts=self.counts, secrets=secrets))
         self.task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Client:
@@ -75,16 +76,17 @@ Connect = Callable[..., contextlib.AbstractAsyncContextManager[tuple[FakeTwitch,
 def connect(certificate: tuple[Path, Path]) -> Connect:
     @contextlib.asynccontextmanager
     async def open_pair(transport: str = "ircs", *, token: str = TOKEN, bot_is_mod: bool = False,
-                        refresh_token: Callable[[], str] | None = None,
                         **settings: object) -> AsyncIterator[tuple[FakeTwitch, Client]]:
+        """The source with ``token`` in its environment (none: anonymous)."""
         tls = server_tls(certificate) if transport in ("ircs", "wss") else None
         async with FakeTwitch(transport, token=TOKEN, bot_is_mod=bot_is_mod, tls=tls) as server:
             options: dict[str, object] = {
-                "channel": "xyz", "login": "aria_bot", "token": token, "url": server.url,
+                "channel": "xyz", "login": "aria_bot", "anonymous": not token, "url": server.url,
                 "ca_file": str(certificate[0]), "server_hostname": CERT_HOST,
-                "backoff_initial_s": 0.05, "backoff_max_s": 0.2, **settings}
+                "backoff_s": 0.05, "backoff_max_s": 0.2, **settings}
             settings_ = TwitchSettings(**options)  # type: ignore[arg-type]
-            async with Client(settings_, refresh_token) as client:
+            secrets = Secrets(environ={"TWITCH_OAUTH_TOKEN": token} if token else {})
+            async with Client(settings_, secrets) as client:
                 yield server, client
 
     return open_pair
@@ -133,7 +135,7 @@ class TestSession:
             assert server.lines("PONG") == ["PONG :tmi.twitch.tv"]
 
     async def test_reconnect_request_rejoins_at_once(self, connect: Connect) -> None:
-        async with connect(backoff_initial_s=30.0) as (server, client):
+        async with connect(backoff_s=30.0) as (server, client):
             await server.wait_joined()
             await server.reconnect()
             await server.wait_joined(2, timeout=5.0)  # no 30 s backoff after RECONNECT
@@ -150,10 +152,14 @@ class TestSession:
                 await server.wait_joined(expected)
             assert client.counts["twitch_reconnects"] >= 2
 
-    async def test_token_is_reread_before_reconnecting(self, connect: Connect) -> None:
-        async with connect(refresh_token=lambda: "oauth:renewed-token") as (server, _client):
+    async def test_token_is_reread_before_reconnecting(self, connect: Connect,
+                                                       tmp_path: Path) -> None:
+        token_file = tmp_path / "twitch.token"
+        token_file.write_text(f"oauth:{TOKEN}\n")
+        async with connect(token_file=str(token_file)) as (server, _client):
             await server.wait_joined()
             server.token = "renewed-token"  # the old token expired
+            token_file.write_text("oauth:renewed-token\n")  # an outside tool renewed it
             await server.drop()
             await server.wait_joined(2)
             assert server.lines("PASS") == [f"PASS oauth:{TOKEN}", "PASS oauth:renewed-token"]
@@ -213,7 +219,7 @@ class TestRepliesAcrossReconnects:
         ("drop", "ws", 0.05)])
     async def test_every_reply_arrives_once(self, connect: Connect, how: str,
                                             transport: str, backoff_s: float) -> None:
-        async with connect(transport, send_limit=5, send_window_s=0.5, backoff_initial_s=backoff_s,
+        async with connect(transport, send_limit=5, send_window_s=0.5, backoff_s=backoff_s,
                            backoff_max_s=backoff_s) as (server, client):
             await server.wait_joined()
             await wait_until(lambda: client.source.joined.is_set(), what="joined")

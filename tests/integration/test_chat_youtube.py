@@ -9,6 +9,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,8 +18,10 @@ from fakes.youtube import CHAT_ID, FakeYouTube, item
 
 from bus.testing import wait_until
 from messages.chat import ChatMessage
+from nodes.chat.credentials import Secrets
 from nodes.chat.quota import next_pacific_midnight
 from nodes.chat.removal import Removal
+from nodes.chat.sources import SourceHooks
 from nodes.chat.sources.youtube import YouTubeSettings, YouTubeSource
 
 API_KEY = "AIzaFakeKey-0123456789"
@@ -30,13 +33,12 @@ def text(msg_id: str, words: str, author: str = "Viewer") -> dict[str, Any]:
 
 
 class Reader:
-    def __init__(self, settings: YouTubeSettings,
-                 refresh_token: Callable[[], str] | None = None):
+    def __init__(self, settings: YouTubeSettings, secrets: Secrets):
         self.messages: list[ChatMessage] = []
         self.removals: list[Removal] = []
         self.counts: Counter[str] = Counter()
-        self.source = YouTubeSource(settings, self.messages.append, self.removals.append,
-                                    counts=self.counts, refresh_token=refresh_token)
+        self.source = YouTubeSource(settings, SourceHooks(
+            self.messages.append, self.removals.append, counts=self.counts, secrets=secrets))
         self.task: asyncio.Task[None] | None = None
 
 
@@ -47,12 +49,17 @@ def youtube() -> Iterator[FakeYouTube]:
 
 
 @contextlib.asynccontextmanager
-async def reading(youtube: FakeYouTube, refresh_token: Callable[[], str] | None = None,
+async def reading(youtube: FakeYouTube, *, api_key: str = API_KEY, oauth_token: str = "",
+                  before_start: Callable[[], object] = lambda: None,
                   **settings: object) -> AsyncIterator[Reader]:
+    """The source reading ``youtube`` with the key or token in its environment;
+    ``before_start`` runs once it has read them, before its first poll."""
+    environ = {"YOUTUBE_OAUTH_TOKEN": oauth_token} if oauth_token else {
+        "YOUTUBE_API_KEY": api_key}
     options: dict[str, object] = {"live_chat_id": CHAT_ID, "api_base": youtube.base,
-                                  "api_key": API_KEY, "daily_quota": 10**9,
-                                  "backoff_initial_s": 0.05, **settings}
-    reader = Reader(YouTubeSettings(**options), refresh_token)  # type: ignore[arg-type]
+                                  "daily_quota": 10**9, "backoff_initial_s": 0.05, **settings}
+    reader = Reader(YouTubeSettings(**options), Secrets(environ))  # type: ignore[arg-type]
+    before_start()
     reader.task = asyncio.get_running_loop().create_task(reader.source.run())
     try:
         yield reader
@@ -196,21 +203,27 @@ class TestErrors:
             assert reader.counts["youtube_bad_items"] == 2
         assert caplog.text.count("skipped an item without a snippet") == 1
 
-    async def test_expired_oauth_token_is_reread(self, youtube: FakeYouTube) -> None:
+    async def test_expired_oauth_token_is_reread(self, youtube: FakeYouTube,
+                                                 tmp_path: Path) -> None:
         youtube.bearer = "ya29.renewed"
         youtube.push_page([text("m1", "with the new token")], "tok-1")
-        async with reading(youtube, refresh_token=lambda: "ya29.renewed", api_key="",
-                           oauth_token="ya29.expired") as reader:
+        token_file = tmp_path / "youtube.oauth"
+        token_file.write_text("ya29.expired\n")
+        async with reading(youtube, oauth_file=str(token_file),  # then renewed outside
+                           before_start=lambda: token_file.write_text("ya29.renewed\n")
+                           ) as reader:
             await wait_until(lambda: reader.messages, what="a message after the refresh")
             assert reader.counts["youtube_token_refreshed"] == 1
         gets = youtube.gets()
         assert [g.headers["authorization"] for g in gets[:2]] == [
             "Bearer ya29.expired", "Bearer ya29.renewed"]
 
-    async def test_expired_token_without_a_new_one_stops(self, youtube: FakeYouTube) -> None:
+    async def test_expired_token_without_a_new_one_stops(self, youtube: FakeYouTube,
+                                                         tmp_path: Path) -> None:
         youtube.bearer = "ya29.renewed"
-        async with reading(youtube, refresh_token=lambda: "ya29.expired", api_key="",
-                           oauth_token="ya29.expired") as reader:
+        token_file = tmp_path / "youtube.oauth"
+        token_file.write_text("ya29.expired\n")
+        async with reading(youtube, oauth_file=str(token_file)) as reader:
             assert reader.task is not None
             await asyncio.wait_for(asyncio.shield(reader.task), 5)
             assert reader.counts["youtube_error_authError"] == 1
@@ -224,7 +237,7 @@ class TestErrors:
 
 class TestReplies:
     async def test_oauth_posts(self, youtube: FakeYouTube) -> None:
-        async with reading(youtube, api_key="", oauth_token="ya29.fake-oauth") as reader:
+        async with reading(youtube, oauth_token="ya29.fake-oauth") as reader:
             assert reader.source.can_send
             assert await reader.source.say("thanks for the super chat!")
         posts = [r for r in youtube.requests if r.method == "POST"]
@@ -236,7 +249,7 @@ class TestReplies:
     async def test_own_replies_do_not_come_back_as_chat(self, youtube: FakeYouTube) -> None:
         # issue 14 item 11: the list returns the channel's own messages; every reply came
         # back as a broadcaster's message, ahead of the viewers
-        async with reading(youtube, api_key="", oauth_token="ya29.fake-oauth") as reader:
+        async with reading(youtube, oauth_token="ya29.fake-oauth") as reader:
             for i in range(3):
                 assert await reader.source.say(f"reply {i}")
             youtube.push_page([text("v1", "a viewer"), text("v2", "another viewer")], "tok-1")

@@ -20,7 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from messages.chat import ChatMessage
+from nodes.chat.credentials import Secrets
 from nodes.chat.removal import Removal
+from nodes.chat.sources import SourceHooks
 from nodes.chat.sources.youtube import (
     ChatEnded,
     PageError,
@@ -183,9 +185,9 @@ class Reader:
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
         self.delivered: list[ChatMessage] = []
-        self.source = YouTubeSource(YouTubeSettings(live_chat_id="c", api_key="k"),
-                                    self.delivered.append, lambda removal: None,
-                                    counts=self.counts)
+        self.source = YouTubeSource(YouTubeSettings(live_chat_id="c"), SourceHooks(
+            self.delivered.append, counts=self.counts,
+            secrets=Secrets({"YOUTUBE_API_KEY": "k"})))
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from functools import partial
 
 import pytest
@@ -22,12 +22,12 @@ UNUSED_BUS = "ipc:///tmp/vt-chat-harness-unused"
 
 
 @pytest.fixture
-def harness() -> Iterator[NodeHarness]:
+async def harness() -> AsyncIterator[NodeHarness]:
     node = ChatNode(options=NodeOptions(bus=UNUSED_BUS, parameters={
         "sources": "console", "personas": "Aria,Blaze",
         "commands": {"discord": {"reply": "{user}: discord.example"}}}))
     yield NodeHarness(node)
-    node._ctx.destroy(linger=0)
+    await node.close()
 
 
 def console_out(harness: NodeHarness) -> io.StringIO:

@@ -7,7 +7,8 @@ import io
 import pytest
 
 from messages.chat import ChatMessage
-from nodes.chat.sources.console import ConsoleSource, parse_console_line
+from nodes.chat.sources import SourceHooks
+from nodes.chat.sources.console import ConsoleSettings, ConsoleSource, parse_console_line
 
 
 class TestParse:
@@ -33,7 +34,8 @@ class TestParse:
 class TestSource:
     async def test_reads_until_end_of_input(self) -> None:
         got: list[ChatMessage] = []
-        source = ConsoleSource(got.append, stream=io.StringIO("a: one\n\ntwo\n"))
+        source = ConsoleSource(ConsoleSettings(), SourceHooks(got.append),
+                               stream=io.StringIO("a: one\n\ntwo\n"))
         await source.run()
         assert [(m.user, m.text) for m in got] == [("a", "one"), ("viewer", "two")]
 
@@ -41,10 +43,11 @@ class TestSource:
         stream = io.StringIO("x")
         stream.close()
         got: list[ChatMessage] = []
-        await ConsoleSource(got.append, stream=stream).run()
+        await ConsoleSource(ConsoleSettings(), SourceHooks(got.append), stream=stream).run()
         assert got == []
 
     async def test_say_prints(self) -> None:
         out = io.StringIO()
-        assert await ConsoleSource(lambda m: None, out=out).say("hello")
+        source = ConsoleSource(ConsoleSettings(), SourceHooks(lambda m: None), out=out)
+        assert await source.say("hello")
         assert out.getvalue() == "chat> hello\n"

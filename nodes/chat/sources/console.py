@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import re
 import sys
 import threading
-from collections import Counter
-from collections.abc import Callable
-from typing import TextIO
+from typing import Annotated, TextIO
+
+import msgspec
 
 from messages.chat import ChatMessage
+from nodes.chat.sources import SourceHooks
 
-__all__ = ["ConsoleSource", "parse_console_line"]
+__all__ = ["ConsoleSettings", "ConsoleSource", "parse_console_line"]
 
 _NAMED = re.compile(r"^\s*([\w.\-]{1,25}):\s+(.+?)\s*$")
 
@@ -36,32 +36,42 @@ def parse_console_line(line: str, *, default_user: str, seq: int) -> ChatMessage
                        user_id=user.casefold(), id=f"console-{seq}")
 
 
+class ConsoleSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """How console lines are read.
+
+    Attributes
+    ----------
+    user:
+        The author of lines without ``name:`` (the node's ``console_user``).
+    """
+
+    user: Annotated[str, msgspec.Meta(min_length=1)] = "viewer"
+
+
 class ConsoleSource:
-    """Reads chat lines from ``stream`` (stdin by default).
+    """Reads chat lines from ``stream`` (stdin by default) into ``hooks.on_message``.
 
     Parameters
     ----------
-    on_message:
-        Called in the event loop for each line.
-    default_user:
-        The author of lines without ``name:``.
+    settings:
+        Who writes lines without a name.
+    hooks:
+        What the node gives every source.
     stream, out:
         Where lines come from and replies go (stdin/stdout by default).
     """
 
+    Settings = ConsoleSettings
     platform = "console"
     can_send = True
 
-    def __init__(self, on_message: Callable[[ChatMessage], None], *,
-                 default_user: str = "viewer", stream: TextIO | None = None,
-                 out: TextIO | None = None, counts: Counter[str] | None = None,
-                 log: logging.Logger | None = None):
-        self.on_message = on_message
-        self.default_user = default_user
+    def __init__(self, settings: ConsoleSettings, hooks: SourceHooks, *,
+                 stream: TextIO | None = None, out: TextIO | None = None):
+        self.settings = settings
+        self.hooks = hooks
         self.stream = stream
         self.out = out
-        self.counts: Counter[str] = counts if counts is not None else Counter()
-        self.log = log or logging.getLogger("chat.console")
+        self.log = hooks.log
         self._seq = 0
 
     async def run(self) -> None:
@@ -76,10 +86,10 @@ class ConsoleSource:
                          name="console-stdin").start()
         while (line := await lines.get()) is not None:
             self._seq += 1
-            msg = parse_console_line(line, default_user=self.default_user, seq=self._seq)
+            msg = parse_console_line(line, default_user=self.settings.user, seq=self._seq)
             if msg is not None:
-                self.counts["console_lines"] += 1
-                self.on_message(msg)
+                self.hooks.counts["console_lines"] += 1
+                self.hooks.on_message(msg)
         self.log.info("console: end of input")
 
     @staticmethod

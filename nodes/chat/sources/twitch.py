@@ -4,10 +4,9 @@ the limits.
 Session: ``CAP REQ :twitch.tv/tags twitch.tv/commands``, ``PASS oauth:<token>``,
 ``NICK <login>``, ``JOIN #<channel>``. ``PING`` is answered with ``PONG``; ``RECONNECT``, a
 closed connection or silence longer than ``idle_timeout_s`` reconnects (at once after
-RECONNECT, else after an exponential backoff with jitter). Without a token the source joins
-anonymously (``justinfan``) and can only read. User tokens expire: with ``refresh_token`` the
-source asks for the token again before each reconnect (the node re-reads its token file,
-which an outside tool may renew).
+RECONNECT, else after an exponential backoff with jitter). ``anonymous`` joins without
+credentials (``justinfan``) and can only read. User tokens expire: given as a file, the token
+is read again before each reconnect (an outside tool may renew the file).
 
 Replies go through `nodes.chat.twitch.outbox`: one sender per joined connection writes them
 within the send limit, and a reply written but not answered (USERSTATE or a ``msg_*``
@@ -19,19 +18,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import random
 import time
-from collections import Counter
 from collections.abc import Callable
+from typing import Annotated
 
 import msgspec
 
-from bus.errors import VtError
-from messages.chat import ChatMessage
+from bus.errors import CredentialError, ParameterError, VtError
 from nodes.chat.credentials import bare_token
 from nodes.chat.ratelimit import WindowLimiter
-from nodes.chat.removal import Removal
+from nodes.chat.sources import SourceHooks
 from nodes.chat.twitch.irc import (
     IrcLine,
     IrcParseError,
@@ -51,22 +48,31 @@ ACK_GRACE_S = 2.0
 flight (Twitch closes it itself, "after an indeterminate time")."""
 
 
-class TwitchSettings(msgspec.Struct, kw_only=True):
-    """How to reach one Twitch channel.
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+AtLeastOne = Annotated[int, msgspec.Meta(ge=1)]
+
+
+class TwitchSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """How to reach one Twitch channel (the node's ``twitch_<field>`` parameters).
 
     Attributes
     ----------
     channel:
         The channel login to join (no ``#``).
-    login, token:
-        The bot account and its OAuth token (without ``oauth:``); empty token: anonymous.
+    login:
+        The bot account (default: ``$TWITCH_LOGIN``).
+    token_file:
+        A file holding its OAuth token, re-read before each reconnect (default:
+        ``$TWITCH_OAUTH_TOKEN``).
+    anonymous:
+        Read without credentials (``justinfan``); cannot reply.
     url:
         ``ircs://irc.chat.twitch.tv:6697`` (IRC over TLS) or ``wss://irc-ws.chat.twitch.tv:443``.
     ca_file, server_hostname:
         An extra trusted CA and the certificate's host name (tests against a loopback server).
     send_limit, send_limit_mod, send_window_s:
         Messages allowed per window as a plain user and as moderator/broadcaster.
-    backoff_initial_s, backoff_max_s:
+    backoff_s, backoff_max_s:
         The reconnect delay doubles from the first to the second.
     idle_timeout_s:
         Reconnect when nothing arrives for this long (Twitch pings about every 5 minutes).
@@ -75,54 +81,72 @@ class TwitchSettings(msgspec.Struct, kw_only=True):
         see `nodes.chat.twitch.outbox` for why 120 s.
     """
 
-    channel: str
+    channel: str = ""
     login: str = ""
-    token: str = ""
-    url: str = "ircs://irc.chat.twitch.tv:6697"
+    token_file: str = ""
+    anonymous: bool = False
+    url: Annotated[str, msgspec.Meta(pattern=r"^(ircs?|wss?)://")] = \
+        "ircs://irc.chat.twitch.tv:6697"
     ca_file: str = ""
     server_hostname: str = ""
-    send_limit: int = 20
-    send_limit_mod: int = 100
-    send_window_s: float = 30.0
-    backoff_initial_s: float = 1.0
-    backoff_max_s: float = 60.0
-    idle_timeout_s: float = 360.0
-    send_queue: int = 100
-    reply_max_age_s: float = 120.0
+    send_limit: AtLeastOne = 20
+    send_limit_mod: AtLeastOne = 100
+    send_window_s: Positive = 30.0
+    backoff_s: Positive = 1.0
+    backoff_max_s: Positive = 60.0
+    idle_timeout_s: Positive = 360.0
+    send_queue: AtLeastOne = 100
+    reply_max_age_s: Positive = 120.0
 
 
 class TwitchSource:
-    """Reads one Twitch channel into ``on_message`` / ``on_removal`` and sends replies.
+    """Reads one Twitch channel into ``hooks.on_message`` / ``hooks.on_removal`` and sends
+    replies.
 
     Parameters
     ----------
     settings:
         Where and as whom to connect.
-    on_message, on_removal:
-        Called (in the event loop) for each chat event and each moderator removal.
-    counts:
-        Where events are counted (``twitch_connects``, ``twitch_bad_lines``...).
-    refresh_token:
-        Returns the current token; called before every reconnect.
+    hooks:
+        What the node gives every source: callbacks, counters (``twitch_connects``,
+        ``twitch_bad_lines``...), its log, and the secrets (the token is read here, and
+        again before every reconnect when it comes from a file).
+
+    Raises
+    ------
+    ParameterError
+        No channel.
+    CredentialError
+        No token or no login (unless anonymous); the message names what to set.
     """
 
+    Settings = TwitchSettings
     platform = "twitch"
 
-    def __init__(self, settings: TwitchSettings, on_message: Callable[[ChatMessage], None],
-                 on_removal: Callable[[Removal], None], *, counts: Counter[str] | None = None,
-                 log: logging.Logger | None = None,
-                 refresh_token: Callable[[], str] | None = None):
+    def __init__(self, settings: TwitchSettings, hooks: SourceHooks):
+        if not settings.channel:
+            raise ParameterError("chat node: the twitch source needs twitch_channel (the "
+                                 "channel to join)")
         self.settings = settings
-        self.refresh_token = refresh_token
-        self._token = settings.token
-        self.on_message = on_message
-        self.on_removal = on_removal
-        self.counts: Counter[str] = counts if counts is not None else Counter()
-        self.log = log or logging.getLogger("chat.twitch")
+        self.hooks = hooks
+        self.counts = hooks.counts
+        self.log = hooks.log
         self.channel = settings.channel.lstrip("#").lower()
-        self.anonymous = not settings.token
-        self.login = (f"justinfan{random.randint(10_000, 99_999)}" if self.anonymous
-                      else settings.login.lower())
+        self.anonymous = settings.anonymous
+        self.refresh_token: Callable[[], str] | None = None
+        self._token = ""
+        if self.anonymous:
+            self.login = f"justinfan{random.randint(10_000, 99_999)}"
+        else:
+            secret = ("TWITCH_OAUTH_TOKEN", settings.token_file)
+            self._token = bare_token(hooks.secrets.read(*secret, what="twitch",
+                                                        file_param="twitch_token_file"))
+            self.refresh_token = hooks.secrets.rereader(*secret, what="twitch",
+                                                        file_param="twitch_token_file")
+            self.login = (settings.login or hooks.secrets.variable("TWITCH_LOGIN")).lower()
+            if not self.login:
+                raise CredentialError("twitch: set the environment variable TWITCH_LOGIN or "
+                                      "the twitch_login parameter (the bot account's login)")
         self.limiter = WindowLimiter(settings.send_limit, settings.send_window_s)
         self.joined = asyncio.Event()
         self.outbox = Outbox(settings.send_queue, max_age_s=settings.reply_max_age_s)
@@ -162,8 +186,7 @@ class TwitchSource:
             self._refresh()
             if reconnect_now:
                 continue
-            delay = min(self.settings.backoff_max_s,
-                        self.settings.backoff_initial_s * 2 ** attempt)
+            delay = min(self.settings.backoff_max_s, self.settings.backoff_s * 2 ** attempt)
             delay *= random.uniform(0.5, 1.0)  # jitter: a fleet of bots must not sync up
             attempt += 1
             self.counts["twitch_reconnects"] += 1
@@ -244,11 +267,11 @@ class TwitchSource:
         if command in ("PRIVMSG", "USERNOTICE"):
             msg = to_chat_message(line)
             if msg is not None:
-                self.on_message(msg)
+                self.hooks.on_message(msg)
         elif command in ("CLEARCHAT", "CLEARMSG"):
             removal = to_removal(line)
             if removal is not None:
-                self.on_removal(removal)
+                self.hooks.on_removal(removal)
         elif command == "PING":
             await conn.send_line(f"PONG :{line.params[-1] if line.params else 'tmi.twitch.tv'}")
         elif command == "RECONNECT":

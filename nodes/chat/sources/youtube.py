@@ -11,8 +11,8 @@ see `nodes.chat.quota`), follows ``nextPageToken``, and handles the documented e
   ``liveChatNotFound`` (404), 401: the chat cannot be read; the source stops.
 The API key goes in the ``X-goog-api-key`` header, the OAuth token in ``Authorization``, so
 neither appears in a URL that a log line could show. OAuth access tokens last an hour: on a
-401 the source asks ``refresh_token`` for the current one (the node re-reads its token file)
-and carries on if it changed.
+401 the source reads its token file again (an outside tool may renew it) and carries on if
+the token changed.
 
 The list returns the channel's own messages too: what this source posted is recognised
 (`OwnMessages`) and skipped, so the personas never answer themselves.
@@ -23,21 +23,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import logging
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import msgspec
 
-from bus.errors import VtError
+from bus.errors import ParameterError, VtError, WireError
 from messages.chat import ChatKind, ChatMessage
 from nodes.chat.quota import QuotaBudget, pacific_time
 from nodes.chat.ratelimit import WindowLimiter
 from nodes.chat.removal import Removal
+from nodes.chat.sources import SourceHooks
 
 __all__ = [
     "BadItem",
@@ -65,8 +65,13 @@ class ChatEnded:
     """The chat is over (``chatEndedEvent`` or ``offlineAt``)."""
 
 
-class YouTubeSettings(msgspec.Struct, kw_only=True):
-    """How to read one YouTube live chat.
+NotNegative = Annotated[float, msgspec.Meta(ge=0)]
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+AtLeastOne = Annotated[int, msgspec.Meta(ge=1)]
+
+
+class YouTubeSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """How to read one YouTube live chat (the node's ``youtube_<field>`` parameters).
 
     Attributes
     ----------
@@ -74,8 +79,11 @@ class YouTubeSettings(msgspec.Struct, kw_only=True):
         The broadcast's ``snippet.liveChatId``.
     api_base:
         The API root (a loopback fake in tests).
-    api_key, oauth_token:
-        Either reads; only OAuth can post.
+    key_file:
+        A file holding the API key, which reads (default: ``$YOUTUBE_API_KEY``).
+    oauth_file:
+        A file holding an OAuth token, which reads and posts, re-read on a 401 (default:
+        ``$YOUTUBE_OAUTH_TOKEN``; either one, when given, is used instead of the key).
     daily_quota:
         Units the whole day may use (a shared project: give this source its share).
     quota_horizon_s:
@@ -90,19 +98,20 @@ class YouTubeSettings(msgspec.Struct, kw_only=True):
         (counted), so a node started mid-stream does not answer a backlog.
     """
 
-    live_chat_id: str
-    api_base: str = "https://www.googleapis.com/youtube/v3"
-    api_key: str = ""
-    oauth_token: str = ""
-    daily_quota: int = 10_000
-    quota_horizon_s: float = 4 * 3600.0
-    send_reserve: int = 500
-    min_interval_s: float = 0.0
-    max_results: int = 500
-    send_limit: int = 20
-    send_window_s: float = 30.0
-    backoff_initial_s: float = 1.0
-    history_s: float = 60.0
+    live_chat_id: str = ""
+    api_base: Annotated[str, msgspec.Meta(pattern=r"^https?://")] = \
+        "https://www.googleapis.com/youtube/v3"
+    key_file: str = ""
+    oauth_file: str = ""
+    daily_quota: AtLeastOne = 10_000
+    quota_horizon_s: NotNegative = 4 * 3600.0
+    send_reserve: Annotated[int, msgspec.Meta(ge=0)] = 500
+    min_interval_s: NotNegative = 0.0
+    max_results: AtLeastOne = 500
+    send_limit: AtLeastOne = 20
+    send_window_s: Positive = 30.0
+    backoff_initial_s: Positive = 1.0
+    history_s: NotNegative = 60.0
 
 
 def api_error_reason(response: httpx.Response) -> str:
@@ -201,11 +210,11 @@ class _Item(msgspec.Struct, rename="camel"):
     author_details: _Author | None = None
 
 
-class BadItem(ValueError):
+class BadItem(WireError):
     """An item that is not a liveChatMessage resource; the message names the field."""
 
 
-class PageError(ValueError):
+class PageError(WireError):
     """A list response that is not a liveChatMessageListResponse; the page is skipped."""
 
 
@@ -379,34 +388,50 @@ class OwnMessages:
 
 
 class YouTubeSource:
-    """Polls one live chat into ``on_message`` / ``on_removal``; posts with OAuth.
+    """Polls one live chat into ``hooks.on_message`` / ``hooks.on_removal``; posts with OAuth.
 
     Parameters
     ----------
     settings:
-        The chat and credentials.
-    on_message, on_removal:
-        Called for each chat event and each deletion or ban.
-    counts:
-        Where events are counted (``youtube_polls``, ``youtube_error_<reason>``...).
-    refresh_token:
-        Returns the current OAuth token; called when the server says 401.
+        The chat and where its credentials are.
+    hooks:
+        What the node gives every source: callbacks, counters (``youtube_polls``,
+        ``youtube_error_<reason>``...), its log, and the secrets (an OAuth token from a file
+        is read again when the server says 401).
+
+    Raises
+    ------
+    ParameterError
+        No live chat id.
+    CredentialError
+        Neither an API key nor an OAuth token; the message names what to set.
     """
 
+    Settings = YouTubeSettings
     platform = "youtube"
 
-    def __init__(self, settings: YouTubeSettings, on_message: Callable[[ChatMessage], None],
-                 on_removal: Callable[[Removal], None], *, counts: Counter[str] | None = None,
-                 log: logging.Logger | None = None,
-                 refresh_token: Callable[[], str] | None = None):
+    def __init__(self, settings: YouTubeSettings, hooks: SourceHooks):
+        if not settings.live_chat_id:
+            raise ParameterError("chat node: the youtube source needs youtube_live_chat_id")
         self.settings = settings
-        self.refresh_token = refresh_token
-        self.on_message = on_message
-        self.on_removal = on_removal
-        self.counts: Counter[str] = counts if counts is not None else Counter()
-        self.log = log or logging.getLogger("chat.youtube")
+        self.hooks = hooks
+        self.counts = hooks.counts
+        self.log = hooks.log
+        secrets = hooks.secrets
+        self.api_key = self.oauth_token = ""
+        self.refresh_token: Callable[[], str] | None = None
+        if settings.oauth_file or secrets.variable("YOUTUBE_OAUTH_TOKEN"):
+            oauth = ("YOUTUBE_OAUTH_TOKEN", settings.oauth_file)
+            self.oauth_token = secrets.read(*oauth, what="youtube",
+                                            file_param="youtube_oauth_file")
+            self.refresh_token = secrets.rereader(*oauth, what="youtube",
+                                                  file_param="youtube_oauth_file")
+        else:
+            self.api_key = secrets.read("YOUTUBE_API_KEY", settings.key_file,
+                                        what="youtube (or YOUTUBE_OAUTH_TOKEN to also reply)",
+                                        file_param="youtube_key_file")
         self.budget = QuotaBudget(settings.daily_quota, time.time(),
-                                  reserve=settings.send_reserve if settings.oauth_token else 0)
+                                  reserve=settings.send_reserve if self.oauth_token else 0)
         self.limiter = WindowLimiter(settings.send_limit, settings.send_window_s)
         self.page_token = ""
         self.ended = False
@@ -416,16 +441,16 @@ class YouTubeSource:
         self._bad_logged = False
         self._dry_logged = 0.0
         headers = {"Accept": "application/json"}
-        if settings.oauth_token:
-            headers["Authorization"] = f"Bearer {settings.oauth_token}"
-        elif settings.api_key:
-            headers["X-goog-api-key"] = settings.api_key
+        if self.oauth_token:
+            headers["Authorization"] = f"Bearer {self.oauth_token}"
+        else:
+            headers["X-goog-api-key"] = self.api_key
         self._http = httpx.AsyncClient(base_url=settings.api_base.rstrip("/") + "/",
                                        headers=headers, timeout=15.0)
 
     @property
     def can_send(self) -> bool:
-        return bool(self.settings.oauth_token) and not self.ended
+        return bool(self.oauth_token) and not self.ended
 
     async def run(self) -> None:
         """Poll until the chat ends or cannot be read (returns), or until cancelled."""
@@ -485,16 +510,16 @@ class YouTubeSource:
 
     def _refresh(self) -> bool:
         """Take a new OAuth token if there is one; False when nothing changed."""
-        if self.refresh_token is None or not self.settings.oauth_token:
+        if self.refresh_token is None or not self.oauth_token:
             return False
         try:
             token = self.refresh_token()
         except VtError as exc:
             self.log.warning("youtube: %s", exc)
             return False
-        if token == self.settings.oauth_token:
+        if token == self.oauth_token:
             return False
-        self.settings.oauth_token = token
+        self.oauth_token = token
         self._http.headers["Authorization"] = f"Bearer {token}"
         self.counts["youtube_token_refreshed"] += 1
         return True
@@ -525,9 +550,9 @@ class YouTubeSource:
                 elif first_page and 0 < event.sent_ns < oldest_ns:
                     self.counts["youtube_history_skipped"] += 1
                 else:
-                    self.on_message(event)
+                    self.hooks.on_message(event)
             elif isinstance(event, Removal):
-                self.on_removal(event)
+                self.hooks.on_removal(event)
             else:
                 self.ended = True
         self.page_token = page.next_page_token or self.page_token

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bus.errors import WireError
 from messages.chat import ChatKind, ChatMessage, Emote
 from nodes.chat.removal import Removal
 
@@ -39,7 +40,7 @@ _NOTICE_KINDS: dict[str, ChatKind] = {
 }
 
 
-class IrcParseError(ValueError):
+class IrcParseError(WireError):
     """A line that is not IRC."""
 
 
