@@ -19,18 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
-import inspect
 import logging
 import os
 import socket
 import sys
 import time
-import uuid
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 import zmq
@@ -39,15 +36,19 @@ from bus import protocol as p
 from bus import wire
 from bus.address import BusAddress, resolve
 from bus.bounded import LogLimiter, clamp_int64, put_bounded, release_freed_memory
-from bus.errors import (
-    CallbackError,
-    ServiceFailed,
-    ServiceTimeout,
-    ServiceUnavailable,
-    WireError,
+from bus.errors import WireError
+from bus.handles import (
+    Publisher,
+    RawMessage,
+    Subscription,
+    Timer,
+    Trace,
+    check_arity,
+    current_trace_var,
 )
 from bus.params import Parameters, ParameterStore, SetCallback, at_start, live
-from messages.base import Header, Message, ServiceType
+from bus.services import Client, Service
+from messages.base import Message, ServiceType
 from messages.catalog import TOPICS
 from messages.system import (
     GetParameters,
@@ -60,6 +61,7 @@ from messages.system import (
 )
 
 __all__ = [
+    "LATE_LATCH_RECHECK_S",
     "Client",
     "Node",
     "NodeOptions",
@@ -102,31 +104,6 @@ LATCH_CLOCK_SKEW_NS = 2_000_000_000
 (forged, or a host whose clock runs ahead): it hides nothing published after it."""
 
 
-@dataclass(frozen=True)
-class Trace:
-    """The event that started a chain: its id and when it happened (``time.time_ns()``)."""
-
-    id: str
-    stamp_ns: int
-
-
-_current_trace: contextvars.ContextVar[Trace | None] = contextvars.ContextVar(
-    "vt_trace", default=None
-)
-
-
-@dataclass(frozen=True, slots=True)
-class RawMessage:
-    """A message not decoded: what tools and the bag recorder subscribe to."""
-
-    topic: str
-    header: Header
-    payload: bytes
-    raw_header: bytes = b""
-    """The header frame exactly as it arrived (bags store it, so fields a newer header adds
-    survive a recording made by an older build)."""
-
-
 @dataclass
 class NodeOptions:
     """How a node is started: everything the launch file or command line can set."""
@@ -141,343 +118,6 @@ class NodeOptions:
     heartbeat_s: float = 1.0
 
 
-# ------------------------------------------------------------------------ handles
-
-
-class Publisher(Generic[M]):
-    """Publishes ``msg_type`` on one topic; made by `Node.create_publisher`."""
-
-    def __init__(self, node: Node, msg_type: type[M], topic: str, latched: bool,
-                 type_tag: str | None = None):
-        self.node = node
-        self.msg_type = msg_type
-        self.topic = topic
-        self.latched = latched
-        self.type_tag = type_tag or _tag_of(msg_type)
-        self.seq = 0
-        self.stats = p.TopicStats()
-        self._topic_frame = topic.encode()
-        self._last_latched: list[bytes] | None = None
-
-    def publish(self, msg: M, *, trace: Trace | None = None) -> Header:
-        """Send ``msg`` now (never blocks) and return the header it went out with."""
-        if not isinstance(msg, self.msg_type):
-            raise TypeError(
-                f"{self.topic} carries {self.msg_type.__name__}, not {type(msg).__name__}"
-            )
-        return self.publish_raw(self.node._encoder.encode(msg), trace=trace)
-
-    def publish_raw(self, payload: bytes, *, trace: Trace | None = None) -> Header:
-        """Send an already encoded payload (bag playback keeps the recorded bytes)."""
-        stamp = time.time_ns()
-        trace = trace or _current_trace.get()
-        if trace is None:
-            trace = Trace(f"{self.node.name}/{self.topic}#{self.seq}", stamp)
-        header = Header(self.node.name, self.seq, stamp, self.type_tag, trace.id, trace.stamp_ns)
-        self.seq += 1
-        raw_header = self.node._encoder.encode(header)
-        self.node._send_data([self._topic_frame, raw_header, payload], self.stats)
-        if self.latched:
-            self._last_latched = [raw_header, payload]
-            self.node._send_latched(self.topic, self._last_latched)
-        return header
-
-    def has_subscribers(self) -> bool:
-        """Whether some node subscribes to this topic (as vtbus told this publisher)."""
-        return self.node.has_subscribers(self.topic)
-
-    async def wait_for_subscribers(self, timeout: float = 5.0) -> bool:
-        """Wait until some node subscribes, so that what is published next is not lost to a
-        subscription still on its way; False if none did within ``timeout``.
-
-        "Some node" may be this node itself: vtbus forwards one subscription per topic, so a
-        node that subscribes to its own topic cannot wait here for another subscriber (ask
-        the registry instead, as `Client.wait_for_service` does for services).
-        """
-        await self.node.start()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not self.has_subscribers():
-            if loop.time() > deadline:
-                return False
-            await asyncio.sleep(0.01)
-        return True
-
-    def resend_latched(self) -> None:
-        if self._last_latched is not None:
-            self.node._send_latched(self.topic, self._last_latched)
-
-
-class Subscription:
-    """A callback on one topic (or every topic under a prefix); made by `create_subscription`."""
-
-    def __init__(
-        self,
-        node: Node,
-        msg_type: type[Message] | type[RawMessage],
-        topic: str,
-        callback: Callable[..., Any],
-        *,
-        prefix: bool,
-        latched: bool,
-        queue_size: int,
-    ):
-        self.node = node
-        self.msg_type = msg_type
-        self.topic = topic
-        self.callback = callback
-        self.prefix = prefix
-        self.latched = latched
-        self.raw = msg_type is RawMessage
-        self.type_tag = "*" if self.raw else _tag_of(msg_type)  # type: ignore[arg-type]
-        self.decoder = None if self.raw else msgspec.msgpack.Decoder(msg_type)
-        self.wants_header = _arity(callback, "subscription", (1, 2)) == 2
-        self.is_async = inspect.iscoroutinefunction(callback)
-        self.stats = p.TopicStats()
-        self._queue: asyncio.Queue[tuple[Any, Header]] | None = None
-        self._queue_size = queue_size
-        self._worker: asyncio.Task[None] | None = None
-
-    def matches(self, topic: str) -> bool:
-        return topic.startswith(self.topic) if self.prefix else topic == self.topic
-
-    def deliver(
-        self, topic: str, header: Header, payload: bytes, raw_header: bytes = b""
-    ) -> bool:
-        """Hand one message to the callback; False when its payload does not decode (it is
-        counted and dropped), True once the callback has it (whatever the callback did)."""
-        if self.raw:
-            msg: Any = RawMessage(topic, header, payload, raw_header)
-        else:
-            assert self.decoder is not None
-            try:
-                msg = self.decoder.decode(payload)
-            # msgspec raises UnicodeDecodeError (not a DecodeError) for a text not in UTF-8
-            except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-                self.stats.errors += 1
-                self.node.report_bad_input(header.publisher, topic, f"payload is not {self.type_tag}: {exc}")
-                return False
-        self.stats.count += 1
-        self.stats.bytes += len(payload)
-        if self.is_async:
-            self._enqueue(msg, header)
-        elif self.raw:  # tools and recorders: they publish nothing derived, so no trace to set
-            try:
-                self.callback(msg, header) if self.wants_header else self.callback(msg)
-            except Exception:
-                self.node.report_callback_failure(f"subscription {self.topic}")
-        else:
-            token = _current_trace.set(_trace_of(header))
-            try:
-                self.callback(msg, header) if self.wants_header else self.callback(msg)
-            except Exception:
-                self.node.report_callback_failure(f"subscription {self.topic}")
-            finally:
-                _current_trace.reset(token)
-        return True
-
-    def _enqueue(self, msg: Any, header: Header) -> None:
-        if self._queue is None:
-            self._queue = asyncio.Queue(self._queue_size)
-            self._worker = self.node.create_task(self._work(), f"sub {self.topic}")
-        if self._queue.full():  # a slow async callback loses the oldest, never stalls the node
-            self._queue.get_nowait()
-            self.stats.dropped += 1
-        self._queue.put_nowait((msg, header))
-
-    async def _work(self) -> None:
-        assert self._queue is not None
-        while True:
-            msg, header = await self._queue.get()
-            _current_trace.set(_trace_of(header))
-            try:
-                await (self.callback(msg, header) if self.wants_header else self.callback(msg))
-            except Exception:
-                self.node.report_callback_failure(f"subscription {self.topic}")
-            except asyncio.CancelledError:
-                if _own_cancellation():
-                    raise
-                self.node.report_callback_failure(f"subscription {self.topic}")
-
-
-class Timer:
-    """Calls back every ``period_s`` seconds, without drift; made by `Node.create_timer`."""
-
-    def __init__(self, node: Node, period_s: float, callback: Callable[[], Any]):
-        if period_s <= 0:
-            raise ValueError(f"timer period must be positive, got {period_s}")
-        _arity(callback, "timer", (0,))
-        self.node = node
-        self.period_s = period_s
-        self.callback = callback
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = self.node.create_task(self._run(), "timer")
-
-    def cancel(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
-
-    def set_period(self, period_s: float) -> None:
-        """Call back every ``period_s`` from the next call on (a parameter's on-set callback)."""
-        if period_s <= 0:
-            raise ValueError(f"timer period must be positive, got {period_s}")
-        self.period_s = period_s
-        if self._task is not None:  # the sleep under way was for the old period
-            self.cancel()
-            self.start()
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        due = loop.time() + self.period_s
-        while True:
-            await asyncio.sleep(max(0.0, due - loop.time()))
-            due += self.period_s
-            if due < loop.time():  # fell behind (the loop was blocked): skip, don't burst
-                due = loop.time() + self.period_s
-            try:
-                result = self.callback()
-                if inspect.isawaitable(result):
-                    await result
-            except Exception:
-                self.node.report_callback_failure("timer")
-            except asyncio.CancelledError:
-                if _own_cancellation():
-                    raise
-                self.node.report_callback_failure("timer")  # the callback's own: it ends only the call
-
-
-class Service(Generic[Req, Resp]):
-    """Answers calls to one service name; made by `Node.create_service`."""
-
-    def __init__(
-        self,
-        node: Node,
-        srv: ServiceType[Req, Resp],
-        name: str,
-        callback: Callable[[Req], Resp | Awaitable[Resp]],
-    ):
-        _arity(callback, "service", (1,))
-        self.node = node
-        self.srv = srv
-        self.name = name
-        self.callback = callback
-        self.decoder = msgspec.msgpack.Decoder(srv.request)
-        self.count = 0
-        # replies kept for retried calls: a retry is answered again, never executed twice
-        self._recent: OrderedDict[str, list[bytes] | None] = OrderedDict()
-
-    async def handle(self, meta: p.CallMeta, raw_header: bytes, payload: bytes) -> None:
-        if meta.call_id in self._recent:
-            cached = self._recent[meta.call_id]
-            if cached is not None:
-                self.node._control_send(cached)
-            return
-        self._recent[meta.call_id] = None
-        while len(self._recent) > 256:
-            self._recent.popitem(last=False)
-        reply = p.ReplyMeta(call_id=meta.call_id, client=meta.client)
-        body = b""
-        try:
-            header = wire.decode_header(raw_header)
-            _current_trace.set(_trace_of(header))
-            request = self.decoder.decode(payload)
-            result = self.callback(request)
-            if inspect.isawaitable(result):
-                result = await result
-            if not isinstance(result, self.srv.response):
-                raise TypeError(
-                    f"handler returned {type(result).__name__}, not {self.srv.response.__name__}"
-                )
-            body = self.node._encoder.encode(result)
-            self.count += 1
-        except Exception as exc:
-            self.node.log.warning("service %s failed: %s: %s", self.name, type(exc).__name__, exc)
-            reply.status = "error"
-            reply.error = f"{type(exc).__name__}: {exc}"
-        frames = [p.REP, p.encoder.encode(reply), body]
-        self._recent[meta.call_id] = frames
-        self.node._control_send(frames)
-
-
-class Client(Generic[Req, Resp]):
-    """Calls one service; made by `Node.create_client`. Calls never hang: they time out."""
-
-    def __init__(self, node: Node, srv: ServiceType[Req, Resp], name: str):
-        self.node = node
-        self.srv = srv
-        self.name = name
-        self.decoder = msgspec.msgpack.Decoder(srv.response)
-
-    async def call(self, request: Req, *, timeout: float = 2.0, retries: int = 2) -> Resp:
-        """Send ``request`` and wait for the response.
-
-        Each try waits ``timeout`` seconds; a call that got no answer, or found no server
-        (it may be restarting), is sent again up to ``retries`` times.
-
-        Raises
-        ------
-        ServiceTimeout
-            No answer after every try (the server died, or the bus is down).
-        ServiceUnavailable
-            No node serves the name.
-        ServiceFailed
-            The server's handler raised; the message says what it raised.
-        """
-        if not isinstance(request, self.srv.request):
-            raise TypeError(f"{self.name} takes {self.srv.request.__name__}")
-        node = self.node
-        await node.start()
-        call_id = uuid.uuid4().hex
-        trace = _current_trace.get() or Trace(f"{node.name}/call/{call_id[:8]}", time.time_ns())
-        header = Header(node.name, 0, time.time_ns(), _tag_of(self.srv.request), trace.id,
-                        trace.stamp_ns)
-        frames = [
-            p.CALL,
-            p.encoder.encode(p.CallMeta(service=self.name, call_id=call_id)),
-            node._encoder.encode(header),
-            node._encoder.encode(request),
-        ]
-        last: p.ReplyMeta | None = None
-        try:
-            for attempt in range(retries + 1):
-                future: asyncio.Future[tuple[p.ReplyMeta, bytes]] = (
-                    asyncio.get_running_loop().create_future()
-                )
-                node._pending_calls[call_id] = future
-                try:
-                    reply, body = await asyncio.wait_for(node._send_until(future, frames), timeout)
-                except TimeoutError:
-                    continue
-                last = reply
-                if last.status == "ok":
-                    return self.decoder.decode(body)
-                if last.status == "error":
-                    raise ServiceFailed(f"service {self.name} failed: {last.error}")
-                if attempt < retries:  # no server yet: it may be (re)starting
-                    await asyncio.sleep(min(timeout, 0.25))
-        finally:
-            node._pending_calls.pop(call_id, None)
-        if last is not None and last.status == "no_service":
-            raise ServiceUnavailable(f"{last.error}: is its node running? (`vtnode list`)")
-        raise ServiceTimeout(
-            f"service {self.name} did not answer within {timeout} s, {retries + 1} tries"
-        )
-
-    async def wait_for_service(self, timeout: float = 5.0) -> bool:
-        """True once some node serves the name, False if none does within ``timeout``."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while loop.time() < deadline:
-            with contextlib.suppress(TimeoutError):
-                graph = await self.node.graph(timeout=max(0.05, deadline - loop.time()))
-                if any(s.name == self.name for n in graph.nodes for s in n.info.services):
-                    return True
-            await asyncio.sleep(0.05)
-        return False
 
 
 # ------------------------------------------------------------------------ the node
@@ -572,7 +212,7 @@ class Node:
 
     def add_on_set_parameters_callback(self, callback: SetCallback) -> None:
         """Validate (and react to) run-time changes; see `bus.params.SetCallback`."""
-        _arity(callback, "parameter", (1,))
+        check_arity(callback, "parameter", (1,))
         self.parameters.add_on_set(callback)
 
     def create_publisher(
@@ -686,17 +326,17 @@ class Node:
     @staticmethod
     def current_trace() -> Trace | None:
         """The trace of the message being handled, if any."""
-        return _current_trace.get()
+        return current_trace_var.get()
 
     @staticmethod
     @contextlib.contextmanager
     def traced(trace: Trace | None) -> Iterator[None]:
         """Publish inside this block as part of ``trace`` (for work that outlives a callback)."""
-        token = _current_trace.set(trace)
+        token = current_trace_var.set(trace)
         try:
             yield
         finally:
-            _current_trace.reset(token)
+            current_trace_var.reset(token)
 
     async def graph(self, timeout: float = 1.0) -> p.Graph:
         """Ask vtbus for every live node (raises TimeoutError when the bus does not answer)."""
@@ -1136,48 +776,6 @@ class _BusLogHandler(logging.Handler):
 # ------------------------------------------------------------------------ helpers
 
 
-def _own_cancellation() -> bool:
-    """Whether the CancelledError being handled cancels the running task itself (it must
-    end), rather than being one its callback let out (the task carries on)."""
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
-
-
-def _tag_of(msg_type: type[Message]) -> str:
-    tag = msg_type.__struct_config__.tag
-    if not isinstance(tag, str):
-        raise TypeError(f"{msg_type.__name__} has no tag: message types derive from Message")
-    return tag
-
-
-def _trace_of(header: Header) -> Trace:
-    if header.trace_id:
-        return Trace(header.trace_id, header.trace_stamp_ns)
-    return Trace(f"{header.publisher}#{header.seq}", header.stamp_ns)
-
-
 def _latched(topic: str) -> bool:
     known = TOPICS.get(topic)
     return known.latched if known is not None else False
-
-
-def _arity(callback: Callable[..., Any], what: str, allowed: tuple[int, ...]) -> int:
-    """How many positional arguments ``callback`` takes; refuse it now if not one of ``allowed``."""
-    try:
-        params = inspect.signature(callback).parameters.values()
-    except (TypeError, ValueError):
-        return allowed[0]
-    positional = [
-        q for q in params if q.kind in (q.POSITIONAL_ONLY, q.POSITIONAL_OR_KEYWORD)
-    ]
-    if any(q.kind == q.VAR_POSITIONAL for q in params):
-        return max(allowed)
-    required = [q for q in positional if q.default is q.empty]
-    for n in sorted(allowed, reverse=True):
-        if len(required) <= n <= len(positional):
-            return n
-    raise CallbackError(
-        f"{what} callback {getattr(callback, '__qualname__', callback)!r} takes "
-        f"{len(positional)} positional argument(s); it must take "
-        + " or ".join(str(n) for n in allowed)
-    )

@@ -140,7 +140,7 @@ class TestMemoryStaysBounded:
                 topic = f"demo/count{i:x}"
                 node._dispatch(frames(topic, [f"p{i}", i, i, "demo.Count"]), from_latch=False)
                 node._dispatch([topic.encode(), b"\xc1", b""], from_latch=False)  # bad_input
-                node._bad_input(f"n{i}", topic, "a node's own check")
+                node.report_bad_input(f"n{i}", topic, "a node's own check")
 
         flood(0, 5_000)  # fills every bounded table once
         tracemalloc.start()
