@@ -71,12 +71,17 @@ class ChatNode(Node):
                 "prefix": now["command_prefix"]}
 
     def on_set(self, changes: dict[str, Any]) -> tuple[bool, str] | None:
-        """Apply the live parameters: the command rules and the ageing period."""
-        if any(name in changes for name in _COMMAND_PARAMETERS):
-            try:  # refused as a whole: nothing changes
-                self.commands.configure(**self._command_rules(changes))
-            except (msgspec.ValidationError, ValueError) as exc:
-                return False, f"chat node: {exc}"
+        """Apply the live parameters (command rules, triage, ageing period); a change that
+        is refused leaves everything as it was."""
+        try:
+            triage = (msgspec.convert(changes["triage"], TriageConfig) if "triage" in changes
+                      else None)
+            if any(name in changes for name in _COMMAND_PARAMETERS):
+                self.commands.configure(**self._command_rules(changes))  # checks, then sets
+        except (msgspec.ValidationError, ValueError) as exc:
+            return False, f"chat node: {exc}"
+        if triage is not None:
+            self.triage.reconfigure(triage)
         if "age_period_s" in changes:
             self.age_timer.set_period(changes["age_period_s"])
         return None

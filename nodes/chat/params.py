@@ -1,10 +1,10 @@
 """The chat node's parameters (read by ``vtlaunch --check`` and ``vtnode info`` without
 starting the node).
 
-Live: the command rules (``personas``, ``commands``, ``command_prefix``) and the ageing
-period, applied by the node's on-set callback. Read at start: which sources run and how
-each connects (a connection is opened once), the triage rules (its queues are built from
-them) and ``input_topic`` (a subscription).
+Live: the command rules (``personas``, ``commands``, ``command_prefix``), the triage rules
+(waiting messages are ranked again) and the ageing period, applied by the node's on-set
+callback. Read at start: which sources run and how each connects (a connection is opened
+once) and ``input_topic`` (a subscription).
 
 A source's settings come from its ``<kind>_<field>`` parameters below (how launch files
 give them: ``twitch_channel``...), with ``source_settings`` (kind -> table) over them; a
@@ -40,7 +40,7 @@ class Params(Parameters):
     input_topic: Annotated[str, at_start(
         "ChatMessages fed by other nodes or `vtbag play` (empty: none)")] = "chat/incoming"
     personas: Annotated[str, live("comma list of persona names that !ask accepts")] = ""
-    triage: Annotated[dict[str, Any], at_start(
+    triage: Annotated[dict[str, Any], live(
         "triage settings, a JSON object (see nodes/chat/README.md)")] = {}
     commands: Annotated[dict[str, Any], live(
         "extra commands: {name: {role, cooldown_s, reply...}}")] = {}

@@ -127,11 +127,8 @@ class Triage:
     """
 
     def __init__(self, config: TriageConfig | None = None, counts: Counter[str] | None = None):
-        self.config = config or TriageConfig()
         self.counts: Counter[str] = counts if counts is not None else Counter()
-        cfg = self.config
-        self._rank = {name: i for i, name in enumerate(cfg.tiers)}
-        self._queues: list[deque[_Entry]] = [deque() for _ in range(len(cfg.tiers) + 1)]
+        self._queues: list[deque[_Entry]] = []
         self._by_id: dict[str, _Entry] = {}
         self._waiting = 0
         self._ids: set[str] = set()
@@ -140,11 +137,35 @@ class Triage:
         self._text_users: dict[str, dict[str, float]] = {}
         self._text_order: deque[tuple[float, str, str]] = deque()
         self._user_limits: dict[str, WindowLimiter] = {}
+        self.reconfigure(config or TriageConfig())
+
+    def reconfigure(self, config: TriageConfig) -> int:
+        """Take new rules (at start, or a run-time parameter change): the waiting messages
+        are ranked again by the new tiers in their order of arrival, and a queue now over
+        ``max_queue`` drops its lowest ones (``overflow``); returns how many. Remembered ids
+        and texts go on; per-user windows start again under the new limit."""
+        waiting = sorted((e for queue in self._queues for e in queue if e.alive),
+                         key=lambda e: e.arrived)
+        self.config = cfg = config
+        self._rank = {name: i for i, name in enumerate(cfg.tiers)}
+        self._queues = [deque() for _ in range(len(cfg.tiers) + 1)]
+        for entry in waiting:
+            entry.tier = self._rank.get(tier_name(entry.msg), len(cfg.tiers))
+            self._queues[entry.tier].append(entry)
         self.spam = SpamRules(
             blocklist=cfg.blocklist, max_caps_ratio=cfg.max_caps_ratio,
             caps_min_letters=cfg.caps_min_letters, max_emotes=cfg.max_emotes,
             max_repeat_run=cfg.max_repeat_run, links_allowed_roles=cfg.links_allowed_roles,
         )
+        self._user_limits.clear()
+        while len(self._id_order) > cfg.id_memory:
+            self._ids.discard(self._id_order.popleft())
+        overflow = 0
+        while self._waiting > cfg.max_queue and (victim := self._lowest()) is not None:
+            self._kill(victim)
+            self._drop("overflow")
+            overflow += 1
+        return overflow
 
     @property
     def waiting(self) -> int:

@@ -65,6 +65,15 @@ class TestRunTimeSets:
         harness.feed("chat/incoming", chat_line("?persona", user="ann"))
         assert harness.messages("chat/message")[0].command == ""  # "!" is still the prefix
 
+    async def test_a_blocklist_set_at_run_time_drops_later_messages(
+        self, harness: NodeHarness
+    ) -> None:
+        assert (await set_parameters(harness, triage={"blocklist": ["spoiler"]})).successful
+        harness.feed("chat/incoming", chat_line("spoiler: the end", user="ann"))
+        assert harness.node.counters["dropped_blocklist"] == 1
+        refused = await set_parameters(harness, triage={"tiers": ["vips"]})
+        assert not refused.successful and "unknown triage tier(s) ['vips']" in refused.reason
+
     @pytest.mark.parametrize("harness", [{"age_period_s": 3600.0,
                                           "triage": {"max_age_s": 0.05}}], indirect=True)
     async def test_age_period_applies_to_the_running_timer(self, harness: NodeHarness) -> None:

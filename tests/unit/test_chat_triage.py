@@ -46,6 +46,26 @@ class TestPriority:
         triage.offer(chat("new", user="n", roles=["first_time"]), 0)
         assert drain(triage) == ["new", "a1", "a2", "paid"]
 
+    def test_new_rules_rank_the_waiting_messages_again(self) -> None:
+        counts: Counter[str] = Counter()
+        triage = Triage(counts=counts)
+        triage.offer(chat("rest 1", user="r1"), 0)
+        triage.offer(chat("new", user="n", roles=["first_time"]), 1)
+        triage.offer(chat("thanks", user="p", kind="bits", amount=100), 2)
+        triage.offer(chat("rest 2", user="r2"), 3)
+        # the paid tier moves last and the queue shrinks to 3: the oldest of the lowest goes
+        assert triage.reconfigure(TriageConfig(tiers=["first_time", "rest"], max_queue=3)) == 1
+        assert counts["dropped_overflow"] == 1
+        assert drain(triage) == ["new", "rest 1", "rest 2"]
+
+    def test_a_word_blocked_at_run_time_is_dropped_from_then_on(self) -> None:
+        counts: Counter[str] = Counter()
+        triage = Triage(counts=counts)
+        assert triage.offer(chat("spoiler: he dies", user="a"), 0) is None
+        triage.reconfigure(TriageConfig(blocklist=["spoiler"]))
+        assert triage.offer(chat("spoiler again", user="b"), 1) == "blocklist"
+        assert drain(triage) == ["spoiler: he dies"]  # what waited before stays
+
     def test_unknown_tier_is_refused(self) -> None:
         with pytest.raises(ValueError, match=r"unknown triage tier\(s\) \['vips'\]"):
             TriageConfig(tiers=["vips"])
