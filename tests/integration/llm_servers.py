@@ -122,13 +122,16 @@ class FakeVllm(LoopbackServer):
     events of OpenAI chunks, then ``data: [DONE]``), replaying ``script``: the chunks' deltas.
     Every request body is kept in ``requests``. ``POST /tokenize`` answers as vLLM's does
     (``{"model", "prompt"}`` in, ``{"count", "max_model_len", "tokens"}`` out; a body without
-    ``prompt`` is a 400), with a token per UTF-8 byte; its bodies go to ``tokenize_requests``."""
+    ``prompt`` is a 400), with a token per UTF-8 byte; its bodies go to ``tokenize_requests``.
+    While ``tokenize_failures`` is above zero, each ``/tokenize`` is a 503 (a busy or
+    restarting server) and counts it down."""
 
     def __init__(self, models: list[str]):
         self.models = models
         self.script: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
         self.tokenize_requests: list[dict[str, Any]] = []
+        self.tokenize_failures = 0
         self.warm_up_gate: asyncio.Event | None = None
         """When set to an Event, one-token requests (a warm-up) are answered once it is set."""
 
@@ -172,7 +175,12 @@ class FakeVllm(LoopbackServer):
 
     def _tokenize(self, writer: asyncio.StreamWriter, request: dict[str, Any]) -> None:
         self.tokenize_requests.append(request)
-        if not isinstance(request.get("prompt"), str):
+        if self.tokenize_failures > 0:
+            self.tokenize_failures -= 1
+            status, answer = b"503 Service Unavailable", {
+                "object": "error", "type": "ServiceUnavailableError", "code": 503,
+                "message": "the server is not ready"}
+        elif not isinstance(request.get("prompt"), str):
             status, answer = b"400 Bad Request", {
                 "object": "error", "type": "BadRequestError", "code": 400,
                 "message": "[{'type': 'missing', 'loc': ('body', 'prompt'), "

@@ -3,14 +3,16 @@ served by xllamacpp in another process, standing in for vLLM)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator
 
+import httpx
 import pytest
 from helpers.ports import closed_port_url
-from llm_servers import ModelServer
+from llm_servers import FakeVllm, ModelServer
 
 from messages.llm import ChatTurn
-from nodes.llm.backends.base import Backend, Delta, Generation, LlmBackendError
+from nodes.llm.backends.base import Backend, Delta, Generation, HttpTokenizer, LlmBackendError
 from nodes.llm.backends.llamacpp import LlamaCppBackend, LlamaCppSettings, bundled_model_path
 from nodes.llm.backends.openai_compat import OpenAICompatBackend, OpenAICompatSettings
 from nodes.llm.context import ContextParts, TokenCounts, build_context, estimate_tokens
@@ -135,6 +137,61 @@ class TestTokenCount:
             assert built.dropped_chat >= 1
             outcome = backend.generate(Generation(built.messages, max_tokens=8), lambda d: False)
             assert outcome.tokens > 0
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class TestTokenizeEndpoint:
+    """`HttpTokenizer` against vLLM's ``/tokenize`` (the fake): the estimate stands in only
+    while the server cannot answer, never for good after a passing failure."""
+
+    @pytest.fixture
+    async def vllm(self) -> AsyncIterator[FakeVllm]:
+        fake = await FakeVllm(["base"]).start()
+        yield fake
+        await fake.stop()
+
+    async def test_a_server_error_is_not_taken_for_no_tokenizer(self, vllm: FakeVllm) -> None:
+        clock = FakeClock()
+        with httpx.Client(base_url=vllm.url) as client:
+            tokenizer = HttpTokenizer(client, lambda: "base", clock=clock)
+            vllm.tokenize_failures = 100  # a busy server
+            first = await asyncio.to_thread(tokenizer.count, "h\u00e9llo")
+            vllm.tokenize_failures = 0
+            clock.now += HttpTokenizer.RETRY_S
+            again = await asyncio.to_thread(tokenizer.count, "h\u00e9llo")
+        assert (first, again) == (None, 6)
+
+    async def test_a_server_down_is_not_asked_again_for_a_while(self, vllm: FakeVllm) -> None:
+        # a hung /tokenize costs its 5 s timeout a call: a prompt of 40 new lines would wait
+        # minutes for counts before its reply could start
+        clock = FakeClock()
+        with httpx.Client(base_url=vllm.url) as client:
+            tokenizer = HttpTokenizer(client, lambda: "base", clock=clock)
+            vllm.tokenize_failures = 100
+            counts = [await asyncio.to_thread(tokenizer.count, "abc") for _ in range(3)]
+            asked = len(vllm.tokenize_requests)
+            vllm.tokenize_failures = 0  # back
+            clock.now += HttpTokenizer.RETRY_S
+            counts.append(await asyncio.to_thread(tokenizer.count, "abc"))
+        assert counts == [None, None, None, 3]
+        assert asked == 1, "no request while the server is left alone"
+
+    async def test_a_server_without_tokenize_is_not_asked_again(self, vllm: FakeVllm) -> None:
+        with httpx.Client(base_url=vllm.url) as client:
+            tokenizer = HttpTokenizer(client, lambda: "base")
+            await asyncio.to_thread(tokenizer.count, "abc")
+            vllm.tokenize_requests.clear()
+            for _ in range(3):
+                assert await asyncio.to_thread(tokenizer.count, "abc") == 3
+        assert [set(r) for r in vllm.tokenize_requests] == [
+            {"model", "prompt", "add_special_tokens"}] * 3, "vLLM's format only, once found"
 
 
 def rss_mb() -> float:

@@ -15,6 +15,7 @@ for every streamed piece, in order, and stops at once (the next token at the lat
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
@@ -122,25 +123,41 @@ class Backend(Protocol):
 
 class HttpTokenizer:
     """Counts tokens with a server's ``POST /tokenize``: llama.cpp's (``{"content"}``) or
-    vLLM's (``{"model", "prompt"}``), whichever answers first; None while neither does."""
+    vLLM's (``{"model", "prompt"}``), whichever answers first; None while neither does.
+
+    A server that has no such endpoint (it refuses both formats) is not asked again. One
+    that cannot answer now (no connection, a timeout, a 5xx) is left alone for ``RETRY_S``
+    and asked again after: a hung server costs the 5 s timeout once, not once per line of
+    every prompt, and a busy one does not lose its tokenizer for good."""
 
     FORMATS = ("llama.cpp", "vllm")
+    RETRY_S = 10.0
+    TIMEOUT_S = 5.0
 
-    def __init__(self, client: httpx.Client, model: Callable[[], str]):
+    def __init__(self, client: httpx.Client, model: Callable[[], str], *,
+                 clock: Callable[[], float] = time.monotonic):
         self._client = client
         self._model = model
+        self._clock = clock
         self._formats: tuple[str, ...] = self.FORMATS
         """The ones still worth trying: the one that answered, once one has."""
+        self._quiet_until = float("-inf")
 
     def count(self, text: str) -> int | None:
+        if self._clock() < self._quiet_until:
+            return None
         for kind in self._formats:
             body: dict[str, Any] = (
                 {"content": text, "add_special": False} if kind == "llama.cpp" else
                 {"model": self._model(), "prompt": text, "add_special_tokens": False})
             try:
-                response = self._client.post("/tokenize", json=body, timeout=5.0)
+                response = self._client.post("/tokenize", json=body, timeout=self.TIMEOUT_S)
             except httpx.HTTPError:
-                return None  # down for now: estimate, ask again next time
+                response = None
+            if response is None or response.is_server_error:
+                # down or busy for now: the caller estimates; ask again in RETRY_S
+                self._quiet_until = self._clock() + self.RETRY_S
+                return None
             if response.status_code != 200:
                 continue
             try:
