@@ -32,6 +32,7 @@ from pathlib import Path
 
 import msgspec
 
+from bus.errors import VtError
 from nodes.memory.records import MemoryRecord
 
 __all__ = ["Entry", "Forget", "Journal", "JournalError", "Received", "Remember"]
@@ -68,8 +69,11 @@ _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Entry)
 
 
-class JournalError(OSError):
-    """The journal file cannot be used (not a journal, unreadable); the message says what to do."""
+class JournalError(VtError, OSError):
+    """The journal file cannot be used (not a journal, unreadable); the message says what to do.
+
+    Also an `OSError`, as it was before it joined the error tree: a caller that catches
+    file errors around opening the store still catches it."""
 
 
 def _fsync_folder(folder: Path) -> None:

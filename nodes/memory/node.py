@@ -6,15 +6,14 @@ import asyncio
 import os
 import time
 import uuid
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bus.errors import ParameterError
 from bus.node import Node, NodeOptions
+from bus.worker import Worker, WorkQueue
 from messages.base import Header
 from messages.chat import ChatMessage, ChatSay
 from messages.memory import (
@@ -32,6 +31,7 @@ from nodes.memory.backlog import Backlog
 from nodes.memory.bank import FactMemory, MemoryBank
 from nodes.memory.commands import ViewerDirectory, parse_forget, viewer_key
 from nodes.memory.embeddings import MiniLmEncoder
+from nodes.memory.params import Params
 from nodes.memory.records import MemoryRecord
 from nodes.memory.store import ChromaSettings
 from nodes.memory.summarise import Conversations
@@ -72,57 +72,25 @@ class _End:
 
 
 _Embedded = tuple[list[MemoryRecord], np.ndarray]
+_Batch = list[MemoryRecord] | _Forget | _End
+"""What the embedder takes from the backlog: lines to embed, or what passes between them."""
 
 
 class MemoryNode(Node):
     def __init__(self, *, options: NodeOptions | None = None):
         super().__init__("memory", options=options)
-        store_path = self.declare_parameter(
-            "store_path", "", "folder of the journal and embedded store ('' = default)",
-            read_only=True)
-        chroma_host = self.declare_parameter(
-            "chroma_host", "", "Chroma server host ('' = embedded store)", read_only=True)
-        chroma_port = self.declare_parameter("chroma_port", 8000, "Chroma server port",
-                                             read_only=True)
-        collection = self.declare_parameter("collection", "memories", "Chroma collection",
-                                            read_only=True)
-        rebuild = self.declare_parameter(
-            "rebuild", False, "rebuild the store from the journal (corrupt or missing store)",
-            read_only=True)
-        facts = self.declare_parameter("facts", "", "fact memory: '' (none) or 'mem0'",
-                                       read_only=True)
-        llm_url = self.declare_parameter(
-            "llm_url", "", "OpenAI-compatible LLM for Mem0 fact extraction ('' = none)",
-            read_only=True)
-        llm_model = self.declare_parameter("llm_model", "", "model name at llm_url",
-                                           read_only=True)
-        search_backend = self.declare_parameter(
-            "search_backend", "memory",
-            "'memory' (exact, in-process, loaded from the journal) or 'chroma' (its query)",
-            read_only=True)
-        self.max_k = self.declare_parameter("max_k", 50, "most results one search returns")
-        self.forget_command = self.declare_parameter("forget_command", "!forget",
-                                                     "chat command that forgets a viewer")
-        encoder_threads = self.declare_parameter(
-            "encoder_threads", 1,
-            "threads per embedding pass and for numpy (0 = the libraries' defaults)",
-            read_only=True)
-        every = self.declare_parameter("summary_turns", 12, "turns per episodic summary")
-        idle_s = self.declare_parameter("summary_idle_s", 120.0,
-                                        "summarise a conversation quiet this long (s)")
-
-        if search_backend not in ("memory", "chroma"):
-            raise ParameterError(f"parameter search_backend must be 'memory' or 'chroma', "
-                                 f"got {search_backend!r}")
-        folder = Path(store_path) if store_path else default_store_path()
-        self.encoder = MiniLmEncoder(threads=encoder_threads)
-        chroma = ChromaSettings(path=str(folder / "chroma"), host=chroma_host,
-                                port=chroma_port, collection=collection)
-        self.bank = MemoryBank(folder, self.encoder, chroma=chroma, rebuild=rebuild,
-                               facts=self._fact_factory(facts, folder, llm_url, llm_model),
-                               search_backend=search_backend)
+        self.params = params = self.declare_parameters(Params)
+        folder = Path(params.store_path) if params.store_path else default_store_path()
+        self.encoder = MiniLmEncoder(threads=params.encoder_threads)
+        chroma = ChromaSettings(path=str(folder / "chroma"), host=params.chroma_host,
+                                port=params.chroma_port, collection=params.collection)
+        self.bank = MemoryBank(folder, self.encoder, chroma=chroma, rebuild=params.rebuild,
+                               facts=self._fact_factory(folder),
+                               search_backend=params.search_backend)
         self.log.info("memory store %s: %d memories", folder, self.bank.count())
-        self.conversations = Conversations(every=every, idle_s=idle_s)
+        self.conversations = Conversations(every=params.summary_turns,
+                                           idle_s=params.summary_idle_s)
+        self.add_on_set_parameters_callback(self._on_set)
         self.viewers = ViewerDirectory()
         self.stream = ""
         self._backlog: Backlog[_Forget] = Backlog(BACKLOG_LIMIT)
@@ -132,17 +100,18 @@ class MemoryNode(Node):
                              "for the next start (the backlog holds %d)",
                              len(self.bank.pending) - waiting, BACKLOG_LIMIT)
         self._overflowing = False
-        self._wake = asyncio.Event()
+        self._embedder: Worker[_Batch] = Worker(self, self._next_batch, self._embed,
+                                                name="embedder")
         self._embedded: asyncio.Queue[_Embedded | _Forget | _End] = asyncio.Queue(
             EMBEDDED_AHEAD)
         self._closing = False
-        self._embedder: asyncio.Task[None] | None = None
+        self._ended = False
+        """The embedder handed the writer its last item (`_End`)."""
         self._writer: asyncio.Task[None] | None = None
         self._syncer: asyncio.Task[None] | None = None
-        self._replies: set[asyncio.Task[None]] = set()
-        self._facts_pending: deque[MemoryRecord] = deque()
-        self._facts_wake = asyncio.Event()
-        self._fact_worker: asyncio.Task[None] | None = None
+        self._facts = WorkQueue(self, self._extract_facts, name="facts", maxlen=BACKLOG_LIMIT)
+        """Stored lines waiting for fact extraction (an LLM call each with Mem0); beyond
+        BACKLOG_LIMIT the oldest are dropped (counted as ``facts_dropped``)."""
 
         self.stored_pub = self.create_publisher(MemoryStored, "memory/stored")
         self.say_pub = self.create_publisher(ChatSay, "chat/say")
@@ -152,21 +121,23 @@ class MemoryNode(Node):
         self.create_service(ForgetViewer, "memory/forget", self.on_forget)
         self.create_timer(SUMMARY_CHECK_S, self.on_summary_timer)
 
-    def _fact_factory(self, facts: str, folder: Path, llm_url: str,
-                      llm_model: str) -> Any:
-        if not facts:
+    def _fact_factory(self, folder: Path) -> Any:
+        if not self.params.facts:  # '' or 'mem0', as the declaration allows
             return None
-        if facts != "mem0":
-            raise ParameterError(f"parameter facts must be '' or 'mem0', got {facts!r}")
         from nodes.memory.mem0_backend import Mem0Facts, Mem0Settings
 
-        settings = Mem0Settings(folder=str(folder / "mem0"), llm_url=llm_url,
-                                llm_model=llm_model)
+        settings = Mem0Settings(folder=str(folder / "mem0"), llm_url=self.params.llm_url,
+                                llm_model=self.params.llm_model)
 
         def make(client: Any) -> FactMemory:
             return Mem0Facts(settings, self.encoder, client)
 
         return make
+
+    def _on_set(self, changes: dict[str, Any]) -> None:
+        """The summary thresholds apply to the open conversations from their next turn."""
+        self.conversations.every = changes.get("summary_turns", self.conversations.every)
+        self.conversations.idle_s = changes.get("summary_idle_s", self.conversations.idle_s)
 
     # ------------------------------------------------------------------ inputs
 
@@ -187,7 +158,7 @@ class MemoryNode(Node):
         # not async: the line is journaled before the bus hands over the next one (an async
         # callback would wait in the subscription's queue, which drops the oldest in a flood)
         self.viewers.saw(msg)
-        command = parse_forget(msg, self.viewers, self.forget_command)
+        command = parse_forget(msg, self.viewers, self.params.forget_command)
         if command is not None:
             reply = ChatSay(text=command.reply, platform=msg.platform, channel=msg.channel,
                             reply_to=msg.id)
@@ -195,10 +166,9 @@ class MemoryNode(Node):
                 self.say_pub.publish(reply)
                 return
             # queued now, in order with the lines around it; the reply waits for it
-            task = asyncio.get_running_loop().create_task(
-                self._say_when_done(self._queue_forget(command.viewer), command.viewer, reply))
-            self._replies.add(task)
-            task.add_done_callback(self._replies.discard)
+            self.create_task(
+                self._say_when_done(self._queue_forget(command.viewer), command.viewer, reply),
+                "forget reply")
             return
         if msg.kind != "text" or not msg.user_id or not msg.text.strip() \
                 or msg.text.startswith("!"):
@@ -220,7 +190,7 @@ class MemoryNode(Node):
         self.say_pub.publish(reply)
 
     async def on_search(self, query: MemoryQuery) -> MemoryResults:
-        k = min(query.k, self.max_k)
+        k = min(query.k, self.params.max_k)
         if k <= 0 or not query.query.strip():
             return MemoryResults()
         hits = await asyncio.to_thread(self.bank.search, query.query, k,
@@ -258,9 +228,9 @@ class MemoryNode(Node):
                                  "in the journal and are embedded at the next start",
                                  self._backlog.limit)
         self._start_writer()
-        self._wake.set()
+        self._embedder.wake()
         if self._syncer is None or self._syncer.done():
-            self._syncer = asyncio.get_running_loop().create_task(self._sync_received())
+            self._syncer = self.create_task(self._sync_received(), "journal sync")
 
     def _queue_forget(self, viewer: str) -> asyncio.Future[int]:
         """Queue forgetting ``viewer`` after everything received so far; the future gives how
@@ -268,21 +238,20 @@ class MemoryNode(Node):
         self._start_writer()
         done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._backlog.mark(_Forget(viewer, done))
-        self._wake.set()
+        self._embedder.wake()
         return done
 
-    async def start(self) -> None:
-        await super().start()
+    async def on_start(self) -> None:
         self._start_writer()  # memories received before the last stop wait in the backlog
 
     def _start_writer(self) -> None:
+        """Start the embedder, the writer and the fact extractor, once (also when a test
+        drives the node's callbacks without starting it)."""
         if self._writer is None:
-            loop = asyncio.get_running_loop()
-            self._embedder = loop.create_task(self._embed_loop())
-            self._writer = loop.create_task(self._write_loop())
+            self._writer = self.create_task(self._write_loop(), "writer")
+            self._embedder.start()
             if self.bank.facts is not None:
-                self._fact_worker = loop.create_task(self._facts_loop())
-            self._wake.set()
+                self._facts.start()
 
     async def _sync_received(self) -> None:
         """fsync received lines once per interval, however many arrived in it."""
@@ -293,31 +262,34 @@ class MemoryNode(Node):
             self.counters["journal_errors"] += 1
             self.log.error("could not fsync the memory journal: %s", exc)
 
-    async def _embed_loop(self) -> None:
-        """Embeds the backlog batch by batch, in order, and hands the batches to the writer.
+    def _next_batch(self) -> _Batch | None:
+        """The embedder's next item: a batch of the backlog, in order, or a forget; at
+        shutdown, after the batch in hand, `_End` once (the rest is journaled)."""
+        if self._closing:
+            if self._ended:
+                return None
+            self._ended = True
+            return _End()
+        item = self._backlog.take(EMBED_BATCH)
+        if item is None:
+            self._overflowing = False  # the backlog is empty: warn again next time
+        return item
+
+    async def _embed(self, item: _Batch) -> None:
+        """Embeds one batch and hands it to the writer (forgets and the end go as they are).
 
         A search embeds its query in its own thread meanwhile, so it never waits behind the
-        backlog. At shutdown it stops after the batch in hand: the rest is journaled."""
-        while True:
-            item = None if self._closing else self._backlog.take(EMBED_BATCH)
-            if item is None:
-                if self._closing:
-                    await self._embedded.put(_End())
-                    return
-                self._overflowing = False  # the backlog is empty: warn again next time
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            if isinstance(item, _Forget):
-                await self._embedded.put(item)
-                continue
-            try:
-                embeddings = await asyncio.to_thread(self.bank.embed, item)
-            except Exception as exc:  # they stay journaled as received: embedded at next start
-                self.counters["embed_errors"] += 1
-                self.log.error("could not embed %d memories: %s", len(item), exc)
-                continue
-            await self._embedded.put((item, embeddings))
+        backlog."""
+        if isinstance(item, (_Forget, _End)):
+            await self._embedded.put(item)
+            return
+        try:
+            embeddings = await asyncio.to_thread(self.bank.embed, item)
+        except Exception as exc:  # they stay journaled as received: embedded at next start
+            self.counters["embed_errors"] += 1
+            self.log.error("could not embed %d memories: %s", len(item), exc)
+            return
+        await self._embedded.put((item, embeddings))
 
     async def _write_loop(self) -> None:
         """One writer, in order: embedded batches (merged up to STORE_BATCH, one fsync and
@@ -359,14 +331,15 @@ class MemoryNode(Node):
             if record.kind in ("turn", "chat"):
                 summaries += self.conversations.add(record, embedding, now)
                 if self.bank.facts is not None and record.viewer:
-                    self._facts_pending.append(record)
-                    self._facts_wake.set()
+                    self._facts.put(record)
         if summaries:
             self._remember(summaries)
 
     async def _do_forget(self, op: _Forget) -> None:
         self.conversations.forget(op.viewer)
-        self._facts_pending = deque(r for r in self._facts_pending if r.viewer != op.viewer)
+        kept = [entry for entry in self._facts.items if entry[0].viewer != op.viewer]
+        self._facts.items.clear()
+        self._facts.items.extend(kept)
         try:
             removed = await asyncio.to_thread(self.bank.forget, op.viewer)
         except Exception as exc:
@@ -376,29 +349,22 @@ class MemoryNode(Node):
         self.counters["forgotten_viewers"] += 1
         op.done.set_result(removed)
 
-    async def _facts_loop(self) -> None:
+    async def _extract_facts(self, record: MemoryRecord) -> None:
         """Fact extraction (an LLM call per line with Mem0), off the write path."""
         facts = self.bank.facts
         assert facts is not None
-        while True:
-            if not self._facts_pending:
-                self._facts_wake.clear()
-                await self._facts_wake.wait()
-                continue
-            record = self._facts_pending.popleft()
-            try:
-                await asyncio.to_thread(facts.add, record)
-            except Exception as exc:
-                self.counters["fact_errors"] += 1
-                self.log.warning("fact extraction failed for %s: %s", record.id, exc)
+        try:
+            await asyncio.to_thread(facts.add, record)
+        except Exception as exc:
+            self.counters["fact_errors"] += 1
+            self.log.warning("fact extraction failed for %s: %s", record.id, exc)
 
     async def on_shutdown(self) -> None:
         """Finish the batch in hand, then close the journal; lines still waiting are
         journaled as received and embedded first at the next start."""
         self._closing = True
-        self._wake.set()
-        if self._fact_worker is not None:
-            self._fact_worker.cancel()
+        self._embedder.wake()
+        await self._facts.stop()
         if self._writer is not None:
             try:
                 await asyncio.wait_for(self._writer, SHUTDOWN_FLUSH_S)
@@ -406,6 +372,7 @@ class MemoryNode(Node):
                 self.log.error("the memory writer did not finish within %.0f s at shutdown; "
                                "what it held is journaled and replayed at the next start",
                                SHUTDOWN_FLUSH_S)
+        await self._embedder.stop()
         if self._backlog:
             self.log.info("stopping with %d memories still to embed: journaled, embedded "
                           "first at the next start", len(self._backlog))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bus.errors import VtError
 from nodes.memory.journal import MAGIC, Forget, Journal, JournalError, Received, Remember
 from nodes.memory.records import MemoryRecord
 
@@ -74,8 +75,10 @@ class TestTornTail:
     def test_not_a_journal_is_refused_with_its_path(self, tmp_path: Path) -> None:
         path = tmp_path / "j.bin"
         path.write_bytes(b"something else entirely")
-        with pytest.raises(JournalError, match=r"j\.bin is not a memory journal"):
+        with pytest.raises(JournalError, match=r"j\.bin is not a memory journal") as info:
             Journal(path)
+        # in the error tree (a bad start is one fatal line), and still a file error
+        assert isinstance(info.value, VtError) and isinstance(info.value, OSError)
 
 
 class TestRewrite:

@@ -11,6 +11,7 @@ from helpers.chat import chat_line
 
 from bus.errors import ParameterError
 from bus.node import NodeOptions
+from bus.params import check_values, declaration_of
 from bus.testing import NodeHarness, wait_until
 from messages.chat import ChatMessage, ChatSay
 from messages.memory import (
@@ -20,7 +21,9 @@ from messages.memory import (
     MemoryResults,
     MemoryStored,
 )
+from messages.system import ParamSetRequest
 from nodes.memory.node import MemoryNode
+from nodes.memory.params import Params
 
 
 @pytest.fixture
@@ -168,16 +171,61 @@ class TestForget:
             await harness.call("memory/forget", ForgetViewerRequest(viewer="alice"))
 
 
+async def set_parameters(harness: NodeHarness, **values: object) -> tuple[bool, str]:
+    response = await harness.call("memory/set_parameters", ParamSetRequest(values=values))
+    return response.successful, response.reason
+
+
 class TestParameters:
-    # (parameter, bad value, the error's words)
+    # (parameter, bad value, the error's words): refused by the declaration, so by the launch
+    # check before the node starts, and by the node itself
     @pytest.mark.parametrize(("name", "value", "words"), [
-        ("search_backend", "faiss", "search_backend must be 'memory' or 'chroma', got 'faiss'"),
-        ("facts", "zep", "facts must be '' or 'mem0', got 'zep'"),
+        ("search_backend", "faiss",
+         r"parameter 'search_backend' expects Literal\['memory', 'chroma'\], got 'faiss'"),
+        ("facts", "zep", r"parameter 'facts' expects Literal\['', 'mem0'\], got 'zep'"),
+        ("chroma_port", "abc", "parameter 'chroma_port' expects int, got 'abc'"),
+        ("forget_command", "!for get", "parameter 'forget_command' expects str"),
     ])
     def test_bad_values_refused(self, memory_store: Path, name: str, value: str, words: str) -> None:
         with pytest.raises(ParameterError, match=words):
             MemoryNode(options=NodeOptions(bus="ipc:///tmp/vt-memory-unused", parameters={
                 "store_path": str(memory_store), name: value}))
+        with pytest.raises(ParameterError, match=words):
+            check_values(declaration_of("nodes.memory") or Params, {name: value}, node="memory")
+
+    def test_the_launch_check_finds_the_declaration(self) -> None:
+        assert declaration_of("nodes.memory") is Params
+
+    async def test_store_path_is_read_at_start(self, harness: NodeHarness,
+                                               tmp_path: Path) -> None:
+        ok, reason = await set_parameters(harness, store_path=str(tmp_path))
+        assert not ok and "store_path is read at start: restart the node" in reason
+        assert harness.node.get_parameter("store_path") != str(tmp_path)
+
+    async def test_max_k_set_caps_the_next_search(self, harness: NodeHarness) -> None:
+        for i, word in enumerate(["one", "two", "three"]):
+            harness.feed("chat/message", chat(word, user_id=f"{i}", msg_id=f"m{i}"))
+        await stored(harness, "chat:twitch:m0", "chat:twitch:m1", "chat:twitch:m2")
+        assert len((await search(harness, "numbers", k=3)).hits) == 3
+        assert await set_parameters(harness, max_k=1) == (True, "")
+        assert len((await search(harness, "numbers", k=3)).hits) == 1
+
+    async def test_forget_command_set_takes_the_next_line(self, harness: NodeHarness) -> None:
+        assert await set_parameters(harness, forget_command="!vergiss") == (True, "")
+        harness.feed("chat/message", chat("!forget", msg_id="m2"))
+        harness.feed("chat/message", chat("!vergiss", msg_id="m3"))
+        await wait_until(lambda: harness.messages("chat/say"), 10.0, what="the reply")
+        [say] = harness.messages("chat/say")
+        assert say.reply_to == "m3"
+
+    async def test_summary_turns_set_applies_to_the_open_conversation(
+            self, harness: NodeHarness) -> None:
+        # the fixture summarises every 3 turns; from 2 on, two turns make a summary
+        assert await set_parameters(harness, summary_turns=2) == (True, "")
+        for i, text in enumerate(["I grow tomatoes", "and basil on my balcony"]):
+            harness.feed("memory/turn", ConversationTurn(
+                turn_id=f"g{i}", speaker="alice", text=text, viewer="twitch:1", stream="s1"))
+        await stored(harness, "summary:s1:twitch:1:g0")
 
 
 class TestSearch:
