@@ -184,10 +184,16 @@ class TestPlugins:
         finally:
             await node.close()
 
-    def test_a_settings_typo_names_the_source_and_field(self) -> None:
-        with pytest.raises(PluginError, match=r"chat source 'twitch' settings: .*chanel"):
+    @pytest.mark.parametrize("table, error", [
+        ({"chanel": "x"}, "unknown field `chanel`"),
+        ({"channel": "x", "send_limit": 0}, r"Expected `int` >= 1 - at `\$.send_limit`"),
+        ({"channel": "x", "url": "http://x"}, r"at `\$.url`"),
+    ])
+    def test_a_bad_settings_table_names_the_source_and_field(self, table: dict[str, Any],
+                                                             error: str) -> None:
+        with pytest.raises(PluginError, match=rf"chat source 'twitch' settings: .*{error}"):
             ChatNode(options=NodeOptions(bus=UNUSED_BUS, parameters={
-                "sources": "twitch", "source_settings": {"twitch": {"chanel": "x"}}}))
+                "sources": "twitch", "source_settings": {"twitch": table}}))
 
 
 class TestStructure:

@@ -18,7 +18,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Annotated, Any, ClassVar, Protocol
 
 import msgspec
 
@@ -28,7 +28,21 @@ from messages.chat import ChatMessage
 from nodes.chat.credentials import Secrets
 from nodes.chat.removal import Removal
 
-__all__ = ["SOURCES", "ChatSource", "SourceHooks", "settings_table", "source_kinds"]
+__all__ = [
+    "SOURCES",
+    "AtLeastOne",
+    "ChatSource",
+    "NotNegative",
+    "Positive",
+    "SourceHooks",
+    "settings_table",
+    "source_kinds",
+]
+
+# constrained field types for the sources' Settings (refused when a table breaks them)
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+NotNegative = Annotated[float, msgspec.Meta(ge=0)]
+AtLeastOne = Annotated[int, msgspec.Meta(ge=1)]
 
 
 def _ignore(removal: Removal) -> None:

@@ -28,7 +28,7 @@ import msgspec
 from bus.errors import CredentialError, ParameterError, VtError
 from nodes.chat.credentials import bare_token
 from nodes.chat.ratelimit import WindowLimiter
-from nodes.chat.sources import SourceHooks
+from nodes.chat.sources import AtLeastOne, Positive, SourceHooks
 from nodes.chat.twitch.irc import (
     IrcLine,
     IrcParseError,
@@ -46,10 +46,6 @@ MAX_LINE_TEXT = 500  # Twitch refuses longer chat messages
 ACK_GRACE_S = 2.0
 """After RECONNECT, how long the old connection is still read for answers to replies in
 flight (Twitch closes it itself, "after an indeterminate time")."""
-
-
-Positive = Annotated[float, msgspec.Meta(gt=0)]
-AtLeastOne = Annotated[int, msgspec.Meta(ge=1)]
 
 
 class TwitchSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

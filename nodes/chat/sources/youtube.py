@@ -37,7 +37,7 @@ from messages.chat import ChatKind, ChatMessage
 from nodes.chat.quota import QuotaBudget, pacific_time
 from nodes.chat.ratelimit import WindowLimiter
 from nodes.chat.removal import Removal
-from nodes.chat.sources import SourceHooks
+from nodes.chat.sources import AtLeastOne, NotNegative, Positive, SourceHooks
 
 __all__ = [
     "BadItem",
@@ -63,11 +63,6 @@ _MAX_BACKOFF_S = 300.0
 
 class ChatEnded:
     """The chat is over (``chatEndedEvent`` or ``offlineAt``)."""
-
-
-NotNegative = Annotated[float, msgspec.Meta(ge=0)]
-Positive = Annotated[float, msgspec.Meta(gt=0)]
-AtLeastOne = Annotated[int, msgspec.Meta(ge=1)]
 
 
 class YouTubeSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
