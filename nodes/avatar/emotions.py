@@ -19,6 +19,8 @@ from typing import Any
 
 import msgspec
 
+from nodes.avatar.params import EmotionAction
+
 __all__ = [
     "FACE_OFFSETS",
     "NEUTRAL",
@@ -52,20 +54,6 @@ FACE_OFFSETS: dict[str, dict[str, float]] = {
     "shy": {"MouthSmile": 0.6, "Brows": 0.4},
 }
 """Default-input targets per emotion: they work on any model, with or without expressions."""
-
-
-class EmotionAction(msgspec.Struct, forbid_unknown_fields=True):
-    """How one emotion shows on one model: an expression file (faded) or a hotkey (id or name)."""
-
-    expression: str = ""
-    hotkey: str = ""
-    fade_s: float = 0.4
-
-    def __post_init__(self) -> None:
-        if bool(self.expression) == bool(self.hotkey):
-            raise ValueError("give exactly one of `expression` or `hotkey`")
-        if self.expression and not self.expression.endswith(".exp3.json"):
-            raise ValueError(f"expression {self.expression!r} must be a .exp3.json file name")
 
 
 def canonical(emotion: str) -> str:

@@ -19,7 +19,8 @@ from messages.avatar import AvatarState
 from messages.director import Persona, Turn
 from messages.llm import Sentence
 from messages.pcm import decode_mono
-from nodes.avatar.emotions import EmotionAction, EmotionMapper, canonical, parse_emotion_map
+from nodes.avatar.emotions import EmotionMapper, canonical, parse_emotion_map
+from nodes.avatar.params import DEFAULT_LOOKAHEAD_MS, AvatarConfig, Params
 from nodes.avatar.puppet import Puppet, PuppetSettings
 from nodes.avatar.scheduler import Ticker
 from nodes.avatar.vts.discovery import Discovery
@@ -27,29 +28,6 @@ from nodes.avatar.vts.session import SessionConfig, VtsSession
 from nodes.avatar.vts.tokens import TokenStore, default_token_dir
 
 __all__ = ["AvatarConfig", "AvatarNode"]
-
-
-class AvatarConfig(msgspec.Struct, forbid_unknown_fields=True):
-    """One entry of the ``avatars`` parameter: a persona and its VTube Studio instance."""
-
-    persona: str
-    port: int = 0
-    """VTS WebSocket port; 0 finds the instance by its UDP broadcast."""
-    host: str = "localhost"
-    match: str = ""
-    """With discovery: the VTS window title or instance id of this persona's instance."""
-    token_file: str = ""
-    """Default: ``<token_dir>/<persona>.token``."""
-    partner_direction: float = 1.0
-    """Sign of FaceAngleX that turns this avatar toward the other one."""
-    emotions: dict[str, dict[str, EmotionAction]] = {}
-    """Per model name (or ``"*"``): emotion -> expression or hotkey (see emotions.py)."""
-
-
-DEFAULT_AVATARS = [
-    {"persona": "mika", "port": 8001, "partner_direction": 1.0},
-    {"persona": "rook", "port": 8002, "partner_direction": -1.0},
-]
 
 
 @dataclass
@@ -63,50 +41,25 @@ class Avatar:
 class AvatarNode(Node):
     """Lip sync, emotions and idle motion for every persona's VTube Studio avatar."""
 
-    DEFAULT_LOOKAHEAD_MS = 20.0
-    """Covers the mean delay of the 60 Hz tick (~8 ms) and of the mouth smoothing (benchmark)."""
+    DEFAULT_LOOKAHEAD_MS = DEFAULT_LOOKAHEAD_MS
+    """The ``lookahead_ms`` default (see `nodes.avatar.params`)."""
 
     def __init__(self, *, options: NodeOptions | None = None):
         super().__init__("avatar", options=options)
-        raw_avatars = self.declare_parameter("avatars", DEFAULT_AVATARS,
-                                             "list of {persona, port (0: discover), host, match, "
-                                             "token_file, partner_direction, emotions}")
-        self.inject_hz = self.declare_parameter("inject_hz", 60.0,
-                                                "parameter injections per second (>= 2)")
-        lookahead_ms = self.declare_parameter("lookahead_ms", self.DEFAULT_LOOKAHEAD_MS,
-                                              "mouth shows the audio heard this much later")
-        token_dir = self.declare_parameter("token_dir", "", "folder of the VTS token files "
-                                           "(default ~/.config/vtshow/vts)")
-        plugin_name = self.declare_parameter("plugin_name", "vtshow avatar",
-                                             "plugin name shown in VTS (3-32 chars)")
-        plugin_developer = self.declare_parameter("plugin_developer", "vtshow",
-                                                  "developer name shown in VTS (3-32 chars)")
-        self.discovery_port = self.declare_parameter("discovery_port", 47779,
-                                                     "UDP port of the VTS broadcasts")
-        self.emotion_hold_s = self.declare_parameter(
-            "emotion_hold_s", 4.0, "keep an emotion this long after speech, then neutral")
-        self.fade_s = self.declare_parameter("expression_fade_s", 0.4,
-                                             "expression fade-in seconds")
-        seed = self.declare_parameter("seed", 0, "idle motion seed (0: random)")
-        if not 2.0 <= self.inject_hz <= 240.0:
-            raise ParameterError(f"inject_hz must be between 2 and 240 (VTS drops a parameter "
-                                 f"not re-sent within 1 s), got {self.inject_hz}")
-        for name, value in (("plugin_name", plugin_name), ("plugin_developer", plugin_developer)):
-            if not 3 <= len(value) <= 32:
-                raise ParameterError(f"{name} must be 3-32 characters (VTS rule), got {value!r}")
-        self.plugin = (plugin_name, plugin_developer)
-        self.lookahead_s = lookahead_ms / 1000.0
-        self.token_dir = Path(token_dir).expanduser() if token_dir else default_token_dir()
-        self.seed = seed or int.from_bytes(np.random.default_rng().bytes(4), "little")
-        configs = _parse_avatars(raw_avatars)
+        self.params = params = self.declare_parameters(Params)
+        self.token_dir = (Path(params.token_dir).expanduser() if params.token_dir
+                          else default_token_dir())
+        self.seed = params.seed or int.from_bytes(np.random.default_rng().bytes(4), "little")
+        configs = _checked_avatars(params.avatars)
         self.discovery = Discovery() if any(c.port == 0 for c in configs) else None
         self.avatars = {c.persona: self._make_avatar(i, c) for i, c in enumerate(configs)}
+        self.add_on_set_parameters_callback(self._on_set)
 
         self.turn_speaker = ""
         self.active_persona = ""
-        self.ticker = Ticker(self.inject_hz, self._tick)
-        self._tasks_running: list[asyncio.Task[Any]] = []
-        self._requests: set[asyncio.Task[Any]] = set()
+        self.ticker = Ticker(params.inject_hz, self._tick)
+        self._running: list[asyncio.Task[None]] = []
+        """The VTS sessions and the ticker: stopped before the sessions close."""
         self.state_pub = self.create_publisher(AvatarState, "avatar/state")
         self.create_subscription(AudioChunk, "tts/audio", self.on_audio)
         self.create_subscription(Playhead, "audio/playhead", self.on_playhead)
@@ -116,44 +69,56 @@ class AvatarNode(Node):
         self.create_timer(1.0, self._publish_counters)
 
     def _make_avatar(self, index: int, config: AvatarConfig) -> Avatar:
+        params = self.params
         settings = PuppetSettings(partner_direction=config.partner_direction,
-                                  lookahead_s=self.lookahead_s,
-                                  emotion_hold_s=self.emotion_hold_s,
-                                  face_fade_s=self.fade_s, seed=self.seed + index)
+                                  lookahead_s=params.lookahead_ms / 1000.0,
+                                  emotion_hold_s=params.emotion_hold_s,
+                                  face_fade_s=params.expression_fade_s, seed=self.seed + index)
         store = TokenStore(Path(config.token_file).expanduser() if config.token_file
                            else self.token_dir / f"{config.persona}.token")
         session = VtsSession(
             SessionConfig(config.persona, store, host=config.host, port=config.port,
-                          match=config.match, index=index, plugin_name=self.plugin[0],
-                          plugin_developer=self.plugin[1]),
+                          match=config.match, index=index, plugin_name=params.plugin_name,
+                          plugin_developer=params.plugin_developer),
             discovery=self.discovery, on_ready=self._on_ready,
             on_state=functools.partial(self._on_link, config.persona),
         )
         mapper = EmotionMapper(parse_emotion_map(msgspec.to_builtins(config.emotions)),
-                               default_fade_s=self.fade_s)
+                               default_fade_s=params.expression_fade_s)
         return Avatar(config, Puppet(config.persona, settings), mapper, session)
 
-    async def start(self) -> None:
-        first = self._loop is None
-        await super().start()
-        if not first:
-            return
+    def _on_set(self, changes: dict[str, Any]) -> None:
+        """The face's timing, applied to the ticker and every avatar from the next tick."""
+        if "inject_hz" in changes:
+            self.ticker.set_rate(changes["inject_hz"])
+        for avatar in self.avatars.values():
+            settings = avatar.puppet.settings
+            if "lookahead_ms" in changes:
+                settings.lookahead_s = changes["lookahead_ms"] / 1000.0
+            if "emotion_hold_s" in changes:
+                settings.emotion_hold_s = changes["emotion_hold_s"]
+            if "expression_fade_s" in changes:
+                settings.face_fade_s = changes["expression_fade_s"]
+                avatar.mapper.default_fade_s = changes["expression_fade_s"]
+
+    async def on_start(self) -> None:
         if self.discovery is not None:
+            port = self.params.discovery_port
             try:
-                await self.discovery.start(self.discovery_port)
+                await self.discovery.start(port)
             except OSError as exc:  # the avatars with a port still work
                 self.log.error("cannot listen for VTS broadcasts on UDP %d (%s): give each "
-                               "avatar a `port`", self.discovery_port, exc)
-        loop = asyncio.get_running_loop()
+                               "avatar a `port`", port, exc)
         for avatar in self.avatars.values():
-            self._tasks_running.append(
-                loop.create_task(avatar.session.run(), name=f"vts {avatar.config.persona}"))
-        self._tasks_running.append(loop.create_task(self.ticker.run(), name="avatar ticker"))
+            persona = avatar.config.persona
+            self._running.append(self.create_task(avatar.session.run(), f"vts {persona}"))
+        self._running.append(self.create_task(self.ticker.run(), "ticker"))
 
     async def on_shutdown(self) -> None:
-        for task in [*self._tasks_running, *self._requests]:
+        # before the sessions close: a session still running would report the link down
+        for task in self._running:
             task.cancel()
-        await asyncio.gather(*self._tasks_running, *self._requests, return_exceptions=True)
+        await asyncio.gather(*self._running, return_exceptions=True)
         for avatar in self.avatars.values():
             await avatar.session.close()
         if self.discovery is not None:
@@ -197,8 +162,8 @@ class AvatarNode(Node):
         avatar = self.avatars.get(persona)
         if avatar is None and persona:  # '' is the speaker's idle playhead: nobody's mouth
             self.counters["unknown_persona"] += 1
-            self._bad_input(persona or "?", topic, f"no avatar for persona {persona!r} "
-                            f"(configured: {', '.join(self.avatars)})")
+            self.report_bad_input(persona or "?", topic, f"no avatar for persona {persona!r} "
+                                  f"(configured: {', '.join(self.avatars)})")
         return avatar
 
     # ------------------------------------------------------------ the 60 Hz loop
@@ -227,13 +192,9 @@ class AvatarNode(Node):
             return
         avatar.puppet.set_face(avatar.mapper.face())
         self._publish_state(avatar)
-        if requests:
-            self._run_request(avatar.session.perform(requests))
-
-    def _run_request(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._requests.add(task)
-        task.add_done_callback(self._requests.discard)
+        if requests:  # in the background: the tick must not wait for VTS's answers
+            self.create_task(avatar.session.perform(requests), f"vts {avatar.config.persona} "
+                             "expression")
 
     async def _on_ready(self, session: VtsSession) -> None:
         avatar = self.avatars[session.config.persona]
@@ -268,13 +229,9 @@ class AvatarNode(Node):
         self.counters["tick_jitter_us"] = round(std * 1e6)
 
 
-def _parse_avatars(raw: Any) -> list[AvatarConfig]:
-    try:
-        configs = msgspec.convert(raw, list[AvatarConfig])
-    except (msgspec.ValidationError, ValueError) as exc:
-        raise ParameterError(f"parameter 'avatars' of node avatar: {exc}") from None
+def _checked_avatars(configs: list[AvatarConfig]) -> list[AvatarConfig]:
+    """``configs`` if each persona has one entry (the declaration checked the rest)."""
     personas = [c.persona for c in configs]
-    if not configs or len(set(personas)) != len(personas):
+    if len(set(personas)) != len(personas):
         raise ParameterError(f"parameter 'avatars' needs one entry per persona, got {personas}")
     return configs
-

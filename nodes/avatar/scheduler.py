@@ -2,7 +2,8 @@
 
 Deadlines are computed from the start (``start + n * period``), never from "now + period",
 so small delays do not accumulate; a loop that fell more than a period behind (blocked event
-loop) skips the missed ticks instead of bursting to catch up.
+loop) skips the missed ticks instead of bursting to catch up. A new rate (`Ticker.set_rate`)
+counts deadlines afresh from the last one.
 """
 
 from __future__ import annotations
@@ -61,12 +62,17 @@ class Ticker:
 
     def __init__(self, hz: float, tick: Callable[[float], Awaitable[None] | None], *,
                  window: int = 3600):
-        if not hz > 0:
-            raise ValueError(f"tick rate must be positive, got {hz}")
-        self.period = 1.0 / hz
+        self.period = _period(hz)
         self.tick = tick
         self.stats = IntervalStats()
         self.recent: deque[float] = deque(maxlen=window)
+        self._rate_changed = False
+
+    def set_rate(self, hz: float) -> None:
+        """Tick ``hz`` times a second from the tick after the next one on (the one being
+        waited for keeps its deadline)."""
+        self.period = _period(hz)
+        self._rate_changed = True
 
     def recent_jitter(self) -> tuple[float, float]:
         """(mean interval, standard deviation) of the recent intervals, in seconds."""
@@ -76,10 +82,13 @@ class Ticker:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        start = loop.time()
+        start = due = loop.time()
         n = 0
         last: float | None = None
         while True:
+            if self._rate_changed:
+                self._rate_changed = False
+                start, n = due, 0
             n += 1
             due = start + n * self.period
             delay = due - loop.time()
@@ -97,3 +106,9 @@ class Ticker:
             result = self.tick(now)
             if inspect.isawaitable(result):
                 await result
+
+
+def _period(hz: float) -> float:
+    if not hz > 0:
+        raise ValueError(f"tick rate must be positive, got {hz}")
+    return 1.0 / hz

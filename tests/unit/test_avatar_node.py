@@ -9,11 +9,14 @@ import pytest
 
 from bus.errors import ParameterError
 from bus.node import NodeOptions
+from bus.params import check_values, declaration_of
 from bus.testing import NodeHarness
 from messages.audio import AudioChunk, Playhead
 from messages.director import Persona, Turn
 from messages.llm import Sentence
+from messages.system import ParamSetRequest
 from nodes.avatar.node import AvatarNode
+from nodes.avatar.params import Params
 
 AVATARS = [{"persona": "aria", "port": 1}, {"persona": "kai", "port": 2,
                                               "partner_direction": -1.0}]
@@ -29,9 +32,12 @@ class TestParameters:
     @pytest.mark.parametrize(
         ("params", "message"),
         [
-            ({"inject_hz": 1.0}, "inject_hz must be between 2 and 240"),
-            ({"plugin_name": "ab"}, "plugin_name must be 3-32 characters"),
-            ({"avatars": []}, "needs one entry per persona"),
+            ({"inject_hz": 1.0}, r"'inject_hz' expects float, got 1.0 \(Expected `float` >= 2"),
+            ({"inject_hz": 241}, r"'inject_hz' expects float, got 241 \(Expected `float` <= 240"),
+            ({"plugin_name": "ab"}, r"'plugin_name' expects str, got 'ab' \(Expected `str` of "
+                                    "length >= 3"),
+            ({"avatars": []}, r"'avatars' expects list.*, got \[\] \(Expected `array` of "
+                              "length >= 1"),
             ({"avatars": [{"persona": "a"}, {"persona": "a"}]}, "needs one entry per persona"),
             ({"avatars": [{"persona": "a", "prot": 1}]}, "unknown field `prot`"),
             ({"avatars": [{"persona": "a", "emotions": {"*": {"happy": {}}}}]},
@@ -41,6 +47,59 @@ class TestParameters:
     def test_refused_with_reason(self, params: dict[str, Any], message: str) -> None:
         with pytest.raises(ParameterError, match=message):
             make(**params)
+
+    @pytest.mark.parametrize(
+        ("params", "message"),
+        [
+            ({"inject_hz": 1.0}, "Expected `float` >= 2.0"),
+            ({"expression_fade_s": 0}, "Expected `float` > 0.0"),
+            ({"discovery_port": "udp"}, "'discovery_port' expects int, got 'udp'"),
+            ({"avatars": [{"persona": "a", "emotions": {"*": {"happy": {}}}}]},
+             "exactly one of `expression` or `hotkey`"),
+        ],
+    )
+    def test_refused_by_the_launch_check(self, params: dict[str, Any], message: str) -> None:
+        declared = declaration_of("nodes.avatar")
+        assert declared is Params
+        with pytest.raises(ParameterError, match=message):
+            check_values(declared, params, node="avatar")
+
+    async def test_at_start_set_refused(self) -> None:
+        harness = make()
+        response = await harness.call("avatar/set_parameters",
+                                      ParamSetRequest(values={"plugin_name": "other name"}))
+        assert not response.successful
+        assert "plugin_name is read at start: restart the node with -p plugin_name:=" in \
+            response.reason
+
+    async def test_timing_set_applies_to_the_ticker_and_every_avatar(self) -> None:
+        harness = make()
+        node = harness.node
+        assert isinstance(node, AvatarNode)
+        response = await harness.call("avatar/set_parameters", ParamSetRequest(values={
+            "inject_hz": 120, "lookahead_ms": 50, "emotion_hold_s": 1.5,
+            "expression_fade_s": 1.0}))
+        assert response.successful, response.reason
+        assert node.ticker.period == pytest.approx(1 / 120)
+        for avatar in node.avatars.values():
+            settings = avatar.puppet.settings
+            assert (settings.lookahead_s, settings.emotion_hold_s, settings.face_fade_s) == (
+                pytest.approx(0.05), 1.5, 1.0)
+            # an expression found through the model's hotkeys fades in the new time
+            avatar.mapper.set_model("m", [{"name": "Happy", "type": "ToggleExpression",
+                                           "file": "Happy.exp3.json"}])
+            [(_, data)] = avatar.mapper.switch("happy")
+            assert data["fadeTime"] == 1.0
+
+    async def test_bad_set_refused_and_nothing_changes(self) -> None:
+        harness = make()
+        node = harness.node
+        assert isinstance(node, AvatarNode)
+        response = await harness.call("avatar/set_parameters", ParamSetRequest(values={
+            "lookahead_ms": 50, "inject_hz": 500}))
+        assert not response.successful and "inject_hz" in response.reason
+        assert node.ticker.period == pytest.approx(1 / 60)
+        assert node.avatars["aria"].puppet.settings.lookahead_s == pytest.approx(0.02)
 
     def test_token_files_per_persona(self, tmp_path: Any) -> None:
         harness = make(token_dir=str(tmp_path))

@@ -38,6 +38,30 @@ class TestTicker:
         elapsed = loop.time() - stamps[0]
         assert len(stamps) - 1 + ticker.stats.skipped == pytest.approx(elapsed * 100, abs=3)
 
+    async def test_new_rate_counts_from_the_last_deadline(self) -> None:
+        # as test_no_drift, for the span after a change of rate: no burst of ticks owed to
+        # the old rate, no pause for the old period
+        stamps: list[float] = []
+        ticker = Ticker(100.0, stamps.append)
+        task = asyncio.create_task(ticker.run())
+        await asyncio.sleep(0.2)
+        ticker.set_rate(25.0)
+        changed, skipped = len(stamps), ticker.stats.skipped
+        await asyncio.sleep(0.6)
+        task.cancel()
+        after = stamps[changed:]  # the first is the tick waited for when the rate changed
+        elapsed = after[-1] - after[0]
+        ticks = len(after) - 1 + ticker.stats.skipped - skipped
+        assert ticks >= 10  # 15 in 0.6 s
+        assert ticks == pytest.approx(elapsed * 25, abs=2)
+        assert ticker.period == pytest.approx(0.04)
+
+    def test_new_rate_refused_when_not_positive(self) -> None:
+        ticker = Ticker(60.0, lambda now: None)
+        with pytest.raises(ValueError, match="tick rate must be positive, got -1"):
+            ticker.set_rate(-1)
+        assert ticker.period == pytest.approx(1 / 60)
+
     async def test_skips_instead_of_bursting(self) -> None:
         stamps: list[float] = []
 
