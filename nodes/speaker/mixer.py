@@ -2,7 +2,8 @@
 
 By default one lane plays everything, so the two personas never talk over each other; with
 ``overlap`` each persona gets its own lane and the lanes are summed. Every method takes the
-lock: chunks arrive on the event loop while the device callback reads.
+lock: chunks arrive on the event loop while the device callback reads. `Mixer.configure`
+changes how it plays while it plays (a run-time parameter set).
 """
 
 from __future__ import annotations
@@ -33,13 +34,32 @@ class Mixer:
         self.output_rate = output_rate
         self.overlap = overlap
         self.stall_s = stall_s
-        self.fade_frames = max(1, int(output_rate * fade_ms / 1000))
+        self.fade_ms = fade_ms
         self.paused = False
         self.late_chunks = 0
         """Chunks of sentences already played or requests already cancelled."""
         self._lanes: dict[str, Lane] = {}
         self._cancelled: set[str] = set()
         self._lock = threading.Lock()
+
+    @property
+    def fade_frames(self) -> int:
+        return max(1, int(self.output_rate * self.fade_ms / 1000))
+
+    def configure(self, *, overlap: bool | None = None, stall_s: float | None = None,
+                  fade_ms: float | None = None) -> None:
+        """Play differently from now on: a reply already buffered stays in its lane when
+        ``overlap`` changes (the replies that start after it follow the new setting);
+        ``stall_s`` and ``fade_ms`` apply at once."""
+        with self._lock:
+            if overlap is not None:
+                self.overlap = overlap
+            if stall_s is not None:
+                self.stall_s = stall_s
+                for lane in self._lanes.values():
+                    lane.stall_s = stall_s
+            if fade_ms is not None:
+                self.fade_ms = fade_ms
 
     def push(self, *, persona: str, request_id: str, sentence_index: int, samples: np.ndarray,
              source_rate: int, text: str, last: bool, final: bool, now: float) -> bool:
@@ -48,7 +68,7 @@ class Mixer:
             if request_id in self._cancelled:
                 self.late_chunks += 1
                 return False
-            lane = self._lane(persona)
+            lane = self._lane(persona, request_id)
             request = lane.get(request_id, persona, now)
             accepted = request.push(sentence_index, samples, source_rate=source_rate,
                                     output_rate=self.output_rate, text=text, last=last,
@@ -79,7 +99,8 @@ class Mixer:
                 lane_out.fill(0.0)
                 block.segments.extend(lane.read(lane_out, now))
                 block.samples += lane_out
-        if self.overlap:
+            summed = len(self._lanes) > 1
+        if summed:
             np.clip(block.samples, -1.0, 1.0, out=block.samples)
         return block
 
@@ -91,7 +112,10 @@ class Mixer:
     def stalled(self) -> int:
         return sum(lane.stalled for lane in self._lanes.values())
 
-    def _lane(self, persona: str) -> Lane:
+    def _lane(self, persona: str, request_id: str) -> Lane:
+        for started_in in self._lanes.values():  # a reply stays where it started
+            if request_id in started_in.requests:
+                return started_in
         key = persona if self.overlap else ""
         lane = self._lanes.get(key)
         if lane is None:

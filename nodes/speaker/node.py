@@ -12,6 +12,7 @@ import asyncio
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from bus.errors import PcmError
 from bus.node import Node, NodeOptions
@@ -19,6 +20,7 @@ from messages.audio import AudioChunk, Playhead, SpeakerControl
 from messages.llm import Cancel
 from messages.pcm import decode_mono
 from nodes.speaker.mixer import Block, Mixer
+from nodes.speaker.params import Params
 from nodes.speaker.playback import AudioOutput, OutputError, SoundDeviceOutput, WavOutput
 from nodes.speaker.resample import StreamResampler
 from nodes.speaker.timeline import Timeline
@@ -26,79 +28,74 @@ from nodes.speaker.timeline import Timeline
 __all__ = ["SpeakerNode"]
 
 WAV_DEVICES = ("none", "wav")
+MAX_STREAMS = 256
+"""Sentences resampled at once (each closed by its last chunk; a sender that never sends
+one must not grow the node)."""
 
 
 class SpeakerNode(Node):
     def __init__(self, *, options: NodeOptions | None = None):
         super().__init__("speaker", options=options)
-        self.device = self.declare_parameter(
-            "device", "", "PortAudio device name or index ('' default; 'wav' or 'none': files)")
-        self.pulse_sink = self.declare_parameter(
-            "pulse_sink", "", "PulseAudio sink to play into (e.g. an OBS null sink)")
-        self.sample_rate = self.declare_parameter("sample_rate", 48000, "output rate, Hz")
-        self.channels = self.declare_parameter("channels", 1, "output channels (mono copied)")
-        self.block_ms = self.declare_parameter("block_ms", 10.0, "audio per device callback")
-        self.latency_ms = self.declare_parameter(
-            "latency_ms", 20.0, "device latency asked of PortAudio (0: its low default)")
-        self.overlap = self.declare_parameter(
-            "overlap", False, "let the personas speak at once (mixed) instead of in turn")
-        self.fade_ms = self.declare_parameter("fade_ms", 5.0, "fade-out when stopped")
-        self.stall_s = self.declare_parameter(
-            "stall_s", 5.0, "a reply with no audio for this long gives way to the next")
-        self.playhead_ms = self.declare_parameter("playhead_ms", 20.0, "playhead period")
-        self.run_dir = self.declare_parameter(
-            "run_dir", "", "folder for WAV output ('' : $VT_RUN_DIR, else the bus folder)")
-        self.mixer = Mixer(self.sample_rate, overlap=self.overlap, stall_s=self.stall_s,
-                           fade_ms=self.fade_ms)
-        self.timeline = Timeline(self.sample_rate)
+        self.params = self.declare_parameters(Params)
+        self.mixer = Mixer(self.params.sample_rate, overlap=self.params.overlap,
+                           stall_s=self.params.stall_s, fade_ms=self.params.fade_ms)
+        self.timeline = Timeline(self.params.sample_rate)
         self.output: AudioOutput | None = None
         self._resamplers: dict[tuple[str, int], StreamResampler] = {}
         self.playhead = self.create_publisher(Playhead, "audio/playhead")
         self.create_subscription(AudioChunk, "tts/audio", self.on_chunk)
         self.create_subscription(Cancel, "llm/cancel", self.on_cancel)
         self.create_subscription(SpeakerControl, "audio/control", self.on_control)
-        self.create_timer(self.playhead_ms / 1000, self.publish_playhead)
+        self.playhead_timer = self.create_timer(self.params.playhead_ms / 1000,
+                                                self.publish_playhead)
+        self.add_on_set_parameters_callback(self.on_set)
 
-    async def start(self) -> None:
-        await super().start()
-        if self.output is None:
-            self.output = self._open_output()
-            loop = asyncio.get_running_loop()
+    def on_set(self, changes: dict[str, Any]) -> None:
+        """The mixer plays and the playhead ticks as set from now on."""
+        self.mixer.configure(overlap=changes.get("overlap"), stall_s=changes.get("stall_s"),
+                             fade_ms=changes.get("fade_ms"))
+        if "playhead_ms" in changes:
+            self.playhead_timer.set_period(changes["playhead_ms"] / 1000)
 
-            def report(audible_ns: int, block: Block) -> None:
-                if block.segments:
-                    loop.call_soon_threadsafe(self.timeline.add, audible_ns, block.segments)
+    async def on_start(self) -> None:
+        self.output = self._open_output()
+        loop = asyncio.get_running_loop()
 
-            try:
-                self.output.start(self._pull, report)
-            except OutputError as exc:  # listed, but would not open (e.g. no PulseAudio running)
-                self.log.warning("%s: writing WAV files instead", exc)
-                self.output = self._wav_output()
-                self.output.start(self._pull, report)
-            self.log.info("playing on %s at %d Hz, latency %.1f ms", self.output.description,
-                          self.sample_rate, self.output.latency_s * 1000)
+        def report(audible_ns: int, block: Block) -> None:
+            if block.segments:
+                loop.call_soon_threadsafe(self.timeline.add, audible_ns, block.segments)
+
+        try:
+            self.output.start(self._pull, report)
+        except OutputError as exc:  # listed, but would not open (e.g. no PulseAudio running)
+            self.log.warning("%s: writing WAV files instead", exc)
+            self.output = self._wav_output()
+            self.output.start(self._pull, report)
+        self.log.info("playing on %s at %d Hz, latency %.1f ms", self.output.description,
+                      self.params.sample_rate, self.output.latency_s * 1000)
 
     def _block_frames(self) -> int:
-        return max(1, int(self.sample_rate * self.block_ms / 1000))
+        return max(1, int(self.params.sample_rate * self.params.block_ms / 1000))
 
     def _open_output(self) -> AudioOutput:
-        if self.device not in WAV_DEVICES:
+        p = self.params
+        if p.device not in WAV_DEVICES:
             try:
                 return SoundDeviceOutput(
-                    self.device, sample_rate=self.sample_rate, channels=self.channels,
-                    block_frames=self._block_frames(), pulse_sink=self.pulse_sink,
-                    latency=self.latency_ms / 1000 if self.latency_ms > 0 else "low",
+                    p.device, sample_rate=p.sample_rate, channels=p.channels,
+                    block_frames=self._block_frames(), pulse_sink=p.pulse_sink,
+                    latency=p.latency_ms / 1000 if p.latency_ms > 0 else "low",
                 )
             except OutputError as exc:
                 self.log.warning("no sound device (%s): writing WAV files instead", exc)
         return self._wav_output()
 
     def _wav_output(self) -> WavOutput:
-        return WavOutput(self._wav_folder(), sample_rate=self.sample_rate,
+        return WavOutput(self._wav_folder(), sample_rate=self.params.sample_rate,
                          block_frames=self._block_frames())
 
     def _wav_folder(self) -> Path:
-        base = self.run_dir or os.environ.get("VT_RUN_DIR", "")
+        base = self.params.run_dir or os.environ.get("VT_RUN_DIR", "")
         if not base:
             base = str(self.address.folder) if self.address.folder else "."
         return Path(base) / "speaker"
@@ -122,7 +119,9 @@ class SpeakerNode(Node):
         resampler = self._resamplers.get(key)
         if resampler is None:
             resampler = self._resamplers[key] = StreamResampler(chunk.sample_rate,
-                                                                self.sample_rate)
+                                                                self.params.sample_rate)
+            if len(self._resamplers) > MAX_STREAMS:  # keyed by outside input: bounded
+                del self._resamplers[next(iter(self._resamplers))]
         accepted = self.mixer.push(
             persona=chunk.persona, request_id=chunk.request_id,
             sentence_index=chunk.sentence_index, samples=resampler.process(samples),

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from bus.errors import VtError
 from nodes.speaker.mixer import Block
 
 __all__ = ["AudioOutput", "OutputError", "Pull", "Report", "SoundDeviceOutput", "WavOutput"]
@@ -30,8 +31,9 @@ Report = Callable[[int, Block], None]
 (``time.time_ns()`` scale); called from the output's thread."""
 
 
-class OutputError(Exception):
-    """The output cannot be opened; the message says which device and why."""
+class OutputError(VtError):
+    """The output cannot be opened; the message says which device and why (the node falls
+    back to WAV files; a WAV folder it cannot make ends a start as a fatal line)."""
 
 
 class AudioOutput(Protocol):

@@ -19,10 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
+from bus.errors import VtError
+
 __all__ = ["Capture", "PulseServer", "PulseUnavailable"]
 
 
-class PulseUnavailable(Exception):
+class PulseUnavailable(VtError):
     """PulseAudio cannot run here; the message says what is missing."""
 
 

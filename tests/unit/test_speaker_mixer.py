@@ -143,3 +143,42 @@ class TestPositions:
         assert first[0].source_start == 0 and first[0].text == "hi"
         assert second[0].source_start == 1102  # 50 ms at 22.05 kHz (rounded)
         assert second[0].source_at(2400) == 2205
+
+
+class TestConfigure:
+    """What a run-time parameter set changes (``Mixer.configure``)."""
+
+    def test_overlap_applies_to_replies_that_start_after_it(self) -> None:
+        mixer = Mixer(RATE)
+        push(mixer, "a", "ra", 0, 0.25, 10)
+        mixer.configure(overlap=True)
+        push(mixer, "a", "ra", 0, 0.25, 10)  # ra stays in the lane it started in
+        push(mixer, "b", "rb", 0, 0.5, 20)
+        samples, segments = play(mixer, 20)
+        np.testing.assert_allclose(samples, [0.75] * 20)
+        assert {s.persona for s in segments} == {"a", "b"}
+        mixer.configure(overlap=False)
+        push(mixer, "a", "ra", 0, 0.0, 0, last=True, final=True)
+        push(mixer, "c", "rc", 0, 0.1, 10, last=True, final=True)  # in turn again
+        push(mixer, "d", "rd", 0, 0.2, 10, last=True, final=True)
+        samples, _ = play(mixer, 20)
+        np.testing.assert_allclose(samples, [0.1] * 10 + [0.2] * 10)
+
+    def test_stall_s_applies_to_a_reply_already_waiting(self) -> None:
+        mixer = Mixer(RATE, stall_s=10.0)
+        push(mixer, "a", "ra", 0, 0.1, 5, now=0.0)
+        push(mixer, "b", "rb", 0, 0.5, 5, last=True, final=True, now=0.0)
+        play(mixer, 5, now=0.5)
+        mixer.configure(stall_s=1.0)
+        samples, _ = play(mixer, 5, now=2.0)
+        np.testing.assert_allclose(samples, [0.5] * 5)
+        assert mixer.stalled == 1
+
+    def test_fade_ms_applies_to_the_next_stop(self) -> None:
+        mixer = Mixer(RATE, fade_ms=4)
+        push(mixer, "a", "r", 0, 0.5, 100)
+        play(mixer, 10)
+        mixer.configure(fade_ms=8)
+        mixer.cancel("r")
+        samples, _ = play(mixer, 10)
+        assert samples[6] > 0 and np.all(samples[7:] == 0)  # 8 frames from 0.5 down to 0

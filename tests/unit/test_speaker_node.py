@@ -8,15 +8,20 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from helpers.audio import s16, tone
 
+from bus.errors import ParameterError, VtError
 from bus.node import NodeOptions
+from bus.params import check_values, declaration_of
 from bus.testing import NodeHarness, wait_until
 from messages.audio import AudioChunk, Playhead, SpeakerControl
 from messages.llm import Cancel
 from messages.pcm import decode_mono
+from messages.system import ParamSetRequest, ParamSetResponse
 from nodes.speaker.node import SpeakerNode
-from nodes.speaker.playback import WavOutput
+from nodes.speaker.params import Params
+from nodes.speaker.playback import OutputError, WavOutput
 
 
 @contextlib.asynccontextmanager
@@ -32,11 +37,11 @@ async def running(tmp_path: Path, **parameters: Any) -> AsyncIterator[NodeHarnes
 
 
 def tone_chunks(request_id: str, seconds: float, rate: int = 16000, *, final: bool = True,
-                chunk_s: float = 0.04) -> list[AudioChunk]:
+                chunk_s: float = 0.04, persona: str = "a") -> list[AudioChunk]:
     pcm = s16(tone(220, seconds, rate, amplitude=0.3))
     size = 2 * int(rate * chunk_s)  # bytes: two a sample
     pieces = [pcm[i:i + size] for i in range(0, len(pcm), size)]
-    return [AudioChunk(persona="a", request_id=request_id, sentence_index=0, chunk_index=i,
+    return [AudioChunk(persona=persona, request_id=request_id, sentence_index=0, chunk_index=i,
                        pcm=p, sample_rate=rate, text="tone" if i == 0 else "",
                        last=i == len(pieces) - 1, final=final and i == len(pieces) - 1)
             for i, p in enumerate(pieces)]
@@ -116,13 +121,7 @@ class TestSpeakerNode:
             for done in heads(harness, "finished"):
                 assert abs(done.sample - 0.3 * 16000) <= 16, done  # frames, not bytes / 2
             output = harness.node.output
-        assert isinstance(output, WavOutput) and output.files
-        heard = []
-        for path in output.files:
-            with wave.open(str(path), "rb") as wav:
-                heard.append(decode_mono(wav.readframes(wav.getnframes()), "s16le", 1))
-        peak = max(float(abs(samples).max()) for samples in heard)
-        assert 0.27 < peak < 0.33  # the tone's 0.3, resampled
+        assert 0.27 < peak(output) < 0.33  # the tone's 0.3, resampled
 
     async def test_run_dir_from_the_environment(self, tmp_path: Path,
                                                 monkeypatch: Any) -> None:
@@ -141,3 +140,69 @@ class TestSpeakerNode:
             for chunk in tone_chunks("r", 0.1):
                 harness.feed("tts/audio", chunk)
             await wait_until(lambda: heads(harness, "finished"), 5, what="the sentence's end")
+
+
+async def set_parameters(harness: NodeHarness, **values: Any) -> ParamSetResponse:
+    answer: ParamSetResponse = await harness.call("speaker/set_parameters",
+                                                  ParamSetRequest(values=values))
+    return answer
+
+
+def span(harness: NodeHarness, request_id: str) -> tuple[int, int]:
+    """Where ``request_id`` was heard, as positions in the playhead stream: its first
+    ``playing`` and its ``finished``."""
+    heard = [(i, m.state) for i, m in enumerate(harness.messages("audio/playhead"))
+             if m.request_id == request_id]
+    return (min(i for i, state in heard if state == "playing"),
+            min(i for i, state in heard if state == "finished"))
+
+
+def peak(output: Any) -> float:
+    assert isinstance(output, WavOutput) and output.files
+    heard = []
+    for path in output.files:
+        with wave.open(str(path), "rb") as wav:
+            heard.append(decode_mono(wav.readframes(wav.getnframes()), "s16le", 1))
+    return max(float(abs(samples).max()) for samples in heard)
+
+
+class TestParameters:
+    async def test_overlap_set_at_run_time_mixes_the_next_replies(self, tmp_path: Path) -> None:
+        async with running(tmp_path) as harness:
+            for request_id, persona in (("a1", "a"), ("b1", "b")):
+                for chunk in tone_chunks(request_id, 0.3, persona=persona):
+                    harness.feed("tts/audio", chunk)
+            await wait_until(lambda: len(heads(harness, "finished")) == 2, 10,
+                             what="both replies heard")
+            answer = await set_parameters(harness, overlap=True)
+            assert answer.successful, answer.reason
+            # paused while both arrive, so both start in the same block, in phase
+            harness.feed("audio/control", SpeakerControl(action="pause"))
+            for request_id, persona in (("a2", "a"), ("b2", "b")):
+                for chunk in tone_chunks(request_id, 0.3, persona=persona):
+                    harness.feed("tts/audio", chunk)
+            harness.feed("audio/control", SpeakerControl(action="resume"))
+            await wait_until(lambda: len(heads(harness, "finished")) == 4, 10,
+                             what="both replies heard again")
+            output = harness.node.output
+        assert span(harness, "a1")[1] < span(harness, "b1")[0]  # in turn before the set
+        assert 0.55 < peak(output) < 0.65  # two 0.3 tones summed after it
+
+    async def test_an_output_parameter_is_refused_at_run_time(self, tmp_path: Path) -> None:
+        async with running(tmp_path) as harness:
+            answer = await set_parameters(harness, sample_rate=44100)
+            assert not answer.successful
+            assert answer.reason.startswith("sample_rate is read at start: restart the node "
+                                            "with -p sample_rate:=VALUE")
+            assert harness.node.parameters.get("sample_rate") == 48000
+
+    def test_the_launch_check_refuses_bad_values(self) -> None:
+        assert declaration_of("nodes.speaker") is Params
+        with pytest.raises(ParameterError, match=r"parameter 'sample_rate' expects int, got 0"):
+            check_values(Params, {"sample_rate": 0}, node="speaker")
+        with pytest.raises(ParameterError, match=r"parameter 'block_ms' expects float, got "
+                                                 r"'abc'"):
+            check_values(Params, {"block_ms": "abc"}, node="speaker")
+
+    def test_output_errors_are_in_the_error_tree(self) -> None:
+        assert issubclass(OutputError, VtError)
