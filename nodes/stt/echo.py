@@ -54,7 +54,6 @@ class EchoSettings:
     """Ratios of the last ~5 s make the gain estimate."""
     warmup_chunks: int = 8
     percentile: float = 20.0
-    text_overlap: float = 0.7
     extrapolate_ms: float = 500.0
     """How far past the last playhead report a ``playing`` sentence is assumed audible."""
 
@@ -193,10 +192,15 @@ class EchoGate:
     """Decides, chunk by chunk, whether the mic hears more than the personas' echo."""
 
     def __init__(self, settings: EchoSettings | None = None):
-        self.settings = settings or EchoSettings()
-        s = self.settings
-        self._window: deque[tuple[float, float]] = deque(maxlen=s.gain_window_chunks)
-        self._ratios: deque[float] = deque(maxlen=s.history_chunks)
+        self._window: deque[tuple[float, float]] = deque()
+        self._ratios: deque[float] = deque()
+        self.configure(settings or EchoSettings())
+
+    def configure(self, settings: EchoSettings) -> None:
+        """New margins and windows from the next chunk on; what was learnt is kept."""
+        self.settings = s = settings
+        self._window = deque(self._window, maxlen=s.gain_window_chunks)
+        self._ratios = deque(self._ratios, maxlen=s.history_chunks)
         self._margin = 10 ** (s.margin_db / 10)
         self._keep_margin = 10 ** (s.keep_margin_db / 10)
         self._initial_gain = 10 ** (s.initial_gain_db / 10)

@@ -3,43 +3,67 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
+from typing import Any
 
+import msgspec
 import numpy as np
 
 from bus.errors import ParameterError, PcmError
 from bus.node import Node, NodeOptions, Trace
+from bus.worker import Worker
 from messages.audio import AudioChunk, AudioFrame, Playhead
+from messages.base import Header
 from messages.pcm import decode_mono, frame_count
 from messages.speech import Transcript, VadEvent, Word
-from nodes.stt.backends.silero import CHUNK_SAMPLES, SileroVad
-from nodes.stt.backends.whisper import WhisperBackend, WhisperSettings
-from nodes.stt.echo import EchoGate, EchoSettings, ReferenceTimeline, is_echo_text
-from nodes.stt.speakers import UNKNOWN, SpeakerEmbedder, SpeakerLabeler, SpectralEmbedder
+from nodes.stt.backends import RECOGNISERS, SPEAKER_EMBEDDERS, VOICE_ACTIVITY
+from nodes.stt.echo import EchoGate, ReferenceTimeline, is_echo_text
+from nodes.stt.params import Params
+from nodes.stt.settings import (
+    echo_settings,
+    load_backend,
+    stream_settings,
+    vad_settings,
+)
+from nodes.stt.speakers import UNKNOWN, SpeakerLabeler
 from nodes.stt.streaming import (
     Job,
     Rechunker,
-    Recognisable,
     Recognition,
     Result,
     Segmenter,
-    StreamSettings,
     VoiceEnd,
     VoiceStart,
 )
-from nodes.stt.vad import Vad, VadSettings
+from nodes.stt.vad import Vad
 
 SAMPLE_RATE = 16000
+NO_SPEAKER = "none"
+"""``speaker_backend`` value that labels everyone ``unknown`` (no embedding at all)."""
 
 
 class SttNode(Node):
     def __init__(self, *, options: NodeOptions | None = None):
         super().__init__("stt", options=options)
+        self.params = self.declare_parameters(Params)
         try:
-            self._build()
-        except (OSError, ValueError, RuntimeError) as exc:  # bad values, missing files
+            vad = vad_settings(self.params)
+        except ValueError as exc:
             raise ParameterError(f"stt: {exc}") from None
+        self.vad_backend = load_backend(VOICE_ACTIVITY, self.params.vad_backend, self.params,
+                                        prefix="vad_")
+        chunk = self.vad_backend.chunk_samples
+        self.segmenter = Segmenter(Vad(vad, chunk * 1000 / SAMPLE_RATE),
+                                   stream_settings(self.params), chunk_samples=chunk,
+                                   sample_rate=SAMPLE_RATE,
+                                   new_id=lambda: f"utt-{uuid.uuid4().hex[:12]}")
+        self.rechunker = Rechunker(chunk, SAMPLE_RATE)
+        echo = echo_settings(self.params)
+        self.reference = ReferenceTimeline(echo)
+        self.gate = EchoGate(echo)
+        self.recogniser = load_backend(RECOGNISERS, self.params.recogniser, self.params)
+        self.labeler = self._speaker_labeler()
+        self.add_on_set_parameters_callback(self._apply)
         self.vad_pub = self.create_publisher(VadEvent, "speech/vad")
         self.partial_pub = self.create_publisher(Transcript, "speech/partial")
         self.final_pub = self.create_publisher(Transcript, "speech/final")
@@ -48,129 +72,84 @@ class SttNode(Node):
         self.create_subscription(Playhead, "audio/playhead", self.on_playhead)
         self._traces: dict[str, Trace] = {}
         """Per utterance: its trace (id = utterance id, stamp = speech onset)."""
-        self._refused: set[str] = set()
-        self._wake = asyncio.Event()
-        self._worker: asyncio.Task[None] | None = None
-        self._jobs: set[asyncio.Task[None]] = set()
-
-    def _build(self) -> None:
-        """Declare the parameters and build the pipeline from them."""
-        p = self.declare_parameter
-        vad = VadSettings(
-            start_threshold=p("start_threshold", 0.5, "speech probability that starts speech"),
-            end_threshold=p("end_threshold", 0.35, "probability under which speech is quiet"),
-            start_chunks=p("start_chunks", 2, "32 ms chunks in a row needed to start"),
-            hangover_ms=p("hangover_ms", 400.0, "quiet time that ends an utterance"),
-        )
-        stream = StreamSettings(
-            preroll_ms=p("preroll_ms", 300.0, "audio kept before the onset"),
-            partial_interval_ms=p("partial_interval_ms", 1000.0, "speech between partials"),
-            min_partial_ms=p("min_partial_ms", 600.0, "speech before the first partial"),
-            final_after_ms=p("final_after_ms", 96.0, "pause before the final is started"),
-            max_utterance_s=p("max_utterance_s", 25.0, "longer utterances are cut"),
-        )
-        whisper = WhisperSettings(
-            model_path=p("model_path", "", "Whisper model directory ('' bundled tiny.en)"),
-            device=p("device", "cpu", "cpu or cuda"),
-            compute_type=p("compute_type", "int8", "int8 (cpu), float16 (cuda)"),
-            beam_size=p("beam_size", 5, "beam for finals"),
-            partial_beam_size=p("partial_beam_size", 1, "beam for partials"),
-            cpu_threads=p("cpu_threads", 0, "CTranslate2 threads per job (0 default)"),
-            num_workers=p("num_workers", 2, "jobs the model runs at once (a final beside "
-                          "a partial)"),
-            language=p("language", "en", "spoken language"),
-        )
-        echo = EchoSettings(
-            margin_db=p("echo_margin_db", 6.0, "a person must beat the echo by this much"),
-            initial_gain_db=p("echo_initial_gain_db", -6.0, "echo gain assumed before learning"),
-            tail_ms=p("echo_tail_ms", 150.0, "echo path length (reverb) covered"),
-            lead_ms=p("echo_lead_ms", 60.0, "playhead timing error tolerated"),
-            text_overlap=p("echo_text_overlap", 0.7, "share of the personas' words = echo"),
-        )
-        self.vad_backend = SileroVad()
-        self.segmenter = Segmenter(Vad(vad, CHUNK_SAMPLES * 1000 / SAMPLE_RATE), stream,
-                                   chunk_samples=CHUNK_SAMPLES, sample_rate=SAMPLE_RATE,
-                                   new_id=lambda: f"utt-{uuid.uuid4().hex[:12]}")
-        self.rechunker = Rechunker(CHUNK_SAMPLES, SAMPLE_RATE)
-        self.reference = ReferenceTimeline(echo)
-        self.gate = EchoGate(echo)
-        self.echo_text_overlap = echo.text_overlap
-        self.recogniser: Recognisable = WhisperBackend(whisper)
-        self.labeler = self._speaker_labeler()
+        # the segmenter says which job is due; each runs as its own task, so a final starts
+        # beside a running partial instead of waiting for it
+        self.jobs = Worker(self, self.segmenter.next_job, self._start_job, name="transcribe")
 
     def _speaker_labeler(self) -> SpeakerLabeler | None:
-        p = self.declare_parameter
-        backend = p("speaker_backend", "spectral",
-                    "spectral (numpy), resemblyzer (CPU, torch), pyannote (GPU) or none")
-        enrol_wav = p("enrol_wav", "", "a WAV of the collaborator's voice to enrol")
-        name = p("speaker_name", "collaborator", "the label for the enrolled voice")
-        model_path = p("speaker_model_path", "", "pyannote embedding checkpoint (local)")
-        device = p("speaker_device", "", "embedding device ('' cuda for pyannote, cpu else)")
-        threshold = p("speaker_threshold", 0.0, "similarity needed to name the speaker "
-                      "(0: the backend's default)")
-        if backend == "none" or not enrol_wav:
+        params = self.params
+        if params.speaker_backend == NO_SPEAKER or not params.enrol_wav:
             return None
-        embedder: SpeakerEmbedder
-        if backend == "spectral":
-            embedder = SpectralEmbedder(SAMPLE_RATE)
-        elif backend == "resemblyzer":
-            from nodes.stt.backends.resemblyzer import ResemblyzerEmbedder
-
-            embedder = ResemblyzerEmbedder(device=device or "cpu")
-        elif backend == "pyannote":
-            from nodes.stt.backends.pyannote import PyannoteEmbedder, PyannoteSettings
-
-            embedder = PyannoteEmbedder(PyannoteSettings(model_path=model_path,
-                                                         device=device or "cuda"))
-        else:
-            raise ValueError("speaker_backend must be spectral, resemblyzer, pyannote or none, "
-                             f"not {backend!r}")
+        embedder = load_backend(SPEAKER_EMBEDDERS, params.speaker_backend, params,
+                                prefix="speaker_")
         from faster_whisper.audio import decode_audio
 
-        labeler = SpeakerLabeler(embedder, threshold or None, SAMPLE_RATE)
-        labeler.enrol(name, np.asarray(decode_audio(enrol_wav, sampling_rate=SAMPLE_RATE)))
-        self.log.info("enrolled %s from %s (%s embeddings)", name, enrol_wav, backend)
+        labeler = SpeakerLabeler(embedder, params.speaker_threshold or None, SAMPLE_RATE)
+        try:
+            labeler.enrol(params.speaker_name,
+                          np.asarray(decode_audio(params.enrol_wav, sampling_rate=SAMPLE_RATE)))
+        except (OSError, ValueError) as exc:  # no such file, not audio, silence
+            raise ParameterError(f"stt: cannot enrol {params.speaker_name} from enrol_wav "
+                                 f"{params.enrol_wav}: {exc}") from None
+        self.log.info("enrolled %s from %s (%s embeddings)", params.speaker_name,
+                      params.enrol_wav, params.speaker_backend)
         return labeler
 
-    async def start(self) -> None:
-        first = self._loop is None
-        await super().start()
-        if first:
-            self._worker = asyncio.get_running_loop().create_task(self._transcribe_forever())
+    def _apply(self, changes: dict[str, Any]) -> tuple[bool, str] | None:
+        """A run-time set: the VAD, the segmenter, the echo gate and the speaker threshold
+        take the new values from the next chunk on (the rest is read where it is used)."""
+        new = msgspec.structs.replace(self.params, **changes)
+        try:
+            vad = vad_settings(new)
+        except ValueError as exc:
+            return False, f"stt: {exc}"
+        self.segmenter.configure(stream_settings(new), vad)
+        echo = echo_settings(new)
+        self.reference.settings = echo
+        self.gate.configure(echo)
+        if self.labeler is not None:
+            self.labeler.threshold = (new.speaker_threshold
+                                      or self.labeler.embedder.default_threshold)
+        return None
+
+    async def on_start(self) -> None:
+        self.jobs.start()
 
     # ------------------------------------------------------------ inputs
 
-    def on_frame(self, frame: AudioFrame) -> None:
+    def on_frame(self, frame: AudioFrame, header: Header) -> None:
         if (frame.sample_rate, frame.channels, frame.format) != (SAMPLE_RATE, 1, "s16le"):
-            self._refuse("audio/mic", f"frames must be {SAMPLE_RATE} Hz mono s16le, got "
-                         f"{frame.sample_rate} Hz x{frame.channels} {frame.format}")
+            self.report_bad_input(header.publisher, "audio/mic",
+                                  f"frames must be {SAMPLE_RATE} Hz mono s16le, got "
+                                  f"{frame.sample_rate} Hz x{frame.channels} {frame.format}")
             return
         try:
             frame_count(frame.pcm, frame.format, frame.channels)
         except PcmError as exc:
-            self._refuse("audio/mic", str(exc))
+            self.report_bad_input(header.publisher, "audio/mic", str(exc))
             return
         for pcm, start_ns in self.rechunker.push(frame.pcm, frame.start_ns):
             self._on_chunk(pcm, start_ns)
-        self._wake.set()
+        self.jobs.wake()
 
-    def on_tts_audio(self, chunk: AudioChunk) -> None:
+    def on_tts_audio(self, chunk: AudioChunk, header: Header) -> None:
         if chunk.sample_rate <= 0:
-            self._refuse("tts/audio", "reference audio must be at a positive rate, got "
-                         f"{chunk.sample_rate} Hz")
+            self.report_bad_input(header.publisher, "tts/audio",
+                                  "reference audio must be at a positive rate, got "
+                                  f"{chunk.sample_rate} Hz")
             return
         try:
             samples = decode_mono(chunk.pcm, chunk.format, chunk.channels)
         except PcmError as exc:
-            self._refuse("tts/audio", f"reference audio: {exc}")
+            self.report_bad_input(header.publisher, "tts/audio", f"reference audio: {exc}")
             return
         self.reference.add_audio(chunk.request_id, chunk.sentence_index, samples,
                                  chunk.sample_rate, text=chunk.text, last=chunk.last)
 
-    def on_playhead(self, playhead: Playhead) -> None:
+    def on_playhead(self, playhead: Playhead, header: Header) -> None:
         if playhead.sample_rate <= 0:
-            self._refuse("audio/playhead", f"sample_rate must be positive, got "
-                         f"{playhead.sample_rate}")
+            self.report_bad_input(header.publisher, "audio/playhead",
+                                  f"sample_rate must be positive, got {playhead.sample_rate}")
             return
         self.reference.on_playhead(playhead.request_id, playhead.sentence_index, playhead.sample,
                                    playhead.sample_rate, playhead.state, playhead.audible_ns,
@@ -206,18 +185,11 @@ class SttNode(Node):
 
     # ------------------------------------------------------------ transcription
 
-    async def _transcribe_forever(self) -> None:
-        """Start each job the segmenter says is due (a final may run beside a partial)."""
-        loop = asyncio.get_running_loop()
-        while True:
-            job = self.segmenter.next_job()
-            if job is None:
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            task = loop.create_task(self._run(job))
-            self._jobs.add(task)
-            task.add_done_callback(self._jobs.discard)
+    async def _start_job(self, job: Job) -> None:
+        """Run ``job`` in a task of its own (cancelled when the node closes): the worker goes
+        back to the segmenter at once, so a final can start while a partial still runs."""
+        kind = "final" if job.final else "partial"
+        self.create_task(self._run(job), f"{kind} of {job.utterance_id}")
 
     async def _run(self, job: Job) -> None:
         try:
@@ -234,7 +206,7 @@ class SttNode(Node):
                 self.counters["publish_errors"] += 1
                 self.log.exception("publishing the transcript of %s failed",
                                    result.utterance_id)
-        self._wake.set()  # another job may be due now
+        self.jobs.wake()  # another job may be due now
 
     def _publish(self, result: Result) -> None:
         text = result.recognition.text
@@ -248,7 +220,7 @@ class SttNode(Node):
         start_ns = result.audio_ns + int(result.speech_start_s * 1e9)
         end_ns = result.audio_ns + int(result.speech_end_s * 1e9)
         heard = self.reference.texts(start_ns, end_ns)
-        if is_echo_text(text, heard, self.echo_text_overlap):
+        if is_echo_text(text, heard, self.params.echo_text_overlap):
             self.counters["echo_transcripts"] += 1
             self.log.info("dropped %r: the personas were saying it", text)
             self._no_words(result, trace)
@@ -276,14 +248,3 @@ class SttNode(Node):
             with self.traced(trace):
                 self.final_pub.publish(Transcript(utterance_id=result.utterance_id, text="",
                                                   final=True, audio_ns=result.audio_ns))
-
-    def _refuse(self, topic: str, reason: str) -> None:
-        self.counters["bad_input"] += 1
-        if topic not in self._refused:
-            self._refused.add(topic)
-            self.log.warning("dropped input on %s: %s (logged once)", topic, reason)
-
-    async def on_shutdown(self) -> None:
-        for task in (self._worker, *self._jobs):
-            if task is not None:
-                task.cancel()

@@ -18,16 +18,14 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
 
-from nodes.stt.vad import End, Pause, Resume, Start, Vad
+from nodes.stt.vad import End, Pause, Resume, Start, Vad, VadSettings
 
 __all__ = [
     "Job",
     "Rechunker",
-    "Recognisable",
     "RecognisedWord",
     "Recognition",
     "Result",
@@ -52,12 +50,6 @@ class RecognisedWord:
 class Recognition:
     text: str
     words: tuple[RecognisedWord, ...] = ()
-
-
-class Recognisable(Protocol):
-    """A speech recogniser backend (`nodes.stt.backends.whisper.WhisperBackend`)."""
-
-    async def transcribe(self, audio: np.ndarray, *, final: bool) -> Recognition: ...
 
 
 @dataclass(frozen=True)
@@ -141,18 +133,11 @@ class Segmenter:
     def __init__(self, vad: Vad, settings: StreamSettings, *, chunk_samples: int,
                  sample_rate: int, new_id: Callable[[], str]):
         self.vad = vad
-        self.settings = settings
         self.chunk_samples = chunk_samples
         self.sample_rate = sample_rate
         self.chunk_ns = chunk_samples * 1_000_000_000 // sample_rate
-        chunk_ms = self.chunk_ns / 1e6
-        self._preroll: deque[tuple[int, int, np.ndarray]] = deque(
-            maxlen=max(1, round(settings.preroll_ms / chunk_ms)) + vad.settings.start_chunks)
-        self._partial_chunks = max(1, round(settings.partial_interval_ms / chunk_ms))
-        self._min_partial_chunks = max(1, round(settings.min_partial_ms / chunk_ms))
-        self._final_after_chunks = max(1, round(settings.final_after_ms / chunk_ms))
-        self._max_chunks = round(settings.max_utterance_s * 1000 / chunk_ms)
-        self._preroll_chunks = max(1, round(settings.preroll_ms / chunk_ms))
+        self._preroll: deque[tuple[int, int, np.ndarray]] = deque()
+        self.configure(settings)
         self._new_id = new_id
         self._current: _Utterance | None = None
         self._closing: list[_Utterance] = []
@@ -160,6 +145,21 @@ class Segmenter:
         self._final_running = False
         self._partial_running = False
         self._quiet_chunks = 0
+
+    def configure(self, settings: StreamSettings, vad: VadSettings | None = None) -> None:
+        """New timings (and VAD settings) from the next chunk on; an utterance under way
+        keeps its audio and goes on under them."""
+        if vad is not None:
+            self.vad.configure(vad)
+        self.settings = settings
+        chunk_ms = self.chunk_ns / 1e6
+        self._preroll_chunks = max(1, round(settings.preroll_ms / chunk_ms))
+        self._preroll = deque(self._preroll,
+                              maxlen=self._preroll_chunks + self.vad.settings.start_chunks)
+        self._partial_chunks = max(1, round(settings.partial_interval_ms / chunk_ms))
+        self._min_partial_chunks = max(1, round(settings.min_partial_ms / chunk_ms))
+        self._final_after_chunks = max(1, round(settings.final_after_ms / chunk_ms))
+        self._max_chunks = round(settings.max_utterance_s * 1000 / chunk_ms)
 
     def push(self, chunk: np.ndarray, start_ns: int, probability: float, *,
              masked: bool = False) -> list[VoiceStart | VoiceEnd | Result]:

@@ -91,14 +91,20 @@ class Vad:
     """
 
     def __init__(self, settings: VadSettings, chunk_ms: float):
-        self.settings = settings
-        self.hangover_chunks = max(1, round(settings.hangover_ms / chunk_ms))
+        self.chunk_ms = chunk_ms
+        self.configure(settings)
         self.index = -1
         """Index of the last chunk fed."""
         self._state = _State.SILENCE
         self._run = 0
         self._quiet = 0.0
         self._speech_end = 0
+
+    def configure(self, settings: VadSettings) -> None:
+        """Thresholds and timings from the next chunk on; an utterance under way goes on
+        under the new ones."""
+        self.settings = settings
+        self.hangover_chunks = max(1, round(settings.hangover_ms / self.chunk_ms))
 
     @property
     def speaking(self) -> bool:

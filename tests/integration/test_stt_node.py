@@ -12,6 +12,7 @@ import pytest
 
 from bus.testing import NodeProcess, Probe
 from messages.audio import AudioFrame
+from messages.system import ParamSetRequest, SetParameters
 from nodes.stt.testing import Scene, Spoken, espeak, persona_says, piper, play_reference
 from nodes.stt.text import normalise, word_error_rate
 
@@ -161,6 +162,24 @@ class TestBadInput:
                 await asyncio.sleep(0.2)
             await probe.wait_for("system/log")
         assert found["bad_input"] == 3
-        warnings = [m for _, m in logs if "dropped input on audio/mic" in m.message]
+        warnings = [m for _, m in logs if "on audio/mic: frames must be" in m.message]
         assert len(warnings) == 1 and "must be 16000 Hz mono s16le, got 8000 Hz" in \
             warnings[0].message  # logged once, counted always
+
+
+class TestParameters:
+    async def test_a_live_set_takes_and_a_model_set_is_refused_with_the_restart(
+        self, bus_url: str, start_node: Callable[..., NodeProcess]
+    ) -> None:
+        start_node("nodes.stt")
+        async with Probe(bus_url) as probe:
+            await probe.wait_for_subscribers("audio/mic", timeout=60)
+            client = probe.create_client(SetParameters, "stt/set_parameters")
+            live = await client.call(ParamSetRequest(values={"hangover_ms": 600}), timeout=10)
+            model = await client.call(ParamSetRequest(values={"device": "cuda"}), timeout=10)
+        assert live.successful, live.reason
+        assert live.values["hangover_ms"] == 600.0
+        assert not model.successful
+        assert model.reason.startswith("device is read at start: restart the node with "
+                                       "-p device:=VALUE")
+        assert model.values["device"] == "cpu"

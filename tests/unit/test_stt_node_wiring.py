@@ -1,16 +1,24 @@
 """The stt node's wiring, driven through NodeHarness (no sockets): the transcript-level echo
-check, and bad reference input."""
+check, bad reference input, run-time parameters, and a recogniser plugged in by a test."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
 import numpy as np
 import pytest
 
+from bus.errors import ParameterError, PluginError
 from bus.node import NodeOptions
 from bus.testing import NodeHarness, wait_until
 from messages.audio import AudioChunk, AudioFrame, Playhead
+from messages.system import ParamSetRequest, ParamSetResponse
+from nodes.stt.backends import RECOGNISERS
 from nodes.stt.node import SttNode
-from nodes.stt.testing import Scene, persona_says
+from nodes.stt.streaming import RecognisedWord, Recognition
+from nodes.stt.testing import Scene, persona_says, piper
 
 pytestmark = pytest.mark.slow  # loads Whisper, synthesises with Piper
 
@@ -23,10 +31,11 @@ def harness(**params: object) -> NodeHarness:
                                                    parameters=params)))
 
 
-def feed_wav(h: NodeHarness, audio: np.ndarray) -> None:
+def feed_wav(h: NodeHarness, audio: np.ndarray, *, after_s: float = 0.0) -> None:
     pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
+    t0 = T0 + int(after_s * 1e9)
     for n, i in enumerate(range(0, len(pcm) - 1023, 1024)):
-        h.feed("audio/mic", AudioFrame(pcm=pcm[i: i + 1024], start_ns=T0 + n * 32_000_000))
+        h.feed("audio/mic", AudioFrame(pcm=pcm[i: i + 1024], start_ns=t0 + n * 32_000_000))
 
 
 class TestEchoTranscripts:
@@ -99,3 +108,125 @@ class TestBadReference:
             assert peaks[0] == pytest.approx(peaks[1], rel=1e-3)
         finally:
             await h.node.close()
+
+
+class CannedSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    text: str = "canned words"
+
+
+class CannedRecogniser:
+    """A recogniser written outside nodes/stt: the same words for any speech. Plugging it in
+    takes this class and one registry line (the ``canned`` fixture)."""
+
+    Settings = CannedSettings
+
+    def __init__(self, settings: CannedSettings):
+        self.settings = settings
+        self.jobs: list[tuple[float, bool]] = []
+        """(seconds of audio, final) of every transcription asked for."""
+
+    async def transcribe(self, audio: np.ndarray, *, final: bool) -> Recognition:
+        self.jobs.append((len(audio) / 16000, final))
+        words = tuple(RecognisedWord(w, 0.1 * i, 0.1 * i + 0.1)
+                      for i, w in enumerate(self.settings.text.split()))
+        return Recognition(self.settings.text, words if final else ())
+
+
+@pytest.fixture
+def canned(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setitem(RECOGNISERS.entries, "canned", f"{__name__}:CannedRecogniser")
+    yield
+
+
+@pytest.fixture(scope="module")
+def sentence() -> Scene:
+    """One Piper sentence of about three seconds, between silences."""
+    scene = Scene(seed=6).silence(0.6)
+    return scene.say(piper(LINE), LINE, "piper").silence(1.2).noise(0.003)
+
+
+def vad_starts(h: NodeHarness) -> int:
+    return sum(e.event == "start" for e in h.messages("speech/vad"))
+
+
+async def set_parameters(h: NodeHarness, **values: Any) -> ParamSetResponse:
+    reply: ParamSetResponse = await h.call("stt/set_parameters", ParamSetRequest(values=values))
+    return reply
+
+
+@pytest.mark.usefixtures("canned")
+class TestPluggedInRecogniser:
+    async def test_the_node_transcribes_with_a_kind_added_by_one_registry_line(
+        self, sentence: Scene
+    ) -> None:
+        h = harness(recogniser="canned",
+                    backend_settings={"canned": {"text": "hello from a plug-in"}})
+        await h.node.start()
+        try:
+            feed_wav(h, sentence.audio)
+            (final,) = await wait_until(lambda: h.messages("speech/final"), 30,
+                                        what="the plug-in's final")
+        finally:
+            await h.node.close()
+        (start, end) = h.messages("speech/vad")
+        assert final.utterance_id == start.utterance_id == end.utterance_id
+        assert (final.text, final.final) == ("hello from a plug-in", True)
+        assert [w.text for w in final.words] == ["hello", "from", "a", "plug-in"]
+        assert isinstance(h.node.recogniser, CannedRecogniser)
+        spoken_s = sentence.placed[0].end_s - sentence.placed[0].start_s
+        assert [final for _, final in h.node.recogniser.jobs] == [True]
+        assert h.node.recogniser.jobs[0][0] >= spoken_s  # the whole sentence, with pre-roll
+
+    def test_its_settings_are_checked_by_its_own_struct(self) -> None:
+        with pytest.raises(PluginError, match=r"STT recogniser 'canned' settings: Object "
+                                              r"contains unknown field `txt`"):
+            harness(recogniser="canned", backend_settings={"canned": {"txt": "typo"}})
+
+    def test_an_enrolment_that_cannot_be_read_names_the_parameter(self) -> None:
+        with pytest.raises(ParameterError, match=r"stt: cannot enrol sam from enrol_wav "
+                                                 r"/nope\.wav: .*No such file"):
+            harness(recogniser="canned", enrol_wav="/nope.wav", speaker_name="sam")
+
+    def test_an_unknown_kind_is_refused_with_the_known_ones(self) -> None:
+        with pytest.raises(PluginError, match=r"unknown STT recogniser 'nope'; known: "
+                                              r"whisper, canned"):
+            harness(recogniser="nope")
+
+
+@pytest.mark.usefixtures("canned")
+class TestRunTimeParameters:
+    async def test_a_shorter_max_utterance_cuts_the_same_speech_from_then_on(
+        self, sentence: Scene
+    ) -> None:
+        h = harness(recogniser="canned")
+        try:
+            feed_wav(h, sentence.audio)
+            assert vad_starts(h) == 1
+            reply = await set_parameters(h, max_utterance_s=1.0)
+            assert reply.successful, reply.reason
+            feed_wav(h, sentence.audio, after_s=sentence.duration_s)
+            assert vad_starts(h) - 1 >= 3  # about three seconds of speech, cut every second
+        finally:
+            await h.node.close()
+
+    async def test_a_model_parameter_is_refused_with_the_restart(self) -> None:
+        h = harness(recogniser="canned")
+        try:
+            reply = await set_parameters(h, model_path="/models/large-v3")
+        finally:
+            await h.node.close()
+        assert not reply.successful
+        assert reply.reason.startswith("model_path is read at start: restart the node with "
+                                       "-p model_path:=VALUE")
+        assert h.node.params.model_path == ""
+
+    async def test_thresholds_that_do_not_fit_together_are_refused(self) -> None:
+        h = harness(recogniser="canned")
+        try:
+            reply = await set_parameters(h, end_threshold=0.6)
+        finally:
+            await h.node.close()
+        assert not reply.successful
+        assert "0 < end_threshold <= start_threshold < 1" in reply.reason
+        assert h.node.params.end_threshold == 0.35
+        assert h.node.segmenter.vad.settings.end_threshold == 0.35

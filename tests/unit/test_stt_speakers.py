@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nodes.stt.speakers import UNKNOWN, SpeakerLabeler, SpectralEmbedder
+from nodes.stt.backends.spectral import SpectralEmbedder
+from nodes.stt.speakers import UNKNOWN, SpeakerLabeler
 from nodes.stt.testing import ENROLMENT, espeak, voice_says
 
 pytestmark = pytest.mark.slow  # synthesis with Piper and espeak-ng

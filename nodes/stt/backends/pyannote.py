@@ -11,44 +11,54 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from nodes.stt.backends import SttPackageMissing, SttSettingsError
+
 __all__ = ["PyannoteEmbedder", "PyannoteSettings"]
 
 
-class PyannoteSettings(msgspec.Struct, frozen=True):
-    """Where the model is and where it runs.
+class PyannoteSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Where the model is and where it runs (the node's ``speaker_model_path`` and
+    ``speaker_device``).
 
     Attributes
     ----------
     model_path:
-        A local pyannote embedding checkpoint (file or directory).
+        A local pyannote embedding checkpoint (file or directory); required.
     device:
         ``cuda`` in production; ``cpu`` works, slowly.
     """
 
-    model_path: str
+    model_path: str = ""
     device: str = "cuda"
 
 
 class PyannoteEmbedder:
-    """`nodes.stt.speakers.SpeakerEmbedder` backed by a pyannote embedding model."""
+    """`nodes.stt.backends.SpeakerEmbedder` backed by a pyannote embedding model."""
+
+    Settings = PyannoteSettings
 
     default_threshold = 0.5
     """Cosine similarity; pyannote's speaker verification examples put EER thresholds near it."""
 
     def __init__(self, settings: PyannoteSettings):
         if not settings.model_path:
-            raise ValueError("the pyannote speaker backend needs speaker_model_path: a local "
+            raise SttSettingsError("the pyannote speaker backend needs speaker_model_path: a local "
                              "pyannote embedding checkpoint")
         try:
             import torch
             from pyannote.audio import Inference, Model
         except ImportError as exc:
-            raise RuntimeError(f"the pyannote speaker backend needs the pyannote extra ({exc}): "
+            raise SttPackageMissing(f"the pyannote speaker backend needs the pyannote extra ({exc}): "
                                "uv sync --extra pyannote") from None
         self._torch = torch
-        model: Any = Model.from_pretrained(settings.model_path)
-        self._inference: Any = Inference(model, window="whole")
-        self._inference.to(torch.device(settings.device))
+        try:
+            model: Any = Model.from_pretrained(settings.model_path)
+            self._inference: Any = Inference(model, window="whole")
+            self._inference.to(torch.device(settings.device))
+        except (OSError, ValueError, RuntimeError) as exc:  # no checkpoint there, no such device
+            raise SttSettingsError(
+                f"the pyannote speaker backend cannot load {settings.model_path} on "
+                f"{settings.device}: {exc}") from None
 
     def embed(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
         waveform = self._torch.from_numpy(np.asarray(samples, dtype=np.float32)[None, :])

@@ -10,27 +10,39 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import numpy as np
 
-__all__ = ["ResemblyzerEmbedder"]
+from nodes.stt.backends import SttPackageMissing
+
+__all__ = ["ResemblyzerEmbedder", "ResemblyzerSettings"]
+
+
+class ResemblyzerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Where the encoder runs (the node's ``speaker_device``)."""
+
+    device: str = "cpu"
 
 
 class ResemblyzerEmbedder:
-    """`nodes.stt.speakers.SpeakerEmbedder` backed by Resemblyzer's ``VoiceEncoder``."""
+    """`nodes.stt.backends.SpeakerEmbedder` backed by Resemblyzer's ``VoiceEncoder``."""
+
+    Settings = ResemblyzerSettings
 
     default_threshold = 0.75
     """Cosine similarity of GE2E embeddings (L2-normalised, 256 values)."""
 
-    def __init__(self, device: str = "cpu"):
+    def __init__(self, settings: ResemblyzerSettings | None = None):
+        settings = settings or ResemblyzerSettings()
         try:
             from resemblyzer import VoiceEncoder, preprocess_wav
         except ImportError as exc:
-            raise RuntimeError(
+            raise SttPackageMissing(
                 f"the resemblyzer speaker backend is not installed ({exc}): pip install "
                 "torch==2.13.0+cpu (the CPU wheel), then resemblyzer==0.1.4 'setuptools<81'"
             ) from None
         self._preprocess: Any = preprocess_wav
-        self._encoder: Any = VoiceEncoder(device=device, verbose=False)
+        self._encoder: Any = VoiceEncoder(device=settings.device, verbose=False)
 
     def embed(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
         wav = self._preprocess(np.asarray(samples, dtype=np.float32), source_sr=sample_rate)

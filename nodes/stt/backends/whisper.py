@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import numpy as np
 
+from nodes.stt.backends import SttModelMissing, SttPackageMissing, SttSettingsError
 from nodes.stt.streaming import RecognisedWord, Recognition
 
 __all__ = ["WhisperBackend", "WhisperSettings"]
 
 
-class WhisperSettings(msgspec.Struct, frozen=True):
+class WhisperSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """How to load and run the model.
 
     Attributes
@@ -43,10 +44,10 @@ class WhisperSettings(msgspec.Struct, frozen=True):
     model_path: str = ""
     device: str = "cpu"
     compute_type: str = "int8"
-    beam_size: int = 5
-    partial_beam_size: int = 1
-    cpu_threads: int = 0
-    num_workers: int = 2
+    beam_size: Annotated[int, msgspec.Meta(ge=1)] = 5
+    partial_beam_size: Annotated[int, msgspec.Meta(ge=1)] = 1
+    cpu_threads: Annotated[int, msgspec.Meta(ge=0)] = 0
+    num_workers: Annotated[int, msgspec.Meta(ge=1)] = 2
     language: str = "en"
 
 
@@ -58,24 +59,33 @@ def bundled_model_path() -> Path:
 
 
 class WhisperBackend:
-    """Transcribes one utterance at a time (16 kHz mono float32)."""
+    """`nodes.stt.backends.Recogniser`: transcribes one utterance at a time (16 kHz mono
+    float32)."""
+
+    Settings = WhisperSettings
 
     def __init__(self, settings: WhisperSettings):
         try:
             from faster_whisper import WhisperModel
         except ImportError as exc:
-            raise RuntimeError(f"faster-whisper is not installed ({exc}): uv sync") from None
+            raise SttPackageMissing(f"faster-whisper is not installed ({exc}): uv sync") from None
         path = Path(settings.model_path) if settings.model_path else bundled_model_path()
         if not (path / "model.bin").is_file():
-            raise FileNotFoundError(
+            raise SttModelMissing(
                 f"no CTranslate2 Whisper model in {path} (expected model.bin there): set "
                 "model_path to a model directory; names would be downloaded, which never happens")
         self.settings = settings
         self.path = path
-        self._model: Any = WhisperModel(str(path), device=settings.device,
-                                        compute_type=settings.compute_type,
-                                        cpu_threads=settings.cpu_threads,
-                                        num_workers=settings.num_workers, local_files_only=True)
+        try:
+            self._model: Any = WhisperModel(
+                str(path), device=settings.device, compute_type=settings.compute_type,
+                cpu_threads=settings.cpu_threads, num_workers=settings.num_workers,
+                local_files_only=True)
+        except (ValueError, RuntimeError) as exc:  # CTranslate2: a device or type it lacks
+            raise SttSettingsError(
+                f"whisper cannot load {path} with device {settings.device!r} and compute_type "
+                f"{settings.compute_type!r}: {exc} (cpu/int8 here, cuda/float16 on a GPU)"
+            ) from None
 
     async def transcribe(self, audio: np.ndarray, *, final: bool) -> Recognition:
         """The words in ``audio``; finals carry word timings (seconds from its first sample)."""
