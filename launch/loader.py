@@ -27,6 +27,7 @@ import msgspec
 from bus.errors import ParameterError, VtError
 from bus.params import check_values, declaration_of
 from launch.environment import PASS_PATTERN
+from launch.lines import LineIndex, PathKey, error_path
 from launch.spec import ArgSpec, BusSpec, Condition, LaunchFile, NodeSpec, ProcessSpec
 
 __all__ = [
@@ -48,7 +49,6 @@ _SUBST = re.compile(r"\$\(([^()]*)\)")
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0", ""})
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-_PathKey = tuple[str | int, ...]
 
 
 class LaunchFileError(VtError):
@@ -210,10 +210,10 @@ class _Scope:
     """What substitutions see inside one file."""
 
     file: Path
-    lines: _LineIndex
+    lines: LineIndex
     args: dict[str, str]
 
-    def fail(self, reason: str, at: _PathKey = ()) -> LaunchFileError:
+    def fail(self, reason: str, at: PathKey = ()) -> LaunchFileError:
         return LaunchFileError(self.file, reason, self.lines.line_of(at))
 
 
@@ -239,14 +239,14 @@ def _load_file(
         raise LaunchFileError(
             path, f"invalid TOML: {exc}", int(found.group(1)) if found else None
         ) from None
-    lines = _LineIndex(text)
+    lines = LineIndex(text)
     try:
         spec = msgspec.convert(raw, LaunchFile)
     except msgspec.ValidationError as exc:
-        raise LaunchFileError(path, str(exc), lines.line_of(_error_path(str(exc)))) from None
+        raise LaunchFileError(path, str(exc), lines.line_of(error_path(str(exc)))) from None
     scope = _Scope(path, lines, _bind_args(spec, given, path, lines, given_at))
     for index, include in enumerate(spec.include):
-        at: _PathKey = ("include", index)
+        at: PathKey = ("include", index)
         if not _enabled(include.if_, include.unless, scope, at):
             continue
         target = (path.parent / _subst(include.file, scope, (*at, "file"))).resolve()
@@ -270,7 +270,7 @@ def _bind_args(
     spec: LaunchFile,
     given: dict[str, str],
     path: Path,
-    lines: _LineIndex,
+    lines: LineIndex,
     given_at: tuple[str, int | None],
 ) -> dict[str, str]:
     declared = spec.args
@@ -304,7 +304,7 @@ def _bind_args(
     return bound
 
 
-def _common(spec: NodeSpec | ProcessSpec, scope: _Scope, at: _PathKey) -> dict[str, Any]:
+def _common(spec: NodeSpec | ProcessSpec, scope: _Scope, at: PathKey) -> dict[str, Any]:
     name = _subst(spec.name, scope, (*at, "name"))
     if not _NAME.fullmatch(name) or name in RESERVED_NAMES:
         raise scope.fail(
@@ -340,7 +340,7 @@ def _common(spec: NodeSpec | ProcessSpec, scope: _Scope, at: _PathKey) -> dict[s
     }
 
 
-def _node(spec: NodeSpec, scope: _Scope, at: _PathKey) -> Program | None:
+def _node(spec: NodeSpec, scope: _Scope, at: PathKey) -> Program | None:
     if not _enabled(spec.if_, spec.unless, scope, at):
         return None
     common = _common(spec, scope, at)
@@ -373,7 +373,7 @@ def _node(spec: NodeSpec, scope: _Scope, at: _PathKey) -> Program | None:
 
 
 def _check_params(name: str, module: str, params: dict[str, Any], scope: _Scope,
-                  at: _PathKey) -> None:
+                  at: PathKey) -> None:
     """Each value against the node's declaration (`bus.params.declaration_of`): an unknown
     name, a wrong type or a value out of bounds is refused at its line, before any start."""
     declared = declaration_of(module)
@@ -386,7 +386,7 @@ def _check_params(name: str, module: str, params: dict[str, Any], scope: _Scope,
             raise scope.fail(str(exc), (*at, "params", key)) from None
 
 
-def _process(spec: ProcessSpec, scope: _Scope, at: _PathKey) -> Program | None:
+def _process(spec: ProcessSpec, scope: _Scope, at: PathKey) -> Program | None:
     if not _enabled(spec.if_, spec.unless, scope, at):
         return None
     common = _common(spec, scope, at)
@@ -404,7 +404,7 @@ def _process(spec: ProcessSpec, scope: _Scope, at: _PathKey) -> Program | None:
                    cwd=_subst(spec.cwd, scope, (*at, "cwd")), hang_timeout_s=0.0, **common)
 
 
-def _check_seconds(value: float, what: str, scope: _Scope, at: _PathKey, *,
+def _check_seconds(value: float, what: str, scope: _Scope, at: PathKey, *,
                    positive: bool = False) -> None:
     """A duration must be a finite number of seconds, >= 0 (> 0 when ``positive``)."""
     if not math.isfinite(value) or value < 0 or (positive and value == 0):
@@ -442,7 +442,7 @@ def _add(state: _State, program: Program | None) -> None:
 
 
 def _resolve_bus(spec: BusSpec, scope: _Scope) -> Bus:
-    at: _PathKey = ("bus",)
+    at: PathKey = ("bus",)
     _check_seconds(spec.ttl_s, "ttl_s", scope, (*at, "ttl_s"), positive=True)
     _check_seconds(spec.hang_timeout_s, "hang_timeout_s", scope, (*at, "hang_timeout_s"))
     address = _subst(spec.address, scope, (*at, "address"))
@@ -463,7 +463,7 @@ def _resolve_bus(spec: BusSpec, scope: _Scope) -> Bus:
 # ------------------------------------------------------------------ substitutions and conditions
 
 
-def _subst(text: str, scope: _Scope, at: _PathKey) -> str:
+def _subst(text: str, scope: _Scope, at: PathKey) -> str:
     """``text`` with every ``$(...)`` replaced."""
 
     def one(match: re.Match[str]) -> str:
@@ -493,7 +493,7 @@ def _subst(text: str, scope: _Scope, at: _PathKey) -> str:
     return _SUBST.sub(one, text)
 
 
-def _subst_value(value: Any, scope: _Scope, at: _PathKey) -> Any:
+def _subst_value(value: Any, scope: _Scope, at: PathKey) -> Any:
     """Substitute inside any TOML value; a string that is exactly one substitution becomes
     the JSON value its text spells, when it spells one."""
     if isinstance(value, str):
@@ -516,13 +516,13 @@ def _subst_value(value: Any, scope: _Scope, at: _PathKey) -> Any:
     return value
 
 
-def _enabled(if_: Condition, unless: Condition, scope: _Scope, at: _PathKey) -> bool:
+def _enabled(if_: Condition, unless: Condition, scope: _Scope, at: PathKey) -> bool:
     wanted = True if if_ is None else _truth(if_, scope, (*at, "if"))
     refused = False if unless is None else _truth(unless, scope, (*at, "unless"))
     return wanted and not refused
 
 
-def _truth(condition: str | bool, scope: _Scope, at: _PathKey) -> bool:
+def _truth(condition: str | bool, scope: _Scope, at: PathKey) -> bool:
     if isinstance(condition, bool):
         return condition
     text = _subst(condition, scope, at)
@@ -560,78 +560,3 @@ def _display(path: Path) -> str:
         return str(path.resolve().relative_to(Path.cwd()))
     except ValueError:
         return str(path)
-
-
-# ------------------------------------------------------------------ lines of fields
-
-
-_HEADER = re.compile(r"\s*(\[\[?)\s*([^\]]+?)\s*\]\]?")
-_KEY_PART = r"(?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*')"
-_KEY = re.compile(rf"\s*({_KEY_PART}(?:\s*\.\s*{_KEY_PART})*)\s*=")
-_ERROR_AT = re.compile(r"at `\$([^`]*)`")
-_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]*)`")
-
-
-def _key_parts(dotted: str) -> list[str]:
-    return [p.strip("\"'") for p in re.findall(_KEY_PART, dotted)]
-
-
-class _LineIndex:
-    """The line of every table and key of a TOML text, by path (``("node", 2, "module")``).
-
-    A small scanner, not a TOML parser: good for the tables and ``key =`` lines launch files
-    hold; a key inside an inline table maps to the line of the table's key.
-    """
-
-    def __init__(self, text: str):
-        self.lines: dict[_PathKey, int] = {}
-        array_sizes: dict[_PathKey, int] = {}
-        current: _PathKey = ()
-        in_multiline = False
-        for number, line in enumerate(text.splitlines(), start=1):
-            quotes = line.count('"""') + line.count("'''")
-            if in_multiline:
-                in_multiline = quotes % 2 == 0
-                continue
-            header = _HEADER.match(line)
-            if header and not _KEY.match(line):
-                resolved: list[str | int] = []
-                for part in _key_parts(header.group(2)):
-                    resolved.append(part)
-                    if tuple(resolved) in array_sizes:
-                        resolved.append(array_sizes[tuple(resolved)] - 1)
-                if header.group(1) == "[[":
-                    # the last part was just extended with the previous element's index
-                    if isinstance(resolved[-1], int):
-                        resolved.pop()
-                    table = tuple(resolved)
-                    array_sizes[table] = array_sizes.get(table, 0) + 1
-                    self.lines.setdefault(table, number)
-                    resolved.append(array_sizes[table] - 1)
-                current = tuple(resolved)
-                self.lines.setdefault(current, number)
-                continue
-            key = _KEY.match(line)
-            if key:
-                self.lines.setdefault((*current, *_key_parts(key.group(1))), number)
-            in_multiline = quotes % 2 == 1
-
-    def line_of(self, path: _PathKey) -> int | None:
-        """The line of ``path``, or of its nearest enclosing table or key that has one."""
-        for end in range(len(path), 0, -1):
-            if path[:end] in self.lines:
-                return self.lines[path[:end]]
-        return None
-
-
-def _error_path(message: str) -> _PathKey:
-    """``("node", 2, "module")`` from msgspec's "... - at `$.node[2].module`"."""
-    found = _ERROR_AT.search(message)
-    parts: list[str | int] = []
-    if found:
-        for name, index in re.findall(r"\.([^.\[]+)|\[(\d+)\]", found.group(1)):
-            parts.append(int(index) if index else name)
-    unknown = _UNKNOWN_FIELD.search(message)
-    if unknown:
-        parts.append(unknown.group(1))
-    return tuple(parts)
