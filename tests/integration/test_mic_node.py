@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -18,7 +20,6 @@ from bus.errors import ParameterError
 from bus.params import check_values
 from bus.testing import NodeProcess, Probe
 from messages.pcm import decode_mono
-from messages.system import ParamSetRequest, SetParameters
 from nodes.mic.params import Params
 from nodes.mic.sources import write_wav
 
@@ -64,12 +65,15 @@ class TestWavInput:
             start_node("nodes.mic", params={"wav": str(wav), "loop": True, "speed": 0.0,
                                             "wait_for_listener": True})
             await probe.wait_for("audio/mic", count=3)
-            client = probe.create_client(SetParameters, "mic/set_parameters")
-            reply = await client.call(ParamSetRequest(values={"speed": 2.0}), timeout=10)
-        assert not reply.successful
-        assert reply.reason.startswith("speed is read at start: restart the node with "
-                                       "-p speed:=VALUE")
-        assert reply.values["speed"] == 0.0
+            vtparam = [str(Path(sys.executable).parent / "vtparam"), "--bus", bus_url]
+            refused = subprocess.run([*vtparam[:1], "set", "mic", "speed", "2", *vtparam[1:]],
+                                     capture_output=True, text=True, timeout=30)
+            kept = subprocess.run([*vtparam[:1], "get", "mic", "speed", *vtparam[1:]],
+                                  capture_output=True, text=True, timeout=30)
+        assert refused.returncode == 1
+        assert ("mic refused speed=2: speed is read at start: restart the node with "
+                "-p speed:=VALUE") in " ".join(refused.stderr.split())
+        assert json.loads(kept.stdout)["value"] == 0.0
 
     def test_a_frame_length_out_of_range_is_refused_before_anything_starts(self) -> None:
         with pytest.raises(ParameterError, match=r"node mic: parameter 'frame_ms' expects int, "
