@@ -1,6 +1,6 @@
 """What every game here checks the same way: a call's arguments against the action's JSON
-schema (refused in words a player can act on), and, for the two-sided board games
-(tic-tac-toe, connect four, chess), whose move it is, moves after the end and the history.
+schema (refused in words a player can act on), and, for games of sides taking turns (the
+board games, trivia's host and chat), whose turn it is, calls after the end, the history.
 
 A game raises `Refusal` from its own rules; `TurnGame.apply` turns it into a refused
 `Result`. Games check everything before they change anything, so a refused call leaves the
@@ -35,7 +35,7 @@ SHOWN_CHARS = 40
 """How much of a value from outside a refusal quotes (a viewer's 2 kB "move" is not repeated)."""
 
 
-class Refusal(Exception):  # noqa: N818: not an error of the program, a "no" to a player
+class Refusal(Exception):
     """A call the rules do not allow; the message says why and what is legal."""
 
 
@@ -112,8 +112,8 @@ def load_snapshot(struct: type[S], snapshot: Mapping[str, Any], kind: str) -> S:
 
 
 class TurnGame:
-    """Two sides taking turns (tic-tac-toe, connect four, chess): the checks every such game
-    makes before its own rules, and the history.
+    """Sides taking turns (tic-tac-toe, connect four and chess; trivia's host and chat): the
+    checks every such game makes before its own rules, and the history.
 
     A subclass gives `sides`, `title`, `kind` and implements `_mover`, `_schemas`,
     `_not_legal`, `_play` (apply a checked call, raise `Refusal` or return what happened)
@@ -123,14 +123,18 @@ class TurnGame:
     kind: ClassVar[str]
     title: ClassVar[str]
     """The game's name in sentences ("tic-tac-toe")."""
-    sides: ClassVar[tuple[str, str]]
+    sides: ClassVar[tuple[str, ...]]
+    optional_sides: ClassVar[tuple[str, ...]] = ()
+    """Sides a game may be given or not (trivia's ``cohost``)."""
 
     def __init__(self, players: Mapping[str, str], hooks: GameHooks | None = None):
-        if set(players) != set(self.sides) or not all(isinstance(who, str) and who
-                                                     for who in players.values()):
-            raise GameError(f"{self.kind} players: need {' and '.join(self.sides)} (side -> persona "
-                            f"or chat), got {show(dict(players))}")
-        self._players = {side: players[side] for side in self.sides}
+        known = (*self.sides, *self.optional_sides)
+        if (not set(self.sides) <= set(players) <= set(known)
+                or not all(isinstance(who, str) and who for who in players.values())):
+            optional = f" (and maybe {', '.join(self.optional_sides)})" if self.optional_sides else ""
+            raise GameError(f"{self.kind} players: need {' and '.join(self.sides)}{optional} (side -> "
+                            f"persona or chat), got {show(dict(players))}")
+        self._players = {side: players[side] for side in known if side in players}
         self._hooks = hooks or GameHooks()
         self._history: list[str] = []
 
@@ -183,7 +187,8 @@ class TurnGame:
             raise Refusal(f"the game is over ({outcome.text}); no more moves")
         side = self._mover()
         if actor != self._players[side]:
-            raise Refusal(f"it is {side}'s move ({self._players[side]}), not {show(actor)}'s")
+            actor = escape_control(str(actor))[:SHOWN_CHARS]
+            raise Refusal(f"it is {self._players[side]}'s turn ({side}), not {actor}'s")
         schemas = self._schemas()
         if name not in schemas:
             raise Refusal(f"there is no action {show(name)}; legal now: {', '.join(schemas)}")
