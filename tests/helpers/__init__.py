@@ -4,6 +4,8 @@
 - `helpers.audio`: test tones as float samples or 16-bit PCM.
 - `helpers.chat`: chat lines as a platform source publishes them.
 - `helpers.rates`: events counted in time windows (rate limits checked from outside).
+- `helpers.neuro_game`: a real Neuro-SDK game (the ``neuro-api`` client, trio in a thread),
+  an instant stand-in player and `measure_overhead` (``neuro_overhead_p50_ms``).
 
 Peers that cannot run here (Twitch, YouTube, VTube Studio) are in `fakes`; the bus and node
 harnesses are in `bus.testing`.

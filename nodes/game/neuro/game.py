@@ -162,7 +162,7 @@ class NeuroGames:
         force = self.forces.head()
         if force is None:
             return []
-        if not force.offered_ns:
+        if not force.offered_ns:  # the player is shown the move: the model's time starts
             force.offered_ns = time.perf_counter_ns()
         offered = []
         for name in force.action_names:
