@@ -25,6 +25,8 @@ class Params(Parameters):
         "when a game of that kind starts")] = msgspec.field(default_factory=lambda: {
             "tictactoe": {"X": "mika", "O": "rook"},
             "connect4": {"red": "mika", "yellow": "rook"},
+            "chess": {"white": "chat", "black": "rook"},
+            "trivia": {"host": "mika", "cohost": "rook", "players": "chat"},
         })
     settings: Annotated[dict[str, dict[str, Any]], live(
         "kind -> that game's settings table (checked by its Settings when set), used when a "
