@@ -47,6 +47,9 @@ TICK_S = 0.2
 """How often vote windows and move deadlines are looked at."""
 JOBS_LIMIT = 256
 """Game changes waiting their turn (each is checked again when it runs)."""
+REQUEUE_S = 5.0
+"""A vote close or timeout still not run after this is queued again (each job checks the
+move_id it is for, so running twice does nothing more)."""
 CALLS_TRIED = 10
 """Ranked choices tried when the first is refused (auto moves, vote results)."""
 VIEWER_MEMORIES = 50
@@ -84,8 +87,9 @@ class GameNode(Node):
         self.moves = Moves("")
         self.vote: VoteWindow | None = None
         self.replies_left = 0
-        self._expiry_queued = ""
-        """The move_id whose vote close or timeout is already queued."""
+        self._expiry_queued = ("", 0.0)
+        """(move_id, when) of the vote close or timeout queued last: not queued again unless
+        it has not run after `REQUEUE_S` (a full queue dropped it)."""
 
     async def on_start(self) -> None:
         self.jobs.start()
@@ -173,14 +177,15 @@ class GameNode(Node):
     def tick(self) -> None:
         """Close a vote window whose time is up; count a persona's move that is overdue."""
         move_id, now = self.moves.move_id, time.monotonic()
-        if self.game is None or not move_id or self._expiry_queued == move_id:
+        queued, queued_at = self._expiry_queued
+        if self.game is None or not move_id or (queued == move_id and now - queued_at < REQUEUE_S):
             return
         if self.vote is not None and not self.vote.is_open(now):
-            self._expiry_queued = move_id
+            self._expiry_queued = (move_id, now)
             self.jobs.put(partial(self._close_vote, move_id))
         elif (self.vote is None and self.moves.mover != CHAT
               and self.moves.overdue(now, self.params.move_timeout_s)):
-            self._expiry_queued = move_id
+            self._expiry_queued = (move_id, now)
             self.jobs.put(partial(self._time_out, move_id))
 
     # ------------------------------------------------------------ game changes (one at a time)

@@ -299,3 +299,20 @@ class TestParameters:
             check_values(Params, {"max_attempts": "many"}, node="game")
 
 
+
+
+async def test_a_vote_close_dropped_by_a_full_queue_is_queued_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flood that fills the job queue drops its oldest job: a vote close lost that way is
+    queued again instead of leaving the window closed for good."""
+    async with NodeHarness(GameNode, parameters=node_params(
+            tmp_path, game=KIND, players={KIND: {"a": "chat", "b": "rook"}},
+            vote_s=0.05)) as h:
+        node: GameNode = h.node  # type: ignore[assignment]
+        await until(h, lambda: events(h, "vote_open"), "the vote to open")
+        await node.jobs.stop()  # nothing runs: the close stays queued
+        await wait_until(lambda: len(node.jobs) > 0, 5.0, what="the close to be queued")
+        node.jobs.clear()  # as a full queue drops its oldest job
+        monkeypatch.setattr("nodes.game.node.REQUEUE_S", 0.0)
+        node.jobs.start()
+        await until(h, lambda: events(h, "vote_result"), "the close queued again")
