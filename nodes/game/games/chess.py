@@ -4,8 +4,9 @@ Actions: ``move`` with ``san`` (an ``enum`` of every legal move in standard alge
 notation, best first: at most 218 in any position) and, when the settings allow it,
 ``resign``. Loose spellings are taken (``e2e4``, ``0-0``, ``nf3``, a missing ``+``) and
 written back as the SAN the enum lists. A refusal says why (illegal, ambiguous between which
-moves) and lists legal ones. Draws a player could claim (threefold repetition, fifty moves)
-end the game at once: nobody here claims them by hand.
+moves) and lists legal ones. Draws a player could claim end the game as soon as they are
+reached (a third repetition, fifty moves without a capture or a pawn move): nobody here
+claims them by hand.
 
 The ranking is a cheap evaluation, no engine: checkmate now, material won by a capture or a
 promotion, minus what the other side can then take (a piece left hanging, a capture that
@@ -223,9 +224,18 @@ class Chess(TurnGame):
         if self._resigned:
             self._ended = (next(s for s in self.sides if s != self._resigned), "by resignation")
             return
-        outcome = self._board.outcome(claim_draw=True)
-        self._ended = None if outcome is None else (
-            None if outcome.winner is None else _side(outcome.winner), _ENDINGS[outcome.termination])
+        outcome = self._board.outcome()
+        if outcome is not None:
+            winner = None if outcome.winner is None else _side(outcome.winner)
+            self._ended = (winner, _ENDINGS[outcome.termination])
+        elif self._board.is_repetition(3):
+            # not outcome(claim_draw=True): that also ends the game when the mover *could*
+            # claim through the move it is about to make, a move before the repetition
+            self._ended = (None, _ENDINGS[chess.Termination.THREEFOLD_REPETITION])
+        elif self._board.is_fifty_moves():
+            self._ended = (None, _ENDINGS[chess.Termination.FIFTY_MOVES])
+        else:
+            self._ended = None
 
     def _mover(self) -> str:
         return _side(self._board.turn)
