@@ -62,13 +62,17 @@ class Worker(Generic[T]):
         """There may be work: look again."""
         self._wake.set()
 
-    async def stop(self) -> None:
-        """Cancel the task and wait for it (a node's ``on_shutdown``, before what it uses
-        closes)."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Cancel the task and wait for it, ``timeout`` seconds at most (a node's
+        ``on_shutdown``, before what it uses closes): a ``handle`` that swallows the cancel
+        must not hold the node's exit forever."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        done, _ = await asyncio.wait([task], timeout=timeout)
+        if not done:
+            self.node.log.warning("worker %s did not stop within %g s", self.name, timeout)
 
     async def _run(self) -> None:
         while True:
@@ -84,6 +88,9 @@ class Worker(Generic[T]):
                 self.node.report_callback_failure(self.name)
             finally:
                 self.busy = False
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():  # a handle swallowed our cancel
+                return
 
 
 class WorkQueue(Generic[T]):
@@ -108,8 +115,8 @@ class WorkQueue(Generic[T]):
     def start(self) -> None:
         self.worker.start()
 
-    async def stop(self) -> None:
-        await self.worker.stop()
+    async def stop(self, timeout: float = 5.0) -> None:
+        await self.worker.stop(timeout)
 
     def put(self, item: T) -> None:
         if self.maxlen is not None and len(self.items) >= self.maxlen:
