@@ -197,10 +197,13 @@ class Trivia(TurnGame):
         if not self._open:
             return
         room = self.settings.max_viewers - len(self._scores.keys() | self._answers.keys())
-        for viewer, (name, arguments) in votes.items():
+        for viewer, ballot in votes.items():
+            name, arguments = ballot if isinstance(ballot, tuple) and len(ballot) == 2 else ("", None)
+            if name != "answer" or not isinstance(arguments, Mapping):
+                continue
             normal = self.normalize(name, dict(arguments))
             choice = normal.get("choice") if isinstance(normal, dict) else None
-            if (name != "answer" or choice not in self._letters() or not isinstance(viewer, str)
+            if (choice not in self._letters() or not isinstance(viewer, str)
                     or not 0 < len(viewer) <= MAX_VIEWER_ID):
                 continue
             if viewer not in self._answers and viewer not in self._scores:
