@@ -307,7 +307,8 @@ class Chess(TurnGame):
     def actions(self) -> list[GameAction]:
         if self._ended is not None:
             return []
-        ranked = [(self._board.san(move), score, note) for move, score, note in rank(self._board)]
+        san_of = {move: san for san, move in self._legal.items()}
+        ranked = [(san_of[move], score, note) for move, score, note in rank(self._board)]
         options = [ActionOption(arguments={"san": san}, note=note, score=score)
                    for san, score, note in ranked]
         actions = [GameAction(name="move", description="Play a chess move, in standard algebraic "
