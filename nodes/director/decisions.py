@@ -1,6 +1,7 @@
 """The director's decisions, as data: what `nodes.director.turns` answers and the node
 publishes (it never calls the bus itself); the turns they are about: one that wants the
-floor (`Candidate`) and one that has it (`ActiveTurn`).
+floor (`Candidate`) and one that has it (`ActiveTurn`), and what a game's turn is about
+(`MoveAsk`, `CommentAsk`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from messages.director import Persona, Turn
+from messages.game import GameEvent, GameState
 from messages.llm import LlmRequest
 from messages.memory import ConversationTurn
 from nodes.director.deadlines import TurnClock
@@ -20,8 +22,8 @@ from nodes.director.history import Line, SpokenSentence
 if TYPE_CHECKING:
     from bus.node import Trace
 
-__all__ = ["ActiveTurn", "Announce", "Ask", "Candidate", "Count", "Log", "Out", "Remember",
-           "Stop", "WakeIn", "Wanted"]
+__all__ = ["ActiveTurn", "Announce", "Ask", "Candidate", "CommentAsk", "Count", "GameAsk", "Log",
+           "MoveAsk", "Out", "Remember", "Stop", "WakeIn", "Wanted"]
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,28 @@ Out = Announce | Ask | Stop | Remember | Log | Count | WakeIn
 
 
 @dataclass(frozen=True)
+class MoveAsk:
+    """A persona's move: the game state that asks for it (its ``move_id`` and ``turn``)."""
+
+    state: GameState
+
+    @property
+    def move_id(self) -> str:
+        return self.state.move_id
+
+
+@dataclass(frozen=True)
+class CommentAsk:
+    """A game event for a persona to say aloud, and when it came (an old one is dropped)."""
+
+    event: GameEvent
+    at: float
+
+
+GameAsk = MoveAsk | CommentAsk
+
+
+@dataclass(frozen=True)
 class Candidate:
     """A turn that wants the floor."""
 
@@ -89,6 +113,8 @@ class Candidate:
     keep: bool = False
     """A chat answer or a turn asked again: put back first in line when the floor is lost
     before its request went out."""
+    game: GameAsk | None = None
+    """A game's turn: the move asked for, or the event to say."""
 
 
 class Wanted(Enum):
@@ -110,6 +136,7 @@ class ActiveTurn:
     request: LlmRequest | None = None
     """As sent, to ask again an LLM that lost it."""
     cut_off: bool = False
+    game: GameAsk | None = None
 
     def sentence(self, index: int) -> SpokenSentence:
         return self.sentences.setdefault(index, SpokenSentence(index))

@@ -12,7 +12,12 @@ Rules, in order, whenever nobody is speaking:
    row; chat and the human reset that count.
 5. When the show has been quiet for ``quiet_s``, a persona starts a topic of its own.
 
-While a persona speaks, only the human interrupts a reply; a paid message or one naming a
+A game (`nodes.director.games`) adds its turns between the human's and chat's: what a persona
+says about the game, then a persona's move; chat may go between two of them
+(``chat_between_game_turns``).
+
+While a persona speaks, only the human interrupts a reply (to chat, or a game's move or
+comment); a paid message or one naming a
 persona goes first in the queue, and cuts only banter or a topic (a streamer expects a persona
 answering chat to finish: under the soak's 5 lines/s, with one line in five naming a persona,
 letting those cut chat replies cut most of them).
@@ -36,6 +41,9 @@ class Priority(IntEnum):
     TOPIC = 1
     BANTER = 1
     CHAT = 2
+    GAME = 2
+    """A persona's move or a line about the game: cut only by the human, like a chat reply
+    (an alias of CHAT)."""
     ADDRESSED = 3
     PAID = 3
     HUMAN = 4
@@ -70,7 +78,8 @@ class Plan:
 
     persona: str
     why: str
-    """``human``, ``addressed``, ``chat``, ``banter`` or ``topic``."""
+    """``human``, ``addressed``, ``chat``, ``banter``, ``topic``, ``move`` (a game move) or
+    ``game`` (a line about the game)."""
     priority: Priority
     prompt: str = ""
     """What is being answered (a chat line, the human's words, a topic)."""
@@ -179,21 +188,21 @@ class Floor:
         """``persona``: whom the chat node's ``!ask`` command named, if anyone."""
         known = {m.name for m in self.cast}
         named = persona if persona in known else addressed_to(text, self.cast)
-        return Plan(named or self._next_in_turn(), "addressed" if named else "chat",
+        return Plan(named or self.next_in_turn(), "addressed" if named else "chat",
                     chat_priority(kind, named is not None), text, reply_to)
 
     def banter_or_topic(self, now: float, last_line: str) -> Plan | None:
         """With no human and no chat: answer the other persona, or break a long silence."""
         if self.last_speaker and self.banter_left > 0 and last_line:
-            return Plan(self._next_in_turn(), "banter", Priority.BANTER, last_line)
+            return Plan(self.next_in_turn(), "banter", Priority.BANTER, last_line)
         if now - self.last_activity >= self.quiet_s:
-            persona = self._next_in_turn()
+            persona = self.next_in_turn()
             return Plan(persona, "topic", Priority.TOPIC, self._next_topic(persona))
         return None
 
     # ------------------------------------------------------------ helpers
 
-    def _next_in_turn(self) -> str:
+    def next_in_turn(self) -> str:
         """The persona after the last speaker (alternation)."""
         names = [m.name for m in self.cast]
         if self.last_speaker not in names:

@@ -1,13 +1,15 @@
 """The director node: wires chat, ears, the LLM, voice and memory to the turn-taking rules.
 
 Topics in: ``chat/message``, ``speech/vad``, ``speech/final``, ``llm/sentence``, ``llm/done``,
-``tts/audio``, ``audio/playhead``. Topics out: ``director/turn`` and ``persona/active``
-(latched), ``llm/request``, ``llm/cancel``, ``audio/control``, ``memory/turn``.
+``llm/tool_call``, ``tts/audio``, ``audio/playhead``, ``game/state`` (latched), ``game/event``.
+Topics out: ``director/turn`` and ``persona/active`` (latched), ``llm/request``,
+``llm/cancel``, ``audio/control``, ``memory/turn``.
 Services used: ``chat/next``, ``memory/search``. The turn state machine is
 `nodes.director.turns` (this node feeds it events and publishes what it answers); the rules
 of the floor live in `nodes.director.floor`, what counts as said in `nodes.director.history`,
 how every turn ends in `nodes.director.deadlines`, who voices the show in
-`nodes.director.roster` (read from the registry every ``watch_s``).
+`nodes.director.roster` (read from the registry every ``watch_s``), a game's moves and what is
+said about it in `nodes.director.games`.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from bus.node import Node, NodeOptions
 from messages.audio import AudioChunk, Playhead, SpeakerControl
 from messages.chat import ChatMessage, ChatNext, ChatNextRequest
 from messages.director import Persona, Turn
-from messages.llm import Cancel, LlmDone, LlmRequest, Sentence
+from messages.game import GameEvent, GameState
+from messages.llm import Cancel, LlmDone, LlmRequest, Sentence, ToolCall
 from messages.memory import ConversationTurn, MemoryHit, MemoryQuery, SearchMemory
 from messages.pcm import frame_count
 from messages.speech import Transcript, VadEvent
@@ -43,6 +46,7 @@ from nodes.director.decisions import (
     Wanted,
 )
 from nodes.director.floor import Floor
+from nodes.director.games import GameTable
 from nodes.director.history import Conversation
 from nodes.director.params import Params
 from nodes.director.roster import Role, Roster, Seen
@@ -55,6 +59,12 @@ def _limits(params: Params) -> Limits:
     return Limits(first_sentence_s=params.first_sentence_timeout_s,
                   stall_s=params.reply_stall_s, audio_s=params.audio_timeout_s,
                   rejoin_wait_s=params.rejoin_wait_s)
+
+
+def _game_rules(games: GameTable, params: Params) -> None:
+    games.moves, games.comments = params.game_moves, params.game_comments
+    games.max_comments, games.comment_max_s = params.game_comments_kept, params.game_comment_max_s
+    games.chat_between = params.chat_between_game_turns
 
 
 class Director(Node):
@@ -86,11 +96,16 @@ class Director(Node):
         self.create_subscription(LlmDone, "llm/done", self.on_done)
         self.create_subscription(AudioChunk, "tts/audio", self.on_audio)
         self.create_subscription(Playhead, "audio/playhead", self.on_playhead)
+        self.create_subscription(ToolCall, "llm/tool_call", self.on_tool_call)
+        self.create_subscription(GameState, "game/state", self.on_game_state)
+        self.create_subscription(GameEvent, "game/event", self.on_game_event)
         self.tick_timer = self.create_timer(params.tick_s, self.tick)
         self.watch_timer = self.create_timer(params.watch_s, self.watch)
 
         conversation = Conversation(limit=params.history_lines, max_chars=params.history_chars)
-        self.turns = Turns(floor, roster, limits=limits, conversation=conversation,
+        games = GameTable([member.name for member in floor.cast])
+        _game_rules(games, params)
+        self.turns = Turns(floor, roster, limits=limits, conversation=conversation, games=games,
                            human_name=params.human_name, stream=params.stream,
                            memory_chars=params.memory_chars, prefill=params.prefill,
                            cut_grace_s=params.cut_grace_s,
@@ -120,6 +135,7 @@ class Director(Node):
         turns.cut_grace_s = params.cut_grace_s
         turns.limits = _limits(params)
         turns.roster.rejoin_wait_s = params.rejoin_wait_s
+        _game_rules(turns.games, params)
         if "tick_s" in changes:
             self.tick_timer.set_period(params.tick_s)
         if "watch_s" in changes:
@@ -146,6 +162,17 @@ class Director(Node):
 
     def on_done(self, done: LlmDone) -> None:
         self.apply(self.turns.done(done, time.monotonic()))
+        self.consider()
+
+    def on_tool_call(self, call: ToolCall) -> None:
+        self.turns.tool_call(call)
+
+    def on_game_state(self, state: GameState) -> None:
+        self.apply(self.turns.game_state(state))
+        self.consider()
+
+    def on_game_event(self, event: GameEvent) -> None:
+        self.apply(self.turns.game_event(event, time.monotonic()))
         self.consider()
 
     def on_audio(self, chunk: AudioChunk) -> None:

@@ -58,3 +58,19 @@ class Params(Parameters):
     watch_s: Annotated[float, live(
         "how often the registry is read for the llm, tts and speaker leaving or restarting",
         gt=0)] = 0.5
+    game_moves: Annotated[bool, live(
+        "the personas make their game moves (game/state's turn names one): asked with the "
+        "legal actions as tools; off, the game node's timeout and automatic moves play for "
+        "them")] = True
+    game_comments: Annotated[bool, live(
+        "a persona says the game's spoken events (the outcome, an automatic move, a trivia "
+        "question, a Neuro game's context, chat's vote)")] = True
+    game_comments_kept: Annotated[int, live(
+        "spoken game events waiting for the floor; past this the oldest go (counter "
+        "game_comments_dropped)", ge=1, le=100)] = 3
+    game_comment_max_s: Annotated[float, live(
+        "a spoken game event not said within this is dropped (old news)", gt=0)] = 60.0
+    chat_between_game_turns: Annotated[int, live(
+        "while chat waits, chat replies that go between two game turns (a move takes a whole "
+        "reply: a game played back to back would leave chat unanswered); 0: the game first",
+        ge=0, le=20)] = 1

@@ -5,11 +5,13 @@ floor. The node feeds it the bus's events with ``now`` and publishes what it ans
 of `nodes.director.decisions.Out` (data: announce a turn, ask the LLM, stop a request,
 remember a turn, log, count, wake me later), never calls to the bus.
 
-Who speaks next, in order: the human's words; a chat answer that lost the floor to the human
-before it was asked (deferred); the chat node's best line; banter or a topic
-(`nodes.director.floor`). A decision takes three calls around the node's service calls:
-`Turns.pick` (then `Turns.chat_chosen` with the answer of ``chat/next`` when it wants chat),
-`Turns.begin`, and, once memories are in, `Turns.ask`.
+Who speaks next, in order: the human's words; a chat answer or a game turn that lost the floor
+to the human before it was asked (deferred); a game's turn, a line about it or a persona's
+move (`nodes.director.games`; while chat waits, ``chat_between`` chat replies may go first);
+the chat node's best line; banter or a topic (`nodes.director.floor`). A decision takes
+three calls around the node's service calls: `Turns.pick` (then `Turns.chat_chosen` with the
+answer of ``chat/next`` when it wants chat), `Turns.begin`, and, once memories are in,
+`Turns.ask`.
 
 Every turn that starts ends, by its request id, never by its persona: heard to the end, or
 closed by its deadlines (`nodes.director.deadlines`), it is remembered; cut (the human, a
@@ -31,7 +33,8 @@ from typing import TYPE_CHECKING
 from messages.audio import AudioChunk, Playhead
 from messages.chat import ChatMessage
 from messages.director import Persona, Turn
-from messages.llm import ChatTurn, LlmDone, LlmRequest, Sentence
+from messages.game import GameEvent, GameState
+from messages.llm import ChatTurn, LlmDone, LlmRequest, Sentence, ToolCall
 from messages.memory import ConversationTurn, MemoryHit
 from messages.speech import Transcript
 from nodes.director.deadlines import Action, Limits, TurnClock, Verdict
@@ -40,8 +43,10 @@ from nodes.director.decisions import (
     Announce,
     Ask,
     Candidate,
+    CommentAsk,
     Count,
     Log,
+    MoveAsk,
     Out,
     Remember,
     Stop,
@@ -49,6 +54,7 @@ from nodes.director.decisions import (
     Wanted,
 )
 from nodes.director.floor import Floor, addressed_to, chat_priority
+from nodes.director.games import GameTable, comment_prompt, move_request
 from nodes.director.history import Conversation, Line, audible_text, shorten
 from nodes.director.roster import Change, Role, Roster, Seen
 
@@ -73,6 +79,8 @@ class Turns:
     floor, roster, limits, conversation:
         The rules of the floor, the LLM/TTS/speaker nodes seen, the turn's deadlines, the
         conversation so far.
+    games:
+        The game on the table and its turns (default: none on, moves and comments on).
     human_name, stream:
         How the personas call the human; the stream id stored with memories.
     memory_chars:
@@ -88,7 +96,8 @@ class Turns:
     """
 
     def __init__(self, floor: Floor, roster: Roster, *, limits: Limits,
-                 conversation: Conversation, human_name: str = "Collaborator", stream: str = "",
+                 conversation: Conversation, games: GameTable | None = None,
+                 human_name: str = "Collaborator", stream: str = "",
                  memory_chars: int = 240, prefill: bool = True, cut_grace_s: float = 0.3,
                  llm_subscribed: Callable[[], bool] = lambda: True,
                  new_id: Callable[[], str] = lambda: uuid.uuid4().hex[:12],
@@ -98,6 +107,7 @@ class Turns:
         self.limits = limits
         self.conversation = conversation
         self.cast = {member.name: member for member in floor.cast}
+        self.games = games if games is not None else GameTable(list(self.cast))
         self.human_name = human_name
         self.stream = stream
         self.memory_chars = memory_chars
@@ -148,6 +158,25 @@ class Turns:
         if transcript.text.strip():
             self.human_lines.append((transcript, trace))
         self.floor.human_heard(now)
+
+    def game_state(self, state: GameState) -> list[Out]:
+        """The game's state: a persona's move may wait for the floor; moves put off for the
+        human that it no longer asks for are dropped."""
+        self.games.state_changed(state)
+        outs: list[Out] = []
+        for candidate in [c for c in self.deferred if self._stale(c)]:
+            self.deferred.remove(candidate)
+            assert isinstance(candidate.game, MoveAsk)
+            outs += self._stale_move(candidate.game)
+        return outs
+
+    def game_event(self, event: GameEvent, now: float) -> list[Out]:
+        """A game event: a spoken one waits for a persona to say it."""
+        return self.games.event(event, now)
+
+    def tool_call(self, call: ToolCall) -> None:
+        """A call on ``llm/tool_call``: the move it answers is not asked again after a cut."""
+        self.games.tool_call(call)
 
     def turn_for(self, request_id: str) -> ActiveTurn | None:
         """The turn in progress or a cut one still being heard."""
@@ -208,7 +237,7 @@ class Turns:
 
     def tick(self, now: float) -> list[Out]:
         """Close the cut turns whose grace is over; check the turn in progress."""
-        outs: list[Out] = []
+        outs = self.games.expire(now)
         for request_id, (turn, close_at) in list(self.closing.items()):
             if now >= close_at:
                 del self.closing[request_id]
@@ -239,6 +268,8 @@ class Turns:
         """Stop the persona now: the LLM, the TTS and the speaker; remember what was heard."""
         if self.current is None:
             return []
+        if isinstance(self.current.game, MoveAsk):  # no fault of the game: asked again after
+            self.games.interrupted(self.current.game)
         return [Log(f"interrupting {self.current.plan.persona}: {reason}", logging.INFO),
                 *self._cut(reason, now)]
 
@@ -274,7 +305,7 @@ class Turns:
             outs = [Count("requests_resent"),
                     Log(f"{persona}'s turn cancelled and asked again: {reason}"),
                     *self._cut(reason, now)]
-            self.deferred.appendleft(Candidate(turn.plan, turn.viewer, turn.trace, keep=True))
+            self.deferred.appendleft(self._again(turn))
             return outs
         return []
 
@@ -330,8 +361,8 @@ class Turns:
         return self.current is None and self.floor.free(now) and not self.roster.away()
 
     def pick(self, now: float) -> Candidate | Wanted | None:
-        """Who wants the floor next: the human's words, a deferred answer, chat (the node
-        asks ``chat/next``), banter or a topic; None: nobody yet."""
+        """Who wants the floor next: the human's words, a deferred answer, a game's turn,
+        chat (the node asks ``chat/next``), banter or a topic; None: nobody yet."""
         if self.human_lines:
             transcript, trace = self.human_lines.popleft()
             said = ConversationTurn(turn_id=transcript.utterance_id, speaker=self.human_name,
@@ -341,6 +372,10 @@ class Turns:
                              trace=trace, said=said)
         if self.deferred:
             return self.deferred.popleft()
+        if not self.games.chat_first(self.chat_waiting):
+            game = self.games.next_turn(self.floor.next_in_turn())
+            if game is not None:
+                return game
         if self.chat_waiting:
             self.chat_waiting = False  # set again by any chat arriving while the node asks
             return Wanted.CHAT
@@ -351,10 +386,12 @@ class Turns:
         return self.chat_seen.popleft() if self.chat_seen else None
 
     def chat_chosen(self, msg: ChatMessage | None, now: float) -> Candidate | None:
-        """The chat line to answer (None: no chat waits, banter or a topic may go)."""
+        """The chat line to answer (None: no chat waits, a game's turn, banter or a topic may
+        go)."""
         if msg is None:
             self.chat_seen.clear()
-            return self._banter_or_topic(now)
+            game = self.games.next_turn(self.floor.next_in_turn())
+            return game if game is not None else self._banter_or_topic(now)
         self.chat_seen = deque((m for m in self.chat_seen if m.id != msg.id),
                                maxlen=CHAT_SEEN_MAX)
         self.chat_waiting = True  # there may be more
@@ -374,6 +411,8 @@ class Turns:
         """Give ``candidate`` the floor if it is free (else a chat answer waits for it); the
         node then fetches memories and calls `ask`."""
         outs: list[Out] = []
+        if isinstance(candidate.game, MoveAsk) and self._stale(candidate):
+            return None, self._stale_move(candidate.game)
         if candidate.said is not None:
             said = candidate.said
             self.conversation.add(Line(said.speaker, said.text, source=said.turn_id))
@@ -387,9 +426,12 @@ class Turns:
         if candidate.line is not None:
             self.conversation.add(candidate.line)
         request_id = self._new_id()
+        if isinstance(candidate.game, MoveAsk):  # the game node takes a call for MOVE_ID/...
+            request_id = f"{candidate.game.move_id}/{request_id}"
         self.floor.started(plan, request_id, now)
+        self.games.started(plan)
         turn = ActiveTurn(plan, request_id, candidate.viewer, TurnClock(self.limits),
-                          trace=candidate.trace, keep=candidate.keep)
+                          trace=candidate.trace, keep=candidate.keep, game=candidate.game)
         self.current = turn
         persona = None
         if plan.persona != self.active_persona:
@@ -406,15 +448,28 @@ class Turns:
         if turn is not self.current:
             if not turn.keep:
                 return []
-            self.deferred.appendleft(Candidate(turn.plan, turn.viewer, turn.trace, keep=True))
+            self.deferred.appendleft(self._again(turn))
             return [Count("chat_deferred")]
         plan = turn.plan
         messages = self.conversation.as_seen_by(plan.persona)
-        if plan.why == "topic":
-            messages.append(ChatTurn(role="user", content=f"(Chat is quiet. Bring up "
-                                     f"{plan.prompt}, in your own words.)"))
-        turn.request = LlmRequest(request_id=turn.request_id, persona=plan.persona,
-                                  messages=messages, memories=self._memories(hits))
+        memories = self._memories(hits)
+        if isinstance(turn.game, MoveAsk):
+            state = self.games.current(turn.game)
+            if state is None:  # played or asked again while the turn began: never asked
+                self.current = None
+                self.floor.finished(turn.request_id, now)
+                return [*self._stale_move(turn.game),
+                        Stop(turn.request_id, "its move is no longer asked")]
+            turn.request = move_request(turn.request_id, plan.persona, messages, state,
+                                        memories)
+        else:
+            if isinstance(turn.game, CommentAsk):
+                messages.append(ChatTurn(role="user", content=comment_prompt(turn.game.event)))
+            elif plan.why == "topic":
+                messages.append(ChatTurn(role="user", content=f"(Chat is quiet. Bring up "
+                                         f"{plan.prompt}, in your own words.)"))
+            turn.request = LlmRequest(request_id=turn.request_id, persona=plan.persona,
+                                      messages=messages, memories=memories)
         # nobody subscribed (the llm is down): the request is lost, asked again when one is up
         turn.clock.asked(now, listened=self.llm_listens())
         answering = (f", answering: {plan.prompt}" if plan.prompt and plan.why != "banter"
@@ -422,6 +477,19 @@ class Turns:
         # the terminal's line comes after the request: writing it is not on the reply's path
         return [Ask(turn.request, turn.trace),
                 Log(f"{self.cast[plan.persona].speaker} has the floor ({plan.why}){answering}",
+                    logging.INFO)]
+
+    def _again(self, turn: ActiveTurn) -> Candidate:
+        """``turn`` to be asked again as a new turn, first in line."""
+        return Candidate(turn.plan, turn.viewer, turn.trace, keep=True, game=turn.game)
+
+    def _stale(self, candidate: Candidate) -> bool:
+        """A move the game no longer asks for (played, asked under a new id, the game over)."""
+        return isinstance(candidate.game, MoveAsk) and self.games.current(candidate.game) is None
+
+    def _stale_move(self, move: MoveAsk) -> list[Out]:
+        return [Count("game_moves_stale"),
+                Log(f"{move.state.turn}'s move {move.move_id} is no longer asked: dropped",
                     logging.INFO)]
 
     def _memories(self, hits: Sequence[MemoryHit]) -> list[str]:

@@ -1,0 +1,135 @@
+"""The director's turn state machine on a fake clock, without a bus: `Show` plays the node's
+part (it runs a decision the way the node does: pick, ask ``chat/next`` if wanted, begin,
+ask) and collects every decision (tests/unit/test_director_turns.py, test_director_games.py).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from typing import TypeVar
+
+from messages.audio import AudioChunk, Playhead
+from messages.chat import ChatMessage
+from messages.llm import LlmDone, LlmRequest, Sentence
+from messages.memory import ConversationTurn, MemoryHit
+from messages.speech import Transcript
+from nodes.director.cast import DEFAULT_CAST
+from nodes.director.deadlines import Limits
+from nodes.director.decisions import ActiveTurn, Ask, Candidate, Out, Remember, Stop, Wanted
+from nodes.director.floor import Floor
+from nodes.director.games import GameTable
+from nodes.director.history import Conversation
+from nodes.director.roster import Role, Roster
+from nodes.director.turns import Turns
+
+__all__ = ["CAST", "GRACE", "LIMITS", "SAMPLES", "TOPICS", "Show", "chat"]
+
+CAST = list(DEFAULT_CAST)  # mika, rook
+TOPICS = {Role.LLM: "llm/done", Role.TTS: "tts/audio", Role.SPEAKER: "audio/playhead"}
+LIMITS = Limits(first_sentence_s=60, stall_s=30, audio_s=10, rejoin_wait_s=30)
+GRACE = 0.3
+SAMPLES = 1000
+OutT = TypeVar("OutT")
+
+
+def chat(text: str, msg_id: str, *, kind: str = "text", user: str = "ann") -> ChatMessage:
+    return ChatMessage(platform="twitch", user=user, user_id=f"{user}-id", text=text, id=msg_id,
+                       kind=kind)
+
+
+class Show:
+    """Turns with a fake clock, the decisions it made, and the node's part played by hand."""
+
+    def __init__(self, *, banter_turns: int = 0, quiet_s: float = 1000.0,
+                 llm_subscribed: bool = True, games: GameTable | None = None):
+        ids = itertools.count(1)
+        self.llm_subscribed = llm_subscribed
+        self.turns = Turns(
+            Floor(CAST, banter_turns=banter_turns, quiet_s=quiet_s, words_wait_s=2.0),
+            Roster(TOPICS, rejoin_wait_s=LIMITS.rejoin_wait_s), limits=LIMITS,
+            conversation=Conversation(), games=games, cut_grace_s=GRACE,
+            llm_subscribed=lambda: self.llm_subscribed,
+            new_id=lambda: f"r{next(ids)}", wall_ns=lambda: 42)
+        self.now = 0.0
+        self.outs: list[Out] = []
+        self.chat_asked = 0
+
+    def at(self, now: float, outs: Iterable[Out] | None = None) -> list[Out]:
+        """Move the clock to ``now`` and keep ``outs`` (what a call at ``now`` answered)."""
+        self.now = now
+        kept = list(outs or [])
+        self.outs += kept
+        return kept
+
+    def of(self, kind: type[OutT]) -> list[OutT]:
+        return [out for out in self.outs if isinstance(out, kind)]
+
+    def requests(self) -> list[LlmRequest]:
+        return [a.request for a in self.of(Ask) if not a.request.prefill]
+
+    def remembered(self, turn_id: str) -> list[ConversationTurn]:
+        return [r.line for r in self.of(Remember) if r.line.turn_id == turn_id]
+
+    def stopped(self) -> list[str]:
+        return [s.request_id for s in self.of(Stop)]
+
+    # the node's part
+
+    def decide(self, *served: ChatMessage | None) -> ActiveTurn | None:
+        """One decision, as the node makes it: ``served`` is what ``chat/next`` answers."""
+        pick = self.turns.pick(self.now)
+        if pick is Wanted.CHAT:
+            self.chat_asked += 1
+            pick = self.turns.chat_chosen(served[0] if served else None, self.now)
+        return self.ask(self.begin(pick))
+
+    def begin(self, pick: Candidate | Wanted | None) -> ActiveTurn | None:
+        assert not isinstance(pick, Wanted)
+        if pick is None:
+            return None
+        turn, outs = self.turns.begin(pick, self.now)
+        self.at(self.now, outs)
+        return turn
+
+    def ask(self, turn: ActiveTurn | None, hits: list[MemoryHit] | None = None
+            ) -> ActiveTurn | None:
+        if turn is not None:
+            self.at(self.now, self.turns.ask(turn, hits or [], self.now))
+        return turn
+
+    def say(self, turn: ActiveTurn, *sentences: str, done: bool = True) -> None:
+        """The LLM's sentences (and llm/done), the TTS's audio for each, at ``now``."""
+        for index, text in enumerate(sentences):
+            self.turns.sentence(Sentence(request_id=turn.request_id, persona=turn.plan.persona,
+                                         index=index, text=text), self.now)
+            self.turns.audio(AudioChunk(persona=turn.plan.persona, request_id=turn.request_id,
+                                        sentence_index=index, chunk_index=0, pcm=b"",
+                                        sample_rate=16000, text=text, last=True),
+                             SAMPLES, self.now)
+        if done:
+            self.at(self.now, self.turns.done(LlmDone(
+                request_id=turn.request_id, persona=turn.plan.persona,
+                text=" ".join(sentences)), self.now))
+
+    def play(self, turn: ActiveTurn, index: int, sample: int, state: str = "playing"
+             ) -> list[Out]:
+        return self.at(self.now, self.turns.playhead(Playhead(
+            persona=turn.plan.persona, request_id=turn.request_id, sentence_index=index,
+            sample=sample, sample_rate=16000, state=state), self.now))  # type: ignore[arg-type]
+
+    def heard(self, turn: ActiveTurn, *sentences: str) -> None:
+        """``turn`` says ``sentences`` and they are played to the end."""
+        self.say(turn, *sentences)
+        for index in range(len(sentences)):
+            self.play(turn, index, SAMPLES, "finished")
+
+    def human(self, text: str, utterance: str = "u1", *, start: float, stop: float) -> None:
+        self.at(start, self.turns.human_started(start))
+        self.turns.human_stopped(stop)
+        self.at(stop)
+        self.turns.human_said(Transcript(utterance_id=utterance, text=text, final=True), None,
+                              stop)
+
+    def tick(self, now: float) -> list[Out]:
+        return self.at(now, self.turns.tick(now))
