@@ -199,7 +199,8 @@ class GameTable:
         return state
 
     def _asks_a_persona(self, state: GameState) -> bool:
-        return bool(state.game and state.move_id) and not state.finished and (
+        # a move without actions could not be answered by a call: the game node's to sort out
+        return bool(state.game and state.move_id and state.actions) and not state.finished and (
             state.turn in self.cast)
 
     def chat_first(self, chat_waiting: bool) -> bool:

@@ -4,6 +4,8 @@
 - `helpers.audio`: test tones as float samples or 16-bit PCM.
 - `helpers.chat`: chat lines as a platform source publishes them.
 - `helpers.rates`: events counted in time windows (rate limits checked from outside).
+- `helpers.director`: the director's turn state machine on a fake clock (`Show`), and a
+  scripted LLM, TTS and speaker on a real bus (`VoiceStandIn`).
 - `helpers.neuro_game`: a real Neuro-SDK game (the ``neuro-api`` client, trio in a thread),
   an instant stand-in player and `measure_overhead` (``neuro_overhead_p50_ms``).
 

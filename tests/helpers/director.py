@@ -1,15 +1,21 @@
-"""The director's turn state machine on a fake clock, without a bus: `Show` plays the node's
-part (it runs a decision the way the node does: pick, ask ``chat/next`` if wanted, begin,
-ask) and collects every decision (tests/unit/test_director_turns.py, test_director_games.py).
+"""The director's test helpers.
+
+- `Show`: the turn state machine on a fake clock, without a bus: it plays the node's part (it
+  runs a decision the way the node does: pick, ask ``chat/next`` if wanted, begin, ask) and
+  collects every decision (tests/unit/test_director_turns.py, test_director_games.py).
+- `VoiceStandIn`: a scripted LLM, TTS and speaker on a real bus, answering every request
+  with fixed sentences played in real time (tests/integration/test_director_*.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Iterable
 from typing import TypeVar
 
-from messages.audio import AudioChunk, Playhead
+from bus.testing import Probe
+from messages.audio import AudioChunk, Playhead, SpeakerControl
 from messages.chat import ChatMessage
 from messages.llm import LlmDone, LlmRequest, Sentence
 from messages.memory import ConversationTurn, MemoryHit
@@ -23,13 +29,15 @@ from nodes.director.history import Conversation
 from nodes.director.roster import Role, Roster
 from nodes.director.turns import Turns
 
-__all__ = ["CAST", "GRACE", "LIMITS", "SAMPLES", "TOPICS", "Show", "chat"]
+__all__ = ["CAST", "GRACE", "LIMITS", "RATE", "SAMPLES", "TOPICS", "Show", "VoiceStandIn",
+           "chat"]
 
 CAST = list(DEFAULT_CAST)  # mika, rook
 TOPICS = {Role.LLM: "llm/done", Role.TTS: "tts/audio", Role.SPEAKER: "audio/playhead"}
 LIMITS = Limits(first_sentence_s=60, stall_s=30, audio_s=10, rejoin_wait_s=30)
 GRACE = 0.3
 SAMPLES = 1000
+RATE = 16000
 OutT = TypeVar("OutT")
 
 
@@ -133,3 +141,51 @@ class Show:
 
     def tick(self, now: float) -> list[Out]:
         return self.at(now, self.turns.tick(now))
+
+
+class VoiceStandIn:
+    """Answers every llm/request with fixed sentences and plays them in real time: Sentence,
+    LlmDone, AudioChunk per sentence, then Playhead while 'playing'; obeys audio/control."""
+
+    def __init__(self, probe: Probe, sentences: list[str], seconds_per_sentence: float):
+        self.probe = probe
+        self.sentences = sentences
+        self.seconds = seconds_per_sentence
+        self.stopped: set[str] = set()
+        self.tasks: list[asyncio.Task[None]] = []
+        probe.create_subscription(LlmRequest, "llm/request", self.on_request)
+        probe.create_subscription(SpeakerControl, "audio/control",
+                                  lambda c: self.stopped.add(c.request_id))
+        self.pubs = {
+            "sentence": probe.create_publisher(Sentence, "llm/sentence"),
+            "done": probe.create_publisher(LlmDone, "llm/done"),
+            "audio": probe.create_publisher(AudioChunk, "tts/audio"),
+            "playhead": probe.create_publisher(Playhead, "audio/playhead"),
+        }
+
+    def on_request(self, request: LlmRequest) -> None:
+        if request.prefill:  # the LLM only computes the prompt: nothing is said
+            return
+        self.tasks.append(asyncio.get_running_loop().create_task(self.speak(request)))
+
+    async def speak(self, request: LlmRequest) -> None:
+        samples = int(self.seconds * RATE)
+        for index, text in enumerate(self.sentences):
+            self.pubs["sentence"].publish(Sentence(request_id=request.request_id,
+                                                   persona=request.persona, index=index, text=text))
+            self.pubs["audio"].publish(AudioChunk(
+                persona=request.persona, request_id=request.request_id, sentence_index=index,
+                chunk_index=0, pcm=b"\0\0" * samples, sample_rate=RATE, text=text, last=True))
+        self.pubs["done"].publish(LlmDone(request_id=request.request_id, persona=request.persona,
+                                          text=" ".join(self.sentences)))
+        for index, text in enumerate(self.sentences):
+            for step in range(1, 11):
+                await asyncio.sleep(self.seconds / 10)
+                state = "finished" if step == 10 else "playing"
+                if request.request_id in self.stopped:
+                    state = "cut"
+                self.pubs["playhead"].publish(Playhead(
+                    persona=request.persona, request_id=request.request_id, sentence_index=index,
+                    sample=samples * step // 10, sample_rate=RATE, state=state, text=text))
+                if state == "cut":
+                    return

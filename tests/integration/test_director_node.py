@@ -1,19 +1,20 @@
 """The director as a real process on a real bus, with a scripted stand-in for the LLM, TTS
-and speaker (the real ones are exercised together in tests/e2e)."""
+and speaker (`helpers.director.VoiceStandIn`; the real ones are exercised together in
+tests/e2e)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
 
+from helpers.director import VoiceStandIn
+
 from bus.testing import NodeProcess, Probe, wait_until
-from messages.audio import AudioChunk, Playhead, SpeakerControl
 from messages.chat import ChatMessage, ChatNext, ChatNextRequest, ChatNextResponse
-from messages.llm import LlmDone, LlmRequest, Sentence
+from messages.llm import LlmRequest, Sentence
 from messages.speech import Transcript, VadEvent
 
 StartNode = Callable[..., NodeProcess]
-RATE = 16000
 
 
 def start_director(start_node: StartNode, **params: object) -> NodeProcess:
@@ -27,54 +28,6 @@ async def asked(probe: Probe, count: int = 1) -> list[LlmRequest]:
     """The requests for words (not the prefills), once ``count`` came."""
     return await probe.wait_for("llm/request", count=count, timeout=20,
                                 where=lambda r: not r.prefill)
-
-
-class VoiceStandIn:
-    """Answers every llm/request with fixed sentences and plays them in real time: Sentence,
-    LlmDone, AudioChunk per sentence, then Playhead while 'playing'; obeys audio/control."""
-
-    def __init__(self, probe: Probe, sentences: list[str], seconds_per_sentence: float):
-        self.probe = probe
-        self.sentences = sentences
-        self.seconds = seconds_per_sentence
-        self.stopped: set[str] = set()
-        self.tasks: list[asyncio.Task[None]] = []
-        probe.create_subscription(LlmRequest, "llm/request", self.on_request)
-        probe.create_subscription(SpeakerControl, "audio/control",
-                                  lambda c: self.stopped.add(c.request_id))
-        self.pubs = {
-            "sentence": probe.create_publisher(Sentence, "llm/sentence"),
-            "done": probe.create_publisher(LlmDone, "llm/done"),
-            "audio": probe.create_publisher(AudioChunk, "tts/audio"),
-            "playhead": probe.create_publisher(Playhead, "audio/playhead"),
-        }
-
-    def on_request(self, request: LlmRequest) -> None:
-        if request.prefill:  # the LLM only computes the prompt: nothing is said
-            return
-        self.tasks.append(asyncio.get_running_loop().create_task(self.speak(request)))
-
-    async def speak(self, request: LlmRequest) -> None:
-        samples = int(self.seconds * RATE)
-        for index, text in enumerate(self.sentences):
-            self.pubs["sentence"].publish(Sentence(request_id=request.request_id,
-                                                   persona=request.persona, index=index, text=text))
-            self.pubs["audio"].publish(AudioChunk(
-                persona=request.persona, request_id=request.request_id, sentence_index=index,
-                chunk_index=0, pcm=b"\0\0" * samples, sample_rate=RATE, text=text, last=True))
-        self.pubs["done"].publish(LlmDone(request_id=request.request_id, persona=request.persona,
-                                          text=" ".join(self.sentences)))
-        for index, text in enumerate(self.sentences):
-            for step in range(1, 11):
-                await asyncio.sleep(self.seconds / 10)
-                state = "finished" if step == 10 else "playing"
-                if request.request_id in self.stopped:
-                    state = "cut"
-                self.pubs["playhead"].publish(Playhead(
-                    persona=request.persona, request_id=request.request_id, sentence_index=index,
-                    sample=samples * step // 10, sample_rate=RATE, state=state, text=text))
-                if state == "cut":
-                    return
 
 
 async def test_chat_reply_then_banter_then_memory(bus_url: str, start_node: StartNode) -> None:

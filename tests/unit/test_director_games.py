@@ -35,8 +35,9 @@ TICTACTOE = {"X": "mika", "O": "rook"}
 def state(ask: int = 1, turn: str = "mika", *, game: str = "tictactoe", game_id: str = "g1",
           players: dict[str, str] | None = None, **fields: Any) -> GameState:
     """A tic-tac-toe state asking ``turn`` for move ``GAME_ID.ASK``."""
+    fields.setdefault("actions", [PLACE] if turn else [])
     return GameState(game=game, game_id=game_id, players=players or TICTACTOE, turn=turn,
-                     actions=[PLACE] if turn else [], text="X . .\n. . .\n. . O",
+                     text="X . .\n. . .\n. . O",
                      moves=["mika: X at 1", "rook: O at 9"],
                      move_id=f"{game_id}.{ask}" if turn else "", **fields)
 
@@ -151,6 +152,8 @@ class TestAMove:
         show.at(0, show.turns.game_state(state(turn="chat", players={"white": "chat",
                                                                      "black": "rook"})))
         assert show.decide() is None, "chat's move is its vote, at the game node"
+        show.at(1, show.turns.game_state(state(2, actions=[])))
+        assert show.decide() is None, "a move no call could answer"
 
     def test_prompt_of_several_actions_names_them(self) -> None:
         drop = GameAction(name="drop", schema={}, options=[ActionOption(
