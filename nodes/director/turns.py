@@ -268,9 +268,11 @@ class Turns:
         """Stop the persona now: the LLM, the TTS and the speaker; remember what was heard."""
         if self.current is None:
             return []
-        if isinstance(self.current.game, MoveAsk):  # no fault of the game: asked again after
-            self.games.interrupted(self.current.game)
-        return [Log(f"interrupting {self.current.plan.persona}: {reason}", logging.INFO),
+        turn = self.current
+        # no fault of the game: asked again after (one not asked yet waits as it is, in ask)
+        if isinstance(turn.game, MoveAsk) and turn.request is not None:
+            self.games.interrupted(turn.game)
+        return [Log(f"interrupting {turn.plan.persona}: {reason}", logging.INFO),
                 *self._cut(reason, now)]
 
     def _lost(self, change: Change, now: float) -> list[Out]:
