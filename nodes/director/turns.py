@@ -332,7 +332,9 @@ class Turns:
         if not text:
             if turn.cut_off:
                 return []
-            return [Log(f"{persona}'s turn ended with nothing heard"),
+            # a move may be made without a word (its call is the game node's): no warning
+            level = logging.INFO if isinstance(turn.game, MoveAsk) else logging.WARNING
+            return [Log(f"{persona}'s turn ended with nothing heard", level),
                     Stop(turn.request_id, "nothing was heard of it")]
         speaker = self.cast[persona].speaker
         self.conversation.add(Line(speaker, text, persona=persona, cut_off=turn.cut_off,

@@ -4,6 +4,7 @@ chat, spoken events bounded, stale moves dropped, the game stopped (`nodes.direc
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -18,7 +19,15 @@ from messages.game import ActionOption, GameAction, GameEvent, GameState
 from messages.llm import LlmDone, LlmRequest, ToolCall, ToolSpec
 from messages.speech import Transcript
 from messages.system import ParamSetRequest
-from nodes.director.decisions import ActiveTurn, Announce, Count, MoveAsk, Stop, Wanted
+from nodes.director.decisions import (
+    ActiveTurn,
+    Announce,
+    Count,
+    Log,
+    MoveAsk,
+    Stop,
+    Wanted,
+)
 from nodes.director.games import GameTable, move_prompt
 from nodes.director.node import Director
 from nodes.director.params import Params
@@ -137,6 +146,8 @@ class TestAMove:
         show.at(1, show.turns.done(LlmDone(request_id=first.request_id, persona="mika", text="",
                                            error="the model failed"), 1))
         assert Stop(first.request_id, "nothing was heard of it") in show.outs
+        assert Log("mika's turn ended with nothing heard", logging.INFO) in show.outs, \
+            "a move without a word is no fault"
         assert show.turns.free(1) and show.decide() is None, \
             "an unanswered move is the game node's to ask again"
         show.at(2, show.turns.game_state(state(2, attempt=1, last_error="cell 5 is taken.")))
