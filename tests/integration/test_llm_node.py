@@ -5,9 +5,12 @@ tool-call formats against a scripted loopback fake."""
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -254,6 +257,43 @@ class TestOverHttp:
             await assert_full_reply(probe, "revived")
         finally:
             dying.stop()
+
+
+LONG_SENTENCE = ("[happy] This first sentence is rather long, with a clause or two in it, "
+                 "and it keeps going on for a while. Done.")
+
+
+def vtparam(bus_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(Path(sys.executable).parent / "vtparam"), *args,
+                           "--bus", bus_url], capture_output=True, text=True, timeout=30,
+                          env={**os.environ, "COLUMNS": "200"})
+
+
+class TestParametersWithVtparam:
+    """``vtparam set`` on the running node: a live parameter changes the next reply, one read
+    at start is refused with the restart that would change it (the scripted backend: no
+    model to load)."""
+
+    async def test_live_changes_the_next_reply_and_at_start_is_refused(
+        self, start_node: Callable[..., NodeProcess], probe: Probe, bus_url: str
+    ) -> None:
+        await start_llm(start_node, probe, backend="scripted", script=LONG_SENTENCE)
+        probe.publish("llm/request", story("before", persona="mika"))
+        await assert_full_reply(probe, "before")
+        result = await asyncio.to_thread(vtparam, bus_url, "set", "llm",
+                                         "max_sentence_chars", "40")
+        assert result.returncode == 0, result.stderr
+        probe.publish("llm/request", story("after", persona="mika"))
+        await assert_full_reply(probe, "after")
+        before = [s.text for s in sentences_for(probe, "before") if s.text]
+        after = [s.text for s in sentences_for(probe, "after") if s.text]
+        assert before[-1] == after[-1] == "Done."
+        assert max(map(len, before)) > 40 >= max(map(len, after)), after
+        refused = await asyncio.to_thread(vtparam, bus_url, "set", "llm", "model_path",
+                                          "/models/other.gguf")
+        assert refused.returncode != 0
+        assert "model_path is read at start: restart the node with -p model_path:=VALUE" in \
+            refused.stderr
 
 
 MOVE = ToolSpec(name="move", description="Move the player.", parameters={
