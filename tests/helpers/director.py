@@ -5,6 +5,8 @@
   collects every decision (tests/unit/test_director_turns.py, test_director_games.py).
 - `VoiceStandIn`: a scripted LLM, TTS and speaker on a real bus, answering every request
   with fixed sentences played in real time (tests/integration/test_director_*.py).
+- `PlayingVoice`: the same, answering a request with tools (a game move) with a call first,
+  as a constrained decode would (tests/integration/test_director_games.py, benchmarks/game.py).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import TypeVar
 from bus.testing import Probe
 from messages.audio import AudioChunk, Playhead, SpeakerControl
 from messages.chat import ChatMessage
-from messages.llm import LlmDone, LlmRequest, Sentence
+from messages.llm import LlmDone, LlmRequest, Sentence, ToolCall
 from messages.memory import ConversationTurn, MemoryHit
 from messages.speech import Transcript
 from nodes.director.cast import DEFAULT_CAST
@@ -29,8 +31,8 @@ from nodes.director.history import Conversation
 from nodes.director.roster import Role, Roster
 from nodes.director.turns import Turns
 
-__all__ = ["CAST", "GRACE", "LIMITS", "RATE", "SAMPLES", "TOPICS", "Show", "VoiceStandIn",
-           "chat"]
+__all__ = ["CAST", "GRACE", "LIMITS", "RATE", "SAMPLES", "TOPICS", "PlayingVoice", "Show",
+           "VoiceStandIn", "chat"]
 
 CAST = list(DEFAULT_CAST)  # mika, rook
 TOPICS = {Role.LLM: "llm/done", Role.TTS: "tts/audio", Role.SPEAKER: "audio/playhead"}
@@ -189,3 +191,26 @@ class VoiceStandIn:
                     sample=samples * step // 10, sample_rate=RATE, state=state, text=text))
                 if state == "cut":
                     return
+
+
+class PlayingVoice(VoiceStandIn):
+    """`VoiceStandIn`; a request with tools is answered with a call first: the first tool,
+    each argument its schema's first choice (the game lists the legal ones, best first), as a
+    constrained decode of the top-ranked option would. ``calls`` counts the calls made."""
+
+    def __init__(self, probe: Probe, sentences: list[str] | None = None,
+                 seconds_per_sentence: float = 0.1):
+        super().__init__(probe, sentences or ["My move!"], seconds_per_sentence)
+        self.call_pub = probe.create_publisher(ToolCall, "llm/tool_call")
+        self.calls = 0
+
+    def on_request(self, request: LlmRequest) -> None:
+        if request.tools and not request.prefill:
+            tool = request.tools[0]
+            properties = tool.parameters.get("properties", {})
+            self.calls += 1
+            self.call_pub.publish(ToolCall(
+                request_id=request.request_id, persona=request.persona,
+                call_id=f"c{self.calls}", name=tool.name,
+                arguments={key: spec["enum"][0] for key, spec in properties.items()}))
+        super().on_request(request)

@@ -1,44 +1,22 @@
 """The director and the real game node as real processes on a real vtbus: Mika and Rook play a
 whole tic-tac-toe through the director's requests, with a scripted stand-in for the LLM
 (the call a constrained decode makes: the first tool, each argument's first legal choice),
-the TTS and the speaker (`helpers.director.VoiceStandIn`)."""
+the TTS and the speaker (`helpers.director.PlayingVoice`)."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers.director import VoiceStandIn
+from helpers.director import PlayingVoice
 
 from bus.testing import NodeProcess, Probe
 from messages.game import GameState
-from messages.llm import LlmRequest, ToolCall
 
 StartNode = Callable[..., NodeProcess]
 
 pytestmark = pytest.mark.slow
-
-
-class PlayingVoice(VoiceStandIn):
-    """The stand-in; a request with tools is answered with a call first: the first tool, each
-    argument its schema's first choice (the game lists the legal ones, best first)."""
-
-    def __init__(self, probe: Probe):
-        super().__init__(probe, ["My move!"], seconds_per_sentence=0.1)
-        self.call_pub = probe.create_publisher(ToolCall, "llm/tool_call")
-        self.ids = itertools.count(1)
-
-    def on_request(self, request: LlmRequest) -> None:
-        if request.tools and not request.prefill:
-            tool = request.tools[0]
-            properties = tool.parameters.get("properties", {})
-            self.call_pub.publish(ToolCall(
-                request_id=request.request_id, persona=request.persona,
-                call_id=f"c{next(self.ids)}", name=tool.name,
-                arguments={key: spec["enum"][0] for key, spec in properties.items()}))
-        super().on_request(request)
 
 
 async def test_mika_and_rook_play_a_whole_game_through_the_director(
