@@ -13,13 +13,17 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, MutableMapping
 from typing import TypeVar
 
-__all__ = ["INT64_MAX", "LogLimiter", "clamp_int64", "put_bounded", "release_freed_memory"]
+__all__ = ["INT64_MAX", "MAX_TRACKED", "LogLimiter", "clamp_int64", "put_bounded", "release_freed_memory"]
 
 K = TypeVar("K")
 V = TypeVar("V")
 
 INT64_MAX = 2**63 - 1
 """The largest count msgpack carries as a signed integer (and msgspec's decoders accept)."""
+MAX_TRACKED = 1024
+"""Entries kept in each table a node keys by what arrives (topics, publishers, subscribed
+prefixes): a show has tens; forged names beyond this push out the oldest instead of growing
+the node."""
 
 
 def clamp_int64(value: int) -> int:

@@ -87,7 +87,12 @@ class Publisher(Generic[M]):
         header = Header(self.node.name, self.seq, stamp, self.type_tag, trace.id, trace.stamp_ns)
         self.seq += 1
         raw_header = self.node._encoder.encode(header)
-        self.node._send_data([self._topic_frame, raw_header, payload], self.stats)
+        if self.node._send_data(self._topic_frame, raw_header, payload):
+            stats = self.stats
+            stats.count += 1
+            stats.bytes += len(payload)
+        else:  # dropped at the queue limit: counted, never blocking the node
+            self.stats.dropped += 1
         if self.latched:
             self._last_latched = [raw_header, payload]
             self.node._send_latched(self.topic, self._last_latched)
@@ -147,7 +152,11 @@ class Subscription:
         self.stats = p.TopicStats()
         self._queue: asyncio.Queue[tuple[Any, Header]] | None = None
         self._queue_size = queue_size
-        self._worker: asyncio.Task[None] | None = None
+
+    @property
+    def backlog(self) -> int:
+        """Messages waiting for an async callback (0 for a synchronous one)."""
+        return 0 if self._queue is None else self._queue.qsize()
 
     def matches(self, topic: str) -> bool:
         return topic.startswith(self.topic) if self.prefix else topic == self.topic
@@ -190,7 +199,7 @@ class Subscription:
     def _enqueue(self, msg: Any, header: Header) -> None:
         if self._queue is None:
             self._queue = asyncio.Queue(self._queue_size)
-            self._worker = self.node.create_task(self._work(), f"sub {self.topic}")
+            self.node.create_task(self._work(), f"sub {self.topic}")
         if self._queue.full():  # a slow async callback loses the oldest, never stalls the node
             self._queue.get_nowait()
             self.stats.dropped += 1

@@ -5,10 +5,11 @@ callback)``, ``create_timer(period, callback)``, ``create_service(srv, name, cal
 ``create_client(srv, name)``; required arguments positional, options keyword-only, a handle
 returned, callbacks checked when they are registered.
 
-A node owns three sockets, all *connected* to vtbus: a PUB (data out), a SUB (data in) and a
-DEALER (registry, latched values, services). Sockets are plain pyzmq sockets read from the
-asyncio loop's reader callbacks, so a message reaches a synchronous callback with no task or
-future in between.
+A node reaches the bus through its `bus.transport.Transport`: by default three ZeroMQ sockets
+connected to vtbus, read from the asyncio loop's reader callbacks, so a message reaches a
+synchronous callback with no task or future in between; in tests a
+`bus.memory.MemoryTransport`, with no sockets at all. The handles it gives out live in
+`bus.handles` (publishers, subscriptions, timers) and `bus.services` (services, clients).
 
 Traces: while a callback runs, the trace of the message it handles is the *current trace*
 (a context variable), and everything the node publishes from there carries it, so the whole
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import os
 import socket
@@ -30,12 +32,12 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
 import msgspec
-import zmq
 
 from bus import protocol as p
-from bus import wire
 from bus.address import BusAddress, resolve
-from bus.bounded import LogLimiter, clamp_int64, put_bounded, release_freed_memory
+from bus.bounded import LogLimiter, clamp_int64, release_freed_memory
+from bus.buslog import BusLogHandler
+from bus.delivery import Delivery
 from bus.errors import WireError
 from bus.handles import (
     Publisher,
@@ -48,6 +50,7 @@ from bus.handles import (
 )
 from bus.params import Parameters, ParameterStore, SetCallback, at_start, live
 from bus.services import Client, Service
+from bus.transport import Transport, ZmqTransport
 from messages.base import Message, ServiceType
 from messages.catalog import TOPICS
 from messages.system import (
@@ -79,29 +82,11 @@ T = TypeVar("T")
 Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp", bound=Message)
 
-# pyzmq's send_multipart/recv_multipart cost about twice the Cython calls underneath them
-# (measured here: 9.7 vs 4.8 us to send three frames); the hot path calls these directly.
-_send = zmq.backend.Socket.send
-_recv = zmq.backend.Socket.recv
-_get = zmq.backend.Socket.get
-_MORE_NOBLOCK = zmq.SNDMORE | zmq.NOBLOCK
-
-PUB_HWM = 1_000_000
-SUB_HWM = 100_000
 LATE_LATCH_RECHECK_S = 0.3
 """A late joiner asks for latched values when it subscribes and once more after this delay,
 covering a value published while its subscription was still travelling to the publishers."""
-MAX_TRACKED = 1024
-"""Entries kept in each table keyed by what arrives (topics, publishers, subscribed prefixes):
-a show has tens; forged names beyond this push out the oldest instead of growing the node."""
-MAX_SEQ_GAP = 1_000_000
-"""A sequence jump larger than this is a forged number or a publisher counting anew, not a
-loss (the fastest rate measured here, ~200k msg/s, loses this many only in 5 s of outage)."""
 RELEASE_EVERY_S = 10.0
 """How often the heartbeat gives freed memory back (`bus.bounded.release_freed_memory`)."""
-LATCH_CLOCK_SKEW_NS = 2_000_000_000
-"""A latched stamp further than this ahead of the local clock is not trusted to order values
-(forged, or a host whose clock runs ahead): it hides nothing published after it."""
 
 
 @dataclass
@@ -116,6 +101,9 @@ class NodeOptions:
     hidden: bool = False
     """Tools' nodes: listed only by ``vtnode list --all``."""
     heartbeat_s: float = 1.0
+    transport: Transport | None = None
+    """The node's connection to the bus; None: ZeroMQ to ``bus`` (`bus.transport`). Tests
+    give a `bus.memory.MemoryTransport`: no sockets."""
 
 
 
@@ -146,18 +134,8 @@ class Node:
         """Node-defined counts (drops, decisions), shown by ``vtnode info``."""
         self.started_ns = time.time_ns()
         self._encoder = msgspec.msgpack.Encoder()
-        self._ctx = zmq.Context()
-        # an XPUB, not a PUB: it also hears which topics someone subscribes to (through vtbus),
-        # so a publisher can wait for its first subscriber instead of losing its first messages
-        self._pub = self._connect(zmq.XPUB, self.address.data_in, hwm=PUB_HWM)
-        self._wanted: set[bytes] = set()
-        """Topic prefixes subscribed downstream, as vtbus forwarded them."""
-        self._sub = self._connect(zmq.SUB, self.address.data_out, hwm=SUB_HWM)
-        self._control = self._connect(zmq.DEALER, self.address.control, hwm=10_000)
         self._publishers: dict[str, Publisher[Any]] = {}
         self._subscriptions: list[Subscription] = []
-        self._routes: dict[str, tuple[list[Subscription], bool]] = {}
-        """topic -> (matching subscriptions, whether any treats it as latched)"""
         self._subscribed_prefixes: set[str] = set()
         self._services: dict[str, Service[Any, Any]] = {}
         self._clients: dict[str, Client[Any, Any]] = {}
@@ -165,11 +143,7 @@ class Node:
         self._pending_calls: dict[str, asyncio.Future[tuple[p.ReplyMeta, bytes]]] = {}
         self._graph_waiters: list[asyncio.Future[p.Graph]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._last_seq: dict[tuple[str, str], int] = {}
-        """(topic, publisher) -> last sequence number seen, for drop counts (bounded)"""
-        self._last_latched: dict[tuple[str, str], tuple[int, bool]] = {}
-        """(topic, publisher) -> stamp of the latched value last delivered, and whether the
-        registry gave it (bounded)"""
+        self._delivery = Delivery(self._subscriptions, self.report_bad_input)
         self._bad_log = LogLimiter()
         self._failure_log = LogLimiter()
         self._epoch = ""
@@ -178,10 +152,11 @@ class Node:
         self._closed = False
         self._rate_mark = time.monotonic()
         self._rate_counts: dict[int, int] = {}
+        self._transport: Transport
+        self.use_transport(options.transport or ZmqTransport(self.address))
         self._log_pub = self.create_publisher(LogEvent, "system/log")
-        self._early_logs: list[LogEvent] | None = []
-        """Warnings logged before the node is on the bus (while loading, say), sent once it is."""
-        self.log.addHandler(_BusLogHandler(self))
+        self._bus_log = BusLogHandler(self.name, self._log_pub, lambda: self._closed)
+        self.log.addHandler(self._bus_log)
         self.create_service(GetParameters, f"{self.name}/get_parameters", self._get_parameters)
         self.create_service(SetParameters, f"{self.name}/set_parameters", self._set_parameters)
 
@@ -202,8 +177,10 @@ class Node:
         """Declare one parameter and return its value: a node's own use only while it moves
         to `declare_parameters` (the launch check cannot see these)."""
         meta = (at_start if read_only else live)(description)
+        value = (msgspec.field(default_factory=lambda: copy.deepcopy(default))
+                 if isinstance(default, (list, dict)) else default)
         one: type[Parameters] = msgspec.defstruct(  # type: ignore[assignment]
-            f"{name}_parameter", [(name, Annotated[type(default), meta], default)],
+            f"{name}_parameter", [(name, Annotated[type(default), meta], value)],
             bases=(Parameters,))
         return getattr(self.parameters.declare(one), name)
 
@@ -271,25 +248,14 @@ class Node:
             latched=_latched(topic) if latched is None else latched, queue_size=queue_size,
         )
         self._subscriptions.append(sub)
-        self._routes.clear()
+        self._delivery.changed()
         if topic not in self._subscribed_prefixes:
             self._subscribed_prefixes.add(topic)
-            self._sub.setsockopt(zmq.SUBSCRIBE, topic.encode())
-            self._poke()
+            self._transport.subscribe(topic.encode())
         if sub.latched and self._loop is not None:
             self._ask_latched(topic)
         self._graph_changed()
         return sub
-
-    def destroy_subscription(self, sub: Subscription) -> None:
-        self._subscriptions.remove(sub)
-        self._routes.clear()
-        if sub._worker is not None:
-            sub._worker.cancel()
-        if not any(s.topic == sub.topic for s in self._subscriptions):
-            self._subscribed_prefixes.discard(sub.topic)
-            self._sub.setsockopt(zmq.UNSUBSCRIBE, sub.topic.encode())
-        self._graph_changed()
 
     def create_timer(self, period_s: float, callback: Callable[[], Any]) -> Timer:
         """Call ``callback()`` (sync or async) every ``period_s`` seconds once the node spins."""
@@ -318,6 +284,18 @@ class Node:
         self._clients[name] = client
         self._graph_changed()
         return client
+
+    @property
+    def subscriptions(self) -> tuple[Subscription, ...]:
+        return tuple(self._subscriptions)
+
+    @property
+    def services(self) -> tuple[Service[Any, Any], ...]:
+        return tuple(self._services.values())
+
+    @property
+    def timers(self) -> tuple[Timer, ...]:
+        return tuple(self._timers)
 
     def resolve_name(self, name: str) -> str:
         """The topic or service name after the launch file's remaps."""
@@ -378,9 +356,7 @@ class Node:
             return
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
-        self._loop.add_reader(self._sub, self._drain_sub)
-        self._loop.add_reader(self._control, self._drain_control)
-        self._loop.add_reader(self._pub, self._drain_pub)
+        self._transport.start(self._loop)
         # the launch check refuses these before a node with a declaration starts
         self.parameters.refuse_unknown_overrides()
         self.create_task(self._heartbeat_loop(), "heartbeat")
@@ -389,7 +365,6 @@ class Node:
         for sub in self._subscriptions:
             if sub.latched:
                 self._ask_latched(sub.topic)
-        self._poke()
         await self.on_start()
 
     async def spin(self) -> None:
@@ -415,85 +390,45 @@ class Node:
             await self.on_shutdown()
         except Exception:
             self.log.exception("on_shutdown failed")
-        with contextlib.suppress(zmq.ZMQError):
-            self._control.send_multipart([p.BYE], zmq.NOBLOCK)
+        self._transport.send_control([p.BYE])
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self._loop is not None:
-            for sock in (self._sub, self._control, self._pub):
-                self._loop.remove_reader(sock)
-        self._sub.close(linger=0)
-        self._control.close(linger=100)
-        self._pub.close(linger=200)
-        self._ctx.term()
+        self._transport.close()
 
     # ------------------------------------------------------------ internals
 
-    def _connect(self, kind: int, endpoint: str, *, hwm: int) -> zmq.Socket:
-        sock = self._ctx.socket(kind)
-        sock.sndhwm = hwm
-        sock.rcvhwm = hwm
-        # queue only to live connections: a restarted vtbus must not receive a flood of stale
-        # messages (seen here: ~1 s worth without it)
-        sock.setsockopt(zmq.IMMEDIATE, 1)
-        sock.reconnect_ivl = 50
-        sock.reconnect_ivl_max = 1000
-        if self.address.keys is not None:
-            self.address.keys.apply_client(sock)
-        sock.connect(endpoint)
-        return sock
+    def use_transport(self, transport: Transport) -> None:
+        """Put the node on ``transport`` before it starts, closing the one it had:
+        `bus.testing.NodeHarness` moves a node built on sockets onto a `MemoryTransport`."""
+        if self._loop is not None:
+            raise RuntimeError(f"node {self.name} has started: its transport stays")
+        previous = getattr(self, "_transport", None)
+        self._transport = transport
+        self._send_data = transport.send_data
+        """The publishers' hot path: the transport's own bound method, one call a message."""
+        transport.attach(self._receive, self._handle_control)
+        for prefix in self._subscribed_prefixes:
+            transport.subscribe(prefix.encode())
+        if previous is not None:
+            previous.close()
 
-    def _poke(self) -> None:
-        """Re-check the sockets soon: a setsockopt or a send can swallow the FD's edge."""
-        if self._loop is not None and not self._closed:
-            self._loop.call_soon(self._drain_sub)
-            self._loop.call_soon(self._drain_control)
-            self._loop.call_soon(self._drain_pub)
-
-    def _drain_pub(self) -> None:
-        """Track subscriptions arriving on the XPUB: ``\x01prefix`` or ``\x00prefix``."""
-        while not self._closed:
-            try:
-                event = self._pub.recv(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            if event[:1] == b"\x01":
-                # any socket on the bus may subscribe to anything: bounded, as MAX_TRACKED says
-                if len(self._wanted) < MAX_TRACKED and len(event) <= wire.MAX_TOPIC_BYTES:
-                    self._wanted.add(event[1:])
-            elif event[:1] == b"\x00":
-                self._wanted.discard(event[1:])
+    def publish_held_logs(self) -> None:
+        """Publish now the warnings and errors logged before the node was on the bus (held
+        until then, or they would be lost), and every one from now on as it comes. The
+        heartbeat does this once vtbus answers; `bus.run.run` does it for a node that fails
+        before it gets there, `bus.testing.NodeHarness` for a node it drives."""
+        self._bus_log.publish_held()
 
     def has_subscribers(self, topic: str) -> bool:
         """Whether any node subscribes to ``topic`` right now (as seen from this publisher)."""
-        self._drain_pub()  # publishing may have swallowed the reader's wake-up: look now
-        encoded = topic.encode()
-        return any(encoded.startswith(prefix) for prefix in self._wanted)
-
-    def _send_data(self, frames: list[bytes], stats: p.TopicStats) -> None:
-        sock = self._pub
-        try:  # an XPUB drops a whole message at its queue limit rather than block or split it
-            _send(sock, frames[0], _MORE_NOBLOCK)
-            _send(sock, frames[1], _MORE_NOBLOCK)
-            _send(sock, frames[2], zmq.NOBLOCK)
-        except zmq.Again:
-            stats.dropped += 1
-            return
-        stats.count += 1
-        stats.bytes += len(frames[2])
+        return self._transport.has_subscribers(topic.encode())
 
     def _control_send(self, frames: list[bytes]) -> bool:
         if self._closed:
             return False
-        try:
-            self._control.send_multipart(frames, zmq.NOBLOCK)
-            return True
-        except zmq.Again:  # no bus connected right now: heartbeats and retries cover it
-            return False
-        finally:
-            self._poke()
+        return self._transport.send_control(frames)
 
     def _send_latched(self, topic: str, header_payload: list[bytes]) -> None:
         self._control_send([p.LATCH, p.encoder.encode(p.LatchMeta(topic)), *header_payload])
@@ -504,94 +439,19 @@ class Node:
         if self._loop is not None:
             self._loop.call_later(LATE_LATCH_RECHECK_S, self._control_send, ask)
 
-    def _drain_sub(self, budget: int = 2000) -> None:
-        sock = self._sub
-        for _ in range(budget):
-            if self._closed:
-                return
-            try:
-                frames = [_recv(sock, zmq.NOBLOCK)]
-            except zmq.Again:
-                return
-            while _get(sock, zmq.RCVMORE):  # the rest of a message is already here
-                frames.append(_recv(sock, zmq.NOBLOCK))
-            try:
-                self._dispatch(frames, from_latch=False)
-            except Exception:  # never leave messages unread: the FD only signals new ones
-                self.report_callback_failure("receive")
-        if self._loop is not None:  # more waiting: yield to the loop, then carry on
-            self._loop.call_soon(self._drain_sub)
-
-    def _dispatch(self, frames: list[bytes], *, from_latch: bool) -> None:
+    def _receive(self, frames: list[bytes]) -> None:
+        """One data message from the transport; never raises."""
+        if self._closed:
+            return
         try:
-            topic, header, payload = wire.unpack(frames)
-        except WireError as exc:
-            where = frames[0][:60].decode(errors="replace") if frames else "?"
-            self.report_bad_input("?", where, str(exc))
-            return
-        route = self._routes.get(topic)
-        if route is None:
-            route = self._route(topic)
-        subs, latched = route
-        if not subs:
-            return
-        key = (topic, header.publisher)
-        if latched and not self._latched_is_new(key, header.stamp_ns, from_latch):
-            return
-        if not from_latch:
-            last = self._last_seq.get(key)
-            if last is None:
-                put_bounded(self._last_seq, key, header.seq, MAX_TRACKED)
-            else:
-                if last + 1 < header.seq <= last + MAX_SEQ_GAP:
-                    for sub in subs:
-                        sub.stats.dropped += header.seq - last - 1
-                self._last_seq[key] = header.seq
-        if latched:
-            # a latched value counts as delivered only once its payload decoded: a forged one
-            # that does not must not stand in for the publisher's next values
-            if any([sub.deliver(topic, header, payload, frames[1]) for sub in subs]):
-                put_bounded(self._last_latched, key, (header.stamp_ns, from_latch), MAX_TRACKED)
-            return
-        for sub in subs:
-            sub.deliver(topic, header, payload, frames[1])
-
-    def _route(self, topic: str) -> tuple[list[Subscription], bool]:
-        subs = [s for s in self._subscriptions if s.matches(topic)]
-        route = (subs, any(s.latched for s in subs))
-        put_bounded(self._routes, topic, route, MAX_TRACKED)
-        return route
-
-    def _latched_is_new(self, key: tuple[str, str], stamp_ns: int, from_latch: bool) -> bool:
-        """Whether a latched value is news to this node: each arrives twice (the bus, and the
-        registry when subscribing), so per publisher only the newest is delivered, once.
-
-        On the bus a publisher's messages come in order, so a live value is new unless it is
-        the one the registry already gave, or older than it. A stamp from the future (forged,
-        or a clock far ahead) orders nothing, and a live value older than a live one means
-        the publisher's clock stepped back: neither hides what comes after.
-        """
-        last = self._last_latched.get(key)
-        if last is None:
-            return True
-        last_stamp, last_from_registry = last
-        if last_stamp > time.time_ns() + LATCH_CLOCK_SKEW_NS:
-            return stamp_ns != last_stamp
-        if from_latch:
-            return stamp_ns > last_stamp
-        return stamp_ns > last_stamp or (stamp_ns < last_stamp and not last_from_registry)
-
-    def _drain_control(self) -> None:
-        sock = self._control
-        while not self._closed:
-            try:
-                frames = sock.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            self._handle_control(frames)
+            self._delivery.dispatch(frames, from_latch=False)
+        except Exception:  # never leave messages unread: the FD only signals new ones
+            self.report_callback_failure("receive")
 
     def _handle_control(self, frames: list[bytes]) -> None:
         """One message from vtbus; never raises (what is not ours is counted and dropped)."""
+        if self._closed:
+            return
         try:
             self._on_control(frames)
         except (msgspec.DecodeError, UnicodeDecodeError, IndexError, WireError) as exc:
@@ -616,7 +476,8 @@ class Node:
             meta = msgspec.msgpack.decode(frames[1], type=p.LatchMeta)
             rest = frames[2:]
             for i in range(0, len(rest) - 1, 2):
-                self._dispatch([meta.topic.encode(), rest[i], rest[i + 1]], from_latch=True)
+                self._delivery.dispatch([meta.topic.encode(), rest[i], rest[i + 1]],
+                                        from_latch=True)
         elif kind == p.REQ:
             call = msgspec.msgpack.decode(frames[1], type=p.CallMeta)
             service = self._services.get(call.service)
@@ -713,17 +574,15 @@ class Node:
         while True:
             try:
                 self._send_heartbeat()
-                self._drain_pub()
+                self._transport.wake()
                 if time.monotonic() >= next_release:  # what a burst freed goes back
                     release_freed_memory()
                     next_release = time.monotonic() + RELEASE_EVERY_S
-                if self._early_logs is not None and self._epoch:
+                if self._bus_log.held is not None and self._epoch:
                     # once someone listens to system/log (or after a few seconds, anyway)
                     joined_at = joined_at or time.monotonic()
                     if self._log_pub.has_subscribers() or time.monotonic() - joined_at > 3.0:
-                        early, self._early_logs = self._early_logs, None
-                        for event in early:
-                            self._log_pub.publish(event)
+                        self.publish_held_logs()
             except Exception:  # the heartbeat is the node's place on the bus: it never stops
                 self.report_callback_failure("heartbeat")
             # until vtbus has answered once, the connection may still be forming (IMMEDIATE
@@ -744,33 +603,6 @@ class Node:
             self.log.info("parameters set: %s", ", ".join(request.values))
             self._graph_changed()
         return ParamSetResponse(successful=ok, reason=reason, values=self.parameters.values())
-
-
-class _BusLogHandler(logging.Handler):
-    """Publishes the node's warnings and errors on ``system/log``."""
-
-    def __init__(self, node: Node):
-        super().__init__(logging.WARNING)
-        self.node = node
-        self._inside = False
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if self._inside or self.node._closed:
-            return
-        self._inside = True  # a failure to publish must not log (and publish) again
-        try:
-            level = "fatal" if record.levelno >= logging.CRITICAL else record.levelname.lower()
-            event = LogEvent(node=self.node.name, level=level,  # type: ignore[arg-type]
-                             message=record.getMessage(), logger=record.name)
-            if self.node._early_logs is not None:  # not on the bus yet: it would be lost
-                self.node._early_logs.append(event)
-                del self.node._early_logs[:-50]
-            else:
-                self.node._log_pub.publish(event)
-        except Exception:
-            pass
-        finally:
-            self._inside = False
 
 
 # ------------------------------------------------------------------------ helpers

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import shutil
 import signal
@@ -19,7 +20,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,8 +30,9 @@ import zmq
 from bus import protocol as p
 from bus import wire
 from bus.address import resolve
+from bus.memory import MemoryTransport
 from bus.node import Node, NodeOptions, RawMessage, Trace
-from messages.base import Header, Message
+from messages.base import Header, Message, ServiceType
 from messages.catalog import TOPICS
 
 __all__ = ["BusProcess", "NodeHarness", "NodeProcess", "Probe", "wait_until"]
@@ -57,66 +59,135 @@ async def wait_until(
 
 
 class NodeHarness:
-    """Drive a node's callbacks directly and record its publications (no bus needed).
+    """Drive a node with no bus: feed it messages, read what it published, call its services,
+    run its timers. The node runs on a `bus.memory.MemoryTransport` (its own subscriptions get
+    what it publishes; its heartbeats, latched values and service calls go to a real vtbus
+    registry in memory), so nothing here opens a socket.
 
-    Example
-    -------
-    >>> harness = NodeHarness(MyNode(options=NodeOptions(bus="ipc:///tmp/unused")))
-    >>> harness.feed("chat/message", ChatMessage(platform="console", user="a", text="hi"))
-    >>> harness.messages("chat/say")
+    Built from a factory (a node class, or anything taking ``options=``), the harness makes
+    the node as `bus.run.run` would, starts it (``on_start``, timers, heartbeat) and closes it::
+
+        async with NodeHarness(Talker, parameters={"rate_hz": 50}) as h:
+            h.feed("chat/message", ChatMessage(platform="console", user="a", text="hi"))
+            await h.settle()
+            assert h.messages("chat/say")
+
+    A node already built is moved onto the harness's transport (its sockets close); it is
+    started only under ``async with``, else its callbacks run only when fed.
+
+    Parameters
+    ----------
+    node_or_factory:
+        The node, or what builds it.
+    parameters, name, remaps:
+        The node's options, as a launch file gives them (factory only).
+    subscribers:
+        Topic prefixes other nodes subscribe to (every topic unless given).
     """
 
-    def __init__(self, node: Node):
-        self.node = node
-        self.published: list[tuple[str, Header, Message]] = []
+    def __init__(
+        self,
+        node_or_factory: Node | Callable[..., Node],
+        *,
+        parameters: Mapping[str, Any] | None = None,
+        name: str | None = None,
+        remaps: Mapping[str, str] | None = None,
+        subscribers: Sequence[str] = ("",),
+    ):
+        self.transport = MemoryTransport(subscribers=subscribers)
+        self._node: Node | None = None
+        self._factory: Callable[..., Node] | None = None
+        self._options = NodeOptions(name=name, parameters=dict(parameters or {}),
+                                    remaps=dict(remaps or {}), transport=self.transport)
         self._seq: dict[str, int] = defaultdict(int)
         self._encoder = msgspec.msgpack.Encoder()
-        node._send_data = self._record  # type: ignore[method-assign]
-        # as if on the bus already: warnings logged while the node was built are published
-        early, node._early_logs = node._early_logs or [], None
-        for event in early:
-            node._log_pub.publish(event)
+        if isinstance(node_or_factory, Node):
+            if parameters or name or remaps:
+                raise TypeError("a node already built has its options: give a factory instead")
+            self._node = node_or_factory
+            self._node.use_transport(self.transport)
+            self._node.publish_held_logs()  # as if on the bus already
+        else:
+            self._factory = node_or_factory
 
-    def _record(self, frames: list[bytes], stats: p.TopicStats) -> None:
-        topic, header, payload = wire.unpack(frames)
-        publisher = self.node._publishers[topic]
-        self.published.append((topic, header, msgspec.msgpack.decode(payload,
-                                                                      type=publisher.msg_type)))
-        stats.count += 1
+    @property
+    def node(self) -> Node:
+        if self._node is None:
+            raise RuntimeError("the node is built on entering: `async with NodeHarness(...) as h`")
+        return self._node
+
+    async def __aenter__(self) -> NodeHarness:
+        if self._node is None:
+            assert self._factory is not None
+            self._node = self._factory(options=self._options)
+        await self._node.start()
+        self._node.publish_held_logs()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.node.close()
+
+    @property
+    def published(self) -> list[tuple[str, Header, Any]]:
+        """Everything the node published: (topic, header, message), in order."""
+        out = []
+        for raw_topic, raw_header, payload in self.transport.published:
+            header = wire.decode_header(raw_header)
+            out.append((raw_topic.decode(), header, wire.decode_payload(header, payload)))
+        return out
+
+    def messages(self, topic: str) -> list[Any]:
+        """What the node published on ``topic``, in order."""
+        return [msg for t, _, msg in self.published if t == topic]
 
     def feed(
         self, topic: str, msg: Message, *, publisher: str = "test", trace: Trace | None = None
     ) -> Header:
-        """Deliver ``msg`` on ``topic`` as if it came from the bus."""
+        """Deliver ``msg`` on ``topic`` now, as if it came from the bus (a synchronous callback
+        has run when this returns; `settle` waits for async ones)."""
         stamp = time.time_ns()
         seq = self._seq[topic]
         self._seq[topic] += 1
         trace = trace or Trace(f"{publisher}/{topic}#{seq}", stamp)
         tag = msg.__struct_config__.tag
         header = Header(publisher, seq, stamp, str(tag), trace.id, trace.stamp_ns)
-        self.node._dispatch(wire.pack(topic, header, self._encoder.encode(msg)), from_latch=False)
+        self.transport.deliver(wire.pack(topic, header, self._encoder.encode(msg)))
         return header
 
-    def messages(self, topic: str) -> list[Any]:
-        """What the node published on ``topic``, in order."""
-        return [msg for t, _, msg in self.published if t == topic]
-
     async def settle(self, timeout: float = 5.0) -> None:
-        """Wait until every async callback has handled what was fed."""
+        """Wait until every async callback has taken what was fed, and what the node sent
+        itself (its own topics, its calls' replies) has arrived."""
 
         def idle() -> bool:
-            return all(s._queue is None or s._queue.empty() for s in self.node._subscriptions)
+            return not self.transport.busy and all(
+                s.backlog == 0 for s in self.node.subscriptions)
 
         await wait_until(idle, timeout, what="async callbacks to finish")
         await asyncio.sleep(0)
 
     async def call(self, name: str, request: Message) -> Any:
-        """Call one of the node's services directly."""
-        service = self.node._services[name]
+        """Call the node's service ``name`` directly: its handler's answer, or its exception."""
+        service = next((s for s in self.node.services if s.name == name), None)
+        if service is None:
+            raise KeyError(f"{self.node.name} serves no {name!r}")
         result = service.callback(request)
-        if asyncio.iscoroutine(result):
+        if inspect.isawaitable(result):
             result = await result
         return result
+
+    async def run_timers(self) -> None:
+        """Call every timer's callback once now, as its period would (a test does not wait
+        for the period): the node's timers in the order they were made."""
+        for timer in self.node.timers:
+            result = timer.callback()
+            if inspect.isawaitable(result):
+                await result
+
+    def serve(self, srv: ServiceType[Any, Any], name: str,
+              callback: Callable[[Any], Message | Awaitable[Message]]) -> None:
+        """Answer the node's calls to another node's service ``name`` (see
+        `MemoryTransport.serve`)."""
+        self.transport.serve(srv, name, callback)
 
 
 # ---------------------------------------------------------------------- real processes

@@ -15,21 +15,31 @@ import pytest
 
 from bus import protocol as p
 from bus import wire
+from bus.memory import MemoryTransport
 from bus.node import Node, NodeOptions, RawMessage
 from bus.testing import wait_until
 from messages.base import Header
 from messages.demo import Count
 from messages.director import Turn
 
-UNUSED_BUS = "ipc:///tmp/vt-unit-unused"
 COUNT = msgspec.msgpack.encode(Count(value=1))
 
 
 @pytest.fixture
-async def node() -> AsyncIterator[Node]:
-    made = Node("unit", options=NodeOptions(bus=UNUSED_BUS, heartbeat_s=0.01))
+def bus() -> MemoryTransport:
+    return MemoryTransport()
+
+
+@pytest.fixture
+async def node(bus: MemoryTransport) -> AsyncIterator[Node]:
+    made = Node("unit", options=NodeOptions(heartbeat_s=0.01, transport=bus))
     yield made
     await made.close()
+
+
+def receive(bus: MemoryTransport, frames: list[bytes], *, from_latch: bool) -> None:
+    """One message from the bus, or from the registry as a latched value."""
+    (bus.deliver_from_registry if from_latch else bus.deliver)(frames)
 
 
 def frames(topic: str, header: Any, payload: bytes = COUNT) -> list[bytes]:
@@ -55,50 +65,58 @@ class TestForgedHeaders:
         ids=["utf8", "neg-seq", "seq>int64", "neg-stamp", "trace>int64", "type", "int", "map",
              "huge"],
     )
-    def test_is_a_dropped_frame_never_an_exception(self, node: Node, header: Any) -> None:
+    def test_is_a_dropped_frame_never_an_exception(
+        self, node: Node, bus: MemoryTransport, header: Any
+    ) -> None:
         got: list[Count] = []
         node.create_subscription(Count, "demo/count", got.append)
-        node._dispatch(frames("demo/count", header), from_latch=False)
+        bus.deliver(frames("demo/count", header))
         assert got == [] and node.counters["bad_input"] == 1
 
-    def test_wrong_frame_counts_are_dropped(self, node: Node) -> None:
+    def test_wrong_frame_counts_are_dropped(self, node: Node, bus: MemoryTransport) -> None:
         node.create_subscription(Count, "demo/count", lambda m: None)
         good = frames("demo/count", ["talker", 0, 0, "demo.Count"])
-        node._dispatch([], from_latch=False)
-        node._dispatch(good[:2], from_latch=False)
-        node._dispatch([*good, b"extra"], from_latch=False)
+        bus.deliver([])
+        bus.deliver(good[:2])
+        bus.deliver([*good, b"extra"])
         assert node.counters["bad_input"] == 3
 
 
 class TestCountersStayEncodable:
-    def test_forged_sequence_numbers_are_not_counted_as_drops(self, node: Node) -> None:
+    def test_forged_sequence_numbers_are_not_counted_as_drops(
+        self, node: Node, bus: MemoryTransport
+    ) -> None:
         sub = node.create_subscription(Count, "demo/count", lambda m: None)
         for _ in range(10):  # the fault: 0 then 2**63-1, again and again, overflowed int64
             for seq in (0, 2**63 - 1):
-                node._dispatch(frames("demo/count", ["talker", seq, 0, "demo.Count"]),
-                               from_latch=False)
+                bus.deliver(frames("demo/count", ["talker", seq, 0, "demo.Count"]))
         assert sub.stats.count == 20 and sub.stats.dropped == 0
         msgspec.msgpack.decode(p.encoder.encode(node._info()), type=p.NodeInfo)
 
-    def test_a_real_gap_is_still_counted_after_a_forged_one(self, node: Node) -> None:
+    def test_a_real_gap_is_still_counted_after_a_forged_one(
+        self, node: Node, bus: MemoryTransport
+    ) -> None:
         sub = node.create_subscription(Count, "demo/count", lambda m: None)
         for seq in (0, 2**63 - 1, 1, 2, 5):
-            node._dispatch(frames("demo/count", ["talker", seq, 0, "demo.Count"]),
-                           from_latch=False)
+            bus.deliver(frames("demo/count", ["talker", seq, 0, "demo.Count"]))
         assert sub.stats.dropped == 2
 
 
 class TestPeriodicTasksNeverDie:
-    async def test_the_heartbeat_goes_on_with_a_counter_past_int64(self, node: Node) -> None:
-        sent = self._record_control(node)
+    async def test_the_heartbeat_goes_on_with_a_counter_past_int64(
+        self, node: Node, bus: MemoryTransport
+    ) -> None:
+        sent = bus.control
         node.counters["huge"] = 2**70
         await node.start()
         beats = await wait_until(lambda: len(self._heartbeats(sent)) >= 3 and
                                  self._heartbeats(sent), what="three heartbeats")
         assert beats[-1].counters["huge"] == 2**63 - 1  # clamped, not lost
 
-    async def test_the_heartbeat_goes_on_when_building_it_fails(self, node: Node) -> None:
-        sent = self._record_control(node)
+    async def test_the_heartbeat_goes_on_when_building_it_fails(
+        self, node: Node, bus: MemoryTransport
+    ) -> None:
+        sent = bus.control
         node.counters["broken"] = object()  # type: ignore[assignment]  # a node's bug
         await node.start()
         beats = await wait_until(lambda: len(self._heartbeats(sent)) >= 3 and
@@ -120,26 +138,22 @@ class TestPeriodicTasksNeverDie:
         assert node.counters["callback_errors"] >= 5
 
     @staticmethod
-    def _record_control(node: Node) -> list[list[bytes]]:
-        sent: list[list[bytes]] = []
-        node._control_send = lambda f: sent.append(f) or True  # type: ignore[method-assign]
-        return sent
-
-    @staticmethod
     def _heartbeats(sent: list[list[bytes]]) -> list[p.NodeInfo]:
         return [msgspec.msgpack.decode(f[1], type=p.NodeInfo) for f in list(sent) if f[0] == p.HB]
 
 
 class TestMemoryStaysBounded:
-    def test_random_topics_and_publishers_leave_no_trace(self, node: Node) -> None:
+    def test_random_topics_and_publishers_leave_no_trace(
+        self, node: Node, bus: MemoryTransport
+    ) -> None:
         node.create_subscription(RawMessage, "", lambda m: None, prefix=True)
         node.create_subscription(Count, "demo/count", lambda m: None)
 
         def flood(start: int, n: int) -> None:
             for i in range(start, start + n):
                 topic = f"demo/count{i:x}"
-                node._dispatch(frames(topic, [f"p{i}", i, i, "demo.Count"]), from_latch=False)
-                node._dispatch([topic.encode(), b"\xc1", b""], from_latch=False)  # bad_input
+                bus.deliver(frames(topic, [f"p{i}", i, i, "demo.Count"]))
+                bus.deliver([topic.encode(), b"\xc1", b""])  # bad_input
                 node.report_bad_input(f"n{i}", topic, "a node's own check")
 
         flood(0, 5_000)  # fills every bounded table once
@@ -171,26 +185,26 @@ class TestLatchedCannotBeSilenced:
 
     @pytest.mark.parametrize("from_latch", [False, True], ids=["bus", "registry"])
     def test_a_forged_value_that_does_not_decode_is_never_accepted(
-        self, node: Node, turns: list[str], from_latch: bool
+        self, node: Node, bus: MemoryTransport, turns: list[str], from_latch: bool
     ) -> None:
-        node._dispatch(self._turn(2**62, "", payload=b"\xc1forged"), from_latch=from_latch)
-        node._dispatch(self._turn(time.time_ns(), "mika", seq=1), from_latch=False)
+        receive(bus, self._turn(2**62, "", payload=b"\xc1forged"), from_latch=from_latch)
+        bus.deliver(self._turn(time.time_ns(), "mika", seq=1))
         assert turns == ["mika"] and node.counters["bad_input"] == 1
 
     @pytest.mark.parametrize("from_latch", [False, True], ids=["bus", "registry"])
     def test_a_future_stamp_does_not_hide_later_values(
-        self, node: Node, turns: list[str], from_latch: bool
+        self, node: Node, bus: MemoryTransport, turns: list[str], from_latch: bool
     ) -> None:
-        node._dispatch(self._turn(2**62, "forged"), from_latch=from_latch)
+        receive(bus, self._turn(2**62, "forged"), from_latch=from_latch)
         real = self._turn(time.time_ns(), "mika", seq=1)
-        node._dispatch(real, from_latch=False)
-        node._dispatch(real, from_latch=True)  # the registry's copy of it: once only
+        bus.deliver(real)
+        bus.deliver_from_registry(real)  # the registry's copy of it: once only
         assert turns == ["forged", "mika"]
 
     def test_a_clock_stepped_back_does_not_hide_later_values(
-        self, node: Node, turns: list[str]
+        self, node: Node, bus: MemoryTransport, turns: list[str]
     ) -> None:
         now = time.time_ns()
-        node._dispatch(self._turn(now, "mika", seq=0), from_latch=False)
-        node._dispatch(self._turn(now - 10**9, "rook", seq=1), from_latch=False)
+        bus.deliver(self._turn(now, "mika", seq=0))
+        bus.deliver(self._turn(now - 10**9, "rook", seq=1))
         assert turns == ["mika", "rook"]

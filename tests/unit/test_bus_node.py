@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import msgspec
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from bus import protocol as p
 from bus import wire
 from bus.errors import CallbackError
+from bus.memory import MemoryTransport
 from bus.node import Node, NodeOptions, RawMessage, Trace
 from bus.testing import NodeHarness
 from messages.base import Header
@@ -17,12 +19,15 @@ from messages.demo import AddRequest, AddTwoInts, Count
 from messages.director import Turn
 from messages.system import ParamGetRequest, ParamSetRequest
 
-UNUSED_BUS = "ipc:///tmp/vt-unit-unused"
+
+@pytest.fixture
+def bus() -> MemoryTransport:
+    return MemoryTransport()
 
 
 @pytest.fixture
-async def node() -> Node:
-    made = Node("unit", options=NodeOptions(bus=UNUSED_BUS, parameters={"gain": "2"}))
+async def node(bus: MemoryTransport) -> AsyncIterator[Node]:
+    made = Node("unit", options=NodeOptions(parameters={"gain": "2"}, transport=bus))
     yield made
     await made.close()
 
@@ -69,10 +74,10 @@ class TestDelivery:
         assert [m.value for m in got] == [1]
         assert sub.stats.errors == 1 and node.counters["bad_input"] == 1
 
-    def test_foreign_frames_are_counted_and_dropped(self, node: Node) -> None:
+    def test_foreign_frames_are_counted_and_dropped(self, node: Node, bus: MemoryTransport) -> None:
         node.create_subscription(Count, "demo/count", lambda m: None)
-        node._dispatch([b"demo/count", b"junk"], from_latch=False)
-        node._dispatch([b"demo/count", b"\x01", b""], from_latch=False)
+        bus.deliver([b"demo/count", b"junk"])
+        bus.deliver([b"demo/count", b"\x01", b""])
         assert node.counters["bad_input"] == 2
 
     def test_callback_that_raises_does_not_stop_delivery(self, node: Node) -> None:
@@ -89,12 +94,12 @@ class TestDelivery:
         harness.feed("demo/count", Count(value=1))
         assert seen == [0, 1] and node.counters["callback_errors"] == 1
 
-    def test_sequence_gaps_count_as_drops(self, node: Node) -> None:
+    def test_sequence_gaps_count_as_drops(self, node: Node, bus: MemoryTransport) -> None:
         sub = node.create_subscription(Count, "demo/count", lambda m: None)
         for seq in (0, 1, 4, 5):
             header = Header("talker", seq, seq, "demo.Count")
             payload = msgspec.msgpack.encode(Count(value=seq))
-            node._dispatch(wire.pack("demo/count", header, payload), from_latch=False)
+            bus.deliver(wire.pack("demo/count", header, payload))
         assert sub.stats.dropped == 2 and sub.stats.count == 4
 
     def test_prefix_raw_subscription_sees_every_topic(self, node: Node) -> None:
@@ -162,18 +167,22 @@ class TestLatched:
         header = Header("director", value, stamp, "director.Turn")
         return wire.pack("director/turn", header, msgspec.msgpack.encode(Turn(speaker=str(value))))
 
-    def test_same_value_from_bus_and_registry_is_delivered_once(self, node: Node) -> None:
+    def test_same_value_from_bus_and_registry_is_delivered_once(
+        self, node: Node, bus: MemoryTransport
+    ) -> None:
         got: list[Turn] = []
         node.create_subscription(Turn, "director/turn", got.append)
-        node._dispatch(self._frames(100, 1), from_latch=False)
-        node._dispatch(self._frames(100, 1), from_latch=True)  # the registry's copy
+        bus.deliver(self._frames(100, 1))
+        bus.deliver_from_registry(self._frames(100, 1))  # the registry's copy
         assert [t.speaker for t in got] == ["1"]
 
-    def test_an_older_registry_value_never_overwrites_a_newer_one(self, node: Node) -> None:
+    def test_an_older_registry_value_never_overwrites_a_newer_one(
+        self, node: Node, bus: MemoryTransport
+    ) -> None:
         got: list[Turn] = []
         node.create_subscription(Turn, "director/turn", got.append)
-        node._dispatch(self._frames(200, 2), from_latch=False)
-        node._dispatch(self._frames(100, 1), from_latch=True)
+        bus.deliver(self._frames(200, 2))
+        bus.deliver_from_registry(self._frames(100, 1))
         assert [t.speaker for t in got] == ["2"]
 
     def test_catalogue_decides_latching(self, node: Node) -> None:
@@ -190,15 +199,15 @@ class TestServicesAndParameters:
         changed = await harness.call("unit/set_parameters", ParamSetRequest(values={"gain": 3}))
         assert changed.successful and node.get_parameter("gain") == 3.0
 
-    async def test_handler_result_type_is_checked(self, node: Node) -> None:
+    async def test_handler_result_type_is_checked(self, node: Node, bus: MemoryTransport) -> None:
         service = node.create_service(AddTwoInts, "demo/add", lambda r: AddRequest(a=1, b=2))
-        sent: list[list[bytes]] = []
-        node._control_send = lambda frames: sent.append(frames) or True  # type: ignore[method-assign]
         meta = p.CallMeta(service="demo/add", call_id="c1", client=b"x")
         raw_header = msgspec.msgpack.encode(Header("t", 0, 0, "demo.AddRequest"))
         await service.handle(meta, raw_header, msgspec.msgpack.encode(AddRequest(a=1, b=2)))
+        sent = [frames for frames in bus.control if frames[0] == p.REP]
         reply = msgspec.msgpack.decode(sent[0][1], type=p.ReplyMeta)
         assert reply.status == "error" and "not AddResponse" in reply.error
         # a retried call is answered from the cache, not run again
         await service.handle(meta, raw_header, msgspec.msgpack.encode(AddRequest(a=1, b=2)))
+        sent = [frames for frames in bus.control if frames[0] == p.REP]
         assert len(sent) == 2 and sent[0] == sent[1]
