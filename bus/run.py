@@ -8,22 +8,30 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import signal
 import sys
+import traceback
 from collections.abc import Callable
 from typing import Any
 
+from bus.address import resolve
 from bus.errors import VtError
 from bus.node import Node, NodeOptions
 from bus.params import parse_assignment
 from bus.text import escape_control
+from bus.transport import ZmqTransport
 
 __all__ = ["EscapingFormatter", "options_from_argv", "run"]
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+FATAL_WAIT_S = 1.0
+"""How long a node that cannot start waits for someone to listen on ``system/log`` before
+it says why anyway and exits: well under supervisord's ``startsecs`` (3), so a failed start
+is still seen as one, and long enough for a subscription to reach a new connection."""
 
 
 class EscapingFormatter(logging.Formatter):
@@ -71,29 +79,139 @@ def options_from_argv(argv: list[str] | None = None, *, prog: str = "node") -> N
 def run(factory: Callable[..., Node], argv: list[str] | None = None) -> None:
     """Build the node, spin it until SIGINT/SIGTERM, leave the bus cleanly.
 
-    A node that fails to start or dies logs the error as ``fatal`` (published on
-    ``system/log``) before the process exits with status 1.
+    A node that cannot start (its options, its constructor, `Node.start`, its ``on_start``:
+    a `ParameterError`, a `PluginError`, any exception) or that dies says why in one
+    ``fatal`` line, on stderr and on ``system/log``, before the process exits with status 1.
     """
-    options = options_from_argv(argv, prog=getattr(factory, "__module__", "node"))
+    name = _default_name(factory)
     try:
-        asyncio.run(_main(factory, options))
-    except KeyboardInterrupt:
-        pass
-    except VtError as exc:
-        logging.getLogger(options.name or "node").critical("%s", exc)
+        options = options_from_argv(argv, prog=getattr(factory, "__module__", "node"))
+    except Exception as exc:  # -p a=b, a VT_PARAMS that is not JSON: nothing is known yet
+        logging.getLogger(name).critical("did not start: %s", _one_line(exc))
         raise SystemExit(1) from None
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_main(factory, options))
 
 
 async def _main(factory: Callable[..., Node], options: NodeOptions) -> None:
-    node = factory(options=options)
+    try:  # the connection comes first: a node that fails while it is built can still say so
+        options.transport = ZmqTransport(resolve(options.bus))
+    except VtError as exc:
+        logging.getLogger(options.name or _default_name(factory)).critical(
+            "did not start: %s", _one_line(exc))
+        raise SystemExit(1) from None
+    node, failure = _build(factory, options)
+    if node is None or failure is not None:
+        assert failure is not None
+        await _failed(node, options, failure, name=options.name or _default_name(factory))
+        raise SystemExit(1)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, node.shutdown)
     try:
-        await node.spin()
-    except Exception as exc:
-        node.log.critical("node died: %s: %s", type(exc).__name__, exc, exc_info=True)
-        await asyncio.sleep(0.05)  # let the fatal event leave
-        raise SystemExit(1) from None
+        try:
+            await node.start()
+        except Exception as exc:
+            node.log.critical("did not start: %s", _one_line(exc))
+            _log_traceback(node.log, exc)
+            await _publish_logs(node)
+            raise SystemExit(1) from None
+        try:
+            await node.spin()
+        except Exception as exc:
+            node.log.critical("node died: %s: %s", type(exc).__name__, exc, exc_info=True)
+            await _publish_logs(node)
+            raise SystemExit(1) from None
     finally:
         await node.close()
+
+
+def _build(factory: Callable[..., Node], options: NodeOptions) -> tuple[Node | None,
+                                                                         Exception | None]:
+    """The node, or why it could not be built, with the node as far as it got: a node class
+    is made as calling it would (``__new__``, then ``__init__``), so that when its own
+    ``__init__`` raises after `Node.__init__` ran, that much of it (on the bus, with its
+    name and the warnings it logged) is there to report the failure."""
+    cls = factory if isinstance(factory, type) and issubclass(factory, Node) else None
+    if cls is None:
+        try:
+            return factory(options=options), None
+        except Exception as exc:
+            return None, exc
+    node = cls.__new__(cls)
+    try:
+        node.__init__(options=options)  # type: ignore[misc]  # what calling the class does
+    except Exception as exc:
+        return (node if _base_ready(node) else None), exc
+    return node, None
+
+
+async def _failed(node: Node | None, options: NodeOptions, exc: Exception, *, name: str) -> None:
+    """Report a node that could not be built: through what was built of it, or through a bare
+    node of its name on the same connection, made only to say so."""
+    transport = options.transport
+    assert transport is not None
+    if node is None:
+        try:
+            node = Node(name, options=NodeOptions(bus=options.bus, name=name, hidden=True,
+                                                  transport=transport))
+        except Exception:  # nothing more can be said on the bus: stderr has the line
+            logging.getLogger(name).critical("did not start: %s", _one_line(exc))
+            _log_traceback(logging.getLogger(name), exc)
+            transport.close()
+            return
+    node.log.critical("did not start: %s", _one_line(exc))
+    _log_traceback(node.log, exc)
+    await _publish_logs(node)
+    # not `close`: the node never started, and its own __init__ did not finish (its
+    # on_shutdown would fail on what it never set up)
+    transport.close()
+
+
+async def _publish_logs(node: Node) -> None:
+    """See the node's last words onto ``system/log``: held until the node is on the bus,
+    they go out once someone listens there, or after `FATAL_WAIT_S` anyway."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + FATAL_WAIT_S
+    while not node.has_subscribers("system/log") and loop.time() < deadline:
+        await asyncio.sleep(0.02)
+    node.publish_held_logs()
+
+
+def _log_traceback(log: logging.Logger, exc: Exception) -> None:
+    """An error of ours says what to do in its message; anything else is a bug or a failure
+    nobody checked, and its traceback is kept at debug level (``--log-level debug``), so the
+    fatal line stays one line in the terminal and on ``system/log``."""
+    if not isinstance(exc, VtError):
+        log.debug("the traceback of the failure above:", exc_info=exc)
+
+
+def _one_line(exc: BaseException) -> str:
+    """The error as one line: our own errors by their message (it names the parameter and
+    the fix); anything else by its type, its message and where it was raised."""
+    if isinstance(exc, VtError):
+        return str(exc)
+    text = f"{type(exc).__name__}: {exc}"
+    frames = traceback.extract_tb(exc.__traceback__)
+    if frames:
+        last = frames[-1]
+        text += (f" (raised at {last.filename}:{last.lineno} in {last.name}; the traceback "
+                 "is logged at debug level: --log-level debug)")
+    return text
+
+
+def _default_name(factory: Callable[..., Node]) -> str:
+    """The node's name when neither the launch file nor ``--name`` gives one and the node
+    never got as far as naming itself: its package (``nodes.tts.node`` -> ``tts``) or its
+    module (``nodes.demo.talker`` -> ``talker``)."""
+    module = getattr(factory, "__module__", "") or ""
+    if module == "__main__":  # python -m nodes.demo.talker
+        spec = getattr(sys.modules["__main__"], "__spec__", None)
+        module = spec.name if spec is not None else ""
+    parts = [part for part in module.split(".") if part not in ("nodes", "node", "__main__")]
+    return parts[-1] if parts else "node"
+
+
+def _base_ready(node: Node) -> bool:
+    """Whether `Node.__init__` finished (the subclass's own ``__init__`` raised after it)."""
+    return "_bus_log" in vars(node)
