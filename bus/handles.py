@@ -20,6 +20,7 @@ import msgspec
 from bus import protocol as p
 from bus.errors import CallbackError
 from messages.base import Header, Message
+from messages.catalog import TOPICS
 
 if TYPE_CHECKING:
     from bus.node import Node
@@ -310,3 +311,9 @@ def check_arity(callback: Callable[..., Any], what: str, allowed: tuple[int, ...
         f"{len(positional)} positional argument(s); it must take "
         + " or ".join(str(n) for n in allowed)
     )
+
+
+def latched_topic(topic: str) -> bool:
+    """Whether the catalogue says ``topic`` is latched (a topic it does not know is not)."""
+    known = TOPICS.get(topic)
+    return known.latched if known is not None else False

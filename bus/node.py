@@ -47,12 +47,12 @@ from bus.handles import (
     Trace,
     check_arity,
     current_trace_var,
+    latched_topic,
 )
 from bus.params import Parameters, ParameterStore, SetCallback, at_start, live
 from bus.services import Client, Service
 from bus.transport import Transport, ZmqTransport
 from messages.base import Message, ServiceType
-from messages.catalog import TOPICS
 from messages.system import (
     GetParameters,
     LogEvent,
@@ -104,11 +104,6 @@ class NodeOptions:
     transport: Transport | None = None
     """The node's connection to the bus; None: ZeroMQ to ``bus`` (`bus.transport`). Tests
     give a `bus.memory.MemoryTransport`: no sockets."""
-
-
-
-
-# ------------------------------------------------------------------------ the node
 
 
 class Node:
@@ -203,7 +198,7 @@ class Node:
             if existing.msg_type is not msg_type:
                 raise TypeError(f"{topic} already publishes {existing.msg_type.__name__}")
             return existing
-        pub = Publisher(self, msg_type, topic, _latched(topic) if latched is None else latched)
+        pub = Publisher(self, msg_type, topic, latched_topic(topic) if latched is None else latched)
         self._publishers[topic] = pub
         self._graph_changed()
         return pub
@@ -220,7 +215,7 @@ class Node:
                 raise TypeError(f"{topic} already publishes {existing.type_tag}")
             return existing
         pub: Publisher[Any] = Publisher(self, Message, topic,
-                                        _latched(topic) if latched is None else latched,
+                                        latched_topic(topic) if latched is None else latched,
                                         type_tag=type_tag)
         self._publishers[topic] = pub
         self._graph_changed()
@@ -245,7 +240,7 @@ class Node:
         topic = self.resolve_name(topic)
         sub = Subscription(
             self, msg_type, topic, callback, prefix=prefix,
-            latched=_latched(topic) if latched is None else latched, queue_size=queue_size,
+            latched=latched_topic(topic) if latched is None else latched, queue_size=queue_size,
         )
         self._subscriptions.append(sub)
         self._delivery.changed()
@@ -397,8 +392,6 @@ class Node:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._transport.close()
 
-    # ------------------------------------------------------------ internals
-
     def use_transport(self, transport: Transport) -> None:
         """Put the node on ``transport`` before it starts, closing the one it had:
         `bus.testing.NodeHarness` moves a node built on sockets onto a `MemoryTransport`."""
@@ -424,6 +417,8 @@ class Node:
     def has_subscribers(self, topic: str) -> bool:
         """Whether any node subscribes to ``topic`` right now (as seen from this publisher)."""
         return self._transport.has_subscribers(topic.encode())
+
+    # ------------------------------------------------------------ internals
 
     def _control_send(self, frames: list[bytes]) -> bool:
         if self._closed:
@@ -603,11 +598,3 @@ class Node:
             self.log.info("parameters set: %s", ", ".join(request.values))
             self._graph_changed()
         return ParamSetResponse(successful=ok, reason=reason, values=self.parameters.values())
-
-
-# ------------------------------------------------------------------------ helpers
-
-
-def _latched(topic: str) -> bool:
-    known = TOPICS.get(topic)
-    return known.latched if known is not None else False
