@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import logging
 import os
 import socket
@@ -29,7 +28,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -49,7 +48,7 @@ from bus.handles import (
     current_trace_var,
     latched_topic,
 )
-from bus.params import Parameters, ParameterStore, SetCallback, at_start, live
+from bus.params import Parameters, ParameterStore, SetCallback
 from bus.services import Client, Service
 from bus.transport import Transport, ZmqTransport
 from messages.base import Message, ServiceType
@@ -165,19 +164,6 @@ class Node:
         ``self.params.NAME`` where the value is used; ``at_start`` fields are never set.
         """
         return self.parameters.declare(cls)
-
-    def declare_parameter(
-        self, name: str, default: Any, description: str = "", *, read_only: bool = False
-    ) -> Any:
-        """Declare one parameter and return its value: a node's own use only while it moves
-        to `declare_parameters` (the launch check cannot see these)."""
-        meta = (at_start if read_only else live)(description)
-        value = (msgspec.field(default_factory=lambda: copy.deepcopy(default))
-                 if isinstance(default, (list, dict)) else default)
-        one: type[Parameters] = msgspec.defstruct(  # type: ignore[assignment]
-            f"{name}_parameter", [(name, Annotated[type(default), meta], value)],
-            bases=(Parameters,))
-        return getattr(self.parameters.declare(one), name)
 
     def get_parameter(self, name: str) -> Any:
         return self.parameters.get(name)

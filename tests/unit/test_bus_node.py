@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Annotated
 
 import msgspec
 import pytest
@@ -13,6 +14,7 @@ from bus import wire
 from bus.errors import CallbackError
 from bus.memory import MemoryTransport
 from bus.node import Node, NodeOptions, RawMessage, Trace
+from bus.params import Parameters, live
 from bus.testing import NodeHarness
 from messages.base import Header
 from messages.demo import AddRequest, AddTwoInts, Count
@@ -190,9 +192,13 @@ class TestLatched:
         assert not node.create_publisher(Count, "demo/count").latched
 
 
+class Gain(Parameters):
+    gain: Annotated[float, live("output gain")] = 1.0
+
+
 class TestServicesAndParameters:
     async def test_parameters_from_options_and_services(self, node: Node) -> None:
-        assert node.declare_parameter("gain", 1.0) == 2.0
+        assert node.declare_parameters(Gain).gain == 2.0
         harness = NodeHarness(node)
         got = await harness.call("unit/get_parameters", ParamGetRequest())
         assert got.values == {"gain": 2.0}
