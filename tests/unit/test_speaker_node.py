@@ -26,14 +26,9 @@ from nodes.speaker.playback import OutputError, WavOutput
 
 @contextlib.asynccontextmanager
 async def running(tmp_path: Path, **parameters: Any) -> AsyncIterator[NodeHarness]:
-    node = SpeakerNode(options=NodeOptions(bus="ipc:///tmp/vt-speaker-unit", parameters={
-        "device": "wav", "run_dir": str(tmp_path), **parameters}))
-    harness = NodeHarness(node)
-    await node.start()
-    try:
+    async with NodeHarness(SpeakerNode, parameters={
+            "device": "wav", "run_dir": str(tmp_path), **parameters}) as harness:
         yield harness
-    finally:
-        await node.close()
 
 
 def tone_chunks(request_id: str, seconds: float, rate: int = 16000, *, final: bool = True,

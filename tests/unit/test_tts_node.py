@@ -23,14 +23,10 @@ LONG = ("Well, I have been thinking about this for quite a while now, and honest
 
 @contextlib.asynccontextmanager
 async def running(**parameters: Any) -> AsyncIterator[tuple[TtsNode, NodeHarness]]:
-    """A TTS node with these parameters, its callbacks driven by a harness."""
-    node = TtsNode(options=NodeOptions(bus="ipc:///tmp/vt-tts-unit", parameters=parameters))
-    harness = NodeHarness(node)
-    await node.start()
-    try:
-        yield node, harness
-    finally:
-        await node.close()
+    """A TTS node with these parameters, started and driven by a harness (no sockets)."""
+    async with NodeHarness(TtsNode, parameters=parameters) as harness:
+        assert isinstance(harness.node, TtsNode)
+        yield harness.node, harness
 
 
 @pytest.fixture
