@@ -153,6 +153,8 @@ class ZmqTransport:
             self._loop.call_soon(self._drain_pub)
 
     def close(self) -> None:
+        if self._closed:
+            return
         self._closed = True
         if self._loop is not None:
             for sock in (self._sub, self._control, self._pub):
