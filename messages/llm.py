@@ -46,6 +46,10 @@ class LlmRequest(Message, tag="llm.LlmRequest"):
     memories: list[str] = []
     chat: list[str] = []
     tools: list[ToolSpec] = []
+    tool_choice: Literal["required", "auto"] = "required"
+    """With ``tools``: ``required``, the reply is one call (a game move), decoded under the
+    tools' schemas so it is valid by construction, with a line the persona says about it
+    (published as the reply's sentences); ``auto``, the model may call a tool or just talk."""
     max_tokens: int = 0
     """0 means the persona's default."""
     prefill: bool = False

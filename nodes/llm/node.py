@@ -4,6 +4,11 @@ Requests are handled one at a time, in order. Generation runs in a worker thread
 passes through a callback that checks the request's stop flag, so ``llm/cancel`` stops it at the
 next token. The reply is assembled on the event loop (`nodes.llm.reply`), which publishes each
 sentence, then the tool calls, then ``llm/done``.
+
+A request that must be answered with a call (``tool_choice`` ``required`` with tools: a game
+move) is decoded under a JSON schema of its tools (`nodes.llm.moves`): the call is published
+the moment its action is decoded, then the line the persona says about it streams out as
+the reply's sentences; a call that fails validation is not made, and ``llm/done`` says why.
 """
 
 from __future__ import annotations
@@ -30,12 +35,26 @@ from nodes.llm.backends.base import (
     Outcome,
     context_overflow,
 )
-from nodes.llm.context import ContextParts, GivenTurns, TokenCounts, build_context
+from nodes.llm.context import (
+    MESSAGE_OVERHEAD_TOKENS,
+    ContextParts,
+    GivenTurns,
+    TokenCounts,
+    build_context,
+)
 from nodes.llm.emotion import EMOTIONS
+from nodes.llm.moves import (
+    MOVE_MIN_TOKENS,
+    MoveFormat,
+    MoveFormatError,
+    MoveReply,
+    move_format,
+    with_instruction,
+)
 from nodes.llm.params import Params
 from nodes.llm.personas import Persona, load_personas
 from nodes.llm.reply import ReplyAssembler, SpokenSentence
-from nodes.llm.tools import tools_prompt
+from nodes.llm.tools import ParsedCall, tools_prompt
 
 __all__ = ["DEFAULT_SHOW_PROMPT", "LlmNode", "backend_settings", "load_backend"]
 
@@ -106,6 +125,8 @@ class LlmNode(Node):
         self._warming: asyncio.Task[None] | None = None
         self._requested = False
         """A request came in: the warm-up stops (requests come first)."""
+        self._keywords_said: set[str] = set()
+        """Schema keywords already logged as not constrained (JSON Schema's, so bounded)."""
 
     async def on_start(self) -> None:
         self._ensure_ready()  # a starting vLLM takes minutes: begin waiting now
@@ -140,6 +161,13 @@ class LlmNode(Node):
             self._refuse(request, header, f"unknown persona {request.persona!r} (known: "
                          f"{', '.join(sorted(self.personas))})")
             return
+        move = None
+        if request.tools and request.tool_choice == "required":
+            try:
+                move = self._move_format(request)
+            except MoveFormatError as exc:  # at once: the game counts it as a failed try
+                self._refuse(request, header, str(exc))
+                return
         try:
             await asyncio.shield(self._ensure_ready())
         except LlmBackendError as exc:
@@ -150,7 +178,7 @@ class LlmNode(Node):
             self.done_pub.publish(LlmDone(request_id=request.request_id, persona=persona.name,
                                           text="", cut_off=True))
             return
-        await self._generate(request, persona, self.current_trace())
+        await self._generate(request, persona, self.current_trace(), move)
 
     # ------------------------------------------------------------ the work
 
@@ -217,12 +245,30 @@ class LlmNode(Node):
         generation = dataclasses.replace(self._generation(request, persona), max_tokens=1)
         self.backend.generate(generation, lambda _: True)
 
+    def _move_format(self, request: LlmRequest) -> MoveFormat:
+        """The reply format of a move; schema keywords that will only be validated are said
+        once each (log) and counted per request."""
+        move = move_format(request.tools, say_max_chars=self.params.say_max_chars)
+        for name, keywords in move.unconstrained.items():
+            if not keywords:
+                continue
+            self.counters["moves_validated_only"] += 1
+            new = sorted(set(keywords) - self._keywords_said)
+            if new:
+                self._keywords_said.update(new)
+                self.log.warning(
+                    "tool %r: schema keyword(s) %s cannot be constrained; its calls are decoded "
+                    "without them and validated (an invalid call is not made)", name,
+                    ", ".join(new))
+        return move
+
     def _generate_fitting(self, request: LlmRequest, persona: Persona,
-                          on_delta: Callable[[Delta], bool]) -> Outcome:
+                          on_delta: Callable[[Delta], bool],
+                          move: MoveFormat | None = None) -> Outcome:
         """Build the prompt and stream the reply (blocking). A prompt the server refuses as
         longer than its context (counted wrong: no tokenizer, a template's tokens) is built
         again, smaller, once: one line of emoji in the history must not silence the show."""
-        generation = self._generation(request, persona)
+        generation = self._generation(request, persona, move=move)
         try:
             return self.backend.generate(generation, on_delta)
         except LlmBackendError as exc:
@@ -235,14 +281,17 @@ class LlmNode(Node):
                              "%d; built again smaller", request.request_id, requested, available)
         budget = int(generation.prompt_tokens * OVERFLOW_RETRY_SHARE * available
                      / max(1, requested))
-        return self.backend.generate(self._generation(request, persona, budget), on_delta)
+        return self.backend.generate(self._generation(request, persona, budget, move=move),
+                                     on_delta)
 
-    async def _generate(self, request: LlmRequest, persona: Persona, trace: Trace | None) -> None:
-        reply = ReplyAssembler(tool_names={t.name for t in request.tools},
-                               max_sentences=persona.max_sentences,
-                               max_chars=self.params.max_sentence_chars,
-                               first_clause_chars=self.params.first_clause_chars,
-                               speaker_names=_speakers(request, persona))
+    async def _generate(self, request: LlmRequest, persona: Persona, trace: Trace | None,
+                        move: MoveFormat | None = None) -> None:
+        speech = ReplyAssembler(tool_names=() if move else {t.name for t in request.tools},
+                                max_sentences=persona.max_sentences,
+                                max_chars=self.params.max_sentence_chars,
+                                first_clause_chars=self.params.first_clause_chars,
+                                speaker_names=_speakers(request, persona))
+        reply: ReplyAssembler | MoveReply = speech if move is None else MoveReply(move, speech)
         stop = self._stop_flags[request.request_id] = threading.Event()
         loop = asyncio.get_running_loop()
 
@@ -255,7 +304,8 @@ class LlmNode(Node):
         error = ""
         tokens = 0
         try:
-            outcome = await asyncio.to_thread(self._generate_fitting, request, persona, on_delta)
+            outcome = await asyncio.to_thread(self._generate_fitting, request, persona, on_delta,
+                                              move)
             tokens = outcome.tokens
         except LlmBackendError as exc:
             error = str(exc)
@@ -269,6 +319,9 @@ class LlmNode(Node):
         if error:
             self._fail(request, persona, error, reply)
             return
+        if isinstance(reply, MoveReply):
+            self._finish_move(request, persona, reply, cut_off=cut_off, tokens=tokens)
+            return
         sentences, calls = ([], []) if cut_off else reply.finish()
         written = reply.as_written
         if not cut_off and written is not None:  # its next prompt repeats it as written
@@ -281,21 +334,46 @@ class LlmNode(Node):
                 self.log.warning("request %s: tool call %r dropped: %s", request.request_id,
                                  call.name, call.error)
                 continue
-            self.tool_pub.publish(ToolCall(request_id=request.request_id, persona=persona.name,
-                                           call_id=call.call_id, name=call.name,
-                                           arguments=call.arguments))
+            self._publish_call(request, persona, call)
         self.counters["replies"] += 1
         self.counters["cut_off"] += cut_off
         self.done_pub.publish(LlmDone(request_id=request.request_id, persona=persona.name,
                                       text=reply.spoken_text, cut_off=cut_off, tokens=tokens))
 
-    def _on_delta(self, request: LlmRequest, persona: Persona, reply: ReplyAssembler,
-                  delta: Delta, trace: Trace | None) -> None:
+    def _finish_move(self, request: LlmRequest, persona: Persona, reply: MoveReply, *,
+                     cut_off: bool, tokens: int) -> None:
+        """The end of a move: the line's last sentences, the call if it was not out yet,
+        and ``llm/done``, with an error when no valid call was made."""
+        sentences, problem = ([], "") if cut_off else reply.finish()
+        self._publish(request, persona, sentences, final=not cut_off,
+                      next_index=len(reply.sentences))
+        call = reply.take_call()
+        if call is not None:
+            self._publish_call(request, persona, call)
+        self.counters["moves"] += 1
+        self.counters["cut_off"] += cut_off
+        if problem:
+            self.counters["moves_without_call"] += 1
+            self.log.warning("request %s: %s", request.request_id, problem)
+        self.done_pub.publish(LlmDone(request_id=request.request_id, persona=persona.name,
+                                      text=reply.spoken_text, cut_off=cut_off, tokens=tokens,
+                                      error=problem))
+
+    def _publish_call(self, request: LlmRequest, persona: Persona, call: ParsedCall) -> None:
+        self.tool_pub.publish(ToolCall(request_id=request.request_id, persona=persona.name,
+                                       call_id=call.call_id, name=call.name,
+                                       arguments=call.arguments))
+
+    def _on_delta(self, request: LlmRequest, persona: Persona,
+                  reply: ReplyAssembler | MoveReply, delta: Delta, trace: Trace | None) -> None:
         stop = self._stop_flags.get(request.request_id)
         if stop is None or stop.is_set():
             return  # cancelled: what follows is never spoken
         with self.traced(trace):
             self._publish(request, persona, reply.feed(delta), final=False)
+            call = reply.take_call() if isinstance(reply, MoveReply) else None
+            if call is not None:  # the move is decided: the game need not wait for the line
+                self._publish_call(request, persona, call)
         if reply.enough:
             stop.set()
 
@@ -312,16 +390,22 @@ class LlmNode(Node):
                                                persona=persona.name, index=next_index,
                                                text="", final=True))
 
-    def _generation(self, request: LlmRequest, persona: Persona,
-                    budget: int | None = None) -> Generation:
+    def _generation(self, request: LlmRequest, persona: Persona, budget: int | None = None,
+                    *, move: MoveFormat | None = None) -> Generation:
         """The request as the backend takes it, its prompt within ``budget`` tokens (None:
-        the context less the reply); blocking: it may ask the model server to count tokens."""
-        tools: list[dict[str, Any]] = [
+        the context less the reply); blocking: it may ask the model server to count tokens.
+        A move's reply format goes to the backend as its ``response_schema``, its
+        instruction at the end of the prompt, and no tools."""
+        tools: list[dict[str, Any]] = [] if move is not None else [
             {"type": "function", "function": {"name": t.name, "description": t.description,
                                               "parameters": t.parameters}}
             for t in request.tools
         ]
         max_tokens = request.max_tokens or persona.max_tokens
+        instruction_tokens = 0
+        if move is not None:
+            max_tokens = max(max_tokens, MOVE_MIN_TOKENS)
+            instruction_tokens = self.count_tokens(move.instruction) + MESSAGE_OVERHEAD_TOKENS
         prompt = persona.system_prompt
         tools_in_prompt = self.params.tools_in_prompt
         if tools_in_prompt is None:
@@ -334,8 +418,8 @@ class LlmNode(Node):
                          memories=request.memories,
                          conversation=request.messages, chat=request.chat,
                          as_given=self.given.of(persona.name)),
-            budget=budget if budget is not None else (
-                self.params.context - max_tokens - PROMPT_MARGIN_TOKENS),
+            budget=(budget if budget is not None else (
+                self.params.context - max_tokens - PROMPT_MARGIN_TOKENS)) - instruction_tokens,
             count_tokens=self.count_tokens,
         )
         if built.dropped_history or built.turn_shortened:
@@ -345,10 +429,14 @@ class LlmNode(Node):
         seed = self.params.seed
         sampling = persona.sampling if seed < 0 else msgspec.structs.replace(
             persona.sampling, seed=seed)
-        return Generation(messages=built.messages, sampling=sampling,
+        messages = built.messages
+        if move is not None:
+            messages = with_instruction(messages, move.instruction)
+        return Generation(messages=messages, sampling=sampling,
                           max_tokens=max_tokens, model=persona.adapter, persona=persona.name,
-                          stop=persona.stop, prompt_tokens=built.tokens,
-                          tools=[] if tools_in_prompt else tools)
+                          stop=persona.stop, prompt_tokens=built.tokens + instruction_tokens,
+                          tools=[] if tools_in_prompt else tools,
+                          response_schema=move.schema if move is not None else None)
 
     def _refuse(self, request: LlmRequest, header: Header, reason: str) -> None:
         """Bad input: counted, logged once per sender (in bounded memory), answered with an
@@ -360,7 +448,7 @@ class LlmNode(Node):
                                       text="", error=reason))
 
     def _fail(self, request: LlmRequest, persona: Persona, error: str,
-              reply: ReplyAssembler | None) -> None:
+              reply: ReplyAssembler | MoveReply | None) -> None:
         """The backend failed: say so on system/log and llm/done; the node serves on."""
         self.counters["errors"] += 1
         self.log.warning("request %s failed: %s", request.request_id, error)

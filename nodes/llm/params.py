@@ -41,6 +41,9 @@ class Params(Parameters):
     first_clause_chars: Annotated[int, live(
         "a reply's first sentence leaves at its first clause this many characters in, so "
         "speech starts sooner (0: whole sentences)", ge=0)] = 16
+    say_max_chars: Annotated[int, live(
+        "a game move's spoken line is at most this long (the decoding's maxLength)",
+        ge=8, le=1000)] = 120
     tools_in_prompt: Annotated[bool | None, live(
         "describe tools in the system prompt (models without a tool-call format); "
         "unset: the backend's default (llamacpp: yes)")] = None

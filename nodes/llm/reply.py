@@ -120,8 +120,10 @@ class ReplyAssembler:
             return []
         return self._speak(self._segmenter.feed(delta.text))
 
-    def finish(self) -> tuple[list[SpokenSentence], list[ParsedCall]]:
-        """The end of the stream: the last sentences, and every tool call made."""
+    def finish(self, *, unfinished: bool = True) -> tuple[list[SpokenSentence], list[ParsedCall]]:
+        """The end of the stream: the last sentences, and every tool call made.
+        ``unfinished=False``: a last sentence without its end (the reply was cut off) is
+        dropped when an earlier one was spoken."""
         calls = self._native_calls.calls()
         rest = self._head
         if rest and self.tool_names:
@@ -129,8 +131,10 @@ class ReplyAssembler:
             calls += found
         if self.enough:
             return [], calls
-        sentences = self._speak(self._segmenter.feed(rest) + self._segmenter.flush())
-        return sentences, calls
+        complete = self._segmenter.feed(rest)
+        if unfinished or not (self.sentences or complete):
+            complete += self._segmenter.flush()
+        return self._speak(complete), calls
 
     def _without_label(self, head: str) -> str | None:
         """``head`` without a leading ``Name:`` label; None while it may still become one."""

@@ -14,6 +14,8 @@ import sys
 from typing import Any, Self
 
 from helpers.ports import free_port
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError, best_match
 
 __all__ = ["CuttingProxy", "FakeVllm", "ModelServer"]
 
@@ -124,7 +126,14 @@ class FakeVllm(LoopbackServer):
     (``{"model", "prompt"}`` in, ``{"count", "max_model_len", "tokens"}`` out; a body without
     ``prompt`` is a 400), with a token per UTF-8 byte; its bodies go to ``tokenize_requests``.
     While ``tokenize_failures`` is above zero, each ``/tokenize`` is a 503 (a busy or
-    restarting server) and counts it down."""
+    restarting server) and counts it down.
+
+    Guided decoding: a ``response_format`` is checked as vLLM's OpenAI server checks it
+    (``type`` ``json_schema`` with a ``json_schema`` object holding a ``name`` and a valid JSON
+    ``schema``; not beside another guided-decoding field such as ``guided_json``), and the
+    script's text must then be JSON valid under that schema, since guided decoding cannot
+    stream anything else. A request failing either is answered 400, as vLLM answers, and the
+    reason kept in ``refusals``."""
 
     def __init__(self, models: list[str]):
         self.models = models
@@ -134,6 +143,7 @@ class FakeVllm(LoopbackServer):
         self.tokenize_failures = 0
         self.warm_up_gate: asyncio.Event | None = None
         """When set to an Event, one-token requests (a warm-up) are answered once it is set."""
+        self.refusals: list[str] = []
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         request_line = (await reader.readline()).decode()
@@ -156,6 +166,17 @@ class FakeVllm(LoopbackServer):
             self.requests.append(request)
             if self.warm_up_gate is not None and request.get("max_tokens") == 1:
                 await self.warm_up_gate.wait()
+            refusal = self._guided_refusal(request)
+            if refusal:
+                self.refusals.append(refusal)
+                payload = json.dumps({"object": "error", "type": "BadRequestError",
+                                      "code": 400, "message": refusal}).encode()
+                writer.write(b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
+                             b"connection: close\r\ncontent-length: %d\r\n\r\n%s"
+                             % (len(payload), payload))
+                await writer.drain()
+                writer.close()
+                return
             writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
                          b"connection: close\r\n\r\n")
             for delta, finish in [({"role": "assistant", "content": ""}, None), *self.script]:
@@ -172,6 +193,43 @@ class FakeVllm(LoopbackServer):
             writer.write(b"data: " + json.dumps(usage).encode() + b"\n\ndata: [DONE]\n\n")
         await writer.drain()
         writer.close()
+
+    def _guided_refusal(self, request: dict[str, Any]) -> str:
+        """Why vLLM would refuse this request's guided decoding, or why it could never have
+        streamed the script under it ("" when all is well)."""
+        if "response_format" not in request:
+            return ""
+        response_format = request["response_format"]
+        if not isinstance(response_format, dict) or response_format.get("type") not in (
+                "text", "json_object", "json_schema"):
+            return f"response_format: unknown type in {response_format!r:.200}"
+        if response_format["type"] != "json_schema":
+            return ""
+        others = [key for key in ("guided_json", "guided_regex", "guided_choice",
+                                  "guided_grammar", "structured_outputs") if key in request]
+        if others:
+            return ("You can only use one kind of guided decoding: response_format and "
+                    + ", ".join(others))
+        spec = response_format.get("json_schema")
+        if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+            return "response_format.json_schema: a 'name' (string) is required"
+        schema = spec.get("schema")
+        if not isinstance(schema, dict):
+            return "response_format.json_schema.schema must be an object"
+        try:
+            Draft202012Validator.check_schema(schema)
+        except SchemaError as exc:
+            return f"response_format.json_schema.schema is not a JSON schema: {exc.message}"
+        text = "".join(delta.get("content") or "" for delta, _ in self.script)
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            return f"fake vLLM: the script is not JSON, guided decoding cannot stream it: {text!r:.200}"
+        error = best_match(Draft202012Validator(schema).iter_errors(value))
+        if error is not None:
+            return (f"fake vLLM: the script is not valid under the response_format schema "
+                    f"({error.json_path}: {error.message})")
+        return ""
 
     def _tokenize(self, writer: asyncio.StreamWriter, request: dict[str, Any]) -> None:
         self.tokenize_requests.append(request)

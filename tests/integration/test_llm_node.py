@@ -398,7 +398,7 @@ class TestVllmFormat:
         vllm.script = script
         await start_llm(start_node, probe, backend="openai", base_url=vllm.url, warm_up=False)
         probe.publish("llm/request", LlmRequest(
-            request_id="game", persona="rook", tools=[MOVE],
+            request_id="game", persona="rook", tools=[MOVE], tool_choice="auto",
             messages=[ChatTurn(role="user", name="bob", content="go left")]))
         done = await done_for(probe, "game")
         (call,) = await probe.wait_for("llm/tool_call")

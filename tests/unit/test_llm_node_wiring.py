@@ -118,7 +118,7 @@ class TestTools:
     )
     async def test_a_json_reply_is_a_tool_call(self, harness: NodeHarness) -> None:
         move = ToolSpec(name="move", parameters={"type": "object"})
-        harness.feed("llm/request", ask("game", tools=[move]))
+        harness.feed("llm/request", ask("game", tools=[move], tool_choice="auto"))
         finished = await done(harness, "game")
         (call,) = harness.messages("llm/tool_call")
         assert (call.name, call.arguments) == ("move", {"direction": "left"})
@@ -296,13 +296,15 @@ class TestParameters:
         harness, backend = recording_node()
         try:
             harness.feed("llm/request", ask("before", persona="mika",
-                                            tools=[ToolSpec(name="move")]))
+                                            tools=[ToolSpec(name="move")],
+                                            tool_choice="auto"))
             await done(harness, "before")
             answer = await set_parameters(harness, show_prompt="A new show.", seed=7,
                                           tools_in_prompt=True)
             assert answer.successful, answer.reason
             harness.feed("llm/request", ask("after", persona="mika",
-                                            tools=[ToolSpec(name="move")]))
+                                            tools=[ToolSpec(name="move")],
+                                            tool_choice="auto"))
             await done(harness, "after")
         finally:
             await harness.node.close()

@@ -52,6 +52,9 @@ class Generation:
     """OpenAI tool schemas: ``{"type": "function", "function": {name, description, ...}}``."""
     prompt_tokens: int = 0
     """The prompt's length as the node counted it (0: not counted)."""
+    response_schema: dict[str, Any] | None = None
+    """A JSON schema the reply must match, decoded under it (llama.cpp's and vLLM's
+    ``response_format``); None: free text."""
 
 
 @dataclass(frozen=True)
@@ -216,6 +219,11 @@ def request_body(generation: Generation, default_model: str) -> dict[str, Any]:
     if generation.tools:
         body["tools"] = generation.tools
         body["tool_choice"] = "auto"
+    if generation.response_schema is not None:
+        # OpenAI's name for it; llama.cpp's server (and xllamacpp) and vLLM's guided decoding
+        # both read it. Not with ``tools``: llama.cpp refuses a grammar beside tools.
+        body["response_format"] = {"type": "json_schema", "json_schema": {
+            "name": "reply", "schema": generation.response_schema, "strict": True}}
     return body
 
 

@@ -1,17 +1,22 @@
 """A zero-time stand-in: every reply is the same script, streamed word by word at once.
 
-For measuring what the framework itself costs (``benchmarks/e2e.py``) and for a dry run of
-a show's wiring without loading a model (``vtlaunch stream.launch.toml llm:=scripted``).
+For measuring what the framework itself costs (``benchmarks/e2e.py``, a game decision's
+framework cost in ``benchmarks/game.py``) and for a dry run of a show's wiring without loading
+a model (``vtlaunch stream.launch.toml llm:=scripted``). A reply that must match a JSON schema
+(a game move) is the first value the schema allows, its free text from the script: the
+game's top-ranked move, said with the script.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import ClassVar
 
 import msgspec
 
 from nodes.llm.backends.base import Delta, Generation, OnDelta, Outcome
+from nodes.llm.moves import first_instance
 
 __all__ = ["ScriptedBackend", "ScriptedSettings"]
 
@@ -36,7 +41,10 @@ class ScriptedBackend:
         """Always ready."""
 
     def generate(self, generation: Generation, on_delta: OnDelta) -> Outcome:
-        words = self.script.split(" ")
+        reply = self.script
+        if generation.response_schema is not None:
+            reply = json.dumps(first_instance(generation.response_schema, self.script))
+        words = reply.split(" ")
         for count, word in enumerate(words, 1):
             if on_delta(Delta(text=word if count == 1 else " " + word)):
                 return Outcome("stopped", count)
