@@ -4,6 +4,7 @@ served by xllamacpp in another process, standing in for vLLM)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -11,11 +12,12 @@ import pytest
 from helpers.ports import closed_port_url
 from llm_servers import FakeVllm, ModelServer
 
-from messages.llm import ChatTurn
+from messages.llm import ChatTurn, ToolSpec
 from nodes.llm.backends.base import Backend, Delta, Generation, HttpTokenizer, LlmBackendError
 from nodes.llm.backends.llamacpp import LlamaCppBackend, LlamaCppSettings, bundled_model_path
 from nodes.llm.backends.openai_compat import OpenAICompatBackend, OpenAICompatSettings
 from nodes.llm.context import ContextParts, TokenCounts, build_context, estimate_tokens
+from nodes.llm.moves import move_format
 from nodes.llm.node import DEFAULT_SHOW_PROMPT
 from nodes.llm.personas import DEFAULT_PERSONAS, Persona, Sampling
 
@@ -110,6 +112,29 @@ class TestGeneration:
         huge = Generation(messages=[{"role": "user", "content": "cat " * 9000}], max_tokens=4)
         with pytest.raises(LlmBackendError, match="exceeds the available context size"):
             backend.generate(huge, lambda d: False)
+
+
+class TestConstrainedDecoding:
+    """A reply under a JSON schema (a game move): in process through llguidance, over HTTP
+    through ``response_format``. The prompt asks for a cell the schema does not allow."""
+
+    PLACE = ToolSpec(name="place", parameters={
+        "type": "object", "properties": {"cell": {"type": "integer", "enum": [2, 8]}},
+        "required": ["cell"], "additionalProperties": False})
+
+    @pytest.mark.parametrize("seed", [1, 2, 3])
+    def test_the_reply_is_one_of_the_allowed_calls(self, backend: Backend, seed: int) -> None:
+        move = move_format([self.PLACE], say_max_chars=40)
+        prompt = [{"role": "user", "content": 'Put your X on cell 5. Reply {"cell": 5}.'}]
+        text = text_of(backend, Generation(
+            messages=prompt, response_schema=move.schema, max_tokens=60,
+            sampling=Sampling(temperature=1.0, seed=seed)))
+        reply = json.loads(text)
+        assert reply["action"] in ({"name": "place", "arguments": {"cell": 2}},
+                                   {"name": "place", "arguments": {"cell": 8}})
+        assert 1 <= len(reply["say"]) <= 40
+        if isinstance(backend, LlamaCppBackend):  # llguidance: one space after , and :
+            assert text.startswith('{"action": {"name": "place", "arguments": {"cell": ')
 
 
 EMOJI = "\U0001f600\U0001f525\U0001f4af"

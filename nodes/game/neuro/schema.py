@@ -20,6 +20,8 @@ from jsonschema.exceptions import SchemaError, best_match
 from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
 
+from messages.toolschema import CONSTRAINABLE_KEYWORDS, unconstrainable_keywords
+
 __all__ = [
     "CONSTRAINABLE_KEYWORDS",
     "NO_ARGUMENTS",
@@ -32,32 +34,6 @@ __all__ = [
 
 NO_ARGUMENTS: dict[str, Any] = {"type": "object", "properties": {}}
 """The tool schema of an action registered without one (the game wants no data)."""
-
-CONSTRAINABLE_KEYWORDS = frozenset({
-    "type", "properties", "required", "enum", "const", "items", "minItems", "maxItems",
-    "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
-    "additionalProperties",
-})
-"""Keywords a JSON-schema grammar (llama.cpp's ``response_format``, vLLM's guided decoding)
-turns into constrained decoding; keep in step with the LLM node's converter."""
-
-ANNOTATIONS = frozenset({
-    "title", "description", "default", "examples", "$comment", "$schema", "deprecated",
-    "readOnly", "writeOnly",
-})
-"""Keywords that describe and constrain nothing: no decoding needs them."""
-
-SCHEMA_KEYWORDS = frozenset({
-    "$ref", "$defs", "definitions", "$dynamicRef", "$dynamicAnchor", "$anchor", "$id",
-    "$vocabulary", "allOf", "anyOf", "oneOf", "not", "if", "then", "else",
-    "dependentSchemas", "dependentRequired", "dependencies", "prefixItems", "contains",
-    "minContains", "maxContains", "uniqueItems", "patternProperties", "propertyNames",
-    "unevaluatedItems", "unevaluatedProperties", "additionalItems", "multipleOf", "pattern",
-    "format", "maxProperties", "minProperties", "contentEncoding", "contentMediaType",
-    "contentSchema",
-})
-"""The other JSON Schema keywords: validated, not constrained. A key that is none of these
-is no keyword (a vendor's ``x-...``) and constrains nothing."""
 
 MAX_LISTED_CHOICES = 64
 """More combinations than this are not listed (a persona reads every one in its prompt)."""
@@ -112,30 +88,6 @@ def check_schema(schema: Mapping[str, Any] | None, max_chars: int) -> CheckedSch
         raise SchemaRefused(f"not a valid JSON schema: {exc.message}") from None
     validator = cls(raw, format_checker=cls.FORMAT_CHECKER)
     return CheckedSchema(raw, validator, tuple(unconstrainable_keywords(raw)), True)
-
-
-def unconstrainable_keywords(schema: Mapping[str, Any]) -> list[str]:
-    """The JSON Schema keywords in ``schema`` (at any depth) that constrained decoding
-    cannot follow, sorted. Property names are names, not keywords."""
-    found: set[str] = set()
-    _walk(schema, found)
-    return sorted(found)
-
-
-def _walk(schema: Mapping[str, Any], found: set[str]) -> None:
-    for key, value in schema.items():
-        if key == "properties" and isinstance(value, Mapping):
-            for sub in value.values():
-                if isinstance(sub, Mapping):
-                    _walk(sub, found)
-        elif key == "items" and isinstance(value, Mapping):
-            _walk(value, found)
-        elif key == "additionalProperties" and not isinstance(value, bool):
-            found.add(key)  # a schema for the extra properties: beyond a simple grammar
-        elif key == "items" and not isinstance(value, Mapping):
-            found.add(key)  # the old tuple form, one schema per position
-        elif key in SCHEMA_KEYWORDS:
-            found.add(key)
 
 
 def listed_choices(checked: CheckedSchema) -> list[dict[str, Any]]:
