@@ -18,10 +18,12 @@ director reacting and asking, the call, the game's check and apply. Three parts 
 - ``show``: the real show, ``vtlaunch stream.launch.toml`` with the bundled model (llama.cpp,
   constrained tool calls), the ``--tts`` voice (Piper by default; ``tone`` is the zero-time
   stand-in), the speaker writing WAV files, no microphone, no avatar; the game node is told to
-  play tic-tac-toe (``move_timeout_s`` set first). ``decision_ms`` (``model_ms``: the request
+  play tic-tac-toe. ``decision_ms`` (``model_ms``: the request
   -> the call on ``llm/tool_call``); ``valid_call_pct``: move requests answered with a call
   that fits the request's tool schema (checked here with jsonschema);
-  ``legal_first_try_pct``: positions whose first request's call was played;
+  ``legal_first_try_pct``: positions (a game after so many moves) whose first move request
+  was answered with a call the game played (a move asked again because the one before timed
+  out before the floor was free counts for its position once);
   ``tictactoe_game_s``: the ``started`` event -> the ``finished`` event;
   ``tictactoe_heard_s``: -> the end of the spoken outcome.
 
@@ -85,6 +87,8 @@ class Move:
     move_id: str
     persona: str
     attempt: int
+    position: tuple[str, int]
+    """The game and how many moves were made before this one."""
     asked_ns: int
     """The game/state naming the mover with this move_id."""
     ready_ns: int = 0
@@ -134,7 +138,8 @@ def move_log(seen: Sequence[Seen]) -> list[Move]:
         elif item.topic == "game/state":
             if (msg.move_id and msg.move_id not in moves and msg.turn not in NOT_A_PERSONA
                     and not msg.finished):
-                moves[msg.move_id] = Move(msg.move_id, msg.turn, msg.attempt, item.stamp_ns)
+                moves[msg.move_id] = Move(msg.move_id, msg.turn, msg.attempt,
+                                          (msg.game_id, len(msg.moves)), item.stamp_ns)
         elif item.topic == "llm/request" and not msg.prefill:
             move = moves.get(msg.request_id.split("/")[0]) if msg.tools else None
             if move is not None and move.request is None:
@@ -169,11 +174,13 @@ def pct(part: int, whole: int) -> float | None:
 def call_figures(moves: Sequence[Move]) -> dict[str, Any]:
     """The calls' validity and the first tries, over the moves that were asked."""
     asked = [m for m in moves if m.request is not None]
-    positions = [m for m in asked if m.attempt == 0]
-    return {"positions": len(positions), "move_requests": len(asked),
+    firsts: dict[tuple[str, int], Move] = {}
+    for move in asked:
+        firsts.setdefault(move.position, move)
+    return {"positions": len(firsts), "move_requests": len(asked),
             "valid_call_pct": pct(sum(m.valid for m in asked), len(asked)),
-            "legal_first_try_pct": pct(sum(bool(m.applied_ns) for m in positions),
-                                       len(positions))}
+            "legal_first_try_pct": pct(sum(bool(m.applied_ns) for m in firsts.values()),
+                                       len(firsts))}
 
 
 @dataclass(frozen=True)
@@ -186,8 +193,10 @@ class Played:
     """``started`` -> ``finished``."""
     heard_s: float | None
     """``started`` -> the last playhead of the line that said the outcome."""
-    moves_spoken: int
-    """Moves of a persona whose request's line was voiced (``tts/audio``)."""
+    move_turns: int
+    """Requests for a move (one per try)."""
+    move_turns_spoken: int
+    """Of those, the ones whose line was voiced (``tts/audio``)."""
 
 
 def played_games(seen: Sequence[Seen], moves: Sequence[Move]) -> list[Played]:
@@ -212,8 +221,9 @@ def played_games(seen: Sequence[Seen], moves: Sequence[Move]) -> list[Played]:
             outcome=final.outcome, moves=list(final.moves),
             game_s=round((end.stamp_ns - started.stamp_ns) / 1e9, 1),
             heard_s=round((max(heard) - started.stamp_ns) / 1e9, 1) if heard else None,
-            moves_spoken=sum(1 for m in mine if m.request is not None
-                             and m.request.request_id in voiced)))
+            move_turns=sum(1 for m in mine if m.request is not None),
+            move_turns_spoken=sum(1 for m in mine if m.request is not None
+                                  and m.request.request_id in voiced)))
     return games
 
 
@@ -305,7 +315,8 @@ async def neuro(rounds: int) -> dict[str, Any]:
             **spread("round_trip", measured["round_trip_ms"])}
 
 
-async def show(games: int, tts: str, move_timeout_s: float, work: Path) -> dict[str, Any]:
+async def show(games: int, tts: str, move_timeout_s: float | None, work: Path
+               ) -> dict[str, Any]:
     # a fixed seed: the bundled model plays and says the same run after run
     args = ["mic:=false", "avatar:=false", "audio_device:=wav", "quiet_s:=1000",
             "banter_turns:=0", f"tts:={tts}", "llm_seed:=7",
@@ -315,7 +326,8 @@ async def show(games: int, tts: str, move_timeout_s: float, work: Path) -> dict[
         async with Probe(launched.bus_url, "_bench_game") as probe:
             collect(probe)
             await probe.wait_for_subscribers("game/state", 1, timeout=30)  # the director
-            await play(probe, games, timeout=600, move_timeout_s=move_timeout_s)
+            timeouts = {} if move_timeout_s is None else {"move_timeout_s": move_timeout_s}
+            await play(probe, games, timeout=900, **timeouts)
             seen = gathered(probe.received)
         await asyncio.to_thread(launched.interrupt, 60)
     moves = move_log(seen)
@@ -325,7 +337,8 @@ async def show(games: int, tts: str, move_timeout_s: float, work: Path) -> dict[
     out |= spread("model", [(m.call_ns - m.request_ns) / 1e6 for m in moves if m.call_ns])
     out |= call_figures(moves)
     out["games"] = [{"outcome": g.outcome, "moves": len(g.moves), "game_s": g.game_s,
-                     "heard_s": g.heard_s, "moves_spoken": g.moves_spoken,
+                     "heard_s": g.heard_s, "move_turns": g.move_turns,
+                     "move_turns_spoken": g.move_turns_spoken,
                      "history": g.moves} for g in played]
     return out
 
@@ -341,9 +354,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                              "the positions of valid_call_pct and legal_first_try_pct)")
     parser.add_argument("--tts", choices=("piper", "tone"), default="piper",
                         help="the show's voice: Piper (bundled) or the zero-time tone")
-    parser.add_argument("--move-timeout", type=float, default=60.0,
+    parser.add_argument("--move-timeout", type=float, default=None,
                         help="the game node's move_timeout_s in the show (a move without a "
-                             "call is asked again after it)")
+                             "call is asked again after it; default: the node's)")
     parser.add_argument("--no-show", action="store_true",
                         help="leave out the bundled show (framework and Neuro figures only)")
     args = parser.parse_args(argv)

@@ -33,6 +33,7 @@ class Run:
 
     def ask(self, ms: int, move_id: str, turn: str, attempt: int = 0, *,
             moves: list[str] | None = None) -> None:
+        """The game asks ``turn`` for a move after ``moves``."""
         self.at(ms, "game/state", GameState(game="tictactoe", game_id="g1", turn=turn,
                                             move_id=move_id, attempt=attempt,
                                             moves=moves or []))
@@ -71,7 +72,7 @@ def test_a_move_is_timed_from_its_ask_or_the_end_of_the_turn_that_held_the_floor
     run.request(2, "m1/a", "mika")
     run.call(3, "m1/a", "mika", 5)
     run.event(4, "moved", "mika")
-    run.ask(5, "m2", "rook")  # mika's line still plays: the floor is free at 40
+    run.ask(5, "m2", "rook", moves=["X 5"])  # mika's line still plays: free at 40
     run.heard(40, "m1/a")
     run.request(41, "m2/a", "rook")
     run.call(42, "m2/a", "rook", 1)
@@ -123,22 +124,38 @@ def test_calls_outside_the_schema_or_missing_are_not_valid_and_auto_moves_not_fi
     run.ask(0, "m1", "mika")
     run.request(1, "m1/a", "mika")
     run.call(2, "m1/a", "mika", 9)  # not in the enum
-    run.ask(10, "m2", "rook")
-    run.request(11, "m2/a", "rook")
-    run.call(12, "m2/a", "rook", 5, name="drop")  # no such tool
-    run.ask(20, "m3", "mika")
+    run.ask(10, "m2", "mika", attempt=1)
+    run.request(11, "m2/a", "mika")
+    run.call(12, "m2/a", "mika", 5, name="drop")  # no such tool
+    run.ask(20, "m3", "mika", attempt=2)
     run.request(21, "m3/a", "mika")  # no call at all: the game times out and plays for her
     run.event(30, "moved", "mika")
     run.event(30, "auto_move", "mika")
-    run.ask(40, "m4", "rook")
+    run.ask(40, "m4", "rook", moves=["X 5"])
     run.call(41, "m4/x", "rook", 5)  # a call for a move never asked is nobody's
 
     moves = move_log(run.seen)
     assert [(m.move_id, m.valid, bool(m.applied_ns)) for m in moves] == [
         ("m1", False, False), ("m2", False, False), ("m3", False, False),
         ("m4", False, False)]
-    assert call_figures(moves) == {"positions": 3, "move_requests": 3, "valid_call_pct": 0.0,
+    # three tries at one position, then an auto move: 0 of 1 position at the first try
+    assert call_figures(moves) == {"positions": 1, "move_requests": 3, "valid_call_pct": 0.0,
                                    "legal_first_try_pct": 0.0}
+
+
+def test_a_move_that_timed_out_before_it_was_asked_leaves_its_position_to_the_next_ask(
+) -> None:
+    run = Run()
+    run.ask(0, "m1", "mika")  # the floor is busy past the game's move timeout
+    run.ask(90, "m2", "mika", attempt=1)
+    run.request(91, "m2/a", "mika")
+    run.call(92, "m2/a", "mika", 5)
+    run.event(93, "moved", "mika")
+
+    moves = move_log(run.seen)
+    assert [m.request is not None for m in moves] == [False, True]
+    assert call_figures(moves) == {"positions": 1, "move_requests": 1, "valid_call_pct": 100.0,
+                                   "legal_first_try_pct": 100.0}
 
 
 def test_a_stale_call_or_another_personas_event_does_not_apply_the_current_move() -> None:
@@ -163,7 +180,7 @@ def test_games_played_are_timed_from_start_to_finish_and_to_the_outcome_heard() 
     run.call(3, "m1/a", "mika", 5)
     run.event(4, "moved", "mika")
     run.voiced(5, "m1/a")
-    run.ask(6, "m2", "rook")
+    run.ask(6, "m2", "rook", moves=["X 5"])
     run.request(7, "m2/a", "rook")  # rook's line is never voiced
     run.call(8, "m2/a", "rook", 1)
     run.event(9, "moved", "rook")
@@ -174,8 +191,9 @@ def test_games_played_are_timed_from_start_to_finish_and_to_the_outcome_heard() 
     run.heard(2500, "r-out")
 
     (game,) = played_games(run.seen, move_log(run.seen))
-    assert (game.outcome, game.moves, game.game_s, game.heard_s, game.moves_spoken) == (
-        "rook won", ["X 5", "O 1"], 1.0, 2.5, 1)
+    assert (game.outcome, game.moves, game.game_s, game.heard_s) == (
+        "rook won", ["X 5", "O 1"], 1.0, 2.5)
+    assert (game.move_turns, game.move_turns_spoken) == (2, 1)
 
 
 def test_a_game_not_finished_is_not_reported() -> None:
