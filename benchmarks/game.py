@@ -1,10 +1,10 @@
 """Games: a persona's move -> a legal action applied, the bundled model's calls, the Neuro
 server's overhead, and a whole spoken tic-tac-toe game, Mika against Rook.
 
-A move's decision, in every part: from when it could be asked (the game node's
-``game/state`` naming the mover, or the end of the turn that held the floor then: its last
-``finished`` playhead, whichever came last) to the game's ``moved`` event for the call: the
-director reacting and asking, the call, the game's check and apply. Three parts in one run:
+A move's decision (``framework_decision_ms``, ``decision_ms``): from when it could be asked
+(the game node's ``game/state`` naming the mover, or the end of the turn that held the floor
+then: its last ``finished`` playhead, whichever came last) to the game's ``moved`` event for
+the call: the director reacting and asking, the call, the game's check and apply. Four parts in one run:
 
 - ``framework``: a real vtbus, director and game node (processes); a stand-in in this process
   (`helpers.director.PlayingVoice`) answers each move's request at once with the first legal
@@ -15,20 +15,25 @@ director reacting and asking, the call, the game's check and apply. Three parts 
   player answers (`helpers.neuro_game.measure_overhead`, shared with the tests, which is
   why this benchmark imports from tests/helpers): ``neuro_overhead_ms`` = (actions/force
   received -> action sent) minus the player's time.
+- ``llm``: the LLM node alone with the bundled model (llama.cpp, constrained) asked for a move
+  in ``--positions`` random tic-tac-toe positions (`helpers.llm_moves.measure_moves`, shared
+  with the LLM node's tests): ``valid_call_pct`` (one call that fits its tool's schema),
+  ``legal_first_try_pct`` (the game accepts it as it is), ``llm_decision_ms`` (request ->
+  call).
 - ``show``: the real show, ``vtlaunch stream.launch.toml`` with the bundled model (llama.cpp,
   constrained tool calls), the ``--tts`` voice (Piper by default; ``tone`` is the zero-time
   stand-in), the speaker writing WAV files, no microphone, no avatar; the game node is told to
-  play tic-tac-toe. ``decision_ms`` (``model_ms``: the request
-  -> the call on ``llm/tool_call``); ``valid_call_pct``: move requests answered with a call
-  that fits the request's tool schema (checked here with jsonschema);
-  ``legal_first_try_pct``: positions (a game after so many moves) whose first move request
+  play tic-tac-toe. ``decision_ms`` (``model_ms``: the request -> the call on
+  ``llm/tool_call``); ``show_valid_call_pct``: move requests answered with a
+  call that fits the request's tool schema (checked here with jsonschema);
+  ``show_legal_first_try_pct``: positions (a game after so many moves) whose first request
   was answered with a call the game played (a move asked again because the one before timed
   out before the floor was free counts for its position once);
   ``tictactoe_game_s``: the ``started`` event -> the ``finished`` event;
   ``tictactoe_heard_s``: -> the end of the spoken outcome.
 
 Usage: ``python benchmarks/game.py [--json] [--games N] [--rounds N] [--show-games N]
-[--tts piper|tone] [--no-show]``.
+[--positions N] [--tts piper|tone] [--no-show]``.
 """
 
 from __future__ import annotations
@@ -315,6 +320,12 @@ async def neuro(rounds: int) -> dict[str, Any]:
             **spread("round_trip", measured["round_trip_ms"])}
 
 
+async def llm_moves(positions: int) -> dict[str, Any]:
+    from helpers.llm_moves import measure_moves
+
+    return dict(await measure_moves(positions))
+
+
 async def show(games: int, tts: str, move_timeout_s: float | None, work: Path
                ) -> dict[str, Any]:
     # a fixed seed: the bundled model plays and says the same run after run
@@ -349,9 +360,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="tic-tac-toe games the stand-in plays (framework figures)")
     parser.add_argument("--rounds", type=int, default=200,
                         help="bus round trips (baseline) and Neuro moves measured")
+    parser.add_argument("--positions", type=int, default=20,
+                        help="random positions the bundled model is asked a move in, the LLM "
+                             "node alone (0: none)")
     parser.add_argument("--show-games", type=int, default=1,
-                        help="games the bundled model plays in the real show (its moves are "
-                             "the positions of valid_call_pct and legal_first_try_pct)")
+                        help="games the bundled model plays in the real show")
     parser.add_argument("--tts", choices=("piper", "tone"), default="piper",
                         help="the show's voice: Piper (bundled) or the zero-time tone")
     parser.add_argument("--move-timeout", type=float, default=None,
@@ -373,13 +386,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if fw["decision_p50_ms"] is not None else None)
     results["neuro_overhead_p50_ms"] = nr["overhead_p50_ms"]
     results["neuro_overhead_p95_ms"] = nr["overhead_p95_ms"]
+    if args.positions:
+        results["llm"] = moves = asyncio.run(llm_moves(args.positions))
+        results["valid_call_pct"] = moves["valid_call_pct"]
+        results["legal_first_try_pct"] = moves["legal_first_try_pct"]
+        results["positions"] = moves["moves"]
+        results["llm_decision_p50_ms"] = moves["llm_decision_p50_ms"]
+        results["llm_decision_p95_ms"] = moves["llm_decision_p95_ms"]
     if not args.no_show:
         results["show"] = sh = asyncio.run(show(args.show_games, args.tts, args.move_timeout,
                                                 work))
         results["machine_after_show"] = machine()
-        for key in ("decision_p50_ms", "decision_p95_ms", "valid_call_pct",
-                    "legal_first_try_pct", "positions"):
-            results[key] = sh[key]
+        results["decision_p50_ms"] = sh["decision_p50_ms"]
+        results["decision_p95_ms"] = sh["decision_p95_ms"]
+        results["show_valid_call_pct"] = sh["valid_call_pct"]
+        results["show_legal_first_try_pct"] = sh["legal_first_try_pct"]
+        results["show_positions"] = sh["positions"]
         first = sh["games"][0] if sh["games"] else {}
         results["tictactoe_game_s"] = first.get("game_s")
         results["tictactoe_heard_s"] = first.get("heard_s")
@@ -394,7 +416,7 @@ def human(results: dict[str, Any]) -> str:
     flat = {k: v for k, v in results.items() if not isinstance(v, dict)}
     width = max(len(k) for k in flat)
     lines = [f"{k:<{width}}  {v}" for k, v in flat.items()]
-    for part in ("framework", "neuro", "show"):
+    for part in ("framework", "neuro", "llm", "show"):
         if part in results:
             lines.append(f"{part}: {results[part]}")
     return "\n".join(lines)
