@@ -80,7 +80,8 @@ def move_format(tools: Sequence[ToolSpec], *, say_max_chars: int) -> MoveFormat:
     Raises
     ------
     MoveFormatError
-        A tool's parameters are not a valid JSON schema, or two tools share a name.
+        A tool's parameters are not a valid JSON schema of an object, or two tools share a
+        name.
     """
     validators: dict[str, Validator] = {}
     unconstrained: dict[str, tuple[str, ...]] = {}
@@ -96,6 +97,9 @@ def move_format(tools: Sequence[ToolSpec], *, say_max_chars: int) -> MoveFormat:
             raise MoveFormatError(
                 f"tool {tool.name!r}: its parameters are not a JSON schema: {exc.message}"
             ) from None
+        if schema.get("type", "object") != "object":
+            raise MoveFormatError(f"tool {tool.name!r}: its parameters must be an object's "
+                                  f"schema, not type {schema.get('type')!r}")
         validators[tool.name] = cls(schema)
         unconstrained[tool.name] = tuple(unconstrainable_keywords(schema))
         actions.append({

@@ -90,6 +90,8 @@ class TestFormat:
         ([PLACE, PLACE], "two tools are named 'place'"),
         ([ToolSpec(name="bad", parameters={"type": "nope"})],
          "tool 'bad': its parameters are not a JSON schema: 'nope' is not valid"),
+        ([ToolSpec(name="say", parameters={"type": "string"})],
+         "tool 'say': its parameters must be an object's schema, not type 'string'"),
     ])
     def test_a_format_that_cannot_be_made_is_refused_with_the_reason(
             self, tools: list[ToolSpec], message: str) -> None:
