@@ -6,7 +6,7 @@
 - `VoiceStandIn`: a scripted LLM, TTS and speaker on a real bus, answering every request
   with fixed sentences played in real time (tests/integration/test_director_*.py).
 - `PlayingVoice`: the same, answering a request with tools (a game move) with a call first,
-  as a constrained decode would (tests/integration/test_director_games.py, benchmarks/game.py).
+  as a constrained decode would (tests/integration/test_director_games_bus.py, benchmarks/game.py).
 """
 
 from __future__ import annotations
