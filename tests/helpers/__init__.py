@@ -8,6 +8,9 @@
   scripted LLM, TTS and speaker on a real bus (`VoiceStandIn`).
 - `helpers.neuro_game`: a real Neuro-SDK game (the ``neuro-api`` client, trio in a thread),
   an instant stand-in player and `measure_overhead` (``neuro_overhead_p50_ms``).
+- `helpers.llm_moves`: tic-tac-toe moves asked of the real LLM node as the director asks them,
+  checked against the real game, and `measure_moves` (``valid_call_pct``,
+  ``legal_first_try_pct``, ``llm_decision_p50_ms``...).
 
 Peers that cannot run here (Twitch, YouTube, VTube Studio) are in `fakes`; the bus and node
 harnesses are in `bus.testing`.
