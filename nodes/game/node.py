@@ -31,7 +31,7 @@ from bus.node import Node, NodeOptions
 from bus.worker import WorkQueue
 from messages.chat import ChatMessage, ChatSay
 from messages.game import GameEvent, GameState
-from messages.llm import ToolCall
+from messages.llm import LlmDone, ToolCall
 from messages.memory import ConversationTurn
 from nodes.game.games import GAMES, Game, GameHooks, Outcome, Result
 from nodes.game.moves import Moves, ranked_calls
@@ -74,6 +74,7 @@ class GameNode(Node):
         self.memory_pub = self.create_publisher(ConversationTurn, "memory/turn")
         self.say_pub = self.create_publisher(ChatSay, "chat/say")
         self.create_subscription(ToolCall, "llm/tool_call", self.on_tool_call)
+        self.create_subscription(LlmDone, "llm/done", self.on_done)
         self.create_subscription(ChatMessage, "chat/message", self.on_chat)
         self.jobs: WorkQueue[Job] = WorkQueue(self, self._run_job, name="game_jobs",
                                               maxlen=JOBS_LIMIT)
@@ -127,6 +128,15 @@ class GameNode(Node):
             self.counters[f"tool_calls_{'no_game' if self.game is None else verdict}"] += 1
             return
         self.jobs.put(partial(self._play_call, call, self.moves.move_id))
+
+    def on_done(self, done: LlmDone) -> None:
+        """A move the LLM could not answer with a valid call (it says why in ``error``) fails
+        now, not ``move_timeout_s`` later. A valid call always comes before its done and
+        moves the game on, so a done answering an older move is stale and ignored."""
+        if not done.error or self.game is None:
+            return
+        if self.moves.check(done.persona, done.request_id) == "ok":
+            self.jobs.put(partial(self._no_call, done, self.moves.move_id))
 
     def on_chat(self, msg: ChatMessage) -> None:
         command = msg.command.casefold()
@@ -268,6 +278,13 @@ class GameNode(Node):
         self._event("invalid", result.message,
                     {"name": call.name, "arguments": call.arguments}, persona=call.persona)
         await self._failed(result.message)
+
+    async def _no_call(self, done: LlmDone, move_id: str) -> None:
+        if self.game is None or self.moves.move_id != move_id:
+            return
+        self.counters["moves_without_call"] += 1
+        self._event("invalid", f"no valid move: {done.error}", {}, persona=done.persona)
+        await self._failed(done.error)
 
     async def _close_vote(self, move_id: str) -> None:
         if self.game is None or self.vote is None or self.moves.move_id != move_id:

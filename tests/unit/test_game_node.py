@@ -21,7 +21,7 @@ from bus.params import check_values
 from bus.testing import NodeHarness, wait_until
 from messages.chat import ChatMessage
 from messages.game import GameEvent, GameState
-from messages.llm import ToolCall
+from messages.llm import LlmDone, ToolCall
 from messages.memory import ConversationTurn
 from messages.system import ParamSetRequest
 from nodes.game.node import GameNode
@@ -127,6 +127,23 @@ class TestPersonaMoves:
             auto = events(h, "auto_move")
             assert auto and auto[0].speak and auto[0].persona == "mika"
             assert h.node.counters["auto_moves"] == 1
+
+    async def test_a_move_the_llm_could_not_call_fails_at_once(self, tmp_path: Path) -> None:
+        # the LLM node says so in llm/done's error: before, the attempt waited move_timeout_s
+        async with NodeHarness(GameNode, parameters=node_params(
+                tmp_path, game=KIND, max_attempts=3, move_timeout_s=600)) as h:
+            first = await until(h, lambda: states(h) and last(h), "a state")
+            h.feed("llm/done", LlmDone(request_id=f"{first.move_id}/r1", persona="rook",
+                                       text="", error="not my move"))  # not the mover: ignored
+            h.feed("llm/done", LlmDone(request_id=f"{first.move_id}/r1", persona="mika",
+                                       text="hm", error="no valid call: cell 12 is not legal"))
+            state = await until(h, lambda: last(h).attempt == 1 and last(h), "a retry")
+            assert state.last_error == "no valid call: cell 12 is not legal"
+            assert state.move_id != first.move_id and state.turn == "mika"
+            h.feed("llm/done", LlmDone(request_id=f"{first.move_id}/r1", persona="mika",
+                                       text="", error="late"))  # the old move: stale
+            await h.settle()
+            assert last(h).attempt == 1 and h.node.counters["moves_without_call"] == 1
 
     async def test_a_persona_that_never_answers_times_out(self, tmp_path: Path) -> None:
         async with NodeHarness(GameNode, parameters=node_params(
