@@ -125,8 +125,8 @@ class TestEnd:
 
             [[node]]
             name = "crasher"
-            module = "nodes.demo.talker"
-            params = { rate_hz = -1.0 }    # the timer refuses it: dies at start
+            module = "nodes.mic"
+            params = { wav = "/nonexistent/vt-test.wav" }    # cannot open it: dies at start
             start_retries = 1
             start_secs = 60                # however slow this machine is, it dies sooner
         """))
@@ -136,7 +136,7 @@ class TestEnd:
             assert crasher.state == "FATAL"
             assert crasher.restarts == 1
             assert _show(launch).status("steady").state in ("STARTING", "RUNNING")
-            assert "timer period must be positive" in launch.output
+            assert "mic: cannot open wav /nonexistent/vt-test.wav" in launch.output
             assert launch.interrupt() == 1
             assert "crasher crashed in a loop and was given up" in launch.output
 
