@@ -222,7 +222,7 @@ class Chess(TurnGame):
         once a position) and whether the game is over (a draw claim looks at the history)."""
         self._legal = {self._board.san(move): move for move in self._board.legal_moves}
         if self._resigned:
-            self._ended = (next(s for s in self.sides if s != self._resigned), "by resignation")
+            self._ended = (self._other_side(self._resigned), "by resignation")
             return
         outcome = self._board.outcome()
         if outcome is not None:

@@ -10,36 +10,27 @@ at once: win now, block the other side's four, never drop where the other side t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, Literal
 
-import msgspec
-
-from messages.game import ActionOption, GameAction
-from nodes.game.games import GameHooks
-from nodes.game.games.grid import grid
-from nodes.game.games.rules import TurnGame, load_snapshot, object_schema, show, word_list
+from nodes.game.games.grid import EMPTY, FirstSettings, GridGame, SavedMoves, grid, put
+from nodes.game.games.rules import show, word_list
 
 __all__ = ["ConnectFour", "ConnectFourSettings", "rank"]
 
 COLUMNS, ROWS = 7, 6
 GRID = grid(COLUMNS, ROWS, 4)
-EMPTY = "."
 MARKS = {"red": "R", "yellow": "Y"}
 Side = Literal["red", "yellow"]
 
 
-class ConnectFourSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+class ConnectFourSettings(FirstSettings, frozen=True):
     first: Side = "red"
     """Which side drops first."""
 
 
-class _Saved(msgspec.Struct, forbid_unknown_fields=True):
+class _Saved(SavedMoves):
     kind: Literal["connect4"]
-    players: dict[str, str]
     first: Side
-    moves: list[int]
-    """Columns 1-7 in the order played."""
 
 
 def _other(mark: str) -> str:
@@ -57,10 +48,6 @@ def _landing(board: str, column: int) -> int | None:
 
 def _open(board: str) -> list[int]:
     return [column for column in range(COLUMNS) if board[(ROWS - 1) * COLUMNS + column] == EMPTY]
-
-
-def _put(board: str, cell: int, mark: str) -> str:
-    return board[:cell] + mark + board[cell + 1:]
 
 
 def _wins(board: str, mark: str) -> list[int]:
@@ -90,7 +77,7 @@ def rank(board: str, mark: str, opponent: str = "") -> list[tuple[int, float, st
         if GRID.completes(board, cell, mark):
             ranked.append((column, 1000.0, "wins now"))
             continue
-        after = _put(board, cell, mark)
+        after = put(board, cell, mark)
         if their_wins and column not in their_wins:
             ranked.append((column, -900.0 + centre, f"does not stop {them} winning in column "
                                                     f"{_columns(their_wins)}"))
@@ -115,43 +102,26 @@ def rank(board: str, mark: str, opponent: str = "") -> list[tuple[int, float, st
     return ranked
 
 
-class ConnectFour(TurnGame):
+class ConnectFour(GridGame[ConnectFourSettings]):
     kind = "connect4"
     title = "connect four"
     sides = ("red", "yellow")
     Settings = ConnectFourSettings
-
-    def __init__(self, settings: ConnectFourSettings, players: Mapping[str, str],
-                 hooks: GameHooks | None = None):
-        super().__init__(players, hooks)
-        self.settings = settings
-        self._board = EMPTY * (COLUMNS * ROWS)
-        self._moves: list[int] = []
-
-    @classmethod
-    def restore(cls, settings: ConnectFourSettings, snapshot: Mapping[str, Any],
-                hooks: GameHooks | None = None) -> ConnectFour:
-        saved = load_snapshot(_Saved, snapshot, cls.kind)
-        game = cls(msgspec.structs.replace(settings, first=saved.first), saved.players, hooks)
-        game._replay(("drop", {"column": column}) for column in saved.moves)
-        return game
-
-    def snapshot(self) -> dict[str, Any]:
-        return {"kind": self.kind, "players": self.players(), "first": self.settings.first,
-                "moves": list(self._moves)}
+    grid = GRID
+    marks = MARKS
+    action, field = "drop", "column"
+    Saved = _Saved
 
     # --- rules -----------------------------------------------------------------------------
 
-    def _mover(self) -> str:
-        first = self.settings.first
-        return first if len(self._moves) % 2 == 0 else next(s for s in self.sides if s != first)
+    def _legal(self) -> list[int]:
+        return [column + 1 for column in _open(self._board)]
 
-    def _schemas(self) -> dict[str, dict[str, Any]]:
-        return {"drop": self._schema([column + 1 for column in _open(self._board)])}
+    def _rank(self, mark: str, opponent: str) -> list[tuple[int, float, str]]:
+        return rank(self._board, mark, opponent)
 
-    @staticmethod
-    def _schema(columns: list[int]) -> dict[str, Any]:
-        return object_schema({"column": {"type": "integer", "enum": columns}})
+    def _action_description(self, side: str) -> str:
+        return f"Drop a {side} disc into a column (1-{COLUMNS}, left to right); four in a row wins."
 
     def _not_legal(self, name: str, field: str, value: Any) -> str:
         open_columns = _columns(_open(self._board))
@@ -164,29 +134,11 @@ class ConnectFour(TurnGame):
         side = self._mover()
         cell = _landing(self._board, column - 1)
         assert cell is not None  # the schema lists open columns only
-        self._board = _put(self._board, cell, MARKS[side])
+        self._board = put(self._board, cell, MARKS[side])
         self._moves.append(column)
         return f"{side} in column {column}"
 
-    def _winner(self) -> tuple[str | None, str] | None:
-        won = GRID.winner(self._board, EMPTY)
-        if won is not None:
-            return next(side for side, mark in MARKS.items() if mark == won[0]), ""
-        return (None, "") if EMPTY not in self._board else None
-
     # --- what the players see -------------------------------------------------------------
-
-    def actions(self) -> list[GameAction]:
-        if self.outcome() is not None:
-            return []
-        side = self._mover()
-        opponent = self._players[next(s for s in self.sides if s != side)]
-        ranked = rank(self._board, MARKS[side], opponent)
-        options = [ActionOption(arguments={"column": column + 1}, note=note, score=score)
-                   for column, score, note in ranked]
-        return [GameAction(name="drop", description=f"Drop a {side} disc into a column (1-{COLUMNS}, "
-                           "left to right); four in a row wins.",
-                           schema=self._schema([column + 1 for column, _, _ in ranked]), options=options)]
 
     def view(self) -> dict[str, Any]:
         won = GRID.winner(self._board, EMPTY)
@@ -194,7 +146,7 @@ class ConnectFour(TurnGame):
         rows = [[mark if mark != EMPTY else "" for mark in self._board[row * COLUMNS:(row + 1) * COLUMNS]]
                 for row in reversed(range(ROWS))]
         return {"board": rows, "to_move": "" if ended else self._mover(),
-                "open": [column + 1 for column in _open(self._board)],
+                "open": self._legal(),
                 "winner": ended[0] or "" if ended else "",
                 "line": [{"column": cell % COLUMNS + 1, "row": cell // COLUMNS + 1}
                          for cell in (won[1] if won else ())],

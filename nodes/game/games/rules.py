@@ -165,6 +165,10 @@ class TurnGame:
     def players(self) -> dict[str, str]:
         return dict(self._players)
 
+    def _other_side(self, side: str) -> str:
+        """The side that is not ``side``."""
+        return next(other for other in self.sides if other != side)
+
     def turn(self) -> str:
         return "" if self._winner() is not None else self._players[self._mover()]
 
@@ -212,7 +216,7 @@ class TurnGame:
         if winner is None:
             first, second = (named[side] for side in self.sides)
             return Outcome(f"{self.title} between {first} and {second} was a draw{how}")
-        loser = next(side for side in self.sides if side != winner)
+        loser = self._other_side(winner)
         return Outcome(f"{named[winner]} won {self.title} against {named[loser]}{how}",
                        winners=[self._players[winner]], losers=[self._players[loser]])
 

@@ -9,36 +9,27 @@ cached), so the top option never throws away a win or a draw, and each option sa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from functools import cache
 from typing import Any, Literal
 
-import msgspec
-
-from messages.game import ActionOption, GameAction
-from nodes.game.games import GameHooks
-from nodes.game.games.grid import Line, grid
-from nodes.game.games.rules import TurnGame, load_snapshot, object_schema, show, word_list
+from nodes.game.games.grid import EMPTY, FirstSettings, GridGame, Line, SavedMoves, grid, put
+from nodes.game.games.rules import show, word_list
 
 __all__ = ["TicTacToe", "TicTacToeSettings", "rank"]
 
 GRID = grid(3, 3, 3)
-EMPTY = "."
 CENTRE, CORNERS = 4, (0, 2, 6, 8)
 Mark = Literal["X", "O"]
 
 
-class TicTacToeSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+class TicTacToeSettings(FirstSettings, frozen=True):
     first: Mark = "X"
     """Which side moves first (the node may alternate it between games)."""
 
 
-class _Saved(msgspec.Struct, forbid_unknown_fields=True):
+class _Saved(SavedMoves):
     kind: Literal["tictactoe"]
-    players: dict[str, str]
     first: Mark
-    moves: list[int]
-    """Cells 1-9 in the order played."""
 
 
 def _other(mark: str) -> str:
@@ -47,10 +38,6 @@ def _other(mark: str) -> str:
 
 def _free(board: str) -> list[int]:
     return [cell for cell, mark in enumerate(board) if mark == EMPTY]
-
-
-def _put(board: str, cell: int, mark: str) -> str:
-    return board[:cell] + mark + board[cell + 1:]
 
 
 @cache
@@ -66,7 +53,7 @@ def _move_value(board: str, cell: int, mark: str) -> int:
         return free  # at least 1; a win with more cells left is sooner
     if free == 1:
         return 0
-    return -_value(_put(board, cell, mark), _other(mark))
+    return -_value(put(board, cell, mark), _other(mark))
 
 
 def _threats(board: str, mark: str) -> list[int]:
@@ -86,7 +73,7 @@ def rank(board: str, mark: str, opponent: str = "") -> list[tuple[int, float, st
     ranked = []
     for cell in _free(board):
         value = _move_value(board, cell, mark)
-        after = _put(board, cell, mark)
+        after = put(board, cell, mark)
         place = "centre" if cell == CENTRE else "corner" if cell in CORNERS else "edge"
         bonus = {"centre": 3, "corner": 2, "edge": 1}[place]
         if line := GRID.completes(board, cell, mark):
@@ -107,49 +94,32 @@ def rank(board: str, mark: str, opponent: str = "") -> list[tuple[int, float, st
     return ranked
 
 
-class TicTacToe(TurnGame):
+class TicTacToe(GridGame[TicTacToeSettings]):
     kind = "tictactoe"
     title = "tic-tac-toe"
     sides = ("X", "O")
     Settings = TicTacToeSettings
-
-    def __init__(self, settings: TicTacToeSettings, players: Mapping[str, str],
-                 hooks: GameHooks | None = None):
-        super().__init__(players, hooks)
-        self.settings = settings
-        self._board = EMPTY * 9
-        self._moves: list[int] = []
-
-    @classmethod
-    def restore(cls, settings: TicTacToeSettings, snapshot: Mapping[str, Any],
-                hooks: GameHooks | None = None) -> TicTacToe:
-        saved = load_snapshot(_Saved, snapshot, cls.kind)
-        game = cls(msgspec.structs.replace(settings, first=saved.first), saved.players, hooks)
-        game._replay(("place", {"cell": cell}) for cell in saved.moves)
-        return game
-
-    def snapshot(self) -> dict[str, Any]:
-        return {"kind": self.kind, "players": self.players(), "first": self.settings.first,
-                "moves": list(self._moves)}
+    grid = GRID
+    marks = {"X": "X", "O": "O"}
+    action, field = "place", "cell"
+    Saved = _Saved
 
     # --- rules -----------------------------------------------------------------------------
 
-    def _mover(self) -> str:
-        first = self.settings.first
-        return first if len(self._moves) % 2 == 0 else _other(first)
-
-    def _free_cells(self) -> list[int]:
+    def _legal(self) -> list[int]:
         return [cell + 1 for cell in _free(self._board)]
 
-    def _schemas(self) -> dict[str, dict[str, Any]]:
-        return {"place": self._schema(self._free_cells())}
+    def _rank(self, mark: str, opponent: str) -> list[tuple[int, float, str]]:
+        return rank(self._board, mark, opponent)
 
-    @staticmethod
-    def _schema(cells: list[int]) -> dict[str, Any]:
-        return object_schema({"cell": {"type": "integer", "enum": cells}})
+    def _action_description(self, side: str) -> str:
+        return f"Put your {side} on a free cell (1-9, row by row from the top left); three in a row wins."
+
+    def _how(self, line: Line) -> str:
+        return f"(line {_cells(line)})"
 
     def _not_legal(self, name: str, field: str, value: Any) -> str:
-        free = word_list(self._free_cells())
+        free = word_list(self._legal())
         if isinstance(value, int) and 1 <= value <= 9:
             return f"cell {value} is taken ({self._board[value - 1]}); free: {free}"
         return f"cell {show(value)} is not on the board (1-9, row by row from top left); free: {free}"
@@ -157,28 +127,11 @@ class TicTacToe(TurnGame):
     def _play(self, name: str, arguments: dict[str, Any]) -> str:
         cell = int(arguments["cell"])  # the schema allows 5.0 as a whole number
         mark = self._mover()
-        self._board = _put(self._board, cell - 1, mark)
+        self._board = put(self._board, cell - 1, mark)
         self._moves.append(cell)
         return f"{mark} at {cell}"
 
-    def _winner(self) -> tuple[str | None, str] | None:
-        won = GRID.winner(self._board, EMPTY)
-        if won is not None:
-            return won[0], f"(line {_cells(won[1])})"
-        return (None, "") if EMPTY not in self._board else None
-
     # --- what the players see -------------------------------------------------------------
-
-    def actions(self) -> list[GameAction]:
-        if self.outcome() is not None:
-            return []
-        mark = self._mover()
-        ranked = rank(self._board, mark, self._players[_other(mark)])
-        options = [ActionOption(arguments={"cell": cell + 1}, note=note, score=score)
-                   for cell, score, note in ranked]
-        return [GameAction(name="place", description=f"Put your {mark} on a free cell (1-9, row by "
-                           "row from the top left); three in a row wins.",
-                           schema=self._schema([cell + 1 for cell, _, _ in ranked]), options=options)]
 
     def view(self) -> dict[str, Any]:
         ended = self._winner()
@@ -187,7 +140,7 @@ class TicTacToe(TurnGame):
             won = GRID.winner(self._board, EMPTY)
             winner, line = ended[0], [cell + 1 for cell in won[1]] if won else []
         return {"board": [mark if mark != EMPTY else "" for mark in self._board],
-                "to_move": "" if ended else self._mover(), "free": self._free_cells(),
+                "to_move": "" if ended else self._mover(), "free": self._legal(),
                 "winner": winner, "line": line, "moves": list(self._moves)}
 
     def describe(self) -> str:
@@ -199,5 +152,5 @@ class TicTacToe(TurnGame):
             status = f"Over: {outcome.text}."
         else:
             mark = self._mover()
-            status = f"{mark} ({self._players[mark]}) to move. Free cells: {word_list(self._free_cells())}."
+            status = f"{mark} ({self._players[mark]}) to move. Free cells: {word_list(self._legal())}."
         return "\n".join([f"Tic-tac-toe: {players}.", *"\n---+---+---\n".join(rows).split("\n"), status])
