@@ -34,6 +34,7 @@ from bus.memory import MemoryTransport
 from bus.node import Node, NodeOptions, RawMessage, Trace
 from messages.base import Header, Message, ServiceType
 from messages.catalog import TOPICS
+from messages.system import ParamSetRequest, ParamSetResponse
 
 __all__ = ["BusProcess", "NodeHarness", "NodeProcess", "Probe", "wait_until"]
 
@@ -174,6 +175,12 @@ class NodeHarness:
         if inspect.isawaitable(result):
             result = await result
         return result
+
+    async def set_parameters(self, **values: Any) -> ParamSetResponse:
+        """Call the node's ``<name>/set_parameters`` with ``values``, as ``vtparam set`` does."""
+        answer: ParamSetResponse = await self.call(f"{self.node.name}/set_parameters",
+                                                   ParamSetRequest(values=values))
+        return answer
 
     async def run_timers(self) -> None:
         """Call every timer's callback once now, as its period would (a test does not wait

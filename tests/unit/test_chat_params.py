@@ -6,7 +6,6 @@ plus one registry line."""
 from __future__ import annotations
 
 import ast
-import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -14,14 +13,13 @@ from typing import Any, ClassVar
 import msgspec
 import pytest
 from helpers.chat import chat_line
+from helpers.launch import assert_params_refused
 
 from bus.errors import ParameterError, PluginError, VtError, WireError
 from bus.node import Node, NodeOptions
 from bus.params import check_values
 from bus.testing import NodeHarness, wait_until
-from launch.loader import LaunchFileError, load
 from messages.chat import ChatSay
-from messages.system import ParamSetRequest, ParamSetResponse
 from nodes.chat.node import ChatNode
 from nodes.chat.params import Params
 from nodes.chat.sources import SOURCES, SourceHooks
@@ -43,15 +41,9 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[NodeHarness]:
     await node.close()
 
 
-async def set_parameters(harness: NodeHarness, **values: Any) -> ParamSetResponse:
-    answer: ParamSetResponse = await harness.call("chat/set_parameters",
-                                                  ParamSetRequest(values=values))
-    return answer
-
-
 class TestRunTimeSets:
     async def test_personas_set_at_run_time_are_heard_by_ask(self, harness: NodeHarness) -> None:
-        assert (await set_parameters(harness, personas="Aria,Cleo")).successful
+        assert (await harness.set_parameters(personas="Aria,Cleo")).successful
         harness.feed("chat/incoming", chat_line("!ask cleo are you new", user="ann"))
         published = harness.messages("chat/message")[0]
         assert (published.command, published.persona) == ("ask", "Cleo")
@@ -59,7 +51,7 @@ class TestRunTimeSets:
     async def test_a_bad_command_table_is_refused_and_nothing_changes(
         self, harness: NodeHarness
     ) -> None:
-        answer = await set_parameters(harness, command_prefix="?",
+        answer = await harness.set_parameters(command_prefix="?",
                                       commands={"x": {"role": "root", "reply": "r"}})
         assert not answer.successful and "unknown role 'root'" in answer.reason
         harness.feed("chat/incoming", chat_line("?persona", user="ann"))
@@ -68,17 +60,17 @@ class TestRunTimeSets:
     async def test_a_blocklist_set_at_run_time_drops_later_messages(
         self, harness: NodeHarness
     ) -> None:
-        assert (await set_parameters(harness, triage={"blocklist": ["spoiler"]})).successful
+        assert (await harness.set_parameters(triage={"blocklist": ["spoiler"]})).successful
         harness.feed("chat/incoming", chat_line("spoiler: the end", user="ann"))
         assert harness.node.counters["dropped_blocklist"] == 1
-        refused = await set_parameters(harness, triage={"tiers": ["vips"]})
+        refused = await harness.set_parameters(triage={"tiers": ["vips"]})
         assert not refused.successful and "unknown triage tier(s) ['vips']" in refused.reason
 
     @pytest.mark.parametrize("harness", [{"age_period_s": 3600.0,
                                           "triage": {"max_age_s": 0.05}}], indirect=True)
     async def test_age_period_applies_to_the_running_timer(self, harness: NodeHarness) -> None:
         harness.feed("chat/incoming", chat_line("soon stale", user="ann"))
-        assert (await set_parameters(harness, age_period_s=0.05)).successful
+        assert (await harness.set_parameters(age_period_s=0.05)).successful
         # with the hour-long period still in force, the message would wait an hour
         await wait_until(lambda: harness.node.counters["dropped_stale"] == 1, 10,
                          what="the stale message aged out")
@@ -87,7 +79,7 @@ class TestRunTimeSets:
                                              ("input_topic", "elsewhere")])
     async def test_a_parameter_read_at_start_is_refused(self, harness: NodeHarness, name: str,
                                                         value: str) -> None:
-        answer = await set_parameters(harness, **{name: value})
+        answer = await harness.set_parameters(**{name: value})
         assert not answer.successful
         assert f"{name} is read at start: restart the node with -p {name}:=VALUE" in \
             answer.reason
@@ -95,16 +87,8 @@ class TestRunTimeSets:
 
 class TestLaunchCheck:
     def test_a_wrong_type_is_refused_at_its_line(self, tmp_path: Path) -> None:
-        path = tmp_path / "chat.launch.toml"
-        path.write_text(textwrap.dedent("""\
-            [[node]]
-            name = "chat"
-            module = "nodes.chat"
-            params = { sources = "twitch", twitch_send_limit = "abc" }
-            """))
-        with pytest.raises(LaunchFileError, match=r"chat\.launch\.toml:4: .*parameter "
-                                                  r"'twitch_send_limit' expects int, got 'abc'"):
-            load(path)
+        assert_params_refused(tmp_path, "chat", 'sources = "twitch", twitch_send_limit = "abc"',
+                              r"parameter 'twitch_send_limit' expects int, got 'abc'")
 
     @pytest.mark.parametrize("values, error", [
         ({"age_period_s": 0}, "'age_period_s' expects float"),

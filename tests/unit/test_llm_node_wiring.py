@@ -3,21 +3,19 @@ module as a plug-in), driven by NodeHarness; its parameters, live and read at st
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import msgspec
 import pytest
+from helpers.launch import assert_params_refused
 
 from bus.errors import ParameterError, PluginError
 from bus.node import NodeOptions
 from bus.params import check_values
 from bus.testing import NodeHarness, wait_until
-from launch.loader import LaunchFileError, load
 from messages.llm import Cancel, ChatTurn, LlmDone, LlmRequest, ToolSpec
-from messages.system import ParamSetRequest, ParamSetResponse
 from nodes.llm.backends import BACKENDS
 from nodes.llm.backends.base import Delta, Generation, LlmBackendError, OnDelta, Outcome
 from nodes.llm.backends.scripted import ScriptedBackend
@@ -284,12 +282,6 @@ class TestPluginBackend:
         assert issubclass(LlmBackendError, PluginError)
 
 
-async def set_parameters(harness: NodeHarness, **values: Any) -> ParamSetResponse:
-    answer: ParamSetResponse = await harness.call("llm/set_parameters",
-                                                  ParamSetRequest(values=values))
-    return answer
-
-
 @pytest.mark.usefixtures("recording")
 class TestParameters:
     async def test_live_parameters_hold_from_the_next_request(self) -> None:
@@ -299,7 +291,7 @@ class TestParameters:
                                             tools=[ToolSpec(name="move")],
                                             tool_choice="auto"))
             await done(harness, "before")
-            answer = await set_parameters(harness, show_prompt="A new show.", seed=7,
+            answer = await harness.set_parameters(show_prompt="A new show.", seed=7,
                                           tools_in_prompt=True)
             assert answer.successful, answer.reason
             harness.feed("llm/request", ask("after", persona="mika",
@@ -324,7 +316,7 @@ class TestParameters:
     ) -> None:
         harness, _ = recording_node()
         try:
-            answer = await set_parameters(harness, **{name: value})
+            answer = await harness.set_parameters(**{name: value})
         finally:
             await harness.node.close()
         assert not answer.successful
@@ -335,7 +327,7 @@ class TestParameters:
     async def test_a_live_value_out_of_bounds_is_refused(self) -> None:
         harness, _ = recording_node()
         try:
-            answer = await set_parameters(harness, max_sentence_chars=5)
+            answer = await harness.set_parameters(max_sentence_chars=5)
         finally:
             await harness.node.close()
         assert not answer.successful and "max_sentence_chars" in answer.reason
@@ -344,16 +336,8 @@ class TestParameters:
 
 class TestLaunchCheck:
     def test_a_wrong_value_is_refused_at_its_line(self, tmp_path: Path) -> None:
-        path = tmp_path / "llm.launch.toml"
-        path.write_text(textwrap.dedent("""\
-            [[node]]
-            name = "llm"
-            module = "nodes.llm"
-            params = { backend = "openai", context = "big" }
-            """))
-        with pytest.raises(LaunchFileError, match=r"llm\.launch\.toml:4: .*parameter "
-                                                  r"'context' expects int, got 'big'"):
-            load(path)
+        assert_params_refused(tmp_path, "llm", 'backend = "openai", context = "big"',
+                              r"parameter 'context' expects int, got 'big'")
 
     @pytest.mark.parametrize(("values", "error"), [
         ({"max_sentence_chars": 10}, "'max_sentence_chars' expects int"),

@@ -18,7 +18,6 @@ from bus.testing import NodeHarness, wait_until
 from messages.audio import AudioChunk, Playhead, SpeakerControl
 from messages.llm import Cancel
 from messages.pcm import decode_mono
-from messages.system import ParamSetRequest, ParamSetResponse
 from nodes.speaker.node import SpeakerNode
 from nodes.speaker.params import Params
 from nodes.speaker.playback import OutputError, WavOutput
@@ -137,12 +136,6 @@ class TestSpeakerNode:
             await wait_until(lambda: heads(harness, "finished"), 5, what="the sentence's end")
 
 
-async def set_parameters(harness: NodeHarness, **values: Any) -> ParamSetResponse:
-    answer: ParamSetResponse = await harness.call("speaker/set_parameters",
-                                                  ParamSetRequest(values=values))
-    return answer
-
-
 def span(harness: NodeHarness, request_id: str) -> tuple[int, int]:
     """Where ``request_id`` was heard, as positions in the playhead stream: its first
     ``playing`` and its ``finished``."""
@@ -169,7 +162,7 @@ class TestParameters:
                     harness.feed("tts/audio", chunk)
             await wait_until(lambda: len(heads(harness, "finished")) == 2, 10,
                              what="both replies heard")
-            answer = await set_parameters(harness, overlap=True)
+            answer = await harness.set_parameters(overlap=True)
             assert answer.successful, answer.reason
             # paused while both arrive, so both start in the same block, in phase
             harness.feed("audio/control", SpeakerControl(action="pause"))
@@ -185,7 +178,7 @@ class TestParameters:
 
     async def test_an_output_parameter_is_refused_at_run_time(self, tmp_path: Path) -> None:
         async with running(tmp_path) as harness:
-            answer = await set_parameters(harness, sample_rate=44100)
+            answer = await harness.set_parameters(sample_rate=44100)
             assert not answer.successful
             assert answer.reason.startswith("sample_rate is read at start: restart the node "
                                             "with -p sample_rate:=VALUE")

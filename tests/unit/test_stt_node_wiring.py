@@ -4,7 +4,6 @@ check, bad reference input, run-time parameters, and a recogniser plugged in by 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import msgspec
 import numpy as np
@@ -14,7 +13,6 @@ from bus.errors import ParameterError, PluginError
 from bus.node import NodeOptions
 from bus.testing import NodeHarness, wait_until
 from messages.audio import AudioChunk, AudioFrame, Playhead
-from messages.system import ParamSetRequest, ParamSetResponse
 from nodes.stt.backends import RECOGNISERS
 from nodes.stt.node import SttNode
 from nodes.stt.streaming import RecognisedWord, Recognition
@@ -149,11 +147,6 @@ def vad_starts(h: NodeHarness) -> int:
     return sum(e.event == "start" for e in h.messages("speech/vad"))
 
 
-async def set_parameters(h: NodeHarness, **values: Any) -> ParamSetResponse:
-    reply: ParamSetResponse = await h.call("stt/set_parameters", ParamSetRequest(values=values))
-    return reply
-
-
 @pytest.mark.usefixtures("canned")
 class TestPluggedInRecogniser:
     async def test_the_node_transcribes_with_a_kind_added_by_one_registry_line(
@@ -202,7 +195,7 @@ class TestRunTimeParameters:
         try:
             feed_wav(h, sentence.audio)
             assert vad_starts(h) == 1
-            reply = await set_parameters(h, max_utterance_s=1.0)
+            reply = await h.set_parameters(max_utterance_s=1.0)
             assert reply.successful, reply.reason
             feed_wav(h, sentence.audio, after_s=sentence.duration_s)
             assert vad_starts(h) - 1 >= 3  # about three seconds of speech, cut every second
@@ -212,7 +205,7 @@ class TestRunTimeParameters:
     async def test_a_model_parameter_is_refused_with_the_restart(self) -> None:
         h = harness(recogniser="canned")
         try:
-            reply = await set_parameters(h, model_path="/models/large-v3")
+            reply = await h.set_parameters(model_path="/models/large-v3")
         finally:
             await h.node.close()
         assert not reply.successful
@@ -223,7 +216,7 @@ class TestRunTimeParameters:
     async def test_thresholds_that_do_not_fit_together_are_refused(self) -> None:
         h = harness(recogniser="canned")
         try:
-            reply = await set_parameters(h, end_threshold=0.6)
+            reply = await h.set_parameters(end_threshold=0.6)
         finally:
             await h.node.close()
         assert not reply.successful

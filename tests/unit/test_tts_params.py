@@ -16,7 +16,6 @@ from bus.params import check_values, declaration_of
 from bus.testing import NodeHarness, wait_until
 from messages.audio import AudioChunk
 from messages.llm import Sentence
-from messages.system import ParamSetRequest, ParamSetResponse
 from nodes.tts.node import TtsNode
 from nodes.tts.params import Params
 
@@ -36,12 +35,6 @@ async def running(**parameters: Any) -> AsyncIterator[NodeHarness]:
         await node.close()
 
 
-async def set_parameters(harness: NodeHarness, **values: Any) -> ParamSetResponse:
-    answer: ParamSetResponse = await harness.call("tts/set_parameters",
-                                                  ParamSetRequest(values=values))
-    return answer
-
-
 async def spoken(harness: NodeHarness, request_id: str, persona: str = "a") -> list[AudioChunk]:
     """Say one sentence as ``persona`` and wait for all of its chunks."""
     harness.feed("llm/sentence", Sentence(request_id=request_id, persona=persona, index=0,
@@ -55,7 +48,7 @@ class TestLive:
     async def test_chunk_ms_is_read_at_use(self) -> None:
         async with running() as harness:
             before = await spoken(harness, "r1")
-            assert (await set_parameters(harness, chunk_ms=100)).successful
+            assert (await harness.set_parameters(chunk_ms=100)).successful
             after = await spoken(harness, "r2")
         assert len(before[0].pcm) == 2 * int(TONE_RATE * 0.040)
         assert len(after[0].pcm) == 2 * int(TONE_RATE * 0.100)
@@ -63,7 +56,7 @@ class TestLive:
     async def test_new_backend_settings_load_it_anew(self) -> None:
         async with running() as harness:
             before = await spoken(harness, "r1")
-            answer = await set_parameters(harness, backends={"tone": {"sample_rate": 16000}})
+            answer = await harness.set_parameters(backends={"tone": {"sample_rate": 16000}})
             assert answer.successful, answer.reason
             after = await spoken(harness, "r2")
         assert {c.sample_rate for c in before} == {TONE_RATE}
@@ -72,10 +65,10 @@ class TestLive:
     async def test_voices_and_default_backend_move_personas(self) -> None:
         async with running() as harness:
             on_tone = await spoken(harness, "r1", persona="a")
-            assert (await set_parameters(harness, voices={"a": {"backend": "espeak",
+            assert (await harness.set_parameters(voices={"a": {"backend": "espeak",
                                                                  "pitch": 70}})).successful
             on_espeak = await spoken(harness, "r2", persona="a")
-            assert (await set_parameters(harness, default_backend="espeak")).successful
+            assert (await harness.set_parameters(default_backend="espeak")).successful
             b_on_espeak = await spoken(harness, "r3", persona="b")
         assert not any(c.phonemes for c in on_tone)  # the tone has none, espeak-ng has
         assert any(c.phonemes for c in on_espeak) and any(c.phonemes for c in b_on_espeak)
@@ -95,7 +88,7 @@ class TestLive:
         async with running() as harness:
             node = harness.node
             assert isinstance(node, TtsNode)
-            answer = await set_parameters(harness, **values)
+            answer = await harness.set_parameters(**values)
             assert not answer.successful and reason in answer.reason, answer.reason
             assert node.params == Params(default_backend="tone", fallback="")
             assert {c.sample_rate for c in await spoken(harness, "r")} == {TONE_RATE}
