@@ -69,6 +69,13 @@ async def force_guess(client: NeuroGameClient, **options: Any) -> None:
         GUESS_STATE, "Guess the number.", ["guess"], **options))
 
 
+async def open_and_force(client: NeuroGameClient, game: NeuroGames, guessing: GuessingGame) -> None:
+    """Start ``guessing`` on ``client`` and force a guess: back once ``game`` has the force."""
+    await open_guessing(client, guessing)
+    await force_guess(client)
+    await wait_until(game.turn, 10, what="the force")
+
+
 class TestPlaying:
     async def test_a_persona_plays_a_guessing_game(self, neuro) -> None:
         game, recorder = neuro()
@@ -104,9 +111,7 @@ class TestPlaying:
         game, _ = neuro()
         answers = iter([(False, "You cannot guess yet."), (True, "ok")])
         async with NeuroGameClient(url(game), "Guess", lambda action: next(answers)) as client:
-            await open_guessing(client, GuessingGame())
-            await force_guess(client)
-            await wait_until(game.turn, 10, what="the force")
+            await open_and_force(client, game, GuessingGame())
             refused = await game.apply("mika", "guess", {"number": 1})
             assert (refused.ok, refused.message) == (False, "You cannot guess yet.")
             assert game.turn() == "mika"  # the spec: the server retries the force
@@ -119,9 +124,7 @@ class TestPlaying:
         game, _ = neuro()
         guessing = GuessingGame()
         async with NeuroGameClient(url(game), "Guess", guessing.answer) as client:
-            await open_guessing(client, guessing)
-            await force_guess(client)
-            await wait_until(game.turn, 10, what="the force")
+            await open_and_force(client, game, guessing)
             for actor, name, arguments, words in [
                 ("rook", "guess", {"number": 1}, "it is mika's move, not rook's"),
                 ("mika", "jump", {}, "Guess asked for one of: guess; not 'jump'"),
@@ -196,9 +199,7 @@ class TestBadInput:
     async def test_a_disconnect_during_a_force_ends_it(self, neuro) -> None:
         game, recorder = neuro()
         async with NeuroGameClient(url(game), "Guess") as client:
-            await open_guessing(client, GuessingGame())
-            await force_guess(client)
-            await wait_until(game.turn, 10, what="the force")
+            await open_and_force(client, game, GuessingGame())
         await wait_until(lambda: game.turn() == "", 10, what="the force to end")
         [(_, text, data, _)] = recorder.named("force_cancelled")
         assert text == "Guess disconnected: its move request is cancelled"
@@ -210,9 +211,7 @@ class TestBadInput:
     async def test_a_disconnect_while_waiting_for_the_result(self, neuro) -> None:
         game, _ = neuro()
         async with NeuroGameClient(url(game), "Guess", lambda action: None) as client:
-            await open_guessing(client, GuessingGame())
-            await force_guess(client)
-            await wait_until(game.turn, 10, what="the force")
+            await open_and_force(client, game, GuessingGame())
             applying = asyncio.create_task(game.apply("mika", "guess", {"number": 1}))
             await client.action()  # received, never answered
             await asyncio.to_thread(client.disconnect)
@@ -223,9 +222,7 @@ class TestBadInput:
     async def test_a_result_that_never_comes_times_out(self, neuro) -> None:
         game, recorder = neuro(result_timeout_s=0.3)
         async with NeuroGameClient(url(game), "Guess", lambda action: None) as client:
-            await open_guessing(client, GuessingGame())
-            await force_guess(client)
-            await wait_until(game.turn, 10, what="the force")
+            await open_and_force(client, game, GuessingGame())
             result = await game.apply("mika", "guess", {"number": 1})
             assert not result.ok and "within 0.3 s (result_timeout_s)" in result.message
             assert game.turn() == "" and recorder.named("result_timeout")
@@ -313,9 +310,7 @@ class TestLifecycle:
         game, _ = neuro()
         guessing = GuessingGame()
         async with NeuroGameClient(url(game), "Guess", guessing.answer) as client:
-            await open_guessing(client, guessing)
-            await force_guess(client)
-            await wait_until(game.turn, 10, what="the force")
+            await open_and_force(client, game, guessing)
             await game.apply("mika", "guess", {"number": 9})
             await force_guess(client)
             await wait_until(game.turn, 10, what="the second force")
