@@ -136,10 +136,24 @@ class Show:
 
     def human(self, text: str, utterance: str = "u1", *, start: float, stop: float) -> None:
         self.at(start, self.turns.human_started(start))
+        self.human_stops(text, utterance, stop=stop)
+
+    def human_stops(self, text: str, utterance: str = "", *, stop: float) -> None:
+        """The human stops at ``stop`` having said ``text`` ("": a pause without words);
+        the utterance id is ``u-<text>`` unless given."""
         self.turns.human_stopped(stop)
         self.at(stop)
-        self.turns.human_said(Transcript(utterance_id=utterance, text=text, final=True), None,
-                              stop)
+        self.turns.human_said(Transcript(utterance_id=utterance or f"u-{text}", text=text,
+                                         final=True), None, stop)
+
+    def chat_turn(self, text: str, msg_id: str, now: float = 0.0) -> ActiveTurn:
+        """A chat line arrives at ``now`` and is served to the next decision: the turn it
+        begins (asserted to begin)."""
+        line = chat(text, msg_id)
+        self.at(now, self.turns.chat(line, None, now))
+        turn = self.decide(line)
+        assert turn is not None
+        return turn
 
     def tick(self, now: float) -> list[Out]:
         return self.at(now, self.turns.tick(now))

@@ -17,7 +17,6 @@ from bus.params import check_values
 from bus.testing import NodeHarness, wait_until
 from messages.game import ActionOption, GameAction, GameEvent, GameState
 from messages.llm import LlmDone, LlmRequest, ToolCall, ToolSpec
-from messages.speech import Transcript
 from messages.system import ParamSetRequest
 from nodes.director.decisions import (
     ActiveTurn,
@@ -55,11 +54,6 @@ def event(text: str, kind: str = "finished", *, speak: bool = True, persona: str
           **data: Any) -> GameEvent:
     return GameEvent(game="tictactoe", event=kind, text=text, speak=speak, persona=persona,
                      data=data, game_id="g1")
-
-
-def words(text: str) -> Transcript:
-    """The human's transcript (empty: a pause without words)."""
-    return Transcript(utterance_id=f"u-{text}", text=text, final=True)
 
 
 def game_show(**rules: Any) -> Show:
@@ -100,9 +94,7 @@ def _next(current: GameState | None) -> GameState:
 class TestAMove:
     def test_the_mover_is_asked_with_the_actions_as_tools_and_the_position(self) -> None:
         show = game_show()
-        show.at(0, show.turns.chat(chat("go mika!", "m1"), None, 0))
-        reply = show.decide(chat("go mika!", "m1"))
-        assert reply is not None
+        reply = show.chat_turn("go mika!", "m1")
         show.heard(reply, "Thanks!")
         show.at(1, show.turns.game_state(state()))
         turn = show.decide()
@@ -220,9 +212,7 @@ class TestWhoGoesFirst:
             assert not show.at(0, show.turns.chat(line, None, 0)), "a move is never cut by chat"
         show.at(1, show.turns.human_started(1))
         assert show.stopped() == [move.request_id]
-        show.turns.human_stopped(1.5)
-        show.turns.human_said(words("hold on"), None, 1.5)
-        show.at(1.5)
+        show.human_stops("hold on", stop=1.5)
         human = show.decide()
         assert human is not None and human.plan.why == "human"
         show.heard(human, "Sure.")
@@ -230,9 +220,7 @@ class TestWhoGoesFirst:
         assert again is not None and again.plan.why == "move"
         assert again.request_id.startswith("g1.1/") and again.request_id != move.request_id
         show.at(2, show.turns.human_started(2))  # cut a second time: the game node's timeout
-        show.turns.human_stopped(2.5)
-        show.turns.human_said(words("sorry"), None, 2.5)
-        show.at(2.5)
+        show.human_stops("sorry", stop=2.5)
         assert whys(show, rounds=2) == ["human", "-"]
 
     def test_a_move_the_human_cut_before_its_request_is_asked_once_after_them(self) -> None:
@@ -243,9 +231,7 @@ class TestWhoGoesFirst:
         show.at(0.1, show.turns.human_started(0.1))  # while the node fetched memories
         show.ask(turn)
         assert not show.requests(), "put off: asked after the human"
-        show.turns.human_stopped(0.5)
-        show.turns.human_said(words("go on"), None, 0.5)
-        show.at(0.5)
+        show.human_stops("go on", stop=0.5)
         human = show.decide()
         assert human is not None and human.plan.why == "human"
         show.heard(human, "Sure.")
@@ -264,9 +250,7 @@ class TestWhoGoesFirst:
         show.turns.tool_call(ToolCall(request_id=move.request_id, persona="mika", call_id="c1",
                                       name="place", arguments={"cell": 5}))
         show.at(1, show.turns.human_started(1))
-        show.turns.human_stopped(1.5)
-        show.turns.human_said(words("nice"), None, 1.5)
-        show.at(1.5)
+        show.human_stops("nice", stop=1.5)
         assert whys(show, rounds=2) == ["human", "-"]
 
 
@@ -345,9 +329,7 @@ class TestStaleMoves:
         assert show.begin(pick) is None and len(show.turns.deferred) == 1
         show.at(0.5, show.turns.game_state(state(2, "rook")))  # moved on meanwhile
         assert Count("game_moves_stale") in show.outs and not show.turns.deferred
-        show.turns.human_stopped(1)
-        show.turns.human_said(words(""), None, 1)  # no words: the floor is back
-        show.at(1)
+        show.human_stops("", stop=1)  # no words: the floor is back
         turn = show.decide()
         assert turn is not None and turn.request_id.startswith("g1.2/")
         assert [r.persona for r in moves_asked(show)] == ["rook"], "g1.1 was never asked"
@@ -374,9 +356,7 @@ class TestStaleMoves:
         assert show.begin(show.turns.pick(0)) is None  # put off for the human
         show.at(0.5, show.turns.game_state(gone))
         assert not show.turns.deferred
-        show.turns.human_stopped(1)
-        show.turns.human_said(words(""), None, 1)
-        show.at(1)
+        show.human_stops("", stop=1)
         assert show.decide() is None and not show.requests()
 
     def test_game_moves_off(self) -> None:
@@ -411,8 +391,7 @@ class Fuzz:
             if turn is not None and isinstance(turn.game, MoveAsk) and turn.request:
                 self.allowed[turn.game.move_id] = self.allowed.get(turn.game.move_id, 1) + 1
             show.at(now, show.turns.human_started(now))
-            show.turns.human_stopped(now)
-            show.turns.human_said(words("hey" if n % 2 else ""), None, now)
+            show.human_stops("hey" if n % 2 else "", stop=now)
         elif what == "chat":
             show.at(now, show.turns.chat(chat("hi", f"m{n}"), None, now))
         elif what == "event":

@@ -69,9 +69,8 @@ class TestWhoSpeaksNext:
 
     def test_the_floor_is_not_free_while_a_turn_plays_or_a_node_is_awaited(self) -> None:
         show = Show()
-        show.at(0, show.turns.chat(chat("hi", "m1"), None, 0))
-        turn = show.decide(chat("hi", "m1"))
-        assert turn is not None and not show.turns.free(1)
+        turn = show.chat_turn("hi", "m1")
+        assert not show.turns.free(1)
         show.heard(turn, "Hello.")
         assert show.turns.free(1)
         llm = Seen("llm", 10, 1, frozenset({"llm/done"}))
@@ -143,9 +142,7 @@ class TestDeferral:
 class TestCuts:
     def test_the_human_cuts_a_reply_and_only_what_was_heard_is_kept(self) -> None:
         show = Show()
-        show.at(0, show.turns.chat(chat("a story", "m1"), None, 0))
-        turn = show.decide(chat("a story", "m1"))
-        assert turn is not None
+        turn = show.chat_turn("a story", "m1")
         show.say(turn, "one two three four five six seven eight nine ten.", "Never heard.")
         show.play(turn, 0, SAMPLES // 2)
         cut = show.at(1.0, show.turns.human_started(1.0))
@@ -160,9 +157,7 @@ class TestCuts:
 
     def test_a_paid_or_named_line_cuts_banter_but_never_a_chat_reply(self) -> None:
         show = Show(banter_turns=1)
-        show.at(0, show.turns.chat(chat("hello", "m1"), None, 0))
-        reply = show.decide(chat("hello", "m1"))
-        assert reply is not None
+        reply = show.chat_turn("hello", "m1")
         for msg in (chat("rook, hi", "m2"), chat("$5", "m3", kind="superchat")):
             assert not show.at(0, show.turns.chat(msg, None, 0)), "a chat reply is never cut"
         show.heard(reply, "Hi!")
@@ -173,9 +168,7 @@ class TestCuts:
 
     def test_a_cut_turn_with_nothing_heard_is_not_remembered(self) -> None:
         show = Show()
-        show.at(0, show.turns.chat(chat("hi", "m1"), None, 0))
-        turn = show.decide(chat("hi", "m1"))
-        assert turn is not None
+        turn = show.chat_turn("hi", "m1")
         show.at(1, show.turns.human_started(1))
         show.tick(2)
         assert not show.remembered(turn.request_id) and show.stopped() == [turn.request_id]
@@ -188,9 +181,8 @@ class TestEveryTurnEndsByItsId:
 
     def test_a_persona_cut_and_addressed_again_keeps_its_new_reply(self) -> None:
         show = Show(banter_turns=1)
-        show.at(0, show.turns.chat(chat("hello", "m1"), None, 0))
-        first = show.decide(chat("hello", "m1"))
-        assert first is not None and first.plan.persona == "mika"
+        first = show.chat_turn("hello", "m1")
+        assert first.plan.persona == "mika"
         show.heard(first, "Hi there.")
         banter = show.decide()
         assert banter is not None and banter.plan.persona == "rook"
@@ -219,13 +211,9 @@ class TestEveryTurnEndsByItsId:
 
     def test_events_of_an_ended_turn_change_nothing(self) -> None:
         show = Show()
-        show.at(0, show.turns.chat(chat("hi", "m1"), None, 0))
-        old = show.decide(chat("hi", "m1"))
-        assert old is not None
+        old = show.chat_turn("hi", "m1")
         show.heard(old, "Hello.")
-        show.at(0, show.turns.chat(chat("more", "m2"), None, 0))
-        new = show.decide(chat("more", "m2"))
-        assert new is not None
+        new = show.chat_turn("more", "m2")
         assert not show.play(old, 0, SAMPLES, "finished")
         assert show.turns.current is new and len(show.remembered(old.request_id)) == 1
 
@@ -233,9 +221,7 @@ class TestEveryTurnEndsByItsId:
 class TestEndOfTurn:
     def test_heard_to_the_end_remembered_and_the_other_persona_prefilled(self) -> None:
         show = Show()
-        show.at(0, show.turns.chat(chat("hello everyone", "m1"), None, 0))
-        turn = show.decide(chat("hello everyone", "m1"))
-        assert turn is not None
+        turn = show.chat_turn("hello everyone", "m1")
         (announce,) = show.of(Announce)
         assert announce.turn == Turn(speaker="mika", why="chat", request_id=turn.request_id,
                                      reply_to="m1")
@@ -254,17 +240,13 @@ class TestEndOfTurn:
 
     def test_a_turn_that_ends_with_nothing_heard_is_cancelled(self) -> None:
         show = Show()
-        show.at(0, show.turns.chat(chat("hi", "m1"), None, 0))
-        turn = show.decide(chat("hi", "m1"))
-        assert turn is not None
+        turn = show.chat_turn("hi", "m1")
         show.say(turn)  # llm/done with no text
         assert show.stopped() == [turn.request_id] and not show.remembered(turn.request_id)
 
     def test_a_reply_that_plays_long_is_not_cut_and_one_with_no_audio_is_closed(self) -> None:
         show = Show()
-        show.at(0, show.turns.chat(chat("go on", "m1"), None, 0))
-        turn = show.decide(chat("go on", "m1"))
-        assert turn is not None
+        turn = show.chat_turn("go on", "m1")
         show.say(turn, "First part.", "Second part.")
         for now in range(1, 30, 5):  # plays for 30 s: the audio timeout is 10 s
             show.at(now)
@@ -279,16 +261,13 @@ class TestEndOfTurn:
 
     def test_a_hung_llm_is_cancelled_and_the_next_line_answered(self) -> None:
         show = Show()
-        show.at(0, show.turns.chat(chat("first?", "m1"), None, 0))
-        hung = show.decide(chat("first?", "m1"))
-        assert hung is not None
+        hung = show.chat_turn("first?", "m1")
         assert show.tick(59.9) == []
         cut = show.tick(60.0)
         assert Count("turns_cut") in cut and Stop(hung.request_id, "no first sentence from "
                                                   "the llm within 60 s") in cut
-        show.at(60.0, show.turns.chat(chat("second?", "m2"), None, 60.0))
-        answer = show.decide(chat("second?", "m2"))
-        assert answer is not None and answer.plan.prompt == "second?"
+        answer = show.chat_turn("second?", "m2", 60.0)
+        assert answer.plan.prompt == "second?"
 
 
 class TestLostNodes:
@@ -296,9 +275,7 @@ class TestLostNodes:
 
     def started(self, show: Show) -> ActiveTurn:
         show.at(0, show.turns.registry([self.LLM], "e1", 0))
-        show.at(0, show.turns.chat(chat("hi", "m1"), None, 0))
-        turn = show.decide(chat("hi", "m1"))
-        assert turn is not None
+        turn = show.chat_turn("hi", "m1")
         return turn
 
     def test_an_llm_restarted_before_a_word_is_asked_again(self) -> None:
