@@ -30,6 +30,13 @@ def dominant_hz(pcm: bytes) -> float:
     return float(np.fft.rfftfreq(len(samples), 1 / 16000)[np.argmax(spectrum)])
 
 
+def start_looping_tone(start_node: Callable[..., NodeProcess], tmp_path: Path) -> NodeProcess:
+    """The mic node playing a 0.1 s tone at 500 Hz (3 frames) in a loop, as fast as it can."""
+    wav = write_wav(tmp_path / "short.wav", tone(500, 0.1, 16000), 16000)
+    return start_node("nodes.mic", params={"wav": str(wav), "loop": True, "speed": 0.0,
+                                           "wait_for_listener": True})
+
+
 class TestWavInput:
     async def test_a_wav_file_becomes_16k_frames_stamped_in_order(
         self, bus_url: str, start_node: Callable[..., NodeProcess], tmp_path: Path
@@ -48,22 +55,18 @@ class TestWavInput:
     async def test_loop_plays_the_file_again(
         self, bus_url: str, start_node: Callable[..., NodeProcess], tmp_path: Path
     ) -> None:
-        wav = write_wav(tmp_path / "short.wav", tone(500, 0.1, 16000), 16000)  # 3 frames
         async with Probe(bus_url) as probe:
             probe.collect("audio/mic")
-            start_node("nodes.mic", params={"wav": str(wav), "loop": True, "speed": 0.0,
-                                            "wait_for_listener": True})
+            start_looping_tone(start_node, tmp_path)
             frames = await probe.wait_for("audio/mic", count=9)
         assert frames[0].pcm == frames[3].pcm == frames[6].pcm
 
     async def test_a_source_parameter_set_at_run_time_is_refused_with_the_restart(
         self, bus_url: str, start_node: Callable[..., NodeProcess], tmp_path: Path
     ) -> None:
-        wav = write_wav(tmp_path / "short.wav", tone(500, 0.1, 16000), 16000)
         async with Probe(bus_url) as probe:
             probe.collect("audio/mic")
-            start_node("nodes.mic", params={"wav": str(wav), "loop": True, "speed": 0.0,
-                                            "wait_for_listener": True})
+            start_looping_tone(start_node, tmp_path)
             await probe.wait_for("audio/mic", count=3)
             vtparam = [str(Path(sys.executable).parent / "vtparam"), "--bus", bus_url]
             refused = subprocess.run([*vtparam[:1], "set", "mic", "speed", "2", *vtparam[1:]],
