@@ -18,6 +18,8 @@ from typing import Any
 
 import msgspec
 
+from bus.files import replace_durably
+
 __all__ = ["GameStore", "Loaded", "SavedGame", "default_state_dir"]
 
 SAVE_NAME = "current.json"
@@ -82,14 +84,8 @@ class GameStore:
             The folder cannot be written (the caller logs it and plays on unsaved).
         """
         self.folder.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(f".{os.getpid()}.tmp")
-        data = self._encoder.encode(saved)
-        with open(temporary, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, self.path)
-        _sync_folder(self.folder)
+        replace_durably(self.path, self._encoder.encode(saved),
+                        self.path.with_suffix(f".{os.getpid()}.tmp"))
 
     def load(self) -> Loaded:
         """The save, if there is one; an unreadable one is set aside (see `set_aside`).
@@ -127,12 +123,3 @@ class GameStore:
     def clear(self) -> None:
         """The game is over (or stopped): nothing to resume."""
         self.path.unlink(missing_ok=True)
-
-
-def _sync_folder(folder: Path) -> None:
-    """Make the rename itself durable (a crash right after could otherwise undo it)."""
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

@@ -33,6 +33,7 @@ from pathlib import Path
 import msgspec
 
 from bus.errors import VtError
+from bus.files import replace_durably, sync_folder
 from nodes.memory.records import MemoryRecord
 
 __all__ = ["Entry", "Forget", "Journal", "JournalError", "Received", "Remember"]
@@ -74,14 +75,6 @@ class JournalError(VtError, OSError):
 
     Also an `OSError`, as it was before it joined the error tree: a caller that catches
     file errors around opening the store still catches it."""
-
-
-def _fsync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Journal:
@@ -237,7 +230,7 @@ class Journal:
             os.fsync(out.fileno())
         self._file.close()
         os.replace(tmp, self.path)
-        _fsync_folder(self.path.parent)
+        sync_folder(self.path.parent)
         dropped = self.entries - kept
         self._file = open(self.path, "ab")  # noqa: SIM115
         self.entries, self.size = kept, self._file.tell()
@@ -272,10 +265,4 @@ class Journal:
 
     @staticmethod
     def _create(path: Path) -> None:
-        tmp = path.with_name(path.name + ".new")
-        with open(tmp, "wb") as f:
-            f.write(MAGIC)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_folder(path.parent)
+        replace_durably(path, MAGIC, path.with_name(path.name + ".new"))
