@@ -84,6 +84,8 @@ Resp = TypeVar("Resp", bound=Message)
 LATE_LATCH_RECHECK_S = 0.3
 """A late joiner asks for latched values when it subscribes and once more after this delay,
 covering a value published while its subscription was still travelling to the publishers."""
+CLOSE_TIMEOUT_S = 5.0
+"""How long `Node.close` waits for its cancelled tasks (supervisord's stop timeout is 5 s too)."""
 RELEASE_EVERY_S = 10.0
 """How often the heartbeat gives freed memory back (`bus.bounded.release_freed_memory`)."""
 
@@ -375,7 +377,12 @@ class Node:
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:  # a task that swallows its cancel must not keep the node from exiting
+            _, stuck = await asyncio.wait(tasks, timeout=CLOSE_TIMEOUT_S)
+            if stuck:
+                self.log.warning("closing without %d task(s) that ignored their cancel "
+                                 "within %g s: %s", len(stuck), CLOSE_TIMEOUT_S,
+                                 ", ".join(sorted(t.get_name() for t in stuck)))
         self._transport.close()
 
     def use_transport(self, transport: Transport) -> None:

@@ -114,3 +114,25 @@ class TestWorkQueue:
         await _until(lambda: len(traces) == 2)
         assert traces == [first, second]
         await queue.stop()
+
+
+async def test_close_does_not_wait_forever_for_a_task_that_ignores_its_cancel(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import bus.node
+    monkeypatch.setattr(bus.node, "CLOSE_TIMEOUT_S", 0.1)
+    node = Node("stubborn_close", options=NodeOptions(bus="ipc:///tmp/vt-unused-close"))
+    release = asyncio.Event()
+
+    async def stubborn() -> None:
+        while not release.is_set():
+            try:
+                await asyncio.sleep(0.01)
+            except asyncio.CancelledError:
+                continue  # swallows every cancel until released
+
+    task = node.create_task(stubborn(), "stubborn")
+    await asyncio.sleep(0.02)
+    await asyncio.wait_for(node.close(), 5.0)  # returns: before, it waited for ever
+    assert not task.done()
+    release.set()
+    await asyncio.wait_for(task, 5.0)
