@@ -12,7 +12,7 @@ import msgspec
 import pytest
 from helpers.chat import chat_line
 
-from bus.testing import NodeProcess, Probe
+from bus.testing import NodeProcess, Probe, wait_until
 from messages.base import Header
 from messages.game import GameEvent, GameState
 from messages.llm import ToolCall
@@ -58,8 +58,9 @@ async def test_kill_9_resumes_the_same_game_at_the_same_move(
         again = start_node(GAME, params=params)
         await probe.wait_for_process(again, IN)
         await probe.wait_for("game/event", where=lambda e: e.event == "resumed")
-        resumed = since(states, killed_at)
-        assert resumed, "the restarted node published no state"
+        # the event and the state travel on two topics: the state may come a moment later
+        resumed = await wait_until(lambda: since(states, killed_at), 10.0,
+                                   what="a state from the restarted node")
         after = resumed[-1]
         assert (after.game_id, after.moves, after.move_id, after.turn) == (
             before.game_id, before.moves, before.move_id, "mika")
