@@ -17,7 +17,8 @@ __all__ = [
     "Platform",
 ]
 
-Platform = Literal["twitch", "youtube", "console", "bag"]
+Platform = Literal["twitch", "youtube", "console", "bag", "minecraft"]
+"""Where a line was written; ``minecraft``: a game's own chat (the game node relays it)."""
 ChatKind = Literal[
     "text", "bits", "superchat", "sticker", "sub", "gift", "raid", "member", "system"
 ]

@@ -68,6 +68,12 @@ class GameState(Message, tag="game.GameState"):
     finished: bool = False
     outcome: str = ""
     """When finished: "mika won against rook", "draw"..."""
+    hears_chat: bool = False
+    """The game reads every chat line for requests to its players (Minecraft: "Mika, come
+    to me"): the director holds a fresh chat line a moment to see whether the game takes it."""
+    asks: list[str] = []
+    """Ids of the chat messages the game took as requests, newest last: a persona's move
+    answers them, so the director does not also reply to them as chat."""
 
 
 class GameEvent(Message, tag="game.GameEvent"):

@@ -25,11 +25,16 @@ The game node (``nodes/game``) publishes the latched ``game/state`` and ``game/e
 A comment goes before a move (it says what just happened). Chat is not starved by a game
 played back to back (each move takes a whole reply): while chat waits, up to
 ``chat_between`` chat replies go between two game turns (0: the game always goes first).
+
+A game that takes requests from chat (``hears_chat``: Minecraft's "Mika, come to me") answers
+them with a move, so the chat line must not also get a chat reply: a new chat line is held up
+to ``claim_s`` (the game node takes it within milliseconds), and a line the game took (its id
+in the state's ``asks``) is dropped when chat's turn comes.
 """
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 
 from messages.game import ActionOption, GameAction, GameEvent, GameState
@@ -48,6 +53,10 @@ still allows every one, and prompt time is the slowest hop on a CPU)."""
 MOVES_SHOWN = 6
 """The last moves named in a move's prompt."""
 COMMENT_CHARS = 400
+TAKEN_KEPT = 256
+"""Chat lines a game took, remembered (the chat node may offer one long after)."""
+HELD_MAX = 64
+"""Chat lines held for a game at once (a flood is answered as chat after ``claim_s``)."""
 """An event's text is cut to this in a prompt (a Neuro game's context can be long)."""
 
 _HOW = {"question": "Read this out to chat, with every choice:"}
@@ -132,17 +141,25 @@ class GameTable:
         How many spoken events wait, and for how long at most.
     chat_between:
         Chat replies that may go between two game turns while chat waits.
+    claim_s:
+        How long a chat line waits for a game that takes requests from chat.
     """
 
     def __init__(self, cast: Sequence[str], *, moves: bool = True, comments: bool = True,
-                 max_comments: int = 3, comment_max_s: float = 60.0, chat_between: int = 1):
+                 max_comments: int = 3, comment_max_s: float = 60.0, chat_between: int = 1,
+                 claim_s: float = 0.5):
         self.cast = list(cast)
         self.moves = moves
         self.comments = comments
         self.max_comments = max_comments
         self.comment_max_s = comment_max_s
         self.chat_between = chat_between
+        self.claim_s = claim_s
         self.state: GameState | None = None
+        self.taken: OrderedDict[str, None] = OrderedDict()
+        """Chat lines the game took as requests (not answered as chat)."""
+        self.held: OrderedDict[str, float] = OrderedDict()
+        """Chat line id -> until when it waits for the game to take it."""
         self.waiting: deque[CommentAsk] = deque()
         """Spoken events, oldest first."""
         self.offered = False
@@ -159,6 +176,34 @@ class GameTable:
         self.state = state
         if old is None or old.move_id != state.move_id:
             self.offered, self.offers, self.called = False, 0, False
+        for chat_id in state.asks:
+            self.taken[chat_id] = None
+            self.held.pop(chat_id, None)
+        while len(self.taken) > TAKEN_KEPT:
+            self.taken.popitem(last=False)
+
+    def hold(self, chat_id: str, now: float) -> float:
+        """A chat line arrived: while the game takes requests from chat, it waits for the game
+        up to ``claim_s``; returns how long (0: not held)."""
+        state = self.state
+        if not (chat_id and self.claim_s > 0 and state is not None and state.hears_chat):
+            return 0.0
+        self.held[chat_id] = now + self.claim_s
+        while len(self.held) > HELD_MAX:
+            self.held.popitem(last=False)
+        return self.claim_s
+
+    def holding(self, now: float) -> bool:
+        """Whether a chat line still waits for the game to take it."""
+        for chat_id, until in list(self.held.items()):
+            if now < until:
+                return True
+            del self.held[chat_id]
+        return False
+
+    def took(self, chat_id: str) -> bool:
+        """Whether the game took this chat line as a request (its move answers it)."""
+        return chat_id in self.taken
 
     def event(self, event: GameEvent, now: float) -> list[Out]:
         """A game event: a spoken one waits for a persona to say it (the newest few)."""

@@ -65,6 +65,7 @@ def _game_rules(games: GameTable, params: Params) -> None:
     games.moves, games.comments = params.game_moves, params.game_comments
     games.max_comments, games.comment_max_s = params.game_comments_kept, params.game_comment_max_s
     games.chat_between = params.chat_between_game_turns
+    games.claim_s = params.game_claim_s
 
 
 class Director(Node):

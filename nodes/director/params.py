@@ -74,3 +74,7 @@ class Params(Parameters):
         "while chat waits, chat replies that go between two game turns (a move takes a whole "
         "reply: a game played back to back would leave chat unanswered); 0: the game first",
         ge=0, le=20)] = 1
+    game_claim_s: Annotated[float, live(
+        "while a game takes requests from chat (Minecraft: \"Mika, come to me\"), a new chat "
+        "line waits this long for the game to take it before it is answered as chat",
+        ge=0, le=5)] = 0.5

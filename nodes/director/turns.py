@@ -139,10 +139,11 @@ class Turns:
                 self.chat_traces.popitem(last=False)
         self.chat_seen.append(msg)
         self.chat_waiting = True
+        held = self.games.hold(msg.id, now)
         named = msg.persona in self.cast or addressed_to(msg.text, self.floor.cast)
         if self.floor.should_interrupt(chat_priority(msg.kind, bool(named))):
             return self.interrupt(f"{msg.kind} from {msg.user}", now)
-        return []
+        return [WakeIn(held)] if held else []
 
     def human_started(self, now: float) -> list[Out]:
         if self.floor.human_started(now) is not None:
@@ -376,14 +377,16 @@ class Turns:
                              trace=trace, said=said)
         if self.deferred:
             return self.deferred.popleft()
-        if not self.games.chat_first(self.chat_waiting):
+        held = self.chat_waiting and self.games.holding(now)  # the game may take it: wait
+        chat_ready = self.chat_waiting and not held
+        if not self.games.chat_first(chat_ready):
             game = self.games.next_turn(self.floor.next_in_turn())
             if game is not None:
                 return game
-        if self.chat_waiting:
+        if chat_ready:
             self.chat_waiting = False  # set again by any chat arriving while the node asks
             return Wanted.CHAT
-        return self._banter_or_topic(now)
+        return None if held else self._banter_or_topic(now)
 
     def oldest_chat(self) -> ChatMessage | None:
         """The line to answer when no chat node serves ``chat/next``: the oldest one seen."""
@@ -399,6 +402,8 @@ class Turns:
         self.chat_seen = deque((m for m in self.chat_seen if m.id != msg.id),
                                maxlen=CHAT_SEEN_MAX)
         self.chat_waiting = True  # there may be more
+        if self.games.took(msg.id):  # a game's move answers it (the next tick asks again)
+            return self.games.next_turn(self.floor.next_in_turn())
         return Candidate(self.floor.answer_chat(msg.text, msg.kind, msg.id, msg.persona),
                          viewer=f"{msg.platform}:{msg.user_id or msg.user}",
                          trace=self.chat_traces.get(msg.id),

@@ -1,11 +1,14 @@
 """The game node: one game at a time, played by the personas through tool calls and by chat
 through votes, saved after every move.
 
-Topics in: ``llm/tool_call`` (a persona's move), ``chat/message`` (``!move``/``!vote``/
-``!answer`` votes, ``!game start KIND``/``!game stop`` from moderators and the broadcaster).
+Topics in: ``llm/tool_call`` (a persona's move), ``llm/done`` (a failed move; a line to say
+in the game's own chat), ``director/turn`` (which chat line a reply answers), ``chat/message``
+(``!move``/``!vote``/``!answer`` votes, ``!game start KIND``/``!game stop`` from moderators
+and the broadcaster; every line, for a game that takes requests from chat).
 Topics out: ``game/state`` (latched: the game, whose turn, the mover's legal actions, the
 position as text, the moves, ``move_id``, attempts), ``game/event``, ``memory/turn`` (the
-outcome, persona- and viewer-tagged), ``chat/say`` (why a vote was refused).
+outcome, persona- and viewer-tagged), ``chat/say`` (why a vote was refused),
+``chat/incoming`` (lines from the game's own chat, for the chat node).
 
 A persona's move: the director asks the LLM with the state's actions as tools and the
 ``move_id`` as the request id (see `nodes.game.moves`); the call of the mover answering the
@@ -19,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
@@ -30,10 +34,11 @@ from bus.errors import ParameterError, PluginError
 from bus.node import Node, NodeOptions
 from bus.worker import WorkQueue
 from messages.chat import ChatMessage, ChatSay
+from messages.director import Turn
 from messages.game import GameEvent, GameState
 from messages.llm import LlmDone, ToolCall
 from messages.memory import ConversationTurn
-from nodes.game.games import GAMES, Game, GameHooks, Outcome, Result
+from nodes.game.games import GAMES, Game, GameHooks, HearsChat, Outcome, Result
 from nodes.game.moves import Moves, ranked_calls
 from nodes.game.params import Params
 from nodes.game.store import GameStore, Loaded, SavedGame, default_state_dir
@@ -55,6 +60,8 @@ CALLS_TRIED = 10
 VIEWER_MEMORIES = 50
 """Viewer scores sent to memory at the end of a game: the best ones."""
 HOSTS = {"moderator", "broadcaster"}
+REPLIES_KEPT = 256
+"""Requests remembered as answering the game's own chat (request id -> nothing)."""
 CHAT = "chat"
 
 
@@ -67,15 +74,18 @@ class GameNode(Node):
             raise ParameterError(f"node {self.name}: {verdict[1]}")
         folder = Path(self.params.state_dir) if self.params.state_dir else default_state_dir()
         self.store = GameStore(folder)
-        self.hooks = GameHooks(event=self._game_event, changed=self._game_changed)
+        self.hooks = GameHooks(event=self._game_event, changed=self._game_changed,
+                               chat=self._game_chat)
 
         self.state_pub = self.create_publisher(GameState, "game/state")
         self.event_pub = self.create_publisher(GameEvent, "game/event")
         self.memory_pub = self.create_publisher(ConversationTurn, "memory/turn")
         self.say_pub = self.create_publisher(ChatSay, "chat/say")
+        self.incoming_pub = self.create_publisher(ChatMessage, "chat/incoming")
         self.create_subscription(ToolCall, "llm/tool_call", self.on_tool_call)
         self.create_subscription(LlmDone, "llm/done", self.on_done)
         self.create_subscription(ChatMessage, "chat/message", self.on_chat)
+        self.create_subscription(Turn, "director/turn", self.on_turn)
         self.jobs: WorkQueue[Job] = WorkQueue(self, self._run_job, name="game_jobs",
                                               maxlen=JOBS_LIMIT)
         self.create_timer(TICK_S, self.tick)
@@ -88,6 +98,8 @@ class GameNode(Node):
         self.moves = Moves("")
         self.vote: VoteWindow | None = None
         self.replies_left = 0
+        self.game_chat_ids: OrderedDict[str, None] = OrderedDict()
+        """Chat lines written in the game's own chat, and requests answering them."""
         self._expiry_queued = ("", 0.0)
         """(move_id, when) of the vote close or timeout queued last: not queued again unless
         it has not run after `REQUEUE_S` (a full queue dropped it)."""
@@ -132,15 +144,32 @@ class GameNode(Node):
     def on_done(self, done: LlmDone) -> None:
         """A move the LLM could not answer with a valid call (it says why in ``error``) fails
         now, not ``move_timeout_s`` later. A valid call always comes before its done and
-        moves the game on, so a done answering an older move is stale and ignored."""
-        if not done.error or self.game is None:
+        moves the game on, so a done answering an older move is stale and ignored. A line
+        answering the game's own chat, or one of its moves, is said there too."""
+        if self.game is None:
+            return
+        if not done.error:
+            if done.text and isinstance(self.game, HearsChat) and (
+                    done.request_id in self.game_chat_ids
+                    or done.request_id.startswith(f"{self.game_id}.")):
+                self.game.said(done.persona, done.text)
             return
         if self.moves.check(done.persona, done.request_id) == "ok":
             self.jobs.put(partial(self._no_call, done, self.moves.move_id))
 
+    def on_turn(self, turn: Turn) -> None:
+        """Remember the replies to a line of the game's own chat (said there when done)."""
+        if turn.reply_to and turn.reply_to in self.game_chat_ids:
+            self._remember_game_chat(turn.request_id)
+
     def on_chat(self, msg: ChatMessage) -> None:
+        if msg.platform == "minecraft" and msg.id:
+            self._remember_game_chat(msg.id)
         command = msg.command.casefold()
         if not command:
+            if isinstance(self.game, HearsChat) and self.game.heard(msg):
+                self.counters["chat_requests"] += 1
+                self._game_changed()
             return
         words = msg.text.split(maxsplit=1)
         text = words[1] if len(words) > 1 else ""
@@ -437,7 +466,9 @@ class GameNode(Node):
             turn=moves.mover, actions=game.actions() if moves.mover else [],
             text=game.describe(), moves=game.history(), move_id=moves.move_id,
             attempt=moves.attempt, last_error=moves.last_error,
-            finished=outcome is not None, outcome=outcome.text if outcome else "")
+            finished=outcome is not None, outcome=outcome.text if outcome else "",
+            hears_chat=isinstance(game, HearsChat) and outcome is None,
+            asks=game.taken() if isinstance(game, HearsChat) else [])
 
     def _publish(self) -> None:
         """Publish the state and save it: a kill -9 from here on resumes this very ask."""
@@ -464,6 +495,14 @@ class GameNode(Node):
 
     def _game_changed(self) -> None:
         self.jobs.put(self._refresh)
+
+    def _game_chat(self, msg: ChatMessage) -> None:
+        self.incoming_pub.publish(msg)
+
+    def _remember_game_chat(self, key: str) -> None:
+        self.game_chat_ids[key] = None
+        while len(self.game_chat_ids) > REPLIES_KEPT:
+            self.game_chat_ids.popitem(last=False)
 
     def _corrupt_save(self, loaded: Loaded) -> None:
         self.counters["corrupt_saves"] += 1

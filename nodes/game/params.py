@@ -17,7 +17,7 @@ __all__ = ["Params"]
 
 class Params(Parameters):
     game: Annotated[str, live(
-        "the game to play: tictactoe, connect4, chess, trivia, neuro ('' none; chat's "
+        "the game to play: tictactoe, connect4, chess, trivia, neuro, minecraft ('' none; chat's "
         "!game start KIND also starts one). A set starts it now, stopping the one on; at "
         "start a saved game in progress is resumed instead", max_length=32)] = ""
     players: Annotated[dict[str, dict[str, str]], live(

@@ -12,10 +12,11 @@ from typing import Any, ClassVar
 
 import msgspec
 
+from messages.chat import ChatMessage
 from messages.game import ActionOption, GameAction
 from nodes.game.games import GAMES, GameError, GameHooks, Outcome, Result
 
-__all__ = ["KIND", "Race", "RaceSettings", "register"]
+__all__ = ["ERRANDS", "KIND", "Errands", "Race", "RaceSettings", "register", "register_errands"]
 
 KIND = "race"
 SIDES = ("a", "b")
@@ -121,3 +122,83 @@ class Race:
 def register() -> None:
     """The race's one registry line."""
     GAMES.entries[KIND] = f"{__name__}:Race"
+
+
+ERRANDS = "errands"
+
+
+class Errands:
+    """A game that takes requests from chat (like Minecraft, without a world): "mika, fetch
+    apples" gives mika a move (``do`` the errand); a line in the game's own chat comes in
+    through ``hooks.chat``; what a persona says about it is kept in ``said_lines``."""
+
+    Settings = RaceSettings
+    kind = ERRANDS
+
+    def __init__(self, settings: RaceSettings, players: Mapping[str, str],
+                 hooks: GameHooks | None = None):
+        self._players = dict(players)
+        self.hooks = hooks or GameHooks()
+        self.open: list[tuple[str, str, str]] = []
+        """(persona, errand, chat id), oldest first."""
+        self.done: list[str] = []
+        self.taken_ids: list[str] = []
+        self.said_lines: list[tuple[str, str]] = []
+
+    def heard(self, msg: ChatMessage) -> bool:
+        who, _, errand = msg.text.partition(", ")
+        if who.casefold() not in self._players.values() or not errand:
+            return False
+        self.open.append((who.casefold(), errand, msg.id))
+        self.taken_ids.append(msg.id)
+        return True
+
+    def taken(self) -> list[str]:
+        return self.taken_ids[-20:]
+
+    def said(self, persona: str, text: str) -> None:
+        self.said_lines.append((persona, text))
+
+    def players(self) -> dict[str, str]:
+        return dict(self._players)
+
+    def turn(self) -> str:
+        return self.open[0][0] if self.open else ""
+
+    def actions(self) -> list[GameAction]:
+        if not self.open:
+            return []
+        errand = self.open[0][1]
+        schema = {"type": "object", "properties": {"errand": {"type": "string",
+                                                              "enum": [errand]}},
+                  "required": ["errand"], "additionalProperties": False}
+        return [GameAction(name="do", schema=schema,
+                           options=[ActionOption(arguments={"errand": errand})])]
+
+    def view(self) -> dict[str, Any]:
+        return {"open": [errand for _, errand, _ in self.open]}
+
+    def describe(self) -> str:
+        return f"asked: {self.open[0][1]}" if self.open else "nothing asked"
+
+    def history(self) -> list[str]:
+        return list(self.done)
+
+    async def apply(self, actor: str, name: str, arguments: dict[str, Any]) -> Result:
+        if not self.open or actor != self.turn() or arguments.get("errand") != self.open[0][1]:
+            return Result(False, "not this errand")
+        self.done.append(f"{actor}: {self.open.pop(0)[1]}")
+        return Result(True, f"{actor} did it")
+
+    def outcome(self) -> Outcome | None:
+        return None
+
+    def snapshot(self) -> dict[str, Any]:
+        return {}
+
+    async def aclose(self) -> None:
+        """Nothing held."""
+
+
+def register_errands() -> None:
+    GAMES.entries[ERRANDS] = f"{__name__}:Errands"

@@ -25,6 +25,7 @@ from nodes.director.decisions import (
     Log,
     MoveAsk,
     Stop,
+    WakeIn,
     Wanted,
 )
 from nodes.director.games import GameTable, move_prompt
@@ -252,6 +253,54 @@ class TestWhoGoesFirst:
         show.at(1, show.turns.human_started(1))
         show.human_stops("nice", stop=1.5)
         assert whys(show, rounds=2) == ["human", "-"]
+
+
+class TestAGameThatTakesChat:
+    """Minecraft takes "Mika, come to me" as a request its move answers: the line is held a
+    moment for the game, and the line it took gets no chat reply of its own."""
+
+    @staticmethod
+    def hearing(ask: int = 1, turn: str = "", asks: tuple[str, ...] = ()) -> GameState:
+        return state(ask, turn, game="minecraft", players={"mika": "mika", "rook": "rook"},
+                     hears_chat=True, asks=list(asks))
+
+    def test_a_line_the_game_takes_is_answered_by_the_move_only(self) -> None:
+        show = game_show(claim_s=0.5)
+        show.at(0, show.turns.game_state(self.hearing()))
+        line = chat("mika, come to me", "m1")
+        outs = show.at(0, show.turns.chat(line, None, 0))
+        assert [o.seconds for o in outs if isinstance(o, WakeIn)] == [0.5]
+        assert show.turns.pick(0.1) is None, "held for the game, and no banter meanwhile"
+        show.at(0.1, show.turns.game_state(self.hearing(2, "mika", asks=("m1",))))
+        move = show.decide()
+        assert move is not None and move.plan.why == "move"
+        show.heard(move, "On my way!")
+        show.at(1, show.turns.game_state(self.hearing(3, "", asks=("m1",))))
+        assert show.decide(line) is None and show.chat_asked == 1, \
+            "the chat node's copy of the line is dropped when chat's turn comes"
+        assert [r.persona for r in show.requests()] == ["mika"]
+
+    def test_a_line_the_game_does_not_take_is_answered_after_the_hold(self) -> None:
+        show = game_show(claim_s=0.5)
+        show.at(0, show.turns.game_state(self.hearing()))
+        line = chat("mika you sound happy", "m1")
+        show.at(0, show.turns.chat(line, None, 0))
+        assert show.turns.pick(0.2) is None
+        assert show.turns.pick(0.6) is Wanted.CHAT
+
+    def test_a_game_that_does_not_take_chat_holds_nothing(self) -> None:
+        show = game_show(claim_s=0.5)
+        show.at(0, show.turns.game_state(state()))
+        outs = show.at(0, show.turns.chat(chat("mika, come to me", "m1"), None, 0))
+        assert not [o for o in outs if isinstance(o, WakeIn)]
+        assert not show.turns.games.holding(0)
+
+    def test_held_lines_are_bounded(self) -> None:
+        table = GameTable(["mika"], claim_s=1.0)
+        table.state_changed(self.hearing())
+        for n in range(500):
+            table.hold(f"m{n}", 0)
+        assert len(table.held) <= 64 and table.holding(0.5) and not table.holding(2)
 
 
 class TestComments:

@@ -115,3 +115,24 @@ async def test_the_line_s_length_is_live(harness: NodeHarness) -> None:
     # "[happy] Centre is mi" (20 characters): the unfinished word is not said
     assert finished.text == "Centre is" and not finished.error
     assert harness.messages("llm/tool_call")[0].arguments == {"cell": 5}
+
+
+async def test_scripted_replies_are_played_in_order_then_the_schema_default() -> None:
+    """A test scripts a move's raw output (a Minecraft skill's code, an illegal call): the node
+    checks it like a model's, then the stand-in falls back to the first legal value."""
+    illegal = '{"action": {"name": "place", "arguments": {"cell": 7}}, "say": "Seven!"}'
+    legal = '{"action": {"name": "place", "arguments": {"cell": 9}}, "say": "Nine."}'
+    node = LlmNode(options=NodeOptions(bus=UNUSED_BUS, parameters={
+        "backend": "scripted", "script": SCRIPT, "warm_up": False,
+        "backend_settings": {"replies": [illegal, legal]}}))
+    harness = NodeHarness(node)
+    try:
+        for request_id in ("r1", "r2", "r3"):
+            harness.feed("llm/request", move(request_id))
+            await done(harness, request_id)
+        calls = {c.request_id: c.arguments for c in harness.messages("llm/tool_call")}
+        assert calls == {"r2": {"cell": 9}, "r3": {"cell": 5}}
+        first = await done(harness, "r1")
+        assert first.error and "7" in first.error
+    finally:
+        await node.close()

@@ -13,18 +13,23 @@ Games (``GAMES.load(kind, settings, hooks)``):
 - ``chess``: python-chess; a persona against chat's majority vote (``!move e4``).
 - ``trivia``: the personas host, chat answers, scores per viewer.
 - ``neuro``: games connected through the Neuro-API server (Neuro-sama's game SDK).
+- ``minecraft``: the personas as bots in a Minecraft world, carrying out chat's requests.
+
+A game that takes requests from chat and has a chat of its own (Minecraft) also implements
+`HearsChat`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import msgspec
 
 from bus.errors import PluginError
 from bus.plugins import Registry
+from messages.chat import ChatMessage
 from messages.game import GameAction
 
 __all__ = [
@@ -32,6 +37,7 @@ __all__ = [
     "Game",
     "GameError",
     "GameHooks",
+    "HearsChat",
     "Outcome",
     "Result",
 ]
@@ -75,6 +81,9 @@ class GameHooks:
     """(event, text, data, speak): published on ``game/event``."""
     changed: Callable[[], None] = lambda: None
     """The state changed outside `Game.apply` (a client registered actions): publish it."""
+    chat: Callable[[ChatMessage], None] = lambda msg: None
+    """A line written in the game's own chat (a Minecraft player): the node publishes it on
+    ``chat/incoming``, so it reaches the show like any chat."""
 
 
 class Game(Protocol):
@@ -127,11 +136,32 @@ class Game(Protocol):
         ...
 
 
+@runtime_checkable
+class HearsChat(Protocol):
+    """A game that takes requests from chat ("Mika, come to me") and answers in its own chat."""
+
+    def heard(self, msg: ChatMessage) -> bool:
+        """A chat line from any platform: True when the game took it as a request to one of
+        its players (the node then asks that player's move; the director does not also reply
+        to it as chat)."""
+        ...
+
+    def taken(self) -> list[str]:
+        """Ids of the chat messages taken as requests, newest last (bounded)."""
+        ...
+
+    def said(self, persona: str, text: str) -> None:
+        """``persona`` finished a line answering the game's own chat or one of its requests:
+        the game may say it there too."""
+        ...
+
+
 GAMES = Registry[Game]("game", {
     "tictactoe": "nodes.game.games.tictactoe:TicTacToe",
     "connect4": "nodes.game.games.connect4:ConnectFour",
     "chess": "nodes.game.games.chess:Chess",
     "trivia": "nodes.game.games.trivia:Trivia",
     "neuro": "nodes.game.neuro.game:NeuroGames",
+    "minecraft": "nodes.game.games.minecraft:Minecraft",
 })
 """Game kind -> ``module:class``; modules are imported only when that game is played."""
