@@ -10,9 +10,9 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := libportaudio2 espeak-ng libespeak-ng1 pulseaudio pulseaudio-utils \
 	libasound2-plugins sox
 
-.PHONY: setup system venv test lint unit bench stream clean
+.PHONY: setup system venv node test lint unit bench stream clean
 
-setup: system venv
+setup: system venv node
 
 system:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -28,6 +28,23 @@ venv: $(VENV)/.synced
 $(VENV)/.synced: pyproject.toml uv.lock
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install -q uv
 	$(UV) sync --frozen
+	@touch $@
+
+# The Minecraft server and bots (issue 17): npm packages pinned in the sidecar's package-lock.json.
+# Node comes from Debian (nodejs + npm) unless a `node` and `npm` are already on PATH (nodesource's
+# nodejs bundles npm and conflicts with Debian's npm package). The stamp is newer than the lock
+# once `npm ci` has finished, so a changed lock reinstalls and an unchanged one does nothing.
+SIDECAR := nodes/game/minecraft/sidecar
+
+node: $(SIDECAR)/node_modules/.installed
+
+$(SIDECAR)/node_modules/.installed: $(SIDECAR)/package.json $(SIDECAR)/package-lock.json
+	@if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then \
+		echo "installing Debian packages: nodejs npm"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q nodejs npm; \
+	fi
+	cd $(SIDECAR) && npm ci --no-audit --no-fund
 	@touch $@
 
 lint: venv
