@@ -1,0 +1,1 @@
+"""Minecraft: the mineflayer sidecar, asks read from chat, their checks, the skill library."""
