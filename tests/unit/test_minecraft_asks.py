@@ -199,17 +199,27 @@ class TestBounds:
         assert ask("rook get 99999999999999999999 dirt") is not None
 
 
-PIECES = ["mika", "Rook", "@mika", "hey rook", ",", ":", " ", "come", "here", "to me", "follow",
-          "me", "get", "mine", "dig", "collect", "3", "-5", "64", "999999999999", "some", "a few",
-          "dirt", "oak logs", "blocks", "go to", "the nearest", "place", "a", "stop", "please",
-          "build", "(", ")", "x=", ".", "?", "!", "\n", "é", "🙂", "\x00", "'", "-", "_"]
+ADDRESSES = ["mika,", "@Rook", "hey rook", "MIKA:", "rook"]
+PIECES = ["mika", "Rook", "@mika", ",", ":", " ", "come", "here", "to me", "follow", "me", "get",
+          "mine", "dig", "collect", "3", "-5", "64", "999999999999", "some", "a few", "dirt",
+          "oak logs", "blocks", "go to", "the nearest", "place", "a", "stop", "please", "build",
+          "(", ")", "x=", ".", "?", "!", "\n", "é", "🙂", "\x00", "'", "-", "_", "Alice"]
 
 
 class TestFuzz:
     @settings(max_examples=400, derandomize=True, print_blob=True, deadline=None)
     @given(st.one_of(
         st.text(max_size=400),
-        st.lists(st.sampled_from(PIECES), max_size=14).map(" ".join),
+        # addressed lines of request-like words, so that most examples reach the intents
+        st.tuples(st.sampled_from(ADDRESSES), st.lists(st.sampled_from(PIECES), max_size=12))
+        .map(lambda parts: " ".join([parts[0], *parts[1]])),
+        # the shape of each intent with odd numbers and names in it
+        st.tuples(st.sampled_from(ADDRESSES),
+                  st.sampled_from(["get", "mine", "go to", "go to the nearest", "place a",
+                                   "follow", "come to", "goto", "bring me"]),
+                  st.integers(-10**12, 10**12).map(str) | st.sampled_from(["", "a few", "1 2"]),
+                  st.sampled_from(["dirt", "oak logs", "me", "Alice"]) | st.text(max_size=20))
+        .map(" ".join),
         st.lists(st.sampled_from(PIECES) | st.text(max_size=5), max_size=10).map("".join)),
         st.sampled_from(["Alice", ""]), st.sampled_from([KNOWN, []]))
     def test_never_raises_and_stays_bounded(self, text: str, me: str, known: list[str]) -> None:

@@ -83,8 +83,8 @@ class Skill(msgspec.Struct, frozen=True, kw_only=True):
     verified_ns: int = 0
 
 
-class _Stored(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """A written skill's ``.json``."""
+class _Stored(msgspec.Struct, kw_only=True):
+    """A written skill's ``.json`` (unknown fields ignored: a newer version may add some)."""
 
     description: str
     task: str
