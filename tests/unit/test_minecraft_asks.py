@@ -94,6 +94,7 @@ class TestIntents:
         ("rook: dig 3 dirt", ("rook", "collect", {"block": "dirt", "count": 3}, "")),
         ("rook get dirt", ("rook", "collect", {"block": "dirt", "count": 3}, "")),
         ("rook mine five dirt blocks", ("rook", "collect", {"block": "dirt", "count": 5}, "")),
+        ("rook mine 4 blocks of sand", ("rook", "collect", {"block": "sand", "count": 4}, "")),
         ("rook get a couple of oak logs", ("rook", "collect", {"block": "oak_log", "count": 2}, "")),
         ("rook get 100 oak logs", ("rook", "collect", {"block": "oak_log", "count": 64}, "")),
         ("rook get 0 sand", ("rook", "collect", {"block": "sand", "count": 1}, "")),

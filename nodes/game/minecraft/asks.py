@@ -133,7 +133,7 @@ _QUANTITY = re.compile(
     r"(?:(?P<digits>\d+)|(?P<word>" + "|".join(
         sorted((re.escape(w) for w in _COUNT_WORDS), key=len, reverse=True)) + r"))\s+(.*)",
     re.IGNORECASE | re.DOTALL)
-_FILLER = re.compile(r"(?:(?:more|of|the|some|any|blocks? of|pieces? of)\s+)+", re.IGNORECASE)
+_FILLER = re.compile(r"^(?:(?:more|of|the|some|any|blocks? of|pieces? of)\s+)+", re.IGNORECASE)
 _NAME = re.compile(r"[a-z][a-z _'-]{0,40}")
 
 _ALIASES = {
