@@ -27,6 +27,7 @@ class Params(Parameters):
             "connect4": {"red": "mika", "yellow": "rook"},
             "chess": {"white": "chat", "black": "rook"},
             "trivia": {"host": "mika", "cohost": "rook", "players": "chat"},
+            "minecraft": {"mika": "mika", "rook": "rook"},
         })
     settings: Annotated[dict[str, dict[str, Any]], live(
         "kind -> that game's settings table (checked by its Settings when set), used when a "
