@@ -35,7 +35,7 @@ import re
 import time
 import uuid
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -51,10 +51,11 @@ from nodes.game.games.rules import check_call, object_schema, show, word_list
 from nodes.game.minecraft.asks import Ask, parse_ask
 from nodes.game.minecraft.checks import Check, verify, with_baseline
 from nodes.game.minecraft.sidecar import Sidecar, SidecarError
-from nodes.game.minecraft.skills import Skill, SkillLibrary, SkillRefused
+from nodes.game.minecraft.skills import MAX_CODE_BYTES, Skill, SkillLibrary, SkillRefused
 from nodes.game.store import default_state_dir
 
-__all__ = ["Minecraft", "MinecraftSettings", "state_summary"]
+__all__ = ["Bot", "Minecraft", "MinecraftSettings", "OpenAsk", "ask_actions", "place_cell",
+           "state_summary"]
 
 log = logging.getLogger(__name__)
 
@@ -381,56 +382,17 @@ class Minecraft:
 
     def actions(self) -> list[GameAction]:
         current = self._current()
-        if current is None:
+        return ask_actions(current, self._offered(current)) if current else []
+
+    def _offered(self, current: OpenAsk) -> list[Skill]:
+        """The library skills offered for a task, closest first (ranked once per ask: an
+        embedding costs a few ms)."""
+        if self.library is None or current.ask.intent != "task" or current.ask.problem:
             return []
-        ask = current.ask
-        if ask.problem:  # the persona can only say why not
-            return [_give_up(ask.problem)]
-        if ask.intent == "task":
-            actions = self._task_actions(current)
-        else:
-            op = INTENT_OPS.get(ask.intent, ask.intent)
-            actions = [GameAction(
-                name=op, description=f"{PRIMITIVES.get(op, (op,))[0]}: what "
-                f"{escape_control(ask.asker)[:32]} asked ({escape_control(ask.text)[:120]!r})",
-                schema=_pinned(op, ask.arguments),
-                options=[ActionOption(arguments=dict(ask.arguments), note="what was asked",
-                                      score=1.0)])]
-        if current.failures:
-            actions.append(_give_up("it cannot be done"))
-        return actions
-
-    def _task_actions(self, current: OpenAsk) -> list[GameAction]:
-        assert self.library is not None
         if current.closest is None:
-            skills = self.library.closest(current.ask.text, self.settings.skills_offered)
-            current.closest = [skill.name for skill in skills]
-        actions = []
-        if current.closest:
-            ranked = len(current.closest)
-            actions.append(GameAction(
-                name="run_skill", description="Run a skill from your library",
-                schema=object_schema({"skill": {"type": "string", "enum": current.closest},
-                                      "args": {"type": "array", "maxItems": 8}}, ["skill"]),
-                options=[ActionOption(arguments={"skill": name, "args": []},
-                                      note=self._skill_note(name), score=float(ranked - i) / ranked)
-                         for i, name in enumerate(current.closest)]))
-        actions.append(GameAction(
-            name="write_skill", description="Write a new skill: `async function NAME(bot)` in "
-            "JavaScript over the bot's methods (goTo, goToPlayer, goToBlock, follow, stop, "
-            "collect, dig, place, equip, lookAt, chat, state) and the library skills; it runs "
-            "now and is kept if the task is then done",
-            schema=object_schema({
-                "name": {"type": "string", "pattern": "^[a-zA-Z_][a-zA-Z0-9_]{0,63}$"},
-                "description": {"type": "string", "minLength": 1, "maxLength": 300},
-                "code": {"type": "string", "minLength": 1, "maxLength": 32 * 1024}})))
-        actions += [GameAction(name=op, description=description, schema=object_schema(props))
-                    for op, (description, props) in PRIMITIVES.items()]
-        return actions
-
-    def _skill_note(self, name: str) -> str:
-        skill = self._skill(name)
-        return escape_control(skill.description)[:120] if skill else ""
+            current.closest = [skill.name for skill in self.library.closest(
+                current.ask.text, self.settings.skills_offered)]
+        return [skill for name in current.closest if (skill := self.library.get(name))]
 
     def _skill(self, name: str) -> Skill | None:
         return self.library.get(name) if self.library else None
@@ -496,7 +458,7 @@ class Minecraft:
         check = with_baseline(current.ask.check, bot.state)
         op_arguments = dict(arguments)
         if name == "place" and current.ask.intent == "place":
-            cell = _place_cell(bot.state, current.failures)
+            cell = place_cell(bot.state, current.failures)
             if cell is None:
                 return self._failed(current, f"{actor}'s position is not known yet")
             op_arguments.update(zip("xyz", cell, strict=True))
@@ -585,12 +547,62 @@ class Minecraft:
         await self.sidecar.aclose()
 
 
+def ask_actions(current: OpenAsk, skills: Sequence[Skill]) -> list[GameAction]:
+    """What the mover may do about ``current``: the one pinned action of a parsed intent, or
+    for a task ``run_skill`` (``skills``, ranked as given), ``write_skill`` and the
+    primitives; ``give_up`` after a failure (ranked last), or alone when the ask has a
+    problem (the persona can only say why not)."""
+    ask = current.ask
+    if ask.problem:
+        return [_give_up(ask.problem)]
+    if ask.intent == "task":
+        actions = _task_actions(skills)
+    else:
+        op = INTENT_OPS.get(ask.intent, ask.intent)
+        actions = [GameAction(
+            name=op, description=f"{PRIMITIVES.get(op, (op,))[0]}: what "
+            f"{escape_control(ask.asker)[:32]} asked ({escape_control(ask.text)[:120]!r})",
+            schema=_pinned(op, ask.arguments),
+            options=[ActionOption(arguments=dict(ask.arguments), note="what was asked",
+                                  score=1.0)])]
+    if current.failures:
+        actions.append(_give_up("it cannot be done"))
+    return actions
+
+
+def _task_actions(skills: Sequence[Skill]) -> list[GameAction]:
+    actions = []
+    if skills:
+        names = [skill.name for skill in skills]
+        actions.append(GameAction(
+            name="run_skill", description="Run a skill from your library (args: its "
+            "arguments after bot, as a list)",
+            schema=object_schema({"skill": {"type": "string", "enum": names},
+                                  "args": {"type": "array", "maxItems": 8}}, ["skill"]),
+            options=[ActionOption(arguments={"skill": skill.name, "args": []},
+                                  note=escape_control(skill.description)[:120],
+                                  score=(len(skills) - rank) / len(skills))
+                     for rank, skill in enumerate(skills)]))
+    actions.append(GameAction(
+        name="write_skill", description="Write a new skill: `async function NAME(bot)` in "
+        "JavaScript over the bot's methods (goTo, goToPlayer, goToBlock, follow, stop, "
+        "collect, dig, place, equip, lookAt, chat, state) and the library skills; it runs "
+        "now and is kept if the task is then done",
+        schema=object_schema({
+            "name": {"type": "string", "pattern": "^[a-zA-Z_][a-zA-Z0-9_]{0,63}$"},
+            "description": {"type": "string", "minLength": 1, "maxLength": 300},
+            "code": {"type": "string", "minLength": 1, "maxLength": MAX_CODE_BYTES}})))
+    actions += [GameAction(name=op, description=description, schema=object_schema(props))
+                for op, (description, props) in PRIMITIVES.items()]
+    return actions
+
+
 def _not_pinned(action: GameAction, field: str, value: Any) -> str:
     allowed = action.schema.get("properties", {}).get(field, {}).get("enum", [])
     return f"{field} must be {word_list(allowed)}, not {show(value)}"
 
 
-def _place_cell(state: Mapping[str, Any], attempt: int) -> tuple[int, int, int] | None:
+def place_cell(state: Mapping[str, Any], attempt: int) -> tuple[int, int, int] | None:
     """Where an asked-for block goes: the cell beside the bot's feet, another side on each
     retry (the first may be taken)."""
     position = state.get("position")
