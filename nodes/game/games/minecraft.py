@@ -150,6 +150,9 @@ class OpenAsk(msgspec.Struct, kw_only=True):
 
     ask: Ask
     failures: int = 0
+    check: Check | None = None
+    """The ask's check pinned at its first try (an inventory count on top of what the bot
+    held then): a retry must not move the goal by what the last try gathered."""
     closest: list[str] | None = None
     """Library skills offered for it (a task), ranked; worked out once."""
 
@@ -288,6 +291,8 @@ class Minecraft:
             if not bot.online and bot.state.get("online"):
                 self._online(bot, True, "")
         elif event == "spawned" and bot is not None:
+            if isinstance(message.get("position"), list):  # the first state is a period away
+                bot.state = {**bot.state, "position": message["position"]}
             self._online(bot, True, "")
             self.hooks.event("spawned", f"{bot.persona} joined the world", {"persona": bot.persona}, False)
         elif event == "disconnected" and bot is not None:
@@ -454,37 +459,46 @@ class Minecraft:
             return self._failed(current, problem)
         if name == "give_up":
             return self._done(current, f"gave up: {arguments['reason']}", "task_failed")
-        bot = self.bots[actor]
-        check = with_baseline(current.ask.check, bot.state)
-        op_arguments = dict(arguments)
-        if name == "place" and current.ask.intent == "place":
-            cell = place_cell(bot.state, current.failures)
-            if cell is None:
-                return self._failed(current, f"{actor}'s position is not known yet")
-            op_arguments.update(zip("xyz", cell, strict=True))
-            check = Check(kind="block", position=cell, name=arguments["item"])
         try:
-            reply: dict[str, Any] = {}
-            if name in ("write_skill", "run_skill"):
-                did = await self._run_skill(current, name, arguments)
-            else:
-                reply = await self.sidecar.call(actor, name, op_arguments,
-                                                self.settings.action_timeout_s)
-                did = f"{name} {_args(op_arguments)}".strip()
-            state = await self.sidecar.call(actor, "state", {}, STATE_CALL_S)
+            if current.check is None:  # pinned at the first try, from a fresh state
+                before = await self.sidecar.call(actor, "state", {}, STATE_CALL_S)
+                current.check = with_baseline(current.ask.check, before)
+            did, check, state = await self._carry_out(current, name, arguments)
         except SidecarError as exc:
             return self._failed(current, f"{name} failed: {exc.message}")
-        bot.state = state
-        if name in ("dig", "place"):
-            block = reply.get("block") or reply.get("after")
-            state = {**state, "blocks": [{"position": [op_arguments[axis] for axis in "xyz"],
-                                          "name": block if isinstance(block, str) else "?"}]}
         ok, why = verify(check, state)
         if not ok:
             return self._failed(current, f"{did}, but the request is not done: {why}")
         if name == "write_skill":
             did += await self._keep_skill(current, arguments)
         return self._done(current, f"{did} ({why})", "task_done")
+
+    async def _carry_out(self, current: OpenAsk, name: str,
+                         arguments: dict[str, Any]) -> tuple[str, Check, dict[str, Any]]:
+        """Run one checked call: (what was done, the check to verify, the bot's state after,
+        with the block a dig or place left)."""
+        assert current.check is not None
+        actor, check, reply = current.ask.persona, current.check, {}
+        bot = self.bots[actor]
+        op_arguments = dict(arguments)
+        if name == "place" and current.ask.intent == "place":
+            cell = place_cell(bot.state, current.failures)
+            if cell is None:
+                raise SidecarError("offline", f"{actor}'s position is not known yet")
+            op_arguments.update(zip("xyz", cell, strict=True))
+            check = Check(kind="block", position=cell, name=arguments["item"])
+        if name in ("write_skill", "run_skill"):
+            did = await self._run_skill(current, name, arguments)
+        else:
+            reply = await self.sidecar.call(actor, name, op_arguments,
+                                            self.settings.action_timeout_s)
+            did = f"{name} {_args(op_arguments)}".strip()
+        state = bot.state = await self.sidecar.call(actor, "state", {}, STATE_CALL_S)
+        if name in ("dig", "place"):
+            block = reply.get("block") or reply.get("after")
+            state = {**state, "blocks": [{"position": [op_arguments[axis] for axis in "xyz"],
+                                          "name": block if isinstance(block, str) else "?"}]}
+        return did, check, state
 
     def _skill_name_taken(self, name: str) -> str | None:
         skill = self._skill(name)
