@@ -66,8 +66,14 @@ TAKEN_KEPT = 64
 CHAT_CHARS = 256
 """Minecraft's own chat line limit."""
 USERNAME = re.compile(r"^[A-Za-z0-9_]{3,16}$")
-STATE_CALL_S = 5.0
+STATE_CALL_S = 3.0
 """Deadline of the ``state`` call that reads a bot after an action."""
+SETTLE_S = 2.0
+"""How long a check not met right after a call is read again (a drop is picked up a tick or
+two after the block broke)."""
+FOLLOW_SETTLE_S = 8.0
+"""The same for ``follow``, which answers at once and then walks."""
+SETTLE_POLL_S = 0.25
 SKILL_GRACE_S = 5.0
 """A skill's call waits this much past the skill's own limit (the sandbox says why first)."""
 LISTED = 6
@@ -123,8 +129,9 @@ class MinecraftSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True,
     ~/.local/share/vtshow/minecraft/skills); the shipped ones are read from the project."""
     skill_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=120)] = 10.0
     skill_memory_mb: Annotated[int, msgspec.Meta(ge=8, le=1024)] = 32
-    action_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=600)] = 25.0
-    """One action's limit; keep it below the game node's ``apply_timeout_s`` (30 s)."""
+    action_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=600)] = 20.0
+    """One action's limit. A call also reads the bot's state before and after (3 s each at
+    most): keep this 6 s below the game node's ``apply_timeout_s`` (30 s)."""
     max_asks: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 20
     """Open asks per persona; more are not taken (the director answers them as chat)."""
     skills_offered: Annotated[int, msgspec.Meta(ge=1, le=20)] = 4
@@ -275,7 +282,7 @@ class Minecraft:
         try:
             self.library = await asyncio.to_thread(_library, user_dir)
             await self.sidecar.start()
-        except GameError as exc:
+        except Exception as exc:  # no model, no sidecar: said, and the bots stay offline
             log.error("minecraft cannot start: %s", exc)
             self.hooks.event("error", f"minecraft cannot start: {exc}", {}, False)
             return
@@ -466,7 +473,7 @@ class Minecraft:
             did, check, state = await self._carry_out(current, name, arguments)
         except SidecarError as exc:
             return self._failed(current, f"{name} failed: {exc.message}")
-        ok, why = verify(check, state)
+        ok, why = await self._verified(actor, name, check, state)
         if not ok:
             return self._failed(current, f"{did}, but the request is not done: {why}")
         if name == "write_skill":
@@ -499,6 +506,23 @@ class Minecraft:
             state = {**state, "blocks": [{"position": [op_arguments[axis] for axis in "xyz"],
                                           "name": block if isinstance(block, str) else "?"}]}
         return did, check, state
+
+    async def _verified(self, actor: str, name: str, check: Check,
+                        state: dict[str, Any]) -> tuple[bool, str]:
+        """``check`` against the state after the call; one not met yet is read again for a
+        moment (a drop picked up just after a collect returned, a follow just begun)."""
+        ok, why = verify(check, state)
+        settle = 0.0 if check.kind == "block" else FOLLOW_SETTLE_S if name == "follow" else SETTLE_S
+        deadline = time.monotonic() + settle
+        while not ok and time.monotonic() < deadline:
+            await asyncio.sleep(SETTLE_POLL_S)
+            try:
+                state = await self.sidecar.call(actor, "state", {}, STATE_CALL_S)
+            except SidecarError:
+                break
+            self.bots[actor].state = state
+            ok, why = verify(check, state)
+        return ok, why
 
     def _skill_name_taken(self, name: str) -> str | None:
         skill = self._skill(name)
