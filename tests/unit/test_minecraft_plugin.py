@@ -105,6 +105,16 @@ class TestAskActions:
             assert_valid(ask_actions(OpenAsk(ask=parsed, failures=1), [skill("digHole")]))
 
 
+class TestGoal:
+    def test_a_retry_keeps_the_first_tries_goal(self) -> None:
+        # found in a run: collect returned with 2 of 3 dirt picked up; the retry pinned the
+        # count on top of those 2 and asked for 5
+        current = OpenAsk(ask=ask("Rook, get 3 dirt"))
+        first = current.goal({"inventory": {"dirt": 1}})
+        assert (first.kind, first.item, first.at_least) == ("inventory", "dirt", 4)
+        assert current.goal({"inventory": {"dirt": 3}}) == first
+
+
 class TestStateSummary:
     STATE = {"position": [3.46, 4.0, -2.0], "health": 20, "food": 18,
              "inventory": {"dirt": 3, "oak_log": 1}, "nearby_blocks": {"grass_block": 80},

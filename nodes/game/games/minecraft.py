@@ -163,6 +163,13 @@ class OpenAsk(msgspec.Struct, kw_only=True):
     closest: list[str] | None = None
     """Library skills offered for it (a task), ranked; worked out once."""
 
+    def goal(self, before: dict[str, Any]) -> Check:
+        """The check every try is verified against, pinned at the first from the state
+        ``before`` it (`check`)."""
+        if self.check is None:
+            self.check = with_baseline(self.ask.check, before)
+        return self.check
+
 
 class _Saved(msgspec.Struct, forbid_unknown_fields=True):
     kind: Literal["minecraft"]
@@ -468,8 +475,7 @@ class Minecraft:
             return self._done(current, f"gave up: {arguments['reason']}", "task_failed")
         try:
             if current.check is None:  # pinned at the first try, from a fresh state
-                before = await self.sidecar.call(actor, "state", {}, STATE_CALL_S)
-                current.check = with_baseline(current.ask.check, before)
+                current.goal(await self.sidecar.call(actor, "state", {}, STATE_CALL_S))
             did, check, state = await self._carry_out(current, name, arguments)
         except SidecarError as exc:
             return self._failed(current, f"{name} failed: {exc.message}")
