@@ -148,6 +148,9 @@ class TestPlaceCell:
         assert [place_cell(state, attempt) for attempt in range(5)] == [
             (4, 4, -3), (3, 4, -2), (2, 4, -3), (3, 4, -4), (4, 4, -3)]
 
+    def test_a_bot_landing_is_at_the_level_it_lands_on(self) -> None:
+        assert place_cell({"position": [2.5, 4.8, 2.7]}, 0) == (3, 5, 2)
+
     @pytest.mark.parametrize("state", [{}, {"position": None}, {"position": [1, 2]},
                                        {"position": ["a", 1, 2]}])
     def test_no_position_no_cell(self, state: dict[str, Any]) -> None:

@@ -654,8 +654,9 @@ def place_cell(state: Mapping[str, Any], attempt: int) -> tuple[int, int, int] |
             and all(isinstance(c, (int, float)) for c in position)):
         return None
     dx, dz = PLACE_SIDES[attempt % len(PLACE_SIDES)]
-    x, y, z = (math.floor(c) for c in position)
-    return x + dx, y, z + dz
+    x, y, z = position
+    # feet level rounded, not floored: a bot landing from a step reads y 4.8 over ground at 4
+    return math.floor(x) + dx, math.floor(y + 0.5), math.floor(z) + dz
 
 
 def _give_up(reason: str) -> GameAction:
