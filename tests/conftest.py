@@ -1,5 +1,5 @@
-"""Fixtures shared by every test: a real vtbus per test, real node processes on it, and a
-fresh folder for the memory node's store."""
+"""Fixtures shared by every test: a real vtbus per test, real node processes on it, a
+fresh folder for the memory node's store, and one Minecraft server for the session."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.minecraft import MinecraftServer, minecraft_server_session
 
 from bus.testing import BusProcess, NodeProcess
 
@@ -48,3 +49,11 @@ def memory_store(tmp_path: Path) -> Iterator[Path]:
     from chromadb.api.client import SharedSystemClient  # only the memory tests pay its import
 
     SharedSystemClient.clear_system_cache()
+
+
+@pytest.fixture(scope="session")
+def minecraft_server() -> Iterator[MinecraftServer]:
+    """A real flying-squid on 127.0.0.1 (tests/helpers/minecraft.py), started by the first test
+    that asks and shared by the session; a test that stops or restarts a server starts its own.
+    Bots of different tests need different usernames (a name joining twice kicks the first)."""
+    yield from minecraft_server_session()

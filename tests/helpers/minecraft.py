@@ -30,7 +30,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from tests.helpers.ports import HOST, free_port
+from .ports import HOST, free_port
 
 __all__ = ["DEFAULT_VERSION", "SIDECAR_DIR", "MinecraftServer", "SidecarClient", "SidecarReplyError",
            "bot_config", "minecraft_server_session"]
@@ -270,6 +270,12 @@ class SidecarClient:
             raise SidecarReplyError(answer["code"], answer["error"])
         result: dict[str, Any] = answer["result"]
         return result
+
+    def wait_unanswered(self, since: int, *, timeout_s: float = 10.0) -> dict[str, Any]:
+        """The first reply without an id (to a line it could not read) after ``since`` (an
+        index into `unanswered`)."""
+        return self._until(lambda: self.unanswered[since] if len(self.unanswered) > since else None,
+                           "a reply without an id", timeout_s)
 
     def mark(self) -> int:
         """A place in the event list: `wait_event` ``since=`` it sees only later events."""

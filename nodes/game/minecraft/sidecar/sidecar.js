@@ -107,11 +107,19 @@ function chatText (value) {
     try { return chatText(JSON.parse(value)) } catch { return value }
   }
   if (typeof value !== 'object') return String(value)
+  // 1.20.3+ sends chat components as NBT ({type: 'string', value: 'Server closed'}, compounds).
+  if (typeof value.type === 'string' && 'value' in value) return chatText(fromNbt(value))
   if (typeof value.toString === 'function' && value.constructor?.name === 'ChatMessage') return value.toString()
   let text = value.text ?? value.translate ?? ''
   if (Array.isArray(value.with)) text += ' ' + value.with.map(chatText).join(' ')
   if (Array.isArray(value.extra)) text += value.extra.map(chatText).join('')
   return String(text).trim()
+}
+
+function fromNbt (tag) {
+  if (tag.type === 'compound') return Object.fromEntries(Object.entries(tag.value).map(([k, v]) => [k, fromNbt(v)]))
+  if (tag.type === 'list') return (tag.value.value ?? []).map(v => fromNbt({ type: tag.value.type, value: v }))
+  return tag.value
 }
 
 // Argument readers: a wrong argument is the caller's fault (bad_request), named in words.
@@ -339,10 +347,15 @@ function pathTo (slot, ctx, goal, { movements, dynamic = false } = {}) {
   })
 }
 
+function outsideWorld (bot, cell) {
+  const { minY, height } = bot.game
+  return cell.y < minY || cell.y >= minY + height ? `the goal is outside the world (y ${minY}..${minY + height - 1})` : null
+}
+
 // Why a cell cannot be stood in, in words ("the goal is inside a block (bedrock)").
 function blockedReason (bot, cell) {
-  const { minY, height } = bot.game
-  if (cell.y < minY || cell.y >= minY + height) return `the goal is outside the world (y ${minY}..${minY + height - 1})`
+  const outside = outsideWorld(bot, cell)
+  if (outside) return outside
   const block = bot.blockAt(cell.floored())
   if (!block) return 'the goal is in a part of the world not loaded (too far)'
   if (block.boundingBox === 'block') return `the goal is inside a block (${block.name})`
@@ -352,6 +365,8 @@ function blockedReason (bot, cell) {
 }
 
 async function walk (slot, ctx, goal, target, label, options) {
+  const outside = outsideWorld(ctx.bot, target)
+  if (outside) throw new OpError('no_path', `no path to ${where(target)}: ${outside}`)
   slot.takeMovement(ctx, label)
   const started = Date.now()
   try {

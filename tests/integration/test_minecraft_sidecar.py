@@ -1,0 +1,225 @@
+"""The bots' sidecar (nodes/game/minecraft/sidecar/sidecar.js) against a real flying-squid on
+127.0.0.1: spawning, walking, collecting, placing and digging, chat both ways, and the bad
+input of issue 17 (an unreachable goal, malformed lines, no server, a restarted server, a
+version the server does not speak).
+
+The world is superflat (bedrock y=0, dirt y=1..3, grass_block y=4, bots stand at y=5). Most
+tests share the session's server and one sidecar with two bots; the lifecycle tests start
+their own server, since they stop or restart it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from helpers.minecraft import DEFAULT_VERSION, MinecraftServer, SidecarClient, SidecarReplyError, bot_config
+from helpers.ports import free_port
+
+pytestmark = pytest.mark.slow  # every test drives real bots (a spawn is ~1-3 s here)
+
+MIKA, ROOK, ALICE = "ScMika", "ScRook", "ScAlice"  # unique on the shared server
+GROUND_Y = 5  # where a bot stands on the superflat world
+
+
+@pytest.fixture(scope="module")
+def bots(minecraft_server: MinecraftServer) -> Iterator[SidecarClient]:
+    """Mika and Rook in the shared world, spawned."""
+    with SidecarClient(bot_config(minecraft_server.port, {"mika": MIKA, "rook": ROOK},
+                                  version=minecraft_server.version)) as client:
+        client.wait_spawned("mika", "rook")
+        yield client
+
+
+@pytest.fixture(scope="module")
+def alice(minecraft_server: MinecraftServer, bots: SidecarClient) -> Iterator[SidecarClient]:
+    """A third player, from a second sidecar: a viewer's in-game player."""
+    with SidecarClient(bot_config(minecraft_server.port, {"alice": ALICE},
+                                  version=minecraft_server.version)) as client:
+        client.wait_spawned("alice")
+        yield client
+
+
+def cell(state: dict[str, Any]) -> tuple[int, int, int]:
+    x, y, z = state["position"]
+    return math.floor(x), math.floor(y), math.floor(z)
+
+
+def failure(client: SidecarClient, op: str, bot: str | None, args: dict[str, Any],
+            timeout_s: float = 20.0) -> SidecarReplyError:
+    with pytest.raises(SidecarReplyError) as caught:
+        client.call(op, bot, args, timeout_s=timeout_s)
+    return caught.value
+
+
+class TestInTheWorld:
+    def test_both_bots_spawn_and_see_each_other(self, bots: SidecarClient) -> None:
+        ready = bots.events[0]
+        assert ready["event"] == "ready" and DEFAULT_VERSION in ready["versions"]
+        mika = bots.call("state", "mika")
+        assert mika["username"] == MIKA and mika["online"] is True
+        assert mika["health"] > 0 and mika["nearby_blocks"].get("grass_block", 0) > 0
+        # flying-squid 1.12.0 hid earlier players from later ones (player list sent to the
+        # wrong clients) and showed players as mobs (entity type 0); server.js mends both.
+        bots.wait_event("state", bot="rook", since=0,
+                        state=lambda s: MIKA in [p["name"] for p in s["nearby_players"]])
+        bots.wait_event("state", bot="mika", since=0,
+                        state=lambda s: ROOK in [p["name"] for p in s["nearby_players"]])
+
+    def test_goto_a_block_20_blocks_away(self, bots: SidecarClient) -> None:
+        x, _, z = cell(bots.call("state", "mika"))
+        target = (x + 20, GROUND_Y, z + 3)
+        result = bots.call("goto", "mika", {"x": target[0], "y": target[1], "z": target[2]}, timeout_s=60)
+        assert result["distance"] <= 1.5
+        here = bots.call("state", "mika")["position"]
+        assert math.dist(here, [target[0] + 0.5, target[1], target[2] + 0.5]) <= 2.0
+
+    def test_goto_player_and_a_block_kind(self, bots: SidecarClient) -> None:
+        result = bots.call("goto_player", "rook", {"player": MIKA.lower()}, timeout_s=60)
+        assert result["distance"] <= 2.5
+        assert bots.call("goto_block", "rook", {"block": "grass_block"})["distance"] <= 3
+        nowhere = {"block": "diamond_ore", "max_distance": 16}
+        assert failure(bots, "goto_block", "rook", nowhere).code == "not_found"
+        assert failure(bots, "goto_player", "rook", {"player": "Nobody"}).code == "unknown_player"
+
+    def test_collect_three_dirt_then_place_one_and_dig_it_seen_by_the_other_bot(
+            self, bots: SidecarClient) -> None:
+        before = bots.call("state", "mika")["inventory"].get("dirt", 0)
+        result = bots.call("collect", "mika", {"block": "dirt", "count": 3}, timeout_s=90)
+        assert result["collected"] >= 3 and result["inventory"]["dirt"] >= before + 3
+        assert bots.call("state", "mika")["inventory"]["dirt"] >= before + 3
+
+        # Next to Rook: collect leaves blocks next to another player alone, so the grass under
+        # this cell is whole and the cell is empty.
+        rx, ry, rz = cell(bots.call("state", "rook"))
+        spot = {"x": rx + 1, "y": ry, "z": rz}
+        seen = bots.call("state", "rook")["nearby_blocks"].get("dirt", 0)
+        assert bots.call("place", "mika", {"item": "dirt", **spot}) == {"block": "dirt"}
+        bots.wait_event("state", bot="rook", since=bots.mark(), timeout_s=15,
+                        state=lambda s: s["nearby_blocks"].get("dirt", 0) == seen + 1)
+        assert bots.call("dig", "mika", spot, timeout_s=30) == {"before": "dirt", "after": "air"}
+        bots.wait_event("state", bot="rook", since=bots.mark(), timeout_s=15,
+                        state=lambda s: s["nearby_blocks"].get("dirt", 0) == seen)
+
+    def test_place_says_why_it_cannot(self, bots: SidecarClient) -> None:
+        x, y, z = cell(bots.call("state", "rook"))
+        assert "no solid block next to" in failure(bots, "place", "mika",
+                                                   {"item": "dirt", "x": x, "y": y + 6, "z": z}).message
+        unheld = {"item": "diamond_block", "x": x + 1, "y": y, "z": z}
+        assert failure(bots, "place", "rook", unheld).code == "not_found"
+        assert failure(bots, "equip", "mika", {"item": "no_such_item"}).code == "unknown_item"
+
+
+class TestChat:
+    def test_a_players_chat_comes_in_once_and_the_bots_chat_goes_out(
+            self, bots: SidecarClient, alice: SidecarClient) -> None:
+        since = bots.mark()
+        alice.call("chat", "alice", {"text": "ScMika, come to me"})
+        heard = bots.wait_event("chat", since=since, message="ScMika, come to me")
+        assert heard["username"] == ALICE
+
+        since_alice = alice.mark()
+        # A persona's line that starts with "/" is said, never run as a server command.
+        bots.call("chat", "rook", {"text": "/op ScRook\nhello Alice"})
+        said = alice.wait_event("chat", since=since_alice, username=ROOK)
+        assert said["message"] == "op ScRook hello Alice"
+        # Our own bots' lines are not relayed as chat from players.
+        alice.call("chat", "alice", {"text": "second line"})
+        bots.wait_event("chat", since=since, message="second line")
+        lines = [e for e in bots.events[since:] if e["event"] == "chat"]
+        assert [e["message"] for e in lines] == ["ScMika, come to me", "second line"]
+
+
+class TestTasks:
+    def test_follow_is_replaced_by_a_newer_task_and_stop_ends_it(self, bots: SidecarClient) -> None:
+        assert bots.call("follow", "rook", {"player": MIKA}) == {}
+        assert bots.call("state", "rook")["task"] == f"follow {MIKA}"
+        x, _, z = cell(bots.call("state", "rook"))
+        far = json.dumps({"id": "far", "op": "goto", "bot": "rook", "timeout_ms": 60000,
+                          "args": {"x": x + 60, "y": GROUND_Y, "z": z}})
+        bots.send_line(far)
+        bots.wait_event("state", bot="rook", since=bots.mark(), state=lambda s: s["task"].startswith("goto"))
+        near = bots.request("goto", "rook", {"x": x, "y": GROUND_Y, "z": z + 2}, timeout_s=60)
+        assert near["ok"], near
+        assert bots.reply("far")["code"] == "cancelled"
+        assert bots.call("stop", "rook") == {}
+        assert bots.call("state", "rook")["task"] == ""
+
+    def test_an_op_past_its_deadline_times_out(self, bots: SidecarClient) -> None:
+        x, _, z = cell(bots.call("state", "rook"))
+        error = failure(bots, "goto", "rook", {"x": x + 50, "y": GROUND_Y, "z": z}, timeout_s=0.3)
+        assert error.code == "timeout" and "300 ms" in error.message
+        assert bots.call("state", "rook")["task"] == ""
+
+
+class TestBadInput:
+    @pytest.mark.parametrize(("goal", "reason"), [
+        ((5, 0, 5), "the goal is inside a block (bedrock)"),  # bedrock cannot be dug or entered
+        ((5, -200, 5), "the goal is outside the world"),
+    ])
+    def test_an_unreachable_goal_says_why(self, bots: SidecarClient, goal: tuple[int, int, int],
+                                          reason: str) -> None:
+        x, _, z = cell(bots.call("state", "mika"))
+        target = {"x": x + goal[0], "y": goal[1], "z": z + goal[2]}
+        error = failure(bots, "goto", "mika", target, timeout_s=60)
+        assert error.code == "no_path"
+        assert error.message.startswith(f"no path to ({target['x']}, {target['y']}, {target['z']}): {reason}")
+        assert bots.call("state", "mika")["online"] is True
+
+    def test_malformed_lines_get_bad_request_and_it_answers_on(self, bots: SidecarClient) -> None:
+        # (line, code, id the reply carries)
+        cases = [
+            ("{not json", "bad_request", None),
+            ("[1, 2]", "bad_request", None),
+            ('{"op": "ping"}', "bad_request", None),
+            ('{"id": "a", "op": "fly", "bot": "mika"}', "unknown_op", "a"),
+            ('{"id": "b", "op": "goto", "bot": "nobody", "args": {}}', "bad_request", "b"),
+            ('{"id": "c", "op": "goto", "bot": "mika", "args": {"x": "north"}}', "bad_request", "c"),
+            ('{"id": "d", "op": "goto", "bot": "mika", "args": [1]}', "bad_request", "d"),
+            ('{"id": "e", "op": "ping", "timeout_ms": -1}', "bad_request", "e"),
+            ('{"id": "f", "op": "collect", "bot": "mika", "args": {"block": "dirt", "count": 999}}',
+             "bad_request", "f"),
+        ]
+        for line, code, request_id in cases:
+            since = len(bots.unanswered)
+            bots.send_line(line)
+            answer = bots.wait_unanswered(since) if request_id is None else bots.reply(request_id)
+            assert answer["ok"] is False and answer["code"] == code, (line, answer)
+        assert bots.call("ping") == {}
+        assert bots.call("state", "mika")["online"] is True
+
+
+class TestLifecycle:
+    def test_no_server_names_the_address_and_retries_then_bots_join_and_rejoin_a_restart(self) -> None:
+        port = free_port()
+        with SidecarClient(bot_config(port, {"life": "ScLife"}, reconnect_ms=(200, 1000))) as client:
+            first = client.wait_event("error", bot="life")
+            assert first["message"].startswith(f"no server at 127.0.0.1:{port} (ECONNREFUSED); retrying in")
+            client.wait_event("error", bot="life", since=client.events.index(first) + 1)  # it retries
+            assert failure(client, "state", "life", {}).code == "offline"
+            with MinecraftServer(port=port) as server:
+                client.wait_spawned("life", since=client.mark())
+                since = client.mark()
+                server.restart()
+                client.wait_event("disconnected", bot="life", since=since)
+                client.wait_spawned("life", since=since)
+                assert client.call("state", "life")["online"] is True
+
+    def test_a_version_the_server_does_not_speak_names_the_versions(self) -> None:
+        with MinecraftServer(version="1.20.4") as server, \
+                SidecarClient(bot_config(server.port, {"old": "ScOld"}, version="1.21.4")) as client:
+            error = client.wait_event("error", bot="old")
+            assert error["message"].startswith(f"the server at 127.0.0.1:{server.port} speaks 1.20.4")
+            assert "not 1.21.4; supported: 1.8.8," in error["message"] and "1.21.4" in error["message"]
+
+    def test_it_exits_when_its_stdin_closes(self) -> None:
+        client = SidecarClient(bot_config(free_port(), {"gone": "ScGone"})).start()
+        client.wait_event("ready")
+        process = client.process
+        assert process.stdin is not None
+        process.stdin.close()
+        assert process.wait(timeout=15) == 0
+        client.stop()
