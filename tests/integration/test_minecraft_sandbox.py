@@ -124,17 +124,23 @@ class SandboxHost:
         assert self.result(request_id) == {"id": request_id, "ok": True,
                                            "result": {"pong": True}}
 
-    def close(self) -> None:
+    def close(self) -> int:
+        """Close its stdin (it then calls process.exit(0), as the sidecar does); its exit code."""
         assert self._process.stdin is not None
         self._process.stdin.close()
-        assert self._process.wait(timeout=WAIT_S) == 0
+        try:
+            return self._process.wait(timeout=WAIT_S)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+            raise AssertionError(f"the sandbox host did not exit within {WAIT_S} s") from None
 
 
 @pytest.fixture(scope="module")
 def host() -> Iterator[SandboxHost]:
     sandbox = SandboxHost()
     yield sandbox
-    sandbox.close()
+    assert sandbox.close() == 0
 
 
 def failed(host: SandboxHost, code: str, **options: Any) -> str:
@@ -276,10 +282,11 @@ class TestHostileSkills:
     # (allocation, what it outgrows first)
     @pytest.mark.parametrize("allocation", [
         "const kept = []\n  while (true) kept.push(new Array(100000).fill(1.5))",  # the heap
+        "await bot.state()\n  const kept = []\n  while (true) kept.push(new Array(1000).fill(1))",
         "const kept = []\n  while (true) kept.push(new ArrayBuffer(1e7))",  # outside the heap
         "const kept = []\n  while (true) kept.push(new SharedArrayBuffer(1e7))",
         "let text = 'x'\n  while (true) { text += text; kept = [text, text.split('')] }",
-    ], ids=["arrays", "array_buffers", "shared_array_buffers", "strings"])
+    ], ids=["arrays", "arrays_after_an_await", "array_buffers", "shared_array_buffers", "strings"])
     def test_an_allocation_bomb_is_stopped(self, host: SandboxHost, allocation: str) -> None:
         error = failed(host, f"let kept\nasync function main(bot) {{\n  {allocation}\n}}")
         # A string outgrows V8's own length limit (a RangeError) before 32 MB at times.
@@ -351,6 +358,28 @@ class TestHostileSkills:
 
 SHIPPED = sorted(SKILLS.glob("*.js"))
 STANDING = {"result": {"position": [0.5, 4.0, 0.5], "inventory": {"dirt": 5}, "held": None}}
+
+
+class TestExit:
+    """The host exits cleanly whatever its skills did (the sidecar exits when its stdin
+    closes). Seen before the exit hook: a hang for ever while a skill looped (isolated-vm
+    issue #260), and SIGSEGV right after a memory-limit disposal."""
+
+    def test_exit_while_a_skill_loops(self) -> None:
+        host = SandboxHost()
+        request_id = host.run("async function main(bot) {\n  await bot.state()\n  for (;;) {}\n}",
+                              timeout_ms=600000)
+        host.call_event(request_id)
+        assert host.close() == 0
+
+    def test_exit_right_after_a_skill_ran_out_of_memory(self) -> None:
+        host = SandboxHost()
+        # (strings crashed it most often: 4 exits of 4 after the two runs, 3 of 4 after one)
+        for bomb in ["const kept = []\n  for (;;) kept.push(new Array(100000).fill(1.5))",
+                     "let text = 'x'\n  for (;;) { text += text; kept = [text, text.split('')] }"]:
+            reply = host.result(host.run(f"let kept\nasync function main(bot) {{\n  {bomb}\n}}"))
+            assert reply["error"] == "skill used more than 32 MB of memory"
+        assert host.close() == 0  # at once: the isolate may still be tearing down
 
 
 class TestShippedSkills:
