@@ -28,15 +28,19 @@ SIDECAR = ROOT / "nodes/game/minecraft/sidecar"
 SKILLS = ROOT / "nodes/game/minecraft/skills"
 WAIT_S = 60.0  # for one reply; a skill's own limit is a few seconds at most here
 
-# A host for runSkill. Requests: {"id", "op": "ping"} | {"id", "op": "run", "skill": {code, main,
-# args, library, timeoutMs, memoryMb}, "answers": {op: [answer, ...]}} where an answer is
+# A host for runSkill. Requests: {"id", "op": "ping"} | {"id", "op": "cancel", "run": id} |
+# {"id", "op": "run", "skill": {code, main, args, library, timeoutMs, memoryMb},
+# "answers": {op: [answer, ...]}} where an answer is
 # {"result": ...} | {"error": "...", "code": "..."} | {"hang": true}; the last answer repeats.
 # Out: {"event": "call", "id", "op", "args"} for each primitive call, then the run's reply.
 DRIVER = r"""
 const { runSkill } = require(process.argv[1])
 const readline = require('readline')
 const out = (object) => process.stdout.write(JSON.stringify(object) + '\n')
+const controllers = new Map()
 async function run({ id, skill, answers = {} }) {
+  const controller = new AbortController()
+  controllers.set(id, controller)
   const used = {}
   const call = async (op, args) => {
     out({ event: 'call', id, op, args })
@@ -47,14 +51,17 @@ async function run({ id, skill, answers = {} }) {
     return answer.result
   }
   try {
-    out({ id, ok: true, result: await runSkill({ ...skill, call }) })
+    out({ id, ok: true, result: await runSkill({ ...skill, call, signal: controller.signal }) })
   } catch (error) {
     out({ id, ok: false, error: error.message, code: error.code, calls: error.calls })
+  } finally {
+    controllers.delete(id)
   }
 }
 readline.createInterface({ input: process.stdin }).on('line', (line) => {
   const request = JSON.parse(line)
   if (request.op === 'ping') out({ id: request.id, ok: true, result: { pong: true } })
+  else if (request.op === 'cancel') controllers.get(request.run)?.abort()
   else run(request)
 }).on('close', () => process.exit(0))
 """
@@ -259,6 +266,15 @@ class TestHostileSkills:
         seen: list[dict[str, Any]] = []
         assert host.result(looping, seen)["error"] == "skill ran past its 3000 ms limit"
         assert [line["result"]["value"] for line in seen if line.get("id") == quick] == ["quick"]
+
+    def test_a_cancelled_skill_stops_at_once(self, host: SandboxHost) -> None:
+        request_id = host.run("async function main(bot) {\n  await bot.state()\n  for (;;) {}\n}",
+                              timeout_ms=600000)
+        host.call_event(request_id)
+        host.send("cancel", run=request_id)
+        reply = host.result(request_id)
+        assert (reply["code"], reply["error"]) == ("cancelled", "skill was cancelled")
+        host.ping()
 
     def test_a_skill_awaiting_for_ever_stops_at_the_limit(self, host: SandboxHost) -> None:
         error = failed(host, "async function main(bot) { await new Promise(() => {}) }",

@@ -120,16 +120,24 @@ delete globalThis.WebAssembly
  *   for this bot; rejects with an Error (its `code` kept) when the op fails
  * @param {number} [request.timeoutMs] - wall-clock limit for the whole run, awaits included
  * @param {number} [request.memoryMb] - the isolate's heap limit (isolated-vm's minimum is 8)
+ * @param {AbortSignal} [request.signal] - aborting it stops the skill at once (its isolate is
+ *   disposed): a newer task replaced it, or the op's deadline passed
  * @returns {Promise<{value: any, calls: number, ms: number}>} value is plain JSON
- * @throws {Error} with `code` "bad_request" or "skill_error", and a message for a streamer and
+ * @throws {Error} with `code` "bad_request", "cancelled" (the signal) or "skill_error", and a message for a streamer and
  *   an LLM retry prompt ("skill ran past its 10000 ms limit", "Error: boom at line 3")
  */
-async function runSkill({ code, main, args = [], library = [], call, timeoutMs = 10000, memoryMb = 32 }) {
+async function runSkill({ code, main, args = [], library = [], call, timeoutMs = 10000, memoryMb = 32, signal }) {
   checkRequest({ code, main, args, library, call, timeoutMs, memoryMb })
+  signal?.throwIfAborted()
   const started = performance.now()
   const isolate = new ivm.Isolate({ memoryLimit: memoryMb, onCatastrophicError })
   running.add(isolate)
-  const run = { calls: 0, inFlight: 0, finished: false, timedOut: false }
+  const run = { calls: 0, inFlight: 0, finished: false, timedOut: false, cancelled: false }
+  const cancel = () => {
+    run.cancelled = true
+    isolate.dispose()
+  }
+  signal?.addEventListener('abort', cancel, { once: true })
   const deadline = Date.now() + timeoutMs
   const timer = setTimeout(() => {
     run.timedOut = true
@@ -167,6 +175,7 @@ async function runSkill({ code, main, args = [], library = [], call, timeoutMs =
   } finally {
     run.finished = true
     clearTimeout(timer)
+    signal?.removeEventListener('abort', cancel)
     if (!isolate.isDisposed) isolate.dispose()
     running.delete(isolate)
     lastDisposedAt = performance.now()
@@ -262,7 +271,11 @@ function checkRequest({ code, main, args, library, call, timeoutMs, memoryMb }) 
 // that says what to change.
 function failure(error, run, limits, started, disposed) {
   let message
-  if (run.timedOut) {
+  let code = 'skill_error'
+  if (run.cancelled) {
+    message = 'skill was cancelled'
+    code = 'cancelled'
+  } else if (run.timedOut) {
     message = `skill ran past its ${limits.timeoutMs} ms limit`
   } else if (disposed) {
     // Disposed, not by the deadline: by the memory limit. Pending at the time, the run's
@@ -275,7 +288,7 @@ function failure(error, run, limits, started, disposed) {
     message = skillError({ name: error.name, message: error.message, stack: error.stack ?? '' }, limits)
   }
   return Object.assign(new Error(message), {
-    code: 'skill_error',
+    code,
     calls: run.calls,
     inFlight: run.inFlight,
     ms: Math.round(performance.now() - started),
