@@ -153,6 +153,11 @@ function untilAborted (promise, signal) {
   })
 }
 
+// Run `stop` when the op is cancelled, times out or its bot leaves; not when it finishes.
+function onCancel (ctx, stop) {
+  ctx.signal.addEventListener('abort', () => { if (!ctx.finished) stop() }, { once: true })
+}
+
 // ---------------------------------------------------------------------------------------------
 // One bot per persona: connects, reconnects with backoff, and keeps its running task.
 
@@ -550,7 +555,7 @@ const OPS = {
       const before = countItems(bot, drops)
       const wanted = before + count
       slot.takeMovement(ctx, `collect ${name}`)
-      ctx.signal.addEventListener('abort', () => bot.collectBlock.cancelTask().catch(() => {}), { once: true })
+      onCancel(ctx, () => bot.collectBlock.cancelTask().catch(() => {}))
       // Rounds: a drop can land by another player, who picks it up first (flying-squid gives an
       // item to whoever is within 1.75 blocks), so blocks next to other players are left alone
       // and what is still missing is mined in the next round.
@@ -590,7 +595,7 @@ const OPS = {
       if (block.boundingBox === 'empty') throw new OpError('failed', `nothing to dig at ${where(cell)} (${block.name})`)
       if (block.hardness === null || block.hardness < 0) throw new OpError('failed', `${block.name} cannot be dug`)
       await reach(slot, ctx, cell, `dig ${where(cell)}`)
-      ctx.signal.addEventListener('abort', () => bot.stopDigging(), { once: true })
+      onCancel(ctx, () => bot.stopDigging())
       await untilAborted(bot.dig(block, true), ctx.signal)
       return { before: block.name, after: bot.blockAt(cell)?.name ?? '' }
     }
@@ -760,9 +765,10 @@ class Sidecar {
     }
     const controller = new AbortController()
     const ctx = { bot: slot?.bot, controller, signal: controller.signal, deadline, inSkill: parent !== null }
+    const withParent = () => controller.abort(parent.signal.reason)
     if (parent) {
       if (parent.signal.aborted) throw parent.signal.reason
-      parent.signal.addEventListener('abort', () => controller.abort(parent.signal.reason), { once: true })
+      parent.signal.addEventListener('abort', withParent, { once: true })
     } else if (spec.task) {
       controller.label = op === 'run_skill' ? `skill ${args.main ?? ''}`.trim() : `${op} ${describe(args)}`.trim()
       if (slot.task) slot.task.abort(new OpError('cancelled', `replaced by ${controller.label}`))
@@ -770,6 +776,7 @@ class Sidecar {
     }
     // When the op ends, however it ends (its reply, a newer task, `stop`, the bot leaving).
     controller.signal.addEventListener('abort', () => {
+      parent?.signal.removeEventListener('abort', withParent) // a skill makes many calls
       slot?.running.delete(controller)
       if (slot?.mover === controller) slot.mover = null
       if (slot?.task === controller) {
@@ -785,7 +792,10 @@ class Sidecar {
     } finally {
       clearTimeout(timer)
       // follow goes on after its reply, until `stop` or another task aborts it.
-      if (!ctx.keep) controller.abort(new OpError('cancelled', `${op} finished`))
+      if (!ctx.keep) {
+        ctx.finished = true
+        controller.abort(new OpError('cancelled', `${op} finished`))
+      }
     }
   }
 
