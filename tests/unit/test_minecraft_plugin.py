@@ -19,7 +19,7 @@ from nodes.game.games.minecraft import (
     MinecraftSettings,
     OpenAsk,
     ask_actions,
-    place_cell,
+    place_cells,
     state_summary,
 )
 from nodes.game.minecraft.asks import Ask, parse_ask
@@ -142,19 +142,19 @@ class TestStateSummary:
             "Rook at somewhere, health ?")
 
 
-class TestPlaceCell:
-    def test_beside_the_feet_another_side_each_retry(self) -> None:
-        state = {"position": [3.7, 4.0, -2.2]}
-        assert [place_cell(state, attempt) for attempt in range(5)] == [
-            (4, 4, -3), (3, 4, -2), (2, 4, -3), (3, 4, -4), (4, 4, -3)]
+class TestPlaceCells:
+    def test_beside_the_feet_then_one_up(self) -> None:
+        assert place_cells({"position": [3.7, 4.0, -2.2]}) == [
+            (4, 4, -3), (3, 4, -2), (2, 4, -3), (3, 4, -4),
+            (4, 5, -3), (3, 5, -2), (2, 5, -3), (3, 5, -4)]
 
     def test_a_bot_landing_is_at_the_level_it_lands_on(self) -> None:
-        assert place_cell({"position": [2.5, 4.8, 2.7]}, 0) == (3, 5, 2)
+        assert place_cells({"position": [2.5, 4.8, 2.7]})[0] == (3, 5, 2)
 
     @pytest.mark.parametrize("state", [{}, {"position": None}, {"position": [1, 2]},
                                        {"position": ["a", 1, 2]}])
     def test_no_position_no_cell(self, state: dict[str, Any]) -> None:
-        assert place_cell(state, 0) is None
+        assert place_cells(state) == []
 
 
 class TestRefusedBeforeStarting:

@@ -54,7 +54,7 @@ from nodes.game.minecraft.sidecar import Sidecar, SidecarError
 from nodes.game.minecraft.skills import MAX_CODE_BYTES, Skill, SkillLibrary, SkillRefused
 from nodes.game.store import default_state_dir
 
-__all__ = ["Bot", "Minecraft", "MinecraftSettings", "OpenAsk", "ask_actions", "place_cell",
+__all__ = ["Bot", "Minecraft", "MinecraftSettings", "OpenAsk", "ask_actions", "place_cells",
            "state_summary"]
 
 log = logging.getLogger(__name__)
@@ -491,16 +491,16 @@ class Minecraft:
         """Run one checked call: (what was done, the check to verify, the bot's state after,
         with the block a dig or place left)."""
         assert current.check is not None
-        actor, check, reply = current.ask.persona, current.check, {}
+        actor, check = current.ask.persona, current.check
+        reply: dict[str, Any] = {}
         bot = self.bots[actor]
         op_arguments = dict(arguments)
         if name == "place" and current.ask.intent == "place":
-            cell = place_cell(bot.state, current.failures)
-            if cell is None:
-                raise SidecarError("offline", f"{actor}'s position is not known yet")
+            cell, reply = await self._place_beside(actor, arguments["item"])
             op_arguments.update(zip("xyz", cell, strict=True))
             check = Check(kind="block", position=cell, name=arguments["item"])
-        if name in ("write_skill", "run_skill"):
+            did = f"place {_args(op_arguments)}"
+        elif name in ("write_skill", "run_skill"):
             did = await self._run_skill(current, name, arguments)
         else:
             reply = await self.sidecar.call(actor, name, op_arguments,
@@ -512,6 +512,29 @@ class Minecraft:
             state = {**state, "blocks": [{"position": [op_arguments[axis] for axis in "xyz"],
                                           "name": block if isinstance(block, str) else "?"}]}
         return did, check, state
+
+    async def _place_beside(self, actor: str, item: str) -> tuple[tuple[int, int, int],
+                                                                  dict[str, Any]]:
+        """Place ``item`` in the first cell beside the bot that takes it (the sidecar refuses
+        a taken cell or one with nothing to place against at once): (the cell, the reply)."""
+        cells = place_cells(self.bots[actor].state)
+        if not cells:
+            raise SidecarError("offline", f"{actor}'s position is not known yet")
+        deadline = time.monotonic() + self.settings.action_timeout_s
+        refusals = []
+        for cell in cells:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                arguments = {"item": item, "x": cell[0], "y": cell[1], "z": cell[2]}
+                return cell, await self.sidecar.call(actor, "place", arguments, left)
+            except SidecarError as exc:
+                if exc.code != "failed":
+                    raise
+                refusals.append(exc.message)
+        raise SidecarError("failed", f"no cell beside {actor} takes a block: "
+                           f"{'; '.join(refusals[:3])}")
 
     async def _verified(self, actor: str, name: str, check: Check,
                         state: dict[str, Any]) -> tuple[bool, str]:
@@ -646,17 +669,16 @@ def _not_pinned(action: GameAction, field: str, value: Any) -> str:
     return f"{field} must be {word_list(allowed)}, not {show(value)}"
 
 
-def place_cell(state: Mapping[str, Any], attempt: int) -> tuple[int, int, int] | None:
-    """Where an asked-for block goes: the cell beside the bot's feet, another side on each
-    retry (the first may be taken)."""
+def place_cells(state: Mapping[str, Any]) -> list[tuple[int, int, int]]:
+    """Where an asked-for block may go, in the order tried: the four cells beside the bot's
+    feet, then the four above them (a bot in a pit it dug has ground beside its feet)."""
     position = state.get("position")
     if not (isinstance(position, list) and len(position) == 3
             and all(isinstance(c, (int, float)) for c in position)):
-        return None
-    dx, dz = PLACE_SIDES[attempt % len(PLACE_SIDES)]
-    x, y, z = position
+        return []
     # feet level rounded, not floored: a bot landing from a step reads y 4.8 over ground at 4
-    return math.floor(x) + dx, math.floor(y + 0.5), math.floor(z) + dz
+    x, y, z = math.floor(position[0]), math.floor(position[1] + 0.5), math.floor(position[2])
+    return [(x + dx, y + up, z + dz) for up in (0, 1) for dx, dz in PLACE_SIDES]
 
 
 def _give_up(reason: str) -> GameAction:
