@@ -675,11 +675,12 @@ const OPS = {
           library: args.library ?? [],
           call,
           timeoutMs: args.timeout_ms ?? skill.timeoutMs,
-          memoryMb: args.memory_mb ?? skill.memoryMb
+          memoryMb: args.memory_mb ?? skill.memoryMb,
+          signal: ctx.signal // a replaced, stopped or timed-out skill's isolate is disposed at once
         }), ctx.signal)
       } catch (err) {
         if (err instanceof OpError) throw err
-        throw new OpError(err.code === 'bad_request' ? 'bad_request' : 'skill_error', err.message)
+        throw new OpError(['bad_request', 'cancelled'].includes(err.code) ? err.code : 'skill_error', err.message)
       }
     }
   },
