@@ -1,9 +1,13 @@
 """The skill sandbox (nodes/game/minecraft/sidecar/sandbox.js) run for real: real isolated-vm
-isolates with their real memory and time limits, in a Node process that answers pings.
+isolates with their real memory and time limits.
 
-A small Node host (DRIVER, over JSON lines on stdin/stdout, like the sidecar) runs skills with
-runSkill and a `call` that records each primitive call and answers it from the request's
-script, so hostile skills are contained with a clear error while the host keeps answering."""
+- A small Node host (DRIVER, over JSON lines on stdin/stdout, like the sidecar) runs skills with
+  runSkill and a `call` that records each primitive call and answers it from the request's
+  script: hostile skills are contained with a clear error while the host keeps answering, and
+  each call a skill makes is seen.
+- The real sidecar's `run_skill` against a real flying-squid (tests/helpers/minecraft.py): the
+  same hostile skills while the bot answers `state` and `ping`, and the shipped skills doing
+  their work in the world."""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.minecraft import MinecraftServer, SidecarClient, SidecarReplyError, bot_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -373,7 +378,7 @@ class TestHostileSkills:
 
 
 SHIPPED = sorted(SKILLS.glob("*.js"))
-STANDING = {"result": {"position": [0.5, 4.0, 0.5], "inventory": {"dirt": 5}, "held": None}}
+STANDING = {"result": {"position": [0.5, 3.8, 0.5], "inventory": {"dirt": 5}, "held": None}}
 
 
 class TestExit:
@@ -433,9 +438,12 @@ class TestShippedSkills:
          [("state", {}), ("dig", {"x": 1, "y": 3, "z": 0}), ("dig", {"x": 1, "y": 2, "z": 0})],
          {"top": [1, 3, 0], "dug": ["grass_block", "dirt"]}),
         ("placeNextTo", ["dirt"], {"state": [STANDING], "place": [
-            {"error": "(2, 4, 0) is not air"}, {"result": {"block": "dirt"}}]},
+            {"error": "(2, 4, 0) is not empty"}, {"error": "(2, 5, 0) is not empty"},
+            {"error": "(2, 3, 0) is not empty"}, {"result": {"block": "dirt"}}]},
          [("state", {}), ("equip", {"item": "dirt"}),
           ("place", {"item": "dirt", "x": 2, "y": 4, "z": 0}),
+          ("place", {"item": "dirt", "x": 2, "y": 5, "z": 0}),
+          ("place", {"item": "dirt", "x": 2, "y": 3, "z": 0}),
           ("place", {"item": "dirt", "x": -2, "y": 4, "z": 0})],
          {"block": "dirt"}),
         ("followFor", ["Alice", 0.05], {},
@@ -454,3 +462,143 @@ class TestShippedSkills:
         assert reply["ok"] is True, reply
         assert calls_of(seen) == expected_calls
         assert reply["result"]["value"] == value
+
+
+# ------------------------------------------------------------------ through the real sidecar
+MIKA, ROOK = "SbMika", "SbRook"  # unique on the session's shared server
+LOOP_MS = 4000  # a looping skill's limit: long enough for state and ping to be asked meanwhile
+
+
+@pytest.fixture(scope="module")
+def bots(minecraft_server: MinecraftServer) -> Iterator[SidecarClient]:
+    """Mika and Rook in the shared superflat world (grass at y=4, dirt under it), spawned."""
+    with SidecarClient(bot_config(minecraft_server.port, {"mika": MIKA, "rook": ROOK},
+                                  version=minecraft_server.version)) as client:
+        client.wait_spawned("mika", "rook")
+        yield client
+
+
+def run_skill(bots: SidecarClient, code: str, main: str, *, bot: str = "mika",
+              args: list[Any] | None = None, library: list[str] | None = None,
+              timeout_ms: int = 20000) -> Any:
+    """The skill's value through the sidecar's run_skill; SidecarReplyError when it failed."""
+    result = bots.call("run_skill", bot, {"code": code, "main": main, "args": args or [],
+                                          "library": library or [], "timeout_ms": timeout_ms},
+                       timeout_s=timeout_ms / 1000 + 10)
+    return result["value"]
+
+
+def skill_failure(bots: SidecarClient, code: str, **options: Any) -> SidecarReplyError:
+    with pytest.raises(SidecarReplyError) as caught:
+        run_skill(bots, code, "main", **options)
+    assert caught.value.code == "skill_error"
+    return caught.value
+
+
+def answers_meanwhile(bots: SidecarClient, code: str) -> str:
+    """Start a skill that loops on Mika; while it runs, Mika's state and a ping are answered
+    (the skill's reply not yet there); the skill's error."""
+    request = json.dumps({"id": "looping", "op": "run_skill", "bot": "mika", "timeout_ms": 30000,
+                          "args": {"code": code, "main": "main", "timeout_ms": LOOP_MS}})
+    bots.send_line(request)
+    assert bots.call("state", "mika")["online"] is True
+    assert bots.call("ping") == {}
+    assert "looping" not in bots.replies, "the skill ended before state and ping were answered"
+    reply = bots.reply("looping", timeout_s=60)
+    assert reply["ok"] is False and reply["code"] == "skill_error", reply
+    assert bots.call("state", "mika")["online"] is True
+    return str(reply["error"])
+
+
+class TestHostileSkillsInTheSidecar:
+    """Issue 17's hostile skills through run_skill: contained with a clear error while the bot
+    keeps answering."""
+
+    def test_an_endless_loop(self, bots: SidecarClient) -> None:
+        error = answers_meanwhile(bots, "async function main(bot) {\n  while (true) {}\n}")
+        assert error == f"skill ran past its {LOOP_MS} ms limit"
+
+    def test_an_endless_loop_after_an_await(self, bots: SidecarClient) -> None:
+        error = answers_meanwhile(
+            bots, "async function main(bot) {\n  await bot.state()\n  while (true) {}\n}")
+        assert error == f"skill ran past its {LOOP_MS} ms limit"
+
+    def test_an_allocation_bomb(self, bots: SidecarClient) -> None:
+        error = skill_failure(bots, "async function main(bot) {\n  const kept = []\n"
+                                    "  while (true) kept.push(new Array(100000).fill(1.5))\n}")
+        assert error.message == "skill used more than 32 MB of memory"
+        assert bots.call("ping") == {}
+
+    # (statement, the name the isolate does not have)
+    @pytest.mark.parametrize(("statement", "name"), [
+        ("require('fs').writeFileSync('/tmp/skill-was-here', 'x')", "require"),
+        ("process.exit(0)", "process"),
+    ])
+    def test_host_globals(self, bots: SidecarClient, statement: str, name: str) -> None:
+        error = skill_failure(bots, f"async function main(bot) {{\n  {statement}\n}}")
+        assert error.message == (f"ReferenceError: {name} is not defined at line 2: "
+                                 "skills can only use bot.* primitives and plain JavaScript")
+        assert bots.call("ping") == {}
+
+    def test_a_thrown_error(self, bots: SidecarClient) -> None:
+        error = skill_failure(bots, "async function main(bot) {\n  await bot.state()\n"
+                                    "  throw new Error('boom')\n}")
+        assert error.message == "Error: boom at line 3"
+        assert bots.call("state", "mika")["online"] is True
+
+    def test_a_failed_primitive_names_the_op_and_the_line(self, bots: SidecarClient) -> None:
+        error = skill_failure(bots, "async function main(bot) {\n"
+                                    "  await bot.goToBlock('diamond_ore', 8)\n}")
+        assert error.message.startswith("Error: ") and error.message.endswith(" at line 2")
+        assert "diamond_ore" in error.message
+
+
+class TestSkillsInTheWorld:
+    """A written skill and each shipped one, run by the sidecar in the real world and checked
+    against the bot's state."""
+
+    def test_a_skill_calls_primitives_and_returns_a_value(self, bots: SidecarClient) -> None:
+        code = """async function walk(bot, dx) {
+  const [x, y, z] = (await bot.state()).position.map(Math.floor)
+  await bot.goTo(x + dx, y, z)
+  const after = await bot.state()
+  return { from: x, to: Math.floor(after.position[0]) }
+}"""
+        value = run_skill(bots, code, "walk", args=[5])
+        assert abs(value["to"] - (value["from"] + 5)) <= 1
+
+    def test_collect_then_build_a_pillar_then_place_next_to_it(
+            self, bots: SidecarClient) -> None:
+        library = [shipped("collectBlocks"), shipped("buildPillar"), shipped("placeNextTo")]
+        code = """async function pillarAndOneMore(bot) {
+  const collected = await collectBlocks(bot, 'dirt', 3)
+  const pillar = await buildPillar(bot, 'dirt', 2)
+  const placed = await placeNextTo(bot, 'dirt')
+  return { collected: collected.held, pillar, placed, held: (await bot.state()).inventory.dirt || 0 }
+}"""
+        value = run_skill(bots, code, "pillarAndOneMore", library=library, timeout_ms=90000)
+        assert value["pillar"]["height"] == 2 and value["placed"] == {"block": "dirt"}
+        assert value["held"] == value["collected"] - 3
+
+    def test_dig_a_hole(self, bots: SidecarClient) -> None:
+        value = run_skill(bots, shipped("digHole"), "digHole", bot="rook", args=[2])
+        assert value["dug"] == ["grass_block", "dirt"]
+
+    def test_come_to_then_follow_then_tell_the_inventory(self, bots: SidecarClient) -> None:
+        reached = run_skill(bots, shipped("comeTo"), "comeTo", bot="rook", args=[MIKA],
+                            timeout_ms=60000)
+        assert reached["distance"] <= 2.5
+        followed = run_skill(bots, shipped("followFor"), "followFor", bot="rook",
+                             args=[MIKA, 1])
+        assert followed == {"followed": MIKA, "seconds": 1}
+        assert bots.call("state", "rook")["task"] == ""
+        inventory = run_skill(bots, shipped("tellInventory"), "tellInventory", bot="rook")
+        assert inventory == bots.call("state", "rook")["inventory"]
+
+    def test_go_to_the_nearest_block_of_a_kind(self, bots: SidecarClient) -> None:
+        assert run_skill(bots, shipped("goToNearest"), "goToNearest", args=["grass_block"],
+                         timeout_ms=60000)["distance"] <= 3
+
+
+def shipped(name: str) -> str:
+    return (SKILLS / f"{name}.js").read_text(encoding="utf-8")
