@@ -29,8 +29,9 @@ const PRIMITIVES = {
 // and polling bot.state() for it would spin a core.
 const WAIT = 'wait'
 
-const MAX_IN_FLIGHT = 8 // un-awaited bot.* calls at once (a sync loop of 100k un-awaited calls
-//                         queued that many host tasks and starved Node's event loop for 11 s)
+// Un-awaited bot.* calls at once: a sync loop of un-awaited calls queued a host task each and
+// starved Node's event loop for 11 s (until the memory limit stopped it).
+const MAX_IN_FLIGHT = 8
 const MAX_ARGS_CHARS = 64 * 1024 // one primitive's arguments, as JSON
 const MAX_VALUE_CHARS = 64 * 1024 // the skill's return value, as JSON (a sidecar line is <= 1 MiB)
 const MAX_MESSAGE_CHARS = 300 // a skill's error message, kept for chat and the retry prompt
@@ -39,6 +40,9 @@ const MAX_SOURCE_CHARS = 256 * 1024 // the code and its library together
 // that time crashed Node (SIGSEGV: 5 of 5 exits at once after a memory-limit disposal, 1 of 5
 // 10 ms after, 0 of 5 at 20 ms). The exit hook below waits out the rest of this.
 const SETTLE_MS = 200
+// Isolates of the runs in progress, and when the last one was disposed (see SETTLE_MS).
+const running = new Set()
+let lastDisposedAt = -Infinity
 const NAME = /^[A-Za-z_$][A-Za-z0-9_$]{0,63}$/
 // Globals a skill may reach for that an isolate does not have: the error then says why.
 const HOST_GLOBALS = new Set([
@@ -123,12 +127,13 @@ delete globalThis.WebAssembly
  * @param {AbortSignal} [request.signal] - aborting it stops the skill at once (its isolate is
  *   disposed): a newer task replaced it, or the op's deadline passed
  * @returns {Promise<{value: any, calls: number, ms: number}>} value is plain JSON
- * @throws {Error} with `code` "bad_request", "cancelled" (the signal) or "skill_error", and a message for a streamer and
- *   an LLM retry prompt ("skill ran past its 10000 ms limit", "Error: boom at line 3")
+ * @throws {Error} with `code` "bad_request", "cancelled" (the signal) or "skill_error", and a
+ *   message for a streamer and an LLM retry prompt ("skill ran past its 10000 ms limit",
+ *   "Error: boom at line 3")
  */
 async function runSkill({ code, main, args = [], library = [], call, timeoutMs = 10000, memoryMb = 32, signal }) {
   checkRequest({ code, main, args, library, call, timeoutMs, memoryMb })
-  signal?.throwIfAborted()
+  if (signal?.aborted) throw Object.assign(new Error('skill was cancelled'), { code: 'cancelled' })
   const started = performance.now()
   const isolate = new ivm.Isolate({ memoryLimit: memoryMb, onCatastrophicError })
   running.add(isolate)
@@ -181,10 +186,6 @@ async function runSkill({ code, main, args = [], library = [], call, timeoutMs =
     lastDisposedAt = performance.now()
   }
 }
-
-// Isolates of the runs in progress, and when the last one was disposed (see SETTLE_MS).
-const running = new Set()
-let lastDisposedAt = -Infinity
 
 // process.exit while an isolate loops hung for ever (isolated-vm issue #260: seen here for 10
 // minutes, until killed), and one right after a disposal crashed: so on exit, every running
