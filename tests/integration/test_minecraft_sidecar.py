@@ -215,6 +215,13 @@ class TestLifecycle:
             assert error["message"].startswith(f"the server at 127.0.0.1:{server.port} speaks 1.20.4")
             assert "not 1.21.4; supported: 1.8.8," in error["message"] and "1.21.4" in error["message"]
 
+    def test_a_version_it_does_not_know_names_the_supported_ones_and_exits(self) -> None:
+        client = SidecarClient(bot_config(free_port(), {"odd": "ScOdd"}, version="1.99")).start()
+        error = client.wait_event("error")
+        assert error["message"].startswith("config: version 1.99 is not supported; supported: 1.8.8,")
+        assert client.process.wait(timeout=15) == 2
+        client.stop()
+
     def test_it_exits_when_its_stdin_closes(self) -> None:
         client = SidecarClient(bot_config(free_port(), {"gone": "ScGone"})).start()
         client.wait_event("ready")

@@ -61,6 +61,15 @@ const SEARCH_MARGIN = 32
 const PING_TIMEOUT_MS = 5000
 const SUPPORTED = mineflayer.testedVersions
 
+// Any Java-edition version mineflayer has data for, tested or not (1.20.3 speaks 1.20.4's protocol).
+function knownVersion (version) {
+  const data = typeof version === 'string' && require('minecraft-data')(version)
+  if (!data || data.type !== 'pc') return false
+  const oldest = require('minecraft-data')(mineflayer.oldestSupportedVersion).version
+  const latest = require('minecraft-data')(mineflayer.latestSupportedVersion).version
+  return data.version['>='](oldest.minecraftVersion) && data.version['<='](latest.minecraftVersion)
+}
+
 function readConfig (line) {
   const raw = JSON.parse(line)
   const config = {
@@ -76,7 +85,7 @@ function readConfig (line) {
   const problems = []
   if (typeof config.host !== 'string' || !config.host) problems.push('host must be a host name')
   if (!Number.isInteger(config.port) || config.port < 1 || config.port > 65535) problems.push('port must be 1..65535')
-  if (config.version && !SUPPORTED.includes(config.version) && !mineflayer.supportedVersions?.includes(config.version)) {
+  if (config.version && !knownVersion(config.version)) {
     problems.push(`version ${config.version} is not supported; supported: ${SUPPORTED.join(', ')}`)
   }
   if (!['offline', 'microsoft'].includes(config.auth)) problems.push('auth must be "offline" or "microsoft"')
