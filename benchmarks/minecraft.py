@@ -378,7 +378,7 @@ async def tour(bots: Bots, stage: Cell, goals: int) -> list[dict[str, Any]]:
                               state)
         leg["reached"] = not error and reached
         leg["outcome"] = error or why
-        here = state["position"]
+        leg["ended_at"] = here = state["position"]
         legs.append(leg)
     return legs
 
