@@ -279,9 +279,11 @@ class GameNode(Node):
         self._take(kind, game, uuid.uuid4().hex[:12], table)
         self.moves = Moves(self.game_id)
         self.counters["games_started"] += 1
+        announce = getattr(game, "announce", None)  # optional: a game that is no match
         versus = " against ".join(dict.fromkeys(game.players().values()))
-        self._event("started", f"a game of {kind} starts: {versus}",
-                    {"players": game.players()}, speak=True)
+        self._event("started", announce() if callable(announce) else
+                    f"a game of {kind} starts: {versus}", {"players": game.players()},
+                    speak=True)
         await self._next_move()
 
     async def _stop(self, reason: str) -> None:

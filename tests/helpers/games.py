@@ -156,6 +156,9 @@ class Errands:
     def taken(self) -> list[str]:
         return self.taken_ids[-20:]
 
+    def announce(self) -> str:
+        return "mika and rook run errands for chat"
+
     def said(self, persona: str, text: str) -> None:
         self.said_lines.append((persona, text))
 

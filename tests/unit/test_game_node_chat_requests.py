@@ -85,3 +85,10 @@ async def test_a_failed_reply_says_nothing_in_the_game(errands: NodeHarness) -> 
     errands.feed("llm/done", LlmDone(request_id="r1", persona="mika", text="Hi!"))
     await wait_until(lambda: game(errands).said_lines, what="the good reply said")
     assert game(errands).said_lines == [("mika", "Hi!")], "the failed one said nothing"
+
+
+async def test_a_game_may_say_how_it_starts(errands: NodeHarness) -> None:
+    """Minecraft is no match: "mika against rook" would be wrong, its own line is said."""
+    started = await wait_until(lambda: [e for e in errands.messages("game/event")
+                                        if e.event == "started"], what="started")
+    assert started[0].text == "mika and rook run errands for chat" and started[0].speak

@@ -89,7 +89,11 @@ class GameHooks:
 class Game(Protocol):
     """One game in progress. Built with ``cls(settings, players, hooks)`` where ``players`` is
     side -> who (a persona name or ``chat``), or restored from a `snapshot` with
-    ``cls.restore(settings, snapshot, hooks)``."""
+    ``cls.restore(settings, snapshot, hooks)``.
+
+    Optional methods the node uses when a game has them: ``announce() -> str`` (the line the
+    start is said with; default "a game of KIND starts: A against B"), ``ballots(votes)``
+    (chat's ballots, for scores per viewer), ``normalize(text) -> str`` (a vote as typed)."""
 
     Settings: ClassVar[type[msgspec.Struct]]
     kind: str

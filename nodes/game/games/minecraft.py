@@ -390,6 +390,13 @@ class Minecraft:
     def players(self) -> dict[str, str]:
         return {persona: persona for persona in self.bots}
 
+    def announce(self) -> str:
+        """The start, as a persona says it: a world to play in together, not a match."""
+        names = " and ".join(persona.capitalize() for persona in self.bots)
+        return (f"{names} join the Minecraft world at {self.settings.host}:"
+                f"{self.settings.port}. Chat can ask them for things, like "
+                "'Rook, get some dirt' or 'Mika, come to me'.")
+
     def _current(self) -> OpenAsk | None:
         if self.library is None:
             return None
