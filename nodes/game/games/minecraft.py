@@ -659,8 +659,12 @@ def _task_actions(skills: Sequence[Skill]) -> list[GameAction]:
                      for rank, skill in enumerate(skills)]))
     actions.append(GameAction(
         name="write_skill", description="Write a new skill: `async function NAME(bot)` in "
-        "JavaScript over the bot's methods (goTo, goToPlayer, goToBlock, follow, stop, "
-        "collect, dig, place, equip, lookAt, chat, state) and the library skills; it runs "
+        "plain JavaScript (no require, process or timers) over the bot's async methods "
+        "goTo(x, y, z, range?), goToPlayer(name, range?), goToBlock(block, maxDistance?), "
+        "follow(name, range?), stop(), collect(block, count), dig(x, y, z), "
+        "place(item, x, y, z), equip(item), lookAt(x, y, z) or lookAt(player), chat(text), "
+        "wait(ms), state() -> {position, health, inventory, held, nearby_blocks, "
+        "nearby_players}, and the library skills; a failed method throws an Error. It runs "
         "now and is kept if the task is then done",
         schema=object_schema({
             "name": {"type": "string", "pattern": "^[a-zA-Z_][a-zA-Z0-9_]{0,63}$"},
