@@ -69,6 +69,19 @@ class TestInTheWorld:
         bots.wait_event("state", bot="mika", since=0,
                         state=lambda s: ROOK in [p["name"] for p in s["nearby_players"]])
 
+    def test_players_joining_at_once_all_see_each_other(self, minecraft_server: MinecraftServer) -> None:
+        # Joins at once raced in flying-squid: a player could be spawned for another before its
+        # player-list entry or before the other's login, and stay a nameless entity (2 to 4 of
+        # 12 joins of two); four at once are 12 pairs.
+        names = {f"crowd{n}": f"ScCrowd{n}" for n in range(4)}
+        config = bot_config(minecraft_server.port, names, version=minecraft_server.version)
+        with SidecarClient(config) as crowd:
+            crowd.wait_spawned(*names)
+            for persona, name in names.items():
+                others = set(names.values()) - {name}
+                crowd.wait_event("state", bot=persona, timeout_s=15,
+                                 state=lambda s, o=others: o <= {p["name"] for p in s["nearby_players"]})
+
     def test_goto_a_block_20_blocks_away(self, bots: SidecarClient) -> None:
         x, _, z = cell(bots.call("state", "mika"))
         target = (x + 20, GROUND_Y, z + 3)
@@ -147,6 +160,18 @@ class TestTasks:
         assert bots.reply("far")["code"] == "cancelled"
         assert bots.call("stop", "rook") == {}
         assert bots.call("state", "rook")["task"] == ""
+
+    def test_following_a_player_who_leaves_ends_the_task(self, bots: SidecarClient,
+                                                         minecraft_server: MinecraftServer) -> None:
+        # The pathfinder's follow goal keeps a gone entity: the bot walked on for ever.
+        config = bot_config(minecraft_server.port, {"ghost": "ScGhost"}, version=minecraft_server.version)
+        with SidecarClient(config) as ghost:
+            ghost.wait_spawned("ghost")
+            bots.wait_event("state", bot="rook", since=bots.mark(),
+                            state=lambda s: "ScGhost" in [p["name"] for p in s["nearby_players"]])
+            assert bots.call("follow", "rook", {"player": "ScGhost"}) == {}
+            since = bots.mark()
+        bots.wait_event("state", bot="rook", since=since, state=lambda s: s["task"] == "")
 
     def test_an_op_past_its_deadline_times_out(self, bots: SidecarClient) -> None:
         x, _, z = cell(bots.call("state", "rook"))

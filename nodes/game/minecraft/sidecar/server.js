@@ -55,6 +55,46 @@ async function surface (world, x, z) {
   return new Vec3(x, y + 1, z)
 }
 
+// Three flying-squid 1.12.0 faults with players, each of which left goto_player, follow and
+// nearby_players finding nobody; mended as each player joins (its login plugin defines
+// _sendPlayerList anew for every player, so the mends are made after that):
+// - a player is spawned for the others with entity type 0 (an allay in 1.20.4, a boat in
+//   1.21.4): mineflayer saw the other bots and players as mobs;
+// - _sendPlayerList(toPlayer) writes the player list to everybody but toPlayer: whoever joined
+//   later saw nobody who was there before. It goes to toPlayer too now (the others still need
+//   it: it is how they learn of the newcomer);
+// - a player counts as present while it still reads its saved data, before its login packet
+//   and its spawn point: two joining at once were spawned for each other too early (before
+//   the other's login, which makes mineflayer forget them, or before their list entry, which
+//   leaves a nameless entity) or at 0,0,0. Seen in 2 to 4 of 12 joins of two at once; 0 of 30
+//   since each player is introduced again once it has spawned.
+function mendPlayers (serv) {
+  const bitfield = serv.supportFeature('playerInfoActionIsBitfield')
+  const listed = (players) => ({
+    action: bitfield ? { add_player: true } : 'add_player',
+    data: players.map(p => bitfield
+      ? { uuid: p.uuid, player: { name: p.username, properties: p.profileProperties }, gamemode: p.gameMode, latency: p._client.latency }
+      : { uuid: p.uuid, name: p.username, properties: p.profileProperties, gamemode: p.gameMode, ping: p._client.latency })
+  })
+  const sendPlayerList = (toPlayer) => {
+    const packet = listed(serv.players)
+    toPlayer._client.write('player_info', packet)
+    toPlayer._writeOthers('player_info', packet)
+  }
+  serv.on('newPlayer', player => {
+    if (player.entityType == null) player.entityType = serv.registry.entitiesByName.player.id
+    serv._sendPlayerList = sendPlayerList
+    player.once('spawned', () => introduce(player))
+  })
+  // Once a player stands at its spawn point, everyone near is spawned for it, and it for them,
+  // again.
+  const introduce = (player) => {
+    for (const other of serv.players) other.nearbyEntities = other.nearbyEntities.filter(e => e !== player)
+    player.nearbyEntities = []
+    player.updateAndSpawn()
+  }
+}
+
 function main () {
   let flags
   try {
@@ -96,29 +136,7 @@ function main () {
     const slot = joined++ % SPAWN.slots
     return surface(world, SPAWN.x + slot * SPAWN.spacing, SPAWN.z)
   }
-  // Two flying-squid 1.12.0 faults with players, mended as each one joins (its login plugin
-  // defines _sendPlayerList anew for every player, so the mend is made after that):
-  // - a player is spawned for the others with entity type 0 (an allay in 1.20.4, a boat in
-  //   1.21.4): mineflayer saw the other bots and players as mobs;
-  // - _sendPlayerList(toPlayer) writes the player list to everybody but toPlayer: whoever joined
-  //   later saw nobody who was there before (mineflayer: an empty bot.players). It goes to
-  //   toPlayer too now (the others still need it: it is how they learn of the newcomer).
-  // Either way goto_player, follow and nearby_players found nobody.
-  serv.on('newPlayer', player => {
-    if (player.entityType == null) player.entityType = serv.registry.entitiesByName.player.id
-    serv._sendPlayerList = sendPlayerList
-  })
-  function sendPlayerList (toPlayer) {
-    const bitfield = serv.supportFeature('playerInfoActionIsBitfield')
-    const packet = {
-      action: bitfield ? { add_player: true } : 'add_player',
-      data: serv.players.map(other => bitfield
-        ? { uuid: other.uuid, player: { name: other.username, properties: other.profileProperties }, gamemode: other.gameMode, latency: other._client.latency }
-        : { uuid: other.uuid, name: other.username, properties: other.profileProperties, gamemode: other.gameMode, ping: other._client.latency })
-    }
-    toPlayer._client.write('player_info', packet)
-    toPlayer._writeOthers('player_info', packet)
-  }
+  mendPlayers(serv)
   serv.on('error', err => console.error(`[server] ${err.stack || err}`))
   serv.once('listening', port => emit({ event: 'listening', port, version: flags.version }))
   // A parent that stops us with SIGTERM/SIGINT gets a prompt exit (flying-squid's exit hook

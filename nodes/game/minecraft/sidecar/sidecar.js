@@ -533,8 +533,18 @@ const OPS = {
       const range = number(args, 'range', 2)
       slot.takeMovement(ctx, `follow ${player.username}`)
       // Keeps following after this reply, until `stop` or another task aborts ctx.
+      // The task ends when the player leaves or goes out of sight: the pathfinder's follow goal
+      // keeps a gone entity and would walk on to its last place for ever.
+      const onGone = (entity) => {
+        if (entity === player.entity) ctx.controller.abort(new OpError('not_found', `${player.username} left or went out of sight`))
+      }
+      ctx.bot.on('entityGone', onGone)
+      ctx.signal.addEventListener('abort', () => ctx.bot.removeListener('entityGone', onGone), { once: true })
       pathTo(slot, ctx, new goals.GoalFollow(player.entity, range), { dynamic: true })
-        .catch(err => log(`${slot.persona}: follow ${player.username} ended: ${err.message}`))
+        .catch(err => {
+          log(`${slot.persona}: follow ${player.username} ended: ${err.message}`)
+          ctx.controller.abort(err)
+        })
       ctx.keep = true
       return {}
     }
