@@ -207,6 +207,10 @@ class TestBadInput:
             ('{"id": "e", "op": "ping", "timeout_ms": -1}', "bad_request", "e"),
             ('{"id": "f", "op": "collect", "bot": "mika", "args": {"block": "dirt", "count": 999}}',
              "bad_request", "f"),
+            ('{"id": "g", "op": "goto_block", "bot": "mika", "args": {"block": "dirt", "max_distance": 1e6}}',
+             "bad_request", "g"),
+            ('{"id": "h", "op": "goto", "bot": "mika", "args": {"x": 1, "y": 5, "z": 1, "range": -1}}',
+             "bad_request", "h"),
         ]
         for line, code, request_id in cases:
             since = len(bots.unanswered)

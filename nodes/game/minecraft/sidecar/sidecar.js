@@ -51,6 +51,8 @@ const MAX_CHAT_CHARS = 256 // the server's limit for one chat message
 const NEARBY_PLAYERS = 16 // blocks
 const NEARBY_BOX = { dx: 4, dy: 2, dz: 4 } // a 9x5x9 box around the bot, for nearby_blocks
 const MAX_COLLECT = 64
+const RANGE = { min: 0, max: 64 } // how near a goal counts as there, blocks
+const MAX_SEARCH = 128 // blocks: goto_block's search (it scans loaded chunks, growing as the cube)
 const PICKUP_ROUNDS = 4 // of half a second each, after collecting
 const COLLECT_ROUNDS = 3
 const CROWD_DISTANCE = 3 // blocks: a block this near another player is not mined by collect
@@ -132,11 +134,12 @@ function fromNbt (tag) {
 }
 
 // Argument readers: a wrong argument is the caller's fault (bad_request), named in words.
-function number (args, name, fallback) {
+function number (args, name, fallback, { min = -Infinity, max = Infinity } = {}) {
   const value = args[name] ?? fallback
   if (typeof value !== 'number' || !Number.isFinite(value)) {
     throw new OpError('bad_request', `${name} must be a number, got ${JSON.stringify(args[name])}`)
   }
+  if (value < min || value > max) throw new OpError('bad_request', `${name} must be in ${min}..${max}, got ${value}`)
   return value
 }
 function text (args, name, fallback) {
@@ -498,7 +501,7 @@ const OPS = {
     task: true,
     run: async (slot, args, ctx) => {
       const target = position(args)
-      const range = number(args, 'range', 1)
+      const range = number(args, 'range', 1, RANGE)
       return walk(slot, ctx, new goals.GoalNear(target.x, target.y, target.z, range), target, `goto ${where(target)}`)
     }
   },
@@ -507,7 +510,7 @@ const OPS = {
     task: true,
     run: async (slot, args, ctx) => {
       const player = findPlayer(ctx.bot, text(args, 'player'))
-      const range = number(args, 'range', 2)
+      const range = number(args, 'range', 2, RANGE)
       const target = player.entity.position
       return walk(slot, ctx, new goals.GoalFollow(player.entity, range), target, `goto ${player.username}`)
     }
@@ -517,7 +520,7 @@ const OPS = {
     task: true,
     run: async (slot, args, ctx) => {
       const name = text(args, 'block')
-      const maxDistance = number(args, 'max_distance', 64)
+      const maxDistance = number(args, 'max_distance', 64, { min: 1, max: MAX_SEARCH })
       const type = blockType(ctx.bot, name)
       const block = ctx.bot.findBlock({ matching: type.id, maxDistance })
       if (!block) throw new OpError('not_found', `no ${name} within ${maxDistance} blocks`)
@@ -530,7 +533,7 @@ const OPS = {
     task: true,
     run: async (slot, args, ctx) => {
       const player = findPlayer(ctx.bot, text(args, 'player'))
-      const range = number(args, 'range', 2)
+      const range = number(args, 'range', 2, RANGE)
       slot.takeMovement(ctx, `follow ${player.username}`)
       // Keeps following after this reply, until `stop` or another task aborts ctx.
       // The task ends when the player leaves or goes out of sight: the pathfinder's follow goal
