@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers.minecraft import SidecarClient, bot_config
+from helpers.minecraft import DEFAULT_VERSION, SidecarClient, bot_config
 from helpers.ports import HOST, free_port
 
 from bus.testing import Probe, wait_until
@@ -43,7 +43,7 @@ from messages.llm import ToolCall
 pytestmark = pytest.mark.slow
 
 LAUNCH = Path(__file__).resolve().parents[2] / "launch" / "stream.launch.toml"
-VERSION = "1.20.4"
+VERSION = DEFAULT_VERSION
 """The launch file's minecraft_version default: the streamer's client speaks it too."""
 STREAMER = "Streamer"
 WATCHED = ("game/state", "game/event", "llm/tool_call", "llm/done", "tts/audio",

@@ -30,13 +30,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from nodes.game.games.minecraft import MinecraftSettings
+
 from .ports import HOST, free_port
 
 __all__ = ["DEFAULT_VERSION", "SIDECAR_DIR", "MinecraftServer", "SidecarClient", "SidecarReplyError",
            "bot_config", "minecraft_server_session"]
 
 SIDECAR_DIR = Path(__file__).resolve().parents[2] / "nodes" / "game" / "minecraft" / "sidecar"
-DEFAULT_VERSION = "1.21.4"
+DEFAULT_VERSION = MinecraftSettings().version
+"""The game's default, which the launch files and server.js's default follow."""
 SEED = 1234
 LISTEN_TIMEOUT_S = 60.0  # measured 0.3-0.8 s alone; generous for a loaded 2-core machine
 STOP_TIMEOUT_S = 10.0

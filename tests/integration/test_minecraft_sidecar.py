@@ -251,6 +251,15 @@ class TestLifecycle:
         assert client.process.wait(timeout=15) == 2
         client.stop()
 
+    def test_microsoft_sign_in_without_a_token_cache_is_refused_and_exits(self) -> None:
+        """Tokens must be cached in a folder the streamer keeps private, never asked anew."""
+        config = {**bot_config(free_port(), {"ms": "ScMs"}), "auth": "microsoft"}
+        client = SidecarClient(config).start()
+        error = client.wait_event("error")
+        assert 'auth "microsoft" needs profiles_folder' in error["message"]
+        assert client.process.wait(timeout=15) == 2
+        client.stop()
+
     def test_it_exits_when_its_stdin_closes(self) -> None:
         client = SidecarClient(bot_config(free_port(), {"gone": "ScGone"})).start()
         client.wait_event("ready")

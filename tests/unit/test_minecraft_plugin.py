@@ -5,6 +5,7 @@ before anything starts (players, names, a missing Node or node_modules)."""
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -177,3 +178,18 @@ class TestRefusedBeforeStarting:
         script.write_text("// not installed\n")
         with pytest.raises(SidecarError, match=r"node_modules is missing; run `make setup`"):
             Sidecar({}, lambda event: None, script=script).check_setup()
+
+
+def test_every_default_minecraft_version_is_the_games() -> None:
+    """The local server, the bots and the streamer's client must speak one version: the launch
+    files' and the Node scripts' defaults follow the game's setting."""
+    root = Path(__file__).resolve().parents[2]
+    version = MinecraftSettings().version
+    stream = tomllib.loads((root / "launch" / "stream.launch.toml").read_text())
+    server = tomllib.loads((root / "launch" / "minecraft.launch.toml").read_text())
+    assert stream["args"]["minecraft_version"]["default"] == version
+    assert server["args"]["version"]["default"] == version
+    for script, pattern in (("server.js", r"version: '([\d.]+)'"),
+                            ("sidecar.js", r"raw\.version \?\? '([\d.]+)'")):
+        found = re.search(pattern, (root / "nodes/game/minecraft/sidecar" / script).read_text())
+        assert found is not None and found.group(1) == version, script

@@ -109,7 +109,7 @@ class MinecraftSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True,
     host: str = "127.0.0.1"
     """The server's address (the launch file's flying-squid listens on 127.0.0.1)."""
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 25565
-    version: str = "1.20.4"
+    version: str = "1.21.4"
     """The protocol version the bots speak; the server must speak it too."""
     auth: Literal["offline", "microsoft"] = "offline"
     """``offline`` (a local or offline-mode server) or ``microsoft`` (see the module docstring)."""

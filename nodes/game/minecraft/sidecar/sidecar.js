@@ -79,6 +79,7 @@ function readConfig (line) {
     port: raw.port ?? 25565,
     version: raw.version ?? '1.21.4', // '' or false: take the server's version
     auth: raw.auth ?? 'offline',
+    profilesFolder: raw.profiles_folder ?? '', // microsoft: where prismarine-auth caches tokens
     bots: raw.bots,
     statePeriodMs: raw.state_period_ms ?? 1000,
     skill: { timeoutMs: raw.skill?.timeout_ms ?? 10000, memoryMb: raw.skill?.memory_mb ?? 32 },
@@ -91,6 +92,7 @@ function readConfig (line) {
     problems.push(`version ${config.version} is not supported; supported: ${SUPPORTED.join(', ')}`)
   }
   if (!['offline', 'microsoft'].includes(config.auth)) problems.push('auth must be "offline" or "microsoft"')
+  if (config.auth === 'microsoft' && !config.profilesFolder) problems.push('auth "microsoft" needs profiles_folder (the token cache)')
   if (!Array.isArray(config.bots) || config.bots.length === 0 ||
       !config.bots.every(b => typeof b?.persona === 'string' && b.persona && typeof b?.username === 'string' && b.username)) {
     problems.push('bots must be a list of {"persona", "username"}')
@@ -198,7 +200,7 @@ class BotSlot {
   async connect () {
     this.retry = null
     if (this.closed) return
-    const { host, port, version, auth } = this.sidecar.config
+    const { host, port, version, auth, profilesFolder } = this.sidecar.config
     let status
     try {
       status = await ping({ host, port, closeTimeout: PING_TIMEOUT_MS, noPongTimeout: PING_TIMEOUT_MS })
@@ -212,8 +214,16 @@ class BotSlot {
         `${status.version.protocol}), not ${version}; supported: ${SUPPORTED.join(', ')}`, true)
     }
     log(`${this.persona}: joining ${this.address} as ${this.username}`)
+    const signIn = auth === 'microsoft'
+      ? {
+          profilesFolder,
+          // The first start of an account: the streamer opens the page and types the code once;
+          // the tokens are then cached in profilesFolder. Only the page and the code are logged.
+          onMsaCode: (code) => log(`${this.persona}: sign in ${this.username} at ${code.verification_uri} with the code ${code.user_code}`)
+        }
+      : {}
     const bot = mineflayer.createBot({
-      host, port, auth, username: this.username, version: version || false, hideErrors: true, logErrors: false
+      host, port, auth, username: this.username, version: version || false, hideErrors: true, logErrors: false, ...signIn
     })
     this.bot = bot
     bot.loadPlugin(pathfinder)
