@@ -26,6 +26,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -35,7 +36,7 @@ from nodes.game.games.minecraft import MinecraftSettings
 from .ports import HOST, free_port
 
 __all__ = ["DEFAULT_VERSION", "SIDECAR_DIR", "MinecraftServer", "SidecarClient", "SidecarReplyError",
-           "bot_config", "minecraft_server_session"]
+           "bot_config", "minecraft_server_session", "spawned_bots"]
 
 SIDECAR_DIR = Path(__file__).resolve().parents[2] / "nodes" / "game" / "minecraft" / "sidecar"
 DEFAULT_VERSION = MinecraftSettings().version
@@ -325,3 +326,11 @@ class SidecarClient:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
         self.stop()
+
+
+@contextmanager
+def spawned_bots(server: MinecraftServer, bots: dict[str, str]) -> Iterator[SidecarClient]:
+    """A sidecar with ``bots`` (persona -> unique in-game name) on ``server``, all spawned."""
+    with SidecarClient(bot_config(server.port, bots, version=server.version)) as client:
+        client.wait_spawned(*bots)
+        yield client

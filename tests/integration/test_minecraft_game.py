@@ -10,6 +10,7 @@ call), since those faults cannot be produced on demand from the real sidecar."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import textwrap
@@ -24,9 +25,11 @@ from helpers.minecraft import MinecraftServer, SidecarClient, bot_config
 from bus.testing import NodeHarness, wait_until
 from messages.game import GameEvent, GameState
 from messages.llm import LlmDone, ToolCall
+from nodes.director.games import move_request
 from nodes.game.games.minecraft import Minecraft
 from nodes.game.minecraft.sidecar import Sidecar, SidecarError
 from nodes.game.node import GameNode
+from nodes.llm.node import LlmNode
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 
@@ -317,3 +320,33 @@ async def test_the_client_survives_a_peer_that_misbehaves(tmp_path: Path) -> Non
     finally:
         await sidecar.aclose()
     assert sidecar.pid is None
+
+
+async def test_the_scripted_llm_writes_a_skill_bad_then_good(show: Show, tmp_path: Path) -> None:
+    """Skill writing end to end through the LLM node: the director's request for the move
+    (the actions as tools), the scripted backend's raw replies (bad code, then good code)
+    checked by the LLM node against the write_skill schema, its calls to the game node."""
+    replies = [json.dumps({"action": {"name": "write_skill", "arguments": {
+        "name": "digBesideMe", "description": "Dig a block beside me", "code": code}},
+        "say": "Let me write that down."}) for code in (
+            BAD_SKILL.replace("digBeside", "digBesideMe"),
+            GOOD_SKILL.replace("digBeside", "digBesideMe"))]
+    async with NodeHarness(LlmNode, parameters={
+            "backend": "scripted", "warm_up": False,
+            "backend_settings": {"replies": replies}}) as llm:
+        state = await show.ask("Mika, make a hole next to you", "mika")
+        for attempt in (1, 2):
+            request = move_request(f"{state.move_id}/s{attempt}", "mika", [], state, [])
+            assert "write_skill" in [tool.name for tool in request.tools]
+            llm.feed("llm/request", request)
+            [call] = await wait_until(lambda r=request: [  # type: ignore[misc]
+                c for c in llm.messages("llm/tool_call") if c.request_id == r.request_id],
+                WAIT_S, what="the scripted call")
+            seen = len(show.states())
+            show.h.feed("llm/tool_call", call)
+            state = await show.state(lambda s, old=state: s.move_id != old.move_id,
+                                     "the state after the scripted move", since=seen)
+            if attempt == 1:
+                assert state.attempt == 1 and "require" in state.last_error
+    assert (tmp_path / "skills" / "digBesideMe.js").is_file()
+    assert [e.data["skill"] for e in show.events("skill_learned")] == ["digBesideMe"]

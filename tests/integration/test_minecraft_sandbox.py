@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.minecraft import MinecraftServer, SidecarClient, SidecarReplyError, bot_config
+from helpers.minecraft import MinecraftServer, SidecarClient, SidecarReplyError, spawned_bots
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -472,9 +472,7 @@ LOOP_MS = 4000  # a looping skill's limit: long enough for state and ping to be 
 @pytest.fixture(scope="module")
 def bots(minecraft_server: MinecraftServer) -> Iterator[SidecarClient]:
     """Mika and Rook in the shared superflat world (grass at y=4, dirt under it), spawned."""
-    with SidecarClient(bot_config(minecraft_server.port, {"mika": MIKA, "rook": ROOK},
-                                  version=minecraft_server.version)) as client:
-        client.wait_spawned("mika", "rook")
+    with spawned_bots(minecraft_server, {"mika": MIKA, "rook": ROOK}) as client:
         yield client
 
 

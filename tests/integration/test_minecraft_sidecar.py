@@ -16,7 +16,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from helpers.minecraft import DEFAULT_VERSION, MinecraftServer, SidecarClient, SidecarReplyError, bot_config
+from helpers.minecraft import (
+    DEFAULT_VERSION,
+    MinecraftServer,
+    SidecarClient,
+    SidecarReplyError,
+    bot_config,
+    spawned_bots,
+)
 from helpers.ports import free_port
 
 pytestmark = pytest.mark.slow  # every test drives real bots (a spawn is ~1-3 s here)
@@ -28,9 +35,7 @@ GROUND_Y = 5  # where a bot stands on the superflat world
 @pytest.fixture(scope="module")
 def bots(minecraft_server: MinecraftServer) -> Iterator[SidecarClient]:
     """Mika and Rook in the shared world, spawned."""
-    with SidecarClient(bot_config(minecraft_server.port, {"mika": MIKA, "rook": ROOK},
-                                  version=minecraft_server.version)) as client:
-        client.wait_spawned("mika", "rook")
+    with spawned_bots(minecraft_server, {"mika": MIKA, "rook": ROOK}) as client:
         yield client
 
 
