@@ -6,9 +6,10 @@ UV := python3 -m uv
 VENV := .venv
 PY := $(VENV)/bin/python
 # Debian packages: PortAudio for sounddevice, espeak-ng (TTS fallback), PulseAudio for the
-# virtual cable into OBS (and its tests), sox for audio checks.
+# virtual cable into OBS (and its tests), sox for audio checks; watch mode: tesseract reads the
+# text on screen, xdotool finds a window by its title, Xvfb is the display its tests watch.
 APT_PACKAGES := libportaudio2 espeak-ng libespeak-ng1 pulseaudio pulseaudio-utils \
-	libasound2-plugins sox
+	libasound2-plugins sox tesseract-ocr tesseract-ocr-eng xdotool xvfb x11-utils
 
 .PHONY: setup system venv node test lint unit bench stream clean
 

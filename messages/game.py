@@ -100,9 +100,34 @@ class GameCommand(Message, tag="game.GameCommand"):
 
 
 class GameFrame(Message, tag="game.GameFrame"):
-    """A screen grab: encoded image bytes (``png`` or ``jpeg``)."""
+    """A screen grab (``game/frame``, watch mode), downscaled and compressed before it is
+    published, with what the watch node saw in it. Every captured frame is published; the
+    first frame of a new scene (a cut, a new menu, a death screen) has ``changed`` set and,
+    read from it, the text on screen."""
 
     width: int
     height: int
     data: bytes
+    """The picture, encoded as ``encoding`` (``jpeg`` or ``png``), sized for the bus."""
     encoding: str = "jpeg"
+    source: str = ""
+    """What is watched: ``screen``, ``monitor 2``, ``window 'Minecraft'``, ``region ...``."""
+    index: int = 0
+    """Frames captured since watching started."""
+    scene: int = 0
+    """Which scene this frame belongs to (counts the scene changes)."""
+    changed: bool = False
+    """This frame starts a new scene."""
+    change: float = 0.0
+    """How far it is from the scene before (0 the same .. 1 nothing alike)."""
+    text: str = ""
+    """Text read on the screen (OCR), on a scene's first frame."""
+    brightness: float = 0.0
+    """0 black .. 1 white."""
+    motion: float = 0.0
+    """Share of the picture that changed since the frame before (0..1)."""
+    colours: list[str] = []
+    """Dominant colours by name ("dark blue", "red"), most of the picture first."""
+    description: str = ""
+    """All of the above in a line or two for a prompt ("A new scene: mostly black, with the
+    text 'GAME OVER'.")."""

@@ -9,6 +9,7 @@ from messages.base import Message
 __all__ = [
     "Cancel",
     "ChatTurn",
+    "Image",
     "LlmDone",
     "LlmRequest",
     "Sentence",
@@ -33,6 +34,14 @@ class ToolSpec(Message, tag="llm.ToolSpec"):
     parameters: dict[str, Any] = {}
 
 
+class Image(Message, tag="llm.Image"):
+    """A picture for a model that can see (a screen grab in watch mode)."""
+
+    data: bytes
+    encoding: str = "jpeg"
+    """``jpeg`` or ``png``."""
+
+
 class LlmRequest(Message, tag="llm.LlmRequest"):
     """Generate a reply as ``persona`` (``llm/request``).
 
@@ -52,6 +61,9 @@ class LlmRequest(Message, tag="llm.LlmRequest"):
     (published as the reply's sentences); ``auto``, the model may call a tool or just talk."""
     max_tokens: int = 0
     """0 means the persona's default."""
+    images: list[Image] = []
+    """Pictures shown with the last user turn, for a backend that can see (a vision model
+    behind the OpenAI API); one that cannot leaves them out (the prompt describes them)."""
     prefill: bool = False
     """Only compute the prompt, say nothing (no sentence, no done): the director sends the
     conversation as the next speaker will see it while a reply still plays, so that

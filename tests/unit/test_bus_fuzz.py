@@ -146,8 +146,9 @@ class TestNode:
 
     @FUZZ
     @given(kind=control_kinds, rest=st.lists(header_frames | payload_frames, max_size=5))
-    def test_control_messages_never_raise(self, bus: MemoryTransport, kind: bytes,
+    def test_control_messages_never_raise(self, node: Node, bus: MemoryTransport, kind: bytes,
                                           rest: list[bytes]) -> None:
+        # ``node`` attaches the node to the bus: run alone (``-k``), the test had none
         bus.deliver_control([kind, *rest])
 
 
