@@ -28,6 +28,7 @@ from messages.base import Header
 from messages.llm import Cancel, LlmDone, LlmRequest, Sentence, ToolCall
 from nodes.llm.backends import BACKENDS
 from nodes.llm.backends.base import (
+    IMAGE_MEDIA_TYPES,
     Backend,
     Delta,
     Generation,
@@ -161,6 +162,7 @@ class LlmNode(Node):
             self._refuse(request, header, f"unknown persona {request.persona!r} (known: "
                          f"{', '.join(sorted(self.personas))})")
             return
+        request = self._seeable(request, header)
         move = None
         if request.tools and request.tool_choice == "required":
             try:
@@ -179,6 +181,18 @@ class LlmNode(Node):
                                           text="", cut_off=True))
             return
         await self._generate(request, persona, self.current_trace(), move)
+
+    def _seeable(self, request: LlmRequest, header: Header) -> LlmRequest:
+        """``request`` without the images of an encoding no backend takes (reported as bad
+        input: the reply goes on without them)."""
+        images = [image for image in request.images if image.encoding in IMAGE_MEDIA_TYPES]
+        if len(images) == len(request.images):
+            return request
+        unknown = sorted({i.encoding[:16] for i in request.images} - set(IMAGE_MEDIA_TYPES))
+        self.report_bad_input(header.publisher, "llm/request", (
+            f"request {request.request_id!r}: image(s) encoded as "
+            f"{', '.join(map(repr, unknown))} left out (jpeg or png expected)"))
+        return msgspec.structs.replace(request, images=images)
 
     # ------------------------------------------------------------ the work
 
@@ -436,7 +450,8 @@ class LlmNode(Node):
                           max_tokens=max_tokens, model=persona.adapter, persona=persona.name,
                           stop=persona.stop, prompt_tokens=built.tokens + instruction_tokens,
                           tools=[] if tools_in_prompt else tools,
-                          response_schema=move.schema if move is not None else None)
+                          response_schema=move.schema if move is not None else None,
+                          images=list(request.images))
 
     def _refuse(self, request: LlmRequest, header: Header, reason: str) -> None:
         """Bad input: counted, logged once per sender (in bounded memory), answered with an

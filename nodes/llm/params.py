@@ -71,6 +71,10 @@ class Params(Parameters):
         "openai: name of the env variable holding the API key")] = ""
     read_timeout_s: Annotated[float, at_start(
         "openai: longest silence in a stream", gt=0)] = 60.0
+    vision: Annotated[bool, at_start(
+        "openai: the served model can see (vLLM serving a vision model): a request's images "
+        "(watch mode's screen) go with its last user turn as image_url parts; off: left "
+        "out")] = False
     script: Annotated[str, at_start(
         "scripted: the reply to every request ('' a default)")] = ""
     backend_settings: Annotated[dict[str, Any], at_start(

@@ -24,10 +24,15 @@ import httpx
 import msgspec
 
 from bus.errors import PluginError
+from messages.llm import Image
 from nodes.llm.personas import Sampling
 
-__all__ = ["Backend", "Delta", "Generation", "HttpTokenizer", "LlmBackendError", "Outcome",
-           "Usage", "context_overflow", "read_chunk", "request_body"]
+__all__ = ["IMAGE_MEDIA_TYPES", "Backend", "Delta", "Generation", "HttpTokenizer",
+           "LlmBackendError", "Outcome", "Usage", "context_overflow", "read_chunk",
+           "request_body"]
+
+IMAGE_MEDIA_TYPES = {"jpeg": "image/jpeg", "png": "image/png"}
+"""The picture encodings a request may carry (`messages.llm.Image`), and their media types."""
 
 
 class LlmBackendError(PluginError):
@@ -55,6 +60,10 @@ class Generation:
     response_schema: dict[str, Any] | None = None
     """A JSON schema the reply must match, decoded under it (llama.cpp's and vLLM's
     ``response_format``); None: free text."""
+    images: list[Image] = field(default_factory=list)
+    """Pictures shown with the last user turn (a screen grab in watch mode): a backend whose
+    model can see sends them (``openai`` with ``vision``), the others leave them out (the
+    prompt describes what they show)."""
 
 
 @dataclass(frozen=True)

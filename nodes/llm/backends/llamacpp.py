@@ -17,6 +17,9 @@ this build of llama.cpp carries: the schema goes in as a ``grammar`` with llguid
 ``x-guidance`` options fixing the whitespace to one space after ``,`` and ``:``. Through
 ``response_format`` llama.cpp drops those options, and the bundled model then spent up to 25
 of a move's 60 tokens on newlines and indentation (measured here).
+
+A request's images are left out: the bundled model is text-only (llama.cpp refuses image
+parts without a vision projector), and the prompt describes what they show.
 """
 
 from __future__ import annotations

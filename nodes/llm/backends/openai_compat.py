@@ -6,10 +6,16 @@ by naming it as the model: switching personas costs no reload.
 
 Stopping early closes the HTTP stream; vLLM and llama.cpp abort the request when the client
 disconnects, so the GPU stops working on it too.
+
+A model that can see (``vision``: vLLM serving a vision model) gets a request's images with
+the last user turn, as OpenAI's content parts: the text, then each picture as an
+``image_url`` holding a ``data:`` URI. Without ``vision`` they are left out: a text-only
+model's server refuses image parts (llama.cpp: "image input is not supported").
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -20,7 +26,9 @@ from typing import Any, ClassVar
 import httpx
 import msgspec
 
+from messages.llm import Image
 from nodes.llm.backends.base import (
+    IMAGE_MEDIA_TYPES,
     Generation,
     HttpTokenizer,
     LlmBackendError,
@@ -31,7 +39,7 @@ from nodes.llm.backends.base import (
     request_body,
 )
 
-__all__ = ["OpenAICompatBackend", "OpenAICompatSettings"]
+__all__ = ["OpenAICompatBackend", "OpenAICompatSettings", "with_images"]
 
 
 class OpenAICompatSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -47,6 +55,8 @@ class OpenAICompatSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=Tr
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 60.0
     """Longest silence between two streamed pieces before the request fails."""
+    vision: bool = False
+    """The served model can see: a request's images go with its last user turn."""
 
 
 class OpenAICompatBackend:
@@ -102,6 +112,8 @@ class OpenAICompatBackend:
 
     def generate(self, generation: Generation, on_delta: OnDelta) -> Outcome:
         body = request_body(generation, self.model)
+        if self.settings.vision and generation.images:
+            body["messages"] = with_images(body["messages"], generation.images)
         finish: str | None = None
         tokens = 0
         usage: Usage | None = None
@@ -145,6 +157,25 @@ class OpenAICompatBackend:
 
     def close(self) -> None:
         self._client.close()
+
+
+def with_images(messages: list[dict[str, str]], images: list[Image]) -> list[dict[str, Any]]:
+    """``messages`` with ``images`` shown in the last user turn: its content becomes parts, the
+    text first, then an ``image_url`` part per picture (a ``data:`` URI); with no user turn,
+    one is added holding the pictures. Pictures of an encoding other than jpeg or png are
+    left out (the llm node refuses them before)."""
+    parts: list[dict[str, Any]] = [
+        {"type": "image_url", "image_url": {
+            "url": f"data:{IMAGE_MEDIA_TYPES[image.encoding]};base64,"
+                   f"{base64.b64encode(image.data).decode('ascii')}"}}
+        for image in images if image.encoding in IMAGE_MEDIA_TYPES]
+    shown: list[dict[str, Any]] = list(messages)
+    users = [index for index, message in enumerate(shown) if message["role"] == "user"]
+    if not users:
+        return [*shown, {"role": "user", "content": parts}]
+    last = shown[users[-1]]
+    shown[users[-1]] = {**last, "content": [{"type": "text", "text": last["content"]}, *parts]}
+    return shown
 
 
 def _json(data: str) -> dict[str, Any]:
