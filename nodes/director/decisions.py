@@ -1,7 +1,7 @@
 """The director's decisions, as data: what `nodes.director.turns` answers and the node
 publishes (it never calls the bus itself); the turns they are about: one that wants the
 floor (`Candidate`) and one that has it (`ActiveTurn`), and what a game's turn is about
-(`MoveAsk`, `CommentAsk`).
+(`MoveAsk`, `CommentAsk`) or what the screen showed (`SceneAsk`, watch mode).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from messages.director import Persona, Turn
 from messages.game import GameEvent, GameState
-from messages.llm import LlmRequest
+from messages.llm import Image, LlmRequest
 from messages.memory import ConversationTurn
 from nodes.director.deadlines import TurnClock
 from nodes.director.floor import Plan
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from bus.node import Trace
 
 __all__ = ["ActiveTurn", "Announce", "Ask", "Candidate", "CommentAsk", "Count", "GameAsk", "Log",
-           "MoveAsk", "Out", "Remember", "Stop", "WakeIn", "Wanted"]
+           "MoveAsk", "Out", "Remember", "SceneAsk", "Stop", "WakeIn", "Wanted"]
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,25 @@ class CommentAsk:
     at: float
 
 
-GameAsk = MoveAsk | CommentAsk
+@dataclass(frozen=True)
+class SceneAsk:
+    """What the screen showed (watch mode, ``game/frame``): a new scene to comment on, the one
+    a comment was about (for the answer to it), or the screen now (for a reply to chat)."""
+
+    description: str
+    """The watch node's line or two about it (colours, brightness, motion, text)."""
+    text: str = ""
+    """Text read on the screen (OCR). Anyone can write on a screen: it is quoted as text
+    seen, never given to a persona as something to do."""
+    image: Image | None = None
+    """The frame, for a model that can see."""
+    scene: int = 0
+    """The watch node's scene number."""
+    at: float = 0.0
+    """When it was seen (monotonic seconds)."""
+
+
+GameAsk = MoveAsk | CommentAsk | SceneAsk
 
 
 @dataclass(frozen=True)
@@ -114,7 +132,8 @@ class Candidate:
     """A chat answer or a turn asked again: put back first in line when the floor is lost
     before its request went out."""
     game: GameAsk | None = None
-    """A game's turn: the move asked for, or the event to say."""
+    """A game's turn: the move asked for, or the event to say; or the scene a comment on
+    the screen (or the answer to one) is about."""
 
 
 class Wanted(Enum):

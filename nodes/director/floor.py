@@ -15,10 +15,13 @@ Rules, in order, whenever nobody is speaking:
 A game (`nodes.director.games`) adds its turns between the human's and chat's: what a persona
 says about the game, then a persona's move; chat may go between two of them
 (``chat_between_game_turns``).
+Watch mode (`nodes.director.watching`) adds a comment on what the screen shows between chat
+and banter, and the other persona's answer to it as banter.
 
 While a persona speaks, only the human interrupts a reply (to chat, or a game's move or
 comment); a paid message or one naming a
-persona goes first in the queue, and cuts only banter or a topic (a streamer expects a persona
+persona goes first in the queue, and cuts only banter, a topic or a comment on the
+screen (a streamer expects a persona
 answering chat to finish: under the soak's 5 lines/s, with one line in five naming a persona,
 letting those cut chat replies cut most of them).
 
@@ -40,13 +43,16 @@ __all__ = ["Floor", "Plan", "Priority", "addressed_to", "chat_priority"]
 class Priority(IntEnum):
     TOPIC = 1
     BANTER = 1
-    CHAT = 2
-    GAME = 2
+    WATCH = 2
+    """A comment on what the screen shows (watch mode): after chat, before banter; a paid or
+    named chat line cuts it, like banter."""
+    CHAT = 3
+    GAME = 3
     """A persona's move or a line about the game: cut only by the human, like a chat reply
     (an alias of CHAT)."""
-    ADDRESSED = 3
-    PAID = 3
-    HUMAN = 4
+    ADDRESSED = 4
+    PAID = 4
+    HUMAN = 5
 
 
 PAID_KINDS = frozenset({"bits", "superchat", "sticker", "sub", "gift", "raid", "member"})
@@ -78,8 +84,8 @@ class Plan:
 
     persona: str
     why: str
-    """``human``, ``addressed``, ``chat``, ``banter``, ``topic``, ``move`` (a game move) or
-    ``game`` (a line about the game)."""
+    """``human``, ``addressed``, ``chat``, ``banter``, ``topic``, ``move`` (a game move),
+    ``game`` (a line about the game) or ``watch`` (a comment on the screen)."""
     priority: Priority
     prompt: str = ""
     """What is being answered (a chat line, the human's words, a topic)."""
@@ -166,7 +172,7 @@ class Floor:
 
     def should_interrupt(self, priority: Priority) -> bool:
         """Whether a chat event of ``priority`` cuts the turn in progress: only a paid or
-        named line, and only banter or a topic."""
+        named line, and only banter, a topic or a comment on the screen."""
         return (
             self.speaking is not None and priority >= Priority.ADDRESSED
             and self.speaking.priority < Priority.CHAT

@@ -1,7 +1,8 @@
 """The director node: wires chat, ears, the LLM, voice and memory to the turn-taking rules.
 
 Topics in: ``chat/message``, ``speech/vad``, ``speech/final``, ``llm/sentence``, ``llm/done``,
-``llm/tool_call``, ``tts/audio``, ``audio/playhead``, ``game/state`` (latched), ``game/event``.
+``llm/tool_call``, ``tts/audio``, ``audio/playhead``, ``game/state`` (latched), ``game/event``,
+``game/frame``.
 Topics out: ``director/turn`` and ``persona/active`` (latched), ``llm/request``,
 ``llm/cancel``, ``audio/control``, ``memory/turn``.
 Services used: ``chat/next``, ``memory/search``. The turn state machine is
@@ -9,7 +10,8 @@ Services used: ``chat/next``, ``memory/search``. The turn state machine is
 of the floor live in `nodes.director.floor`, what counts as said in `nodes.director.history`,
 how every turn ends in `nodes.director.deadlines`, who voices the show in
 `nodes.director.roster` (read from the registry every ``watch_s``), a game's moves and what is
-said about it in `nodes.director.games`.
+said about it in `nodes.director.games`, what the watched screen shows and the comments on
+it in `nodes.director.watching`.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from bus.node import Node, NodeOptions
 from messages.audio import AudioChunk, Playhead, SpeakerControl
 from messages.chat import ChatMessage, ChatNext, ChatNextRequest
 from messages.director import Persona, Turn
-from messages.game import GameEvent, GameState
+from messages.game import GameEvent, GameFrame, GameState
 from messages.llm import Cancel, LlmDone, LlmRequest, Sentence, ToolCall
 from messages.memory import ConversationTurn, MemoryHit, MemoryQuery, SearchMemory
 from messages.pcm import frame_count
@@ -51,6 +53,7 @@ from nodes.director.history import Conversation
 from nodes.director.params import Params
 from nodes.director.roster import Role, Roster, Seen
 from nodes.director.turns import Turns
+from nodes.director.watching import ScreenWatch
 
 __all__ = ["Director"]
 
@@ -66,6 +69,12 @@ def _game_rules(games: GameTable, params: Params) -> None:
     games.max_comments, games.comment_max_s = params.game_comments_kept, params.game_comment_max_s
     games.chat_between = params.chat_between_game_turns
     games.claim_s = params.game_claim_s
+
+
+def _watch_rules(screen: ScreenWatch, params: Params) -> None:
+    screen.comments, screen.comment_s = params.watch_comments, params.watch_comment_s
+    screen.quiet_s, screen.max_wait_s = params.watch_quiet_s, params.watch_max_wait_s
+    screen.images = params.watch_images
 
 
 class Director(Node):
@@ -100,13 +109,17 @@ class Director(Node):
         self.create_subscription(ToolCall, "llm/tool_call", self.on_tool_call)
         self.create_subscription(GameState, "game/state", self.on_game_state)
         self.create_subscription(GameEvent, "game/event", self.on_game_event)
+        self.create_subscription(GameFrame, "game/frame", self.on_frame)
         self.tick_timer = self.create_timer(params.tick_s, self.tick)
         self.watch_timer = self.create_timer(params.watch_s, self.watch)
 
         conversation = Conversation(limit=params.history_lines, max_chars=params.history_chars)
         games = GameTable([member.name for member in floor.cast])
         _game_rules(games, params)
+        screen = ScreenWatch([member.name for member in floor.cast])
+        _watch_rules(screen, params)
         self.turns = Turns(floor, roster, limits=limits, conversation=conversation, games=games,
+                           screen=screen,
                            human_name=params.human_name, stream=params.stream,
                            memory_chars=params.memory_chars, prefill=params.prefill,
                            cut_grace_s=params.cut_grace_s,
@@ -137,6 +150,7 @@ class Director(Node):
         turns.limits = _limits(params)
         turns.roster.rejoin_wait_s = params.rejoin_wait_s
         _game_rules(turns.games, params)
+        _watch_rules(turns.screen, params)
         if "tick_s" in changes:
             self.tick_timer.set_period(params.tick_s)
         if "watch_s" in changes:
@@ -175,6 +189,12 @@ class Director(Node):
     def on_game_event(self, event: GameEvent) -> None:
         self.apply(self.turns.game_event(event, time.monotonic()))
         self.consider()
+
+    def on_frame(self, frame: GameFrame) -> None:
+        """Every captured frame: the screen now; only a new scene may start a turn."""
+        self.apply(self.turns.frame(frame, time.monotonic()))
+        if frame.changed:
+            self.consider()
 
     def on_audio(self, chunk: AudioChunk) -> None:
         if self.turns.turn_for(chunk.request_id) is None:

@@ -78,3 +78,18 @@ class Params(Parameters):
         "while a game takes requests from chat (Minecraft: \"Mika, come to me\"), a new chat "
         "line waits this long for the game to take it before it is answered as chat",
         ge=0, le=5)] = 0.5
+    watch_comments: Annotated[bool, live(
+        "watch mode: a persona comments on a new scene on the watched screen (game/frame); "
+        "off: the screen only tells replies to chat and the human what it shows")] = True
+    watch_comment_s: Annotated[float, live(
+        "at least this long between the starts of two comments on the screen", ge=0)] = 30.0
+    watch_quiet_s: Annotated[float, live(
+        "no comment on the screen while the human, chat or a persona answering them spoke "
+        "less than this ago (never over a conversation)", ge=0)] = 5.0
+    watch_max_wait_s: Annotated[float, live(
+        "a new scene not commented within this is dropped (old news; counter "
+        "watch_scenes_skipped); only the newest waits", gt=0)] = 10.0
+    watch_images: Annotated[bool, live(
+        "requests about the screen (a comment, its answer, a reply while watching) carry the "
+        "frame, for a model that can see (the llm node's openai backend with vision); the "
+        "bundled model cannot: its prompt has the description")] = False

@@ -8,7 +8,9 @@ remember a turn, log, count, wake me later), never calls to the bus.
 Who speaks next, in order: the human's words; a chat answer or a game turn that lost the floor
 to the human before it was asked (deferred); a game's turn, a line about it or a persona's
 move (`nodes.director.games`; while chat waits, ``chat_between`` chat replies may go first);
-the chat node's best line; banter or a topic (`nodes.director.floor`). A decision takes
+the chat node's best line; a comment on a new scene on the screen (watch mode,
+`nodes.director.watching`); banter (after a comment: the other persona's answer to it) or a
+topic (`nodes.director.floor`). A decision takes
 three calls around the node's service calls: `Turns.pick` (then `Turns.chat_chosen` with the
 answer of ``chat/next`` when it wants chat), `Turns.begin`, and, once memories are in,
 `Turns.ask`.
@@ -33,7 +35,7 @@ from typing import TYPE_CHECKING
 from messages.audio import AudioChunk, Playhead
 from messages.chat import ChatMessage
 from messages.director import Persona, Turn
-from messages.game import GameEvent, GameState
+from messages.game import GameEvent, GameFrame, GameState
 from messages.llm import ChatTurn, LlmDone, LlmRequest, Sentence, ToolCall
 from messages.memory import ConversationTurn, MemoryHit
 from messages.speech import Transcript
@@ -49,6 +51,7 @@ from nodes.director.decisions import (
     MoveAsk,
     Out,
     Remember,
+    SceneAsk,
     Stop,
     WakeIn,
     Wanted,
@@ -57,6 +60,7 @@ from nodes.director.floor import Floor, addressed_to, chat_priority
 from nodes.director.games import GameTable, comment_prompt, move_request
 from nodes.director.history import Conversation, Line, audible_text, shorten
 from nodes.director.roster import Change, Role, Roster, Seen
+from nodes.director.watching import ScreenWatch, scene_prompt, screen_note
 
 if TYPE_CHECKING:
     from bus.node import Trace
@@ -81,6 +85,8 @@ class Turns:
         conversation so far.
     games:
         The game on the table and its turns (default: none on, moves and comments on).
+    screen:
+        What the screen shows, in watch mode (default: comments on, no pictures).
     human_name, stream:
         How the personas call the human; the stream id stored with memories.
     memory_chars:
@@ -97,6 +103,7 @@ class Turns:
 
     def __init__(self, floor: Floor, roster: Roster, *, limits: Limits,
                  conversation: Conversation, games: GameTable | None = None,
+                 screen: ScreenWatch | None = None,
                  human_name: str = "Collaborator", stream: str = "",
                  memory_chars: int = 240, prefill: bool = True, cut_grace_s: float = 0.3,
                  llm_subscribed: Callable[[], bool] = lambda: True,
@@ -108,6 +115,7 @@ class Turns:
         self.conversation = conversation
         self.cast = {member.name: member for member in floor.cast}
         self.games = games if games is not None else GameTable(list(self.cast))
+        self.screen = screen if screen is not None else ScreenWatch(list(self.cast))
         self.human_name = human_name
         self.stream = stream
         self.memory_chars = memory_chars
@@ -139,6 +147,7 @@ class Turns:
                 self.chat_traces.popitem(last=False)
         self.chat_seen.append(msg)
         self.chat_waiting = True
+        self.screen.talked(now)
         held = self.games.hold(msg.id, now)
         named = msg.persona in self.cast or addressed_to(msg.text, self.floor.cast)
         if self.floor.should_interrupt(chat_priority(msg.kind, bool(named))):
@@ -146,6 +155,7 @@ class Turns:
         return [WakeIn(held)] if held else []
 
     def human_started(self, now: float) -> list[Out]:
+        self.screen.talked(now)
         if self.floor.human_started(now) is not None:
             return self.interrupt("the human started talking", now)
         return []
@@ -158,6 +168,7 @@ class Turns:
         """The human's words; an empty transcript (no words) gives the floor back."""
         if transcript.text.strip():
             self.human_lines.append((transcript, trace))
+            self.screen.talked(now)
         self.floor.human_heard(now)
 
     def game_state(self, state: GameState) -> list[Out]:
@@ -174,6 +185,10 @@ class Turns:
     def game_event(self, event: GameEvent, now: float) -> list[Out]:
         """A game event: a spoken one waits for a persona to say it."""
         return self.games.event(event, now)
+
+    def frame(self, frame: GameFrame, now: float) -> list[Out]:
+        """A frame of the watched screen: a new scene waits for a comment."""
+        return self.screen.frame(frame, now)
 
     def tool_call(self, call: ToolCall) -> None:
         """A call on ``llm/tool_call``: the move it answers is not asked again after a cut."""
@@ -238,7 +253,7 @@ class Turns:
 
     def tick(self, now: float) -> list[Out]:
         """Close the cut turns whose grace is over; check the turn in progress."""
-        outs = self.games.expire(now)
+        outs = self.games.expire(now) + self.screen.expire(now)
         for request_id, (turn, close_at) in list(self.closing.items()):
             if now >= close_at:
                 del self.closing[request_id]
@@ -329,6 +344,7 @@ class Turns:
         on the bus, remembered or cancelled (and late audio of it is never played)."""
         persona = turn.plan.persona
         self.floor.finished(turn.request_id, now)
+        self.screen.ended(turn.plan, now)
         text = audible_text(list(turn.sentences.values()))
         if not text:
             if turn.cut_off:
@@ -367,7 +383,8 @@ class Turns:
 
     def pick(self, now: float) -> Candidate | Wanted | None:
         """Who wants the floor next: the human's words, a deferred answer, a game's turn,
-        chat (the node asks ``chat/next``), banter or a topic; None: nobody yet."""
+        chat (the node asks ``chat/next``), a comment on the screen, banter or a topic;
+        None: nobody yet."""
         if self.human_lines:
             transcript, trace = self.human_lines.popleft()
             said = ConversationTurn(turn_id=transcript.utterance_id, speaker=self.human_name,
@@ -386,19 +403,19 @@ class Turns:
         if chat_ready:
             self.chat_waiting = False  # set again by any chat arriving while the node asks
             return Wanted.CHAT
-        return None if held else self._banter_or_topic(now)
+        return None if held else self._unprompted(now)
 
     def oldest_chat(self) -> ChatMessage | None:
         """The line to answer when no chat node serves ``chat/next``: the oldest one seen."""
         return self.chat_seen.popleft() if self.chat_seen else None
 
     def chat_chosen(self, msg: ChatMessage | None, now: float) -> Candidate | None:
-        """The chat line to answer (None: no chat waits, a game's turn, banter or a topic may
-        go)."""
+        """The chat line to answer (None: no chat waits, a game's turn, a comment on the
+        screen, banter or a topic may go)."""
         if msg is None:
             self.chat_seen.clear()
             game = self.games.next_turn(self.floor.next_in_turn())
-            return game if game is not None else self._banter_or_topic(now)
+            return game if game is not None else self._unprompted(now)
         self.chat_seen = deque((m for m in self.chat_seen if m.id != msg.id),
                                maxlen=CHAT_SEEN_MAX)
         self.chat_waiting = True  # there may be more
@@ -410,11 +427,15 @@ class Turns:
                          line=Line(msg.user, msg.text, source=f"chat:{msg.platform}:{msg.id}"),
                          keep=True)
 
-    def _banter_or_topic(self, now: float) -> Candidate | None:
+    def _unprompted(self, now: float) -> Candidate | None:
+        """With nobody to answer: a comment on the screen, banter or a topic."""
+        comment = self.screen.next_turn(now)
+        if comment is not None:
+            return comment
         last = self.conversation.last_line()
         plan = self.floor.banter_or_topic(now, last.text if last is not None and last.persona
                                           else "")
-        return None if plan is None else Candidate(plan)
+        return None if plan is None else self.screen.answer(plan)
 
     def begin(self, candidate: Candidate, now: float) -> tuple[ActiveTurn | None, list[Out]]:
         """Give ``candidate`` the floor if it is free (else a chat answer waits for it); the
@@ -438,7 +459,10 @@ class Turns:
         if isinstance(candidate.game, MoveAsk):  # the game node takes a call for MOVE_ID/...
             request_id = f"{candidate.game.move_id}/{request_id}"
         self.floor.started(plan, request_id, now)
+        if plan.why == "watch":  # the other persona may answer a comment once
+            self.floor.banter_left = min(self.floor.banter_left, 1)
         self.games.started(plan)
+        self.screen.started(plan, candidate.game, now)
         turn = ActiveTurn(plan, request_id, candidate.viewer, TurnClock(self.limits),
                           trace=candidate.trace, keep=candidate.keep, game=candidate.game)
         self.current = turn
@@ -472,13 +496,20 @@ class Turns:
             turn.request = move_request(turn.request_id, plan.persona, messages, state,
                                         memories)
         else:
+            seen = self.screen.shown(plan, turn.game, now)
             if isinstance(turn.game, CommentAsk):
                 messages.append(ChatTurn(role="user", content=comment_prompt(turn.game.event)))
+            elif isinstance(turn.game, SceneAsk) and plan.why == "watch":
+                messages.append(ChatTurn(role="user", content=scene_prompt(turn.game)))
+            elif seen is not None:  # before the line answered: it stays the question
+                messages.insert(max(0, len(messages) - 1),
+                                ChatTurn(role="user", content=screen_note(seen)))
             elif plan.why == "topic":
                 messages.append(ChatTurn(role="user", content=f"(Chat is quiet. Bring up "
                                          f"{plan.prompt}, in your own words.)"))
             turn.request = LlmRequest(request_id=turn.request_id, persona=plan.persona,
-                                      messages=messages, memories=memories)
+                                      messages=messages, memories=memories,
+                                      images=self.screen.pictures(seen))
         # nobody subscribed (the llm is down): the request is lost, asked again when one is up
         turn.clock.asked(now, listened=self.llm_listens())
         answering = (f", answering: {plan.prompt}" if plan.prompt and plan.why != "banter"

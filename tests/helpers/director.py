@@ -2,7 +2,8 @@
 
 - `Show`: the turn state machine on a fake clock, without a bus: it plays the node's part (it
   runs a decision the way the node does: pick, ask ``chat/next`` if wanted, begin, ask) and
-  collects every decision (tests/unit/test_director_turns.py, test_director_games.py).
+  collects every decision (tests/unit/test_director_turns.py, test_director_games.py,
+  test_director_watching.py).
 - `VoiceStandIn`: a scripted LLM, TTS and speaker on a real bus, answering every request
   with fixed sentences played in real time (tests/integration/test_director_*.py).
 - `PlayingVoice`: the same, answering a request with tools (a game move) with a call first,
@@ -30,6 +31,7 @@ from nodes.director.games import GameTable
 from nodes.director.history import Conversation
 from nodes.director.roster import Role, Roster
 from nodes.director.turns import Turns
+from nodes.director.watching import ScreenWatch
 
 __all__ = ["CAST", "GRACE", "LIMITS", "RATE", "SAMPLES", "TOPICS", "PlayingVoice", "Show",
            "VoiceStandIn", "chat"]
@@ -52,13 +54,14 @@ class Show:
     """Turns with a fake clock, the decisions it made, and the node's part played by hand."""
 
     def __init__(self, *, banter_turns: int = 0, quiet_s: float = 1000.0,
-                 llm_subscribed: bool = True, games: GameTable | None = None):
+                 llm_subscribed: bool = True, games: GameTable | None = None,
+                 screen: ScreenWatch | None = None):
         ids = itertools.count(1)
         self.llm_subscribed = llm_subscribed
         self.turns = Turns(
             Floor(CAST, banter_turns=banter_turns, quiet_s=quiet_s, words_wait_s=2.0),
             Roster(TOPICS, rejoin_wait_s=LIMITS.rejoin_wait_s), limits=LIMITS,
-            conversation=Conversation(), games=games, cut_grace_s=GRACE,
+            conversation=Conversation(), games=games, screen=screen, cut_grace_s=GRACE,
             llm_subscribed=lambda: self.llm_subscribed,
             new_id=lambda: f"r{next(ids)}", wall_ns=lambda: 42)
         self.now = 0.0
