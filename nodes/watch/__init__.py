@@ -1,0 +1,1 @@
+"""Watch mode: the screen, its scene changes and what is on it."""
