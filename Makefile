@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 # virtual cable into OBS (and its tests), sox for audio checks; watch mode: tesseract reads the
 # text on screen, xdotool finds a window by its title, Xvfb is the display its tests watch.
 APT_PACKAGES := libportaudio2 espeak-ng libespeak-ng1 pulseaudio pulseaudio-utils \
-	libasound2-plugins sox tesseract-ocr tesseract-ocr-eng xdotool xvfb x11-utils
+	libasound2-plugins sox tesseract-ocr tesseract-ocr-eng xdotool xvfb x11-utils xbill
 
 .PHONY: setup system venv node test lint unit bench stream clean
 

@@ -1,5 +1,6 @@
 """Fixtures shared by every test: a real vtbus per test, real node processes on it, a
-fresh folder for the memory node's store, and one Minecraft server for the session."""
+fresh folder for the memory node's store, one Minecraft server and one X display (Xvfb)
+for the session."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.display import Xvfb, x_display_session
 from helpers.minecraft import MinecraftServer, minecraft_server_session
 
 from bus.testing import BusProcess, NodeProcess
@@ -57,3 +59,10 @@ def minecraft_server() -> Iterator[MinecraftServer]:
     that asks and shared by the session; a test that stops or restarts a server starts its own.
     Bots of different tests need different usernames (a name joining twice kicks the first)."""
     yield from minecraft_server_session()
+
+
+@pytest.fixture(scope="session")
+def x_display() -> Iterator[Xvfb]:
+    """A real X display, 1280x720 (tests/helpers/display.py), started by the first test that
+    asks and shared by the session; its ``name`` is the ``DISPLAY`` value."""
+    yield from x_display_session()

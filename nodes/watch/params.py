@@ -1,8 +1,8 @@
 """The watch node's parameters (read without starting it: ``vtparam describe nodes.watch``).
 
 All take effect when set: ``source`` starts, changes or ('') stops the capture at once,
-``fps`` changes the capture timer's period, ``scenes`` makes a new scene detector (the scene
-count goes on), the others are read for each frame.
+``fps`` changes the capture timer's period, ``scenes`` applies from the next frame (the scene
+so far is kept), the others are read for each frame.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ class Params(Parameters):
     ocr_timeout_s: Annotated[float, live(
         "longest OCR of one frame; then the frame goes out without text", gt=0, le=60)] = 5.0
     scenes: Annotated[dict[str, Any], live(
-        "scene detector settings (nodes/watch/scenes.py); a set makes a new detector")] = {}
+        "scene detector settings (SceneSettings in nodes/watch/scenes.py: enter, "
+        "settle_frames, min_interval_s...), checked when set, used from the next frame")] = {}
     retry_s: Annotated[float, live(
         "how often a missing display or window is looked for again", gt=0, le=600)] = 3.0
     watch_command: Annotated[str, live(

@@ -58,6 +58,7 @@ class SceneWindow:
 
     def __init__(self, display: str, title: str, scenes: list[str], *, flicker: bool = False,
                  geometry: str = "800x450+100+60"):
+        self.title = title
         self.cmd = [sys.executable, __file__, "--title", title, "--geometry", geometry]
         for text in scenes:
             self.cmd += ["--scene", text]

@@ -1,0 +1,4 @@
+from bus.run import run
+from nodes.watch.node import WatchNode
+
+run(WatchNode)
