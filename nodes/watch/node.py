@@ -195,6 +195,7 @@ class WatchNode(Node):
         try:
             picture = await self.capturer.grab(watch.source, self.params.width)
         except NoDisplayError as exc:
+            self.counters["display_lookups_failed"] += 1
             self._saw(self.display, False, "display", str(exc))
             return
         except WindowNotFoundError as exc:

@@ -177,6 +177,8 @@ class TestMissing:
             monkeypatch.setenv("DISPLAY", unused_display())  # refuses: still said once
             answer = await h.set_parameters(fps=5.0)  # alive: answers, takes a set
             assert answer.successful
+            await wait_until(lambda: h.node.counters["display_lookups_failed"] >= 4, WAIT_S,
+                             what="the node to try the display 4 times")
             monkeypatch.setenv("DISPLAY", x_display.name)  # the screen comes
             await wait_frames(h, 1)
         assert len(errors(h, "no display")) == 1
