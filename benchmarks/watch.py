@@ -50,7 +50,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -316,13 +316,33 @@ class Comment:
     said: str
 
 
-async def stamped(probe: Probe, topic: str, where: Callable[[Any], bool], after_ns: int,
-                  what: str) -> tuple[int, Any]:
-    """The first message on ``topic`` published at ``after_ns`` or later that matches."""
+async def stamped(probe: Probe, topic: str, where: Callable[[Any], bool], *, after_ns: int = 0,
+                  timeout: float = COMMENT_S, what: str) -> tuple[int, Any]:
+    """The first message on ``topic`` published at ``after_ns`` or later that matches
+    ``where``, with its publish stamp (waits up to ``timeout``)."""
     found: tuple[int, Any] = await wait_until(lambda: next(
         ((h.stamp_ns, m) for h, m in probe.received[topic]
-         if h.stamp_ns >= after_ns and where(m)), None), COMMENT_S, what=what)
+         if h.stamp_ns >= after_ns and where(m)), None), timeout, what=what)
     return found
+
+
+async def heard(probe: Probe, request_id: str, *, timeout: float = COMMENT_S) -> int:
+    """Until the reply to ``request_id`` was heard to its end; the stamp of its last playhead.
+
+    A playhead is a sentence's: the end of the reply is its ``llm/done``, then the
+    ``finished`` (or ``cut``) playhead of its last sentence with words (the probe collects
+    ``llm/done``, ``llm/sentence`` and ``audio/playhead``)."""
+    await stamped(probe, "llm/done", lambda d: d.request_id == request_id, timeout=timeout,
+                  what=f"the end of the reply {request_id}")
+    last = max((s.index for s in probe.messages("llm/sentence")
+                if s.request_id == request_id and s.text.strip()), default=None)
+    if last is None:
+        raise AssertionError(f"the reply {request_id} had no words")
+    stamp, _ = await stamped(probe, "audio/playhead", lambda p: (
+        p.request_id == request_id and p.sentence_index == last
+        and p.state in ("finished", "cut")), timeout=timeout,
+        what=f"the last sentence of {request_id} heard")
+    return stamp
 
 
 async def one_comment(probe: Probe, window: SceneWindow, scene: int) -> Comment:
@@ -331,18 +351,17 @@ async def one_comment(probe: Probe, window: SceneWindow, scene: int) -> Comment:
     await asyncio.to_thread(window.show, scene)
     shown_ns = time.time_ns()
     text = SCENES[scene]
-    frame_ns, frame = await stamped(probe, "game/frame", lambda f: f.changed, before_ns,
-                                    f"the changed frame of {text!r}")
-    turn_ns, turn = await stamped(probe, "director/turn", lambda t: t.why == "watch", frame_ns,
-                                  f"a watch turn on {text!r}")
+    frame_ns, frame = await stamped(probe, "game/frame", lambda f: f.changed,
+                                    after_ns=before_ns, what=f"the changed frame of {text!r}")
+    turn_ns, turn = await stamped(probe, "director/turn", lambda t: t.why == "watch",
+                                  after_ns=frame_ns, what=f"a watch turn on {text!r}")
     request_ns, request = await stamped(
         probe, "llm/request", lambda r: r.request_id == turn.request_id and not r.prefill,
-        turn_ns, "the comment's request")
+        what="the comment's request")
     sentence_ns, sentence = await stamped(
-        probe, "llm/sentence", lambda s: s.request_id == turn.request_id, request_ns,
-        "the comment's first sentence")
-    await stamped(probe, "audio/playhead", lambda p: p.request_id == turn.request_id
-                  and p.state == "finished", sentence_ns, "the comment heard to its end")
+        probe, "llm/sentence", lambda s: s.request_id == turn.request_id and s.text.strip(),
+        what="the comment's first sentence")
+    await heard(probe, turn.request_id)  # the next scene comes on a free floor
     prompt = "\n".join(m.content for m in request.messages)
     return Comment(shown_ns, frame_ns, turn_ns, request_ns, sentence_ns, turn.speaker,
                    quoted=bool(frame.text) and frame.text in prompt, said=sentence.text)
@@ -412,17 +431,30 @@ async def on_display(args: Any, work: Path) -> dict[str, Any]:
     return out
 
 
-FULL = {"seconds": 30.0, "frames": 60, "ocr_rounds": 3, "seeds": 5, "clip_s": 120.0,
-        "comments": 4, "llm": "llamacpp"}
-QUICK = {"seconds": 6.0, "frames": 10, "ocr_rounds": 1, "seeds": 2, "clip_s": 60.0,
-         "comments": 2, "llm": "scripted"}
-"""The figures' sizes, full and ``--quick`` (CI); an option given on the command line wins."""
+@dataclass(frozen=True)
+class Sizes:
+    """How much each part measures (the options of the same names)."""
+
+    seconds: float
+    frames: int
+    ocr_rounds: int
+    seeds: int
+    clip_s: float
+    comments: int
+    llm: str
+
+
+FULL = Sizes(seconds=30.0, frames=60, ocr_rounds=3, seeds=5, clip_s=120.0, comments=4,
+             llm="llamacpp")
+QUICK = Sizes(seconds=6.0, frames=10, ocr_rounds=1, seeds=2, clip_s=60.0, comments=2,
+              llm="scripted")
+"""``--quick`` (CI); an option given on the command line wins over either."""
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = arguments(__doc__)
     parser.add_argument("--quick", action="store_true",
-                        help=f"short runs for CI: {QUICK}")
+                        help=f"short runs for CI: {asdict(QUICK)}")
     parser.add_argument("--seconds", type=float,
                         help="paced capture at 2 fps, screen source (the window source: half)")
     parser.add_argument("--frames", type=int,
@@ -436,7 +468,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--llm", choices=("llamacpp", "scripted"),
                         help="the show's LLM: the bundled model or the zero-time stand-in")
     args = parser.parse_args(argv)
-    for name, value in (QUICK if args.quick else FULL).items():
+    for name, value in asdict(QUICK if args.quick else FULL).items():
         if getattr(args, name) is None:
             setattr(args, name, value)
     work = Path(tempfile.mkdtemp(prefix="vt-watch-", dir="/tmp"))
