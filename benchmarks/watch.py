@@ -8,8 +8,8 @@ Four parts in one run, each on the watch node's own modules (`nodes.watch`), non
   corner flickering four times a second, the scene switched every few seconds). Each frame
   goes the watch node's way, OCR apart: grabbed with mss and downscaled to ``width`` (640) on
   the capture thread (`nodes.watch.capture.Capturer`), judged by a `SceneDetector`, encoded
-  by `encode_jpeg` within ``max_frame_bytes`` (the node's defaults). Paced at ``--fps`` (2)
-  for ``--seconds``: ``capture_fps`` and ``capture_cpu_pct`` = this process's CPU time
+  by `encode_jpeg` within ``max_frame_bytes`` (the node's defaults). Paced at 2 fps (the
+  node's default) for ``--seconds``: ``capture_fps`` and ``capture_cpu_pct`` = this process's CPU time
   (user + system, its children's included) over the wall time, in % of one core (target:
   2 fps under 5%); ``xserver_cpu_pct``: the X server's own CPU meanwhile (it copies the
   picture for mss; not part of the target). ``window_capture_cpu_pct``: the same with the
@@ -471,10 +471,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for name, value in asdict(QUICK if args.quick else FULL).items():
         if getattr(args, name) is None:
             setattr(args, name, value)
-    work = Path(tempfile.mkdtemp(prefix="vt-watch-", dir="/tmp"))
     results: dict[str, Any] = {"machine": machine()}
     results |= scenes(args.seeds, args.clip_s)
-    display = asyncio.run(on_display(args, work))
+    with tempfile.TemporaryDirectory(prefix="vt-watch-", dir="/tmp") as work:
+        display = asyncio.run(on_display(args, Path(work)))
     comment = display.pop("comment", None)
     results |= display
     if comment is not None:
