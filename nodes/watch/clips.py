@@ -48,7 +48,8 @@ class Clip:
     frames:
         N x H x W x 3 uint8 RGB.
     labels:
-        Index of each frame that starts a new scene, ascending (never frame 0).
+        Index of each frame that starts a new scene, ascending (never frame 0; each new scene
+        holds at least ``hold_s[0]`` seconds within the clip).
     kinds:
         What each labelled change is (`CHANGE_KINDS`), one per label.
     flashes:
@@ -261,13 +262,14 @@ def generated_clip(seed: int, *, seconds: float = 120.0, fps: float = 2.0, width
         after = _big_next_scene(rng, layout, kind, width, height)
         if after is None:  # no big change drawn: the scene holds on
             continue
-        if kind == "fade":
-            steps = max(1, round(float(rng.uniform(*fade_s)) * fps))
-            pictures += [(layout, after, (step + 1) / (steps + 1)) for step in range(steps)]
-        if len(pictures) < count:
-            labels.append(len(pictures))
-            kinds.append(kind)
+        steps = max(1, round(float(rng.uniform(*fade_s)) * fps)) if kind == "fade" else 0
+        if len(pictures) + steps + round(hold_s[0] * fps) > count:
+            break  # the new scene would not hold long enough to be one: the clip ends in this
+        pictures += [(layout, after, (step + 1) / (steps + 1)) for step in range(steps)]
+        labels.append(len(pictures))
+        kinds.append(kind)
         layout = after
+    pictures += [(layout, None, 0.0)] * (count - len(pictures))
     frames = np.empty((count, height, width, 3), np.uint8)
     distractors = _Distractors(rng, fps)
     flash_set = set(flashes)

@@ -48,7 +48,7 @@ class TestGeneratedClip:
         assert len(clip.labels) == len(clip.kinds) >= 8
         assert clip.labels[0] > 0
         # a scene holds at least hold_s[0] = 4 s = 8 frames before the next change begins
-        assert all(b - a >= 8 for a, b in itertools.pairwise(clip.labels))
+        assert all(b - a >= 8 for a, b in itertools.pairwise([*clip.labels, len(clip.frames)]))
         assert set(clip.kinds) == set(CHANGE_KINDS)
         assert not set(clip.labels) & set(clip.flashes)
 

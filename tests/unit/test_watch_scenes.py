@@ -148,10 +148,10 @@ class TestScenes:
         frames = [with_box(base, RED, x=0.02 * i, y=0.5, w=0.06, h=0.1) for i in range(45)]
         assert changes(run(frames)) == []
 
-    def test_a_slow_fade_is_one_scene_where_it_ends(self) -> None:
+    @pytest.mark.parametrize("steps", [2, 8, 16])  # 1, 4 and 8 s at 2 fps
+    def test_a_slow_fade_is_one_scene_where_it_ends(self, steps: int) -> None:
         dark, bright = solid((10, 10, 40)), with_box(solid((200, 180, 40)), WHITE, x=0.3, y=0.3,
                                                      w=0.4, h=0.3)
-        steps = 8
         fade = [((1 - t) * dark + t * bright).astype(np.uint8)
                 for t in np.linspace(0, 1, steps + 2)[1:-1]]
         frames = [dark] * 6 + fade + [bright] * 6
@@ -159,6 +159,17 @@ class TestScenes:
         end = 6 + steps  # the first frame fully in the new scene
         assert changes(verdicts) in ([end], [end + 1])
         assert verdicts[end + 1].scene == 1
+
+    def test_a_cut_on_a_noisy_picture_settles_like_on_a_clean_one(self) -> None:
+        # sensor noise of 20 levels on 5x5-pixel cells moves every cell by more than
+        # still_threshold, frame to frame: without the measured noise floor the new scene never
+        # settled and came only after restless_s
+        rng = np.random.default_rng(3)
+        scenes = [with_box(solid(BLUE), WHITE, x=0.1, y=0.1, w=0.3, h=0.3)] * 8 + [
+            with_box(solid(RED), WHITE, x=0.5, y=0.5, w=0.3, h=0.3)] * 8
+        frames = [np.clip(f + rng.normal(0.0, 20.0, f.shape), 0, 255).astype(np.uint8)
+                  for f in scenes]
+        assert changes(run(frames)) == [9]
 
     def test_a_fade_that_turns_back_is_no_scene(self) -> None:
         base = solid((40, 40, 160))
