@@ -218,11 +218,11 @@ class WatchNode(Node):
             watch.detector.reconfigure(self.scene_settings)
         judged = await asyncio.to_thread(_judge, watch.detector, picture, now,
                                          self.params.jpeg_quality, self.params.max_frame_bytes)
+        first = watch.frames == 0 or judged.verdict.changed
+        text = await self._read(picture) if first and self.params.ocr else ""
         if watch is not self.watch:  # the source changed meanwhile
             self.counters["frames_stale"] += 1
             return
-        first = watch.frames == 0 or judged.verdict.changed
-        text = await self._read(picture) if first and self.params.ocr else ""
         self._publish(watch, judged, first, text)
 
     async def _read(self, picture: Image.Image) -> str:

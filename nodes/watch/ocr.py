@@ -6,8 +6,8 @@ prompt.
 cleanest text) and, when that finds nothing, for sparse text: on xbill's game screen the
 automatic layout found nothing in 1 of 5 runs, where sparse text read the menu buttons.
 
-`clean_text` is pure: OCR of a game screen reads sprites as
-stray letters and symbols; only words and numbers a person would read out are kept.
+`clean_text` is pure: OCR of a game screen reads sprites as stray letters and symbols; only
+words and numbers a person would read out are kept.
 """
 
 from __future__ import annotations
