@@ -63,8 +63,20 @@ class Looks(msgspec.Struct, frozen=True):
     motion: float = 0.0
 
 
-def colour_names(rgb: npt.NDArray[np.uint8]) -> npt.NDArray[np.str_]:
-    """The palette name (with its prefix) of each pixel of an ...x3 uint8 RGB array."""
+# Each pixel gets a code: palette index * 3 + prefix (0 none, 1 dark, 2 light); integers, not
+# strings: with numpy string arrays `look` took 7.9 ms a 640x360 frame, with codes 3.6 ms (this
+# 2-core machine, loaded by other work).
+_PREFIXES = ("", "dark ", "light ")
+_NAMES = [prefix + name for name in PALETTE for prefix in _PREFIXES]
+_BLACK, _WHITE, _GREY, _RED, _ORANGE, _PURPLE, _PINK, _BROWN = (
+    PALETTE.index(name) for name in ("black", "white", "grey", "red", "orange", "purple", "pink",
+                                     "brown"))
+_HUE_ENDS = np.array([end for end, _ in _HUES], np.float32)
+_HUE_COLOURS = np.array([PALETTE.index(name) for _, name in _HUES])
+
+
+def _colour_codes(rgb: npt.NDArray[np.uint8]) -> npt.NDArray[np.intp]:
+    """The code (index into ``_NAMES``) of each pixel of an ...x3 uint8 RGB array."""
     pixels = rgb.reshape(-1, 3).astype(np.float32) / 255.0
     high, low = pixels.max(axis=1), pixels.min(axis=1)
     spread = high - low
@@ -73,23 +85,26 @@ def colour_names(rgb: npt.NDArray[np.uint8]) -> npt.NDArray[np.str_]:
     safe = np.maximum(spread, 1e-6)
     hue = np.select([high == r, high == g], [((g - b) / safe) % 6.0, (b - r) / safe + 2.0],
                     (r - g) / safe + 4.0) * 60.0
-    bounds = np.array([end for end, _ in _HUES], np.float32)
-    hue_names = np.array([name for _, name in _HUES])
-    chroma = hue_names[np.minimum(np.searchsorted(bounds, hue, side="right"), len(_HUES) - 1)]
-    chroma = np.where((chroma == "pink") & (high < 0.6), "purple", chroma)  # dark magenta: purple
+    chroma = _HUE_COLOURS[np.minimum(np.searchsorted(_HUE_ENDS, hue, side="right"), len(_HUES) - 1)]
+    chroma = np.where((chroma == _PINK) & (high < 0.6), _PURPLE, chroma)  # dark magenta: purple
     # brown is a dark orange, or a dull dark red (a pure dark red stays "dark red")
     middling = (high < 0.65) & (saturation > 0.3)
-    brownish = middling & ((chroma == "orange") | ((chroma == "red") & (high > 0.25)
-                                                   & (saturation < 0.85)))
+    brownish = middling & ((chroma == _ORANGE) | ((chroma == _RED) & (high > 0.25)
+                                                  & (saturation < 0.85)))
     light = (saturation < 0.45) & (high > 0.75)
-    prefix = np.where(high < 0.55, "dark ", np.where(light, "light ", ""))
-    prefix = np.where(brownish, np.where(high < 0.3, "dark ", ""), prefix)
-    names = np.char.add(prefix, np.where(brownish, "brown", chroma))
-    names = np.where(light & (chroma == "red"), "pink", names)  # light red is what people call pink
-    grey_prefix = np.where(high < 0.4, "dark ", np.where(high > 0.7, "light ", ""))
-    names = np.where(saturation < 0.2, np.char.add(grey_prefix, "grey"), names)
-    names = np.where((saturation < 0.2) & (high > 0.88), "white", names)
-    return np.where(high < 0.12, "black", names)
+    prefix = np.where(high < 0.55, 1, np.where(light, 2, 0))
+    prefix = np.where(brownish, np.where(high < 0.3, 1, 0), prefix)
+    codes = np.where(brownish, _BROWN, chroma) * 3 + prefix
+    codes = np.where(light & (chroma == _RED), _PINK * 3, codes)  # light red is what people call pink
+    grey = _GREY * 3 + np.where(high < 0.4, 1, np.where(high > 0.7, 2, 0))
+    codes = np.where(saturation < 0.2, grey, codes)
+    codes = np.where((saturation < 0.2) & (high > 0.88), _WHITE * 3, codes)
+    return np.where(high < 0.12, _BLACK * 3, codes).astype(np.intp)
+
+
+def colour_names(rgb: npt.NDArray[np.uint8]) -> list[str]:
+    """The palette name (with its prefix) of each pixel of an ...x3 uint8 RGB array."""
+    return [_NAMES[code] for code in _colour_codes(rgb)]
 
 
 def look(frame: Frame, *, motion: float = 0.0) -> Looks:
@@ -98,10 +113,9 @@ def look(frame: Frame, *, motion: float = 0.0) -> Looks:
     step = max(1, frame.shape[1] // _SAMPLE_WIDTH)
     sample = frame[::step, ::step]
     luma = sample.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    names, counts = np.unique(colour_names(sample), return_counts=True)
-    shares = counts / counts.sum()
+    shares = np.bincount(_colour_codes(sample), minlength=len(_NAMES)) / (sample.size // 3)
     order = np.argsort(-shares, kind="stable")
-    colours = [str(names[i]) for i in order[:3] if shares[i] >= MIN_COLOUR_SHARE]
+    colours = [_NAMES[i] for i in order[:3] if shares[i] >= MIN_COLOUR_SHARE]
     return Looks(brightness=float(luma.mean() / 255.0), colours=colours, motion=motion)
 
 

@@ -67,7 +67,7 @@ class TestColours:
         ((60, 40, 20), "dark brown"),
     ])
     def test_a_pixel_is_named_from_the_palette(self, rgb: tuple[int, int, int], name: str) -> None:
-        assert str(colour_names(np.array([[rgb]], np.uint8))[0]) == name
+        assert colour_names(np.array([[rgb]], np.uint8)) == [name]
 
     def test_the_top_three_by_area_most_first(self) -> None:
         frame = stripes(((0, 0, 128), 0.15), ((255, 255, 255), 0.45), ((230, 20, 20), 0.3),
