@@ -470,10 +470,17 @@ LOOP_MS = 4000  # a looping skill's limit: long enough for state and ping to be 
 
 
 @pytest.fixture(scope="module")
-def bots(minecraft_server: MinecraftServer) -> Iterator[SidecarClient]:
+def world_bots(minecraft_server: MinecraftServer) -> Iterator[SidecarClient]:
     """Mika and Rook in the shared superflat world (grass at y=4, dirt under it), spawned."""
     with spawned_bots(minecraft_server, {"mika": MIKA, "rook": ROOK}) as client:
         yield client
+
+
+@pytest.fixture
+def bots(world_bots: SidecarClient) -> SidecarClient:
+    """The same bots, both in the world as a test starts."""
+    world_bots.wait_online("mika", "rook")
+    return world_bots
 
 
 def run_skill(bots: SidecarClient, code: str, main: str, *, bot: str = "mika",

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,6 +29,9 @@ from helpers.minecraft import (
 )
 from helpers.ports import free_port
 
+STALL_S = 15.0
+"""Longer than the 10 s keep-alive limit that kicked bots on a loaded machine."""
+
 pytestmark = pytest.mark.slow  # every test drives real bots (a spawn is ~1-3 s here)
 
 MIKA, ROOK, ALICE = "ScMika", "ScRook", "ScAlice"  # unique on the shared server
@@ -33,14 +39,21 @@ GROUND_Y = 5  # where a bot stands on the superflat world
 
 
 @pytest.fixture(scope="module")
-def bots(minecraft_server: MinecraftServer) -> Iterator[SidecarClient]:
+def world_bots(minecraft_server: MinecraftServer) -> Iterator[SidecarClient]:
     """Mika and Rook in the shared world, spawned."""
     with spawned_bots(minecraft_server, {"mika": MIKA, "rook": ROOK}) as client:
         yield client
 
 
+@pytest.fixture
+def bots(world_bots: SidecarClient) -> SidecarClient:
+    """The same bots, both in the world as a test starts."""
+    world_bots.wait_online("mika", "rook")
+    return world_bots
+
+
 @pytest.fixture(scope="module")
-def alice(minecraft_server: MinecraftServer, bots: SidecarClient) -> Iterator[SidecarClient]:
+def alice(minecraft_server: MinecraftServer, world_bots: SidecarClient) -> Iterator[SidecarClient]:
     """A third player, from a second sidecar: a viewer's in-game player."""
     with SidecarClient(bot_config(minecraft_server.port, {"alice": ALICE},
                                   version=minecraft_server.version)) as client:
@@ -227,6 +240,23 @@ class TestBadInput:
 
 
 class TestLifecycle:
+    def test_a_bot_stalled_for_15_s_stays_in_the_world(
+            self, minecraft_server: MinecraftServer) -> None:
+        """A loaded machine (CI with coverage, a skill's garbage collection) can hold a bot's
+        process for seconds: the server must not kick it for the keep-alives it missed (10 s
+        kicked bots mid-test in a loaded CI run; vanilla allows 30 s)."""
+        with spawned_bots(minecraft_server, {"stall": "ScStall"}) as client:
+            since = client.mark()
+            os.kill(client.process.pid, signal.SIGSTOP)
+            try:
+                time.sleep(STALL_S)
+            finally:
+                os.kill(client.process.pid, signal.SIGCONT)
+            assert client.call("ping") == {}
+            time.sleep(2.0)  # a kick sent while it was stopped is read now
+            assert client.call("state", "stall")["online"] is True
+            assert [e for e in client.events[since:] if e.get("event") == "disconnected"] == []
+
     def test_no_server_names_the_address_and_retries_then_bots_join_and_rejoin_a_restart(self) -> None:
         port = free_port()
         with SidecarClient(bot_config(port, {"life": "ScLife"}, reconnect_ms=(200, 1000))) as client:

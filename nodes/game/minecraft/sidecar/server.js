@@ -118,7 +118,8 @@ function main () {
       difficulty: 0, // peaceful: no mobs to kill the bots mid-task
       worldFolder: flags.world || undefined,
       generation: { name: 'superflat', options: { seed: flags.seed } },
-      kickTimeout: 10000,
+      // 30 s as vanilla: a bot held up on a loaded machine (10 s kicked bots mid-task in CI)
+      kickTimeout: 30000,
       plugins: {},
       modpe: false,
       'view-distance': VIEW_DISTANCE,
