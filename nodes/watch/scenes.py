@@ -226,7 +226,9 @@ class SceneDetector:
             return Verdict(changed=False, change=0.0, motion=0.0, scene=self._scene)
         moved = np.abs(thumb - self._previous).max(axis=2)
         self._jitter.append(float(np.median(moved)))
-        margin = max(s.still_threshold, NOISE_MARGIN * min(self._jitter))
+        # noise never lifts the margin past cell_threshold: a move that big is a change (else a
+        # long camera pan raised its own floor and then "settled" every min_interval_s)
+        margin = max(s.still_threshold, min(NOISE_MARGIN * min(self._jitter), s.cell_threshold))
         motion = float(np.mean(moved > margin))
         self._previous = thumb
         change = _differing(thumb, self._reference, s.cell_threshold)

@@ -201,6 +201,16 @@ class TestTiming:
         assert found[0] >= 4 + 10  # 5 s at 2 fps after it started moving
         assert all(b - a >= 10 for a, b in itertools.pairwise(found))
 
+    def test_a_long_camera_pan_is_a_scene_each_restless_s_and_where_it_stops(self) -> None:
+        # a textured world scrolling 5% of the frame a frame for 20 s: once its own motion
+        # filled the noise window, it used to count as "still" and make a scene every 2 s
+        rng = np.random.default_rng(0)
+        world = np.repeat(np.repeat(rng.integers(0, 256, (18, 200, 3), dtype=np.uint8), 10, 0),
+                          10, 1)  # 180 x 2000
+        offsets = [0] * 10 + [16 * i for i in range(1, 41)] + [640] * 20
+        frames = [np.ascontiguousarray(world[:, x:x + 320]) for x in offsets]
+        assert changes(run(frames)) == [30, 50]  # 10 s into the pan; where it stops
+
     def test_reset_makes_the_next_frame_a_first_frame(self) -> None:
         detector = SceneDetector(SceneSettings(min_interval_s=0.0))
         for i, colour in enumerate([BLUE, RED, RED]):
