@@ -82,20 +82,6 @@ class _Lines:
                 message = {"unparsed": line}
             self.lines.put(message)
 
-    def wait_online(self, *personas: str, timeout_s: float = 60.0) -> None:
-        """Wait until each persona's bot answers ``state`` (one that lost the server, e.g.
-        kicked after keep-alives went unanswered on a loaded machine, rejoins first)."""
-        deadline = time.monotonic() + timeout_s
-        for persona in personas:
-            while True:
-                answer = self.request("state", persona, timeout_s=5.0)
-                if answer["ok"]:
-                    break
-                if answer["code"] != "offline" or time.monotonic() > deadline:
-                    raise SidecarReplyError(answer["code"], f"{persona} not back within "
-                                            f"{timeout_s:g} s: {answer['error']}")
-                time.sleep(0.5)
-
     def log_tail(self) -> str:
         self._log.seek(0)
         lines = self._log.read().decode("utf-8", "replace").splitlines()[-LOG_LINES:]
@@ -167,20 +153,6 @@ class MinecraftServer:
         """Stop and start again on the same port (the world is new unless ``world`` was given)."""
         self.stop()
         return self.start(timeout_s)
-
-    def wait_online(self, *personas: str, timeout_s: float = 60.0) -> None:
-        """Wait until each persona's bot answers ``state`` (one that lost the server, e.g.
-        kicked after keep-alives went unanswered on a loaded machine, rejoins first)."""
-        deadline = time.monotonic() + timeout_s
-        for persona in personas:
-            while True:
-                answer = self.request("state", persona, timeout_s=5.0)
-                if answer["ok"]:
-                    break
-                if answer["code"] != "offline" or time.monotonic() > deadline:
-                    raise SidecarReplyError(answer["code"], f"{persona} not back within "
-                                            f"{timeout_s:g} s: {answer['error']}")
-                time.sleep(0.5)
 
     def log_tail(self) -> str:
         return self._lines.log_tail() if self._lines else ""
