@@ -60,6 +60,10 @@ def _stat(pid: int) -> list[str] | None:
     return stat[stat.rindex(")") + 2:].split()
 
 
+OUTPUT_SHOWN = 30_000
+"""Characters of vtlaunch's output printed when a test fails inside `LaunchProcess`."""
+
+
 class LaunchProcess:
     """``vtlaunch FILE ARGS --bus URL`` as a child process, its output in a file.
 
@@ -144,5 +148,10 @@ class LaunchProcess:
     def __enter__(self) -> LaunchProcess:
         return self.start()
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        if kind is not None and self.proc is not None:
+            # a failed test shows what the show said (every node's log lines come through
+            # vtlaunch): pytest prints a failed test's captured stderr, and the log file goes
+            print(f"--- vtlaunch output (last {OUTPUT_SHOWN} characters) ---\n"
+                  f"{self.output[-OUTPUT_SHOWN:]}", file=sys.stderr)
         self.stop()

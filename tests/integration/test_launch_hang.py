@@ -48,3 +48,22 @@ async def test_a_stopped_node_is_killed_and_restarted(tmp_path: Path) -> None:
         assert show.status("steady").pid == steady.pid
         assert show.status("frozen").restarts == 1
         assert launch.interrupt() == 0
+
+
+def test_a_test_failing_inside_a_show_prints_what_the_show_said(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An e2e test that fails keeps the evidence: vtlaunch's output (every node's log lines)
+    goes to stderr, which pytest shows for a failed test, before the show is torn down."""
+    file = tmp_path / "quiet.launch.toml"
+    file.write_text(textwrap.dedent("""
+        [[node]]
+        name = "talker"
+        module = "nodes.demo.talker"
+    """))
+    failing = pytest.raises(AssertionError, match="the test's own failure")
+    with failing, LaunchProcess(file) as launch:
+        launch.wait_output("every node on the bus", 120)
+        raise AssertionError("the test's own failure")
+    shown = capsys.readouterr().err
+    assert "--- vtlaunch output" in shown and "every node on the bus" in shown
+    assert launch.proc is not None and launch.proc.poll() is not None, "torn down after"
