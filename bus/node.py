@@ -306,7 +306,11 @@ class Node:
         self._graph_waiters.append(future)
         heartbeat = [p.HB, p.encoder.encode(self._info())]  # first, so the graph includes us
         try:
-            return await asyncio.wait_for(self._send_until(future, heartbeat, [p.GRAPH]), timeout)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that
+            # arrives as the graph does, and the node's close then waited on its timer task
+            # ("ignored their cancel within 5 s": the director SIGKILLed at a show's end)
+            async with asyncio.timeout(timeout):
+                return await self._send_until(future, heartbeat, [p.GRAPH])
         finally:
             if future in self._graph_waiters:
                 self._graph_waiters.remove(future)

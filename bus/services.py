@@ -128,8 +128,9 @@ class Client(Generic[Req, Resp]):
                     asyncio.get_running_loop().create_future()
                 )
                 node._pending_calls[call_id] = future
-                try:
-                    reply, body = await asyncio.wait_for(node._send_until(future, frames), timeout)
+                try:  # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel
+                    async with asyncio.timeout(timeout):
+                        reply, body = await node._send_until(future, frames)
                 except TimeoutError:
                     continue
                 last = reply

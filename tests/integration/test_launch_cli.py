@@ -87,8 +87,8 @@ class TestOutputs:
     def test_check(self) -> None:
         result = _vtlaunch("stream.launch.toml", "demo:=true", "mic:=false", "--check")
         assert result.returncode == 0
-        # chat, director, llm, tts, speaker, avatar, memory, game and the two demo nodes
-        assert ": ok (10 programs, bus ipc://" in result.stdout
+        # chat, director, llm, tts, speaker, avatar, memory, game, watch and the two demo nodes
+        assert ": ok (11 programs, bus ipc://" in result.stdout
 
     def test_keys(self, tmp_path: Path) -> None:
         first = _vtlaunch("keys", str(tmp_path / "k"))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -185,6 +186,11 @@ class TestTasks:
         config = bot_config(minecraft_server.port, {"ghost": "ScGhost"}, version=minecraft_server.version)
         with SidecarClient(config) as ghost:
             ghost.wait_spawned("ghost")
+            # the ghost walks up to rook first: earlier tests may have taken rook out of sight
+            # of the spawn cells (nearby is 16 blocks)
+            x, y, z = bots.call("state", "rook")["position"]
+            ghost.call("goto", "ghost", {"x": math.floor(x), "y": math.floor(y + 0.5),
+                                         "z": math.floor(z), "range": 3}, timeout_s=60)
             bots.wait_event("state", bot="rook", since=bots.mark(),
                             state=lambda s: "ScGhost" in [p["name"] for p in s["nearby_players"]])
             assert bots.call("follow", "rook", {"player": "ScGhost"}) == {}
@@ -194,7 +200,8 @@ class TestTasks:
     def test_an_op_past_its_deadline_times_out(self, bots: SidecarClient) -> None:
         x, _, z = cell(bots.call("state", "rook"))
         error = failure(bots, "goto", "rook", {"x": x + 50, "y": GROUND_Y, "z": z}, timeout_s=0.3)
-        assert error.code == "timeout" and "300 ms" in error.message
+        # the limit said is what was left of the op's 300 ms when it started (299 on a slow run)
+        assert error.code == "timeout" and re.search(r"past its (29\d|300) ms limit", error.message)
         assert bots.call("state", "rook")["task"] == ""
 
 
