@@ -36,3 +36,38 @@ def test_hostile_viewer_name_cannot_forge_a_log_line() -> None:
     assert lines[2] == "  Traceback (most recent call last):"
     assert lines[-2:] == ["  ValueError: bad name \\x1b[31mmika\\x1b[0m\\r",
                           "  12:00:00 INFO director: FAKE LOG LINE\\x1b[2J"]
+
+
+LIBRARY_SCRIPT = textwrap.dedent("""
+    import http.server, logging, threading
+    import httpx
+    from bus.run import options_from_argv
+    options_from_argv([])
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    server.RequestHandlerClass.log_message = lambda *a: None
+    threading.Thread(target=server.handle_request, daemon=True).start()
+    httpx.get(f"http://127.0.0.1:{server.server_address[1]}/")  # httpx logs it at INFO
+    logging.getLogger("chat").info("our own info line")
+""")
+
+
+class TestLibraryLogs:
+    """Third-party libraries' INFO lines (faster-whisper logged 74 for 16 utterances; httpx
+    one per request) are quiet by default; VT_LOG_LIBRARIES brings them back."""
+
+    def _stderr(self, **env: str) -> str:
+        import os
+        result = subprocess.run([sys.executable, "-c", LIBRARY_SCRIPT], capture_output=True,
+                                text=True, timeout=60, check=True,
+                                env={**os.environ, "VT_LOG_LIBRARIES": "", **env})
+        return result.stderr
+
+    def test_quiet_by_default_our_own_lines_stay(self) -> None:
+        stderr = self._stderr()
+        assert "HTTP Request: GET" not in stderr
+        assert "INFO chat: our own info line" in stderr
+
+    def test_turned_back_on(self) -> None:
+        stderr = self._stderr(VT_LOG_LIBRARIES="INFO")
+        assert "INFO httpx: HTTP Request: GET" in stderr
+        assert "INFO chat: our own info line" in stderr
