@@ -87,5 +87,6 @@ class Output:
             self.console.print(text)
 
     def error(self, text: str) -> None:
-        """A message for the person, always on stderr."""
-        self.err.print(f"[red]error:[/red] {plain(text)}")
+        """A message for the person, always on stderr, on one line (scripts grep it; rich
+        would wrap it at 80 columns when stderr is not a terminal)."""
+        self.err.print(f"[red]error:[/red] {plain(text)}", soft_wrap=True)
