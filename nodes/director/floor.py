@@ -50,6 +50,9 @@ class Priority(IntEnum):
     GAME = 3
     """A persona's move or a line about the game: cut only by the human, like a chat reply
     (an alias of CHAT)."""
+    GREETING = 3
+    """The show's first words (`nodes.director.greeting`): cut only by the human (an alias
+    of CHAT)."""
     ADDRESSED = 4
     PAID = 4
     HUMAN = 5
@@ -85,7 +88,8 @@ class Plan:
     persona: str
     why: str
     """``human``, ``addressed``, ``chat``, ``banter``, ``topic``, ``move`` (a game move),
-    ``game`` (a line about the game) or ``watch`` (a comment on the screen)."""
+    ``game`` (a line about the game), ``watch`` (a comment on the screen) or ``greeting``
+    (the show's first words)."""
     priority: Priority
     prompt: str = ""
     """What is being answered (a chat line, the human's words, a topic)."""
@@ -130,12 +134,13 @@ class Floor:
 
     # ------------------------------------------------------------ events
 
-    def human_started(self, now: float) -> Plan | None:
+    def human_started(self, now: float, *, cut: bool = True) -> Plan | None:
         """The human began talking; returns the turn to cut, if one is in progress (it ends
-        here)."""
+        here). ``cut`` False: the floor is held (no new turn starts) but the turn in progress
+        goes on (a voice that may not be the collaborator's, `nodes.director.voices`)."""
         self.human_speaking = True
         self.last_activity = now
-        return self.finished(self.speaking_id, now)
+        return self.finished(self.speaking_id, now) if cut else None
 
     def human_stopped(self, now: float) -> None:
         """The human's voice stopped; their words are still on their way."""

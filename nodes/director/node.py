@@ -2,7 +2,8 @@
 
 Topics in: ``chat/message``, ``speech/vad``, ``speech/final``, ``llm/sentence``, ``llm/done``,
 ``llm/tool_call``, ``tts/audio``, ``audio/playhead``, ``game/state`` (latched), ``game/event``,
-``game/frame``.
+``game/frame``, ``director/turn`` (latched: a turn from before this director started says the
+show is under way: no greeting).
 Topics out: ``director/turn`` and ``persona/active`` (latched), ``llm/request``,
 ``llm/cancel``, ``audio/control``, ``memory/turn``.
 Services used: ``chat/next``, ``memory/search``. The turn state machine is
@@ -11,7 +12,8 @@ of the floor live in `nodes.director.floor`, what counts as said in `nodes.direc
 how every turn ends in `nodes.director.deadlines`, who voices the show in
 `nodes.director.roster` (read from the registry every ``watch_s``), a game's moves and what is
 said about it in `nodes.director.games`, what the watched screen shows and the comments on
-it in `nodes.director.watching`.
+it in `nodes.director.watching`, the show's greeting in `nodes.director.greeting`, who is
+talking in the room in `nodes.director.voices`.
 """
 
 from __future__ import annotations
@@ -49,10 +51,12 @@ from nodes.director.decisions import (
 )
 from nodes.director.floor import Floor
 from nodes.director.games import GameTable
+from nodes.director.greeting import Greeting
 from nodes.director.history import Conversation
 from nodes.director.params import Params
 from nodes.director.roster import Role, Roster, Seen
 from nodes.director.turns import Turns
+from nodes.director.voices import Voices
 from nodes.director.watching import ScreenWatch
 
 __all__ = ["Director"]
@@ -83,7 +87,7 @@ class Director(Node):
         self.params = params = self.declare_parameters(Params)
         floor = Floor(load_cast(params.personas_file), banter_turns=params.banter_turns,
                       quiet_s=params.quiet_s, words_wait_s=params.words_wait_s)
-        floor.last_activity = time.monotonic()
+        floor.last_activity = started_at = time.monotonic()
         limits = _limits(params)
         roster = Roster(
             {Role.LLM: self.resolve_name("llm/done"), Role.TTS: self.resolve_name("tts/audio"),
@@ -110,6 +114,7 @@ class Director(Node):
         self.create_subscription(GameState, "game/state", self.on_game_state)
         self.create_subscription(GameEvent, "game/event", self.on_game_event)
         self.create_subscription(GameFrame, "game/frame", self.on_frame)
+        self.create_subscription(Turn, "director/turn", self.on_turn)
         self.tick_timer = self.create_timer(params.tick_s, self.tick)
         self.watch_timer = self.create_timer(params.watch_s, self.watch)
 
@@ -120,7 +125,10 @@ class Director(Node):
         _watch_rules(screen, params)
         self.turns = Turns(floor, roster, limits=limits, conversation=conversation, games=games,
                            screen=screen,
-                           human_name=params.human_name, stream=params.stream,
+                           greeting=Greeting(enabled=params.greeting, started_at=started_at),
+                           voices=Voices(params.human_name,
+                                         room_takes_floor=params.room_takes_floor),
+                           stream=params.stream,
                            memory_chars=params.memory_chars, prefill=params.prefill,
                            cut_grace_s=params.cut_grace_s,
                            llm_subscribed=self.request_pub.has_subscribers)
@@ -144,7 +152,9 @@ class Director(Node):
         turns.floor.words_wait_s = params.words_wait_s
         turns.conversation.limit = params.history_lines
         turns.conversation.max_chars = params.history_chars
-        turns.human_name, turns.stream = params.human_name, params.stream
+        turns.voices.human_name, turns.stream = params.human_name, params.stream
+        turns.voices.room_takes_floor = params.room_takes_floor
+        turns.greeting.switch(params.greeting)
         turns.memory_chars, turns.prefill = params.memory_chars, params.prefill
         turns.cut_grace_s = params.cut_grace_s
         turns.limits = _limits(params)
@@ -169,8 +179,15 @@ class Director(Node):
             self.turns.human_stopped(time.monotonic())
 
     def on_final(self, transcript: Transcript) -> None:
-        self.turns.human_said(transcript, self.current_trace(), time.monotonic())
+        self.apply(self.turns.human_said(transcript, self.current_trace(), time.monotonic()))
         self.consider()
+
+    def on_turn(self, turn: Turn) -> None:
+        """Before this director's first turn, a turn on the bus is its predecessor's, latched:
+        the show is under way (a restart mid-show), so it is not greeted again."""
+        if self.turns.greeting.show_under_way(f"{turn.speaker} had the floor before this "
+                                              "director started"):
+            self.log.info("the show is under way (%s had the floor): no greeting", turn.speaker)
 
     def on_sentence(self, sentence: Sentence) -> None:
         self.turns.sentence(sentence, time.monotonic())
@@ -223,6 +240,11 @@ class Director(Node):
         seen = [Seen(s.info.name, s.info.pid, s.info.started_ns,
                      frozenset(e.name for e in s.info.publishers))
                 for s in graph.nodes if not s.info.hidden and s.info.name != self.name]
+        # the node that writes transcripts says whether it enrolled a voice (its enrol_wav)
+        finals = self.resolve_name("speech/final")
+        self.turns.voices.enrolled_on_bus = any(
+            bool(s.info.parameters.get("enrol_wav")) for s in graph.nodes
+            if any(e.name == finals for e in s.info.publishers))
         self.apply(self.turns.registry(seen, graph.epoch, time.monotonic()))
         self.consider()
 

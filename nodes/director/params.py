@@ -28,8 +28,17 @@ class Params(Parameters):
         "conversation lines sent to the LLM; past this (or history_chars) the oldest half goes "
         "at once (the LLM reuses its computed prompt while the start stays put)", ge=1)] = 40
     history_chars: Annotated[int, live("conversation characters sent to the LLM", ge=1)] = 6000
-    human_name: Annotated[str, live("how the personas call the human", min_length=1)] = (
-        "Collaborator")
+    human_name: Annotated[str, live(
+        "how the personas call the human (the enrolled collaborator: a transcript labelled "
+        "with any enrolled name is theirs)", min_length=1)] = "Collaborator"
+    room_takes_floor: Annotated[bool, live(
+        "with a voice enrolled (the stt node's enrol_wav), someone else in the room may take "
+        "the floor: their words are answered and their voice cuts a persona; off: their words "
+        "are heard as context (\"Someone in the room: ...\") but not answered, and a persona "
+        "talks on until the words are the collaborator's")] = True
+    greeting: Annotated[bool, live(
+        "a persona greets the audience as soon as an llm, tts and speaker are on the bus "
+        "(the show's first turn, once per show: not after a director restart)")] = True
     stream: Annotated[str, live("stream id stored with memories")] = ""
     memory_k: Annotated[int, live("memories per reply (0: none asked)", ge=0)] = 4
     memory_timeout_s: Annotated[float, live(

@@ -5,8 +5,10 @@ floor. The node feeds it the bus's events with ``now`` and publishes what it ans
 of `nodes.director.decisions.Out` (data: announce a turn, ask the LLM, stop a request,
 remember a turn, log, count, wake me later), never calls to the bus.
 
-Who speaks next, in order: the human's words; a chat answer or a game turn that lost the floor
-to the human before it was asked (deferred); a game's turn, a line about it or a persona's
+Who speaks next, in order: the human's words (or someone else's in the room, when they may
+take the floor: `nodes.director.voices`); a chat answer or a game turn that lost the floor
+to the human before it was asked (deferred); the show's greeting, once, when the voice is up
+(`nodes.director.greeting`); a game's turn, a line about it or a persona's
 move (`nodes.director.games`; while chat waits, ``chat_between`` chat replies may go first);
 the chat node's best line; a comment on a new scene on the screen (watch mode,
 `nodes.director.watching`); banter (after a comment: the other persona's answer to it) or a
@@ -58,9 +60,11 @@ from nodes.director.decisions import (
 )
 from nodes.director.floor import Floor, addressed_to, chat_priority
 from nodes.director.games import GameTable, comment_prompt, move_request
+from nodes.director.greeting import Greeting
 from nodes.director.history import Conversation, Line, audible_text, shorten
 from nodes.director.roster import Change, Role, Roster, Seen
-from nodes.director.watching import ScreenWatch, scene_prompt, screen_note
+from nodes.director.voices import Voices
+from nodes.director.watching import SCREEN_FRESH_S, ScreenWatch, scene_prompt, screen_note
 
 if TYPE_CHECKING:
     from bus.node import Trace
@@ -87,8 +91,13 @@ class Turns:
         The game on the table and its turns (default: none on, moves and comments on).
     screen:
         What the screen shows, in watch mode (default: comments on, no pictures).
+    greeting:
+        The show's greeting (default: one waiting, from time 0).
+    voices:
+        Who is talking in the room (default: ``human_name``'s, anyone may take the floor).
     human_name, stream:
-        How the personas call the human; the stream id stored with memories.
+        How the personas call the human (when ``voices`` is not given); the stream id
+        stored with memories.
     memory_chars:
         A longer memory is shortened to this (prompt time is the slowest hop).
     prefill:
@@ -103,7 +112,8 @@ class Turns:
 
     def __init__(self, floor: Floor, roster: Roster, *, limits: Limits,
                  conversation: Conversation, games: GameTable | None = None,
-                 screen: ScreenWatch | None = None,
+                 screen: ScreenWatch | None = None, greeting: Greeting | None = None,
+                 voices: Voices | None = None,
                  human_name: str = "Collaborator", stream: str = "",
                  memory_chars: int = 240, prefill: bool = True, cut_grace_s: float = 0.3,
                  llm_subscribed: Callable[[], bool] = lambda: True,
@@ -116,7 +126,8 @@ class Turns:
         self.cast = {member.name: member for member in floor.cast}
         self.games = games if games is not None else GameTable(list(self.cast))
         self.screen = screen if screen is not None else ScreenWatch(list(self.cast))
-        self.human_name = human_name
+        self.greeting = greeting if greeting is not None else Greeting()
+        self.voices = voices if voices is not None else Voices(human_name)
         self.stream = stream
         self.memory_chars = memory_chars
         self.prefill = prefill
@@ -136,6 +147,17 @@ class Turns:
         """Chat seen on the bus, used only when no chat node serves chat/next."""
         self.chat_traces: OrderedDict[str, Trace] = OrderedDict()
         self.active_persona = ""
+        self.onset_held = False
+        """A voice started while a persona spoke and did not cut it (who it is was not
+        known): the persona is cut if their words are the collaborator's."""
+
+    @property
+    def human_name(self) -> str:
+        return self.voices.human_name
+
+    @human_name.setter
+    def human_name(self, name: str) -> None:
+        self.voices.human_name = name
 
     # ------------------------------------------------------------ inputs
 
@@ -155,8 +177,12 @@ class Turns:
         return [WakeIn(held)] if held else []
 
     def human_started(self, now: float) -> list[Out]:
+        """A voice started: the persona speaking is cut at once, unless that voice may be
+        someone who may not take the floor (then only their words tell)."""
         self.screen.talked(now)
-        if self.floor.human_started(now) is not None:
+        cut = self.voices.onset_cuts()
+        self.onset_held = not cut and self.current is not None
+        if self.floor.human_started(now, cut=cut) is not None:
             return self.interrupt("the human started talking", now)
         return []
 
@@ -164,12 +190,33 @@ class Turns:
         """The floor stays theirs until their words arrive (or the wait is over)."""
         self.floor.human_stopped(now)
 
-    def human_said(self, transcript: Transcript, trace: Trace | None, now: float) -> None:
-        """The human's words; an empty transcript (no words) gives the floor back."""
-        if transcript.text.strip():
-            self.human_lines.append((transcript, trace))
-            self.screen.talked(now)
+    def human_said(self, transcript: Transcript, trace: Trace | None, now: float) -> list[Out]:
+        """Words heard in the room: the collaborator's (or anyone's who may take the floor)
+        are answered first, someone else's are heard as context only; an empty transcript
+        (no words) gives the floor back."""
+        held, self.onset_held = self.onset_held, False
         self.floor.human_heard(now)
+        text = transcript.text.strip()
+        if not text:
+            return []
+        self.screen.talked(now)
+        voices = self.voices
+        voices.heard(transcript.speaker)
+        if voices.may_take_floor(transcript.speaker):
+            self.human_lines.append((transcript, trace))
+            # their voice did not cut the persona talking over them: their words do
+            return self.interrupt(f"{voices.name(transcript.speaker)} is talking", now) \
+                if held else []
+        said = self._said(transcript, voices.name(transcript.speaker))
+        self.conversation.add(Line(said.speaker, said.text, source=said.turn_id))
+        return [Count("room_lines_unanswered"), Remember(said),
+                Log(f"{said.speaker} (heard, not answered): {shorten(text, 200)}",
+                    logging.INFO)]
+
+    def _said(self, transcript: Transcript, speaker: str) -> ConversationTurn:
+        return ConversationTurn(turn_id=transcript.utterance_id, speaker=speaker,
+                                text=transcript.text, stream=self.stream,
+                                stamp_ns=self._wall_ns())
 
     def game_state(self, state: GameState) -> list[Out]:
         """The game's state: a persona's move may wait for the floor; moves put off for the
@@ -387,13 +434,16 @@ class Turns:
         None: nobody yet."""
         if self.human_lines:
             transcript, trace = self.human_lines.popleft()
-            said = ConversationTurn(turn_id=transcript.utterance_id, speaker=self.human_name,
-                                    text=transcript.text, stream=self.stream,
-                                    stamp_ns=self._wall_ns())
+            said = self._said(transcript, self.voices.name(transcript.speaker))
             return Candidate(self.floor.answer_human(transcript.text, transcript.utterance_id),
                              trace=trace, said=said)
         if self.deferred:
             return self.deferred.popleft()
+        greeting = self.greeting.next_turn(now, voice_up=self.voice_up(),
+                                           persona=self.floor.next_in_turn(),
+                                           doing=self._doing(now))
+        if greeting is not None:
+            return greeting
         held = self.chat_waiting and self.games.holding(now)  # the game may take it: wait
         chat_ready = self.chat_waiting and not held
         if not self.games.chat_first(chat_ready):
@@ -404,6 +454,21 @@ class Turns:
             self.chat_waiting = False  # set again by any chat arriving while the node asks
             return Wanted.CHAT
         return None if held else self._unprompted(now)
+
+    def voice_up(self) -> bool:
+        """Whether an LLM, a TTS and a speaker are all on the bus (a reply can be heard)."""
+        return all(self.roster.present(role) for role in Role)
+
+    def _doing(self, now: float) -> str:
+        """What the show is doing, for the greeting: the game on, the screen watched."""
+        doing = []
+        state = self.games.state
+        if state is not None and state.game and not state.finished:
+            doing.append(f"playing {state.game} together")
+        screen = self.screen.screen
+        if screen is not None and now - screen.at <= SCREEN_FRESH_S:
+            doing.append("watching the screen with chat")
+        return " and ".join(doing)
 
     def oldest_chat(self) -> ChatMessage | None:
         """The line to answer when no chat node serves ``chat/next``: the oldest one seen."""
@@ -459,8 +524,11 @@ class Turns:
         if isinstance(candidate.game, MoveAsk):  # the game node takes a call for MOVE_ID/...
             request_id = f"{candidate.game.move_id}/{request_id}"
         self.floor.started(plan, request_id, now)
-        if plan.why == "watch":  # the other persona may answer a comment once
+        if plan.why in ("watch", "greeting"):  # the other persona may answer it once
             self.floor.banter_left = min(self.floor.banter_left, 1)
+        skipped = self.greeting.started(plan)
+        if skipped:
+            outs.append(Log(f"no greeting: {skipped}", logging.INFO))
         self.games.started(plan)
         self.screen.started(plan, candidate.game, now)
         turn = ActiveTurn(plan, request_id, candidate.viewer, TurnClock(self.limits),
@@ -507,13 +575,15 @@ class Turns:
             elif plan.why == "topic":
                 messages.append(ChatTurn(role="user", content=f"(Chat is quiet. Bring up "
                                          f"{plan.prompt}, in your own words.)"))
+            elif plan.why == "greeting":
+                messages.append(ChatTurn(role="user", content=plan.prompt))
             turn.request = LlmRequest(request_id=turn.request_id, persona=plan.persona,
                                       messages=messages, memories=memories,
                                       images=self.screen.pictures(seen))
         # nobody subscribed (the llm is down): the request is lost, asked again when one is up
         turn.clock.asked(now, listened=self.llm_listens())
-        answering = (f", answering: {plan.prompt}" if plan.prompt and plan.why != "banter"
-                     else "")
+        answering = (f", answering: {plan.prompt}"
+                     if plan.prompt and plan.why not in ("banter", "greeting") else "")
         # the terminal's line comes after the request: writing it is not on the reply's path
         return [Ask(turn.request, turn.trace),
                 Log(f"{self.cast[plan.persona].speaker} has the floor ({plan.why}){answering}",

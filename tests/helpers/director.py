@@ -29,7 +29,7 @@ from nodes.director.decisions import ActiveTurn, Ask, Candidate, Out, Remember, 
 from nodes.director.floor import Floor
 from nodes.director.games import GameTable
 from nodes.director.history import Conversation
-from nodes.director.roster import Role, Roster
+from nodes.director.roster import Role, Roster, Seen
 from nodes.director.turns import Turns
 from nodes.director.watching import ScreenWatch
 
@@ -137,17 +137,24 @@ class Show:
         for index in range(len(sentences)):
             self.play(turn, index, SAMPLES, "finished")
 
-    def human(self, text: str, utterance: str = "u1", *, start: float, stop: float) -> None:
+    def human(self, text: str, utterance: str = "u1", *, start: float, stop: float,
+              speaker: str = "unknown") -> None:
         self.at(start, self.turns.human_started(start))
-        self.human_stops(text, utterance, stop=stop)
+        self.human_stops(text, utterance, stop=stop, speaker=speaker)
 
-    def human_stops(self, text: str, utterance: str = "", *, stop: float) -> None:
+    def human_stops(self, text: str, utterance: str = "", *, stop: float,
+                    speaker: str = "unknown") -> None:
         """The human stops at ``stop`` having said ``text`` ("": a pause without words);
-        the utterance id is ``u-<text>`` unless given."""
+        the utterance id is ``u-<text>`` unless given; ``speaker``: the stt node's label."""
         self.turns.human_stopped(stop)
-        self.at(stop)
-        self.turns.human_said(Transcript(utterance_id=utterance or f"u-{text}", text=text,
-                                         final=True), None, stop)
+        self.at(stop, self.turns.human_said(Transcript(
+            utterance_id=utterance or f"u-{text}", text=text, final=True, speaker=speaker),
+            None, stop))
+
+    def voice_up(self, now: float) -> None:
+        """An LLM, a TTS and a speaker on the bus (one node playing the three roles)."""
+        self.at(now, self.turns.registry([Seen("voice", 1, 1, frozenset(TOPICS.values()))],
+                                         "e1", now))
 
     def chat_turn(self, text: str, msg_id: str, now: float = 0.0) -> ActiveTurn:
         """A chat line arrives at ``now`` and is served to the next decision: the turn it
