@@ -18,10 +18,13 @@ import contextlib
 import ctypes
 import json
 import os
+import queue
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +40,7 @@ from launch.keys import make_keys
 from launch.loader import (
     Launch,
     LaunchFileError,
+    declared_args,
     find_launch_file,
     load,
     missing_commands,
@@ -88,9 +92,13 @@ def _launch(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="vtlaunch", description=(__doc__ or "").split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=(__doc__ or "").split("\n\n", 1)[1],
+        epilog=(__doc__ or "").split("\n\n", 1)[1], add_help=False,
     )
-    parser.add_argument("file", help="a launch file, here or in launch/")
+    # `vtlaunch FILE --help` also lists FILE's arguments: the file is read before help is
+    # printed, so argparse's own --help (which exits at once) is replaced
+    parser.add_argument("-h", "--help", action="store_true",
+                        help="show this help (with FILE: its arguments too) and exit")
+    parser.add_argument("file", nargs="?", help="a launch file, here or in launch/")
     parser.add_argument("args", nargs="*", metavar="NAME:=VALUE", help="launch arguments")
     parser.add_argument("--host", help="start only this host's share")
     parser.add_argument("--bus", help="the bus URL (default: the file's [bus], else VT_BUS)")
@@ -102,7 +110,13 @@ def _launch(argv: list[str]) -> int:
     parser.add_argument("--console", choices=("auto", "on", "off"), default="auto",
                         help="lines typed here become chat (auto: when stdin is a terminal)")
     # `vtlaunch FILE --console off llm:=vllm`: arguments may come after options
+    parser.add_argument("--progress", choices=("auto", "on", "off"), default="auto",
+                        help="fold start-up lines into one progress line (auto: at a terminal)")
     options = parser.parse_intermixed_args(argv)
+    if options.help:
+        return _help(parser, options.file)
+    if options.file is None:
+        parser.error("the following arguments are required: file")
     # nodes run as `python -m` from here, which puts this folder on their path: check the
     # modules the same way
     sys.path.insert(0, os.getcwd())
@@ -126,17 +140,50 @@ def _launch(argv: list[str]) -> int:
             return EXIT_CLEAN
         colour = None if options.color == "auto" else options.color == "always"
         console = (sys.stdin.isatty() if options.console == "auto" else options.console == "on")
-        return Runner(launch, options.host, address, colour=colour, console=console).run()
+        fold = (sys.stdout.isatty() if options.progress == "auto" else options.progress == "on")
+        return Runner(launch, options.host, address, colour=colour, console=console,
+                      fold=fold).run()
     except VtError as exc:
         print(f"vtlaunch: {exc}", file=sys.stderr)
         return EXIT_REFUSED
+
+
+def _help(parser: argparse.ArgumentParser, file: str | None) -> int:
+    """The command's help, then (with a file) the file's arguments, defaults and documentation."""
+    sys.stdout.write(parser.format_help())
+    if file is None:
+        return EXIT_CLEAN
+    try:
+        path = find_launch_file(file)
+        declared = declared_args(path)
+    except VtError as exc:
+        print(f"vtlaunch: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(f"\narguments of {path.name} (NAME:=VALUE; no default: required):")
+    width = max(40, shutil.get_terminal_size().columns - 1)
+    for name, arg in declared.items():
+        default = "(required)" if arg.default is None else _shown(arg.default)
+        choices = f"  ({', '.join(_shown(c) for c in arg.choices)})" if arg.choices else ""
+        print(f"  {name}:={default}{choices}")
+        if arg.description:
+            print(textwrap.fill(arg.description, width, initial_indent=" " * 6,
+                                subsequent_indent=" " * 6))
+    return EXIT_CLEAN
+
+
+def _shown(value: object) -> str:
+    """An argument's value as it is typed on the command line."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    return text if text and not any(c.isspace() for c in text) else repr(text)
 
 
 class Runner:
     """Runs one share of a show under supervisord in the foreground."""
 
     def __init__(self, launch: Launch, host: str | None, address: BusAddress, *,
-                 colour: bool | None = None, console: bool = False):
+                 colour: bool | None = None, console: bool = False, fold: bool = False):
         self.launch = launch
         self.console = console
         self.host = host
@@ -144,7 +191,9 @@ class Runner:
         self.programs = launch.share(host)
         self.files = RunFiles(run_folder(address), share_name(host))
         shown = (["vtbus"] if launch.runs_bus(host) else []) + [p.name for p in self.programs]
-        self.prefixer = Prefixer([*shown, "supervisord", "vtlaunch"], colour=colour)
+        self.prefixer = Prefixer([*shown, "supervisord", "vtlaunch"], colour=colour, fold=fold)
+        self.said: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
+        """Sentences heard (persona, text), from the console bridge's thread to the terminal."""
         self.tail = LogTail(
             {"supervisord": self.files.log,
              **{name: self.files.program_log(name) for name in shown}},
@@ -172,9 +221,15 @@ class Runner:
             signal.signal(sig, self._on_signal)
         self._say(f"{self.launch.name}: {len(self.programs)} programs on {self.address.url} "
                   f"(run folder {self.files.folder}); Ctrl-C stops the show")
-        if self.console:
-            ConsoleBridge(self.address.url).start()
-            self._say("type a line to chat as a viewer ('name: text' to choose the name)")
+        if self._waiting_for:
+            self._show_progress()
+        else:  # no node to wait for: nothing to fold
+            self.prefixer.stop_folding()
+        # the share that runs the bus shows what the personas say (one terminal for the show)
+        if self.console or self.launch.runs_bus(self.host):
+            ConsoleBridge(self.address.url, chat=self.console,
+                          said=(lambda persona, text: self.said.put((persona, text)))
+                          if self.launch.runs_bus(self.host) else None).start()
         registry = Registry(self.address)
         try:
             while supervisord.poll() is None:
@@ -199,6 +254,7 @@ class Runner:
         if self._stop_requests > self._signalled:
             self._signalled = self._stop_requests
             if self._signalled == 1:
+                self.prefixer.stop_folding()
                 self._say("stopping the show")
                 supervisord.terminate()
             else:
@@ -210,6 +266,10 @@ class Runner:
             self._poke()
             self._next_poke = time.monotonic() + _POKE_WHILE_STOPPING_S
         self._watch(self.tail.pump())
+        while not self.said.empty():
+            persona, text = self.said.get()
+            self.prefixer.line(persona, text)
+            self.prefixer.flush()
         if not self._signalled:  # a show that stops loses its nodes: not a hang
             self._follow_registry(registry)
 
@@ -308,10 +368,21 @@ class Runner:
         self._stop_requests += 1
 
     def _check_up(self, graph: Graph) -> None:
+        before = len(self._waiting_for)
         self._waiting_for -= {status.info.name for status in graph.nodes}
         if not self._waiting_for:
+            self.prefixer.stop_folding()
             self._say(f"all {len(self.programs)} programs up, every node on the bus after "
                       f"{time.monotonic() - self._started:.2f} s")
+            if self.console:  # last: start-up lines no longer push it out of sight
+                self._say("type a line to chat as a viewer ('name: text' to choose the name)")
+        elif len(self._waiting_for) < before:
+            self._show_progress()
+
+    def _show_progress(self) -> None:
+        nodes = sum(p.kind == "node" for p in self.programs)
+        self.prefixer.set_progress(f"starting: {nodes - len(self._waiting_for)} of {nodes} "
+                                   "nodes on the bus")
 
     def _watch(self, lines: list[tuple[str, str]]) -> None:
         """Notice, in supervisord's log, what makes the show's end unclean."""

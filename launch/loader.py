@@ -35,6 +35,7 @@ __all__ = [
     "Launch",
     "LaunchFileError",
     "Program",
+    "declared_args",
     "find_launch_file",
     "load",
     "missing_commands",
@@ -228,22 +229,7 @@ def _load_file(
     if path in stack:
         chain = " -> ".join(_display(p) for p in (*stack, path))
         raise LaunchFileError(stack[-1], f"include cycle: {chain}")
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise LaunchFileError(path, f"cannot read the launch file: {exc.strerror}") from None
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        found = re.search(r"\(at line (\d+), column \d+\)", str(exc))
-        raise LaunchFileError(
-            path, f"invalid TOML: {exc}", int(found.group(1)) if found else None
-        ) from None
-    lines = LineIndex(text)
-    try:
-        spec = msgspec.convert(raw, LaunchFile)
-    except msgspec.ValidationError as exc:
-        raise LaunchFileError(path, str(exc), lines.line_of(error_path(str(exc)))) from None
+    spec, lines = _read(path)
     scope = _Scope(path, lines, _bind_args(spec, given, path, lines, given_at))
     for index, include in enumerate(spec.include):
         at: PathKey = ("include", index)
@@ -264,6 +250,41 @@ def _load_file(
     for index, node in enumerate(spec.node):
         _add(state, _node(node, scope, ("node", index)))
     return spec, scope
+
+
+def _read(path: Path) -> tuple[LaunchFile, LineIndex]:
+    """One file as written (TOML checked against `LaunchFile`), with its line index."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise LaunchFileError(path, f"cannot read the launch file: {exc.strerror}") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        found = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+        raise LaunchFileError(
+            path, f"invalid TOML: {exc}", int(found.group(1)) if found else None
+        ) from None
+    lines = LineIndex(text)
+    try:
+        spec = msgspec.convert(raw, LaunchFile)
+    except msgspec.ValidationError as exc:
+        raise LaunchFileError(path, str(exc), lines.line_of(error_path(str(exc)))) from None
+    return spec, lines
+
+
+def declared_args(path: Path) -> dict[str, ArgSpec]:
+    """The arguments ``path`` declares (each in its long form), in the file's order; nothing
+    is substituted or included.
+
+    Raises
+    ------
+    LaunchFileError
+        The file cannot be read, is not TOML or not a launch file.
+    """
+    spec, _ = _read(path.resolve())
+    return {name: value if isinstance(value, ArgSpec) else ArgSpec(default=value)
+            for name, value in spec.args.items()}
 
 
 def _bind_args(

@@ -11,6 +11,8 @@ line of its own; the only escape sequences on the terminal are the names' colour
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import sys
 import zlib
 from pathlib import Path
@@ -23,23 +25,72 @@ __all__ = ["LogTail", "Prefixer"]
 _COLOURS = (36, 32, 33, 35, 34, 96, 92, 93, 95, 94)
 
 
-class Prefixer:
-    """Prints ``name | line`` with the name in a colour of its own (at a terminal)."""
+_ROUTINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (?:DEBUG|INFO) ")
+"""A routine line: a node's or supervisord's DEBUG or INFO record (``bus.run.LOG_FORMAT``)."""
+_CLEAR_LINE = "\r\x1b[K"
 
-    def __init__(self, names: list[str], *, colour: bool | None = None, out: TextIO | None = None):
+
+class Prefixer:
+    """Prints ``name | line`` with the name in a colour of its own (at a terminal).
+
+    While ``folding`` (a show starting at a terminal), routine lines (DEBUG and INFO
+    records) are not printed one under the other but shown in one progress line, rewritten
+    in place; warnings, errors and anything else are printed as always, above it. The
+    folded lines stay in the log files; `stop_folding` ends it (every node up).
+    """
+
+    def __init__(self, names: list[str], *, colour: bool | None = None, out: TextIO | None = None,
+                 fold: bool = False):
         self.out = out or sys.stdout
         self.colour = self.out.isatty() if colour is None else colour
         self.width = max((len(n) for n in names), default=8)
+        self.folding = fold
+        self.progress = ""
+        """What the progress line starts with (``3 of 10 nodes on the bus``)."""
+        self._latest = ""
+        self._drawn = False
 
     def line(self, name: str, text: str) -> None:
-        label = f"{name:<{self.width}}"
-        if self.colour:
-            code = _COLOURS[zlib.crc32(name.encode()) % len(_COLOURS)]
-            label = f"\x1b[{code}m{label}\x1b[0m"
-        self.out.write(f"{label} | {escape_control(text)}\n")
+        routine = _ROUTINE.match(text)
+        if self.folding and routine:  # without its stamp: the width is for the words
+            self._latest = escape_control(f"{name} | {text[routine.end():]}")
+            self._draw()
+            return
+        self._clear()
+        self.out.write(f"{self._label(name)} | {escape_control(text)}\n")
+        if self.folding:
+            self._draw()
+
+    def set_progress(self, text: str) -> None:
+        self.progress = text
+        if self.folding:
+            self._draw()
+
+    def stop_folding(self) -> None:
+        """Remove the progress line; print every line from now on."""
+        self._clear()
+        self.folding = False
 
     def flush(self) -> None:
         self.out.flush()
+
+    def _label(self, name: str) -> str:
+        label = f"{escape_control(name):<{self.width}}"
+        if self.colour:
+            code = _COLOURS[zlib.crc32(name.encode()) % len(_COLOURS)]
+            label = f"\x1b[{code}m{label}\x1b[0m"
+        return label
+
+    def _draw(self) -> None:
+        columns = shutil.get_terminal_size().columns - 1  # the last column would wrap
+        shown = " | ".join(part for part in (self.progress, self._latest) if part)
+        self.out.write(_CLEAR_LINE + shown[:max(columns, 10)])
+        self._drawn = True
+
+    def _clear(self) -> None:
+        if self._drawn:
+            self.out.write(_CLEAR_LINE)
+            self._drawn = False
 
 
 class _Followed:

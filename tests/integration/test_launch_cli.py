@@ -98,3 +98,28 @@ class TestOutputs:
         again = _vtlaunch("keys", str(tmp_path / "k"))
         assert again.returncode == 2
         assert "keys are never overwritten" in again.stderr
+
+
+class TestHelp:
+    def test_a_files_help_lists_its_arguments_with_defaults_and_documentation(self) -> None:
+        result = _vtlaunch("stream.launch.toml", "--help")
+        assert result.returncode == 0
+        out = result.stdout
+        assert "arguments of stream.launch.toml" in out
+        assert "llm_seed:=-1" in out
+        assert "the bundled model says the same words run after run" in " ".join(out.split())
+        assert "llm:=llamacpp  (llamacpp, vllm, scripted)" in out
+        assert "usage: vtlaunch" in out  # the options stay listed
+
+    def test_help_without_a_file_is_the_plain_help(self) -> None:
+        result = _vtlaunch("--help")
+        assert result.returncode == 0
+        assert "usage: vtlaunch" in result.stdout
+        assert "arguments of" not in result.stdout
+
+    def test_help_for_a_bad_file_says_why(self, tmp_path: Path) -> None:
+        bad = tmp_path / "bad.launch.toml"
+        bad.write_text("[args\n")
+        result = _vtlaunch(str(bad), "--help", cwd=tmp_path)
+        assert result.returncode == 2
+        assert "invalid TOML" in result.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
 from fakes.hostile import HOSTILE
 
 from launch.logs import LogTail, Prefixer
@@ -65,3 +66,51 @@ class TestLogTail:
         assert tail.pump() == [("chat", "fake 10%\rreal 99%\x1b[2J")]
         tail.close()
         assert out.getvalue() == "chat | fake 10%\\rreal 99%\\x1b[2J\n"
+
+
+INFO = "2026-01-05 12:00:00,123 INFO tts: piper voice loaded"
+WARNING = "2026-01-05 12:00:00,456 WARNING mic: no microphone: going on without"
+
+
+class TestFolding:
+    """At a terminal, start-up lines fold into one progress line; warnings stay printed."""
+
+    def test_routine_lines_fold_into_one_line_warnings_print_above_it(
+            self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("COLUMNS", "200")
+        out = io.StringIO()
+        prefixer = Prefixer(["tts", "mic"], colour=False, out=out, fold=True)
+        prefixer.set_progress("starting: 1 of 2 nodes on the bus")
+        prefixer.line("tts", INFO)
+        prefixer.line("mic", WARNING)
+        prefixer.line("tts", INFO.replace("piper voice loaded", "ready"))
+        prefixer.stop_folding()
+        prefixer.line("tts", INFO.replace("piper voice loaded", "after"))
+        text = out.getvalue()
+        assert "\n" + "tts | " + INFO not in text  # folded, never a line of its own
+        # the warning is a line of its own, the progress line redrawn below it
+        assert f"\r\x1b[Kmic | {WARNING}\n\r\x1b[Kstarting: 1 of 2" in text
+        assert text.endswith(f"\r\x1b[Ktts | {INFO.replace('piper voice loaded', 'after')}\n")
+        shown = text.split("\r\x1b[K")  # what the terminal keeps of each rewrite
+        assert "starting: 1 of 2 nodes on the bus | tts | tts: ready" in shown
+
+    def test_the_progress_line_fits_the_terminal(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("COLUMNS", "40")
+        out = io.StringIO()
+        prefixer = Prefixer(["tts"], colour=False, out=out, fold=True)
+        prefixer.set_progress("starting: 0 of 1 nodes on the bus")
+        prefixer.line("tts", INFO)
+        assert all(len(part) <= 39 for part in out.getvalue().split("\r\x1b[K"))
+
+    def test_not_folding_prints_every_line(self) -> None:
+        out = io.StringIO()
+        prefixer = Prefixer(["tts"], colour=False, out=out)
+        prefixer.set_progress("starting: 0 of 1 nodes on the bus")
+        prefixer.line("tts", INFO)
+        assert out.getvalue() == f"tts | {INFO}\n"
+
+    def test_folded_text_is_escaped(self) -> None:
+        out = io.StringIO()
+        prefixer = Prefixer(["chat"], colour=False, out=out, fold=True)
+        prefixer.line("chat", "2026-01-05 12:00:00,123 INFO chat: " + HOSTILE)
+        assert "\x1b[31m" not in out.getvalue() and "\\x1b[31m" in out.getvalue()

@@ -1,0 +1,101 @@
+"""vtlaunch at the streamer's terminal: the chat hint after every node is up, the personas'
+sentences shown as they become audible (not after the turn), start-up lines folded into one
+progress line at a terminal and printed as plain lines when piped."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pty
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from bus.testing import Probe
+from launch.testing import LaunchProcess
+from messages.audio import Playhead
+from messages.chat import ChatMessage
+
+REPO = Path(__file__).resolve().parents[2]
+STREAM = REPO / "launch" / "stream.launch.toml"
+DEMO = REPO / "launch" / "examples" / "demo.launch.toml"
+HINT = "type a line to chat as a viewer"
+
+pytestmark = pytest.mark.slow
+
+
+def _dry_run() -> list[str]:
+    """The zero-time stand-ins, nothing that needs a device or a model."""
+    return ["llm:=scripted", "tts:=tone", "mic:=false", "avatar:=false", "memory:=false",
+            "audio_device:=wav", "quiet_s:=1000", "--console", "on"]
+
+
+async def test_hint_after_all_up_and_sentences_shown_as_they_are_heard(tmp_path: Path) -> None:
+    with LaunchProcess(STREAM, _dry_run()) as show:
+        await asyncio.to_thread(show.wait_output, HINT, 120)
+        output = show.output
+        up = re.search(r"all \d+ programs up", output)
+        assert up is not None and up.start() < output.index(HINT)
+        async with Probe(show.bus_url) as probe:
+            playheads = probe.collect("audio/playhead", Playhead)
+            chat = probe.create_publisher(ChatMessage, "chat/incoming")
+            await chat.wait_for_subscribers(30)
+            chat.publish(ChatMessage(platform="console", user="carol", text="hello!", id="c1"))
+            # the first sentence is on the terminal while the reply is still being heard:
+            # before its last sentence ("It costs no time at all.", index 2 once the tts
+            # node has cut the short first piece "Hello chat,") plays
+            deadline = time.monotonic() + 60
+            while not re.search(r"^(mika|rook) +\| Hello chat", show.output, re.M):
+                assert time.monotonic() < deadline, show.output[-3000:]
+                await asyncio.sleep(0.02)
+            heard_then = list(playheads)
+            request = heard_then[0][1].request_id
+            assert not any(p.request_id == request and p.text.startswith("It costs")
+                           for _, p in heard_then)
+            while "It costs no time at all." not in show.output:
+                assert time.monotonic() < deadline, show.output[-3000:]
+                await asyncio.sleep(0.05)
+        said = [line.split("| ", 1)[1] for line in show.output.splitlines()
+                if re.match(r"(mika|rook) +\| ", line)]
+        assert " ".join(said[:3]) == "Hello chat, this is a scripted reply. It costs no time at all."
+        assert await asyncio.to_thread(show.interrupt, 60) == 0
+
+
+def test_start_up_lines_fold_at_a_terminal_and_stay_plain_when_piped() -> None:
+    bus = f"ipc://{tempfile.mkdtemp(prefix='vt-pty-', dir='/tmp')}"
+    leader, follower = pty.openpty()
+    show = subprocess.Popen(
+        [sys.executable, "-m", "launch.cli", str(DEMO), "--bus", bus, "--color", "never"],
+        stdin=subprocess.DEVNULL, stdout=follower, stderr=follower, cwd=REPO,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    os.close(follower)
+    seen = b""
+    try:
+        deadline = time.monotonic() + 90
+        while b"programs up" not in seen or not seen.endswith(b"\n"):
+            assert time.monotonic() < deadline, seen[-3000:]
+            try:
+                seen += os.read(leader, 65536)
+            except OSError:
+                break
+    finally:
+        show.send_signal(2)
+        assert show.wait(30) == 0
+        os.close(leader)
+    text = seen.decode(errors="replace")
+    before_up = text[:text.index("programs up")]
+    # routine lines rewrote one progress line in place; none became a line of its own
+    assert "\r\x1b[Kstarting: " in before_up
+    assert not re.search(r"^(talker_a|talker_b|listener|vtbus) +\| .* INFO ", before_up, re.M)
+    # and through a pipe (LaunchProcess) every line is printed as it is
+    with LaunchProcess(DEMO) as piped:
+        piped.wait_output("programs up", 90)
+        assert re.search(r"^vtbus +\| .* INFO ", piped.output, re.M)
+        assert "\x1b[K" not in piped.output
+        assert piped.interrupt() == 0
