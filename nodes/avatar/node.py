@@ -1,4 +1,5 @@
-"""The avatar node: drives one VTube Studio avatar per persona from what is being said and heard."""
+"""The avatar node: drives one VTube Studio avatar per persona from what is being said and heard,
+and turns them toward the human while a voice is heard (``speech/vad``, ``speech/final``)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from messages.avatar import AvatarState
 from messages.director import Persona, Turn
 from messages.llm import Sentence
 from messages.pcm import decode_mono
+from messages.speech import Transcript, VadEvent
+from nodes.avatar.attention import HumanVoice, Look, look_at
 from nodes.avatar.emotions import EmotionMapper, canonical, parse_emotion_map
 from nodes.avatar.params import DEFAULT_LOOKAHEAD_MS, AvatarConfig, Params
 from nodes.avatar.puppet import Puppet, PuppetSettings
@@ -57,6 +60,7 @@ class AvatarNode(Node):
 
         self.turn_speaker = ""
         self.active_persona = ""
+        self.human_voice = HumanVoice(params.human_look_max_s)
         self.ticker = Ticker(params.inject_hz, self._tick)
         self._running: list[asyncio.Task[None]] = []
         """The VTS sessions and the ticker: stopped before the sessions close."""
@@ -66,11 +70,14 @@ class AvatarNode(Node):
         self.create_subscription(Sentence, "llm/sentence", self.on_sentence)
         self.create_subscription(Turn, "director/turn", self.on_turn)
         self.create_subscription(Persona, "persona/active", self.on_persona)
+        self.create_subscription(VadEvent, "speech/vad", self.on_vad)
+        self.create_subscription(Transcript, "speech/final", self.on_final)
         self.create_timer(1.0, self._publish_counters)
 
     def _make_avatar(self, index: int, config: AvatarConfig) -> Avatar:
         params = self.params
         settings = PuppetSettings(partner_direction=config.partner_direction,
+                                  human_direction=config.human_direction,
                                   lookahead_s=params.lookahead_ms / 1000.0,
                                   emotion_hold_s=params.emotion_hold_s,
                                   face_fade_s=params.expression_fade_s, seed=self.seed + index)
@@ -91,6 +98,8 @@ class AvatarNode(Node):
         """The face's timing, applied to the ticker and every avatar from the next tick."""
         if "inject_hz" in changes:
             self.ticker.set_rate(changes["inject_hz"])
+        if "human_look_max_s" in changes:
+            self.human_voice.max_s = changes["human_look_max_s"]
         for avatar in self.avatars.values():
             settings = avatar.puppet.settings
             if "lookahead_ms" in changes:
@@ -158,6 +167,15 @@ class AvatarNode(Node):
     def on_persona(self, persona: Persona) -> None:
         self.active_persona = persona.name
 
+    def on_vad(self, event: VadEvent) -> None:
+        if event.event == "start":
+            self.human_voice.started(event.utterance_id, time.monotonic())
+        else:
+            self.human_voice.ended(event.utterance_id)
+
+    def on_final(self, transcript: Transcript) -> None:
+        self.human_voice.ended(transcript.utterance_id)
+
     def _avatar(self, persona: str, topic: str) -> Avatar | None:
         avatar = self.avatars.get(persona)
         if avatar is None and persona:  # '' is the speaker's idle playhead: nobody's mouth
@@ -170,14 +188,18 @@ class AvatarNode(Node):
 
     async def _tick(self, _now: float) -> None:
         now_ns = time.time_ns()
-        # who to look at: whoever is audible; else who has the floor; else the active persona
+        # who to look at: the human while they talk; else whoever is audible; else who has
+        # the floor; else the active persona
+        human_talking = self.human_voice.talking(time.monotonic())
         speaking = {p for p, a in self.avatars.items() if a.puppet.speaking(now_ns)}
         floor = self.turn_speaker or self.active_persona
         for persona, avatar in self.avatars.items():
-            if speaking:
-                avatar.puppet.look_at_partner(bool(speaking - {persona}))
+            look = look_at(persona, human_talking=human_talking, audible=speaking, floor=floor,
+                           cast=self.avatars)
+            if look is Look.HUMAN:
+                avatar.puppet.look_at_human()
             else:
-                avatar.puppet.look_at_partner(floor in self.avatars and floor != persona)
+                avatar.puppet.look_at_partner(look is Look.PARTNER)
             emotion = avatar.puppet.wanted_emotion(now_ns)
             if emotion is not None:
                 self._show_emotion(avatar, emotion)

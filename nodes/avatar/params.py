@@ -47,6 +47,10 @@ class AvatarConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Default: ``<token_dir>/<persona>.token``."""
     partner_direction: float = 1.0
     """Sign of FaceAngleX that turns this avatar toward the other one."""
+    human_direction: Annotated[float, msgspec.Meta(ge=-1.0, le=1.0)] = 0.0
+    """Where the human collaborator is, seen from this avatar, while they talk: -1..1 on the
+    scale of ``partner_direction`` (1: as far as the partner on that side; 0: ahead, the
+    camera)."""
     emotions: dict[str, dict[str, EmotionAction]] = {}
     """Per model name (or ``"*"``): emotion -> expression or hotkey (see emotions.py)."""
 
@@ -59,7 +63,7 @@ def _default_avatars() -> list[AvatarConfig]:
 class Params(Parameters):
     avatars: Annotated[list[AvatarConfig], at_start(
         "list of {persona, port (0: discover), host, match, token_file, partner_direction, "
-        "emotions}, one per persona", min_length=1)] = msgspec.field(
+        "human_direction, emotions}, one per persona", min_length=1)] = msgspec.field(
         default_factory=_default_avatars)
     inject_hz: Annotated[float, live(
         "parameter injections per second (VTS drops a parameter not re-sent within 1 s)",
@@ -80,3 +84,7 @@ class Params(Parameters):
     discovery_port: Annotated[int, at_start(
         "UDP port of the VTS broadcasts", ge=1, le=65535)] = 47779
     seed: Annotated[int, at_start("idle motion seed (0: random)")] = 0
+    human_look_max_s: Annotated[float, live(
+        "the avatars look toward the human while they talk (speech/vad start to end or the "
+        "final transcript); a voice without an end stops counting after this (a lost event)",
+        gt=0.0)] = 30.0

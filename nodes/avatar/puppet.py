@@ -36,6 +36,8 @@ class PuppetSettings:
 
     partner_direction: float = 1.0
     """Which way (sign of FaceAngleX) the other avatar is, as seen by this one."""
+    human_direction: float = 0.0
+    """Which way the human collaborator is (-1..1 like ``partner_direction``; 0: ahead)."""
     lookahead_s: float = 0.0
     """Show the mouth for the audio heard this much later (covers the render delay)."""
     emotion_hold_s: float = 4.0
@@ -88,6 +90,9 @@ class Puppet:
 
     def look_at_partner(self, yes: bool) -> None:
         self.idle.gaze.target = self.settings.partner_direction if yes else 0.0
+
+    def look_at_human(self) -> None:
+        self.idle.gaze.target = self.settings.human_direction
 
     # ------------------------------------------------------------ queries
 

@@ -18,6 +18,7 @@ from helpers.ports import free_port
 from bus.testing import NodeProcess, Probe, wait_until
 from messages.audio import AudioChunk
 from messages.avatar import AvatarState
+from messages.speech import VadEvent
 
 pytestmark = pytest.mark.slow
 
@@ -230,4 +231,45 @@ class TestShow:
         assert counters["bad_input"] >= 2
         assert counters["unknown_persona"] == 1
         assert isinstance(probe.messages("avatar/state")[0], AvatarState)
+        await probe.close()
+
+
+class TestAttention:
+    async def test_the_avatars_look_toward_the_human_while_they_talk(
+        self, bus_url: str, start_node: Callable[..., NodeProcess], tmp_path: Path,
+        two_vts: tuple[FakeVts, FakeVts],
+    ) -> None:
+        """A voice starts and ends on speech/vad: while it lasts both heads and eyes turn to
+        each avatar's ``human_direction`` (aria: her left, kai: his right), then back ahead."""
+        aria, kai = two_vts
+        probe = await start_show(bus_url, start_node, tmp_path, aria, kai, avatars=[
+            {"persona": "aria", "host": "127.0.0.1", "port": aria.port,
+             "human_direction": -1.0},
+            {"persona": "kai", "host": "127.0.0.1", "port": kai.port, "partner_direction": -1.0,
+             "human_direction": 1.0}])
+        vad = probe.create_publisher(VadEvent, "speech/vad")
+        await vad.wait_for_subscribers()
+        await asyncio.sleep(1.5)
+        started = time.time_ns()
+        vad.publish(VadEvent(event="start", utterance_id="u1"))
+        await asyncio.sleep(2.5)
+        ended = time.time_ns()
+        vad.publish(VadEvent(event="end", utterance_id="u1"))
+        await asyncio.sleep(2.5)
+
+        def mean(stand_in: FakeVts, param: str, start: float, end: float) -> float:
+            values = [v for t, v in stand_in.series(param) if start <= t <= end]
+            assert values, f"no {param} injected between {start} and {end}"
+            return sum(values) / len(values)
+
+        # eased in (0.35 s time constant): from 1 s after the start to the end
+        assert mean(aria, "FaceAngleX", started + 1e9, ended) < -7
+        assert mean(kai, "FaceAngleX", started + 1e9, ended) > 7
+        assert mean(aria, "EyeLeftX", started + 1e9, ended) < -0.25
+        assert mean(kai, "EyeRightX", started + 1e9, ended) > 0.25
+        # ahead before the voice and again after it (idle wander stays within +-4 degrees)
+        for stand_in in (aria, kai):
+            assert abs(mean(stand_in, "FaceAngleX", started - 1e9, started)) < 5
+            assert abs(mean(stand_in, "FaceAngleX", ended + 1.5e9, ended + 2.5e9)) < 5
+        assert aria.lapses == [] and kai.lapses == []
         await probe.close()

@@ -14,6 +14,7 @@ from bus.testing import NodeHarness
 from messages.audio import AudioChunk, Playhead
 from messages.director import Persona, Turn
 from messages.llm import Sentence
+from messages.speech import Transcript, VadEvent
 from messages.system import ParamSetRequest
 from nodes.avatar.node import AvatarNode
 from nodes.avatar.params import Params
@@ -152,3 +153,36 @@ class TestInputs:
         await node._tick(0.0)
         assert node.avatars["kai"].puppet.idle.gaze.target == -1.0  # its partner is on its left
         assert node.avatars["aria"].puppet.idle.gaze.target == 0.0
+
+    async def test_the_avatars_look_toward_the_human_while_they_talk(self) -> None:
+        avatars = [{**AVATARS[0], "human_direction": -0.6}, {**AVATARS[1],
+                                                              "human_direction": 0.4}]
+        harness = make(avatars=avatars)
+        node = harness.node
+        assert isinstance(node, AvatarNode)
+        harness.feed("director/turn", Turn(speaker="kai"))
+        harness.feed("speech/vad", VadEvent(event="start", utterance_id="u1"))
+        await node._tick(0.0)
+        targets = {p: a.puppet.idle.gaze.target for p, a in node.avatars.items()}
+        assert targets == {"aria": -0.6, "kai": 0.4}
+        harness.feed("speech/vad", VadEvent(event="end", utterance_id="u1"))
+        await node._tick(0.0)
+        assert node.avatars["aria"].puppet.idle.gaze.target == 1.0  # back to kai's turn
+        # the utterance's final transcript ends it too (its end event was lost)
+        harness.feed("speech/vad", VadEvent(event="start", utterance_id="u2"))
+        harness.feed("speech/final", Transcript(utterance_id="u2", text="hi", final=True))
+        await node._tick(0.0)
+        assert node.avatars["kai"].puppet.idle.gaze.target == 0.0
+
+    async def test_human_look_max_s_is_live(self) -> None:
+        harness = make()
+        node = harness.node
+        assert isinstance(node, AvatarNode)
+        response = await harness.call("avatar/set_parameters",
+                                      ParamSetRequest(values={"human_look_max_s": 5.0}))
+        assert response.successful, response.reason
+        assert node.human_voice.max_s == 5.0
+
+    def test_human_direction_out_of_range_refused(self) -> None:
+        with pytest.raises(ParameterError, match=r"Expected `float` <= 1\.0"):
+            make(avatars=[{"persona": "a", "human_direction": 2.0}])

@@ -9,6 +9,7 @@ import pytest
 
 from bus.node import NodeOptions
 from bus.testing import NodeHarness
+from messages.director import Turn
 from messages.system import ParamSetRequest
 from nodes.director.node import Director
 
@@ -45,6 +46,24 @@ class TestLiveParameters:
         director: Director = harness.node  # type: ignore[assignment]
         assert await _set(harness, tick_s=1.5, watch_s=2) == (True, "")
         assert (director.tick_timer.period_s, director.watch_timer.period_s) == (1.5, 2.0)
+
+    async def test_greeting_and_who_may_talk(self, harness: NodeHarness) -> None:
+        director: Director = harness.node  # type: ignore[assignment]
+        assert director.turns.greeting.waiting and director.turns.voices.room_takes_floor
+        assert await _set(harness, greeting=False, room_takes_floor=False,
+                          human_name="Alex") == (True, "")
+        turns = director.turns
+        assert not turns.greeting.waiting
+        assert (turns.voices.room_takes_floor, turns.voices.human_name) == (False, "Alex")
+        assert await _set(harness, greeting=True) == (True, "")
+        assert turns.greeting.waiting, "not said yet: switched on again"
+
+    async def test_a_turn_latched_before_its_first_says_the_show_is_under_way(
+            self, harness: NodeHarness) -> None:
+        director: Director = harness.node  # type: ignore[assignment]
+        harness.feed("director/turn", Turn(speaker="rook", why="chat", request_id="old"))
+        assert not director.turns.greeting.waiting
+        assert "rook had the floor" in director.turns.greeting.reason
 
     async def test_a_bad_value_changes_nothing(self, harness: NodeHarness) -> None:
         director: Director = harness.node  # type: ignore[assignment]
