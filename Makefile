@@ -1,5 +1,6 @@
 # Everything installs from the package registries; every target is idempotent.
-# `make stream` runs the show on the embedded default, `make test` runs what CI runs.
+# `make stream` runs the show on the embedded default (ARGS='NAME:=VALUE ...' changes launch
+# arguments), `make test` runs what CI runs.
 
 SHELL := /bin/bash
 UV := python3 -m uv
@@ -63,8 +64,9 @@ unit: venv
 bench: setup
 	$(PY) benchmarks/run.py
 
+# launch arguments: make stream ARGS='llm_seed:=7 mic:=false' (`make stream ARGS=--help` lists them)
 stream: setup
-	$(VENV)/bin/vtlaunch stream.launch.toml
+	$(VENV)/bin/vtlaunch stream.launch.toml $(ARGS)
 
 clean:
 	rm -rf $(VENV) .coverage* .pytest_cache .mypy_cache .ruff_cache

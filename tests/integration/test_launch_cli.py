@@ -123,3 +123,21 @@ class TestHelp:
         result = _vtlaunch(str(bad), "--help", cwd=tmp_path)
         assert result.returncode == 2
         assert "invalid TOML" in result.stderr
+
+
+class TestMakeStream:
+    def test_make_stream_passes_launch_arguments(self) -> None:
+        # -o setup: the environment is there already (a test installs nothing); a bad value
+        # proves the argument reached vtlaunch, which refuses it before anything starts
+        result = subprocess.run(
+            ["make", "--no-print-directory", "-o", "setup", "stream",
+             "ARGS=llm_seed:=7 llm:=nonsense --check"],
+            cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert "argument 'llm' is 'nonsense', not one of llamacpp, vllm, scripted" in (
+            result.stderr), result.stdout + result.stderr
+        seeded = subprocess.run(
+            ["make", "--no-print-directory", "-o", "setup", "stream",
+             "ARGS=llm_seed:=7 --print-supervisord"],
+            cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert seeded.returncode == 0, seeded.stderr
+        assert '\\"seed\\": 7' in seeded.stdout or '"seed": 7' in seeded.stdout
