@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["EMOTIONS", "NEUTRAL", "EmotionTracker", "Spoken", "parse"]
+__all__ = ["EMOTIONS", "NEUTRAL", "EmotionTracker", "Spoken", "emotion_of_words", "normalise",
+           "parse"]
 
 NEUTRAL = "neutral"
 EMOTIONS: frozenset[str] = frozenset(
@@ -24,6 +25,35 @@ _SYNONYMS = {
     "shocked": "surprised", "surprise": "surprised", "afraid": "scared", "fear": "scared",
     "worried": "scared", "puzzled": "confused", "shy": "embarrassed", "blush": "embarrassed",
     "think": "thinking", "curious": "thinking", "calm": "neutral", "proud": "smug",
+}
+# what small models write in stage directions ("(smiling mischievously)", "*sighs*"): the
+# first such word of a direction gives its emotion (`emotion_of_words`)
+_ACTIONS = {
+    "smile": "happy", "smiles": "happy", "smiling": "happy", "grin": "happy",
+    "grins": "happy", "grinning": "happy", "beams": "happy", "beaming": "happy",
+    "happily": "happy", "cheerfully": "happy", "warmly": "happy", "nods": "happy",
+    "laughs": "laughing", "giggle": "laughing", "giggles": "laughing", "giggling": "laughing",
+    "chuckle": "laughing", "chuckles": "laughing", "chuckling": "laughing",
+    "cackles": "laughing", "snickers": "laughing", "haha": "laughing", "hehe": "laughing",
+    "excitedly": "excited", "cheers": "excited", "cheering": "excited", "jumps": "excited",
+    "jumping": "excited", "bounces": "excited", "bouncing": "excited", "claps": "excited",
+    "clapping": "excited", "squeals": "excited", "dances": "excited", "dancing": "excited",
+    "sighs": "sad", "sigh": "sad", "sighing": "sad", "sadly": "sad", "cries": "sad",
+    "crying": "sad", "sobs": "sad", "sniffles": "sad", "frowns": "sad", "frowning": "sad",
+    "pouts": "sad", "pouting": "sad",
+    "gasps": "surprised", "gasp": "surprised", "gasping": "surprised", "blinks": "surprised",
+    "wide-eyed": "surprised",
+    "winks": "smug", "winking": "smug", "wink": "smug", "smirks": "smug", "smirking": "smug",
+    "mischievously": "smug", "slyly": "smug", "teasingly": "smug", "smugly": "smug",
+    "blushes": "embarrassed", "blushing": "embarrassed", "sheepishly": "embarrassed",
+    "nervously": "scared", "shivers": "scared", "trembles": "scared", "gulps": "scared",
+    "shudders": "scared", "screams": "scared",
+    "growls": "angry", "angrily": "angry", "glares": "angry", "huffs": "angry",
+    "scowls": "angry", "grumbles": "angry",
+    "thinks": "thinking", "thinking": "thinking", "ponders": "thinking", "hmm": "thinking",
+    "thoughtfully": "thinking", "wonders": "thinking", "considers": "thinking",
+    "shrugs": "confused", "tilts": "confused", "scratches": "confused",
+    "confusedly": "confused",
 }
 _EMOJI_EMOTION = {
     "😀": "happy", "😃": "happy", "😄": "happy", "😊": "happy", "🙂": "happy", "😁": "happy",
@@ -57,6 +87,16 @@ def normalise(tag: str) -> str | None:
     if word in EMOTIONS:
         return word
     return _SYNONYMS.get(word)
+
+
+def emotion_of_words(words: str) -> str | None:
+    """The emotion the first telling word of ``words`` names (a stage direction: "smiling
+    mischievously" -> happy, "sighs deeply" -> sad), or None."""
+    for word in re.findall(r"[a-z][a-z'-]*", words.lower()):
+        emotion = normalise(word) or _ACTIONS.get(word)
+        if emotion is not None:
+            return emotion
+    return None
 
 
 def parse(sentence: str) -> Spoken:

@@ -43,7 +43,6 @@ from nodes.llm.context import (
     TokenCounts,
     build_context,
 )
-from nodes.llm.emotion import EMOTIONS
 from nodes.llm.moves import (
     MOVE_MIN_TOKENS,
     MoveFormat,
@@ -54,16 +53,22 @@ from nodes.llm.moves import (
 )
 from nodes.llm.params import Params
 from nodes.llm.personas import Persona, load_personas
+from nodes.llm.prompts import (
+    LARGE_SHOW_PROMPT,
+    SMALL_SHOW_PROMPT,
+    chosen_style,
+    example_messages,
+    label_stops,
+    recent_block,
+)
 from nodes.llm.reply import ReplyAssembler, SpokenSentence
+from nodes.llm.spoken import RECENT_LINES
 from nodes.llm.tools import ParsedCall, tools_prompt
 
 __all__ = ["DEFAULT_SHOW_PROMPT", "LlmNode", "backend_settings", "load_backend"]
 
-DEFAULT_SHOW_PROMPT = (
-    "You are one of two AI co-hosts of a live stream; viewers and a human collaborator talk "
-    "to you, and what you write is spoken aloud. Start each sentence with how you feel, as one "
-    "tag in square brackets from: " + ", ".join(f"[{e}]" for e in sorted(EMOTIONS)) + "."
-)
+DEFAULT_SHOW_PROMPT = LARGE_SHOW_PROMPT
+"""The show prompt of the ``large`` style (`nodes.llm.prompts`)."""
 PROMPT_MARGIN_TOKENS = 32
 """Left free in the context besides the reply, for the estimate's error."""
 RETRY_READY_S = 5.0
@@ -304,7 +309,9 @@ class LlmNode(Node):
                                 max_sentences=persona.max_sentences,
                                 max_chars=self.params.max_sentence_chars,
                                 first_clause_chars=self.params.first_clause_chars,
-                                speaker_names=_speakers(request, persona))
+                                speaker_names=self._speakers(request),
+                                persona=persona.speaker,
+                                recent=[t.content for t in request.messages[-RECENT_LINES:]])
         reply: ReplyAssembler | MoveReply = speech if move is None else MoveReply(move, speech)
         stop = self._stop_flags[request.request_id] = threading.Event()
         loop = asyncio.get_running_loop()
@@ -416,24 +423,33 @@ class LlmNode(Node):
             for t in request.tools
         ]
         max_tokens = request.max_tokens or persona.max_tokens
-        instruction_tokens = 0
+        added_tokens = 0  # outside the context built below: the move's instruction, the examples
         if move is not None:
             max_tokens = max(max_tokens, MOVE_MIN_TOKENS)
-            instruction_tokens = self.count_tokens(move.instruction) + MESSAGE_OVERHEAD_TOKENS
-        prompt = persona.system_prompt
+            added_tokens = self.count_tokens(move.instruction) + MESSAGE_OVERHEAD_TOKENS
+        small = move is None and self._small_prompts()  # a move keeps its measured prompt
+        prompt = (persona.small_prompt or persona.system_prompt) if small else \
+            persona.system_prompt
         tools_in_prompt = self.params.tools_in_prompt
         if tools_in_prompt is None:
             tools_in_prompt = self.backend.tools_in_prompt
         if tools and tools_in_prompt:
             prompt += "\n\n" + tools_prompt(tools)
+        examples = example_messages(persona) if small else []
+        added_tokens += sum(self.count_tokens(m["content"]) + MESSAGE_OVERHEAD_TOKENS
+                                  for m in examples)
+        show_prompt = self.params.show_prompt or (SMALL_SHOW_PROMPT if small else
+                                                  LARGE_SHOW_PROMPT)
         built = build_context(
             ContextParts(persona=persona.name, persona_prompt=prompt,
-                         show_prompt=self.params.show_prompt or DEFAULT_SHOW_PROMPT,
+                         show_prompt=show_prompt,
                          memories=request.memories,
-                         conversation=request.messages, chat=request.chat,
+                         conversation=(recent_block(request.messages) if small
+                                       else request.messages),
+                         chat=request.chat,
                          as_given=self.given.of(persona.name)),
             budget=(budget if budget is not None else (
-                self.params.context - max_tokens - PROMPT_MARGIN_TOKENS)) - instruction_tokens,
+                self.params.context - max_tokens - PROMPT_MARGIN_TOKENS)) - added_tokens,
             count_tokens=self.count_tokens,
         )
         if built.dropped_history or built.turn_shortened:
@@ -443,15 +459,32 @@ class LlmNode(Node):
         seed = self.params.seed
         sampling = persona.sampling if seed < 0 else msgspec.structs.replace(
             persona.sampling, seed=seed)
-        messages = built.messages
+        messages = [*built.messages[:1], *examples, *built.messages[1:]]
         if move is not None:
             messages = with_instruction(messages, move.instruction)
+        own = {persona.name.lower(), persona.speaker.lower()}
+        others = [name for name in (*(p.speaker for p in self.personas.values()),
+                                    *(t.name for t in reversed(request.messages) if t.name))
+                  if name.lower() not in own]
         return Generation(messages=messages, sampling=sampling,
                           max_tokens=max_tokens, model=persona.adapter, persona=persona.name,
-                          stop=persona.stop, prompt_tokens=built.tokens + instruction_tokens,
+                          stop=[*persona.stop, *label_stops(others)],
+                          prompt_tokens=built.tokens + added_tokens,
                           tools=[] if tools_in_prompt else tools,
                           response_schema=move.schema if move is not None else None,
                           images=list(request.images))
+
+    def _small_prompts(self) -> bool:
+        """Whether requests get the prompts made for a small model (``prompt_style``)."""
+        params = self.params
+        return chosen_style(params.prompt_style, params.backend, params.model_path) == "small"
+
+    def _speakers(self, request: LlmRequest) -> set[str]:
+        """Everyone who may speak: every persona and everyone named in the conversation
+        (small models copy the ``name: text`` format of the conversation into their
+        answer, so these names are labels to remove, or to stop at)."""
+        return {*(n for p in self.personas.values() for n in (p.name, p.speaker)),
+                *(t.name for t in request.messages if t.name)}
 
     def _refuse(self, request: LlmRequest, header: Header, reason: str) -> None:
         """Bad input: counted, logged once per sender (in bounded memory), answered with an
@@ -471,9 +504,3 @@ class LlmNode(Node):
                       next_index=len(reply.sentences) if reply else 0)
         self.done_pub.publish(LlmDone(request_id=request.request_id, persona=persona.name,
                                       text=reply.spoken_text if reply else "", error=error))
-
-
-def _speakers(request: LlmRequest, persona: Persona) -> set[str]:
-    """Names a reply must not start with as a ``Name:`` label: small models copy the
-    ``name: text`` format of the conversation into their answer."""
-    return {persona.name, persona.speaker, *(t.name for t in request.messages if t.name)}

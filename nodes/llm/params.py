@@ -32,7 +32,13 @@ class Params(Parameters):
         "(vLLM's --max-model-len); the prompt budget is this less the reply and a margin",
         ge=256)] = 4096
     show_prompt: Annotated[str, live(
-        "system prompt shared by every persona ('' = the emotion-tag instructions)")] = ""
+        "system prompt shared by every persona ('' = the emotion-tag instructions of the "
+        "prompt style)")] = ""
+    prompt_style: Annotated[str, live(
+        "small: short prompts, each persona's examples, recent history only (made for the "
+        "bundled 135M model); large: the full prompts and history (vLLM's models); '' small "
+        "for the bundled model (llamacpp without model_path), else large",
+        pattern="^(small|large)?$")] = ""
     max_sentence_chars: Annotated[int, live(
         "a longer sentence is cut at a clause", ge=20)] = 220
     seed: Annotated[int, live(

@@ -9,8 +9,12 @@ A persona file is TOML, one ``[[persona]]`` table each::
     stop = ["\\nViewer:"]          # stop strings
     max_sentences = 4             # stop after this many spoken sentences (0: no limit)
     max_tokens = 160
+    small_prompt = "You are Mika: ..."   # the bundled 135M model's prompt ('' system_prompt)
     [persona.sampling]
     temperature = 0.9
+    [[persona.examples]]          # the bundled model's examples: a line, and her reply to it
+    line = "sam: Hi! How are you today?"
+    reply = "[happy] I'm great, thanks! Ready for some games?"
 
 The embedded backend has no adapters: it uses the same config, the prompt and sampling only.
 One file describes a persona for every node: fields that other nodes read (the director's
@@ -28,7 +32,8 @@ import msgspec
 
 from bus.errors import VtError
 
-__all__ = ["DEFAULT_PERSONAS", "Persona", "PersonaError", "Sampling", "load_personas"]
+__all__ = ["DEFAULT_PERSONAS", "Example", "Persona", "PersonaError", "Sampling",
+           "load_personas"]
 
 
 class PersonaError(VtError, ValueError):
@@ -51,6 +56,16 @@ class Sampling(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """A fixed seed makes replies reproducible (tests, benchmarks)."""
 
 
+class Example(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """A line someone says and the persona's reply, shown to a small model before the
+    conversation (`nodes.llm.prompts`): it copies the length, the tag and the tone."""
+
+    line: str
+    """``name: text``, as the conversation gives others' lines."""
+    reply: str
+    """Her answer as she would write it, emotion tag first; never her own name or a label."""
+
+
 class Persona(msgspec.Struct, frozen=True):
     """One personality."""
 
@@ -65,6 +80,12 @@ class Persona(msgspec.Struct, frozen=True):
     max_tokens: int = 200
     max_sentences: int = 0
     """Stop generating once this many sentences were published (0: no limit)."""
+    small_prompt: str = ""
+    """The prompt for a small model (``prompt_style`` small: the bundled 135M one); empty:
+    ``system_prompt``."""
+    examples: list[Example] = []
+    """For a small model: shown as earlier turns (a production model's LoRA carries the
+    style instead)."""
 
     @property
     def speaker(self) -> str:
@@ -74,6 +95,8 @@ class Persona(msgspec.Struct, frozen=True):
 _EMBEDDED_STYLE = (
     "Keep it short: one to three sentences, spoken aloud, no lists, no stage directions."
 )
+# The bundled model's prompts and examples: measured with benchmarks/show_quality.py (issue
+# 19). Examples never say the persona's name or a label, and each starts with a tag.
 DEFAULT_PERSONAS: tuple[Persona, ...] = (
     Persona(
         name="mika",
@@ -84,6 +107,18 @@ DEFAULT_PERSONAS: tuple[Persona, ...] = (
             "You love games, cute animals and your chat, you get excited easily, you "
             "exclaim and tease, and you call viewers by name. " + _EMBEDDED_STYLE
         ),
+        small_prompt=(
+            "You are Mika: cheerful and playful, you love games and cute animals. Your "
+            "co-host is Rook."
+        ),
+        examples=[
+            Example("sam: Hi! How are you today?",
+                    "[happy] I'm great, thanks! Ready for some games?"),
+            Example("Rook: Games are a waste of time.",
+                    "[smug] Says the one who lost at chess yesterday!"),
+            Example("lee: What do you think about spiders?",
+                    "[scared] Eek, far too many legs for me!"),
+        ],
         sampling=Sampling(temperature=0.9, top_p=0.95),
         max_tokens=120,
         max_sentences=4,
@@ -97,6 +132,18 @@ DEFAULT_PERSONAS: tuple[Persona, ...] = (
             "You are calm, sarcastic and precise, you like facts and strategy, you speak in "
             "short plain sentences and never use exclamation marks. " + _EMBEDDED_STYLE
         ),
+        small_prompt=(
+            "You are Rook: calm, dry and sarcastic, you like facts and strategy. Your co-host "
+            "is Mika."
+        ),
+        examples=[
+            Example("sam: Hi! How are you today?",
+                    "[neutral] Fine. The stream is running, which is something."),
+            Example("Mika: Games are the best thing ever!",
+                    "[smug] Statistically, you lose most of them."),
+            Example("lee: What do you think about spiders?",
+                    "[thinking] Useful. They eat the flies."),
+        ],
         sampling=Sampling(temperature=0.6, top_p=0.9),
         max_tokens=120,
         max_sentences=3,

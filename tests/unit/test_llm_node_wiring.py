@@ -22,9 +22,11 @@ from nodes.llm.backends.scripted import ScriptedBackend
 from nodes.llm.context import MESSAGE_OVERHEAD_TOKENS, estimate_tokens
 from nodes.llm.node import DEFAULT_SHOW_PROMPT, LlmNode
 from nodes.llm.params import Params
+from nodes.llm.personas import DEFAULT_PERSONAS
+from nodes.llm.prompts import MAX_LABEL_STOPS, SMALL_SHOW_PROMPT, chosen_style
 
 UNUSED_BUS = "ipc:///tmp/vt-unit-llm-unused"
-SCRIPT = "[happy] Hello chat! Rook: is wrong. [sad] Sadly so. The end"
+SCRIPT = "[happy] Hello chat! Alice is wrong. [sad] Sadly so. The end"
 
 
 @pytest.fixture
@@ -54,11 +56,11 @@ class TestReplies:
         sentences = harness.messages("llm/sentence")
         assert [(s.index, s.text, s.emotion, s.final) for s in sentences] == [
             (0, "Hello chat!", "happy", False),
-            (1, "Rook: is wrong.", "happy", False),  # a label only counts at the start
+            (1, "Alice is wrong.", "happy", False),
             (2, "Sadly so.", "sad", False),
             (3, "The end", "sad", True),
         ]
-        assert finished.text == "Hello chat! Rook: is wrong. Sadly so. The end"
+        assert finished.text == "Hello chat! Alice is wrong. Sadly so. The end"
         assert not finished.cut_off and not finished.error
         traces = {h.trace_id for t, h, _ in harness.published if t.startswith("llm/")}
         assert traces == {header.trace_id}
@@ -67,7 +69,7 @@ class TestReplies:
         harness.feed("llm/request", ask("r1", persona="rook"))  # rook: max_sentences = 3
         finished = await done(harness, "r1")
         texts = [s.text for s in harness.messages("llm/sentence")]
-        assert texts == ["Hello chat!", "Rook: is wrong.", "Sadly so.", ""]  # then the marker
+        assert texts == ["Hello chat!", "Alice is wrong.", "Sadly so.", ""]  # then the marker
         assert not finished.cut_off
 
     async def test_requests_are_answered_in_order(self, harness: NodeHarness) -> None:
@@ -169,7 +171,7 @@ class TestContextOverflow:
             harness.feed("llm/request", LlmRequest(request_id=rid, persona="mika",
                                                    messages=long_history))
             finished = await done(harness, rid)
-            assert (finished.error, finished.text) == ("", "Hello chat! Rook: is wrong. "
+            assert (finished.error, finished.text) == ("", "Hello chat! Alice is wrong. "
                                                            "Sadly so. The end")
         assert harness.node.counters["context_overflows"] == 2
         assert len(backend.prompts) == 4 and backend.prompts[1] <= SmallContext.context
@@ -359,3 +361,63 @@ class TestLaunchCheck:
         assert shared
         assert {n: getattr(Params(), n) for n in shared} == {
             n: getattr(settings, n) for n in shared}
+
+
+@pytest.mark.usefixtures("recording")
+class TestPromptStyle:
+    """Issue 19: the bundled 135M model gets prompts made for it (short, the persona's
+    examples first, recent history only); a capable model keeps the full ones. Both stop
+    where another speaker's label begins a line."""
+
+    LONG = [ChatTurn(role="user", name=f"viewer{i}", content=f"line {i}") for i in range(30)]
+
+    async def generation(self, persona: str = "mika", **params: Any) -> Generation:
+        harness, backend = recording_node(**params)
+        try:
+            harness.feed("llm/request", LlmRequest(request_id="s1", persona=persona,
+                                                   messages=self.LONG))
+            await done(harness, "s1")
+        finally:
+            await harness.node.close()
+        (generation,) = backend.generations
+        return generation
+
+    async def test_small_prompts_examples_and_recent_lines(self) -> None:
+        mika = DEFAULT_PERSONAS[0]
+        generation = await self.generation(prompt_style="small")
+        system, *rest = generation.messages
+        assert system["content"] == f"{SMALL_SHOW_PROMPT}\n\n{mika.small_prompt}"
+        examples = [m["content"] for m in rest[:2 * len(mika.examples)]]
+        assert examples == [text for e in mika.examples for text in (e.line, e.reply)]
+        conversation = "\n".join(m["content"] for m in rest[2 * len(mika.examples):])
+        assert "viewer29: line 29" in conversation and "viewer17: line 17" not in conversation
+        # the examples are in the prompt's count (the recording tokenizer: 2 a word)
+        assert generation.prompt_tokens == sum(
+            2 * len(m["content"].split()) + MESSAGE_OVERHEAD_TOKENS for m in generation.messages)
+
+    async def test_large_prompts_are_the_full_ones(self) -> None:
+        generation = await self.generation(prompt_style="large")
+        system, *rest = generation.messages
+        assert system["content"] == f"{DEFAULT_SHOW_PROMPT}\n\n{DEFAULT_PERSONAS[0].system_prompt}"
+        assert "viewer0: line 0" in rest[0]["content"] and len(rest) == 1
+
+    @pytest.mark.parametrize("style", ["small", "large"])
+    async def test_stops_at_other_speakers_labels_on_a_new_line(self, style: str) -> None:
+        stops = (await self.generation(persona="mika", prompt_style=style)).stop
+        assert {"\nRook:", "\nrook:", "\nviewer29:", "\nViewer29:"} <= set(stops)
+        assert not any("mika" in s.lower() for s in stops)
+        assert len(stops) <= 2 * MAX_LABEL_STOPS
+
+    @pytest.mark.parametrize(("style", "backend", "model_path", "chosen"), [
+        ("", "llamacpp", "", "small"),          # the bundled model
+        ("", "llamacpp", "/m/llama-70b.gguf", "large"),
+        ("", "openai", "", "large"),            # vLLM
+        ("small", "openai", "", "small"),       # said
+    ])
+    def test_the_style_by_default_follows_the_model(self, style: str, backend: str,
+                                                    model_path: str, chosen: str) -> None:
+        assert chosen_style(style, backend, model_path) == chosen
+
+    def test_a_style_it_does_not_know_is_refused(self) -> None:
+        with pytest.raises(ParameterError, match="prompt_style"):
+            check_values(Params, {"prompt_style": "tiny"}, node="llm")

@@ -89,9 +89,10 @@ class TestSpeakerLabel:
             reply.feed(Delta(piece))
         assert [s.text for s in reply.sentences] == ["Hi there."]
 
-    def test_another_name_is_kept(self) -> None:
+    def test_any_one_word_label_is_removed(self) -> None:
+        # issue 19: "mike: Rook, ..." was read out; a label need not be a known name
         out = run(ReplyAssembler(speaker_names=("rook",)), "Mika: is great.")
-        assert [s.text for s in out] == ["Mika: is great."]
+        assert [s.text for s in out] == ["is great."]
 
     def test_a_word_starting_like_the_name_is_kept(self) -> None:
         out = run(ReplyAssembler(speaker_names=("rook",)), "Rookies win.")
