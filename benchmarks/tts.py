@@ -1,8 +1,10 @@
-"""TTS and speaker figures: time to first audio, real-time factor, chunk-in to audible.
+"""TTS and speaker figures: time to first audio, real-time factor, chunk-in to audible, and
+how the default cast's two voices sound (pitch, intelligibility).
 
-``python benchmarks/tts.py [--json]``. For each backend that runs here (Piper, the default, and
-espeak-ng), real ``nodes.tts`` and ``nodes.speaker`` processes on a real bus play into a
-private PulseAudio null sink (WAV output when PulseAudio cannot start) recorded by ``parec``:
+``python benchmarks/tts.py [--json]``. For each backend that runs here (Piper, the default,
+espeak-ng and Kokoro), real ``nodes.tts`` and ``nodes.speaker`` processes on a real bus play
+into a private PulseAudio null sink (WAV output when PulseAudio cannot start) recorded by
+``parec``:
 
 - ``first_audio_ms``: a sentence published on ``llm/sentence`` -> its first ``tts/audio``
   chunk published (median over the sentences).
@@ -12,8 +14,13 @@ private PulseAudio null sink (WAV output when PulseAudio cannot start) recorded 
 - ``first_audible_ms``: sentence published -> first sample audible.
 - ``stop_ms``: ``llm/cancel`` published -> silence, found in the recording (the recording is
   put on the bus clock through the playhead).
-Keys for espeak-ng carry an ``espeak_`` prefix. StyleTTS2 and Fish Speech need a GPU or a
-server: not measured here.
+Keys for espeak-ng carry an ``espeak_`` prefix, Kokoro's ``kokoro_``. StyleTTS2 and Fish
+Speech need a GPU or a server: not measured here.
+
+For each persona of the default cast (``mika``, ``rook``), with the voice the tts node gives
+it by default: ``PERSONA_voice`` (backend and voice), ``PERSONA_pitch_hz`` (median pitch of
+the sentences, `nodes.tts.pitch`) and ``PERSONA_wer`` (word error rate of the bundled
+faster-whisper tiny.en on them).
 """
 
 from __future__ import annotations
@@ -40,7 +47,12 @@ from messages.llm import Cancel, Sentence  # noqa: E402
 from messages.pcm import decode_mono  # noqa: E402
 from nodes.speaker.pulse import Capture, PulseServer, PulseUnavailable  # noqa: E402
 from nodes.speaker.resample import resample  # noqa: E402
-from nodes.tts.backends import BACKENDS  # noqa: E402
+from nodes.stt.backends.whisper import WhisperBackend, WhisperSettings  # noqa: E402
+from nodes.stt.text import word_error_rate  # noqa: E402
+from nodes.tts.backends import BACKENDS, TtsBackend  # noqa: E402
+from nodes.tts.params import Params  # noqa: E402
+from nodes.tts.pitch import median_pitch_hz  # noqa: E402
+from nodes.tts.voices import VoiceBook, backend_table  # noqa: E402
 
 RATE = 48000
 SENTENCES = [
@@ -53,24 +65,56 @@ TARGETS = {"first_audio_ms": 300, "rtf": 0.5, "speaker_latency_ms": 100}
 """Targets on 2 cores with Piper (issue 7)."""
 
 
+async def spoken(backend: TtsBackend, text: str, voice: Any) -> tuple[np.ndarray, int]:
+    """``text`` spoken: int16 samples and their rate."""
+    chunks = [c async for c in backend.synthesize(text, voice)]
+    return np.concatenate([c.pcm for c in chunks]), chunks[0].sample_rate
+
+
 def synth_rtf(kind: str) -> float:
     """Synthesis time over audio time for every sentence, after one warm-up."""
     backend = BACKENDS.load(kind)
     voice = BACKENDS.settings(kind, attr="Voice")  # the backend's default voice
 
     async def run() -> tuple[float, float]:
-        async def one(text: str) -> int:
-            return sum([len(c.pcm) async for c in backend.synthesize(text, voice)])
-
-        await one("Warm up.")
+        await spoken(backend, "Warm up.", voice)
         start = time.perf_counter()
-        samples = 0
+        audio = 0.0
         for text in SENTENCES:
-            samples += await one(text)
-        return time.perf_counter() - start, samples / 22050
+            pcm, rate = await spoken(backend, text, voice)
+            audio += len(pcm) / rate
+        return time.perf_counter() - start, audio
 
     elapsed, audio = asyncio.run(run())
     return elapsed / audio
+
+
+def cast_voices() -> dict[str, Any]:
+    """Each default persona's voice: what it is, its median pitch, and Whisper's word error
+    rate on the sentences it speaks."""
+    book = VoiceBook.from_parameters({}, {}, Params().default_backend, Params().fallback)
+    recogniser = WhisperBackend(WhisperSettings())
+    figures: dict[str, Any] = {}
+
+    async def run() -> None:
+        for persona in ("mika", "rook"):
+            voice = book.resolve(persona)
+            kind, settings = backend_table(voice.backend, {})
+            backend = BACKENDS.load(kind, settings)
+            pitches, errors = [], []
+            for text in SENTENCES:
+                pcm, rate = await spoken(backend, text, voice.options)
+                pitches.append(median_pitch_hz(pcm, rate))
+                heard = await recogniser.transcribe(
+                    resample(pcm.astype(np.float32) / 32768, rate, 16000), final=True)
+                errors.append(word_error_rate(text, heard.text))
+            name = getattr(voice.options, "voice", "") or "default"
+            figures[f"{persona}_voice"] = f"{voice.backend} {name}"
+            figures[f"{persona}_pitch_hz"] = round(statistics.median(pitches), 1)
+            figures[f"{persona}_wer"] = round(statistics.mean(errors), 3)
+
+    asyncio.run(run())
+    return figures
 
 
 def heard(request_id: str, state: str, after_s: float = 0.0) -> Callable[[Playhead], bool]:
@@ -183,12 +227,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     try:
         piper = run_backend("piper", pulse, run_dir)
         espeak = run_backend("espeak", pulse, run_dir)
+        kokoro = run_backend("kokoro", pulse, run_dir)
     finally:
         if pulse is not None:
             pulse.stop()
     result: dict[str, Any] = {
         **piper,
         **{f"espeak_{k}": v for k, v in espeak.items()},
+        **{f"kokoro_{k}": v for k, v in kokoro.items()},
+        **cast_voices(),
         "output": output,
         "cpus": os.cpu_count(),
         "targets": TARGETS,

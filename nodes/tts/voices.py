@@ -8,8 +8,10 @@ refused with the persona, the backend and the field named::
     {"mika": {"backend": "piper", "length_scale": 0.9, "fallback_voice": "en-us+f3"},
      "rook": {"backend": "fish", "reference_audio": "/voices/rook.wav"}}
 
-Personas the parameter does not name get the presets in turn, in the order they first
-speak, so the two hosts never share a voice even with no configuration at all.
+Personas the parameter does not name get a preset: the default cast's two by name (Mika on
+Kokoro's female voice where Piper is the default, Rook on Piper's male one), any other
+persona the presets in turn, in the order they first speak, so the two hosts never share a
+voice even with no configuration at all.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ import msgspec
 from bus.errors import ParameterError, PluginError
 from nodes.tts.backends import BACKENDS
 
-__all__ = ["PRESETS", "PersonaVoice", "Preset", "VoiceBook", "VoiceChoice", "backend_table",
-           "parse_voices"]
+__all__ = ["CAST_PRESETS", "PRESETS", "PersonaVoice", "Preset", "VoiceBook", "VoiceChoice",
+           "backend_table", "parse_voices"]
 
 BackendTables = Mapping[str, Mapping[str, Any]]
 """The node's ``backends`` parameter: backend name -> its settings (and ``kind`` when the
@@ -59,6 +61,9 @@ class Preset:
 
     fallback_voice: str
     options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    instead: Mapping[str, str] = field(default_factory=dict)
+    """Default backend kind -> the backend this preset speaks with instead (a voice the
+    default backend does not have)."""
 
 
 PRESETS: tuple[Preset, ...] = (
@@ -68,6 +73,16 @@ PRESETS: tuple[Preset, ...] = (
 )
 """Both on the bundled Piper joe (one speaker only), told apart by pace and variation; on
 espeak, a low male and a higher female voice."""
+
+CAST_PRESETS: Mapping[str, Preset] = {
+    "rook": PRESETS[0],
+    "mika": Preset("en-us+f3", {**PRESETS[1].options, "kokoro": {"voice": "jf_alpha"}},
+                   instead={"piper": "kokoro"}),
+}
+"""The default cast's voices (nodes/director/cast.py): Rook on Piper's joe, Mika, where Piper
+is the default, on Kokoro's female jf_alpha (Piper has no female voice bundled); both are
+told apart by ear (median pitch in benchmarks/tts.py: ~100 against ~200 Hz). Other personas
+nobody configured get `PRESETS` in turn."""
 
 
 def backend_table(name: str, backends: BackendTables) -> tuple[str, dict[str, Any]]:
@@ -141,6 +156,8 @@ class VoiceBook:
         The backend of every other persona, each on a preset.
     backends:
         The node's ``backends`` parameter (which kind each backend name is).
+    cast:
+        Personas given a preset by name (`from_parameters`: the default cast's, `CAST_PRESETS`).
     max_personas:
         How many unconfigured personas keep their preset (personas come from the bus: the
         table stays bounded; one forgotten gets the next preset when it speaks again).
@@ -148,11 +165,12 @@ class VoiceBook:
 
     def __init__(self, voices: Mapping[str, PersonaVoice], default_backend: str,
                  backends: BackendTables | None = None, presets: tuple[Preset, ...] = PRESETS,
-                 *, max_personas: int = 256):
+                 *, cast: Mapping[str, Preset] | None = None, max_personas: int = 256):
         self.voices = dict(voices)
         self.default_backend = default_backend
         self.tables = dict(backends or {})
         self.presets = presets
+        self.cast = dict(cast or {})
         self.max_personas = max_personas
         self._assigned: OrderedDict[str, tuple[Preset, PersonaVoice]] = OrderedDict()
         self._given = 0
@@ -183,7 +201,7 @@ class VoiceBook:
                     BACKENDS.plugin_class(kind)
                 except PluginError as exc:
                     raise ParameterError(f"{what} {name!r}: {exc}") from None
-        book = cls(parse_voices(voices, backends), default_backend, backends)
+        book = cls(parse_voices(voices, backends), default_backend, backends, cast=CAST_PRESETS)
         if keep is not None:
             book._given = keep._given
             for persona, (preset, _) in keep._assigned.items():
@@ -196,8 +214,10 @@ class VoiceBook:
             return voice
         assigned = self._assigned.get(persona)
         if assigned is None:
-            preset = self.presets[self._given % len(self.presets)]
-            self._given += 1
+            preset = self.cast.get(persona)
+            if preset is None:
+                preset = self.presets[self._given % len(self.presets)]
+                self._given += 1
             assigned = self._assigned[persona] = (preset, self._on_preset(persona, preset))
             while len(self._assigned) > self.max_personas:
                 self._assigned.popitem(last=False)
@@ -218,13 +238,18 @@ class VoiceBook:
                             voice.fallback_voice)
 
     def backends(self) -> set[str]:
-        """Every backend named by configuration (loaded at start)."""
-        return {v.backend for v in self.voices.values()} | {self.default_backend}
+        """Every backend named by configuration or by the default cast (loaded at start)."""
+        cast = {self._preset_backend(p) for name, p in self.cast.items() if name not in self.voices}
+        return {v.backend for v in self.voices.values()} | {self.default_backend} | cast
+
+    def _preset_backend(self, preset: Preset) -> str:
+        kind, _ = backend_table(self.default_backend, self.tables)
+        return preset.instead.get(kind, self.default_backend)
 
     def _on_preset(self, persona: str, preset: Preset) -> PersonaVoice:
-        table = self._preset_table(preset, self.default_backend)
-        return PersonaVoice(self.default_backend,
-                            voice_options(persona, self.default_backend, table, self.tables),
+        backend = self._preset_backend(preset)
+        table = self._preset_table(preset, backend)
+        return PersonaVoice(backend, voice_options(persona, backend, table, self.tables),
                             preset.fallback_voice)
 
     def _preset_table(self, preset: Preset, backend: str) -> Mapping[str, Any]:

@@ -9,7 +9,9 @@ import pytest
 from bus.errors import ParameterError
 from nodes.tts.backends.espeak import EspeakVoiceOptions
 from nodes.tts.backends.fish_speech import FishSpeechVoiceOptions
+from nodes.tts.backends.kokoro import KokoroVoiceOptions
 from nodes.tts.backends.piper import PiperVoiceOptions
+from nodes.tts.backends.tone import ToneVoiceOptions
 from nodes.tts.voices import PRESETS, PersonaVoice, VoiceBook, parse_voices
 
 ON_PIPER = tuple(
@@ -59,6 +61,39 @@ class TestVoiceBook:
         book.resolve("b")
         book.resolve("c")  # "a" is forgotten; its next turn gets the next preset
         assert book.resolve("a") is not first and book.resolve("a") == ON_PIPER[1]
+
+
+class TestDefaultCast:
+    """Mika and Rook, named by nobody, get voices listeners tell apart (issue 19)."""
+
+    def test_mika_on_kokoro_and_rook_on_piper_where_piper_is_the_default(self) -> None:
+        book = VoiceBook.from_parameters({}, {}, "piper", "espeak")
+        assert book.resolve("mika") == PersonaVoice(
+            "kokoro", KokoroVoiceOptions(voice="jf_alpha"), "en-us+f3")
+        assert book.resolve("rook") == ON_PIPER[0]
+        assert book.backends() == {"piper", "kokoro"}  # both loaded at start
+        fallback = book.fallback("mika", "espeak")
+        assert (fallback.options.voice, fallback.options.pitch) == ("en-us+f3", 70)
+
+    def test_other_personas_still_get_the_presets_in_turn(self) -> None:
+        book = VoiceBook.from_parameters({}, {}, "piper", "espeak")
+        book.resolve("mika")
+        assert (book.resolve("hana"), book.resolve("kit")) == ON_PIPER
+
+    @pytest.mark.parametrize(("default", "mika"), [
+        # another default backend speaks for both: the dry run's tone, espeak's female preset
+        ("tone", PersonaVoice("tone", ToneVoiceOptions(), "en-us+f3")),
+        ("espeak", PersonaVoice("espeak", EspeakVoiceOptions(pitch=70, rate=185), "en-us+f3")),
+    ])
+    def test_kokoro_only_instead_of_piper(self, default: str, mika: PersonaVoice) -> None:
+        book = VoiceBook.from_parameters({}, {}, default, "espeak")
+        assert book.resolve("mika") == mika
+        assert book.backends() == {default}
+
+    def test_a_persona_configured_keeps_its_own_voice(self) -> None:
+        book = VoiceBook.from_parameters({"mika": {"backend": "piper"}}, {}, "piper", "espeak")
+        assert book.resolve("mika") == PersonaVoice("piper", PiperVoiceOptions())
+        assert book.backends() == {"piper"}
 
 
 class TestFromParameters:

