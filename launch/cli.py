@@ -227,9 +227,11 @@ class Runner:
             self.prefixer.stop_folding()
         # the share that runs the bus shows what the personas say (one terminal for the show)
         if self.console or self.launch.runs_bus(self.host):
+            keys = self.address.keys
             ConsoleBridge(self.address.url, chat=self.console,
                           said=(lambda persona, text: self.said.put((persona, text)))
-                          if self.launch.runs_bus(self.host) else None).start()
+                          if self.launch.runs_bus(self.host) else None,
+                          keys=str(keys.folder) if keys is not None else None).start()
         registry = Registry(self.address)
         try:
             while supervisord.poll() is None:

@@ -15,7 +15,9 @@ import threading
 from collections.abc import Callable
 from typing import TextIO
 
+from bus.address import resolve
 from bus.node import Node, NodeOptions
+from bus.transport import ZmqTransport
 from launch.speech import SpokenLines
 from messages.audio import Playhead
 from messages.chat import ChatMessage
@@ -31,8 +33,10 @@ class ConsoleBridge:
 
     def __init__(self, bus_url: str, *, topic: str = "chat/incoming", user: str = "viewer",
                  stream: TextIO | None = None, chat: bool = True,
-                 said: Callable[[str, str], None] | None = None):
+                 said: Callable[[str, str], None] | None = None, keys: str | None = None):
         self.bus_url = bus_url
+        self.keys = keys
+        """CURVE keys folder (vtlaunch's ``--keys``); None: ``VT_BUS_KEYS``."""
         self.topic = topic
         self.user = user
         self.stream = stream or sys.stdin
@@ -47,7 +51,9 @@ class ConsoleBridge:
         return self
 
     async def _run(self) -> None:
-        node = Node("_vtlaunch_console", options=NodeOptions(bus=self.bus_url, hidden=True))
+        transport = ZmqTransport(resolve(self.bus_url, keys=self.keys))
+        node = Node("_vtlaunch_console", options=NodeOptions(bus=self.bus_url, hidden=True,
+                                                             transport=transport))
         publisher = node.create_publisher(ChatMessage, self.topic)
         if self.said is not None:
             said, spoken = self.said, SpokenLines()

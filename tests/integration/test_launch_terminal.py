@@ -8,6 +8,7 @@ import asyncio
 import os
 import pty
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -15,8 +16,11 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.ports import free_port_block
 
 from bus.testing import Probe
+from launch.control import find_shows
+from launch.keys import make_keys
 from launch.testing import LaunchProcess
 from messages.audio import Playhead
 from messages.chat import ChatMessage
@@ -99,3 +103,39 @@ def test_start_up_lines_fold_at_a_terminal_and_stay_plain_when_piped() -> None:
         assert re.search(r"^vtbus +\| .* INFO ", piped.output, re.M)
         assert "\x1b[K" not in piped.output
         assert piped.interrupt() == 0
+
+
+async def test_stream_file_splits_into_gpu_and_stream_hosts_on_a_curve_bus(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """README's two hosts: `--host gpu` (models) and `--host stream` (the rest, vtbus), each
+    a vtlaunch of its own, on a TCP bus with CURVE keys (here both on loopback)."""
+    keys = tmp_path / "keys"
+    make_keys(keys)
+    url = f"tcp://127.0.0.1:{free_port_block()}"
+    runtime = Path(tempfile.mkdtemp(prefix="vt-rt-", dir="/tmp"))  # short: unix sockets
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    env = {"XDG_RUNTIME_DIR": str(runtime)}
+    args = ["llm:=scripted", "tts:=tone", "mic:=false", "avatar:=false", "audio_device:=wav",
+            "quiet_s:=1000", f"memory_path:={tmp_path / 'memory'}", "--keys", str(keys)]
+    stream = LaunchProcess(STREAM, [*args, "--host", "stream"], bus_url=url, env=env)
+    gpu = LaunchProcess(STREAM, [*args, "--host", "gpu"], bus_url=url, env=env)
+    try:
+        with stream, gpu:
+            await asyncio.to_thread(stream.wait_output, "programs up", 120)
+            await asyncio.to_thread(gpu.wait_output, "programs up", 180)
+            shares = {show.share: {p.name for p in show.programs()} for show in find_shows(url)}
+            assert shares["gpu"] == {"llm", "tts", "memory"}
+            assert {"vtbus", "chat", "director", "speaker", "game", "watch"} <= shares["stream"]
+            assert not shares["gpu"] & shares["stream"]
+            monkeypatch.setenv("VT_BUS_KEYS", str(keys))
+            async with Probe(url) as probe:
+                chat = probe.create_publisher(ChatMessage, "chat/incoming")
+                await chat.wait_for_subscribers(30)
+                chat.publish(ChatMessage(platform="console", user="carol", text="hi!", id="c1"))
+                # chat (stream) -> director (stream) -> llm, tts (gpu) -> speaker (stream):
+                # the stream share's terminal shows the sentence as it is heard
+                await asyncio.to_thread(stream.wait_output, "| Hello chat,", 60)
+            assert await asyncio.to_thread(gpu.interrupt, 60) == 0, gpu.output
+            assert await asyncio.to_thread(stream.interrupt, 60) == 0, stream.output
+    finally:
+        shutil.rmtree(runtime, ignore_errors=True)
