@@ -51,6 +51,11 @@ EMBEDDED_AHEAD = 4
 """Embedded batches that may wait for the store writer (their vectors are 1.5 kB a line)."""
 RECEIVED_SYNC_S = 0.05
 """Received lines are fsync'ed at most this long after they were written."""
+NO_FACTS = ("facts: none extracted (facts ''): Mem0 extracts viewers' facts with a served "
+            "model (llm:=vllm gives it vLLM's); its extraction request, 8,631 tokens, does not "
+            "fit the bundled CPU model's 8,192-token context, so lines are remembered as said")
+"""Said once at start on the CPU default (measured: the llama.cpp server refused Mem0's
+request with the bundled SmolLM2-135M)."""
 SUMMARY_CHECK_S = 5.0
 SHUTDOWN_FLUSH_S = 10.0
 
@@ -123,11 +128,18 @@ class MemoryNode(Node):
 
     def _fact_factory(self, folder: Path) -> Any:
         if not self.params.facts:  # '' or 'mem0', as the declaration allows
+            self.log.info(NO_FACTS)
             return None
         from nodes.memory.mem0_backend import Mem0Facts, Mem0Settings
 
         settings = Mem0Settings(folder=str(folder / "mem0"), llm_url=self.params.llm_url,
                                 llm_model=self.params.llm_model)
+        if settings.llm_url:
+            self.log.info("facts: Mem0 extracts them with %s at %s",
+                          settings.llm_model or "the served model", settings.llm_url)
+        else:
+            self.log.info("facts: Mem0 keeps viewers' lines as they are (no llm_url: "
+                          "nothing extracts facts from them)")
 
         def make(client: Any) -> FactMemory:
             return Mem0Facts(settings, self.encoder, client)

@@ -121,7 +121,8 @@ class CuttingProxy(LoopbackServer):
 class FakeVllm(LoopbackServer):
     """A loopback stand-in for ``vllm serve`` where a real one cannot run (no GPU): it answers
     ``GET /v1/models`` and streams ``POST /v1/chat/completions`` as vLLM does (server-sent
-    events of OpenAI chunks, then ``data: [DONE]``), replaying ``script``: the chunks' deltas.
+    events of OpenAI chunks, then ``data: [DONE]``), replaying ``script``: the chunks' deltas
+    (a request without ``stream`` gets their text as one ``chat.completion``, as vLLM answers).
     Every request body is kept in ``requests``. ``POST /tokenize`` answers as vLLM's does
     (``{"model", "prompt"}`` in, ``{"count", "max_model_len", "tokens"}`` out; a body without
     ``prompt`` is a 400), with a token per UTF-8 byte; its bodies go to ``tokenize_requests``.
@@ -177,6 +178,11 @@ class FakeVllm(LoopbackServer):
                 await writer.drain()
                 writer.close()
                 return
+            if not request.get("stream"):  # one chat.completion object (Mem0's requests)
+                self._complete(writer, request)
+                await writer.drain()
+                writer.close()
+                return
             writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
                          b"connection: close\r\n\r\n")
             for delta, finish in [({"role": "assistant", "content": ""}, None), *self.script]:
@@ -193,6 +199,21 @@ class FakeVllm(LoopbackServer):
             writer.write(b"data: " + json.dumps(usage).encode() + b"\n\ndata: [DONE]\n\n")
         await writer.drain()
         writer.close()
+
+    def _complete(self, writer: asyncio.StreamWriter, request: dict[str, Any]) -> None:
+        """A request without ``stream``: the script's text as one ``chat.completion``."""
+        text = "".join(delta.get("content") or "" for delta, _ in self.script)
+        payload = json.dumps({
+            "id": "chatcmpl-fake", "object": "chat.completion", "created": 0,
+            "model": request["model"],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                         "logprobs": None, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": len(self.script),
+                      "total_tokens": 10 + len(self.script)},
+        }).encode()
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                     b"connection: close\r\ncontent-length: %d\r\n\r\n%s"
+                     % (len(payload), payload))
 
     def _guided_refusal(self, request: dict[str, Any]) -> str:
         """Why vLLM would refuse this request's guided decoding, or why it could never have
