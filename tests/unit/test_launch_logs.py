@@ -114,3 +114,15 @@ class TestFolding:
         prefixer = Prefixer(["chat"], colour=False, out=out, fold=True)
         prefixer.line("chat", "2026-01-05 12:00:00,123 INFO chat: " + HOSTILE)
         assert "\x1b[31m" not in out.getvalue() and "\\x1b[31m" in out.getvalue()
+
+
+def test_a_personas_line_from_the_bus_cannot_drive_the_terminal() -> None:
+    # persona names and sentences come from the bus (a viewer's name read out, a forged
+    # playhead): both are escaped, the name's colour is the only escape sequence
+    out = io.StringIO()
+    prefixer = Prefixer(["tts"], colour=True, out=out)
+    prefixer.line("mika\x1b[2J", HOSTILE)
+    (line,) = out.getvalue().splitlines()
+    label, text = line.split(" | ", 1)
+    assert "mika\\x1b[2J" in label and label.count("\x1b[") == 2  # colour on, colour off
+    assert "\x1b" not in text and "\r" not in text
