@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -38,6 +40,8 @@ from nodes.stt.streaming import (
 from nodes.stt.vad import Vad
 
 SAMPLE_RATE = 16000
+AUDIO_WATCH_S = 0.1
+"""How often the node checks that audio still comes (`Params.audio_gap_ms`)."""
 NO_SPEAKER = "none"
 """``speaker_backend`` value that labels everyone ``unknown`` (no embedding at all)."""
 
@@ -75,6 +79,9 @@ class SttNode(Node):
         # the segmenter says which job is due; each runs as its own task, so a final starts
         # beside a running partial instead of waiting for it
         self.jobs = Worker(self, self.segmenter.next_job, self._start_job, name="transcribe")
+        self._last_frame = time.monotonic()
+        # mic frames come every 20-32 ms: a tenth of a second notices a stopped source soon
+        self.create_timer(AUDIO_WATCH_S, self._watch_audio)
 
     def _speaker_labeler(self) -> SpeakerLabeler | None:
         params = self.params
@@ -128,8 +135,23 @@ class SttNode(Node):
         except PcmError as exc:
             self.report_bad_input(header.publisher, "audio/mic", str(exc))
             return
+        self._last_frame = time.monotonic()
         for pcm, start_ns in self.rechunker.push(frame.pcm, frame.start_ns):
             self._on_chunk(pcm, start_ns)
+        self.jobs.wake()
+
+    def _watch_audio(self) -> None:
+        """No frame for ``audio_gap_ms`` while someone was talking: the audio stopped (a WAV
+        that ended mid-sentence, a microphone unplugged). End the utterance as the hangover
+        would have, so its words still come and the director does not wait for an end that
+        no chunk will bring (it keeps the floor for a speaking human)."""
+        if (not self.segmenter.vad.speaking
+                or time.monotonic() - self._last_frame < self.params.audio_gap_ms / 1000):
+            return
+        events = self.segmenter.end_now()
+        self.log.info("audio/mic stopped mid-utterance: ended it after %.0f ms without audio",
+                      self.params.audio_gap_ms)
+        self._publish_events(events)
         self.jobs.wake()
 
     def on_tts_audio(self, chunk: AudioChunk, header: Header) -> None:
@@ -167,7 +189,11 @@ class SttNode(Node):
             if probability >= self.segmenter.vad.settings.start_threshold:
                 self.counters["echo_chunks"] += 1
             probability = 0.0  # the personas' own voice: silence as far as turns go
-        for event in self.segmenter.push(samples, start_ns, probability, masked=masked):
+        self._publish_events(self.segmenter.push(samples, start_ns, probability,
+                                                 masked=masked))
+
+    def _publish_events(self, events: Sequence[VoiceStart | VoiceEnd | Result]) -> None:
+        for event in events:
             if isinstance(event, VoiceStart):
                 trace = self._traces[event.utterance_id] = Trace(event.utterance_id,
                                                                  event.onset_ns)

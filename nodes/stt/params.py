@@ -38,6 +38,12 @@ class Params(Parameters):
     min_partial_ms: Annotated[float, live("speech before the first partial", ge=0)] = 600.0
     final_after_ms: Annotated[float, live("pause before the final is started", ge=0)] = 96.0
     max_utterance_s: Annotated[float, live("longer utterances are cut", gt=0)] = 25.0
+    finished_hangover_ms: Annotated[float, live(
+        "quiet time that ends an utterance whose words already read as a finished sentence "
+        "(0: always hangover_ms)", ge=0)] = 0.0
+    audio_gap_ms: Annotated[float, live(
+        "no audio/mic frame for this long ends the utterance under way (a WAV that ended, a "
+        "microphone that vanished)", gt=0)] = 1000.0
 
     # backends
     recogniser: Annotated[str, at_start(
@@ -65,6 +71,9 @@ class Params(Parameters):
     num_workers: Annotated[int, at_start(
         f"jobs the model runs at once: a final beside a partial ({_RECOGNISER})", ge=1)] = 2
     language: Annotated[str, at_start(f"spoken language ({_RECOGNISER})")] = "en"
+    window_s: Annotated[float, at_start(
+        f"seconds of audio the encoder sees (at least the utterance + 2 s), 0 Whisper's 30 s "
+        f"({_RECOGNISER})", ge=0, le=30)] = 8.0
 
     # the personas' own voices (nodes/stt/echo.py)
     echo_margin_db: Annotated[float, live("a person must beat the echo by this much")] = 6.0

@@ -31,7 +31,8 @@ def stream_settings(params: Params) -> StreamSettings:
                           partial_interval_ms=params.partial_interval_ms,
                           min_partial_ms=params.min_partial_ms,
                           final_after_ms=params.final_after_ms,
-                          max_utterance_s=params.max_utterance_s)
+                          max_utterance_s=params.max_utterance_s,
+                          finished_hangover_ms=params.finished_hangover_ms)
 
 
 def echo_settings(params: Params) -> EchoSettings:

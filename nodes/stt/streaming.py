@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from nodes.stt.text import sounds_finished
 from nodes.stt.vad import End, Pause, Resume, Start, Vad, VadSettings
 
 __all__ = [
@@ -61,6 +62,9 @@ class StreamSettings:
     min_partial_ms: float = 600.0
     final_after_ms: float = 96.0
     max_utterance_s: float = 25.0
+    finished_hangover_ms: float = 0.0
+    """A shorter hangover once the final guessed in the pause reads as a finished sentence
+    (`nodes.stt.text.sounds_finished`); 0 keeps the VAD's hangover."""
 
 
 @dataclass(frozen=True)
@@ -160,6 +164,8 @@ class Segmenter:
         self._min_partial_chunks = max(1, round(settings.min_partial_ms / chunk_ms))
         self._final_after_chunks = max(1, round(settings.final_after_ms / chunk_ms))
         self._max_chunks = round(settings.max_utterance_s * 1000 / chunk_ms)
+        self._finished_chunks = (max(1, round(settings.finished_hangover_ms / chunk_ms))
+                                 if settings.finished_hangover_ms > 0 else None)
 
     def push(self, chunk: np.ndarray, start_ns: int, probability: float, *,
              masked: bool = False) -> list[VoiceStart | VoiceEnd | Result]:
@@ -190,18 +196,41 @@ class Segmenter:
             utterance.final = None
         elif transition is None and utterance.speech_end is not None:
             self._quiet_chunks += 1
-        if transition is None and len(utterance.chunks) >= self._max_chunks:
+        if transition is None and (len(utterance.chunks) >= self._max_chunks
+                                   or self._finished(utterance)):
             transition = self.vad.force_end()
         if isinstance(transition, End):
-            utterance.speech_end = transition.end
-            utterance.ended = True
-            self._current = None
-            out.append(VoiceEnd(utterance.id, self._ns_of(utterance, transition.end),
-                                transition.probability))
-            if utterance.final is not None:
-                out.append(self._result(utterance, utterance.final, final=True))
-            else:
-                self._closing.append(utterance)
+            out += self._close(utterance, transition)
+        return out
+
+    def _finished(self, utterance: _Utterance) -> bool:
+        """The end of the turn from its words: the final guessed in this pause is ready,
+        reads as a finished sentence, and the pause has lasted the shorter hangover."""
+        return (self._finished_chunks is not None and utterance.final is not None
+                and utterance.speech_end is not None
+                and self._quiet_chunks >= self._finished_chunks
+                and sounds_finished(utterance.final.text))
+
+    def end_now(self) -> list[VoiceEnd | Result]:
+        """The audio stopped coming (a WAV that ended, a microphone that vanished): end the
+        utterance under way as the hangover would have, so its final is still transcribed and
+        nobody waits for an end that no chunk will bring. Nothing when none is under way."""
+        utterance = self._current
+        transition = self.vad.force_end()
+        if utterance is None or transition is None:
+            return []
+        return self._close(utterance, transition)
+
+    def _close(self, utterance: _Utterance, end: End) -> list[VoiceEnd | Result]:
+        utterance.speech_end = end.end
+        utterance.ended = True
+        self._current = None
+        out: list[VoiceEnd | Result] = [
+            VoiceEnd(utterance.id, self._ns_of(utterance, end.end), end.probability)]
+        if utterance.final is not None:
+            out.append(self._result(utterance, utterance.final, final=True))
+        else:
+            self._closing.append(utterance)
         return out
 
     def next_job(self) -> Job | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["normalise", "overlap", "word_error_rate"]
+__all__ = ["normalise", "overlap", "sounds_finished", "word_error_rate"]
 
 _NUMBERS = {
     "0": "zero", "1": "one", "2": "two", "3": "three", "4": "four", "5": "five", "6": "six",
@@ -43,3 +43,21 @@ def overlap(text: str, references: list[str]) -> float:
         return 0.0
     known = {w for ref in references for w in normalise(ref)}
     return sum(w in known for w in words) / len(words)
+
+
+_TRAILING = frozenset({
+    "and", "but", "or", "so", "because", "if", "then", "the", "a", "an", "to", "of", "with",
+    "for", "my", "your", "um", "uh", "er", "like", "which", "that",
+})
+"""Words a finished sentence does not end on: the speaker is still in the middle of it."""
+
+
+def sounds_finished(text: str) -> bool:
+    """Whether a transcript reads as a finished turn: it ends with a full stop, a question or
+    an exclamation mark (Whisper punctuates what it hears), not with an ellipsis (its mark for
+    speech trailing off) nor on a word that leads on ("and", "the", "um")."""
+    stripped = text.rstrip()
+    if not stripped or stripped[-1] not in ".?!" or stripped.endswith(("...", "..")):
+        return False
+    words = normalise(stripped)
+    return bool(words) and words[-1] not in _TRAILING

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -82,6 +83,36 @@ class TestWavInput:
         with pytest.raises(ParameterError, match=r"node mic: parameter 'frame_ms' expects int, "
                                                  r"got 40 \(Expected `int` <= 32\)"):
             check_values(Params, {"frame_ms": 40}, node="mic")
+
+    async def test_a_wav_that_ends_says_so_once_and_the_node_idles(
+        self, bus_url: str, tmp_path: Path
+    ) -> None:
+        # a show's mic_wav plays once: the node stays up (an exit would be restarted by
+        # supervisord, replaying the file in a loop), quietly: one info line, no traceback
+        wav = write_wav(tmp_path / "short.wav", tone(440, 0.2, 16000), 16000)
+        node = NodeProcess("nodes.mic", bus_url, params={"wav": str(wav), "speed": 0.0,
+                                                         "wait_for_listener": True})
+        log = tmp_path / "mic.log"
+        async with Probe(bus_url) as probe:
+            probe.collect("audio/mic")
+            with log.open("wb") as stderr:
+                proc = subprocess.Popen(node.cmd, env=node.env, stderr=stderr)
+                try:
+                    await probe.wait_for("audio/mic", count=6, timeout=30)
+                    deadline = time.monotonic() + 30
+                    while "ended" not in log.read_text() and time.monotonic() < deadline:
+                        await asyncio.sleep(0.1)
+                    await probe.wait_for_node("mic")  # still on the bus after the end
+                    alive = proc.poll() is None
+                finally:
+                    proc.terminate()
+                    proc.wait(10)
+        lines = log.read_text().splitlines()
+        assert [line.split(" ", 2)[2] for line in lines] == [
+            "INFO mic: capturing from wav:short.wav, 512-sample frames",
+            "INFO mic: wav:short.wav ended"]
+        assert alive
+        assert len(probe.messages("audio/mic")) == 6  # 0.2 s: six whole 32 ms frames
 
     async def test_a_missing_file_fails_the_node_with_its_path(
         self, bus_url: str, start_node: Callable[..., NodeProcess], tmp_path: Path

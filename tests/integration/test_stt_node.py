@@ -183,3 +183,23 @@ class TestParameters:
         assert model.reason.startswith("device is read at start: restart the node with "
                                        "-p device:=VALUE")
         assert model.values["device"] == "cpu"
+
+
+class TestAudioStops:
+    async def test_a_wav_ending_mid_sentence_still_ends_the_utterance_with_its_words(
+        self, bus_url: str, start_node: Callable[..., NodeProcess], tmp_path: Path
+    ) -> None:
+        # the file stops while the voice is still on: no quiet chunk ever comes for the
+        # hangover, and before the fix the utterance stayed open for good (the director kept
+        # the floor for a human who had stopped, and the personas never spoke again)
+        text = "Can you tell the chat what happened in the last game?"
+        scene = Scene(seed=11).silence(0.8).say(piper(text), text, "piper").noise(0.003)
+        async with Probe(bus_url) as probe:
+            await _listen(probe, start_node, scene.write(tmp_path / "cut.wav"), {})
+            (start,) = await probe.wait_for("speech/vad", timeout=60,
+                                            where=lambda e: e.event == "start")
+            (end,) = await probe.wait_for("speech/vad", timeout=30,
+                                          where=lambda e: e.event == "end")
+            (final,) = await probe.wait_for("speech/final", timeout=60)
+        assert end.utterance_id == final.utterance_id == start.utterance_id
+        assert word_error_rate(text, final.text) <= 0.2, final.text

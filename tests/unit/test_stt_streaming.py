@@ -75,6 +75,75 @@ class TestVoiceEvents:
         assert any(isinstance(e, VoiceEnd) for e in feed.events)
 
 
+class TestAudioStopped:
+    """The audio stops coming mid-utterance (a WAV that ended, a microphone unplugged)."""
+
+    def test_the_utterance_ends_where_the_speech_did_and_its_final_is_due(self) -> None:
+        seg = segmenter()
+        feed = Feeder(seg)
+        feed.push(0.0, 0.9, 0.9, 0.9, 0.9)  # talking when the last chunk came
+        (end,) = seg.end_now()
+        assert isinstance(end, VoiceEnd)
+        assert end.end_ns == 1_000 + 5 * CHUNK_NS  # after the last chunk heard
+        job = seg.next_job()
+        assert job is not None and job.final
+        assert chunk_ids(job.audio) == [0, 1, 2, 3, 4]
+        assert not seg.vad.speaking
+
+    def test_a_final_guessed_in_the_pause_is_published_at_once(self) -> None:
+        seg = segmenter()
+        feed = Feeder(seg)
+        feed.push(0.9, 0.9, 0.9, 0.0, 0.0)  # paused: the speculative final is due
+        job = seg.next_job()
+        assert job is not None and job.final
+        assert seg.finish(job, Recognition("hello")) == []
+        end, result = seg.end_now()
+        assert isinstance(end, VoiceEnd) and end.end_ns == 1_000 + 3 * CHUNK_NS
+        assert isinstance(result, Result) and result.final
+        assert result.recognition.text == "hello"
+
+    def test_nothing_happens_in_silence(self) -> None:
+        seg = segmenter()
+        Feeder(seg).push(0.0, 0.0)
+        assert seg.end_now() == []
+        assert seg.next_job() is None
+
+
+class TestFinishedHangover:
+    """A shorter hangover once the final guessed in the pause reads as a finished sentence."""
+
+    def pause_with_guess(self, text: str) -> tuple[Segmenter, Feeder]:
+        seg = segmenter(finished_hangover_ms=64.0)  # the VAD's own hangover: 160 ms
+        feed = Feeder(seg)
+        feed.push(0.9, 0.9, 0.9, 0.0, 0.0)
+        job = seg.next_job()
+        assert job is not None and job.final
+        seg.finish(job, Recognition(text))
+        return seg, feed
+
+    def test_a_finished_sentence_ends_after_the_shorter_hangover(self) -> None:
+        seg, feed = self.pause_with_guess("Which one of you forgot to water the plants?")
+        end, result = feed.push(0.0)  # the third quiet chunk: 96 ms >= 64 ms
+        assert isinstance(end, VoiceEnd) and end.end_ns == 1_000 + 3 * CHUNK_NS
+        assert isinstance(result, Result) and result.final
+        assert not seg.vad.speaking
+
+    def test_words_that_lead_on_wait_for_the_whole_hangover(self) -> None:
+        seg, feed = self.pause_with_guess("We ran out of coffee again, so")
+        assert feed.push(0.0, 0.0) == []
+        assert seg.vad.speaking
+        assert any(isinstance(e, VoiceEnd) for e in feed.push(0.0, 0.0))  # 160 ms
+
+    def test_off_by_default(self) -> None:
+        seg = segmenter()
+        feed = Feeder(seg)
+        feed.push(0.9, 0.9, 0.9, 0.0, 0.0)
+        job = seg.next_job()
+        assert job is not None
+        seg.finish(job, Recognition("A finished sentence."))
+        assert feed.push(0.0) == []
+
+
 class TestJobs:
     def test_partials_come_at_the_interval_while_speaking_one_at_a_time(self) -> None:
         seg = segmenter()

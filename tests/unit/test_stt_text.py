@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nodes.stt.text import normalise, overlap, word_error_rate
+from nodes.stt.text import sounds_finished, normalise, overlap, word_error_rate
 
 
 class TestNormalise:
@@ -51,3 +51,20 @@ class TestOverlap:
     )
     def test_share(self, text: str, references: list[str], share: float) -> None:
         assert overlap(text, references) == pytest.approx(share)
+
+
+class TestSoundsFinished:
+    @pytest.mark.parametrize(("text", "finished"), [
+        ("Which one of you forgot to water the plants?", True),
+        ("My cousin just adopted a tiny grey kitten.", True),
+        ("No way!", True),
+        ("We ran out of coffee again, so", False),        # no closing mark
+        ("My cousin just adopted a tiny break-it and...", False),  # trailing off
+        ("I went to the shop and.", False),                # a word that leads on
+        ("Um.", False),
+        ("", False),
+        ("...", False),
+    ])
+    def test_a_turn_reads_finished_only_on_a_closing_mark_after_a_full_word(
+            self, text: str, finished: bool) -> None:
+        assert sounds_finished(text) is finished
