@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nodes.stt.text import sounds_finished, normalise, overlap, word_error_rate
+from nodes.stt.text import normalise, overlap, sounds_finished, word_error_rate
 
 
 class TestNormalise:
