@@ -73,6 +73,9 @@ PROMPT_MARGIN_TOKENS = 32
 """Left free in the context besides the reply, for the estimate's error."""
 RETRY_READY_S = 5.0
 """After the first readiness wait failed, later requests wait only this long."""
+REGENERATIONS = 1
+"""A reply whose every sentence was left unsaid (copied from the recent lines, a stage
+direction) is generated once more with the next seed; after that the turn is silent."""
 OVERFLOW_RETRY_SHARE = 0.8
 """A prompt the server refused as too long is built again, once, at this share of what fits
 by the server's own count (our count scaled by available over requested tokens)."""
@@ -283,11 +286,11 @@ class LlmNode(Node):
 
     def _generate_fitting(self, request: LlmRequest, persona: Persona,
                           on_delta: Callable[[Delta], bool],
-                          move: MoveFormat | None = None) -> Outcome:
+                          move: MoveFormat | None = None, reseed: int = 0) -> Outcome:
         """Build the prompt and stream the reply (blocking). A prompt the server refuses as
         longer than its context (counted wrong: no tokenizer, a template's tokens) is built
         again, smaller, once: one line of emoji in the history must not silence the show."""
-        generation = self._generation(request, persona, move=move)
+        generation = self._generation(request, persona, move=move, reseed=reseed)
         try:
             return self.backend.generate(generation, on_delta)
         except LlmBackendError as exc:
@@ -300,50 +303,37 @@ class LlmNode(Node):
                              "%d; built again smaller", request.request_id, requested, available)
         budget = int(generation.prompt_tokens * OVERFLOW_RETRY_SHARE * available
                      / max(1, requested))
-        return self.backend.generate(self._generation(request, persona, budget, move=move),
-                                     on_delta)
+        return self.backend.generate(
+            self._generation(request, persona, budget, move=move, reseed=reseed), on_delta)
 
     async def _generate(self, request: LlmRequest, persona: Persona, trace: Trace | None,
                         move: MoveFormat | None = None) -> None:
-        speech = ReplyAssembler(tool_names=() if move else {t.name for t in request.tools},
-                                max_sentences=persona.max_sentences,
-                                max_chars=self.params.max_sentence_chars,
-                                first_clause_chars=self.params.first_clause_chars,
-                                speaker_names=self._speakers(request),
-                                persona=persona.speaker,
-                                recent=[t.content for t in request.messages[-RECENT_LINES:]])
-        reply: ReplyAssembler | MoveReply = speech if move is None else MoveReply(move, speech)
         stop = self._stop_flags[request.request_id] = threading.Event()
-        loop = asyncio.get_running_loop()
-
-        def on_delta(delta: Delta) -> bool:  # in the worker thread: one call per token
-            if stop.is_set():
-                return True
-            loop.call_soon_threadsafe(self._on_delta, request, persona, reply, delta, trace)
-            return stop.is_set()
-
-        error = ""
-        tokens = 0
         try:
-            outcome = await asyncio.to_thread(self._generate_fitting, request, persona, on_delta,
-                                              move)
-            tokens = outcome.tokens
-        except LlmBackendError as exc:
-            error = str(exc)
-        except Exception as exc:  # a bug must still end the reply: the director waits for it
-            self.log.exception("request %s: the backend raised", request.request_id)
-            error = f"{type(exc).__name__}: {exc}"
+            for attempt in range(1 + REGENERATIONS):
+                reply, error, tokens = await self._attempt(request, persona, trace, move, stop,
+                                                           attempt)
+                cut_off = stop.is_set() and not reply.enough
+                if error or cut_off or isinstance(reply, MoveReply):
+                    break
+                sentences, calls = reply.finish()
+                if not reply.silenced or reply.enough or attempt == REGENERATIONS:
+                    break  # (enough: another speaker's line began; the stop flag is set)
+                # everything it wrote was left unsaid (copies, directions): silence is worse
+                self.counters["regenerated"] += 1
+                self.log.info("request %s: nothing left to say of %d token(s) (%d copied "
+                              "sentence(s)); generated again", request.request_id, tokens,
+                              reply.cut)
         finally:
             del self._stop_flags[request.request_id]
-        await asyncio.sleep(0)  # deltas queued by the thread are handled before this point
-        cut_off = stop.is_set() and not reply.enough
         if error:
             self._fail(request, persona, error, reply)
             return
         if isinstance(reply, MoveReply):
             self._finish_move(request, persona, reply, cut_off=cut_off, tokens=tokens)
             return
-        sentences, calls = ([], []) if cut_off else reply.finish()
+        if cut_off:
+            sentences, calls = [], []
         written = reply.as_written
         if not cut_off and written is not None:  # its next prompt repeats it as written
             self.given.remember(persona.name, reply.spoken_text, written)
@@ -360,6 +350,39 @@ class LlmNode(Node):
         self.counters["cut_off"] += cut_off
         self.done_pub.publish(LlmDone(request_id=request.request_id, persona=persona.name,
                                       text=reply.spoken_text, cut_off=cut_off, tokens=tokens))
+
+    async def _attempt(self, request: LlmRequest, persona: Persona, trace: Trace | None,
+                       move: MoveFormat | None, stop: threading.Event, attempt: int
+                       ) -> tuple[ReplyAssembler | MoveReply, str, int]:
+        """One generation of the reply, streamed as it comes: (the reply, the error if the
+        backend failed, the tokens generated). ``attempt`` > 0: the seed moves on by it."""
+        speech = ReplyAssembler(tool_names=() if move else {t.name for t in request.tools},
+                                max_sentences=persona.max_sentences,
+                                max_chars=self.params.max_sentence_chars,
+                                first_clause_chars=self.params.first_clause_chars,
+                                speaker_names=self._speakers(request),
+                                persona=persona.speaker,
+                                recent=[t.content for t in request.messages[-RECENT_LINES:]])
+        reply: ReplyAssembler | MoveReply = speech if move is None else MoveReply(move, speech)
+        loop = asyncio.get_running_loop()
+
+        def on_delta(delta: Delta) -> bool:  # in the worker thread: one call per token
+            if stop.is_set():
+                return True
+            loop.call_soon_threadsafe(self._on_delta, request, persona, reply, delta, trace)
+            return stop.is_set()
+
+        try:
+            outcome = await asyncio.to_thread(self._generate_fitting, request, persona, on_delta,
+                                              move, attempt)
+        except LlmBackendError as exc:
+            return reply, str(exc), 0
+        except Exception as exc:  # a bug must still end the reply: the director waits for it
+            self.log.exception("request %s: the backend raised", request.request_id)
+            return reply, f"{type(exc).__name__}: {exc}", 0
+        finally:
+            await asyncio.sleep(0)  # deltas queued by the thread are handled before this
+        return reply, "", outcome.tokens
 
     def _finish_move(self, request: LlmRequest, persona: Persona, reply: MoveReply, *,
                      cut_off: bool, tokens: int) -> None:
@@ -412,7 +435,7 @@ class LlmNode(Node):
                                                text="", final=True))
 
     def _generation(self, request: LlmRequest, persona: Persona, budget: int | None = None,
-                    *, move: MoveFormat | None = None) -> Generation:
+                    *, move: MoveFormat | None = None, reseed: int = 0) -> Generation:
         """The request as the backend takes it, its prompt within ``budget`` tokens (None:
         the context less the reply); blocking: it may ask the model server to count tokens.
         A move's reply format goes to the backend as its ``response_schema``, its
@@ -459,6 +482,8 @@ class LlmNode(Node):
         seed = self.params.seed
         sampling = persona.sampling if seed < 0 else msgspec.structs.replace(
             persona.sampling, seed=seed)
+        if reseed and sampling.seed is not None:  # a reply generated again: other words
+            sampling = msgspec.structs.replace(sampling, seed=sampling.seed + reseed)
         messages = [*built.messages[:1], *examples, *built.messages[1:]]
         if move is not None:
             messages = with_instruction(messages, move.instruction)

@@ -100,6 +100,13 @@ class ReplyAssembler:
             0 < self.max_sentences <= len(self.sentences) - self._segmenter.clauses)
 
     @property
+    def silenced(self) -> bool:
+        """Nothing was said although the model wrote something: all of it was left unsaid
+        (copies, stage directions, labels)."""
+        return not self.sentences and bool(
+            self._altered or self._directions.found or self.cut)
+
+    @property
     def spoken_text(self) -> str:
         """Every sentence released so far, as spoken."""
         return " ".join(s.text for s in self.sentences)

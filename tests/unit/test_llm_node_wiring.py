@@ -421,3 +421,57 @@ class TestPromptStyle:
     def test_a_style_it_does_not_know_is_refused(self) -> None:
         with pytest.raises(ParameterError, match="prompt_style"):
             check_values(Params, {"prompt_style": "tiny"}, node="llm")
+
+
+class CopyingBackend(RecordingBackend):
+    """Copies the question with seed 7 (what the bundled model did to recent lines); with
+    any other seed it says something new."""
+
+    def generate(self, generation: Generation, on_delta: OnDelta) -> Outcome:
+        self.generations.append(generation)
+        question = generation.messages[-1]["content"].split(": ", 1)[-1]
+        on_delta(Delta(question if generation.sampling.seed == 7 else "[happy] Brand new words."))
+        return Outcome("stop", 1)
+
+
+class TestRegeneration:
+    """Issue 19: a reply made only of copies of recent lines is generated again, not
+    spoken; the next seed gives other words."""
+
+    QUESTION = "What is your favourite game tonight?"
+
+    async def reply_to_a_copier(self, monkeypatch: pytest.MonkeyPatch,
+                                **params: Any) -> tuple[NodeHarness, CopyingBackend]:
+        monkeypatch.setitem(BACKENDS.entries, "copying", f"{__name__}:CopyingBackend")
+        node = LlmNode(options=NodeOptions(bus=UNUSED_BUS, parameters={
+            "backend": "copying", "warm_up": False, **params}))
+        assert isinstance(node.backend, CopyingBackend)
+        harness = NodeHarness(node)
+        harness.feed("llm/request", LlmRequest(request_id="g1", persona="mika", messages=[
+            ChatTurn(role="user", name="alice", content=f"alice: {self.QUESTION}")]))
+        await done(harness, "g1")
+        await node.close()
+        return harness, node.backend
+
+    async def test_a_reply_of_copies_is_generated_again_with_the_next_seed(
+            self, monkeypatch: pytest.MonkeyPatch) -> None:
+        harness, backend = await self.reply_to_a_copier(monkeypatch, seed=7)
+        assert [g.sampling.seed for g in backend.generations] == [7, 8]
+        assert [(s.text, s.emotion, s.final) for s in harness.messages("llm/sentence")] == [
+            ("Brand new words.", "happy", True)]
+        assert harness.messages("llm/done")[0].text == "Brand new words."
+        assert harness.node.counters["regenerated"] == 1
+
+    async def test_once_only(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(CopyingBackend, "generate", _always_copies)
+        harness, backend = await self.reply_to_a_copier(monkeypatch, seed=7)
+        assert len(backend.generations) == 2
+        # silent, but the reply is closed: TTS and the director are not left waiting
+        assert [(s.text, s.final) for s in harness.messages("llm/sentence")] == [("", True)]
+        assert harness.messages("llm/done")[0].text == ""
+
+
+def _always_copies(self: CopyingBackend, generation: Generation, on_delta: OnDelta) -> Outcome:
+    self.generations.append(generation)
+    on_delta(Delta(generation.messages[-1]["content"].split(": ", 1)[-1]))
+    return Outcome("stop", 1)
