@@ -20,12 +20,20 @@ of a move's 60 tokens on newlines and indentation (measured here).
 
 A request's images are left out: the bundled model is text-only (llama.cpp refuses image
 parts without a vision projector), and the prompt describes what they show.
+
+LoRA adapters (``lora_dir``: ``NAME.gguf`` each; by default, with the bundled model, the
+default personas' adapters that `nodes.llm.lora` makes into a cache folder the first time) are
+all loaded at start with scale 0, and each request names its persona's adapter (the request's
+``model``, the Persona's ``adapter``, as vLLM names a LoRA) in llama.cpp's per-request ``lora``
+list. A slot whose adapter changes loses its KV cache, so each persona keeping its own slot
+and its own adapter keeps both.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -45,8 +53,12 @@ from nodes.llm.backends.base import (
     request_body,
 )
 
-__all__ = ["LlamaCppBackend", "LlamaCppSettings", "PersonaSlots", "bundled_model_path",
-           "compact_grammar"]
+__all__ = ["MAX_ADAPTERS", "LlamaCppBackend", "LlamaCppSettings", "PersonaSlots",
+           "bundled_model_path", "compact_grammar"]
+
+_log = logging.getLogger(__name__)
+MAX_ADAPTERS = 32
+"""More adapter files than this in ``lora_dir`` is refused (each is loaded at start)."""
 
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 COMPACT_JSON = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
@@ -72,6 +84,13 @@ class LlamaCppSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """CPU threads; 0: half the cores (at least 1, at most 8). TTS and STT run at the same
     time, and llama.cpp's threads wait for each other at every step: on a busy 2-core machine
     two threads made 3-7 tokens/s where one made 35-65 (measured here)."""
+    lora: bool = True
+    """Load LoRA adapters and apply each persona's; off: every persona uses the base model."""
+    lora_dir: str = ""
+    """A folder of LoRA adapters, ``NAME.gguf`` each, for personas whose ``adapter`` is NAME
+    (all loaded at start; a persona whose adapter has no file speaks with the base model).
+    Empty: with the bundled model, the default personas' adapters (`nodes.llm.lora`, made
+    into the cache folder the first time, about 10 s); with another model, none."""
 
 
 def bundled_model_path() -> Path:
@@ -97,6 +116,38 @@ def compact_grammar(schema: dict[str, Any]) -> str | None:
     grammar = str(xllamacpp.json_schema_to_grammar(
         json.dumps({**schema, "x-guidance": COMPACT_JSON})))
     return grammar if grammar.startswith("%llguidance") else None
+
+
+def _adapter_files(settings: LlamaCppSettings, model_path: Path) -> dict[str, Path]:
+    """The adapters to load (name -> checked file): ``lora_dir``'s, or the defaults."""
+    from nodes.llm import lora
+
+    if not settings.lora:
+        return {}
+    if settings.lora_dir:
+        folder = Path(settings.lora_dir)
+        if not folder.is_dir():
+            raise LlmBackendError(f"lora_dir {folder} is not a folder: give a folder of "
+                                  "NAME.gguf LoRA adapters (python -m nodes.llm.lora FOLDER "
+                                  "makes the default ones)")
+        files = {file.stem: file for file in sorted(folder.glob(f"*{lora.ADAPTER_SUFFIX}"))}
+        if len(files) > MAX_ADAPTERS:
+            raise LlmBackendError(f"lora_dir {folder} holds {len(files)} adapters, more than "
+                                  f"the {MAX_ADAPTERS} loaded at most")
+    elif _is_bundled(model_path):
+        files = lora.ensure_default_adapters(model_path)
+    else:
+        return {}
+    for file in files.values():
+        lora.check_adapter(file)
+    return files
+
+
+def _is_bundled(path: Path) -> bool:
+    try:
+        return path.resolve() == bundled_model_path().resolve()
+    except LlmBackendError:
+        return False
 
 
 class PersonaSlots:
@@ -148,10 +199,27 @@ class LlamaCppBackend:
         params.verbosity = -1
         params.warmup = True
         params.port = port  # its HTTP server (127.0.0.1): 0 picks a free port
+        adapters = _adapter_files(settings, path)
+        # scale 0 until a request names one: a request without a ``lora`` list gets the
+        # loaded scales
+        params.lora_init_without_apply = True
+        params.lora_adapters = [xllamacpp.CommonAdapterLoraInfo(str(file), 0.0)
+                                for file in adapters.values()]
+        self.adapters: dict[str, int] = {name: i for i, name in enumerate(adapters)}
+        """Loaded LoRA adapters: name -> llama.cpp's adapter id."""
+        self._unknown_adapters: set[str] = set()
         self.model_path = path
         self.threads = threads
         self.slots = PersonaSlots(params.n_parallel)
-        self._server: Any = xllamacpp.Server(params)
+        try:
+            self._server: Any = xllamacpp.Server(params)
+        except RuntimeError as exc:
+            if not adapters:
+                raise LlmBackendError(f"llama.cpp could not load {path}: {exc}") from None
+            raise LlmBackendError(
+                f"llama.cpp could not load {path} with the LoRA adapters "
+                f"{', '.join(str(f) for f in adapters.values())}: one does not fit the model "
+                "(its shapes or architecture; made for another base model?)") from None
         # its /tokenize: 0.7 ms a call here, against a prompt computed at ~1 ms a token
         self._http = httpx.Client(base_url=self.listening_address)
         self._tokenizer = HttpTokenizer(self._http, lambda: self.model_path.stem)
@@ -169,6 +237,7 @@ class LlamaCppBackend:
         body["id_slot"] = self.slots.slot_for(generation.persona)
         # llama.cpp's own name: it ignores vLLM's repetition_penalty (its default is off)
         body["repeat_penalty"] = generation.sampling.repetition_penalty
+        body["lora"] = self._lora_for(generation.model)
         if generation.response_schema is not None:
             grammar = compact_grammar(generation.response_schema)
             if grammar is not None:
@@ -205,6 +274,16 @@ class LlamaCppBackend:
         if state["stopped"]:
             return Outcome("stopped", state["tokens"])
         return Outcome.of(state["finish"], state["tokens"], state["usage"])
+
+    def _lora_for(self, adapter: str) -> list[dict[str, Any]]:
+        """llama.cpp's per-request adapter list: ``adapter``'s at scale 1 (every other at 0)."""
+        if adapter in self.adapters:
+            return [{"id": self.adapters[adapter], "scale": 1.0}]
+        if adapter and adapter not in self._unknown_adapters and len(self._unknown_adapters) < 64:
+            self._unknown_adapters.add(adapter)
+            _log.warning("no LoRA adapter %r among %s: its persona speaks with the base model",
+                         adapter, sorted(self.adapters) or "none loaded")
+        return []
 
     def count_tokens(self, text: str) -> int | None:
         return self._tokenizer.count(text)
