@@ -14,7 +14,11 @@ also leaves memory out (its query embedding is a model's time, shown as
 ``finished`` playhead of one persona's turn to the director's request for the other persona
 (two chat lines queued); ``turn_gap_heard_ms`` measures the same from the last audible
 sample. ``barge_in_stop_ms``: from the human's voice-activity start to the speaker's ``cut``
-playhead (the audio stopped). Lines that waited for a turn in progress are counted apart.
+playhead (the audio stopped). ``barge_in_heard_ms``: from the onset of a voice in a WAV played
+into the show's microphone (``mic_wav``; the mic node restarted on it while a persona speaks)
+through the real mic, VAD and STT nodes, to the persona's last audible sample (the ``cut``
+playhead's ``audible_ns``); ``barge_in_vad_ms`` is its part up to the published VAD start.
+Lines that waited for a turn in progress are counted apart.
 
 Usage: ``python benchmarks/e2e.py [--json] [--turns N] [--bag-dir DIR]``.
 """
@@ -24,8 +28,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import statistics
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +45,16 @@ from bus.testing import Probe  # noqa: E402
 from launch.testing import LaunchProcess  # noqa: E402
 from messages.chat import ChatMessage  # noqa: E402
 from messages.speech import VadEvent  # noqa: E402
+from nodes.stt.testing import Scene, espeak  # noqa: E402
 
 LAUNCH = ROOT / "launch" / "stream.launch.toml"
 QUESTIONS = ("What game should we play tonight?", "Have you ever been to the sea?",
              "Which song do you like best?", "Tell us about your favourite food.",
              "What is the best movie ever made?", "Do you like the rain?")
 QUEUED_MS = 500.0
+INTERRUPTION = "Wait, stop, I have a question."
+VOICE_AT_S = 0.3
+"""Where the voice starts in the WAV the mic plays at the barge-in."""
 HOPS = ("chat_to_director", "director_to_request", "request_to_first_sentence",
         "first_sentence_to_first_audio", "first_audio_to_audible")
 
@@ -110,10 +120,42 @@ def barge_ins(messages: list[BagMessage]) -> list[float]:
             if any(c >= s for c in cuts)]
 
 
-async def run_show(mode: str, turns: int, bag: Path, work: Path) -> list[BagMessage]:
+def barge_in_heard(messages: list[BagMessage], voice_ns: int | None) -> dict[str, float]:
+    """The voice's onset (capture clock) -> the VAD start it caused and the last sample heard
+    of the persona it cut."""
+    if voice_ns is None:
+        return {}
+    starts = [m.header.stamp_ns for m in messages if m.topic == "speech/vad"
+              and m.msg.event == "start" and m.msg.audio_ns >= voice_ns - 200_000_000]
+    cuts = [m.msg.audible_ns for m in messages if m.topic == "audio/playhead"
+            and m.msg.state == "cut" and m.header.stamp_ns >= voice_ns]
+    out = {}
+    if starts:
+        out["barge_in_vad_ms"] = (min(starts) - voice_ns) / 1e6
+    if cuts:
+        out["barge_in_heard_ms"] = (min(cuts) - voice_ns) / 1e6
+    return out
+
+
+def voice_wav(path: Path) -> Path:
+    """The human cutting in: ``INTERRUPTION`` (espeak-ng) from `VOICE_AT_S`, in a quiet room."""
+    scene = Scene(seed=12).silence(VOICE_AT_S)
+    scene.say(espeak(INTERRUPTION), INTERRUPTION, "person").silence(1.5)
+    return scene.noise(0.003).write(path)
+
+
+async def run_show(mode: str, turns: int, bag: Path,
+                   work: Path) -> tuple[list[BagMessage], int | None]:
+    """The show's bag, and (bundled) the capture time of the voice's onset at the barge-in."""
     # a fixed seed: the bundled model says the same words each run, so runs compare
-    args = ["mic:=false", "avatar:=false", "audio_device:=wav", "quiet_s:=1000",
+    args = ["avatar:=false", "audio_device:=wav", "quiet_s:=1000",
             "banter_turns:=0", f"memory_path:={work / ('memory-' + mode)}", "llm_seed:=7"]
+    mic_wav = work / f"mic-{mode}.wav"
+    if mode == "bundled":  # the mic plays silence until the barge-in puts a voice there
+        Scene(seed=12).silence(1.0).noise(0.003).write(mic_wav)
+        args += [f"mic_wav:={mic_wav}"]
+    else:
+        args += ["mic:=false"]
     if mode == "standins":  # memory's query embedding is a model too: measured in bundled
         args += ["llm:=scripted", "tts:=tone", "memory:=false"]
     with LaunchProcess(LAUNCH, args) as show:
@@ -141,12 +183,38 @@ async def run_show(mode: str, turns: int, bag: Path, work: Path) -> list[BagMess
             await probe.wait_for("audio/playhead", timeout=120, where=lambda p: (
                 p.state == "playing" and p.sample > 4000
                 and p.request_id not in {t.turn_id for t in probe.messages("memory/turn")}))
-            probe.create_publisher(VadEvent, "speech/vad").publish(
-                VadEvent(event="start", utterance_id="bench"))
-            await probe.wait_for("audio/playhead", timeout=10, where=lambda p: p.state == "cut")
+            voice_ns = None
+            if mode == "bundled":
+                voice_ns = await _cut_in(probe, show.bus_url, mic_wav)
+            else:
+                await _cut_in_by_event(probe)
             await asyncio.sleep(0.5)
         await asyncio.to_thread(show.interrupt, 60)
-    return list(read_messages(bag, strict=False))
+    return list(read_messages(bag, strict=False)), voice_ns
+
+
+async def _cut_in(probe: Probe, bus_url: str, mic_wav: Path) -> int:
+    """A voice played into the mic: its WAV replaces the silent one and the mic node is
+    restarted on it; returns the capture time of the voice's onset."""
+    probe.collect("audio/mic")
+    voice_wav(mic_wav)
+    asked_ns = time.time_ns()
+    vtnode = str(Path(sys.executable).parent / "vtnode")
+    restart = asyncio.create_task(asyncio.to_thread(
+        subprocess.run, [vtnode, "restart", "mic", "--bus", bus_url], capture_output=True,
+        timeout=60))
+    (first,) = await probe.wait_for("audio/mic", timeout=60,
+                                    where=lambda f: f.start_ns >= asked_ns)
+    await probe.wait_for("audio/playhead", timeout=20, where=lambda p: p.state == "cut")
+    await restart
+    return first.start_ns + int(VOICE_AT_S * 1e9)
+
+
+async def _cut_in_by_event(probe: Probe) -> None:
+    """The stand-ins have no mic: a voice-activity start published as the stt node would."""
+    probe.create_publisher(VadEvent, "speech/vad").publish(
+        VadEvent(event="start", utterance_id="bench"))
+    await probe.wait_for("audio/playhead", timeout=10, where=lambda p: p.state == "cut")
 
 
 def summarise(messages: list[BagMessage]) -> dict[str, Any]:
@@ -177,8 +245,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     bags.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"machine": machine()}
     for mode in ("bundled", "standins"):
-        messages = asyncio.run(run_show(mode, args.turns, bags / f"e2e-{mode}.mcap", work))
-        results[mode] = summarise(messages)
+        messages, voice_ns = asyncio.run(run_show(mode, args.turns, bags / f"e2e-{mode}.mcap",
+                                                  work))
+        results[mode] = {**summarise(messages), **barge_in_heard(messages, voice_ns)}
     bundled, standins = results["bundled"], results["standins"]
     results["e2e_p50_ms"] = bundled.get("total_p50_ms")
     results["e2e_p95_ms"] = bundled.get("total_p95_ms")
@@ -188,6 +257,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results["framework_to_audible_p50_ms"] = standins.get("total_p50_ms")
     results["persona_switch_ms"] = standins["persona_switch_ms"]
     results["barge_in_stop_ms"] = bundled["barge_in_stop_ms"]
+    results["barge_in_heard_ms"] = bundled.get("barge_in_heard_ms")
+    results["barge_in_vad_ms"] = bundled.get("barge_in_vad_ms")
     return emit(results, args.json, human)
 
 
