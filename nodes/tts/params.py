@@ -25,4 +25,4 @@ class Params(Parameters):
     chunk_ms: Annotated[float, live("audio per tts/audio chunk, ms", gt=0, le=10_000)] = 40.0
     max_chars: Annotated[int, live("longest piece synthesised", ge=1)] = 160
     first_max_chars: Annotated[int, live(
-        "longest first piece of a reply (0: as max_chars)", ge=0)] = 40
+        "longest first piece of a reply (0: as max_chars)", ge=0)] = 25

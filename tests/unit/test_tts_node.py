@@ -45,6 +45,21 @@ async def finished(harness: NodeHarness, request_id: str, timeout: float = 30) -
                      what=f"the final chunk of {request_id}")
 
 
+def piece_starts(out: list[AudioChunk]) -> list[int]:
+    """Where each piece Piper rendered starts (its "^" phoneme), in samples of the sentence;
+    a "^" clipped into two chunks counts once."""
+    starts: list[int] = []
+    offset, end = 0, -1
+    for chunk in out:
+        for p in chunk.phonemes:
+            if p.phoneme == "^":
+                if offset + p.start_sample != end:
+                    starts.append(offset + p.start_sample)
+                end = offset + p.start_sample + p.samples
+        offset += frame_count(chunk.pcm, chunk.format, chunk.channels)
+    return starts
+
+
 class TestStreaming:
     async def test_sentences_in_order_in_small_chunks(self, tts: tuple[TtsNode, NodeHarness]
                                                       ) -> None:
@@ -72,6 +87,17 @@ class TestStreaming:
         traces = {(m.sentence_index, h.trace_id) for t, h, m in harness.published
                   if isinstance(m, AudioChunk)}
         assert traces == {(0, sent.trace_id), (1, sent_too.trace_id)}  # chains stay traceable
+
+    async def test_a_replys_first_piece_is_short_by_default(
+            self, tts: tuple[TtsNode, NodeHarness]) -> None:
+        # issue 19: its synthesis is the time to first audio (a 40-character first piece was
+        # ~1.2x a 25-character one here); 33 characters are now spoken in two pieces
+        _, harness = tts
+        harness.feed("llm/sentence", Sentence(request_id="r", persona="a", index=0,
+                                              text="Welcome back, chat, it is so good.",
+                                              final=True))
+        await finished(harness, "r")
+        assert len(piece_starts(chunks(harness, "r"))) == 2
 
     async def test_long_sentence_is_split(self) -> None:
         async with running(max_chars=60, first_max_chars=30) as (_, harness):

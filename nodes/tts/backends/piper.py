@@ -5,7 +5,11 @@ package, as ``PiperVoice.load(..., include_alignments=True)`` does) so each synt
 sentence carries the samples spent on each phoneme. The session is built here rather than by
 ``PiperVoice.load`` because that offers no session options, and on a busy 2-core machine
 onnxruntime's default (one spinning thread per core) made a short phrase 3-6x slower than
-one thread that does not spin (0.7 s against 0.12 s, measured here under load).
+one thread that does not spin (0.7 s against 0.12 s, measured here under load). Two threads
+that do not spin were faster still (a reply's first piece: p50 944 and 1158 ms against 1323
+and 1390 ms on one, under a load of 13-15 on the 2 cores; idle, the second core is the
+difference between Piper's own ~66 ms first audio and the node's); each voice is warmed up
+by one short phrase when it loads (its first run took 1.2-1.5x a warm one).
 """
 
 from __future__ import annotations
@@ -21,7 +25,11 @@ import msgspec
 from nodes.tts.backends import SynthChunk, TtsBackendError, stream_from_thread
 from nodes.tts.phonemes import spans_from_counts
 
-__all__ = ["PiperBackend", "PiperSettings", "PiperVoiceOptions"]
+__all__ = ["WARMED_UP", "PiperBackend", "PiperSettings", "PiperVoiceOptions"]
+
+WARM_UP = "Hello there."
+WARMED_UP: list[str] = []
+"""Models warmed up in this process, in order (a load runs `WARM_UP` through the session)."""
 
 
 class PiperSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -32,8 +40,8 @@ class PiperSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     config_path: str = ""
     """Its ``.onnx.json`` (empty: next to the model, or the bundled one)."""
     use_cuda: bool = False
-    threads: int = 1
-    """onnxruntime intra-op threads (0: one per core)."""
+    threads: int = 2
+    """onnxruntime intra-op threads, not spinning (0: one per core)."""
 
 
 class PiperVoiceOptions(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -70,10 +78,10 @@ class PiperBackend:
                 from None
         self.settings = settings
         self.default_model = settings.model_path or _bundled_model()[0]
-        self._voice_for(self.default_model, settings.config_path or None)
+        self.voice_for(self.default_model, settings.config_path or None)
 
-    def _voice_for(self, model: str, config: str | None = None) -> Any:
-        """The loaded voice for ``model``, loading it on first use."""
+    def voice_for(self, model: str, config: str | None = None) -> Any:
+        """The loaded ``PiperVoice`` for ``model``, loading it on first use."""
         key = (model, self.settings.use_cuda, self.settings.threads)
         with self._lock:
             voice = self._loaded.get(key)
@@ -93,7 +101,7 @@ class PiperBackend:
         )
 
         def produce(emit: Callable[[SynthChunk], None], stopped: Callable[[], bool]) -> None:
-            piper_voice = self._voice_for(model)
+            piper_voice = self.voice_for(model)
             for chunk in piper_voice.synthesize(text, config, include_alignments=True):
                 if stopped():
                     return
@@ -145,7 +153,11 @@ def _load(model: str, config: str | None, settings: PiperSettings) -> Any:
                                                providers=providers)
     except Exception as exc:  # onnx/onnxruntime raise their own types for a corrupt model
         raise TtsBackendError(f"cannot load Piper model {model}: {exc}") from exc
-    return PiperVoice(config=piper_config, session=session)
+    voice = PiperVoice(config=piper_config, session=session)
+    WARMED_UP.append(model)
+    for _ in voice.synthesize(WARM_UP, include_alignments=True):  # paid here, not by a sentence
+        pass
+    return voice
 
 
 def _with_alignments(model: str) -> bytes | str:
