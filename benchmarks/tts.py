@@ -14,6 +14,8 @@ into a private PulseAudio null sink (WAV output when PulseAudio cannot start) re
 - ``first_audible_ms``: sentence published -> first sample audible.
 - ``stop_ms``: ``llm/cancel`` published -> silence, found in the recording (the recording is
   put on the bus clock through the playhead).
+- ``before_first_audio_ms``, ``first_audio_ratio``: Piper's first audio as configured before
+  issue 19 (`BEFORE_ISSUE_19`), in the same run, and today's over it.
 Keys for espeak-ng carry an ``espeak_`` prefix, Kokoro's ``kokoro_``. StyleTTS2 and Fish
 Speech need a GPU or a server: not measured here.
 
@@ -63,6 +65,10 @@ SENTENCES = [
 ]
 TARGETS = {"first_audio_ms": 300, "rtf": 0.5, "speaker_latency_ms": 100}
 """Targets on 2 cores with Piper (issue 7)."""
+BEFORE_ISSUE_19 = {"backends": {"piper": {"threads": 1}}, "first_max_chars": 40}
+"""The baseline, run in the same run: Piper as the tts node ran it before issue 19 (one
+thread, a 40-character first piece; only the warm-up at load cannot be undone, and this
+benchmark warms up anyway)."""
 
 
 async def spoken(backend: TtsBackend, text: str, voice: Any) -> tuple[np.ndarray, int]:
@@ -190,7 +196,8 @@ def _stop_from_recording(capture: Capture, chunks: list[tuple[Any, AudioChunk]],
     return (start_ns + played / RATE * 1e9 - cancel_ns) / 1e6
 
 
-def run_backend(kind: str, pulse: PulseServer | None, run_dir: Path) -> dict[str, Any]:
+def run_backend(kind: str, pulse: PulseServer | None, run_dir: Path,
+                tts_params: dict[str, Any] | None = None) -> dict[str, Any]:
     env = pulse.env if pulse else dict(os.environ)
     speaker_params: dict[str, Any] = {"sample_rate": RATE}
     if pulse:
@@ -198,7 +205,8 @@ def run_backend(kind: str, pulse: PulseServer | None, run_dir: Path) -> dict[str
     else:
         speaker_params.update(device="wav", run_dir=str(run_dir))
     with BusProcess() as bus:
-        tts = NodeProcess("nodes.tts", bus.url, env=env, params={"default_backend": kind},
+        tts = NodeProcess("nodes.tts", bus.url, env=env,
+                          params={"default_backend": kind, **(tts_params or {})},
                           args=["--log-level", "WARNING"]).start()
         speaker = NodeProcess("nodes.speaker", bus.url, env=env, params=speaker_params,
                               args=["--log-level", "WARNING"]).start()
@@ -210,7 +218,8 @@ def run_backend(kind: str, pulse: PulseServer | None, run_dir: Path) -> dict[str
                 capture.stop()
             tts.stop()
             speaker.stop()
-    figures["rtf"] = round(synth_rtf(kind), 3)
+    if tts_params is None:
+        figures["rtf"] = round(synth_rtf(kind), 3)
     return figures
 
 
@@ -226,6 +235,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     run_dir = Path(f"/tmp/vt-bench-tts-{os.getpid()}")
     try:
         piper = run_backend("piper", pulse, run_dir)
+        before = run_backend("piper", pulse, run_dir, BEFORE_ISSUE_19)
         espeak = run_backend("espeak", pulse, run_dir)
         kokoro = run_backend("kokoro", pulse, run_dir)
     finally:
@@ -233,6 +243,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             pulse.stop()
     result: dict[str, Any] = {
         **piper,
+        "before_first_audio_ms": before["first_audio_ms"],
+        "first_audio_ratio": round(piper["first_audio_ms"] / before["first_audio_ms"], 3),
         **{f"espeak_{k}": v for k, v in espeak.items()},
         **{f"kokoro_{k}": v for k, v in kokoro.items()},
         **cast_voices(),
