@@ -134,8 +134,8 @@ class TestFinishedHangover:
         assert seg.vad.speaking
         assert any(isinstance(e, VoiceEnd) for e in feed.push(0.0, 0.0))  # 160 ms
 
-    def test_off_by_default(self) -> None:
-        seg = segmenter()
+    def test_off_at_zero(self) -> None:
+        seg = segmenter(finished_hangover_ms=0.0)
         feed = Feeder(seg)
         feed.push(0.9, 0.9, 0.9, 0.0, 0.0)
         job = seg.next_job()
