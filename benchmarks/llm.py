@@ -13,6 +13,12 @@ measured in the same run (time to first token only: a switch costs prompt proces
 replies being identical, the first sentence comes that much later), shows what a switch costs
 when it does not. Requests that only prepare a history stop at their first token.
 
+``lora_switch_ms``: the same comparison with each persona's LoRA adapter applied (the
+default adapters, `nodes.llm.lora`): the measured request names its persona's adapter, the one
+before it the other persona's (a switch of adapter) or the same one (the baseline, same run,
+same prompt lengths); by time to first token. ``lora_ttft_ms`` against ``ttft_ms`` is what an
+adapter costs a request at all.
+
 ``--openai-url`` runs the same measurements against an OpenAI-compatible server (vLLM on a GPU
 machine), switching personas by model name (LoRA adapters).
 """
@@ -156,7 +162,11 @@ def main(argv: list[str] | None = None) -> dict[str, float | str]:
     embedded = LlamaCppBackend(LlamaCppSettings(threads=args.threads, slots=2))
     results["load_s"] = round(time.perf_counter() - started, 2)
     results["threads"] = embedded.threads
+    results["adapters"] = ",".join(sorted(embedded.adapters))
     results.update(measure(embedded, personas, args.trials, lambda p: ""))
+    with_lora = measure(embedded, personas, args.trials, lambda p: p.adapter, full=False)
+    results["lora_ttft_ms"] = with_lora["ttft_ms"]
+    results["lora_switch_ms"] = with_lora["switch_overhead_ttft_ms"]
     embedded.close()
 
     one_slot = LlamaCppBackend(LlamaCppSettings(threads=args.threads, slots=1))
