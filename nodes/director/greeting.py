@@ -9,8 +9,11 @@ on the table, the screen being watched); the other may answer once (banter).
 
 Once per show, never again:
 
-- any turn that starts settles it (the greeting itself, or something that took the first
-  floor: the human's words, chat while the voice was not up yet);
+- a greeting heard (any of it) is said; one that ended with nothing heard (its TTS or speaker
+  was lost mid-reply, a cold voice gave no audio in time: both seen on a loaded machine's
+  first minute) is asked again while no other turn went first, up to `GREETING_TRIES` times;
+- any other turn that starts first settles it (the human's words, chat while the voice was
+  not up yet);
 - a director restarted mid-show finds the last ``director/turn`` of the show latched on the
   bus (its predecessor's), and the node tells `Greeting.show_under_way` before the first
   greeting could go: it never greets again. The latched value is asked for when the node
@@ -26,8 +29,11 @@ from enum import Enum
 from nodes.director.decisions import Candidate
 from nodes.director.floor import Plan, Priority
 
-__all__ = ["GREETING_SETTLE_S", "Greeting", "GreetingState", "greeting_prompt"]
+__all__ = ["GREETING_SETTLE_S", "GREETING_TRIES", "Greeting", "GreetingState",
+           "greeting_prompt"]
 
+GREETING_TRIES = 3
+"""Greetings asked at most (each ended with nothing heard)."""
 GREETING_SETTLE_S = 1.0
 """After the director starts, how long a greeting waits for a latched turn that says the show
 is already under way (asked at subscribe and 0.3 s later: this covers both, with slack)."""
@@ -36,6 +42,8 @@ is already under way (asked at subscribe and 0.3 s later: this covers both, with
 class GreetingState(Enum):
     WAITING = "waiting"
     """Not said yet: offered once the voice is up."""
+    ASKED = "asked"
+    """A greeting turn is under way."""
     SAID = "said"
     SKIPPED = "skipped"
     """Not to be said: switched off, the show already under way, or another turn went first."""
@@ -67,6 +75,11 @@ class Greeting:
         self.started_at = started_at
         self.settle_s = settle_s
         self.reason = "" if enabled else "switched off"
+        self.asked: list[str] = []
+        """Request ids of the greeting turns (at most `GREETING_TRIES`): this director's own
+        turns, when they come back on ``director/turn``."""
+        self._superseded = False
+        """Another turn started while a greeting was under way."""
 
     @property
     def waiting(self) -> bool:
@@ -96,14 +109,34 @@ class Greeting:
             return None
         return Candidate(Plan(persona, "greeting", Priority.GREETING, greeting_prompt(doing)))
 
-    def started(self, plan: Plan) -> str:
-        """A turn took the floor: the greeting is said, or it will not be (another turn was
-        the show's first). Returns why it was skipped, when this skipped it ('' otherwise)."""
+    def started(self, plan: Plan, request_id: str) -> str:
+        """A turn took the floor: the greeting (under way now), or another one (the greeting
+        will not be said). Returns why it was skipped, when this skipped it ('' otherwise)."""
+        if self.state is GreetingState.ASKED and plan.why != "greeting":
+            self._superseded = True
         if not self.waiting:
             return ""
         if plan.why == "greeting":
-            self.state = GreetingState.SAID
+            self.state = GreetingState.ASKED
+            self.asked.append(request_id)
             return ""
         self.state = GreetingState.SKIPPED
         self.reason = f"the show began with another turn ({plan.why})"
         return self.reason
+
+    def ended(self, heard: bool) -> str:
+        """The greeting turn ended, with something ``heard`` or not; one not heard is asked
+        again unless another turn went meanwhile or it was tried `GREETING_TRIES` times.
+        Returns what happened to it, for the log."""
+        if self.state is not GreetingState.ASKED:
+            return ""
+        if heard:
+            self.state = GreetingState.SAID
+            return ""
+        if self._superseded or len(self.asked) >= GREETING_TRIES:
+            self.state = GreetingState.SKIPPED
+            self.reason = (f"nothing of it was heard (tried {len(self.asked)} times)"
+                           if not self._superseded else "another turn went before it was heard")
+            return f"no greeting: {self.reason}"
+        self.state = GreetingState.WAITING
+        return "the greeting was not heard: asked again"

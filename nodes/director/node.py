@@ -185,8 +185,9 @@ class Director(Node):
     def on_turn(self, turn: Turn) -> None:
         """Before this director's first turn, a turn on the bus is its predecessor's, latched:
         the show is under way (a restart mid-show), so it is not greeted again."""
-        if self.turns.greeting.show_under_way(f"{turn.speaker} had the floor before this "
-                                              "director started"):
+        greeting = self.turns.greeting
+        if turn.request_id not in greeting.asked and greeting.show_under_way(
+                f"{turn.speaker} had the floor before this director started"):
             self.log.info("the show is under way (%s had the floor): no greeting", turn.speaker)
 
     def on_sentence(self, sentence: Sentence) -> None:

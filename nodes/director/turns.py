@@ -393,18 +393,24 @@ class Turns:
         self.floor.finished(turn.request_id, now)
         self.screen.ended(turn.plan, now)
         text = audible_text(list(turn.sentences.values()))
+        outs: list[Out] = []
+        if turn.plan.why == "greeting":
+            greeted = self.greeting.ended(bool(text))
+            if greeted:
+                outs.append(Log(greeted, logging.INFO))
         if not text:
             if turn.cut_off:
-                return []
+                return outs
             # a move may be made without a word (its call is the game node's): no warning
             level = logging.INFO if isinstance(turn.game, MoveAsk) else logging.WARNING
-            return [Log(f"{persona}'s turn ended with nothing heard", level),
+            return [*outs, Log(f"{persona}'s turn ended with nothing heard", level),
                     Stop(turn.request_id, "nothing was heard of it")]
         speaker = self.cast[persona].speaker
         self.conversation.add(Line(speaker, text, persona=persona, cut_off=turn.cut_off,
                                    source=turn.request_id))
         # the streamer's terminal shows the conversation as it was heard
-        return [Log(f"{speaker}{' (cut off)' if turn.cut_off else ''}: {text}", logging.INFO),
+        return [*outs,
+                Log(f"{speaker}{' (cut off)' if turn.cut_off else ''}: {text}", logging.INFO),
                 Remember(ConversationTurn(
                     turn_id=turn.request_id, speaker=speaker, text=text, persona=persona,
                     viewer=turn.viewer, stream=self.stream, cut_off=turn.cut_off,
@@ -526,7 +532,7 @@ class Turns:
         self.floor.started(plan, request_id, now)
         if plan.why in ("watch", "greeting"):  # the other persona may answer it once
             self.floor.banter_left = min(self.floor.banter_left, 1)
-        skipped = self.greeting.started(plan)
+        skipped = self.greeting.started(plan, request_id)
         if skipped:
             outs.append(Log(f"no greeting: {skipped}", logging.INFO))
         self.games.started(plan)

@@ -6,11 +6,16 @@ here that expects a ``greeting`` turn failed (the first decision was None)."""
 
 from __future__ import annotations
 
-from helpers.director import Show, chat
+from helpers.director import GRACE, LIMITS, SAMPLES, Show, chat
 
 from messages.game import GameFrame, GameState
 from nodes.director.decisions import Announce, Log
-from nodes.director.greeting import GREETING_SETTLE_S, Greeting, GreetingState
+from nodes.director.greeting import (
+    GREETING_SETTLE_S,
+    GREETING_TRIES,
+    Greeting,
+    GreetingState,
+)
 from nodes.director.roster import Seen
 
 
@@ -106,7 +111,54 @@ class TestOncePerShow:
         turn = show.decide()
         assert turn is not None
         assert not show.turns.greeting.show_under_way("the greeting's own turn, echoed")
+        assert show.turns.greeting.state is GreetingState.ASKED
+        assert show.turns.greeting.asked == [turn.request_id]
+
+
+class TestNothingHeard:
+    """Seen in the real show on a loaded machine: the first voice was still loading, its TTS
+    missed heartbeats (the turn was cut: tts left) or gave no audio within audio_timeout_s;
+    the greeting was then never heard, and never asked again."""
+
+    def unheard(self, show: Show, now: float) -> None:
+        turn = show.decide()
+        assert turn is not None and turn.plan.why == "greeting"
+        show.say(turn, "Hello everyone!")  # written, never voiced
+        show.tick(now + LIMITS.audio_s + 0.1)  # closed: no audio
+
+    def test_asked_again_then_given_up(self) -> None:
+        show = Show()
+        show.voice_up(1.0)
+        for n in range(GREETING_TRIES):
+            self.unheard(show, 1.0 + 20 * n)
+            show.at(1.0 + 20 * (n + 1))
+        assert show.decide() is None
+        assert len(greeted(show)) == GREETING_TRIES
+        assert Log(f"no greeting: nothing of it was heard (tried {GREETING_TRIES} times)",
+                   20) in show.outs
+
+    def test_heard_in_part_it_is_said(self) -> None:
+        show = Show()
+        show.voice_up(1.0)
+        turn = show.decide()
+        assert turn is not None
+        show.say(turn, "Hello everyone, welcome to the show!")
+        show.play(turn, 0, SAMPLES // 2)
+        show.at(1.5, show.turns.human_started(1.5))  # cut, half of it heard
+        show.tick(1.5 + GRACE)
         assert show.turns.greeting.state is GreetingState.SAID
+
+    def test_another_turn_went_first_it_is_not_asked_again(self) -> None:
+        show = Show()
+        show.voice_up(1.0)
+        turn = show.decide()
+        assert turn is not None
+        show.human("hey!", start=1.2, stop=1.3)  # cut before a word was heard
+        answer = show.decide()
+        assert answer is not None and answer.plan.why == "human"
+        show.tick(1.3 + GRACE)
+        show.heard(answer, "Hi!")
+        assert show.decide() is None and len(greeted(show)) == 1
 
 
 class TestWhatItSays:
