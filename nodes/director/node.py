@@ -243,9 +243,15 @@ class Director(Node):
                 for s in graph.nodes if not s.info.hidden and s.info.name != self.name]
         # the node that writes transcripts says whether it enrolled a voice (its enrol_wav)
         finals = self.resolve_name("speech/final")
-        self.turns.voices.enrolled_on_bus = any(
-            bool(s.info.parameters.get("enrol_wav")) for s in graph.nodes
-            if any(e.name == finals for e in s.info.publishers))
+        voices = self.turns.voices
+        enrolled = any(bool(s.info.parameters.get("enrol_wav")) for s in graph.nodes
+                       if any(e.name == finals for e in s.info.publishers))
+        if enrolled != voices.enrolled_on_bus:
+            voices.enrolled_on_bus = enrolled
+            self.counters["voice_enrolled"] = int(enrolled)  # vtnode info shows it
+            self.log.info("%s", f"a voice is enrolled: {voices.human_name} is told apart from "
+                          "anyone else in the room" if enrolled else "no voice is enrolled "
+                          "any more: every voice is the collaborator's")
         self.apply(self.turns.registry(seen, graph.epoch, time.monotonic()))
         self.consider()
 
