@@ -11,7 +11,8 @@ Once per show, never again:
 
 - a greeting heard (any of it) is said; one that ended with nothing heard (its TTS or speaker
   was lost mid-reply, a cold voice gave no audio in time: both seen on a loaded machine's
-  first minute) is asked again while no other turn went first, up to `GREETING_TRIES` times;
+  first minute) is asked again of the same persona while no other turn went first, up to
+  `GREETING_TRIES` times;
 - any other turn that starts first settles it (the human's words, chat while the voice was
   not up yet);
 - a director restarted mid-show finds the last ``director/turn`` of the show latched on the
@@ -80,6 +81,8 @@ class Greeting:
         turns, when they come back on ``director/turn``."""
         self._superseded = False
         """Another turn started while a greeting was under way."""
+        self.persona = ""
+        """Who greets: the persona first asked (asked again, the same one)."""
 
     @property
     def waiting(self) -> bool:
@@ -104,10 +107,12 @@ class Greeting:
     def next_turn(self, now: float, *, voice_up: bool, persona: str,
                   doing: str = "") -> Candidate | None:
         """The greeting, if it is due: still waiting, ``settle_s`` after the start, and the
-        LLM, TTS and speaker all on the bus (``voice_up``); said by ``persona``."""
+        LLM, TTS and speaker all on the bus (``voice_up``); said by ``persona`` (asked again:
+        by the persona first asked)."""
         if not self.waiting or not voice_up or now - self.started_at < self.settle_s:
             return None
-        return Candidate(Plan(persona, "greeting", Priority.GREETING, greeting_prompt(doing)))
+        return Candidate(Plan(self.persona or persona, "greeting", Priority.GREETING,
+                              greeting_prompt(doing)))
 
     def started(self, plan: Plan, request_id: str) -> str:
         """A turn took the floor: the greeting (under way now), or another one (the greeting
@@ -119,6 +124,7 @@ class Greeting:
         if plan.why == "greeting":
             self.state = GreetingState.ASKED
             self.asked.append(request_id)
+            self.persona = plan.persona
             return ""
         self.state = GreetingState.SKIPPED
         self.reason = f"the show began with another turn ({plan.why})"

@@ -134,6 +134,7 @@ class TestNothingHeard:
             show.at(1.0 + 20 * (n + 1))
         assert show.decide() is None
         assert len(greeted(show)) == GREETING_TRIES
+        assert {a.turn.speaker for a in show.of(Announce)} == {"mika"}, "the same persona"
         assert Log(f"no greeting: nothing of it was heard (tried {GREETING_TRIES} times)",
                    20) in show.outs
 
