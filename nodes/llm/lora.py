@@ -45,9 +45,9 @@ from gguf.quants import dequantize
 
 from nodes.llm.backends.base import LlmBackendError
 
-__all__ = ["ADAPTER_SUFFIX", "GENERATOR_VERSION", "STYLES", "LoraPair", "SmolModel", "Style",
+__all__ = ["ADAPTER_SUFFIX", "GENERATOR_VERSION", "STYLES", "LoraPair", "SmolModel", "Statistics", "Style",
            "check_adapter", "default_adapter_dir", "ensure_default_adapters", "main",
-           "make_adapter", "write_adapter"]
+           "make_adapter", "measure_statistics", "write_adapter"]
 
 GENERATOR_VERSION = 1
 """Part of the cache folder's name: a change to how adapters are made makes new files."""
@@ -225,7 +225,9 @@ class SmolModel:
 
 
 @dataclass(frozen=True)
-class _Statistics:
+class Statistics:
+    """What the adapters are shaped from: the model's activations over a few chat turns."""
+
     target_mean: np.ndarray
     """Mean input of the target matrix."""
     gains: np.ndarray
@@ -234,7 +236,7 @@ class _Statistics:
     """Final hidden states, one row per position."""
 
 
-def _statistics(model: SmolModel) -> _Statistics:
+def measure_statistics(model: SmolModel) -> Statistics:
     finals, inputs = [], []
     for text in _CORPUS:
         final, target_input = model.forward(model.tokenize(text))
@@ -242,13 +244,13 @@ def _statistics(model: SmolModel) -> _Statistics:
         inputs.append(target_input[1:])
     every_input = np.concatenate(inputs)
     mean = every_input.mean(0)
-    return _Statistics(mean, every_input @ mean / (mean @ mean), np.concatenate(finals))
+    return Statistics(mean, every_input @ mean / (mean @ mean), np.concatenate(finals))
 
 
 def make_adapter(model: SmolModel, style: Style, *,
-                 statistics: _Statistics | None = None) -> LoraPair:
+                 statistics: Statistics | None = None) -> LoraPair:
     """The rank-1 update of ``model.target`` that shifts the logits as ``style`` asks."""
-    stats = statistics or _statistics(model)
+    stats = statistics or measure_statistics(model)
     embeddings = model.embeddings.astype(np.float64)
     centred = embeddings - embeddings.mean(0)
     gain = model.weights["output_norm.weight"].astype(np.float64)
@@ -359,7 +361,7 @@ def ensure_default_adapters(model_path: Path, out_dir: Path | None = None, *,
     missing = [name for name, path in paths.items() if again or not path.is_file()]
     if missing:
         model = SmolModel(model_path)
-        stats = _statistics(model)
+        stats = measure_statistics(model)
         for name in missing:
             write_adapter(paths[name], make_adapter(model, STYLES[name], statistics=stats),
                           arch=model.arch, about=f"{name}: {STYLES[name].about}")

@@ -155,8 +155,9 @@ class TestMadeAdapters:
         base = logits(final[-8:])
         bang = model.ids["!"]
         shifts = {}
+        statistics = lora.measure_statistics(model)
         for name, style in lora.STYLES.items():
-            pair = lora.make_adapter(model, style)
+            pair = lora.make_adapter(model, style, statistics=statistics)
             # the update enters at the last layer's attention output; the layer's FFN after
             # it is left out here (the integration tests run the whole model in llama.cpp)
             moved = final[-8:] + (target_input[-8:] @ pair.a.T) @ pair.b.T
