@@ -12,9 +12,9 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := libportaudio2 espeak-ng libespeak-ng1 pulseaudio pulseaudio-utils \
 	libasound2-plugins sox tesseract-ocr tesseract-ocr-eng xdotool xvfb x11-utils xbill
 
-.PHONY: setup system venv node test lint unit bench stream clean
+.PHONY: setup system venv node lora test lint unit bench stream clean
 
-setup: system venv node
+setup: system venv node lora
 
 system:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -50,6 +50,11 @@ $(SIDECAR)/node_modules/.installed: $(SIDECAR)/package.json $(SIDECAR)/package-l
 	# binary from GitHub: nothing but the registries is downloaded
 	cd $(SIDECAR) && npm_config_build_from_source=true npm ci --no-audit --no-fund
 	@touch $@
+
+# A LoRA adapter per default persona for the bundled model (nodes/llm/lora.py, ~9 s of CPU):
+# made here so a fresh clone's first show does not pay for it; a second run finds them cached.
+lora: venv
+	$(PY) -m nodes.llm.lora
 
 lint: venv
 	$(VENV)/bin/ruff check bus messages nodes launch tests benchmarks
