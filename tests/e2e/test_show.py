@@ -51,17 +51,24 @@ async def test_two_personas_answer_in_turn_and_stop_when_interrupted(
         await asyncio.to_thread(show.wait_output, "every node on the bus", 180)
         async with Probe(show.bus_url) as probe, Recorder(bag, bus=show.bus_url):
             for topic in ("memory/turn", "llm/done", "audio/playhead", "llm/cancel",
-                          "llm/request"):
+                          "llm/request", "director/turn"):
                 probe.collect(topic)
             audio = probe.collect("tts/audio")
             chat = probe.create_publisher(ChatMessage, "chat/incoming")
             await chat.wait_for_subscribers(30)
 
             # chat asks Mika; Mika answers, then Rook answers her: both with real speech
+            # (after the show's greeting, which the director/turn of each tells apart)
             chat.publish(ChatMessage(platform="console", user="alice", user_id="alice",
                                      text="Hi Mika! What is your favourite game?", id="c1"))
+
+            def greeting(turn_id: str) -> bool:
+                return any(t.request_id == turn_id and t.why == "greeting"
+                           for t in probe.messages("director/turn"))
+
             turns = await probe.wait_for("memory/turn", count=2, timeout=240,
-                                         where=lambda t: t.persona in ("mika", "rook"))
+                                         where=lambda t: t.persona in ("mika", "rook")
+                                         and not greeting(t.turn_id))
             assert [t.persona for t in turns[:2]] == ["mika", "rook"]
             assert all(t.text and not t.cut_off for t in turns[:2])
             spoken = {m.persona for _, m in audio if loud(m.pcm)}
@@ -111,7 +118,8 @@ async def test_two_personas_answer_in_turn_and_stop_when_interrupted(
     topics = {m.topic for m in recorded}
     assert {"chat/message", "llm/request", "llm/sentence", "tts/audio", "audio/playhead",
             "director/turn", "memory/turn"} <= topics
-    first_request = next(m for m in recorded if m.topic == "llm/request")
+    first_request = next(m for m in recorded if m.topic == "llm/request" and any(
+        "What is your favourite game?" in t.content for t in m.msg.messages[-1:]))
     first_audio = next(m for m in recorded if m.topic == "tts/audio"
                        and m.msg.request_id == first_request.msg.request_id)
     assert first_audio.header.trace_id == first_request.header.trace_id
