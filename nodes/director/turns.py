@@ -147,9 +147,9 @@ class Turns:
         """Chat seen on the bus, used only when no chat node serves chat/next."""
         self.chat_traces: OrderedDict[str, Trace] = OrderedDict()
         self.active_persona = ""
-        self.onset_held = False
-        """A voice started while a persona spoke and did not cut it (who it is was not
-        known): the persona is cut if their words are the collaborator's."""
+        self.onset_held = ""
+        """The turn a voice started over without cutting it (who it is was not known): it
+        is cut if their words are the collaborator's and it still plays."""
 
     @property
     def human_name(self) -> str:
@@ -181,7 +181,7 @@ class Turns:
         someone who may not take the floor (then only their words tell)."""
         self.screen.talked(now)
         cut = self.voices.onset_cuts()
-        self.onset_held = not cut and self.current is not None
+        self.onset_held = self.current.request_id if not cut and self.current else ""
         if self.floor.human_started(now, cut=cut) is not None:
             return self.interrupt("the human started talking", now)
         return []
@@ -194,7 +194,7 @@ class Turns:
         """Words heard in the room: the collaborator's (or anyone's who may take the floor)
         are answered first, someone else's are heard as context only; an empty transcript
         (no words) gives the floor back."""
-        held, self.onset_held = self.onset_held, False
+        held, self.onset_held = self.onset_held, ""
         self.floor.human_heard(now)
         text = transcript.text.strip()
         if not text:
@@ -205,8 +205,9 @@ class Turns:
         if voices.may_take_floor(transcript.speaker):
             self.human_lines.append((transcript, trace))
             # their voice did not cut the persona talking over them: their words do
+            still = self.current is not None and self.current.request_id == held
             return self.interrupt(f"{voices.name(transcript.speaker)} is talking", now) \
-                if held else []
+                if still else []
         said = self._said(transcript, voices.name(transcript.speaker))
         self.conversation.add(Line(said.speaker, said.text, source=said.turn_id))
         return [Count("room_lines_unanswered"), Remember(said),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from helpers.director import Show
 
+from messages.speech import Transcript
 from nodes.director.decisions import Count, Stop
 from nodes.director.voices import ROOM, Voices
 
@@ -95,6 +96,18 @@ class TestRoomOffTheFloor:
         assert answer is not None and (answer.plan.persona, answer.plan.why) == ("mika",
                                                                                  "human")
         assert show.requests()[-1].messages[-1].content == "Alex: mika, stop there"
+
+    def test_late_words_never_cut_a_turn_that_began_after_the_voice(self) -> None:
+        show = show_with(enrolled=True, room_takes_floor=False)
+        first = show.chat_turn("tell a story", "m1")
+        show.say(first, "Once upon a time.")
+        show.at(1.0, show.turns.human_started(1.0))
+        show.play(first, 0, 1000, "finished")  # heard to its end over the voice
+        show.turns.human_stopped(1.5)
+        second = show.chat_turn("and then?", "m2", now=4.0)  # the words were late
+        show.at(4.5, show.turns.human_said(Transcript(
+            utterance_id="u4", text="nice one", final=True, speaker="collaborator"), None, 4.5))
+        assert show.stopped() == [] and show.turns.current is second
 
     def test_nobody_enrolled_the_onset_cuts_as_before(self) -> None:
         show = show_with(enrolled=False, room_takes_floor=False)
