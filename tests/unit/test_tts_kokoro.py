@@ -15,10 +15,12 @@ from hypothesis import strategies as st
 from nodes.tts.backends import BACKENDS, SynthChunk, TtsBackend, TtsBackendError
 from nodes.tts.backends.kokoro import (
     FRAME_SAMPLES,
-    LEAD_FRAMES,
+    LEAD_S,
+    SILENT,
     KokoroSettings,
     KokoroVoiceOptions,
     kokoro_phonemes,
+    lead_silence,
     model_file,
     split_tokens,
 )
@@ -55,6 +57,18 @@ class TestPhonemes:
         for text in ENGLISH:
             for sentence in kokoro.sentences(text):  # type: ignore[attr-defined]
                 assert set(sentence) <= set(VOCAB), (text, set(sentence) - set(VOCAB))
+
+
+class TestLeadSilence:
+    @pytest.mark.parametrize(("pcm", "cut"), [
+        # 300 ms of silence, then sound: 30 ms of the silence stay
+        (np.r_[np.zeros(7200), np.full(100, 5000)], 7200 - 720),
+        (np.r_[np.zeros(500), np.full(100, 5000)], 0),  # less than 30 ms: nothing cut
+        (np.r_[np.full(100, 200), np.zeros(9000), np.full(9, -900)], 9100 - 720),  # hiss
+        (np.zeros(1000), 0),  # all silent: nothing cut (a sentence is never emptied)
+    ])
+    def test_cut(self, pcm: np.ndarray, cut: int) -> None:
+        assert lead_silence(pcm.astype(np.int16)) == cut
 
 
 class TestSplit:
@@ -94,9 +108,11 @@ class TestKokoro:
             assert np.abs(chunk.pcm).max() > 3000  # speech, not silence
             spans = chunk.phonemes
             assert spans[-1].end == len(chunk.pcm)  # the durations cover the audio exactly
-            assert all(s.samples % FRAME_SAMPLES == 0 for s in spans)
-            # the start token's silence is capped (the model gave it 300 ms)
-            assert spans[0].phoneme == " " and spans[0].samples <= LEAD_FRAMES * FRAME_SAMPLES
+            assert all(s.samples % FRAME_SAMPLES == 0 for s in spans[1:])
+            # the model's ~300 ms of silence before the sentence is cut to LEAD_S
+            loud = np.flatnonzero(np.abs(chunk.pcm) > SILENT)
+            assert 0 < loud[0] <= LEAD_S * 24000 + 1
+            assert spans[0].phoneme == " " and spans[0].start == 0
         names = {s.phoneme for c in chunks for s in c.phonemes}
         assert {"h", "ð", "aʊ"} <= names
         assert not names & {"A", "I", "O", "W", "Y"}  # IPA out, as the other backends
@@ -125,7 +141,11 @@ class TestKokoro:
 class TestModelCache:
     def test_built_once_into_the_cache_from_the_installed_parts(self, tmp_path: Path) -> None:
         settings = KokoroSettings(cache_dir=str(tmp_path / "cache"))
+        (tmp_path / "cache").mkdir()
+        stale = tmp_path / "cache" / "kokoro-v1.0.int8.6e742170d309.p0.onnx"
+        stale.write_bytes(b"an earlier patch")
         path = model_file(settings)
+        assert not stale.exists()  # an earlier patch's file is removed
         assert isinstance(path, Path) and path.parent == tmp_path / "cache"
         stamp = path.stat().st_mtime_ns
         assert model_file(settings) == path and path.stat().st_mtime_ns == stamp
