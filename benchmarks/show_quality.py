@@ -11,9 +11,10 @@ TTS (``llm/sentence``, which the tts node speaks):
 - ``name_labels_spoken_pct``: sentences with a ``Name:`` label at their start or at the start
   of a sentence inside them ("Mika: hi", "mike: Rook, ...").
 - ``self_name_pct``: a persona's sentences that hold her own name ("Mika here!").
-- ``repeated_pct``: sentences (of `MIN_REPEAT_WORDS` words or more) copied from the last
-  `RECENT_LINES` lines of the conversation (chat lines and replies, the reply's own earlier
-  sentences included): found word for word inside one, or nearly (`NEAR_COPY` similarity).
+- ``repeated_pct``: sentences copied from the last `RECENT_LINES` lines of the conversation
+  (chat lines and replies, the reply's own earlier sentences included): of
+  `MIN_REPEAT_WORDS` words or more found word for word inside one, or nearly (`NEAR_COPY`
+  similarity); shorter ones (`MIN_EXACT_WORDS` or more) when they are one of its sentences.
 - ``on_topic_pct``: replies to a chat line (or, for banter, to the other persona's reply)
   that share a content word with it, or a content word whose embedding (the memory node's
   all-MiniLM-L6-v2) is within `NEIGHBOUR_COSINE` of one of its content words.
@@ -86,7 +87,9 @@ SCRIPT: tuple[tuple[str, str], ...] = (
 QUICK_LINES = 3
 RECENT_LINES = 20
 MIN_REPEAT_WORDS = 4
-"""Shorter sentences ("Yes, I do.") recur in any conversation without being copied."""
+"""Shorter sentences ("Yes, I do.") recur in any conversation without being copied..."""
+MIN_EXACT_WORDS = 3
+"""... unless they are a recent sentence word for word ("No, no, no!" turn after turn)."""
 NEAR_COPY = 0.9
 """difflib ratio over words at or above which a sentence counts as copied."""
 NEIGHBOUR_COSINE = 0.6
@@ -186,19 +189,22 @@ def self_name(text: str, persona: str) -> bool:
 
 
 def repeated(text: str, recent: Sequence[str]) -> bool:
-    """``text`` (long enough to mean it) is copied from one of the ``recent`` lines: inside
-    one word for word, or nearly the same as one of its sentences."""
+    """``text`` is copied from one of the ``recent`` lines: (`MIN_REPEAT_WORDS` words or
+    more) inside one word for word, or nearly the same as one of its sentences; (shorter, of
+    `MIN_EXACT_WORDS` words or more) the same words as one of its sentences."""
     words = normalise(text)
-    if len(words) < MIN_REPEAT_WORDS:
+    if len(words) < MIN_EXACT_WORDS:
         return False
     joined = " " + " ".join(words) + " "
     for line in recent:
-        if joined in " " + " ".join(normalise(line)) + " ":
+        if len(words) >= MIN_REPEAT_WORDS and joined in " " + " ".join(normalise(line)) + " ":
             return True
         for sentence in re.split(r"(?<=[.!?…])\s+", line):
             other = normalise(sentence)
-            if len(other) >= MIN_REPEAT_WORDS and difflib.SequenceMatcher(
-                    None, words, other).ratio() >= NEAR_COPY:
+            if other == words:
+                return True
+            if len(words) >= MIN_REPEAT_WORDS and len(other) >= MIN_REPEAT_WORDS and \
+                    difflib.SequenceMatcher(None, words, other).ratio() >= NEAR_COPY:
                 return True
     return False
 

@@ -54,8 +54,7 @@ from nodes.llm.moves import (
 from nodes.llm.params import Params
 from nodes.llm.personas import Persona, load_personas
 from nodes.llm.prompts import (
-    LARGE_SHOW_PROMPT,
-    SMALL_SHOW_PROMPT,
+    SHOW_PROMPT,
     chosen_style,
     example_messages,
     label_stops,
@@ -67,8 +66,8 @@ from nodes.llm.tools import ParsedCall, tools_prompt
 
 __all__ = ["DEFAULT_SHOW_PROMPT", "LlmNode", "backend_settings", "load_backend"]
 
-DEFAULT_SHOW_PROMPT = LARGE_SHOW_PROMPT
-"""The show prompt of the ``large`` style (`nodes.llm.prompts`)."""
+DEFAULT_SHOW_PROMPT = SHOW_PROMPT
+"""The show prompt of both styles (`nodes.llm.prompts`)."""
 PROMPT_MARGIN_TOKENS = 32
 """Left free in the context besides the reply, for the estimate's error."""
 RETRY_READY_S = 5.0
@@ -362,7 +361,7 @@ class LlmNode(Node):
                                 first_clause_chars=self.params.first_clause_chars,
                                 speaker_names=self._speakers(request),
                                 persona=persona.speaker,
-                                recent=[t.content for t in request.messages[-RECENT_LINES:]])
+                                recent=self._recent_lines(request, persona, move))
         reply: ReplyAssembler | MoveReply = speech if move is None else MoveReply(move, speech)
         loop = asyncio.get_running_loop()
 
@@ -461,11 +460,9 @@ class LlmNode(Node):
         examples = example_messages(persona) if small else []
         added_tokens += sum(self.count_tokens(m["content"]) + MESSAGE_OVERHEAD_TOKENS
                                   for m in examples)
-        show_prompt = self.params.show_prompt or (SMALL_SHOW_PROMPT if small else
-                                                  LARGE_SHOW_PROMPT)
         built = build_context(
             ContextParts(persona=persona.name, persona_prompt=prompt,
-                         show_prompt=show_prompt,
+                         show_prompt=self.params.show_prompt or DEFAULT_SHOW_PROMPT,
                          memories=request.memories,
                          conversation=(recent_block(request.messages) if small
                                        else request.messages),
@@ -498,6 +495,15 @@ class LlmNode(Node):
                           tools=[] if tools_in_prompt else tools,
                           response_schema=move.schema if move is not None else None,
                           images=list(request.images))
+
+    def _recent_lines(self, request: LlmRequest, persona: Persona,
+                      move: MoveFormat | None) -> list[str]:
+        """What a sentence must not copy: the conversation's last `RECENT_LINES`, and the
+        persona's example replies when they are in the prompt (the bundled model said
+        them word for word)."""
+        examples = [e.reply for e in persona.examples] if (
+            move is None and self._small_prompts()) else []
+        return [*examples, *(t.content for t in request.messages[-RECENT_LINES:])]
 
     def _small_prompts(self) -> bool:
         """Whether requests get the prompts made for a small model (``prompt_style``)."""

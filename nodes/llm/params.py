@@ -35,7 +35,7 @@ class Params(Parameters):
         "system prompt shared by every persona ('' = the emotion-tag instructions of the "
         "prompt style)")] = ""
     prompt_style: Annotated[str, live(
-        "small: short prompts, each persona's examples, recent history only (made for the "
+        "small: short persona prompts, their examples, recent history only (made for the "
         "bundled 135M model); large: the full prompts and history (vLLM's models); '' small "
         "for the bundled model (llamacpp without model_path), else large",
         pattern="^(small|large)?$")] = ""

@@ -1,12 +1,14 @@
 """The prompts: one style for the bundled 135M model, one for capable served models (no bus).
 
-``large`` (vLLM's Llama 3.1 70B, any capable model): the show prompt lists every emotion tag,
-each persona's ``system_prompt`` describes her, the whole conversation the director sends
-goes in. ``small`` (the bundled SmolLM2-135M): a 135M model follows examples, not
-instructions, and copies whatever is in front of it, so measured with
-``benchmarks/show_quality.py`` it gets
+Both start with the show prompt (`SHOW_PROMPT`: who they are, that it is spoken, the emotion
+tags). ``large`` (vLLM's Llama 3.1 70B, any capable model): each persona's ``system_prompt``
+describes her, the whole conversation the director sends goes in. ``small`` (the bundled
+SmolLM2-135M): a 135M model follows examples, not instructions, and copies whatever is in
+front of it, so measured with ``benchmarks/show_quality.py`` it gets
 
-- a short show prompt naming six tags, and each persona's ``small_prompt`` (two sentences);
+- each persona's ``small_prompt`` (two sentences) after the show prompt (a short show prompt
+  naming six tags was tried: on six script lines the replies fell into "I'm not sure." for
+  both personas, 0% on topic against 53-83% with this one);
 - the persona's ``examples`` as earlier turns right after the system prompt (a line, her
   reply with a tag), a stable prefix the KV cache keeps;
 - only the last `SMALL_HISTORY_LINES` of the conversation, cut in steps of
@@ -27,18 +29,13 @@ from typing import TypeVar
 from nodes.llm.emotion import EMOTIONS
 from nodes.llm.personas import Persona
 
-__all__ = ["LARGE_SHOW_PROMPT", "MAX_LABEL_STOPS", "SMALL_HISTORY_LINES", "SMALL_HISTORY_STEP",
-           "SMALL_SHOW_PROMPT", "chosen_style", "example_messages", "label_stops",
-           "recent_block"]
+__all__ = ["MAX_LABEL_STOPS", "SHOW_PROMPT", "SMALL_HISTORY_LINES", "SMALL_HISTORY_STEP",
+           "chosen_style", "example_messages", "label_stops", "recent_block"]
 
-LARGE_SHOW_PROMPT = (
+SHOW_PROMPT = (
     "You are one of two AI co-hosts of a live stream; viewers and a human collaborator talk "
     "to you, and what you write is spoken aloud. Start each sentence with how you feel, as one "
     "tag in square brackets from: " + ", ".join(f"[{e}]" for e in sorted(EMOTIONS)) + "."
-)
-SMALL_SHOW_PROMPT = (
-    "You talk live on a stream. Reply in one or two short sentences. Start with a feeling "
-    "tag: [happy], [excited], [sad], [surprised], [thinking] or [smug]."
 )
 SMALL_HISTORY_LINES = 12
 SMALL_HISTORY_STEP = 6

@@ -138,6 +138,8 @@ RECENT_LINES = 20
 """How many of the conversation's last lines a sentence is checked against (issue 19)."""
 COPY_MIN_WORDS = 4
 """Shorter sentences ("Yes, I do.") recur in any conversation without being copied."""
+EXACT_MIN_WORDS = 3
+"""A sentence this short is a copy only when it is the same words as a recent sentence."""
 COPY_SHARE = 0.6
 """A sentence is a copy when this share of its word triples is found in the recent lines:
 every one for a sentence found whole in a line, 9 of 12 for one with a word changed."""
@@ -149,10 +151,16 @@ def _triples(text: str) -> list[tuple[str, ...]]:
 
 
 def copied(sentence: str, recent: Iterable[str]) -> bool:
-    """``sentence`` (of `COPY_MIN_WORDS` words or more) is mostly made of the ``recent``
-    lines' word triples: a line, or most of one, said again."""
+    """``sentence`` is mostly made of the ``recent`` lines' word triples (a line, or most of
+    one, said again: `COPY_MIN_WORDS` words or more), or, shorter, is one of their sentences
+    word for word ("No, no, no!" ten turns running: `EXACT_MIN_WORDS` words or more)."""
+    recent = list(recent)
     own = _triples(sentence)
-    if len(own) < COPY_MIN_WORDS - 2:
+    if len(own) >= COPY_MIN_WORDS - 2:
+        seen = {t for line in recent for t in _triples(line)}
+        return sum(t in seen for t in own) >= COPY_SHARE * len(own)
+    words = _WORDS.findall(sentence.lower())
+    if len(words) < EXACT_MIN_WORDS:
         return False
-    seen = {t for line in recent for t in _triples(line)}
-    return sum(t in seen for t in own) >= COPY_SHARE * len(own)
+    return any(_WORDS.findall(split_label(said)[0].lower()) == words
+               for line in recent for said in re.split(r"(?<=[.!?…])\s+", line))

@@ -23,7 +23,7 @@ from nodes.llm.context import MESSAGE_OVERHEAD_TOKENS, estimate_tokens
 from nodes.llm.node import DEFAULT_SHOW_PROMPT, LlmNode
 from nodes.llm.params import Params
 from nodes.llm.personas import DEFAULT_PERSONAS
-from nodes.llm.prompts import MAX_LABEL_STOPS, SMALL_SHOW_PROMPT, chosen_style
+from nodes.llm.prompts import MAX_LABEL_STOPS, chosen_style
 
 UNUSED_BUS = "ipc:///tmp/vt-unit-llm-unused"
 SCRIPT = "[happy] Hello chat! Alice is wrong. [sad] Sadly so. The end"
@@ -365,8 +365,8 @@ class TestLaunchCheck:
 
 @pytest.mark.usefixtures("recording")
 class TestPromptStyle:
-    """Issue 19: the bundled 135M model gets prompts made for it (short, the persona's
-    examples first, recent history only); a capable model keeps the full ones. Both stop
+    """Issue 19: the bundled 135M model gets prompts made for it (a short persona prompt,
+    her examples first, recent history only); a capable model keeps the full ones. Both stop
     where another speaker's label begins a line."""
 
     LONG = [ChatTurn(role="user", name=f"viewer{i}", content=f"line {i}") for i in range(30)]
@@ -386,7 +386,7 @@ class TestPromptStyle:
         mika = DEFAULT_PERSONAS[0]
         generation = await self.generation(prompt_style="small")
         system, *rest = generation.messages
-        assert system["content"] == f"{SMALL_SHOW_PROMPT}\n\n{mika.small_prompt}"
+        assert system["content"] == f"{DEFAULT_SHOW_PROMPT}\n\n{mika.small_prompt}"
         examples = [m["content"] for m in rest[:2 * len(mika.examples)]]
         assert examples == [text for e in mika.examples for text in (e.line, e.reply)]
         conversation = "\n".join(m["content"] for m in rest[2 * len(mika.examples):])

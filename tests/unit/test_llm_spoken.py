@@ -130,9 +130,16 @@ class TestRepeats:
         ("I love Pong.", False),
         ("My favourite game is Pong, it is fun.", False),
         ("Yes it is.", False),  # short sentences recur
+        ("Thank you!", False),
     ])
     def test_copies_of_recent_lines(self, sentence: str, copy: bool) -> None:
         assert copied(sentence, self.RECENT) is copy
+
+    def test_a_short_sentence_said_again_word_for_word(self) -> None:
+        # a show fell into "No, no, no!" from both personas, ten turns running
+        recent = ["Mika: No, no, no!", "I'm not sure. It is a mix."]
+        assert copied("No, no, NO.", recent) and copied("I'm not sure!", recent)
+        assert not copied("No, no.", recent) and not copied("I'm quite sure.", recent)
 
     def test_cut_from_the_reply_and_within_it(self) -> None:
         reply = ReplyAssembler(recent=self.RECENT)
