@@ -23,6 +23,7 @@ TTS (``llm/sentence``, which the tts node speaks):
 
 ``--quick``: the first `QUICK_LINES` lines (a CI test runs it). ``--seeds 7,11``: one show per
 seed, the figures summed over all. ``--dump FILE`` writes every scored sentence as JSON.
+``--rescore BAG...`` scores shows recorded before (``--bag-dir`` keeps them).
 
 Usage: ``python benchmarks/show_quality.py [--json] [--quick] [--seeds 7] [--dump FILE]``.
 """
@@ -380,20 +381,30 @@ def measure(seeds: Sequence[int], lines: Sequence[tuple[str, str]], *,
             bag_dir: Path | None = None, extra: Sequence[str] = ()
             ) -> tuple[dict[str, Any], list[Scored]]:
     """Run one show per seed and score them together."""
-    from benchmarks.e2e import summarise
-    from bus.bag import read_messages
-
     work = Path(tempfile.mkdtemp(prefix="vt-quality-", dir="/tmp"))
     bags = bag_dir or work
     bags.mkdir(parents=True, exist_ok=True)
-    replies: list[Reply] = []
-    chat: list[tuple[int, str]] = []
-    totals: list[float] = []
     unanswered = 0
     started = time.monotonic()
     for seed in seeds:
         bag = bags / f"quality-{seed}.mcap"
         unanswered += asyncio.run(run_show(seed, lines, bag, work, extra))["unanswered"]
+    figures, scored = score_bags([bags / f"quality-{seed}.mcap" for seed in seeds])
+    return {"machine": machine(), "seeds": list(seeds), "chat_lines": len(lines) * len(seeds),
+            "unanswered": unanswered, **figures,
+            "run_s": round(time.monotonic() - started, 1)}, scored
+
+
+def score_bags(bags: Sequence[Path]) -> tuple[dict[str, Any], list[Scored]]:
+    """The figures of recorded shows, scored together (``e2e_p50_ms``: the median of each
+    show's own)."""
+    from benchmarks.e2e import summarise
+    from bus.bag import read_messages
+
+    replies: list[Reply] = []
+    chat: list[tuple[int, str]] = []
+    totals: list[float] = []
+    for bag in bags:
         messages = list(read_messages(bag, strict=False))
         found, lines_seen = replies_of(messages)
         replies += found
@@ -401,17 +412,9 @@ def measure(seeds: Sequence[int], lines: Sequence[tuple[str, str]], *,
         e2e = summarise(messages)
         if "total_p50_ms" in e2e:
             totals.append(e2e["total_p50_ms"])
-    figures, scored = score(replies, chat, WordNeighbours(),
-                            names=[user for user, _ in lines])
-    return {
-        "machine": machine(),
-        "seeds": list(seeds),
-        "chat_lines": len(lines) * len(seeds),
-        "unanswered": unanswered,
-        **figures,
-        "e2e_p50_ms": round(statistics.median(totals), 1) if totals else None,
-        "run_s": round(time.monotonic() - started, 1),
-    }, scored
+    figures, scored = score(replies, chat, WordNeighbours(), names=[user for user, _ in SCRIPT])
+    figures["e2e_p50_ms"] = round(statistics.median(totals), 1) if totals else None
+    return figures, scored
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -425,10 +428,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="write every scored sentence here as JSON")
     parser.add_argument("--launch-arg", action="append", default=[],
                         help="another launch argument (name:=value), e.g. banter_turns:=0")
+    parser.add_argument("--rescore", type=Path, nargs="+", default=None, metavar="BAG",
+                        help="score these recorded shows instead of running one")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     lines = SCRIPT[:QUICK_LINES] if args.quick else SCRIPT
-    figures, scored = measure(seeds, lines, bag_dir=args.bag_dir, extra=args.launch_arg)
+    if args.rescore:
+        figures, scored = score_bags(args.rescore)
+        figures = {"machine": machine(), "bags": [str(b) for b in args.rescore], **figures}
+    else:
+        figures, scored = measure(seeds, lines, bag_dir=args.bag_dir, extra=args.launch_arg)
     if args.dump is not None:
         args.dump.write_text(json.dumps([asdict(s) for s in scored], indent=1))
     return emit(figures, args.json)
