@@ -69,7 +69,7 @@ def recent_block(turns: Sequence[T], keep: int = SMALL_HISTORY_LINES,
     moves only every ``step`` turns, so a cached prompt's start holds meanwhile."""
     if len(turns) <= keep:
         return list(turns)
-    start = ((len(turns) - keep) // step + 1) * step
+    start = -(-(len(turns) - keep) // step) * step  # ceiling: keep - step < kept <= keep
     return list(turns[start:])
 
 
