@@ -51,14 +51,6 @@ class TestPiper:
         fast = joined(await synth(piper, text, PiperVoiceOptions(length_scale=0.7)))
         assert len(fast) < 0.85 * len(normal)
 
-    def test_session_runs_on_two_threads_that_do_not_spin(self, piper: TtsBackend) -> None:
-        # issue 19: one thread made the node's first audio slower than Piper's own (158 ms
-        # against 66-69 ms): the second core was left idle
-        session = piper.voice_for(piper.default_model).session  # type: ignore[attr-defined]
-        options = session.get_session_options()
-        assert options.intra_op_num_threads == 2
-        assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
-
     def test_a_voice_is_warmed_up_when_it_loads(self, piper: TtsBackend) -> None:
         # its first run took 1.2-1.5x a warm one: the show's first sentence paid for it
         assert WARMED_UP.count(piper.default_model) == 1  # type: ignore[attr-defined]

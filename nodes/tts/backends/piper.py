@@ -6,10 +6,11 @@ sentence carries the samples spent on each phoneme. The session is built here ra
 ``PiperVoice.load`` because that offers no session options, and on a busy 2-core machine
 onnxruntime's default (one spinning thread per core) made a short phrase 3-6x slower than
 one thread that does not spin (0.7 s against 0.12 s, measured here under load). Two threads
-that do not spin were faster still (a reply's first piece: p50 944 and 1158 ms against 1323
-and 1390 ms on one, under a load of 13-15 on the 2 cores; idle, the second core is the
-difference between Piper's own ~66 ms first audio and the node's); each voice is warmed up
-by one short phrase when it loads (its first run took 1.2-1.5x a warm one).
+that do not spin were no better under load (a reply's first piece, p50 over interleaved
+runs at a load of 8-15 on the 2 cores: 944/1158/579/625/568 ms against 1323/1390/468/560/521
+ms on one), and in a show the LLM writes the next sentence on the other core meanwhile: one
+thread stays. Each voice is warmed up by one short phrase when it loads (its first run took
+1.2-1.5x a warm one, and was the show's first sentence).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class PiperSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     config_path: str = ""
     """Its ``.onnx.json`` (empty: next to the model, or the bundled one)."""
     use_cuda: bool = False
-    threads: int = 2
+    threads: int = 1
     """onnxruntime intra-op threads, not spinning (0: one per core)."""
 
 
