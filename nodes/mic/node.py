@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
+
+import msgspec
 
 from bus.errors import ParameterError
 from bus.node import Node, NodeOptions
@@ -20,13 +23,14 @@ class MicNode(Node):
         self.params = self.declare_parameters(Params)
         self.frame_samples = SAMPLE_RATE * self.params.frame_ms // 1000
         self.pub = self.create_publisher(AudioFrame, "audio/mic")
-        self.source: FrameSource | None = self._open_source()
+        self.source: FrameSource | None = self._open_source(self.params)
+        self._capturing: asyncio.Task[None] | None = None
         if self.source is not None:
             self.log.info("capturing from %s, %d-sample frames", self.source.name,
                           self.frame_samples)
+        self.add_on_set_parameters_callback(self._apply)
 
-    def _open_source(self) -> FrameSource | None:
-        params = self.params
+    def _open_source(self, params: Params) -> FrameSource | None:
         try:
             if params.wav:
                 return WavSource(params.wav, frame_samples=self.frame_samples,
@@ -41,23 +45,47 @@ class MicNode(Node):
                 return None
             raise ParameterError(f"mic: cannot open {what}: {exc}") from None
 
-    async def on_start(self) -> None:
-        self.create_task(self._capture(), "capture")
+    def _apply(self, changes: dict[str, Any]) -> tuple[bool, str] | None:
+        """A ``wav`` set at run time plays from its start at once, in place of what was
+        captured: how a rehearsal or a benchmark puts a voice into a running show at the
+        moment it chooses (a restart takes seconds, and costs the show its mic meanwhile)."""
+        if "wav" not in changes:
+            return None
+        new = msgspec.structs.replace(self.params, **changes)
+        if not new.wav:
+            return False, ("mic: wav can change at run time to another file, not to '' (the "
+                           "device is opened at start: restart the node with -p wav:=)")
+        try:
+            source = WavSource(new.wav, frame_samples=self.frame_samples,
+                               sample_rate=SAMPLE_RATE, loop=new.loop, speed=new.speed)
+        except Exception as exc:  # missing file, bad WAV: the current source goes on
+            return False, f"mic: cannot open wav {new.wav}: {exc}"
+        if self._capturing is not None:
+            self._capturing.cancel()
+        if self.source is not None:
+            self.source.close()
+        self.source = source
+        self.log.info("capturing from %s, %d-sample frames", source.name, self.frame_samples)
+        self._capturing = self.create_task(self._capture(source, wait=False), "capture")
+        return None
 
-    async def _capture(self) -> None:
-        if self.source is None:
-            return
-        if self.params.wait_for_listener:
+    async def on_start(self) -> None:
+        if self.source is not None:
+            self._capturing = self.create_task(
+                self._capture(self.source, wait=self.params.wait_for_listener), "capture")
+
+    async def _capture(self, source: FrameSource, *, wait: bool) -> None:
+        if wait:
             await self._listener_joined()
         try:
-            async for frame in self.source.frames():
+            async for frame in source.frames():
                 self.pub.publish(AudioFrame(pcm=frame.pcm, sample_rate=SAMPLE_RATE,
-                                            source=self.source.name, start_ns=frame.start_ns))
+                                            source=source.name, start_ns=frame.start_ns))
         except Exception as exc:  # a device that vanished: say so loudly, the node stays up
-            self.log.error("capture from %s failed: %s: %s", self.source.name,
+            self.log.error("capture from %s failed: %s: %s", source.name,
                            type(exc).__name__, exc)
             return
-        self.log.info("%s ended", self.source.name)
+        self.log.info("%s ended", source.name)
 
     async def _listener_joined(self) -> None:
         """Return once another node subscribes to our topic (a WAV played to nobody is lost)."""

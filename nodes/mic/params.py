@@ -1,14 +1,15 @@
 """The mic node's parameters (read without starting it: ``vtparam describe nodes.mic``).
 
-Every one is read at start: the source (a device stream or a WAV file) is opened once, so a
-change needs a restart (``vtnode restart mic`` in a show).
+All but ``wav`` are read at start: the device stream is opened once, so a change needs a
+restart (``vtnode restart mic`` in a show). A ``wav`` set at run time plays from its start at
+once, in place of the device or the WAV before it (``vtparam set mic wav /path/voice.wav``).
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from bus.params import Parameters, at_start
+from bus.params import Parameters, at_start, live
 
 __all__ = ["Params"]
 
@@ -20,7 +21,9 @@ class Params(Parameters):
     pulse_source: Annotated[str, at_start(
         "PulseAudio source to record (`pactl list short sources`), e.g. SINK.monitor; '' "
         "PulseAudio's default")] = ""
-    wav: Annotated[str, at_start("play this WAV file instead of a device")] = ""
+    wav: Annotated[str, live(
+        "play this WAV file instead of a device; set at run time, it plays from its start at "
+        "once (loop and speed as set at start)")] = ""
     loop: Annotated[bool, at_start("WAV: start again at its end")] = False
     speed: Annotated[float, at_start(
         "WAV pacing: 1.0 real time, 2.0 twice as fast, 0 as fast as possible", ge=0)] = 1.0

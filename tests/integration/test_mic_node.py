@@ -21,6 +21,7 @@ from bus.errors import ParameterError
 from bus.params import check_values
 from bus.testing import NodeProcess, Probe
 from messages.pcm import decode_mono
+from messages.system import ParamSetRequest, SetParameters
 from nodes.mic.params import Params
 from nodes.mic.sources import write_wav
 
@@ -78,6 +79,32 @@ class TestWavInput:
         assert ("mic refused speed=2: speed is read at start: restart the node with "
                 "-p speed:=VALUE") in " ".join(refused.stderr.split())
         assert json.loads(kept.stdout)["value"] == 0.0
+
+    async def test_a_wav_set_at_run_time_plays_at_once_from_its_start(
+        self, bus_url: str, start_node: Callable[..., NodeProcess], tmp_path: Path
+    ) -> None:
+        # how a benchmark puts a voice into a running show at a moment it chooses
+        voice = write_wav(tmp_path / "voice.wav", tone(1000, 0.5, 16000), 16000)
+        async with Probe(bus_url) as probe:
+            probe.collect("audio/mic")
+            start_looping_tone(start_node, tmp_path)
+            await probe.wait_for("audio/mic", count=3)
+            client = probe.create_client(SetParameters, "mic/set_parameters")
+            missing = await client.call(ParamSetRequest(
+                values={"wav": str(tmp_path / "nope.wav")}), timeout=10)
+            device = await client.call(ParamSetRequest(values={"wav": ""}), timeout=10)
+            asked_ns = time.time_ns()
+            played = await client.call(ParamSetRequest(values={"wav": str(voice)}), timeout=10)
+            frames = await probe.wait_for("audio/mic", count=15,
+                                          where=lambda f: f.source == "wav:voice.wav")
+        assert not missing.successful and "nope.wav" in missing.reason
+        assert not device.successful and "restart the node" in device.reason
+        assert played.successful, played.reason
+        # the new file from its first sample, stamped from the set on, at its own pitch
+        assert frames[0].start_ns >= asked_ns
+        assert np.allclose(decode_mono(frames[0].pcm, "s16le", 1), tone(1000, 0.5, 16000)[:512],
+                           atol=3 / 32767)
+        assert abs(dominant_hz(b"".join(f.pcm for f in frames)) - 1000) < 20
 
     def test_a_frame_length_out_of_range_is_refused_before_anything_starts(self) -> None:
         with pytest.raises(ParameterError, match=r"node mic: parameter 'frame_ms' expects int, "
