@@ -31,14 +31,30 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.report import arguments, emit, percentile
 from bus.params import parse_assignment
 from bus.testing import BusProcess, NodeProcess, Probe
-from nodes.stt.testing import Scene, Spoken, espeak, persona_says, piper, play_reference
+from nodes.stt.testing import (
+    Scene,
+    Spoken,
+    espeak,
+    keyboard,
+    music,
+    persona_says,
+    pink_noise,
+    piper,
+    play_reference,
+    speech_probabilities,
+    vad_starts,
+    white_noise,
+)
 from nodes.stt.text import normalise, word_error_rate
+from nodes.stt.vad import VadSettings
 
 SENTENCES = [
     "Welcome back to the stream, today we are going to build a castle.",
@@ -77,6 +93,86 @@ PERSONA_LINES = [
     "Chat, tell me which level you want us to try first, the forest or the castle.",
 ]
 INTERRUPTIONS = ["Wait, stop, I have a question.", "Hold on a second please."]
+
+FLOORS: dict[str, VadSettings] = {
+    "2_chunks": VadSettings(start_alone_threshold=0.0),
+    "1_chunk": VadSettings(start_chunks=1),
+    "1_if_0.8": VadSettings(start_alone_threshold=0.8),
+    "1_if_0.9": VadSettings(start_alone_threshold=0.9),
+    "1_if_0.95": VadSettings(start_alone_threshold=0.95),
+}
+"""The floors compared by ``--floor``: two 32 ms chunks at 0.5 (before), any one chunk at 0.5,
+or one chunk alone when Silero is at least that sure (two otherwise)."""
+
+
+def not_speech(seconds: float = 20.0) -> dict[str, np.ndarray]:
+    """Sounds a microphone hears that must start nothing, each after 0.5 s of a quiet room."""
+    sounds = {
+        "white_-30dBFS": white_noise(seconds, 0.03, 1),
+        "white_-20dBFS": white_noise(seconds, 0.1, 2),
+        "white_-10dBFS": white_noise(seconds, 0.3, 3),
+        "pink_-30dBFS": pink_noise(seconds, 0.03, 4),
+        "pink_-15dBFS": pink_noise(seconds, 0.18, 5),
+        "music_-6dBFS": music(seconds, 0.5, 6),
+        "music_-1dBFS": music(seconds, 0.9, 7),
+        "keyboard_-10dBFS": keyboard(seconds, 0.3, 8),
+        "keyboard_-1dBFS": keyboard(seconds, 0.9, 9),
+    }
+    quiet = white_noise(0.5, 0.003, 10)
+    return {name: np.concatenate([quiet, s + white_noise(seconds, 0.003, 11)])
+            for name, s in sounds.items()}
+
+
+def echo_scene(voice: str, gain: float, person: bool) -> tuple[Scene, list[Spoken], list[float]]:
+    """The personas' lines (``piper``: Rook's voice, ``kokoro``: Mika's) heard at ``gain``, with
+    (``person``) someone cutting in 1.5 s into each; returns the scene, the reference and the
+    person's onsets (s)."""
+    scene = Scene(seed=8).silence(1.0)
+    reference, onsets = [], []
+    for text, interruption in zip(PERSONA_LINES, INTERRUPTIONS, strict=True):
+        at_s = scene.duration_s
+        reference.append(persona_says(scene, text, at_s, gain=gain, voice=voice))
+        if person:
+            scene.mix(espeak(interruption), at_s + 1.5, interruption, "person", peak=0.8)
+            onsets.append(scene.placed[-1].start_s)
+        scene.silence(1.2)
+    return scene.noise(0.003), reference, onsets
+
+
+def floor(seconds: float = 20.0) -> dict[str, Any]:
+    """Each of `FLOORS` on the same audio (the node's Silero, echo gate and VAD, offline):
+    false starts on sounds that are not speech and on the personas' echo alone, and how soon a
+    person is heard (start published after the onset, ms: median over sentences and
+    interruptions) with any extra starts in speech (utterances split)."""
+    cases: dict[str, tuple[np.ndarray, list[Spoken], list[float]]] = {
+        name: (audio, [], []) for name, audio in not_speech(seconds).items()}
+    for voice in ("piper", "kokoro"):
+        for gain, db in ((0.2, -14), (0.4, -8)):
+            scene, reference, _ = echo_scene(voice, gain, person=False)
+            cases[f"echo_{voice}_{db}dB"] = (scene.audio, reference, [])
+    scene, reference, onsets = echo_scene("piper", 0.2, person=True)
+    cases["person_over_echo"] = (scene.audio, reference, onsets)
+    held_out = held_out_scene(len(HELD_OUT))
+    cases["sentences"] = (held_out.audio, [], [p.start_s for p in held_out.placed])
+    table: dict[str, dict[str, Any]] = {}
+    for name, (audio, reference, people) in cases.items():
+        probabilities = speech_probabilities(audio)
+        row = table[name] = {"max_probability": round(float(probabilities.max()), 3)}
+        for floor_name, settings in FLOORS.items():
+            starts = vad_starts(audio, settings, reference, probabilities)
+            if not people:
+                row[floor_name] = len(starts)  # every start is false
+                continue
+            delays = []
+            for onset_s in people:
+                heard = [(n + 1) * 32 - onset_s * 1e3 for n in starts
+                         if -200 <= (n + 1) * 32 - onset_s * 1e3 <= 1000]
+                if heard:
+                    delays.append(heard[0])
+            row[floor_name] = {"start_ms": round(statistics.median(delays), 1) if delays
+                               else None, "heard": f"{len(delays)}/{len(people)}",
+                               "extra_starts": len(starts) - len(delays)}
+    return {"floors": table}
 
 
 async def _run(wav: Path, count: int, timeout_s: float, stt_params: dict[str, Any],
@@ -215,10 +311,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--sentences", type=int, default=len(SENTENCES))
     parser.add_argument("--compare", action="store_true",
                         help="also run each option of OPTIONS on the held-out sentences")
+    parser.add_argument("--floor", action="store_true",
+                        help="only compare the start floors (FLOORS) offline: false starts and "
+                             "how soon a person is heard")
     parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME:=VALUE",
                         help="an stt node parameter (model_path, device, partial_interval_ms...)")
     args = parser.parse_args(argv)
     stt_params = dict(parse_assignment(a) for a in args.param)
+    if args.floor:
+        return emit({**floor(), "load_average_1m": round(os.getloadavg()[0], 2)}, args.json)
     scene = Scene(seed=7).silence(1.0)
     for text in SENTENCES[: args.sentences]:
         scene.say(piper(text), text, "piper").silence(1.5)

@@ -33,7 +33,7 @@ import numpy as np
 
 from nodes.stt.text import overlap
 
-__all__ = ["EchoGate", "EchoSettings", "ReferenceTimeline", "is_echo_text"]
+__all__ = ["EchoGate", "EchoSettings", "ReferenceTimeline", "is_echo_text", "masked_by_echo"]
 
 BLOCK_S = 0.010
 """The reference is kept as energies of 10 ms blocks: enough time resolution for the gate."""
@@ -229,6 +229,16 @@ class EchoGate:
             # energy over a second: timing errors of tens of ms no longer matter
             self._ratios.append(sum(m for m, _ in self._window) / reference)
         return bool(mic_energy > gain * (self._keep_margin if speaking else self._margin) * peak)
+
+
+def masked_by_echo(samples: np.ndarray, start_ns: int, end_ns: int,
+                   reference: ReferenceTimeline, gate: EchoGate, *, speaking: bool) -> bool:
+    """True when the chunk ``samples`` (heard from ``start_ns`` to ``end_ns``) holds no more
+    than the personas' echo: its speech probability then counts as silence."""
+    peak = reference.peak(start_ns, end_ns)
+    aligned = reference.aligned(start_ns, end_ns) if peak > 0 else 0.0
+    return not gate.is_person(float(np.mean(samples * samples)), peak, aligned,
+                              speaking=speaking)
 
 
 def is_echo_text(transcript: str, sentences: list[str], threshold: float) -> bool:

@@ -19,7 +19,7 @@ from messages.base import Header
 from messages.pcm import decode_mono, frame_count
 from messages.speech import Transcript, VadEvent, Word
 from nodes.stt.backends import RECOGNISERS, SPEAKER_EMBEDDERS, VOICE_ACTIVITY
-from nodes.stt.echo import EchoGate, ReferenceTimeline, is_echo_text
+from nodes.stt.echo import EchoGate, ReferenceTimeline, is_echo_text, masked_by_echo
 from nodes.stt.params import Params
 from nodes.stt.settings import (
     echo_settings,
@@ -180,11 +180,8 @@ class SttNode(Node):
     def _on_chunk(self, pcm: bytes, start_ns: int) -> None:
         probability = self.vad_backend.probability(pcm)
         samples = decode_mono(pcm, "s16le", 1)
-        end_ns = start_ns + self.segmenter.chunk_ns
-        peak = self.reference.peak(start_ns, end_ns)
-        aligned = self.reference.aligned(start_ns, end_ns) if peak > 0 else 0.0
-        masked = not self.gate.is_person(float(np.mean(samples * samples)), peak, aligned,
-                                         speaking=self.segmenter.vad.speaking)
+        masked = masked_by_echo(samples, start_ns, start_ns + self.segmenter.chunk_ns,
+                                self.reference, self.gate, speaking=self.segmenter.vad.speaking)
         if masked:
             if probability >= self.segmenter.vad.settings.start_threshold:
                 self.counters["echo_chunks"] += 1

@@ -30,6 +30,11 @@ class Params(Parameters):
     end_threshold: Annotated[float, live(
         "probability under which speech is quiet (at most start_threshold)", gt=0, lt=1)] = 0.35
     start_chunks: Annotated[int, live("32 ms chunks in a row needed to start", ge=1)] = 2
+    # 0.9: one chunk 32 ms sooner, no false start measured on noise, music, typing or the
+    # personas' echo; loud music reached 0.7 (`benchmarks/stt.py --floor`, tests/unit/test_stt_floor.py)
+    start_alone_threshold: Annotated[float, live(
+        "speech probability at which one chunk starts speech by itself (0: start_chunks "
+        "always; else at least start_threshold)", ge=0, le=1)] = 0.9
     hangover_ms: Annotated[float, live("quiet time that ends an utterance", ge=0)] = 400.0
 
     # when to transcribe (nodes/stt/streaming.py)

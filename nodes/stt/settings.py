@@ -23,7 +23,8 @@ def vad_settings(params: Params) -> VadSettings:
     """Raises ValueError for thresholds that do not fit together (end above start)."""
     return VadSettings(start_threshold=params.start_threshold,
                        end_threshold=params.end_threshold, start_chunks=params.start_chunks,
-                       hangover_ms=params.hangover_ms)
+                       hangover_ms=params.hangover_ms,
+                       start_alone_threshold=params.start_alone_threshold)
 
 
 def stream_settings(params: Params) -> StreamSettings:

@@ -5,8 +5,10 @@ for people. `Scene` lays voices, silences and noise on one 16 kHz timeline and r
 each sentence starts and ends, so VAD segments and transcripts can be checked against truth.
 `persona_says` puts the personas' audio into a scene as a loudspeaker echo, and
 `play_reference` then plays the speaker node's part on the bus (``tts/audio``,
-``audio/playhead``) for it. This module is test support: it uses `nodes.mic` helpers and
-`bus.testing`, which the stt node itself never imports.
+``audio/playhead``) for it. `vad_starts` runs the node's own chain (Silero, the echo gate, the
+VAD) on a recording offline, and `white_noise`, `pink_noise`, `music` and `keyboard` make
+sounds that are not speech, to count false starts. This module is test support: it uses
+`nodes.mic` helpers and `bus.testing`, which the stt node itself never imports.
 """
 
 from __future__ import annotations
@@ -27,10 +29,14 @@ from bus.testing import Probe
 from messages.audio import AudioChunk, Playhead
 from nodes.mic.resample import resample
 from nodes.mic.sources import read_wav, write_wav
+from nodes.stt.backends.silero import CHUNK_SAMPLES, SileroVad
+from nodes.stt.echo import EchoGate, ReferenceTimeline, masked_by_echo
+from nodes.stt.vad import Start, Vad, VadSettings
 
 __all__ = [
-    "Placed", "Scene", "Spoken", "espeak", "persona_says", "piper", "piper_chunks",
-    "play_reference",
+    "Placed", "Scene", "Spoken", "espeak", "keyboard", "kokoro_chunks", "music", "persona_says",
+    "pink_noise", "piper", "piper_chunks", "play_reference", "speech_probabilities",
+    "vad_starts", "white_noise",
 ]
 
 RATE = 16000
@@ -55,6 +61,23 @@ def piper(text: str) -> np.ndarray:
     """``text`` spoken by the Piper voice, at 16 kHz."""
     samples, rate = piper_chunks(text)
     return resample(samples, rate, RATE)
+
+
+@cache
+def _kokoro() -> Any:
+    from nodes.tts.backends.kokoro import KokoroBackend, KokoroSettings
+
+    return KokoroBackend(KokoroSettings())
+
+
+def kokoro_chunks(text: str, voice: str = "jf_alpha") -> tuple[np.ndarray, int]:
+    """``text`` spoken by Kokoro's ``voice`` (Mika's by default): float32 at Kokoro's rate."""
+    from nodes.tts.backends.kokoro import KokoroVoiceOptions
+
+    backend = _kokoro()
+    pieces = [backend.infer(p, KokoroVoiceOptions(voice=voice)) for p in backend.sentences(text)]
+    return np.concatenate([c.pcm for c in pieces]).astype(np.float32) / 32767, \
+        pieces[0].sample_rate
 
 
 def espeak(text: str, voice: str = "en-us", speed_wpm: int = 150) -> np.ndarray:
@@ -171,9 +194,11 @@ class Spoken:
     at_s: float
 
 
-def persona_says(scene: Scene, text: str, at_s: float, *, gain: float) -> Spoken:
-    """Piper says ``text``; the mic hears it from ``at_s`` at ``gain`` (loudspeaker echo)."""
-    samples, rate = piper_chunks(text)
+def persona_says(scene: Scene, text: str, at_s: float, *, gain: float,
+                 voice: str = "piper") -> Spoken:
+    """A persona says ``text`` (``voice``: ``piper``, Rook's; ``kokoro``, Mika's); the mic
+    hears it from ``at_s`` at ``gain`` (loudspeaker echo)."""
+    samples, rate = piper_chunks(text) if voice == "piper" else kokoro_chunks(text)
     scene.echo(resample(samples, rate, RATE), at_s, text, "persona", gain=gain)
     return Spoken(text, samples, rate, at_s)
 
@@ -209,3 +234,92 @@ async def play_reference(probe: Probe, sentences: list[Spoken], t0_ns: int,
                 sample_rate=sentence.rate, state="finished" if finished else "playing",
                 text=sentence.text, audible_ns=begin_ns + int(sample * 1e9 / sentence.rate)))
         await asyncio.sleep(0.05)
+
+
+def white_noise(seconds: float, rms: float, seed: int = 0) -> np.ndarray:
+    """Hiss (a fan, a preamp turned up) at ``rms`` (0.1 is -20 dBFS)."""
+    return np.random.default_rng(seed).normal(0, rms, int(seconds * RATE)).astype(np.float32)
+
+
+def pink_noise(seconds: float, rms: float, seed: int = 0) -> np.ndarray:
+    """1/f noise (rain, traffic, a room's rumble): white noise shaped in the spectrum."""
+    n = int(seconds * RATE)
+    spectrum = np.fft.rfft(np.random.default_rng(seed).normal(0, 1, n))
+    spectrum /= np.sqrt(np.maximum(np.arange(len(spectrum)), 1))
+    pink = np.fft.irfft(spectrum, n)
+    return (pink * rms / pink.std()).astype(np.float32)
+
+
+def music(seconds: float, peak: float, seed: int = 0) -> np.ndarray:
+    """Music-like tones: a melody of harmonic notes with vibrato and attack, over a held chord
+    (what Silero could take for a voice: pitched, harmonic, changing)."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros(int(seconds * RATE), np.float32)
+    t_chord = np.arange(len(out)) / RATE
+    for hz in (220.0, 277.2, 329.6):  # A major, held
+        out += 0.15 * np.sin(2 * np.pi * hz * t_chord).astype(np.float32)
+    at = 0
+    while at < len(out):
+        length = int(rng.uniform(0.12, 0.5) * RATE)
+        hz = 220.0 * 2 ** (rng.integers(0, 15) / 12)
+        t = np.arange(min(length, len(out) - at)) / RATE
+        phase = 2 * np.pi * hz * t + 0.3 * np.sin(2 * np.pi * 5.5 * t)  # vibrato
+        note = sum(np.sin(k * phase) / k for k in range(1, 6))
+        envelope = np.minimum(1.0, t / 0.02) * np.exp(-2.5 * t)
+        out[at: at + len(t)] += (0.5 * note * envelope).astype(np.float32)
+        at += length
+    return (out * peak / np.abs(out).max()).astype(np.float32)
+
+
+def keyboard(seconds: float, peak: float, seed: int = 0) -> np.ndarray:
+    """Typing: clicks 60-250 ms apart (bursts of 2-6 ms noise ringing for ~10 ms), at random
+    loudness up to ``peak``."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros(int(seconds * RATE), np.float32)
+    at = int(rng.uniform(0.05, 0.2) * RATE)
+    while at < len(out):
+        length = int(rng.uniform(0.002, 0.006) * RATE) + int(0.03 * RATE)
+        t = np.arange(length) / RATE
+        click = rng.normal(0, 1, length) * np.exp(-t / rng.uniform(0.002, 0.010))
+        click += 0.5 * np.sin(2 * np.pi * rng.uniform(1500, 4000) * t) * np.exp(-t / 0.008)
+        click *= rng.uniform(0.3, 1.0) * peak / np.abs(click).max()
+        end = min(len(out), at + length)
+        out[at:end] += click[: end - at].astype(np.float32)
+        at += int(rng.uniform(0.06, 0.25) * RATE)
+    return out
+
+
+def speech_probabilities(audio: np.ndarray) -> np.ndarray:
+    """Silero's speech probability for each whole 32 ms chunk of ``audio`` (16 kHz), in order,
+    from a fresh model state as the stt node's at start."""
+    vad = SileroVad()
+    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
+    return np.array([vad.probability(pcm[i: i + CHUNK_SAMPLES].tobytes())
+                     for i in range(0, len(pcm) - CHUNK_SAMPLES + 1, CHUNK_SAMPLES)])
+
+
+def vad_starts(audio: np.ndarray, settings: VadSettings, reference: list[Spoken] | None = None,
+               probabilities: np.ndarray | None = None) -> list[int]:
+    """The chunks at which the stt node would publish a start in ``audio`` (16 kHz, heard from
+    t=0; the start goes out once that chunk is whole: ``(n + 1) * 32`` ms),
+    while the personas say ``reference`` (each heard from its ``at_s``, as the speaker node
+    reports it): Silero, the echo gate and the VAD chained as the node chains them, offline.
+    ``probabilities`` (`speech_probabilities`) saves running Silero again per settings."""
+    if probabilities is None:
+        probabilities = speech_probabilities(audio)
+    timeline, gate = ReferenceTimeline(), EchoGate()
+    for index, sentence in enumerate(reference or []):
+        timeline.add_audio("ref", index, sentence.samples, sentence.rate, text=sentence.text,
+                           last=True)
+        timeline.on_playhead("ref", index, 0, sentence.rate, "finished",
+                             int(sentence.at_s * 1e9))
+    vad, starts = Vad(settings, chunk_ms=CHUNK_SAMPLES * 1000 / RATE), []
+    chunk_ns = CHUNK_SAMPLES * 1_000_000_000 // RATE
+    for n, probability in enumerate(probabilities):
+        chunk = audio[n * CHUNK_SAMPLES: (n + 1) * CHUNK_SAMPLES]
+        masked = masked_by_echo(chunk, n * chunk_ns, (n + 1) * chunk_ns, timeline, gate,
+                                speaking=vad.speaking)
+        transition = vad.update(0.0 if masked else float(probability), masked=masked)
+        if isinstance(transition, Start):
+            starts.append(n)
+    return starts

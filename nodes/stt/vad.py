@@ -3,7 +3,8 @@
 Silero gives a probability per 32 ms chunk and nothing else; this state machine turns them into
 events. Speech *starts* after ``start_chunks`` chunks in a row at or above ``start_threshold``
 (onset = the first of them), so a click does not stop the personas but a word does within about
-two chunks. Once speaking, only a probability below ``end_threshold`` counts as quiet (the band
+two chunks; a chunk at or above ``start_alone_threshold`` (when set) starts speech on its own,
+one chunk (32 ms) sooner. Once speaking, only a probability below ``end_threshold`` counts as quiet (the band
 between the two thresholds keeps the state, which stops flapping on soft syllables). The first
 quiet chunk is a `Pause`: the speech *may* have ended, so the final transcription can start now.
 Speech back at ``start_threshold`` is a `Resume`; ``hangover_ms`` of quiet is the `End`.
@@ -30,6 +31,8 @@ class VadSettings:
     end_threshold: float = 0.35
     start_chunks: int = 2
     hangover_ms: float = 400.0
+    start_alone_threshold: float = 0.0
+    """A chunk this sure starts speech by itself (0: never, ``start_chunks`` always)."""
 
     def __post_init__(self) -> None:
         if not 0.0 < self.end_threshold <= self.start_threshold < 1.0:
@@ -38,6 +41,11 @@ class VadSettings:
                 f"end {self.end_threshold}, start {self.start_threshold}")
         if self.start_chunks < 1:
             raise ValueError(f"start_chunks must be at least 1, got {self.start_chunks}")
+        if self.start_alone_threshold and not \
+                self.start_threshold <= self.start_alone_threshold <= 1.0:
+            raise ValueError(
+                "start_alone_threshold must be 0 (off) or from start_threshold "
+                f"{self.start_threshold} to 1, got {self.start_alone_threshold}")
         if self.hangover_ms < 0:
             raise ValueError(f"hangover_ms must not be negative, got {self.hangover_ms}")
 
@@ -118,7 +126,8 @@ class Vad:
         s = self.settings
         if self._state is _State.SILENCE:
             self._run = self._run + 1 if probability >= s.start_threshold else 0
-            if self._run >= s.start_chunks:
+            alone = 0.0 < s.start_alone_threshold <= probability
+            if self._run >= s.start_chunks or alone:
                 self._state = _State.SPEECH
                 return Start(onset=self.index - self._run + 1, probability=probability)
         elif self._state is _State.SPEECH:

@@ -33,6 +33,23 @@ class TestStart:
                   if isinstance(t, Start)]
         assert [s.onset for s in starts] == ([] if onset is None else [onset])
 
+    @pytest.mark.parametrize(
+        ("probabilities", "onset", "at"),
+        [
+            # a sure chunk starts speech by itself, at once ...
+            ([0.1, 0.95, 0.1], 1, 1),
+            # ... with the chunks at start_threshold just before it in the onset
+            ([0.1, 0.6, 0.92], 1, 2),
+            # a chunk short of sure still waits for a second one
+            ([0.1, 0.85, 0.1, 0.6, 0.7], 3, 4),
+        ],
+    )
+    def test_one_sure_chunk_starts_alone(self, probabilities: list[float], onset: int,
+                                         at: int) -> None:
+        starts = [(i, t) for i, t in run(probabilities, start_alone_threshold=0.9)
+                  if isinstance(t, Start)]
+        assert [(i, s.onset) for i, s in starts] == [(at, onset)]
+
     def test_start_carries_the_probability_that_triggered_it(self) -> None:
         assert run([0.6, 0.95])[0][1] == Start(onset=0, probability=0.95)
 
@@ -82,6 +99,8 @@ class TestSettings:
             ({"start_threshold": 1.0}, "start_threshold < 1"),
             ({"start_chunks": 0}, "start_chunks must be at least 1, got 0"),
             ({"hangover_ms": -1.0}, "hangover_ms must not be negative"),
+            ({"start_alone_threshold": 0.4}, "start_alone_threshold must be 0 .off. or from "
+                                             "start_threshold 0.5 to 1, got 0.4"),
         ],
     )
     def test_bad_settings_are_refused_with_the_reason(self, settings: dict[str, float],
