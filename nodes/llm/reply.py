@@ -14,6 +14,7 @@ streamed as ``delta.tool_calls`` (vLLM) are assembled as they come.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
@@ -72,6 +73,8 @@ class ReplyAssembler:
         self._others = {n.lower() for n in speaker_names if n} - {persona.lower()} \
             if persona else set()
         self._recent = list(recent)
+        self._names = {n.lower() for n in speaker_names if n} | (
+            {persona.lower()} if persona else set())
         self._directions = StageDirections()
         self._ended = False
         """Another speaker's label came: nothing after it is this persona's."""
@@ -206,6 +209,9 @@ class ReplyAssembler:
         if ended:
             self._ended = True
         text = unlabelled
+        if text and _only_a_name(text, self._names):
+            self._altered = True  # "Rook!" turn after turn: a name alone says nothing
+            return ""
         if self.persona:
             named = without_own_name(text, self.persona)
             self._altered |= named != text
@@ -215,3 +221,9 @@ class ReplyAssembler:
             self.cut += 1
             return ""
         return text
+
+
+def _only_a_name(text: str, names: Collection[str]) -> bool:
+    """``text`` is a speaker's name and punctuation, nothing else."""
+    words = re.findall(r"[\w'-]+", text.lower())
+    return len(words) == 1 and words[0] in names

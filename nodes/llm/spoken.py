@@ -138,8 +138,9 @@ RECENT_LINES = 20
 """How many of the conversation's last lines a sentence is checked against (issue 19)."""
 COPY_MIN_WORDS = 4
 """Shorter sentences ("Yes, I do.") recur in any conversation without being copied."""
-EXACT_MIN_WORDS = 3
-"""A sentence this short is a copy only when it is the same words as a recent sentence."""
+EXACT_MIN_WORDS = 2
+"""A sentence this short is a copy only when it is the same words as a recent sentence
+("I'm sorry." from both personas, turn after turn; one word is left alone: "Yes!")."""
 COPY_SHARE = 0.6
 """A sentence is a copy when this share of its word triples is found in the recent lines:
 every one for a sentence found whole in a line, 9 of 12 for one with a word changed."""
@@ -153,7 +154,8 @@ def _triples(text: str) -> list[tuple[str, ...]]:
 def copied(sentence: str, recent: Iterable[str]) -> bool:
     """``sentence`` is mostly made of the ``recent`` lines' word triples (a line, or most of
     one, said again: `COPY_MIN_WORDS` words or more), or, shorter, is one of their sentences
-    word for word ("No, no, no!" ten turns running: `EXACT_MIN_WORDS` words or more)."""
+    word for word ("No, no, no!", "I'm sorry." turn after turn: `EXACT_MIN_WORDS` words or
+    more)."""
     recent = list(recent)
     own = _triples(sentence)
     if len(own) >= COPY_MIN_WORDS - 2:

@@ -131,15 +131,23 @@ class TestRepeats:
         ("My favourite game is Pong, it is fun.", False),
         ("Yes it is.", False),  # short sentences recur
         ("Thank you!", False),
+        ("Yes!", False),
     ])
     def test_copies_of_recent_lines(self, sentence: str, copy: bool) -> None:
         assert copied(sentence, self.RECENT) is copy
 
     def test_a_short_sentence_said_again_word_for_word(self) -> None:
         # a show fell into "No, no, no!" from both personas, ten turns running
-        recent = ["Mika: No, no, no!", "I'm not sure. It is a mix."]
+        recent = ["Mika: No, no, no!", "I'm not sure. It is a mix.", "Rook: I'm sorry."]
         assert copied("No, no, NO.", recent) and copied("I'm not sure!", recent)
+        assert copied("I'm sorry!", recent)
         assert not copied("No, no.", recent) and not copied("I'm quite sure.", recent)
+
+    def test_a_name_alone_is_not_a_sentence(self) -> None:
+        # Mika said "Rook!" in most of her turns
+        reply = ReplyAssembler(speaker_names={"mika", "Rook"}, persona="mika")
+        assert [s.text for s in run(reply, "Rook! Rook, what do you mean?")] == [
+            "Rook, what do you mean?"]
 
     def test_cut_from_the_reply_and_within_it(self) -> None:
         reply = ReplyAssembler(recent=self.RECENT)
