@@ -89,8 +89,9 @@ QUICK_LINES = 3
 RECENT_LINES = 20
 MIN_REPEAT_WORDS = 4
 """Shorter sentences ("Yes, I do.") recur in any conversation without being copied..."""
-MIN_EXACT_WORDS = 3
-"""... unless they are a recent sentence word for word ("No, no, no!" turn after turn)."""
+MIN_EXACT_WORDS = 2
+"""... unless they are a recent sentence word for word ("No, no, no!", "I'm sorry." turn after
+turn; one word is left alone: "Yes!")."""
 NEAR_COPY = 0.9
 """difflib ratio over words at or above which a sentence counts as copied."""
 NEIGHBOUR_COSINE = 0.6

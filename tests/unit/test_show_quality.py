@@ -57,11 +57,12 @@ class TestFaults:
          True),  # nearly a recent sentence
         ("I'm glad.", False),  # too short to mean it
         ("No, no, no!", True),  # short, but a recent sentence word for word
-        ("No, no!", False),
+        ("No, no!", True),  # two words are enough, word for word
+        ("Yes!", False),
         ("Chess is a game of patience and nerve.", False),
     ])
     def test_repeats(self, text: str, found: bool) -> None:
-        recent = ["Hi Mika! What is your favourite game? No, no, no.",
+        recent = ["Hi Mika! What is your favourite game? No, no, no. No, no! Yes!",
                   "Chess! That's a game that's both fun and challenging, and I'm glad you "
                   "enjoyed it."]
         assert repeated(text, recent) is found
