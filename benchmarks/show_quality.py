@@ -347,7 +347,7 @@ async def run_show(seed: int, lines: Sequence[tuple[str, str]], bag: Path,
         await asyncio.to_thread(show.wait_output, "every node on the bus", 300)
         async with Probe(show.bus_url, "_quality") as probe, \
                 Recorder(bag, bus=show.bus_url, topics=RECORDED):
-            for topic in ACTIVE_TOPICS:
+            for topic in (*ACTIVE_TOPICS, "memory/turn", "llm/done"):
                 probe.collect(topic)
             chat = probe.create_publisher(ChatMessage, "chat/incoming")
             await chat.wait_for_subscribers(30)
@@ -368,12 +368,18 @@ async def run_show(seed: int, lines: Sequence[tuple[str, str]], bag: Path,
 
 
 async def _quiet(probe: Any, timeout: float) -> None:
-    """Until nothing was said or played for `SETTLE_S` (or ``timeout``)."""
+    """Until every turn is over and nothing was said or played for `SETTLE_S` (or
+    ``timeout``). A turn is over when the director remembers it (``memory/turn``) or its
+    reply came out empty; a voice can synthesise for seconds without a message (Kokoro on
+    a loaded machine), so silence alone ended a wait mid-turn and the next line queued."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        begun = {turn.request_id for turn in probe.messages("director/turn")}
+        over = {t.turn_id for t in probe.messages("memory/turn")} | {
+            d.request_id for d in probe.messages("llm/done") if not d.text}
         last = max((header.stamp_ns for topic in ACTIVE_TOPICS
                     for header, _ in probe.received[topic]), default=0)
-        if time.time_ns() - last >= SETTLE_S * 1e9:
+        if begun <= over and time.time_ns() - last >= SETTLE_S * 1e9:
             return
         await asyncio.sleep(0.5)
 
