@@ -129,6 +129,7 @@ class Node:
         self.counters: Counter[str] = Counter()
         """Node-defined counts (drops, decisions), shown by ``vtnode info``."""
         self.started_ns = time.time_ns()
+        self._loading = ""
         self._encoder = msgspec.msgpack.Encoder()
         self._publishers: dict[str, Publisher[Any]] = {}
         self._subscriptions: list[Subscription] = []
@@ -157,6 +158,19 @@ class Node:
         self.create_service(SetParameters, f"{self.name}/set_parameters", self._set_parameters)
 
     # ------------------------------------------------------------ public API
+
+    @property
+    def loading(self) -> str:
+        """What the node still prepares before it can do its work ('' ready: `set_loading`)."""
+        return self._loading
+
+    def set_loading(self, what: str) -> None:
+        """Say in the registry what the node is still preparing ("voices", "model"), or ''
+        once it is ready: vtlaunch counts the show up, and the director greets, only when
+        every node is ready. A node that never calls this is ready once it is on the bus."""
+        if what != self._loading:
+            self._loading = what
+            self._graph_changed()
 
     def declare_parameters(self, cls: type[P]) -> P:
         """Declare the parameters of ``cls`` (a `bus.params.Parameters`, usually the node's
@@ -546,6 +560,7 @@ class Node:
             counters={k: clamp_int64(v) if isinstance(v, int) else v
                       for k, v in self.counters.items()},
             hidden=self.options.hidden,
+            loading=self._loading,
         )
 
     def _send_heartbeat(self) -> bool:
@@ -556,7 +571,8 @@ class Node:
             # place in the registry: the heartbeat goes out without them
             self.report_callback_failure("heartbeat")
             bare = p.NodeInfo(name=self.name, pid=os.getpid(), host=socket.gethostname(),
-                              started_ns=self.started_ns, hidden=self.options.hidden)
+                              started_ns=self.started_ns, hidden=self.options.hidden,
+                              loading=self._loading)
             encoded = p.encoder.encode(bare)
         return self._control_send([p.HB, encoded])
 

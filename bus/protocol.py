@@ -79,6 +79,9 @@ class NodeInfo(msgspec.Struct):
     sub_stats: dict[str, TopicStats] = {}
     counters: dict[str, int] = {}
     hidden: bool = False
+    loading: str = ""
+    """What the node is still preparing before it can do its work ("voices", "model"); empty
+    once it is ready. vtlaunch's "all N programs up" and the director's greeting wait for it."""
 
 
 class NodeStatus(msgspec.Struct):

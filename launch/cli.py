@@ -32,6 +32,7 @@ from pathlib import Path
 from bus.address import LAUNCH_FILE_NOTE, BusAddress, resolve
 from bus.errors import BusConfigError, VtError
 from bus.protocol import Graph
+from bus.text import escape_control
 from launch.console import ConsoleBridge
 from launch.control import ControlError, Registry, Show, ShowNotRunning
 from launch.environment import base_environment, passed
@@ -207,6 +208,8 @@ class Runner:
         self._next_poke = 0.0
         self._next_graph = 0.0
         self._waiting_for = {p.name for p in self.programs if p.kind == "node"}
+        self._loading: dict[str, str] = {}
+        """Nodes on the bus still preparing, and what (NodeInfo.loading)."""
         self.hangs = HangWatch({p.name: p.hang_timeout_s or 0.0
                                 for p in self.programs if p.kind == "node"})
 
@@ -370,21 +373,28 @@ class Runner:
         self._stop_requests += 1
 
     def _check_up(self, graph: Graph) -> None:
-        before = len(self._waiting_for)
-        self._waiting_for -= {status.info.name for status in graph.nodes}
+        before = (len(self._waiting_for), dict(self._loading))
+        listed = {status.info.name: status.info.loading for status in graph.nodes}
+        # a node on the bus that still loads (voices, a model) is not up: the show could not
+        # answer yet, and the director greets only once it can
+        self._loading = {name: listed[name] for name in sorted(self._waiting_for & listed.keys())
+                         if listed[name]}
+        self._waiting_for -= {name for name, loading in listed.items() if not loading}
         if not self._waiting_for:
             self.prefixer.stop_folding()
             self._say(f"all {len(self.programs)} programs up, every node on the bus after "
                       f"{time.monotonic() - self._started:.2f} s")
             if self.console:  # last: start-up lines no longer push it out of sight
                 self._say("type a line to chat as a viewer ('name: text' to choose the name)")
-        elif len(self._waiting_for) < before:
+        elif (len(self._waiting_for), self._loading) != before:
             self._show_progress()
 
     def _show_progress(self) -> None:
         nodes = sum(p.kind == "node" for p in self.programs)
+        loading = "".join(f" | {name} loading {escape_control(what)}"
+                          for name, what in self._loading.items())
         self.prefixer.set_progress(f"starting: {nodes - len(self._waiting_for)} of {nodes} "
-                                   "nodes on the bus")
+                                   f"nodes ready{loading}")
 
     def _watch(self, lines: list[tuple[str, str]]) -> None:
         """Notice, in supervisord's log, what makes the show's end unclean."""

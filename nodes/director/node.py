@@ -239,7 +239,7 @@ class Director(Node):
         except TimeoutError:
             return  # vtbus is restarting: its epoch tells the roster when it is back
         seen = [Seen(s.info.name, s.info.pid, s.info.started_ns,
-                     frozenset(e.name for e in s.info.publishers))
+                     frozenset(e.name for e in s.info.publishers), s.info.loading)
                 for s in graph.nodes if not s.info.hidden and s.info.name != self.name]
         # the node that writes transcripts says whether it enrolled a voice (its enrol_wav)
         finals = self.resolve_name("speech/final")

@@ -48,6 +48,8 @@ class Seen:
     started_ns: int
     publishes: frozenset[str]
     """The topics it publishes."""
+    loading: str = ""
+    """What it still prepares (its voices, its model): '' ready."""
 
     def same_process(self, other: Seen) -> bool:
         return (self.pid, self.started_ns) == (other.pid, other.started_ns)
@@ -134,6 +136,12 @@ class Roster:
     def present(self, role: Role) -> bool:
         """Whether a node playing ``role`` is listed now."""
         return any(role in self.roles_of(node) for node in self._present.values())
+
+    def ready(self, role: Role) -> bool:
+        """Whether a node playing ``role`` is listed and done loading (it can do its part
+        now: a TTS still loading its voices would leave a first reply unheard for seconds)."""
+        return any(role in self.roles_of(node) and not node.loading
+                   for node in self._present.values())
 
     def known(self, role: Role) -> bool:
         """Whether any node ever played ``role`` (a show may run without a speaker)."""

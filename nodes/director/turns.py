@@ -463,8 +463,9 @@ class Turns:
         return None if held else self._unprompted(now)
 
     def voice_up(self) -> bool:
-        """Whether an LLM, a TTS and a speaker are all on the bus (a reply can be heard)."""
-        return all(self.roster.present(role) for role in Role)
+        """Whether an LLM, a TTS and a speaker are all on the bus and ready (a reply can be
+        heard at once)."""
+        return all(self.roster.ready(role) for role in Role)
 
     def _doing(self, now: float) -> str:
         """What the show is doing, for the greeting: the game on, the screen watched."""

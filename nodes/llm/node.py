@@ -137,6 +137,9 @@ class LlmNode(Node):
         """Schema keywords already logged as not constrained (JSON Schema's, so bounded)."""
 
     async def on_start(self) -> None:
+        # ready (for vtlaunch's "all up" and the director's greeting) once the model answers
+        # and the personas' prompts are computed: a greeting asked earlier paid for both
+        self.set_loading("model")
         self._ensure_ready()  # a starting vLLM takes minutes: begin waiting now
 
     async def on_shutdown(self) -> None:
@@ -219,7 +222,11 @@ class LlmNode(Node):
             raise
         self.log.info("%s backend ready", self.backend.name)
         if self.params.warm_up:
+            self.set_loading("persona prompts")
             self._warming = self.create_task(self._warm_up(), "warm-up")
+            self._warming.add_done_callback(lambda _: self.set_loading(""))
+        else:
+            self.set_loading("")
 
     async def _warm_up(self) -> None:
         """One token for each persona: its system prompt is then in the cache (llama.cpp's

@@ -62,6 +62,13 @@ class TtsNode(Node):
     async def on_start(self) -> None:
         self.worker.start()
         self._preload()
+        if self._loads:  # ready once the voices are: a first sentence would wait for them
+            self.set_loading("voices")
+            self.create_task(self._ready_when_loaded(), "ready")
+
+    async def _ready_when_loaded(self) -> None:
+        await asyncio.wait(list(self._loads.values()))
+        self.set_loading("")
 
     def on_set(self, changes: dict[str, Any]) -> tuple[bool, str] | None:
         """A new voice book for new voices or backends (refused, and nothing changes, when

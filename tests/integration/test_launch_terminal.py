@@ -145,3 +145,14 @@ async def test_stream_file_splits_into_gpu_and_stream_hosts_on_a_curve_bus(
             assert await asyncio.to_thread(stream.interrupt, 60) == 0, stream.output
     finally:
         shutil.rmtree(runtime, ignore_errors=True)
+
+
+def test_all_up_waits_for_a_node_still_loading() -> None:
+    # a node on the bus that still loads its model was counted up: "all N programs up" came
+    # while the tts node loaded its voices, and the show's first reply went unheard
+    with LaunchProcess(DEMO, ["rate:=5", "with_b:=false", "load_s:=3"]) as show:
+        show.wait_output("programs up", 90)
+        output = show.output
+        assert "talker_a" in output and "loaded after 3.0 s" in output, output[-3000:]
+        assert output.index("loaded after 3.0 s") < output.index("programs up"), output[-3000:]
+        assert show.interrupt(60) == 0, show.output[-3000:]

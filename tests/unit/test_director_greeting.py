@@ -6,7 +6,7 @@ here that expects a ``greeting`` turn failed (the first decision was None)."""
 
 from __future__ import annotations
 
-from helpers.director import GRACE, LIMITS, SAMPLES, Show, chat
+from helpers.director import GRACE, LIMITS, SAMPLES, TOPICS, Show, chat
 
 from messages.game import GameFrame, GameState
 from nodes.director.decisions import Announce, Log
@@ -41,6 +41,17 @@ class TestWhen:
             assert show.decide() is None
         assert len(greeted(show)) == 1
         assert show.turns.greeting.state is GreetingState.SAID
+
+    def test_it_waits_for_a_voice_still_loading(self) -> None:
+        # the tts node joined the bus before its voices had loaded: a greeting asked then went
+        # unheard for 10 s (audio_timeout_s) in 3 of 4 real shows
+        show = Show(quiet_s=1000)
+        loading = Seen("voice", 1, 1, frozenset(TOPICS.values()), loading="voices")
+        show.at(2.0, show.turns.registry([loading], "e1", 2.0))
+        assert show.decide() is None, "no greeting while the voice loads"
+        show.voice_up(3.0)  # the same process, done loading: no restart, and the greeting
+        turn = show.decide()
+        assert turn is not None and turn.plan.why == "greeting"
 
     def test_it_waits_for_a_latched_turn_to_settle(self) -> None:
         show = Show()
