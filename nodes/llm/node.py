@@ -328,8 +328,8 @@ class LlmNode(Node):
                 # everything it wrote was left unsaid (copies, directions): silence is worse
                 self.counters["regenerated"] += 1
                 self.log.info("request %s: nothing left to say of %d token(s) (%d copied "
-                              "sentence(s)); generated again", request.request_id, tokens,
-                              reply.cut)
+                              "sentence(s)); generated again: %r", request.request_id, tokens,
+                              reply.cut, reply.written[:160])
         finally:
             del self._stop_flags[request.request_id]
         if error:

@@ -115,6 +115,11 @@ class ReplyAssembler:
         return " ".join(s.text for s in self.sentences)
 
     @property
+    def written(self) -> str:
+        """Everything the model wrote (up to the sentence limit), said or not."""
+        return "".join(self._written)
+
+    @property
     def as_written(self) -> str | None:
         """The reply as the model wrote it (tags and all), up to the end of its last spoken
         sentence: what its KV cache holds, for the persona's next prompt. None when that

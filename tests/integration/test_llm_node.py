@@ -41,8 +41,11 @@ SHORT = 16
 
 
 def story(request_id: str, persona: str = "chatty", max_tokens: int = 0) -> LlmRequest:
+    # the words matter at temperature 0: "Tell me a long story about a dragon." made the
+    # bundled model write "dragon1:" lines, all labels, nothing said (so nothing to cut)
     return LlmRequest(request_id=request_id, persona=persona, max_tokens=max_tokens, messages=[
-        ChatTurn(role="user", name="viewer42", content="Tell me a long story about a dragon.")])
+        ChatTurn(role="user", name="viewer42",
+                 content="Please tell us a long story about a brave knight and a dragon.")])
 
 
 @pytest.fixture(scope="module")
