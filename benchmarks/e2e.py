@@ -39,6 +39,8 @@ import itertools
 import statistics
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:1] = [str(ROOT)]
 
 from benchmarks.report import arguments, emit, machine, percentile  # noqa: E402
+from benchmarks.show_quality import TURN_TOPICS, turns_over  # noqa: E402
 from bus.bag import BagMessage, Recorder, read_messages  # noqa: E402
 from bus.params import parse_assignment  # noqa: E402
 from bus.testing import Probe  # noqa: E402
@@ -196,7 +199,8 @@ async def run_show(mode: str, turns: int, barge_ins: int, bag: Path, work: Path,
     with LaunchProcess(LAUNCH, args) as show:
         await asyncio.to_thread(show.wait_output, "every node on the bus", 240)
         async with Probe(show.bus_url, "_bench") as probe, Recorder(bag, bus=show.bus_url):
-            probe.collect("memory/turn")
+            for topic in TURN_TOPICS:
+                probe.collect(topic)
             probe.collect("audio/playhead")
             probe.collect("audio/mic")
             probe.collect("tts/audio")
@@ -209,17 +213,21 @@ async def run_show(mode: str, turns: int, barge_ins: int, bag: Path, work: Path,
                     raise RuntimeError(f"stt refused {stt_params}: {answer.reason}")
             await asyncio.sleep(1.0)  # the recorder's subscriptions settle
             # one line at a time: chat -> audible without queueing
+            # (a reply can come out empty: the turn is over with nothing remembered)
             for n in range(turns):
                 chat.publish(ChatMessage(platform="console", user=f"viewer{n}",
                                          text=QUESTIONS[n % len(QUESTIONS)], id=f"b{mode}{n}"))
-                await probe.wait_for("memory/turn", count=n + 1, timeout=120)
+                await probe.wait_for("director/turn", timeout=120,
+                                     where=lambda t, i=f"b{mode}{n}": t.reply_to == i)
+                await _until(lambda: turns_over(probe), 120)
             # two lines at once: the second waits for the first, then the other persona
-            done = len(probe.messages("memory/turn"))
             for n, text in enumerate(("Mika, coffee or tea?", "Rook, cats or dogs?")):
                 chat.publish(ChatMessage(platform="console", user=f"pair{n}", text=text,
                                          id=f"p{mode}{n}"))
             try:
-                await probe.wait_for("memory/turn", count=done + 2, timeout=180)
+                await probe.wait_for("director/turn", timeout=180,
+                                     where=lambda t: t.reply_to == f"p{mode}1")
+                await _until(lambda: turns_over(probe), 180)
             except TimeoutError:  # a loaded machine: the switch goes unmeasured, not the rest
                 print(f"{mode}: the two queued lines were not both answered in 180 s",
                       file=sys.stderr)
@@ -235,6 +243,15 @@ async def run_show(mode: str, turns: int, barge_ins: int, bag: Path, work: Path,
             await asyncio.sleep(0.5)
         await asyncio.to_thread(show.interrupt, 60)
     return list(read_messages(bag, strict=False)), voices_ns
+
+
+async def _until(condition: Callable[[], bool], timeout: float) -> None:
+    """Wait until ``condition()`` holds; TimeoutError after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not within {timeout} s")
+        await asyncio.sleep(0.2)
 
 
 LEFT_S = 0.8

@@ -103,6 +103,8 @@ SETTLE_S = 4.0
 tick of the turn before it ending; its request is published at once)."""
 LINE_TIMEOUT_S = 240.0
 ACTIVE_TOPICS = ("director/turn", "llm/sentence", "tts/audio", "audio/playhead")
+TURN_TOPICS = ("director/turn", "memory/turn", "llm/done")
+"""What `turns_over` reads: a probe running a show collects these."""
 RECORDED = ("chat/message", "director/turn", "llm/request", "llm/sentence", "llm/done",
             "tts/audio", "audio/playhead", "memory/turn")
 
@@ -347,7 +349,7 @@ async def run_show(seed: int, lines: Sequence[tuple[str, str]], bag: Path,
         await asyncio.to_thread(show.wait_output, "every node on the bus", 300)
         async with Probe(show.bus_url, "_quality") as probe, \
                 Recorder(bag, bus=show.bus_url, topics=RECORDED):
-            for topic in (*ACTIVE_TOPICS, "memory/turn", "llm/done"):
+            for topic in {*ACTIVE_TOPICS, *TURN_TOPICS}:
                 probe.collect(topic)
             chat = probe.create_publisher(ChatMessage, "chat/incoming")
             await chat.wait_for_subscribers(30)
@@ -367,19 +369,24 @@ async def run_show(seed: int, lines: Sequence[tuple[str, str]], bag: Path,
     return {"unanswered": unanswered}
 
 
+def turns_over(probe: Any) -> bool:
+    """Whether every turn the director began is over: remembered (``memory/turn``) or its
+    reply came out empty (nothing said, nothing remembered)."""
+    begun = {turn.request_id for turn in probe.messages("director/turn")}
+    over = {t.turn_id for t in probe.messages("memory/turn")} | {
+        d.request_id for d in probe.messages("llm/done") if not d.text}
+    return begun <= over
+
+
 async def _quiet(probe: Any, timeout: float) -> None:
     """Until every turn is over and nothing was said or played for `SETTLE_S` (or
-    ``timeout``). A turn is over when the director remembers it (``memory/turn``) or its
-    reply came out empty; a voice can synthesise for seconds without a message (Kokoro on
-    a loaded machine), so silence alone ended a wait mid-turn and the next line queued."""
+    ``timeout``). A voice can synthesise for seconds without a message (Kokoro on a loaded
+    machine), so silence alone ended a wait mid-turn and the next line queued."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        begun = {turn.request_id for turn in probe.messages("director/turn")}
-        over = {t.turn_id for t in probe.messages("memory/turn")} | {
-            d.request_id for d in probe.messages("llm/done") if not d.text}
         last = max((header.stamp_ns for topic in ACTIVE_TOPICS
                     for header, _ in probe.received[topic]), default=0)
-        if begun <= over and time.time_ns() - last >= SETTLE_S * 1e9:
+        if turns_over(probe) and time.time_ns() - last >= SETTLE_S * 1e9:
             return
         await asyncio.sleep(0.5)
 

@@ -27,6 +27,7 @@ that close touches only the cut turn. A turn that ends with nothing heard is can
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import uuid
@@ -142,6 +143,8 @@ class Turns:
         self.deferred: deque[Candidate] = deque(maxlen=DEFERRED_MAX)
         """Chat answers that lost the floor before a word was asked for (the human started
         talking), and turns asked again: answered after the human, before newer chat."""
+        self.handed_over: deque[str] = deque(maxlen=CHAT_SEEN_MAX)
+        """Chat lines (ids) given to another persona after a silent answer: never twice."""
         self.chat_waiting = False
         self.chat_seen: deque[ChatMessage] = deque(maxlen=CHAT_SEEN_MAX)
         """Chat seen on the bus, used only when no chat node serves chat/next."""
@@ -404,8 +407,9 @@ class Turns:
                 return outs
             # a move may be made without a word (its call is the game node's): no warning
             level = logging.INFO if isinstance(turn.game, MoveAsk) else logging.WARNING
-            return [*outs, Log(f"{persona}'s turn ended with nothing heard", level),
-                    Stop(turn.request_id, "nothing was heard of it")]
+            outs += [Log(f"{persona}'s turn ended with nothing heard", level),
+                     Stop(turn.request_id, "nothing was heard of it")]
+            return outs + self._hand_over(turn)
         speaker = self.cast[persona].speaker
         self.conversation.add(Line(speaker, text, persona=persona, cut_off=turn.cut_off,
                                    source=turn.request_id))
@@ -416,6 +420,23 @@ class Turns:
                     turn_id=turn.request_id, speaker=speaker, text=text, persona=persona,
                     viewer=turn.viewer, stream=self.stream, cut_off=turn.cut_off,
                     stamp_ns=self._wall_ns()))]
+
+    def _hand_over(self, turn: ActiveTurn) -> list[Out]:
+        """A chat line whose answer came out silent (the bundled model's every sentence a
+        copy of a recent line, cut) goes to the next persona, first in line, once: a viewer
+        left unanswered is worse than the other voice answering."""
+        plan = turn.plan
+        if plan.why != "chat" or not plan.reply_to or plan.reply_to in self.handed_over:
+            return []
+        self.handed_over.append(plan.reply_to)
+        names = [m.name for m in self.cast.values()]
+        other = names[(names.index(plan.persona) + 1) % len(names)]
+        if other == plan.persona:
+            return []
+        self.deferred.appendleft(Candidate(dataclasses.replace(plan, persona=other),
+                                           turn.viewer, turn.trace, keep=True))
+        return [Count("chat_handed_over"),
+                Log(f"{other} answers the line {plan.persona} had nothing to say to")]
 
     def _prefill_others(self, turn: ActiveTurn, text: str) -> list[Out]:
         """While this reply plays, have the LLM compute the conversation as the other

@@ -244,6 +244,22 @@ class TestEndOfTurn:
         show.say(turn)  # llm/done with no text
         assert show.stopped() == [turn.request_id] and not show.remembered(turn.request_id)
 
+    def test_a_chat_line_one_persona_had_nothing_for_goes_to_the_other_once(self) -> None:
+        # a show with the bundled model: Rook's every sentence was a copy ("I'm not sure."),
+        # his turn ended silent, and the viewer's line was never answered
+        show = Show()
+        silent = show.chat_turn("what is the best movie?", "m1")
+        show.say(silent)
+        other = show.decide()
+        assert other is not None and other.plan.persona != silent.plan.persona
+        assert (other.plan.why, other.plan.reply_to) == ("chat", "m1")
+        messages = show.requests()[-1].messages
+        assert messages[-1].content == "ann: what is the best movie?"
+        assert [m.content for m in messages].count(messages[-1].content) == 1, \
+            "the line is in the conversation once"
+        show.say(other)
+        assert show.decide() is None, "a line nobody had words for is given up"
+
     def test_a_reply_that_plays_long_is_not_cut_and_one_with_no_audio_is_closed(self) -> None:
         show = Show()
         turn = show.chat_turn("go on", "m1")
