@@ -67,7 +67,7 @@ def piper(text: str) -> np.ndarray:
 def _kokoro() -> Any:
     from nodes.tts.backends.kokoro import KokoroBackend, KokoroSettings
 
-    return KokoroBackend(KokoroSettings())
+    return KokoroBackend(KokoroSettings(max_rtf=0))  # its voice, however slow here
 
 
 def kokoro_chunks(text: str, voice: str = "jf_alpha") -> tuple[np.ndarray, int]:

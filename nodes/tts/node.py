@@ -84,6 +84,7 @@ class TtsNode(Node):
         for name in set(old_tables) | set(new_tables):
             if old_tables.get(name) != new_tables.get(name):
                 self._retire(name)
+                self.voices.unavailable.discard(name)  # loaded anew: it may load now
         self._preload(new["fallback"])
         return None
 
@@ -139,7 +140,12 @@ class TtsNode(Node):
             reason = str(exc) if isinstance(exc, VtError) else f"{type(exc).__name__}: {exc}"
             fallback = self.params.fallback
             using = f"; personas on it speak with {fallback}" if fallback else ""
-            self.log.error("TTS backend %s failed to load: %s%s", name, reason, using)
+            moved = self.voices.backend_failed(name)
+            if moved:  # a preset's choice, with the default backend to speak instead
+                self.log.warning("TTS backend %s not used: %s; %s speak(s) with %s instead",
+                                 name, reason, ", ".join(moved), self.voices.default_backend)
+            else:
+                self.log.error("TTS backend %s failed to load: %s%s", name, reason, using)
             return None, reason
         return backend, ""
 
@@ -176,6 +182,9 @@ class TtsNode(Node):
 
     async def _speak(self, sentence: Sentence, trace: Trace | None) -> None:
         with self.traced(trace):
+            # a voice a preset chose that fails to load moves its persona to the default
+            # backend (`VoiceBook.backend_failed`): resolved again once it is loaded
+            await self._load(self.voices.resolve(sentence.persona).backend)
             voice = self.voices.resolve(sentence.persona)
             first = self.params.first_max_chars if sentence.index == 0 else 0
             text = sentence.text.strip()

@@ -66,6 +66,10 @@ class Preset:
     default backend does not have)."""
 
 
+MIKA_PITCH = 1.35
+"""How far the default cast's Mika raises Piper's joe where Kokoro is too slow (+5 semitones:
+Whisper still understands it; the formants rise with the pitch, so a voice raised further
+sounds smaller rather than female)."""
 PRESETS: tuple[Preset, ...] = (
     Preset("en-us", {"piper": {"length_scale": 1.0}, "espeak": {"pitch": 45}}),
     Preset("en-us+f3", {"piper": {"length_scale": 0.8, "noise_scale": 0.5, "noise_w_scale": 0.5},
@@ -76,16 +80,19 @@ espeak, a low male and a higher female voice."""
 
 CAST_PRESETS: Mapping[str, Preset] = {
     "rook": PRESETS[0],
-    "mika": Preset("en-us+f3", {**PRESETS[1].options, "kokoro": {"voice": "jf_alpha"}},
+    "mika": Preset("en-us+f3", {**PRESETS[1].options,
+                                "piper": {**PRESETS[1].options["piper"], "pitch_ratio": MIKA_PITCH},
+                                "kokoro": {"voice": "jf_alpha"}},
                    instead={"piper": "kokoro"}),
 }
-"""The default cast's voices (nodes/director/cast.py): Rook on Piper's joe, Mika, where Piper
-is the default, on Kokoro's female jf_alpha (Piper has no female voice bundled); both are
-told apart by ear (median pitch in benchmarks/tts.py: Rook 97-99 Hz, Mika 267-269 Hz; Whisper
-tiny.en word error rate 0.02 and 0.04). Kokoro is ~7x slower to a first sound than Piper in a
-show on 2 cores (sentence -> first audio p50 2.7 s against 0.39 s under a load of 8-13).
-Other personas
-nobody configured get `PRESETS` in turn."""
+"""The default cast's voices (nodes/director/cast.py). Rook: Piper's joe. Mika, where Piper
+is the default: Kokoro's female jf_alpha where the machine renders Kokoro fast enough to speak
+live (`KokoroSettings.max_rtf`: at most half real time, measured at load), else joe raised by
+`MIKA_PITCH` at a quicker pace (Piper bundles no other voice). Measured in benchmarks/tts.py
+(median pitch, Whisper tiny.en word error rate): Rook 97-99 Hz, 0.02; Mika on Kokoro 267-269
+Hz, 0.04; Mika on joe raised ~130 Hz, 0.00-0.02. On 2 cores Kokoro rendered at 1.1-1.3x real
+time (a first sentence 0.9-1.8 s, gaps between sentences), so there Mika is on joe raised.
+Other personas nobody configured get `PRESETS` in turn."""
 
 
 def backend_table(name: str, backends: BackendTables) -> tuple[str, dict[str, Any]]:
@@ -176,6 +183,8 @@ class VoiceBook:
         self.cast = dict(cast or {})
         self.max_personas = max_personas
         self._assigned: OrderedDict[str, tuple[Preset, PersonaVoice]] = OrderedDict()
+        self.unavailable: set[str] = set()
+        """Backends that failed to load: a preset's ``instead`` is not taken to them."""
         self._given = 0
         """Presets given so far: the next persona gets the next one."""
 
@@ -207,6 +216,7 @@ class VoiceBook:
         book = cls(parse_voices(voices, backends), default_backend, backends, cast=CAST_PRESETS)
         if keep is not None:
             book._given = keep._given
+            book.unavailable = set(keep.unavailable)
             for persona, (preset, _) in keep._assigned.items():
                 book._assigned[persona] = (preset, book._on_preset(persona, preset))
         return book
@@ -245,9 +255,24 @@ class VoiceBook:
         cast = {self._preset_backend(p) for name, p in self.cast.items() if name not in self.voices}
         return {v.backend for v in self.voices.values()} | {self.default_backend} | cast
 
+    def backend_failed(self, backend: str) -> list[str]:
+        """``backend`` did not load: personas that a preset puts on it instead of the default
+        backend speak with the default one, with their preset's options there (a backend
+        configured for a persona by name stays: the node's fallback speaks for it).
+        Returns those personas (of the cast, and any given a preset so far)."""
+        moving = {name for name, preset in self.cast.items()
+                  if name not in self.voices and self._preset_backend(preset) == backend}
+        self.unavailable.add(backend)
+        for persona, (preset, voice) in self._assigned.items():
+            if voice.backend == backend:
+                self._assigned[persona] = (preset, self._on_preset(persona, preset))
+                moving.add(persona)
+        return sorted(moving)
+
     def _preset_backend(self, preset: Preset) -> str:
         kind, _ = backend_table(self.default_backend, self.tables)
-        return preset.instead.get(kind, self.default_backend)
+        instead = preset.instead.get(kind, self.default_backend)
+        return self.default_backend if instead in self.unavailable else instead
 
     def _on_preset(self, persona: str, preset: Preset) -> PersonaVoice:
         backend = self._preset_backend(preset)

@@ -10,6 +10,7 @@ from helpers.ports import closed_port_url
 
 from bus.testing import NodeProcess, Probe
 from messages.llm import Sentence
+from nodes.tts.voices import MIKA_PITCH
 
 pytestmark = pytest.mark.slow
 
@@ -40,3 +41,23 @@ async def test_failing_backends_fall_back(bus_url: str,
         assert any(e.startswith("persona b: TTS backend fish is unavailable") and
                    f"Fish Speech server at {url} is not answering" in e for e in errors), errors
     assert tts.proc is not None and tts.proc.poll() is None  # still running
+
+
+async def test_mika_speaks_with_rook_s_voice_raised_where_kokoro_is_too_slow(
+        bus_url: str, start_node: Callable[..., NodeProcess]) -> None:
+    # a max_rtf no machine meets: the default cast's Mika is given Piper, not the fallback
+    start_node("nodes.tts", params={"backends": {"kokoro": {"max_rtf": 0.001}}})
+    async with Probe(bus_url) as probe:
+        chunks = probe.collect("tts/audio")
+        probe.collect("system/log")
+        await probe.wait_for_subscribers("llm/sentence")
+        for persona in ("mika", "rook"):
+            probe.publish("llm/sentence", Sentence(request_id=persona, persona=persona, index=0,
+                                                   text="Can you hear me?", final=True))
+        await probe.wait_for("tts/audio", 2, 60, where=lambda m: m.final)
+        rates = {m.persona: m.sample_rate for _, m in chunks if m.pcm}
+        assert rates == {"rook": 22050, "mika": round(22050 * MIKA_PITCH)}
+        (warning,) = [e for e in probe.messages("system/log") if "kokoro" in e.message]
+        assert warning.level == "warning"
+        assert warning.message.startswith("TTS backend kokoro not used: kokoro renders at")
+        assert warning.message.endswith("mika speak(s) with piper instead")

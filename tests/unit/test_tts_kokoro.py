@@ -95,7 +95,7 @@ class TestSplit:
 
 @pytest.fixture(scope="module")
 def kokoro() -> TtsBackend:
-    return BACKENDS.load("kokoro")
+    return BACKENDS.load("kokoro", {"max_rtf": 0})  # however slow this machine
 
 
 async def synth(backend: TtsBackend, text: str, voice: KokoroVoiceOptions) -> list[SynthChunk]:
@@ -129,6 +129,14 @@ class TestKokoro:
         assert len(fast[0].pcm) < 0.85 * len(alpha[0].pcm)
         # the male voice is lower (measured ~1.6x apart)
         assert median_pitch_hz(kumo[0].pcm, 24000) < 0.8 * median_pitch_hz(alpha[0].pcm, 24000)
+
+    def test_a_machine_too_slow_for_max_rtf_is_refused_with_its_measure(
+            self, kokoro: TtsBackend) -> None:
+        measured: Any = kokoro
+        assert measured.rtf > 0
+        with pytest.raises(TtsBackendError, match=r"kokoro renders at [0-9.]+x real time on "
+                                                  r"this machine, slower than its max_rtf 0.001"):
+            BACKENDS.load("kokoro", {"max_rtf": 0.001})
 
     async def test_unknown_voice(self, kokoro: TtsBackend) -> None:
         with pytest.raises(TtsBackendError, match=r"no voice 'af_heart' \(it has jf_alpha"):
@@ -181,7 +189,7 @@ class TestModelCache:
         for thread in threads:
             thread.join(timeout=120)
         assert len(got) == 2 and got[0] == got[1]
-        backend = BACKENDS.load("kokoro", {"cache_dir": str(tmp_path)})
+        backend = BACKENDS.load("kokoro", {"cache_dir": str(tmp_path), "max_rtf": 0})
         assert backend.infer("hˈI.", KokoroVoiceOptions()).pcm.size > 0  # type: ignore[attr-defined]
 
     def test_an_unwritable_cache_builds_in_memory(self, tmp_path: Path) -> None:

