@@ -16,7 +16,8 @@ A persona file is TOML, one ``[[persona]]`` table each::
     line = "sam: Hi! How are you today?"
     reply = "[happy] I'm great, thanks! Ready for some games?"
 
-The embedded backend has no adapters: it uses the same config, the prompt and sampling only.
+The embedded backend applies ``adapter`` too: a ``NAME.gguf`` LoRA in its ``lora_dir`` (the
+default personas' small adapters, `nodes.llm.lora`, with the bundled model).
 One file describes a persona for every node: fields that other nodes read (the director's
 ``aliases``, ``traits``, ``voice``, ``avatar``, ``topics``) are ignored here; an unknown field
 inside ``[persona.sampling]`` is refused (a typo there would silently change the voice).

@@ -48,8 +48,8 @@ class Generation:
     sampling: Sampling = field(default_factory=Sampling)
     max_tokens: int = 200
     model: str = ""
-    """vLLM: the served model name (a LoRA adapter's name picks that adapter); empty: the
-    backend's default model. The embedded backend ignores it."""
+    """The persona's LoRA adapter: vLLM's served model name (a LoRA's name picks it); the
+    embedded backend's adapter of that name (its ``lora_dir``). Empty: the base model."""
     persona: str = ""
     """Who speaks: the embedded backend keeps one KV-cache slot per persona."""
     stop: list[str] = field(default_factory=list)
