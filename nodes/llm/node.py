@@ -505,11 +505,14 @@ class LlmNode(Node):
 
     def _recent_lines(self, request: LlmRequest, persona: Persona,
                       move: MoveFormat | None) -> list[str]:
-        """What a sentence must not copy: the conversation's last `RECENT_LINES`, and the
-        persona's example replies when they are in the prompt (the bundled model said
-        them word for word)."""
-        examples = [e.reply for e in persona.examples] if (
-            move is None and self._small_prompts()) else []
+        """What a sentence must not copy, with the small style only (the bundled model copies
+        what is in front of it): the conversation's last `RECENT_LINES` and the persona's
+        example replies. A large model is trusted to repeat only on purpose, and the
+        stand-in backends repeat by design (the scripted one says one reply: cut as a copy,
+        every stand-in show after its first turn went silent)."""
+        if not self._small_prompts():
+            return []
+        examples = [e.reply for e in persona.examples] if move is None else []
         return [*examples, *(t.content for t in request.messages[-RECENT_LINES:])]
 
     def _small_prompts(self) -> bool:

@@ -444,7 +444,7 @@ class TestRegeneration:
                                 **params: Any) -> tuple[NodeHarness, CopyingBackend]:
         monkeypatch.setitem(BACKENDS.entries, "copying", f"{__name__}:CopyingBackend")
         node = LlmNode(options=NodeOptions(bus=UNUSED_BUS, parameters={
-            "backend": "copying", "warm_up": False, **params}))
+            "backend": "copying", "warm_up": False, "prompt_style": "small", **params}))
         assert isinstance(node.backend, CopyingBackend)
         harness = NodeHarness(node)
         harness.feed("llm/request", LlmRequest(request_id="g1", persona="mika", messages=[
@@ -461,6 +461,15 @@ class TestRegeneration:
             ("Brand new words.", "happy", True)]
         assert harness.messages("llm/done")[0].text == "Brand new words."
         assert harness.node.counters["regenerated"] == 1
+
+    async def test_with_the_large_style_a_repeat_is_said(
+            self, monkeypatch: pytest.MonkeyPatch) -> None:
+        # the scripted stand-in says one reply: cut as a copy after its first turn, every
+        # stand-in show (the chaos test, the soak) went silent
+        harness, backend = await self.reply_to_a_copier(monkeypatch, seed=7,
+                                                        prompt_style="large")
+        assert len(backend.generations) == 1
+        assert [s.text for s in harness.messages("llm/sentence")] == [self.QUESTION]
 
     async def test_once_only(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(CopyingBackend, "generate", _always_copies)
