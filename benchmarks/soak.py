@@ -743,8 +743,9 @@ class ShowRun:
             assert self.probe is not None
             with contextlib.suppress(TimeoutError):  # then only its pid is watched
                 graph = await self.probe.graph(timeout=2.0)
-                nodes = frozenset(s.info.name for s in graph.nodes
-                                  if s.info.name != self.probe.name)
+                # the show's own nodes: hidden ones are tools (this probe, vtlaunch's console,
+                # which runs in no supervisord program and has no pid to be back under)
+                nodes = frozenset(s.info.name for s in graph.nodes if not s.info.hidden)
         kill = Kill(name, program.pid, time.time_ns(), nodes=nodes)
         os.kill(program.pid, signal.SIGKILL)
         self.kills.append(kill)
