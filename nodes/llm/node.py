@@ -509,11 +509,13 @@ class LlmNode(Node):
         what is in front of it): the conversation's last `RECENT_LINES` and the persona's
         example replies. A large model is trusted to repeat only on purpose, and the
         stand-in backends repeat by design (the scripted one says one reply: cut as a copy,
-        every stand-in show after its first turn went silent)."""
-        if not self._small_prompts():
+        every stand-in show after its first turn went silent). A move's line is never cut:
+        a move is not asked again, and a silent one leaves viewers guessing (in the e2e game
+        show Mika's seventh move went unheard; with its line kept, every move is)."""
+        if move is not None or not self._small_prompts():
             return []
-        examples = [e.reply for e in persona.examples] if move is None else []
-        return [*examples, *(t.content for t in request.messages[-RECENT_LINES:])]
+        return [*(e.reply for e in persona.examples),
+                *(t.content for t in request.messages[-RECENT_LINES:])]
 
     def _small_prompts(self) -> bool:
         """Whether requests get the prompts made for a small model (``prompt_style``)."""
