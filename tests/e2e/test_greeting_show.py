@@ -1,7 +1,7 @@
 """The show greets its audience (issue 19, item 4): ``vtlaunch stream.launch.toml`` on the
-embedded default (SmolLM2 on llama.cpp; Mika on Kokoro, Rook on Piper), with no chat, no
-microphone and ``quiet_s`` far away, so only the greeting can explain a persona's words. Soon
-after vtlaunch's "all N programs up" Mika is asked to greet the stream, the bundled model
+embedded default (SmolLM2 on llama.cpp; Mika on Kokoro or Piper raised, Rook on Piper), no
+chat, no microphone and ``quiet_s`` far away, so only the greeting can explain a persona's
+words. Soon after vtlaunch's "all N programs up" Mika is asked to greet the stream, the bundled model
 answers, the answer is heard to its end (a greeting not heard is asked again), and
 nothing else is said (banter off).
 
