@@ -75,6 +75,8 @@ RETRY_READY_S = 5.0
 REGENERATIONS = 1
 """A reply whose every sentence was left unsaid (copied from the recent lines, a stage
 direction) is generated once more with the next seed; after that the turn is silent."""
+REGENERATION_TEMPERATURE = 1.0
+"""A reply generated again samples at least this hot."""
 OVERFLOW_RETRY_SHARE = 0.8
 """A prompt the server refused as too long is built again, once, at this share of what fits
 by the server's own count (our count scaled by available over requested tokens)."""
@@ -486,8 +488,11 @@ class LlmNode(Node):
         seed = self.params.seed
         sampling = persona.sampling if seed < 0 else msgspec.structs.replace(
             persona.sampling, seed=seed)
-        if reseed and sampling.seed is not None:  # a reply generated again: other words
-            sampling = msgspec.structs.replace(sampling, seed=sampling.seed + reseed)
+        if reseed:  # a reply generated again: other words (Rook at 0.6 drew "I'm not sure."
+            # again with the next seed alone, and his turn went silent)
+            sampling = msgspec.structs.replace(
+                sampling, seed=None if sampling.seed is None else sampling.seed + reseed,
+                temperature=max(sampling.temperature, REGENERATION_TEMPERATURE))
         messages = [*built.messages[:1], *examples, *built.messages[1:]]
         if move is not None:
             messages = with_instruction(messages, move.instruction)

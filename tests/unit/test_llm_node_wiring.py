@@ -457,6 +457,7 @@ class TestRegeneration:
             self, monkeypatch: pytest.MonkeyPatch) -> None:
         harness, backend = await self.reply_to_a_copier(monkeypatch, seed=7)
         assert [g.sampling.seed for g in backend.generations] == [7, 8]
+        assert [g.sampling.temperature for g in backend.generations] == [0.9, 1.0]
         assert [(s.text, s.emotion, s.final) for s in harness.messages("llm/sentence")] == [
             ("Brand new words.", "happy", True)]
         assert harness.messages("llm/done")[0].text == "Brand new words."
