@@ -89,9 +89,10 @@ CAST_PRESETS: Mapping[str, Preset] = {
 is the default: Kokoro's female jf_alpha where the machine renders Kokoro fast enough to speak
 live (`KokoroSettings.max_rtf`: at most half real time, measured at load), else joe raised by
 `MIKA_PITCH` at a quicker pace (Piper bundles no other voice). Measured in benchmarks/tts.py
-(median pitch, Whisper tiny.en word error rate): Rook 97-99 Hz, 0.02; Mika on Kokoro 267-269
-Hz, 0.04; Mika on joe raised ~130 Hz, 0.00-0.02. On 2 cores Kokoro rendered at 1.1-1.3x real
-time (a first sentence 0.9-1.8 s, gaps between sentences), so there Mika is on joe raised.
+(median pitch, Whisper tiny.en word error rate; quiet 2-core machine): Rook 99 Hz, 0.0; Mika
+on Kokoro 269 Hz, 0.04; Mika on joe raised 133 Hz, 0.02. On 2 cores Kokoro renders at
+0.6-1.3x real time (first audio ~1.0 s through the node against Piper's 0.08 s, and gaps
+between sentences while the LLM shares the cores), so there Mika is on joe raised.
 Other personas nobody configured get `PRESETS` in turn."""
 
 
