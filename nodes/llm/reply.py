@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from nodes.llm.backends.base import Delta
 from nodes.llm.emotion import EmotionTracker
 from nodes.llm.sentences import SentenceSegmenter
-from nodes.llm.spoken import StageDirections, copied, split_label, without_own_name
+from nodes.llm.spoken import LineLabels, StageDirections, copied, split_label, without_own_name
 from nodes.llm.tools import (
     ParsedCall,
     ToolCallAccumulator,
@@ -76,6 +76,7 @@ class ReplyAssembler:
         self._names = {n.lower() for n in speaker_names if n} | (
             {persona.lower()} if persona else set())
         self._directions = StageDirections()
+        self._lines = LineLabels()
         self._ended = False
         """Another speaker's label came: nothing after it is this persona's."""
         self.cut = 0
@@ -160,7 +161,12 @@ class ReplyAssembler:
         return self._speak(self._sentences(delta.text))
 
     def _sentences(self, text: str) -> list[str]:
-        return self._segmenter.feed(self._directions.feed(text))
+        sentences = self._segmenter.feed(self._directions.feed(self._lines.feed(text)))
+        if self._lines.ended:  # a new line with a label: what came before it is said
+            self._altered = True
+            self._directions.finish()
+            sentences += self._segmenter.flush()
+        return sentences
 
     def finish(self, *, unfinished: bool = True) -> tuple[list[SpokenSentence], list[ParsedCall]]:
         """The end of the stream: the last sentences, and every tool call made.
@@ -173,7 +179,7 @@ class ReplyAssembler:
             calls += found
         if self.enough:
             return [], calls
-        complete = self._sentences(rest) if not self._holding else []
+        complete = self._sentences(rest + self._lines.finish()) if not self._holding else []
         self._directions.finish()
         if unfinished or not (self.sentences or complete):
             complete += self._segmenter.flush()
@@ -203,6 +209,8 @@ class ReplyAssembler:
             item = SpokenSentence(len(self.sentences), text, spoken.emotion or "neutral")
             self.sentences.append(item)
             out.append(item)
+        if self._lines.ended:
+            self._ended = True
         return out
 
     def _unsaid_removed(self, text: str) -> str:

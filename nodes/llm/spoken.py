@@ -11,6 +11,9 @@ from the last lines of the conversation. Each has one function here (no bus), wh
   becomes that emotion's tag (``[happy]``), which `nodes.llm.emotion` reads as the model's
   own tags. It works on the stream, before sentences are cut: a direction may hold a
   terminator ("*jumps up and down!*"). A direction never closed is dropped at the end.
+- `LineLabels`: a line that starts with a ``word:`` label after the reply's first line ends
+  the reply (the model writing a transcript: the next speaker's line, or nothing but
+  "dragon1:" lines for all of a storyteller's 300 tokens).
 - `split_label`: ``word:`` labels at a sentence's start (or after a terminator in it).
 - `without_own_name`: the persona's name taken out of her own sentence.
 - `copied`: a sentence most of whose word triples are in the recent lines.
@@ -23,8 +26,8 @@ from collections.abc import Collection, Iterable
 
 from nodes.llm.emotion import emotion_of_words, normalise
 
-__all__ = ["MAX_DIRECTION_CHARS", "RECENT_LINES", "StageDirections", "copied", "split_label",
-           "without_own_name"]
+__all__ = ["MAX_DIRECTION_CHARS", "RECENT_LINES", "LineLabels", "StageDirections", "copied",
+           "split_label", "without_own_name"]
 
 MAX_DIRECTION_CHARS = 200
 """An opened direction this long is given up on: dropped, and what follows is text again (the
@@ -83,6 +86,48 @@ class StageDirections:
         self._open = ""
         self._held.clear()
         self._held_chars = 0
+
+
+_LINE_LABEL = re.compile(r"[ \t\n]*[\"'“]?[^\W\d][\w'-]{0,31}[ \t]*:")
+_MAYBE_LINE_LABEL = re.compile(r"[ \t\n]*[\"'“]?(?:[^\W\d][\w'-]{0,31}[ \t]*)?")
+
+
+class LineLabels:
+    """Stream filter: text in, text out until a line after the first begins with a
+    ``word:`` label (`ended`); the start of a line is held until it is known not to be one."""
+
+    def __init__(self) -> None:
+        self._head: str | None = None
+        """The line begun after a newline while it may still be a label (None: mid-line)."""
+        self.ended = False
+
+    def feed(self, text: str) -> str:
+        """What of ``text`` belongs to the reply (nothing once it `ended`)."""
+        out: list[str] = []
+        for ch in text:
+            if self.ended:
+                break
+            if self._head is None:
+                out.append(ch)
+                if ch == "\n":
+                    self._head = ""
+                continue
+            if ch == "\n" and self._head.strip():  # the line ended without a label
+                out.append(self._head + ch)
+                self._head = ""
+                continue
+            self._head += ch
+            if _LINE_LABEL.fullmatch(self._head):
+                self.ended, self._head = True, None
+            elif not _MAYBE_LINE_LABEL.fullmatch(self._head):
+                out.append(self._head)
+                self._head = None
+        return "".join(out)
+
+    def finish(self) -> str:
+        """The end of the reply: a line start still held was no label."""
+        head, self._head = self._head or "", None
+        return "" if self.ended else head
 
 
 _LABEL = re.compile(r"(?:^|(?<=[.!?…]))\s*[\"'“]?([^\W\d][\w'-]{0,31})\s*:(?!\d)\s*")

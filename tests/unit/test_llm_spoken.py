@@ -92,6 +92,28 @@ class TestNameLabels:
         assert [s.text for s in run(reply, "Sure! Rook: No way. That is silly.")] == ["Sure!"]
         assert reply.enough
 
+    def test_a_label_on_a_new_line_ends_the_reply_whoever_it_names(self) -> None:
+        # the storyteller of the cancel tests: 300 tokens of "dragon1:" lines, nothing said,
+        # until the token limit; now the second line's label ends it at once
+        reply = ReplyAssembler(speaker_names={"chatty", "viewer42"}, persona="chatty")
+        out = []
+        for delta in deltas("dragon1:\n\ndragon1:\n\ndragon1:\n\n" * 10):
+            out += reply.feed(delta)
+            if reply.enough:
+                break
+        assert out == [] and reply.enough and reply.silenced
+        reply = ReplyAssembler(speaker_names={"mika", "Rook"}, persona="mika")
+        assert [s.text for s in run(reply, "Sure thing\nviewer5: lol, and more")] == [
+            "Sure thing"]
+        assert reply.enough
+
+    @pytest.mark.parametrize("text", ["Hello there\nand more words.", "Two steps:\n1: go left.",
+                                      "Wait\nfor it!"])
+    def test_a_new_line_without_a_label_goes_on(self, text: str) -> None:
+        reply = ReplyAssembler(speaker_names={"mika", "Rook"}, persona="mika")
+        spoken = " ".join(s.text for s in run(reply, text))
+        assert spoken.split() == text.split() and not reply.enough
+
     def test_a_colon_inside_a_sentence_stays(self) -> None:
         reply = ReplyAssembler(speaker_names={"mika", "Rook"}, persona="mika")
         assert [s.text for s in run(reply, "The score was 3:1 for us.")] == [
