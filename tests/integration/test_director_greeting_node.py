@@ -12,6 +12,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from helpers.launch import standin_show
 
 from bus.testing import Probe
 from launch.control import find_shows
@@ -20,32 +21,7 @@ from messages.chat import ChatMessage
 
 pytestmark = pytest.mark.slow
 
-LAUNCH = """
-[[node]]
-name = "chat"
-module = "nodes.chat"
-params = { personas = "mika,rook" }
-
-[[node]]
-name = "director"
-module = "nodes.director"
-params = { banter_turns = 0, quiet_s = 1000.0 }
-
-[[node]]
-name = "llm"
-module = "nodes.llm"
-params = { backend = "scripted" }
-
-[[node]]
-name = "tts"
-module = "nodes.tts"
-params = { default_backend = "tone" }
-
-[[node]]
-name = "speaker"
-module = "nodes.speaker"
-params = { device = "wav" }
-"""
+LAUNCH = standin_show("banter_turns = 0, quiet_s = 1000.0")
 WAIT_S = 60.0
 """Generous (a shared 2-core machine): the greeting comes a second or two after start."""
 GREETED = "Mika has the floor (greeting)"

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.launch import standin_show
 
 from bus.testing import Probe
 from launch.control import find_shows
@@ -25,37 +26,11 @@ from messages.chat import ChatMessage
 
 pytestmark = pytest.mark.slow
 
-LAUNCH = """
-[bus]
-# a frozen node stays listed (and vtlaunch leaves it alone) while it is handed a request
-ttl_s = 30.0
-
-[[node]]
-name = "chat"
-module = "nodes.chat"
-params = { personas = "mika,rook" }
-
-[[node]]
-name = "director"
-module = "nodes.director"
-# the audio timeout is a last resort: 120 s means it never ends a turn in these tests
-params = { banter_turns = 0, quiet_s = 1000.0, audio_timeout_s = 120.0 }
-
-[[node]]
-name = "llm"
-module = "nodes.llm"
-params = { backend = "scripted" }
-
-[[node]]
-name = "tts"
-module = "nodes.tts"
-params = { default_backend = "tone" }
-
-[[node]]
-name = "speaker"
-module = "nodes.speaker"
-params = { device = "wav" }
-"""
+LAUNCH = standin_show(
+    # the audio timeout is a last resort: 120 s means it never ends a turn in these tests
+    "banter_turns = 0, quiet_s = 1000.0, audio_timeout_s = 120.0",
+    # a frozen node stays listed (and vtlaunch leaves it alone) while it is handed a request
+    bus="ttl_s = 30.0")
 ANSWER_S = 30.0
 """Generous: with the restart noticed the answer comes in a second or two; without, never."""
 

@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-import re
+from helpers.replies import deltas, run
 
 from nodes.llm.backends.base import Delta
 from nodes.llm.reply import ReplyAssembler, SpokenSentence
-
-
-def deltas(text: str) -> list[Delta]:
-    return [Delta(t) for t in re.findall(r"\s*[\w']+|\s*[^\w\s]|\s+", text)]
-
-
-def run(reply: ReplyAssembler, text: str) -> list[SpokenSentence]:
-    out: list[SpokenSentence] = []
-    for delta in deltas(text):
-        out += reply.feed(delta)
-    return out + reply.finish()[0]
 
 
 class TestSentences:

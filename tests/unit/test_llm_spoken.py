@@ -5,26 +5,14 @@ seen in a show; through `ReplyAssembler`, as the node streams a reply."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
+from helpers.replies import deltas, run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nodes.llm.backends.base import Delta
 from nodes.llm.reply import ReplyAssembler, SpokenSentence
 from nodes.llm.spoken import StageDirections, copied, without_own_name
-
-
-def deltas(text: str) -> list[Delta]:
-    return [Delta(t) for t in re.findall(r"\s*[\w']+|\s*[^\w\s]|\s+", text)]
-
-
-def run(reply: ReplyAssembler, text: str) -> list[SpokenSentence]:
-    out: list[SpokenSentence] = []
-    for delta in deltas(text):
-        out += reply.feed(delta)
-    return out + reply.finish()[0]
 
 
 def said(out: list[SpokenSentence]) -> list[tuple[str, str]]:
