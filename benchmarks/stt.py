@@ -45,7 +45,7 @@ from nodes.stt.testing import (
     espeak,
     keyboard,
     music,
-    persona_says,
+    personas_over_speakers,
     pink_noise,
     piper,
     play_reference,
@@ -88,11 +88,6 @@ OPTIONS: dict[str, dict[str, Any]] = {
 (``window_s``); ``finished_hangover`` a 192 ms hangover when the final guessed in the pause
 reads as a finished sentence; ``hangover_250`` a shorter hangover for every pause."""
 
-PERSONA_LINES = [
-    "Welcome back to the stream everyone, today we are playing a brand new game.",
-    "Chat, tell me which level you want us to try first, the forest or the castle.",
-]
-INTERRUPTIONS = ["Wait, stop, I have a question.", "Hold on a second please."]
 
 FLOORS: dict[str, VadSettings] = {
     "2_chunks": VadSettings(start_alone_threshold=0.0),
@@ -125,18 +120,8 @@ def not_speech(seconds: float = 20.0) -> dict[str, np.ndarray]:
 
 def echo_scene(voice: str, gain: float, person: bool) -> tuple[Scene, list[Spoken], list[float]]:
     """The personas' lines (``piper``: Rook's voice, ``kokoro``: Mika's) heard at ``gain``, with
-    (``person``) someone cutting in 1.5 s into each; returns the scene, the reference and the
-    person's onsets (s)."""
-    scene = Scene(seed=8).silence(1.0)
-    reference, onsets = [], []
-    for text, interruption in zip(PERSONA_LINES, INTERRUPTIONS, strict=True):
-        at_s = scene.duration_s
-        reference.append(persona_says(scene, text, at_s, gain=gain, voice=voice))
-        if person:
-            scene.mix(espeak(interruption), at_s + 1.5, interruption, "person", peak=0.8)
-            onsets.append(scene.placed[-1].start_s)
-        scene.silence(1.2)
-    return scene.noise(0.003), reference, onsets
+    (``person``) someone cutting in 1.5 s into each."""
+    return personas_over_speakers(voice, gain, cut_in=person)
 
 
 def floor(seconds: float = 20.0) -> dict[str, Any]:
@@ -245,15 +230,7 @@ async def _pipeline(scene: Scene, wav: Path, timeout_s: float,
 
 
 async def _barge_in(folder: Path, stt_params: dict[str, Any]) -> dict[str, Any]:
-    scene = Scene(seed=8).silence(1.0)
-    reference, onsets = [], []
-    for text, interruption in zip(PERSONA_LINES, INTERRUPTIONS, strict=True):
-        at_s = scene.duration_s
-        reference.append(persona_says(scene, text, at_s, gain=0.2))
-        scene.mix(espeak(interruption), at_s + 1.5, interruption, "person", peak=0.8)
-        onsets.append(scene.placed[-1].start_s)
-        scene.silence(1.2)
-    scene.noise(0.003)
+    scene, reference, onsets = personas_over_speakers("piper", 0.2, cut_in=True)
     probe, t0_ns = await _run(scene.write(folder / "barge_in.wav"), len(onsets),
                               scene.duration_s + 30, stt_params, reference)
     starts = [(h, m) for h, m in probe.received["speech/vad"] if m.event == "start"]

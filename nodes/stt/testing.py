@@ -34,7 +34,8 @@ from nodes.stt.echo import EchoGate, ReferenceTimeline, masked_by_echo
 from nodes.stt.vad import Start, Vad, VadSettings
 
 __all__ = [
-    "Placed", "Scene", "Spoken", "espeak", "keyboard", "kokoro_chunks", "music", "persona_says",
+    "PERSONA_LINES", "Placed", "Scene", "Spoken", "espeak", "keyboard", "kokoro_chunks", "music",
+    "persona_says", "personas_over_speakers",
     "pink_noise", "piper", "piper_chunks", "play_reference", "speech_probabilities",
     "vad_starts", "white_noise",
 ]
@@ -201,6 +202,30 @@ def persona_says(scene: Scene, text: str, at_s: float, *, gain: float,
     samples, rate = piper_chunks(text) if voice == "piper" else kokoro_chunks(text)
     scene.echo(resample(samples, rate, RATE), at_s, text, "persona", gain=gain)
     return Spoken(text, samples, rate, at_s)
+
+
+PERSONA_LINES = (
+    "Welcome back to the stream everyone, today we are playing a brand new game.",
+    "Chat, tell me which level you want us to try first, the forest or the castle.",
+)
+CUT_INS = ("Wait, stop, I have a question.", "Hold on a second please.")
+
+
+def personas_over_speakers(voice: str, gain: float, cut_in: bool
+                           ) -> tuple[Scene, list[Spoken], list[float]]:
+    """`PERSONA_LINES` heard over the loudspeakers at ``gain`` (``voice``: `persona_says`'s);
+    with ``cut_in`` a person (espeak-ng, -2 dBFS peak) talks over each 1.5 s in. Returns the
+    scene, what the speaker node reports as played, and the person's onsets (s)."""
+    scene = Scene(seed=8).silence(1.0)
+    reference, onsets = [], []
+    for text, words in zip(PERSONA_LINES, CUT_INS, strict=True):
+        at_s = scene.duration_s
+        reference.append(persona_says(scene, text, at_s, gain=gain, voice=voice))
+        if cut_in:
+            scene.mix(espeak(words), at_s + 1.5, words, "person", peak=0.8)
+            onsets.append(scene.placed[-1].start_s)
+        scene.silence(1.2)
+    return scene.noise(0.003), reference, onsets
 
 
 async def play_reference(probe: Probe, sentences: list[Spoken], t0_ns: int,

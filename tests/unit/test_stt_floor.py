@@ -14,11 +14,10 @@ from nodes.stt.params import Params
 from nodes.stt.settings import vad_settings
 from nodes.stt.testing import (
     Scene,
-    Spoken,
     espeak,
     keyboard,
     music,
-    persona_says,
+    personas_over_speakers,
     pink_noise,
     piper,
     speech_probabilities,
@@ -76,27 +75,8 @@ class TestNoFalseStarts:
         assert vad_starts(scene.audio, DEFAULT, reference) == []
 
 
-LINES = ("Welcome back to the stream everyone, today we are playing a brand new game.",
-         "Chat, tell me which level you want us to try first, the forest or the castle.")
-CUT_INS = ("Wait, stop, I have a question.", "Hold on a second please.")
-
-
-@cache
-def personas_talking(voice: str, gain: float,
-                     cut_in: bool) -> tuple[Scene, list[Spoken], list[float]]:
-    """The personas' lines heard over the loudspeakers at ``gain``; with ``cut_in`` a person
-    (espeak-ng, -2 dBFS peak) talks over each 1.5 s in. Returns the scene, what the speaker
-    node reports as played, and the person's onsets (s)."""
-    scene = Scene(seed=8).silence(1.0)
-    reference, onsets = [], []
-    for text, words in zip(LINES, CUT_INS, strict=True):
-        at_s = scene.duration_s
-        reference.append(persona_says(scene, text, at_s, gain=gain, voice=voice))
-        if cut_in:
-            scene.mix(espeak(words), at_s + 1.5, words, "person", peak=0.8)
-            onsets.append(scene.placed[-1].start_s)
-        scene.silence(1.2)
-    return scene.noise(0.003), reference, onsets
+personas_talking = cache(personas_over_speakers)
+"""Each scene made once: Kokoro takes seconds a sentence here."""
 
 
 def heard(starts: list[int], onsets: list[float]) -> list[float]:
