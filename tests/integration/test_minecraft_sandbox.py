@@ -229,6 +229,13 @@ class TestGoodSkills:
         assert "past its" in failed(host, "async function main(bot) { await bot.wait(60000) }",
                                     timeout_ms=300)
 
+    def test_a_wait_cut_by_the_limit_never_returns_first(self, host: SandboxHost) -> None:
+        # CI: a wait capped at the deadline resolved before the deadline's own timer, and the
+        # skill returned ok at 301 ms (its limit 300): the limit must always win
+        code = "async function main(bot) { await bot.wait(60000); return 'done' }"
+        for limit_ms in (5, 10, 20, 30, 40) * 4:
+            assert "past its" in failed(host, code, timeout_ms=limit_ms)
+
     @settings(max_examples=100, derandomize=True, print_blob=True, deadline=None)
     @given(st.recursive(st.none() | st.booleans() | st.integers(-2**53, 2**53) | st.text(),
                         lambda inner: st.lists(inner, max_size=4)
